@@ -1,0 +1,36 @@
+"""``python -m services.accounts``: the accounts gRPC service and its ledger consumer."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from prometheus_client import CollectorRegistry
+
+from services.accounts.consumer import consume
+from services.accounts.service import AccountsService, Notifier
+from services.accounts.store import SqliteStore
+from tollgate import bus, lifecycle
+from tollgate.metrics import GrpcMetrics, serve_metrics
+from tollgate.rpc import accounts_pb2_grpc
+from tollgate.settings import Settings
+
+
+async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+    store = SqliteStore(settings.accounts_db_path)
+    stack.callback(store.close)
+    nc = await lifecycle.nats_connection(stack, settings, "accounts")
+    js = nc.jetstream()
+    await bus.ensure_streams(js)
+    notifier = Notifier(nc, log)
+    registry = CollectorRegistry()
+    serve_metrics(registry, settings.accounts_metrics_port)
+    service = AccountsService(store, notifier, settings.key_hash_pepper)
+    await lifecycle.grpc_server(
+        stack, settings, settings.accounts_addr, lambda s: accounts_pb2_grpc.add_AccountsServicer_to_server(service, s), [GrpcMetrics(registry)]
+    )
+    await lifecycle.background(stack, consume(js, store, notifier, log), "ledger-consumer")
+    log.info("accounts listening", addr=settings.accounts_addr, db=str(settings.accounts_db_path))
+
+
+if __name__ == "__main__":
+    lifecycle.run_service("accounts", main)

@@ -1,0 +1,134 @@
+"""The Accounts gRPC servicer."""
+
+from __future__ import annotations
+
+import grpc
+from nats.aio.client import Client
+
+from services.accounts import keys
+from services.accounts.store import AccountRow, KeyRow, SqliteStore, new_id
+from tollgate import events
+from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized, abort
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+
+
+def key_info(row: KeyRow) -> pb.KeyInfo:
+    return pb.KeyInfo(
+        key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms, revoked_at_ms=row.revoked_at_ms
+    )
+
+
+def account_msg(row: AccountRow) -> pb.Account:
+    return pb.Account(account_id=row.id, name=row.name, balance_micros=row.balance_micros, created_at_ms=row.created_at_ms)
+
+
+class Notifier:
+    """Pushes cache invalidations to every edge over core NATS (fire and forget)."""
+
+    def __init__(self, nc: Client, log):
+        self._nc = nc
+        self._log = log
+
+    async def publish(self, subject: str, event) -> None:
+        try:
+            await self._nc.publish(subject, events.encode(event))
+        except Exception as exc:  # a lost notice only delays the edge until its cache TTL
+            self._log.warning("notify failed", subject=subject, error=type(exc).__name__)
+
+    async def balance_changed(self, account_id: str, balance: int) -> None:
+        await self.publish(events.BALANCE_CHANGED_SUBJECT, events.BalanceChanged(account_id=account_id, balance_micros=balance))
+
+
+class AccountsService(pb_grpc.AccountsServicer):
+    def __init__(self, store: SqliteStore, notifier: Notifier, pepper: str = ""):
+        self._store = store
+        self._notify = notifier
+        self._pepper = pepper
+
+    async def _guard(self, context, coro):
+        try:
+            return await coro
+        except TollgateError as err:
+            await abort(context, err)
+
+    async def Authenticate(self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext) -> pb.Principal:
+        return await self._guard(context, self._authenticate(request.key))
+
+    async def _authenticate(self, key: str) -> pb.Principal:
+        if not keys.looks_like_key(key):
+            raise Unauthorized("Incorrect API key provided.")
+        found = await self._store.principal_by_hash(keys.hash_key(key, self._pepper))
+        if found is None or found.key.revoked_at_ms:
+            raise Unauthorized("Incorrect API key provided.")
+        return pb.Principal(
+            account_id=found.account.id,
+            key_id=found.key.id,
+            key_prefix=found.key.prefix,
+            balance_micros=found.account.balance_micros,
+            account_name=found.account.name,
+        )
+
+    async def CreateAccount(self, request: pb.CreateAccountRequest, context) -> pb.Account:
+        return await self._guard(context, self._create_account(request))
+
+    async def _create_account(self, request: pb.CreateAccountRequest) -> pb.Account:
+        if not request.name.strip():
+            raise BadRequest("account name is required")
+        if request.initial_balance_micros < 0:
+            raise BadRequest("initial balance cannot be negative")
+        return account_msg(await self._store.create_account(request.name.strip(), request.initial_balance_micros))
+
+    async def CreateKey(self, request: pb.CreateKeyRequest, context) -> pb.CreatedKey:
+        return await self._guard(context, self._create_key(request))
+
+    async def _create_key(self, request: pb.CreateKeyRequest) -> pb.CreatedKey:
+        await self._account(request.account_id)
+        secret = keys.new_key()
+        row = await self._store.create_key(request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper))
+        return pb.CreatedKey(key=key_info(row), secret=secret)
+
+    async def RevokeKey(self, request: pb.RevokeKeyRequest, context) -> pb.KeyInfo:
+        return await self._guard(context, self._revoke_key(request.key_id))
+
+    async def _revoke_key(self, key_id: str) -> pb.KeyInfo:
+        row = await self._store.revoke_key(key_id)
+        if row is None:
+            raise NotFound(f"no key {key_id!r}")
+        await self._notify.publish(events.KEY_REVOKED_SUBJECT, events.KeyRevoked(key_id=row.id, key_hash=row.key_hash, account_id=row.account_id))
+        return key_info(row)
+
+    async def ListKeys(self, request: pb.ListKeysRequest, context) -> pb.ListKeysResponse:
+        return await self._guard(context, self._list_keys(request.account_id))
+
+    async def _list_keys(self, account_id: str) -> pb.ListKeysResponse:
+        await self._account(account_id)
+        return pb.ListKeysResponse(keys=[key_info(row) for row in await self._store.list_keys(account_id)])
+
+    async def TopUp(self, request: pb.TopUpRequest, context) -> pb.Balance:
+        return await self._guard(context, self._top_up(request))
+
+    async def _top_up(self, request: pb.TopUpRequest) -> pb.Balance:
+        if request.amount_micros <= 0:
+            raise BadRequest("top-up amount must be a positive number of micro-USD")
+        reference = request.reference or new_id("ref")
+        result = await self._store.apply(request.account_id, "topup", request.amount_micros, f"topup:{reference}")
+        if result is None:
+            raise NotFound(f"no account {request.account_id!r}")
+        _, balance = result
+        await self._notify.balance_changed(request.account_id, balance)
+        return pb.Balance(account_id=request.account_id, balance_micros=balance)
+
+    async def GetBalance(self, request: pb.GetBalanceRequest, context) -> pb.Balance:
+        return await self._guard(context, self._balance(request.account_id))
+
+    async def _balance(self, account_id: str) -> pb.Balance:
+        account = await self._account(account_id)
+        return pb.Balance(account_id=account.id, balance_micros=account.balance_micros)
+
+    async def _account(self, account_id: str) -> AccountRow:
+        account = await self._store.get_account(account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}")
+        return account
+

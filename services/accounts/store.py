@@ -1,0 +1,209 @@
+"""Accounts, keys and the ledger in SQL (SQLite by default).
+
+The ledger is append-only; every row has a unique ``reference`` (``usage:<request id>``
+for debits, ``topup:<reference>`` for top-ups), so applying the same entry twice is a
+no-op. The account's ``balance_micros`` is updated in the same transaction as the
+ledger insert and always equals the sum of its ledger rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        balance_micros BIGINT NOT NULL DEFAULT 0,
+        created_at_ms BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at_ms BIGINT NOT NULL,
+        revoked_at_ms BIGINT NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id)",
+    """CREATE TABLE IF NOT EXISTS ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        kind TEXT NOT NULL,
+        amount_micros BIGINT NOT NULL,
+        reference TEXT NOT NULL UNIQUE,
+        created_at_ms BIGINT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id)",
+]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: str
+    name: str
+    balance_micros: int
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    key_hash: str
+    created_at_ms: int
+    revoked_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalRow:
+    key: KeyRow
+    account: AccountRow
+
+
+_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms"
+_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms"
+
+
+class SqliteStore:
+    """Blocking SQLite access behind ``asyncio.to_thread``; one writer at a time."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.Lock()
+        for stmt in SCHEMA:
+            self._db.execute(stmt)
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def _run(self, fn, *args):
+        return await asyncio.to_thread(self._locked, fn, *args)
+
+    def _locked(self, fn, *args):
+        with self._lock:
+            return fn(*args)
+
+    # -- accounts -----------------------------------------------------------------
+    async def create_account(self, name: str, initial_balance_micros: int) -> AccountRow:
+        return await self._run(self._create_account, name, initial_balance_micros)
+
+    def _create_account(self, name: str, initial: int) -> AccountRow:
+        account = AccountRow(new_id("acct"), name, 0, now_ms())
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO accounts (id, name, balance_micros, created_at_ms) VALUES (?, ?, 0, ?)",
+                (account.id, account.name, account.created_at_ms),
+            )
+            if initial:
+                self._apply(account.id, "credit", initial, f"initial:{account.id}")
+        return self._get_account(account.id)
+
+    async def get_account(self, account_id: str) -> AccountRow | None:
+        return await self._run(self._get_account, account_id)
+
+    def _get_account(self, account_id: str) -> AccountRow | None:
+        row = self._db.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts a WHERE a.id = ?", (account_id,)).fetchone()
+        return AccountRow(*row) if row else None
+
+    # -- keys ---------------------------------------------------------------------
+    async def create_key(self, account_id: str, name: str, prefix: str, key_hash: str) -> KeyRow:
+        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0)
+        await self._run(self._insert_key, key)
+        return key
+
+    def _insert_key(self, key: KeyRow) -> None:
+        self._db.execute(
+            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms),
+        )
+
+    async def principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
+        return await self._run(self._principal_by_hash, key_hash)
+
+    def _principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
+        row = self._db.execute(
+            f"SELECT {_KEY_COLS}, {_ACCOUNT_COLS} FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
+            (key_hash,),
+        ).fetchone()
+        return PrincipalRow(KeyRow(*row[:7]), AccountRow(*row[7:])) if row else None
+
+    async def revoke_key(self, key_id: str) -> KeyRow | None:
+        return await self._run(self._revoke_key, key_id)
+
+    def _revoke_key(self, key_id: str) -> KeyRow | None:
+        self._db.execute("UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0", (now_ms(), key_id))
+        row = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.id = ?", (key_id,)).fetchone()
+        return KeyRow(*row) if row else None
+
+    async def list_keys(self, account_id: str) -> list[KeyRow]:
+        return await self._run(self._list_keys, account_id)
+
+    def _list_keys(self, account_id: str) -> list[KeyRow]:
+        rows = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.account_id = ? ORDER BY k.created_at_ms", (account_id,))
+        return [KeyRow(*row) for row in rows]
+
+    # -- ledger -------------------------------------------------------------------
+    async def apply(self, account_id: str, kind: str, amount_micros: int, reference: str) -> tuple[bool, int] | None:
+        """Apply one ledger entry once. Returns (applied, balance), or None for an unknown account."""
+        return await self._run(self._apply_tx, account_id, kind, amount_micros, reference)
+
+    def _apply_tx(self, account_id: str, kind: str, amount: int, reference: str) -> tuple[bool, int] | None:
+        with self._tx():
+            if self._get_account(account_id) is None:
+                return None
+            applied = self._apply(account_id, kind, amount, reference)
+            return applied, self._get_account(account_id).balance_micros
+
+    def _apply(self, account_id: str, kind: str, amount: int, reference: str) -> bool:
+        cur = self._db.execute(
+            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (reference) DO NOTHING",
+            (account_id, kind, amount, reference, now_ms()),
+        )
+        if cur.rowcount != 1:
+            return False
+        self._db.execute("UPDATE accounts SET balance_micros = balance_micros + ? WHERE id = ?", (amount, account_id))
+        return True
+
+    async def ledger_sum(self, account_id: str) -> int:
+        return await self._run(self._ledger_sum, account_id)
+
+    def _ledger_sum(self, account_id: str) -> int:
+        return self._db.execute("SELECT COALESCE(SUM(amount_micros), 0) FROM ledger WHERE account_id = ?", (account_id,)).fetchone()[0]
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self):
+        self._db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False

@@ -1,0 +1,75 @@
+"""``python -m services.edge``: the public HTTP API."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import grpc
+import httpx
+
+from services.edge.app import create_app
+from services.edge.auth import Authenticator
+from services.edge.context import Edge
+from services.edge.publisher import UsagePublisher
+from services.edge.routes import RouteTable
+from tollgate import bus, events, lifecycle
+from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
+from tollgate.settings import Settings
+
+
+async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+    nc = await lifecycle.nats_connection(stack, settings, "edge")
+    js = nc.jetstream()
+    await bus.ensure_streams(js)
+
+    publisher = UsagePublisher(js, log, maxsize=settings.publish_queue_max)
+    publisher.start()
+    stack.push_async_callback(publisher.close)
+
+    accounts = grpc.aio.insecure_channel(settings.accounts_addr)
+    router = grpc.aio.insecure_channel(settings.router_addr)
+    stack.push_async_callback(accounts.close)
+    stack.push_async_callback(router.close)
+    auth = Authenticator(
+        accounts_pb2_grpc.AccountsStub(accounts),
+        ttl=settings.principal_cache_ttl_s,
+        negative_ttl=settings.negative_cache_ttl_s,
+        maxsize=settings.cache_max_entries,
+        pepper=settings.key_hash_pepper,
+    )
+    routes = RouteTable(router_pb2_grpc.RouterStub(router), ttl=settings.route_cache_ttl_s, maxsize=settings.cache_max_entries)
+
+    handlers = {
+        events.KEY_REVOKED_SUBJECT: auth.on_key_revoked,
+        events.BALANCE_CHANGED_SUBJECT: auth.on_balance_changed,
+        events.ROUTING_CHANGED_SUBJECT: routes.on_routing_changed,
+    }
+    for subject, handler in handlers.items():
+        await nc.subscribe(subject, cb=_invalidation(subject, handler, log))
+
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.upstream_read_timeout_s, connect=settings.upstream_connect_timeout_s),
+        limits=httpx.Limits(max_connections=settings.upstream_max_connections, max_keepalive_connections=settings.upstream_max_connections),
+        follow_redirects=False,
+    )
+    stack.push_async_callback(client.aclose)
+
+    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher)
+    await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
+    log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
+
+
+def _invalidation(subject: str, handler, log):
+    decoder = events.DECODERS[subject]
+
+    async def on_message(msg) -> None:
+        try:
+            handler(decoder.decode(msg.data))
+        except Exception as exc:
+            log.warning("bad invalidation message", subject=subject, error=type(exc).__name__)
+
+    return on_message
+
+
+if __name__ == "__main__":
+    lifecycle.run_service("edge", main)

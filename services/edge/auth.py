@@ -1,0 +1,74 @@
+"""Who is calling: API key -> principal, cached, invalidated over NATS by accounts."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import grpc
+
+from services.accounts.keys import hash_key
+from services.edge.cache import CachedLookup
+from tollgate import errors, events
+from tollgate.errors import Unauthorized
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+
+
+class AccountState:
+    """One account's last known balance, shared by every cached key of that account."""
+
+    __slots__ = ("account_id", "balance_micros", "__weakref__")
+
+    def __init__(self, account_id: str, balance_micros: int):
+        self.account_id = account_id
+        self.balance_micros = balance_micros
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: str
+    key_id: str
+    key_prefix: str
+    account: AccountState
+
+
+class Authenticator:
+    def __init__(self, stub: pb_grpc.AccountsStub, *, ttl: float, negative_ttl: float, maxsize: int, pepper: str = ""):
+        self._stub = stub
+        self._pepper = pepper
+        self._accounts: weakref.WeakValueDictionary[str, AccountState] = weakref.WeakValueDictionary()
+        self._cache: CachedLookup[str, Principal] = CachedLookup(
+            self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
+        )
+
+    @property
+    def rpc_count(self) -> int:
+        return self._cache.fetches
+
+    async def principal(self, key: str) -> Principal:
+        if not key:
+            raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")
+        return await self._cache.get(hash_key(key, self._pepper), key)
+
+    async def _authenticate(self, digest: str, key: str) -> Principal:
+        try:
+            reply: pb.Principal = await self._stub.Authenticate(pb.AuthenticateRequest(key=key), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err) from None
+        account = self._accounts.get(reply.account_id)
+        if account is None:
+            account = AccountState(reply.account_id, reply.balance_micros)
+            self._accounts[reply.account_id] = account
+        else:
+            account.balance_micros = reply.balance_micros
+        return Principal(reply.account_id, reply.key_id, reply.key_prefix, account)
+
+    # -- invalidations pushed by the accounts service ---------------------------------
+    def on_key_revoked(self, event: events.KeyRevoked) -> None:
+        self._cache.invalidate(event.key_hash)
+
+    def on_balance_changed(self, event: events.BalanceChanged) -> None:
+        account = self._accounts.get(event.account_id)
+        if account is not None:
+            account.balance_micros = event.balance_micros

@@ -1,0 +1,78 @@
+"""Bounded TTL caches with single-flight loading and push invalidation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+from cachetools import TTLCache
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class CachedLookup(Generic[K, V]):
+    """``await lookup.get(key)`` answers from memory while fresh, else calls ``fetch(key, *fetch_args)`` once
+    however many requests wait for the same key. Exceptions listed in ``negative`` are
+    remembered for ``negative_ttl`` seconds (so a flood of bad keys costs one RPC)."""
+
+    def __init__(
+        self,
+        fetch: Callable[..., Awaitable[V]],
+        *,
+        ttl: float,
+        maxsize: int,
+        negative: tuple[type[Exception], ...] = (),
+        negative_ttl: float = 0.0,
+    ):
+        self._fetch = fetch
+        self._hits: TTLCache = TTLCache(maxsize, ttl)
+        self._misses: TTLCache | None = TTLCache(maxsize, negative_ttl) if negative and negative_ttl > 0 else None
+        self._negative = negative
+        self._inflight: dict[K, asyncio.Task] = {}
+        self._generation = 0
+        self.fetches = 0
+
+    async def get(self, key: K, *fetch_args) -> V:
+        try:
+            return self._hits[key]
+        except KeyError:
+            pass
+        if self._misses is not None:
+            err = self._misses.get(key)
+            if err is not None:
+                raise type(err)(err.message) if hasattr(err, "message") else err
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key, self._generation, fetch_args))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, key: K, generation: int, fetch_args: tuple) -> V:
+        self.fetches += 1
+        try:
+            value = await self._fetch(key, *fetch_args)
+        except self._negative as err:
+            if self._misses is not None and generation == self._generation:
+                self._misses[key] = err
+            raise
+        if generation == self._generation:  # nothing was invalidated while we fetched
+            self._hits[key] = value
+        return value
+
+    def peek(self, key: K) -> V | None:
+        return self._hits.get(key)
+
+    def invalidate(self, key: K) -> None:
+        self._generation += 1
+        self._hits.pop(key, None)
+        if self._misses is not None:
+            self._misses.pop(key, None)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._hits.clear()
+        if self._misses is not None:
+            self._misses.clear()

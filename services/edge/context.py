@@ -1,0 +1,46 @@
+"""Per-request bookkeeping shared by the edge's middleware and handlers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from services.edge.auth import Authenticator
+from services.edge.publisher import UsagePublisher
+from services.edge.routes import RouteTable
+from tollgate.settings import Settings
+
+SCOPE_KEY = "tollgate"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class RequestTimer:
+    """Wall time of one request, split into time in Tollgate and time waiting upstream."""
+
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+    upstream_s: float = 0.0
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    def overhead_ms(self) -> float:
+        return max(0.0, (time.perf_counter() - self.started - self.upstream_s) * 1000)
+
+
+@dataclass(slots=True)
+class Edge:
+    """Everything a handler needs, built once at start-up."""
+
+    settings: Settings
+    auth: Authenticator
+    routes: RouteTable
+    client: httpx.AsyncClient
+    publisher: UsagePublisher

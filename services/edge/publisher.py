@@ -1,0 +1,70 @@
+"""Ships usage events to JetStream without making any client wait.
+
+Handlers ``submit()`` an event (a queue put, no I/O); worker tasks publish with
+``Nats-Msg-Id = request id`` and retry with backoff until JetStream acknowledges, so a
+NATS outage delays events instead of losing them, and a retried publish that did land
+is absorbed by the stream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from nats.js import JetStreamContext
+
+from tollgate import events
+
+
+class UsagePublisher:
+    def __init__(self, js: JetStreamContext, log, *, maxsize: int, workers: int = 8):
+        self._js = js
+        self._log = log
+        self._queue: asyncio.Queue[events.UsageEvent] = asyncio.Queue(maxsize)
+        self._workers = workers
+        self._tasks: list[asyncio.Task] = []
+        self.published = 0
+        self.dropped = 0
+
+    def submit(self, event: events.UsageEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            self._log.error("usage queue full; event dropped", request_id=event.request_id)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name=f"usage-publisher-{i}") for i in range(self._workers)]
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued (bounded by ``timeout``), then stop the workers."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+        if self._queue.qsize():
+            self._log.error("usage events left unpublished at shutdown", count=self._queue.qsize())
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._publish(event)
+            finally:
+                self._queue.task_done()
+
+    async def _publish(self, event: events.UsageEvent) -> None:
+        data = events.encode(event)
+        delay = 0.1
+        while True:
+            try:
+                await self._js.publish(events.USAGE_SUBJECT, data, timeout=5.0, headers={"Nats-Msg-Id": event.request_id})
+                self.published += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._log.warning("usage publish failed; retrying", request_id=event.request_id, error=type(exc).__name__, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

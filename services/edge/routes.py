@@ -1,0 +1,51 @@
+"""Where a model goes: router answers, cached, refreshed when the router says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from services.edge.cache import CachedLookup
+from tollgate import errors, events
+from tollgate.errors import ModelUnavailable
+from tollgate.rpc import router_pb2 as pb
+from tollgate.rpc import router_pb2_grpc as pb_grpc
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    model: str
+    price: pb.Price
+    candidates: tuple[pb.Candidate, ...]
+
+
+class RouteTable:
+    def __init__(self, stub: pb_grpc.RouterStub, *, ttl: float, maxsize: int):
+        self._stub = stub
+        self._routes: CachedLookup[str, Route] = CachedLookup(self._route, ttl=ttl, maxsize=maxsize, negative=(ModelUnavailable,), negative_ttl=min(ttl, 5.0))
+        self._models: CachedLookup[str, list[pb.Model]] = CachedLookup(self._list_models, ttl=ttl, maxsize=1)
+
+    async def route(self, model: str) -> Route:
+        return await self._routes.get(model)
+
+    async def models(self) -> list[pb.Model]:
+        return await self._models.get("all")
+
+    async def _route(self, model: str) -> Route:
+        try:
+            reply: pb.RouteResponse = await self._stub.Route(pb.RouteRequest(model=model), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelUnavailable}) from None
+        return Route(model=reply.model, price=reply.price, candidates=tuple(reply.candidates))
+
+    async def _list_models(self, _key: str) -> list[pb.Model]:
+        try:
+            reply: pb.ListModelsResponse = await self._stub.ListModels(pb.ListModelsRequest(), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err) from None
+        return list(reply.models)
+
+    def on_routing_changed(self, _event: events.RoutingTableChanged) -> None:
+        self._routes.clear()
+        self._models.clear()

@@ -1,0 +1,94 @@
+"""ClickHouse access through clickhouse-connect: chDB embedded, or any ClickHouse server.
+
+All calls are blocking and serialized; the service runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import clickhouse_connect
+
+from tollgate.events import UsageEvent
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+COLUMNS = [
+    "request_id", "occurred_at", "account_id", "key_id", "endpoint", "model_requested", "model_served", "provider",
+    "channel_id", "stream", "status", "error_code", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens",
+    "reasoning_tokens", "cost_micros", "price_version", "latency_ms", "ttft_ms", "upstream_latency_ms",
+    "gateway_overhead_ms", "client_app", "zdr",
+]  # fmt: skip
+
+
+def connect(dsn: str):
+    if dsn.startswith("chdb://"):
+        Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+    return clickhouse_connect.get_client(dsn=dsn)
+
+
+def event_row(e: UsageEvent) -> list:
+    return [
+        e.request_id, datetime.fromtimestamp(e.occurred_at_ms / 1000, UTC), e.account_id, e.key_id, e.endpoint,
+        e.model_requested, e.model_served, e.provider, e.channel_id, e.stream, e.status, e.error_code, e.attempts,
+        e.prompt_tokens, e.completion_tokens, e.cached_tokens, e.reasoning_tokens, e.cost_micros, e.price_version,
+        e.latency_ms, e.ttft_ms, e.upstream_latency_ms, e.gateway_overhead_ms, e.client_app, e.zdr,
+    ]  # fmt: skip
+
+
+class UsageStore:
+    def __init__(self, dsn: str):
+        self._client = connect(dsn)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def migrate(self) -> list[str]:
+        """Apply numbered migration files not yet recorded; returns the ones applied."""
+        with self._lock:
+            self._client.command(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) "
+                "ENGINE = MergeTree ORDER BY version"
+            )
+            done = {row[0] for row in self._client.query("SELECT version FROM schema_migrations").result_rows}
+            applied = []
+            for path in sorted(MIGRATIONS.glob("*.sql")):
+                match = _MIGRATION_NAME.match(path.name)
+                if not match:
+                    raise RuntimeError(f"migration file {path.name} is not named NNNN_name.sql")
+                version = int(match.group(1))
+                if version in done:
+                    continue
+                for statement in _statements(path.read_text()):
+                    self._client.command(statement)
+                self._client.insert("schema_migrations", [[version, path.name]], column_names=["version", "name"])
+                applied.append(path.name)
+            return applied
+
+    def insert(self, events: list[UsageEvent]) -> None:
+        if events:
+            with self._lock:
+                self._client.insert("usage_events", [event_row(e) for e in events], column_names=COLUMNS)
+
+    def usage_by_model(self, account_id: str, start: datetime, end: datetime) -> list[dict]:
+        sql = (
+            "SELECT model_served AS model, count() AS requests, sum(prompt_tokens) AS prompt_tokens, "
+            "sum(completion_tokens) AS completion_tokens, sum(cost_micros) AS cost_micros "
+            "FROM usage_events FINAL "
+            "WHERE account_id = {account:String} AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
+            "GROUP BY model ORDER BY model"
+        )
+        params = {"account": account_id, "start": start, "end": end}
+        with self._lock:
+            result = self._client.query(sql, parameters=params)
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def _statements(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

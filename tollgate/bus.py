@@ -1,0 +1,46 @@
+"""NATS connection and JetStream stream set-up shared by every service."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from tollgate.events import USAGE_STREAM, USAGE_SUBJECT
+
+DAY_S = 86_400
+
+
+def usage_stream_config() -> StreamConfig:
+    # Limits retention: each consumer (metering, accounts) keeps its own cursor, so a
+    # consumer that is down for a while catches up. The duplicate window absorbs an
+    # edge re-publishing an event it is unsure about (Nats-Msg-Id = request id).
+    return StreamConfig(
+        name=USAGE_STREAM,
+        subjects=[USAGE_SUBJECT.rsplit(".", 1)[0] + ".>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=7 * DAY_S,
+        duplicate_window=600,
+    )
+
+
+async def connect(url: str, name: str, **kwargs) -> Client:
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        **kwargs,
+    )
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    config = usage_stream_config()
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)

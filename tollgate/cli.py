@@ -1,0 +1,98 @@
+"""``tollgate`` — operator CLI talking to the accounts service over gRPC.
+
+  tollgate account create NAME [--balance USD]
+  tollgate key create ACCOUNT_ID [--name NAME]     (prints the secret once)
+  tollgate key list ACCOUNT_ID
+  tollgate key revoke KEY_ID
+  tollgate topup ACCOUNT_ID USD [--reference REF]
+  tollgate balance ACCOUNT_ID
+The accounts address comes from TOLLGATE_ACCOUNTS_ADDR (or --accounts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal, InvalidOperation
+
+import grpc
+
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.settings import Settings
+
+
+def usd_to_micros(text: str) -> int:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    micros = value * 1_000_000
+    if micros != micros.to_integral_value():
+        raise argparse.ArgumentTypeError("amounts have at most 6 decimal places (micro-USD)")
+    return int(micros)
+
+
+def fmt_usd(micros: int) -> str:
+    return f"${Decimal(micros) / 1_000_000:.6f}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tollgate", description="Tollgate operator CLI")
+    parser.add_argument("--accounts", help="accounts service address (host:port)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    account = sub.add_parser("account").add_subparsers(dest="action", required=True)
+    create = account.add_parser("create")
+    create.add_argument("name")
+    create.add_argument("--balance", type=usd_to_micros, default=0, help="initial balance in USD")
+    key = sub.add_parser("key").add_subparsers(dest="action", required=True)
+    key_create = key.add_parser("create")
+    key_create.add_argument("account_id")
+    key_create.add_argument("--name", default="default")
+    key.add_parser("list").add_argument("account_id")
+    key.add_parser("revoke").add_argument("key_id")
+    topup = sub.add_parser("topup")
+    topup.add_argument("account_id")
+    topup.add_argument("amount", type=usd_to_micros, help="USD")
+    topup.add_argument("--reference", default="")
+    sub.add_parser("balance").add_argument("account_id")
+    return parser
+
+
+def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> None:
+    match (args.command, getattr(args, "action", None)):
+        case ("account", "create"):
+            a = stub.CreateAccount(pb.CreateAccountRequest(name=args.name, initial_balance_micros=args.balance))
+            print(f"account {a.account_id} ({a.name}) balance {fmt_usd(a.balance_micros)}")
+        case ("key", "create"):
+            k = stub.CreateKey(pb.CreateKeyRequest(account_id=args.account_id, name=args.name))
+            print(f"key {k.key.key_id} ({k.key.name}) — shown once, store it now:\n{k.secret}")
+        case ("key", "list"):
+            for k in stub.ListKeys(pb.ListKeysRequest(account_id=args.account_id)).keys:
+                state = "revoked" if k.revoked_at_ms else "active"
+                print(f"{k.key_id}  {k.prefix}…  {k.name}  {state}")
+        case ("key", "revoke"):
+            k = stub.RevokeKey(pb.RevokeKeyRequest(key_id=args.key_id))
+            print(f"key {k.key_id} revoked")
+        case ("topup", _):
+            b = stub.TopUp(pb.TopUpRequest(account_id=args.account_id, amount_micros=args.amount, reference=args.reference))
+            print(f"balance {fmt_usd(b.balance_micros)}")
+        case ("balance", _):
+            b = stub.GetBalance(pb.GetBalanceRequest(account_id=args.account_id))
+            print(f"balance {fmt_usd(b.balance_micros)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    addr = args.accounts or Settings.from_env().accounts_addr
+    with grpc.insecure_channel(addr) as channel:
+        try:
+            run(args, pb_grpc.AccountsStub(channel))
+        except grpc.RpcError as err:
+            print(f"error: {err.details() or err.code().name}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""One exception hierarchy for the whole gateway.
+
+Every class knows its HTTP status, its gRPC status code and the OpenAI-style error
+``type``/``code`` it renders as. Services raise these; edges render them; gRPC
+servicers abort with them; gRPC clients map status codes back to them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+
+
+class TollgateError(Exception):
+    status: ClassVar[int] = 500
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str | None] = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code if code is not None else self.default_code
+        self.headers = headers or {}
+
+    def to_openai(self) -> dict:
+        return {"error": {"message": self.message, "type": self.error_type, "code": self.code, "param": None}}
+
+
+class BadRequest(TollgateError):
+    status = 400
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    error_type = "invalid_request_error"
+    default_code = "invalid_request"
+
+
+class Unauthorized(TollgateError):
+    status = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class InsufficientQuota(TollgateError):
+    status = 402
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+
+class Forbidden(TollgateError):
+    status = 403
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    error_type = "permission_error"
+    default_code = "forbidden"
+
+
+class NotFound(TollgateError):
+    status = 404
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class Conflict(TollgateError):
+    status = 409
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class RateLimited(TollgateError):
+    status = 429
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class ModelUnavailable(TollgateError):
+    """No channel can serve the model (unknown model or every channel gone)."""
+
+    status = 503
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    error_type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class ServiceUnavailable(TollgateError):
+    status = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    error_type = "server_error"
+    default_code = "service_unavailable"
+
+
+class UpstreamError(TollgateError):
+    status = 502
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeout(TollgateError):
+    status = 504
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    error_type = "upstream_error"
+    default_code = "upstream_timeout"
+
+
+# gRPC status -> the error class a client should raise. NOT_FOUND is contextual
+# (unknown model vs unknown account) so callers may pass their own override.
+_FROM_GRPC: dict[grpc.StatusCode, type[TollgateError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: BadRequest,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthorized,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: Conflict,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: InsufficientQuota,
+    grpc.StatusCode.UNAVAILABLE: ServiceUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: ServiceUnavailable,
+}
+
+
+def from_grpc(err: grpc.aio.AioRpcError, overrides: dict[grpc.StatusCode, type[TollgateError]] | None = None) -> TollgateError:
+    code = err.code()
+    cls = (overrides or {}).get(code) or _FROM_GRPC.get(code, TollgateError)
+    message = err.details() or code.name.lower()
+    if cls is ServiceUnavailable:
+        message = f"internal service unavailable ({code.name.lower()})"
+    return cls(message)
+
+
+async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> None:
+    await context.abort(err.grpc_code, err.message)

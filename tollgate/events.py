@@ -1,0 +1,81 @@
+"""Events on the bus: frozen, versioned msgspec Structs, msgpack on the wire.
+
+The version is part of the subject (``tollgate.usage.v1``); a new field is only ever
+added with a default, so old consumers keep decoding new events and vice versa.
+Each subject has exactly one Decoder, built here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+USAGE_STREAM: Final = "USAGE"
+USAGE_SUBJECT: Final = "tollgate.usage.v1"
+KEY_REVOKED_SUBJECT: Final = "tollgate.keys.revoked.v1"
+BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
+ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
+
+
+class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One request's metadata. Never prompt or completion text, never secrets."""
+
+    request_id: str
+    occurred_at_ms: int
+    account_id: str
+    key_id: str
+    endpoint: str = "chat"
+    model_requested: str = ""
+    model_served: str = ""
+    provider: str = ""
+    channel_id: str = ""
+    stream: bool = False
+    status: int = 200
+    error_code: str = ""
+    attempts: int = 1
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_micros: int = 0
+    price_version: str = ""
+    latency_ms: int = 0
+    ttft_ms: int = 0
+    upstream_latency_ms: int = 0
+    gateway_overhead_ms: int = 0
+    client_app: str = ""
+    zdr: bool = False
+
+
+class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    key_hash: str
+    account_id: str
+
+
+class BalanceChanged(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: str
+    balance_micros: int
+
+
+class RoutingTableChanged(msgspec.Struct, frozen=True, kw_only=True):
+    table_version: int
+
+
+ENCODER: Final = msgspec.msgpack.Encoder()
+
+DECODERS: Final = {
+    USAGE_SUBJECT: msgspec.msgpack.Decoder(UsageEvent),
+    KEY_REVOKED_SUBJECT: msgspec.msgpack.Decoder(KeyRevoked),
+    BALANCE_CHANGED_SUBJECT: msgspec.msgpack.Decoder(BalanceChanged),
+    ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
+}
+
+
+def encode(event: msgspec.Struct) -> bytes:
+    return ENCODER.encode(event)
+
+
+def decode(subject: str, data: bytes):
+    return DECODERS[subject].decode(data)

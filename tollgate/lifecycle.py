@@ -1,0 +1,112 @@
+"""One way to start and stop every service.
+
+``run_service(name, main)`` sets up telemetry, installs SIGINT/SIGTERM handlers and
+runs ``main(stack, settings, log)`` inside an ``AsyncExitStack``. ``main`` registers
+what it starts (NATS connections, gRPC servers, ASGI servers, background tasks) with
+the stack; on a signal the stack unwinds in reverse order: HTTP and gRPC stop
+accepting and finish in-flight calls, consumers stop, NATS connections drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import grpc
+import uvicorn
+
+from tollgate import bus
+from tollgate.settings import Settings
+from tollgate.telemetry import setup_telemetry
+
+Main = Callable[[AsyncExitStack, Settings, object], Awaitable[None]]
+
+
+def run_service(name: str, main: Main, settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_env()
+    log = setup_telemetry(name, settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        runner = asyncio.run
+    try:
+        runner(_serve(name, main, settings, log))
+    except KeyboardInterrupt:  # pragma: no cover
+        pass
+    sys.exit(0)
+
+
+async def _serve(name: str, main: Main, settings: Settings, log) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        await main(stack, settings, log)
+        log.info("service ready")
+        await stop.wait()
+        log.info("service stopping")
+    log.info("service stopped")
+
+
+async def nats_connection(stack: AsyncExitStack, settings: Settings, name: str):
+    nc = await bus.connect(settings.nats_url, name=name)
+    stack.push_async_callback(_drain, nc)
+    return nc
+
+
+async def _drain(nc) -> None:
+    with contextlib.suppress(Exception):
+        await nc.drain()
+
+
+async def grpc_server(stack: AsyncExitStack, settings: Settings, addr: str, register: Callable[[grpc.aio.Server], None], interceptors=()) -> grpc.aio.Server:
+    server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
+    register(server)
+    if server.add_insecure_port(addr) == 0:
+        raise SystemExit(f"cannot bind gRPC server to {addr}")
+    await server.start()
+    stack.push_async_callback(server.stop, settings.grpc_shutdown_grace_s)
+    return server
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our own lifecycle: signals are ours, not uvicorn's."""
+
+    def capture_signals(self):  # noqa: D102 - uvicorn hook
+        return contextlib.nullcontext()
+
+
+async def asgi_server(stack: AsyncExitStack, app, host: str, port: int) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=10)
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit(f"HTTP server on {host}:{port} exited during start-up")
+        await asyncio.sleep(0.01)
+
+    async def _stop() -> None:
+        server.should_exit = True
+        await task
+
+    stack.push_async_callback(_stop)
+
+
+async def background(stack: AsyncExitStack, coro, name: str) -> asyncio.Task:
+    task = asyncio.create_task(coro, name=name)
+
+    async def _cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(_cancel)
+    return task

@@ -1,0 +1,23 @@
+"""Integer pricing: micro-USD per million tokens in, micro-USD per request out."""
+
+from __future__ import annotations
+
+MTOK = 1_000_000
+
+
+def cost_micros(
+    prompt_tokens: int,
+    completion_tokens: int,
+    input_per_mtok: int,
+    output_per_mtok: int,
+    cached_tokens: int = 0,
+    cached_input_per_mtok: int = 0,
+) -> int:
+    """Exact cost of one request, rounded up to the next micro-USD.
+
+    ``cached_tokens`` are part of ``prompt_tokens`` (as OpenAI reports them) and are
+    billed at the cached price when the model has one, else at the input price.
+    """
+    cached = min(max(cached_tokens, 0), prompt_tokens) if cached_input_per_mtok else 0
+    numerator = (prompt_tokens - cached) * input_per_mtok + cached * cached_input_per_mtok + completion_tokens * output_per_mtok
+    return -(-numerator // MTOK)

