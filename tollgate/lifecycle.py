@@ -62,8 +62,11 @@ async def nats_connection(stack: AsyncExitStack, settings: Settings, name: str):
 
 
 async def _drain(nc) -> None:
-    with contextlib.suppress(Exception):
-        await nc.drain()
+    try:
+        await asyncio.wait_for(nc.drain(), 5.0)
+    except Exception:
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 async def grpc_server(stack: AsyncExitStack, settings: Settings, addr: str, register: Callable[[grpc.aio.Server], None], interceptors=()) -> grpc.aio.Server:
@@ -100,13 +103,20 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int) -> None:
     stack.push_async_callback(_stop)
 
 
-async def background(stack: AsyncExitStack, coro, name: str) -> asyncio.Task:
-    task = asyncio.create_task(coro, name=name)
+async def background(stack: AsyncExitStack, run: Callable[[asyncio.Event], Awaitable[None]], name: str, grace: float = 10.0) -> asyncio.Task:
+    """Run ``run(stop)`` as a task; at shutdown set ``stop`` and give it ``grace`` seconds
+    to finish what it holds (a consumer acks its batch) before cancelling it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop), name=name)
 
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def _stop() -> None:
+        stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except asyncio.TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    stack.push_async_callback(_cancel)
+    stack.push_async_callback(_stop)
     return task

@@ -73,6 +73,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_to_files: bool = False
     services: list[Service] = field(default_factory=list)
+    exit_codes: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -175,6 +176,8 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     service.proc.kill()
                     service.proc.wait()
+            if service.proc:
+                self.exit_codes[service.name] = service.proc.returncode
         self.services.clear()
 
     def dead(self) -> list[Service]:

@@ -28,7 +28,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.grpc_server(
         stack, settings, settings.accounts_addr, lambda s: accounts_pb2_grpc.add_AccountsServicer_to_server(service, s), [GrpcMetrics(registry)]
     )
-    await lifecycle.background(stack, consume(js, store, notifier, log), "ledger-consumer")
+    await lifecycle.background(stack, lambda stop: consume(stop, js, store, notifier, log), "ledger-consumer")
     log.info("accounts listening", addr=settings.accounts_addr, db=str(settings.accounts_db_path))
 
 

@@ -1,4 +1,4 @@
-"""Debits balances from usage events: a durable JetStream pull consumer.
+"""Debits balances from usage events (durable JetStream consumer ``accounts-ledger``).
 
 Each event is applied as a ledger row with the unique reference ``usage:<request id>``
 and acked afterwards, so a redelivered or re-published event never debits twice.
@@ -8,42 +8,19 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from services.accounts.service import Notifier
 from services.accounts.store import SqliteStore
 from tollgate import events
+from tollgate.consume import pull_loop
 
 DURABLE = "accounts-ledger"
 
 
-async def consume(js: JetStreamContext, store: SqliteStore, notifier: Notifier, log, batch: int = 256) -> None:
-    sub = await js.pull_subscribe(
-        events.USAGE_SUBJECT,
-        durable=DURABLE,
-        stream=events.USAGE_STREAM,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=10_000),
-    )
-    decoder = events.DECODERS[events.USAGE_SUBJECT]
-    while True:
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except (NatsTimeout, asyncio.TimeoutError):
-            continue
-        except Exception as exc:  # NATS reconnecting: wait and fetch again
-            log.warning("fetch failed", error=type(exc).__name__)
-            await asyncio.sleep(0.5)
-            continue
-        for msg in msgs:
-            try:
-                event = decoder.decode(msg.data)
-            except msgspec.DecodeError as exc:
-                log.error("undecodable usage event dropped", error=str(exc))
-                await msg.term()
-                continue
+async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqliteStore, notifier: Notifier, log, batch: int = 256) -> None:
+    async def handle(batch_: list) -> None:
+        for msg, event in batch_:
             try:
                 await debit(store, notifier, event, log)
             except Exception as exc:
@@ -51,6 +28,10 @@ async def consume(js: JetStreamContext, store: SqliteStore, notifier: Notifier, 
                 await msg.nak(delay=1.0)
                 continue
             await msg.ack()
+
+    await pull_loop(
+        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECT, stream=events.USAGE_STREAM, handle=handle, log=log, batch=batch, wait_s=1.0
+    )
 
 
 async def debit(store: SqliteStore, notifier: Notifier, event: events.UsageEvent, log) -> None:

@@ -22,7 +22,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     js = nc.jetstream()
     await bus.ensure_streams(js)
     await lifecycle.background(
-        stack, consume(js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s), "usage-consumer"
+        stack,
+        lambda stop: consume(stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s),
+        "usage-consumer",
     )
     await lifecycle.asgi_server(stack, create_app(store), settings.metering_host, settings.metering_port)
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
