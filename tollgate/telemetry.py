@@ -35,5 +35,8 @@ def setup_telemetry(service: str, level: str = "info", fmt: str = "auto") -> str
             cache_logger_on_first_use=True,
         )
         logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        # Libraries log request lines at INFO; an upstream URL may carry a provider key (Gemini's ?key=).
+        for noisy in ("httpx", "httpcore", "uvicorn.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": f"tollgate-{service}"})))
     return structlog.get_logger(service=service)

@@ -68,7 +68,7 @@ def create_app(edge: Edge) -> Litestar:
         middleware=[timing_middleware],
         exception_handlers={TollgateError: on_tollgate_error, HTTPException: on_http_error, Exception: on_unexpected},
         request_max_body_size=32 * 1024 * 1024,
-        openapi_config=None,
+        openapi_config=None, logging_config=None,
         debug=False,
     )
     app.state.edge = edge

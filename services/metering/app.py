@@ -46,4 +46,4 @@ def create_app(store: UsageStore) -> Litestar:
             status, message, kind = 500, "internal error", "server_error"
         return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
 
-    return Litestar(route_handlers=[usage_by_model, healthz], exception_handlers={Exception: on_error}, openapi_config=None)
+    return Litestar(route_handlers=[usage_by_model, healthz], exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)

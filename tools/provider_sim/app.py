@@ -105,4 +105,4 @@ def create_app(latency_ms: float | None = None) -> Litestar:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    return Litestar(route_handlers=[chat, models, get_stats, healthz], openapi_config=None)
+    return Litestar(route_handlers=[chat, models, get_stats, healthz], openapi_config=None, logging_config=None)
