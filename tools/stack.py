@@ -44,17 +44,23 @@ def nats_server_binary() -> str:
 
 @dataclass
 class Ports:
-    nats: int = 14222
-    accounts: int = 15051
-    router: int = 15052
-    edge: int = 18080
-    metering: int = 18090
-    sim: int = 18099
+    nats: int
+    accounts: int
+    router: int
+    edge: int
+    metering: int
+    sim: int
     accounts_metrics: int = 0
 
     @classmethod
     def free(cls) -> Ports:
         return cls(*(free_port() for _ in range(7)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sim: int) -> Ports:
+        """The ports ``make run`` uses: the settings' defaults unless overridden by TOLLGATE_* variables."""
+        port = lambda addr: int(addr.rsplit(":", 1)[1])  # noqa: E731
+        return cls(port(settings.nats_url), port(settings.accounts_addr), port(settings.router_addr), settings.edge_port, settings.metering_port, sim)
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Service:
 @dataclass
 class Stack:
     data_dir: Path
-    ports: Ports = field(default_factory=Ports)
+    ports: Ports
     catalog: Path = ROOT / "config" / "catalog.toml"
     extra_env: dict[str, str] = field(default_factory=dict)
     log_to_files: bool = False
@@ -240,14 +246,7 @@ BANNER = """
 
 def main() -> int:
     defaults = Settings.from_env()
-    ports = Ports(
-        nats=int(defaults.nats_url.rsplit(":", 1)[1]),
-        accounts=int(defaults.accounts_addr.rsplit(":", 1)[1]),
-        router=int(defaults.router_addr.rsplit(":", 1)[1]),
-        edge=defaults.edge_port,
-        metering=defaults.metering_port,
-        sim=int(os.environ.get("TOLLGATE_SIM_PORT", "18099")),
-    )
+    ports = Ports.from_settings(defaults, sim=int(os.environ.get("TOLLGATE_SIM_PORT", "18099")))
     stack = Stack(data_dir=Path(defaults.data_dir), ports=ports, catalog=Path(defaults.catalog).resolve())
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
