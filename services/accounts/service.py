@@ -112,11 +112,12 @@ class AccountsService(pb_grpc.AccountsServicer):
         if request.amount_micros <= 0:
             raise BadRequest("top-up amount must be a positive number of micro-USD")
         reference = request.reference or new_id("ref")
-        result = await self._store.apply(request.account_id, "topup", request.amount_micros, f"topup:{reference}")
+        result = await self._store.apply(request.account_id, "topup", request.amount_micros, f"topup:{request.account_id}:{reference}")
         if result is None:
             raise NotFound(f"no account {request.account_id!r}")
-        _, balance = result
-        await self._notify.balance_changed(request.account_id, balance)
+        applied, balance = result
+        if applied:
+            await self._notify.balance_changed(request.account_id, balance)
         return pb.Balance(account_id=request.account_id, balance_micros=balance)
 
     async def GetBalance(self, request: pb.GetBalanceRequest, context) -> pb.Balance:

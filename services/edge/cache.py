@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -42,12 +43,12 @@ class CachedLookup(Generic[K, V]):
         if self._misses is not None:
             err = self._misses.get(key)
             if err is not None:
-                raise type(err)(err.message) if hasattr(err, "message") else err
+                raise copy.copy(err).with_traceback(None)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._load(key, self._generation, fetch_args))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
+            task.add_done_callback(lambda t, k=key: self._inflight.get(k) is t and self._inflight.pop(k))
         return await asyncio.shield(task)
 
     async def _load(self, key: K, generation: int, fetch_args: tuple) -> V:
@@ -68,11 +69,13 @@ class CachedLookup(Generic[K, V]):
     def invalidate(self, key: K) -> None:
         self._generation += 1
         self._hits.pop(key, None)
+        self._inflight.pop(key, None)  # later callers must not join a fetch that began before
         if self._misses is not None:
             self._misses.pop(key, None)
 
     def clear(self) -> None:
         self._generation += 1
         self._hits.clear()
+        self._inflight.clear()
         if self._misses is not None:
             self._misses.clear()

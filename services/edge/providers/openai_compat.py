@@ -19,8 +19,8 @@ class _CompletionDetails(msgspec.Struct):
 
 
 class _WireUsage(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    prompt_tokens: int | float | None = None
+    completion_tokens: int | float | None = None
     prompt_tokens_details: _PromptDetails | None = None
     completion_tokens_details: _CompletionDetails | None = None
     prompt_cache_hit_tokens: int | None = None  # DeepSeek
@@ -32,7 +32,7 @@ class _WireCompletion(msgspec.Struct):
 
 class _WireChunk(msgspec.Struct):
     usage: _WireUsage | None = None
-    choices: list[msgspec.Raw] = []
+    choices: list[msgspec.Raw] | None = None
 
 
 class Profile(msgspec.Struct, frozen=True):
@@ -69,7 +69,7 @@ def _usage(wire: _WireUsage | None) -> Usage | None:
     if cached is None:
         cached = wire.prompt_cache_hit_tokens
     reasoning = wire.completion_tokens_details.reasoning_tokens if wire.completion_tokens_details else None
-    return Usage(wire.prompt_tokens or 0, wire.completion_tokens or 0, cached or 0, reasoning or 0)
+    return Usage(int(wire.prompt_tokens or 0), int(wire.completion_tokens or 0), int(cached or 0), int(reasoning or 0))
 
 
 class OpenAICompatible:
