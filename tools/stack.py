@@ -189,13 +189,7 @@ class Stack:
     def dead(self) -> list[Service]:
         return [s for s in self.services if s.proc and s.proc.poll() is not None]
 
-    def process(self, name: str) -> subprocess.Popen:
-        return next(s.proc for s in self.services if s.name == name)
-
     # -- demo data ------------------------------------------------------------------
-    def accounts_stub(self, channel: grpc.Channel) -> pb_grpc.AccountsStub:
-        return pb_grpc.AccountsStub(channel)
-
     def bootstrap_demo(self, balance_micros: int = 10_000_000) -> tuple[str, str]:
         """Create the demo account on first start; issue a fresh demo key every start
         (older demo keys are revoked: only hashes are stored, so an old key can't be shown again)."""

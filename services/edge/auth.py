@@ -42,10 +42,6 @@ class Authenticator:
             self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
         )
 
-    @property
-    def rpc_count(self) -> int:
-        return self._cache.fetches
-
     async def principal(self, key: str) -> Principal:
         if not key:
             raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")
