@@ -79,8 +79,13 @@ def test_usage_lands_in_clickhouse_and_balance_is_debited_exactly_once(stack, ne
     account_id, key = new_account(start_balance)
     c = client(stack, key)
     raw = c.chat.completions.with_raw_response.create(model="sim-1", messages=[{"role": "user", "content": PROMPT}], max_tokens=9)
-    list(ask(c, stream=True, max_tokens=3))
+    streamed = c.chat.completions.with_raw_response.create(
+        model="sim-1", messages=[{"role": "user", "content": PROMPT}], max_tokens=3, stream=True
+    )
+    list(streamed.parse())
     expected_cost = cost(6, 9) + cost(6, 3)
+    # Events are published in the background: wait until both are in the stream.
+    busutil.find_event(stack.settings.nats_url, streamed.headers["x-request-id"])
 
     # Re-publish the same event twice: once under a fresh message id (so JetStream does
     # not drop it as a duplicate and both consumers really see it again), once without.

@@ -14,8 +14,10 @@ def test_prompt_canary_is_nowhere_on_disk(stack, new_account):
     canary = "canary" + secrets.token_hex(16)
     c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
     raw = c.chat.completions.with_raw_response.create(model="sim-1", messages=[{"role": "user", "content": f"remember {canary}"}])
-    list(c.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": canary}], stream=True))
-    busutil.find_event(stack.settings.nats_url, raw.headers["x-request-id"])
+    streamed = c.chat.completions.with_raw_response.create(model="sim-1", messages=[{"role": "user", "content": canary}], stream=True)
+    list(streamed.parse())
+    for response in (raw, streamed):
+        busutil.find_event(stack.settings.nats_url, response.headers["x-request-id"])
     busutil.wait_consumers_idle(stack.settings.nats_url)
 
     files = [p for p in stack.data_dir.rglob("*") if p.is_file()]
