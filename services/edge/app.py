@@ -1,4 +1,4 @@
-"""The edge's Litestar application: routes, error rendering, middleware."""
+"""The edge's Litestar application: routes, per-protocol error rendering, middleware."""
 
 from __future__ import annotations
 
@@ -6,55 +6,52 @@ import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 
-from services.edge.chat import bearer, chat_completions
+from services.edge import proxy
 from services.edge.context import Edge
+from services.edge.frontends.base import Frontend
+from services.edge.frontends.openai import OpenAIFrontend, bearer
 from services.edge.middleware import timing_middleware
-from tollgate.errors import TollgateError
+from tollgate.errors import BadRequest, Forbidden, NotFound, RateLimited, TollgateError, Unauthorized
 
 log = structlog.get_logger(service="edge")
 
-_HTTP_TYPES = {401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error", 429: "rate_limit_error"}
+OPENAI = OpenAIFrontend()
+
+# Framework errors (unknown route, wrong method, body too large) as our own classes.
+_HTTP_ERRORS: dict[int, type[TollgateError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 429: RateLimited}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
-def openai_error(status: int, message: str, err_type: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
-    body = {"error": {"message": message, "type": err_type, "code": code, "param": None}}
-    return Response(content=body, status_code=status, headers=headers or {}, media_type="application/json")
+def as_tollgate(exc: Exception) -> TollgateError:
+    if isinstance(exc, TollgateError):
+        return exc
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        cls = _HTTP_ERRORS.get(exc.status_code, BadRequest)
+        return cls(exc.detail, code=_HTTP_CODES.get(exc.status_code, cls.default_code))
+    # Only the exception's type is logged: its text may quote request content.
+    log.error("unhandled error", error=type(exc).__name__)
+    return TollgateError("The server had an error while processing your request.")
 
 
-def on_tollgate_error(_request: Request, exc: TollgateError) -> Response:
-    return openai_error(exc.status, exc.message, exc.error_type, exc.code, exc.headers)
+def error_handlers(frontend: Frontend) -> dict:
+    def render(_request: Request, exc: Exception) -> Response:
+        err = as_tollgate(exc)
+        return Response(content=frontend.error_body(err), status_code=err.status, headers=err.headers, media_type="application/json")
 
-
-def on_http_error(_request: Request, exc: HTTPException) -> Response:
-    status = exc.status_code
-    if status >= 500:
-        return openai_error(status, "The server had an error while processing your request.", "server_error", "internal_error")
-    err_type = _HTTP_TYPES.get(status, "invalid_request_error")
-    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "invalid_request")
-    return openai_error(400 if status not in (401, 403, 404, 429) else status, exc.detail, err_type, code)
-
-
-def on_unexpected(request: Request, exc: Exception) -> Response:
-    # Only the exception's type: its text may quote request content.
-    log.error("unhandled error", path=request.url.path, error=type(exc).__name__)
-    return openai_error(500, "The server had an error while processing your request.", "server_error", "internal_error")
+    return {Exception: render}
 
 
 @post("/v1/chat/completions", status_code=200)
-async def chat(request: Request) -> Response:
-    return await chat_completions(request)
+async def chat_completions(request: Request) -> Response:
+    return await proxy.chat(request, OPENAI)
 
 
 @get("/v1/models")
 async def list_models(request: Request) -> dict:
     edge: Edge = request.app.state.edge
-    await authorize_key_only(edge, request)
+    await edge.auth.principal(bearer(request))
     models = await edge.routes.models()
     return {"object": "list", "data": [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]}
-
-
-async def authorize_key_only(edge: Edge, request: Request) -> None:
-    await edge.auth.principal(bearer(request))
 
 
 @get("/healthz")
@@ -64,11 +61,12 @@ async def healthz() -> dict:
 
 def create_app(edge: Edge) -> Litestar:
     app = Litestar(
-        route_handlers=[chat, list_models, healthz],
+        route_handlers=[chat_completions, list_models, healthz],
         middleware=[timing_middleware],
-        exception_handlers={TollgateError: on_tollgate_error, HTTPException: on_http_error, Exception: on_unexpected},
+        exception_handlers=error_handlers(OPENAI),
         request_max_body_size=32 * 1024 * 1024,
-        openapi_config=None, logging_config=None,
+        openapi_config=None,
+        logging_config=None,
         debug=False,
     )
     app.state.edge = edge

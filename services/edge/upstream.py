@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-import msgspec
 
 from services.edge.providers import adapter_for
-from services.edge.providers.base import Adapter
+from services.edge.providers.base import Adapter, UpstreamRequest
 from services.edge.routes import Route
 from tollgate.errors import BadRequest, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.rpc import router_pb2 as pb
@@ -20,31 +20,13 @@ from tollgate.rpc import router_pb2 as pb
 CLIENT_ERRORS = frozenset({400, 413, 422})
 
 
-class _WireError(msgspec.Struct):
-    message: str = ""
-
-
-class _WireErrorBody(msgspec.Struct):
-    error: _WireError | str | None = None
-
-
-_ERROR_BODY = msgspec.json.Decoder(_WireErrorBody)
-
-
-def upstream_message(body: bytes) -> str:
-    try:
-        err = _ERROR_BODY.decode(body).error
-    except msgspec.DecodeError:
-        return ""
-    return err.message if isinstance(err, _WireError) else (err or "")
-
-
 @dataclass
 class Attempt:
     channel_id: str
     cause: str
     status: int = 0
     timeout: bool = False
+    retry_after: str = ""
 
 
 @dataclass
@@ -70,7 +52,11 @@ class CallFailed(Exception):
         self.last = last
 
 
-async def call(client: httpx.AsyncClient, route: Route, body: dict, *, stream: bool, environ=os.environ) -> Outcome:
+Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest]
+
+
+async def call(client: httpx.AsyncClient, route: Route, build: Build, *, environ=os.environ) -> Outcome:
+    """Try the route's candidates in order; ``build(candidate, adapter, secret)`` makes each attempt's request."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
@@ -84,7 +70,7 @@ async def call(client: httpx.AsyncClient, route: Route, body: dict, *, stream: b
         if candidate.api_key_env and not secret:
             failures.append(Attempt(candidate.channel_id, f"credential {candidate.api_key_env} is not configured"))
             continue
-        req = adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, body, stream=stream)
+        req = build(candidate, adapter, secret)
         attempts += 1
         last = candidate
         started = time.perf_counter()
@@ -102,9 +88,10 @@ async def call(client: httpx.AsyncClient, route: Route, body: dict, *, stream: b
             return Outcome(response, candidate, adapter, attempts, upstream_s, failures)
         payload = await _read_quietly(response)
         if response.status_code in CLIENT_ERRORS:
-            message = upstream_message(payload) or f"upstream rejected the request (HTTP {response.status_code})"
+            message = adapter.error_message(payload) or f"upstream rejected the request (HTTP {response.status_code})"
             raise CallFailed(BadRequest(message, code="upstream_bad_request"), attempts, upstream_s, candidate)
-        failures.append(Attempt(candidate.channel_id, f"HTTP {response.status_code}", status=response.status_code))
+        retry_after = response.headers.get("retry-after", "")
+        failures.append(Attempt(candidate.channel_id, f"HTTP {response.status_code}", status=response.status_code, retry_after=retry_after))
     raise CallFailed(_summarize(route.model, failures), attempts, upstream_s, last)
 
 
@@ -123,5 +110,6 @@ def _summarize(model: str, failures: list[Attempt]) -> TollgateError:
     if failures and all(f.timeout for f in failures):
         return UpstreamTimeout(message)
     if failures and all(f.status == 429 for f in failures):
-        return RateLimited(message, code="upstream_rate_limited")
+        waits = [f.retry_after for f in failures if f.retry_after.isdigit()]
+        return RateLimited(message, code="upstream_rate_limited", headers={"retry-after": min(waits, key=int)} if waits else None)
     return UpstreamError(message)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from services.edge.providers import REGISTRY, adapter_for
-from services.edge.providers.base import StreamChunk, UpstreamRequest, Usage
-from services.edge.providers.openai_compat import OPENAI_COMPATIBLE, PROFILES
+from services.edge.providers.base import UpstreamRequest, Usage
+from services.edge.providers.openai_compat import OPENAI_COMPATIBLE, PROFILES, StreamChunk
 from services.router.catalog import PROVIDER_KINDS
 
 OPENAI = OPENAI_COMPATIBLE["openai"]

@@ -1,10 +1,19 @@
-"""What every upstream adapter provides, and the typed usage structs they fill."""
+"""What every upstream adapter provides.
+
+The edge's lingua franca is OpenAI's chat-completions shape ("canonical"): a client
+protocol translates its request into it, an upstream adapter translates it into its
+own wire format and its answers (whole or streamed) back into canonical dicts. When
+the client and the upstream speak the same protocol the body passes through natively
+(``native=True``) and the adapter only reads the usage counts.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 import msgspec
+
+from services.edge.sse import Event
 
 
 class Usage(msgspec.Struct, frozen=True):
@@ -13,6 +22,15 @@ class Usage(msgspec.Struct, frozen=True):
     cached_tokens: int = 0
     reasoning_tokens: int = 0
 
+    def to_openai(self) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        }
+
 
 class UpstreamRequest(msgspec.Struct, frozen=True):
     url: str
@@ -20,18 +38,36 @@ class UpstreamRequest(msgspec.Struct, frozen=True):
     body: bytes
 
 
-class StreamChunk(msgspec.Struct, frozen=True):
-    """What the edge learns from one streamed event: usage, and whether it carries content."""
+class StreamDecoder(Protocol):
+    """Reads one upstream stream. ``usage`` holds the provider's own counts seen so far."""
 
     usage: Usage | None
-    has_choices: bool
+
+    def feed(self, event: Event) -> list[dict]:
+        """Canonical ``chat.completion.chunk`` dicts for one upstream event."""
+        ...
+
+    def close(self) -> list[dict]:
+        """Chunks owed at the end of the stream (e.g. the usage-only chunk)."""
+        ...
+
+    def observe(self, event: Event) -> bool:
+        """Pass-through mode: only read usage. True when the event carries nothing but usage."""
+        ...
 
 
 class Adapter(Protocol):
-    kind: str
+    kind: str  # the channel's provider kind, e.g. "deepseek"
+    protocol: str  # the wire protocol it speaks: "openai" | "anthropic" | "gemini"
 
-    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest: ...
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest: ...
 
-    def completion_usage(self, payload: bytes) -> Usage | None: ...
+    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+        """A whole native answer as a canonical ``chat.completion`` dict, plus usage."""
+        ...
 
-    def chunk(self, payload: bytes) -> StreamChunk | None: ...
+    def native_usage(self, payload: bytes) -> Usage | None: ...
+
+    def stream_decoder(self, model: str) -> StreamDecoder: ...
+
+    def error_message(self, payload: bytes) -> str: ...

@@ -1,0 +1,79 @@
+"""The OpenAI front door: ``/v1/chat/completions``. Canonical already, so mostly checks."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request
+
+from services.edge.frontends.base import Parsed
+from tollgate.errors import BadRequest, TollgateError
+
+_JSON = msgspec.json.Decoder()
+_ENCODE = msgspec.json.encode
+DONE = b"data: [DONE]\n\n"
+
+
+def decode_object(raw: bytes) -> dict:
+    try:
+        body = _JSON.decode(raw)
+    except msgspec.DecodeError:
+        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class _Encoder:
+    def __init__(self, wants_usage: bool):
+        self._wants_usage = wants_usage
+
+    def encode(self, chunk: dict) -> bytes:
+        if not chunk.get("choices") and chunk.get("usage") and not self._wants_usage:
+            return b""
+        return b"data: " + _ENCODE(chunk) + b"\n\n"
+
+    def finish(self) -> bytes:
+        return DONE
+
+    def error(self, err: TollgateError) -> bytes:
+        return b"data: " + _ENCODE(err.to_openai()) + b"\n\n" + DONE
+
+
+class OpenAIFrontend:
+    protocol = "openai"
+    endpoint = "chat"
+
+    def api_key(self, request: Request) -> str:
+        return bearer(request)
+
+    def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
+        body = decode_object(raw)
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise BadRequest("you must provide a model parameter", code="missing_model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' must be a non-empty array", code="invalid_messages")
+        if "stream" in body and not isinstance(body["stream"], bool):
+            raise BadRequest("'stream' must be a boolean", code="invalid_stream")
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Parsed(model=body["model"], stream=bool(body.get("stream")), body=body, wants_usage=wants_usage)
+
+    def to_canonical(self, parsed: Parsed) -> dict:
+        return parsed.body
+
+    def from_canonical(self, response: dict, model: str) -> dict:
+        return response
+
+    def stream_encoder(self, parsed: Parsed) -> _Encoder:
+        return _Encoder(parsed.wants_usage)
+
+    def passthrough_end(self) -> bytes:
+        return DONE
+
+    def error_body(self, err: TollgateError) -> dict:
+        return err.to_openai()

@@ -1,0 +1,132 @@
+"""OpenAI-compatible upstreams (OpenAI, DeepSeek, Groq, Mistral, xAI, vLLM, Ollama, …).
+
+One adapter; the per-provider differences are data in ``profiles.PROFILES``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from services.edge.providers.base import UpstreamRequest, Usage
+from services.edge.providers.openai_compat import wire
+from services.edge.providers.openai_compat.profiles import PROFILES, Profile
+from services.edge.sse import Event
+
+__all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
+
+_COMPLETION = msgspec.json.Decoder(wire.Completion)
+_CHUNK = msgspec.json.Decoder(wire.Chunk)
+_ERROR = msgspec.json.Decoder(wire.ErrorBody)
+_JSON = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
+
+
+class StreamChunk(msgspec.Struct, frozen=True):
+    """What the edge learns from one streamed chunk: usage, and whether it carries choices."""
+
+    usage: Usage | None
+    has_choices: bool
+
+
+def usage_from_wire(w: wire.WireUsage | None) -> Usage | None:
+    if w is None:
+        return None
+    cached = w.prompt_tokens_details.cached_tokens if w.prompt_tokens_details else None
+    if cached is None:
+        cached = w.prompt_cache_hit_tokens
+    reasoning = w.completion_tokens_details.reasoning_tokens if w.completion_tokens_details else None
+    return Usage(int(w.prompt_tokens or 0), int(w.completion_tokens or 0), int(cached or 0), int(reasoning or 0))
+
+
+class _Decoder:
+    """OpenAI chunks are already canonical: decode, remember usage, hand them on."""
+
+    def __init__(self, adapter: OpenAICompatible):
+        self._adapter = adapter
+        self.usage: Usage | None = None
+
+    def observe(self, event: Event) -> bool:
+        if event.data == b"[DONE]":
+            return True
+        chunk = self._adapter.chunk(event.data)
+        if chunk is None:
+            raise ValueError("malformed upstream stream event")
+        if chunk.usage is None:
+            return False
+        self.usage = chunk.usage
+        return not chunk.has_choices
+
+    def feed(self, event: Event) -> list[dict]:
+        if event.data == b"[DONE]":
+            return []
+        try:
+            chunk = _JSON.decode(event.data)
+        except msgspec.DecodeError:
+            raise ValueError("malformed upstream stream event") from None
+        if not isinstance(chunk, dict):
+            return []
+        if chunk.get("usage"):
+            self.usage = self._adapter.chunk(event.data).usage
+        return [chunk]
+
+    def close(self) -> list[dict]:
+        return []
+
+
+class OpenAICompatible:
+    protocol = "openai"
+
+    def __init__(self, kind: str, profile: Profile):
+        self.kind = kind
+        self.profile = profile
+
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
+        out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
+        out["model"] = upstream_model
+        if stream and self.profile.stream_usage:
+            options = dict(out.get("stream_options") or {})
+            options["include_usage"] = True
+            out["stream_options"] = options
+        return UpstreamRequest(url=base_url + self.profile.chat_path, headers=self.headers(secret), body=_ENCODER.encode(out))
+
+    def headers(self, secret: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.profile.extra_headers}
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+        return headers
+
+    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+        try:
+            body = _JSON.decode(payload)
+        except msgspec.DecodeError:
+            raise ValueError("upstream answer is not JSON") from None
+        return body, self.completion_usage(payload) or Usage()
+
+    def native_usage(self, payload: bytes) -> Usage | None:
+        return self.completion_usage(payload)
+
+    def completion_usage(self, payload: bytes) -> Usage | None:
+        try:
+            return usage_from_wire(_COMPLETION.decode(payload).usage)
+        except msgspec.DecodeError:
+            return None
+
+    def chunk(self, payload: bytes) -> StreamChunk | None:
+        try:
+            w = _CHUNK.decode(payload)
+        except msgspec.DecodeError:
+            return None
+        return StreamChunk(usage=usage_from_wire(w.usage), has_choices=bool(w.choices))
+
+    def stream_decoder(self, model: str) -> _Decoder:
+        return _Decoder(self)
+
+    def error_message(self, payload: bytes) -> str:
+        try:
+            err = _ERROR.decode(payload).error
+        except msgspec.DecodeError:
+            return ""
+        return err.message if isinstance(err, wire.Error) else (err or "")
+
+
+OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {kind: OpenAICompatible(kind, profile) for kind, profile in PROFILES.items()}

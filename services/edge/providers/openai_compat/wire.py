@@ -1,0 +1,38 @@
+"""OpenAI chat-completions wire structs: only what the edge reads (usage, choices)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class PromptDetails(msgspec.Struct):
+    cached_tokens: int | float | None = None
+
+
+class CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | float | None = None
+
+
+class WireUsage(msgspec.Struct):
+    prompt_tokens: int | float | None = None
+    completion_tokens: int | float | None = None
+    prompt_tokens_details: PromptDetails | None = None
+    completion_tokens_details: CompletionDetails | None = None
+    prompt_cache_hit_tokens: int | float | None = None  # DeepSeek
+
+
+class Completion(msgspec.Struct):
+    usage: WireUsage | None = None
+
+
+class Chunk(msgspec.Struct):
+    usage: WireUsage | None = None
+    choices: list[msgspec.Raw] | None = None
+
+
+class Error(msgspec.Struct):
+    message: str = ""
+
+
+class ErrorBody(msgspec.Struct):
+    error: Error | str | None = None

@@ -1,0 +1,190 @@
+"""One request path for every front door: authenticate, route, call upstream with
+failover, translate between protocols when they differ, stream, and meter."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import msgspec
+from litestar import Request, Response
+from litestar.response import Stream
+
+from services.edge import sse
+from services.edge.auth import Principal
+from services.edge.context import SCOPE_KEY, Edge, RequestTimer
+from services.edge.frontends.base import Frontend, Parsed
+from services.edge.providers.base import Adapter, Usage
+from services.edge.routes import Route
+from services.edge.upstream import CallFailed, Outcome, call
+from tollgate import events
+from tollgate.errors import InsufficientQuota, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.pricing import cost_micros
+from tollgate.rpc import router_pb2 as pb
+
+_ENCODE = msgspec.json.encode
+
+
+async def authorize(edge: Edge, key: str) -> Principal:
+    principal = await edge.auth.principal(key)
+    if principal.account.balance_micros <= 0:
+        raise InsufficientQuota("You exceeded your current quota: the account balance is exhausted. Top up to continue.")
+    return principal
+
+
+class Meter:
+    """Builds the one usage event of a request; content never passes through here."""
+
+    def __init__(self, edge: Edge, request: Request, principal: Principal, route: Route, *, endpoint: str, model: str, stream: bool):
+        self.edge = edge
+        self.timer: RequestTimer = request.scope[SCOPE_KEY]
+        self.principal = principal
+        self.route = route
+        self.endpoint = endpoint
+        self.model_requested = model
+        self.stream = stream
+        self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
+        self.ttft_ms = 0
+
+    def publish(self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "") -> None:
+        usage = usage or Usage()
+        price = self.route.price
+        cost = cost_micros(
+            usage.prompt_tokens, usage.completion_tokens, price.input_per_mtok_micros, price.output_per_mtok_micros,
+            usage.cached_tokens, price.cached_input_per_mtok_micros,
+        )  # fmt: skip
+        self.edge.publisher.submit(
+            events.UsageEvent(
+                request_id=self.timer.request_id,
+                occurred_at_ms=time.time_ns() // 1_000_000,
+                account_id=self.principal.account_id,
+                key_id=self.principal.key_id,
+                endpoint=self.endpoint,
+                model_requested=self.model_requested,
+                model_served=self.route.model,
+                provider=channel.provider if channel else "",
+                channel_id=channel.channel_id if channel else "",
+                stream=self.stream,
+                status=status,
+                error_code=error_code,
+                attempts=attempts,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                cost_micros=cost,
+                price_version=price.version,
+                latency_ms=self.timer.elapsed_ms(),
+                ttft_ms=self.ttft_ms,
+                upstream_latency_ms=int(self.timer.upstream_s * 1000),
+                gateway_overhead_ms=int(self.timer.overhead_ms()),
+                client_app=self.client_app,
+            )
+        )
+
+
+async def chat(request: Request, frontend: Frontend, *, model: str | None = None, stream: bool | None = None) -> Response:
+    """Serve one chat request arriving at ``frontend``'s door, whatever the upstream speaks."""
+    edge: Edge = request.app.state.edge
+    principal = await authorize(edge, frontend.api_key(request))
+    parsed = frontend.parse(await request.body(), model=model, stream=stream)
+    route = await edge.routes.route(parsed.model)
+    meter = Meter(edge, request, principal, route, endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream)
+    canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
+
+    def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
+        if adapter.protocol == frontend.protocol:
+            return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream, native=True)
+        if not canonical:
+            canonical.append(frontend.to_canonical(parsed))
+        return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)
+
+    try:
+        outcome = await call(edge.client, route, build)
+    except CallFailed as failed:
+        meter.timer.upstream_s += failed.upstream_s
+        if failed.attempts:  # an upstream was reached: the request is metered
+            meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
+        raise failed.error from None
+    meter.timer.upstream_s += outcome.upstream_s
+    native = outcome.adapter.protocol == frontend.protocol
+    headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
+    if parsed.stream:
+        headers["cache-control"] = "no-cache"
+        return Stream(relay(outcome, meter, frontend, parsed, native), media_type="text/event-stream", headers=headers)
+    return await complete(outcome, meter, frontend, parsed, native, headers)
+
+
+def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
+    meter.publish(status=err.status, usage=None, attempts=outcome.attempts, channel=outcome.candidate, error_code=err.code or "")
+    return err
+
+
+async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool, headers: dict) -> Response:
+    started = time.perf_counter()
+    try:
+        payload = await outcome.response.aread()
+    except httpx.TimeoutException:
+        raise _fail(meter, outcome, UpstreamTimeout("The upstream timed out while sending its answer.")) from None
+    except httpx.HTTPError:
+        raise _fail(meter, outcome, UpstreamError("The upstream connection failed while sending its answer.")) from None
+    finally:
+        meter.timer.upstream_s += time.perf_counter() - started
+        await outcome.response.aclose()
+    meter.ttft_ms = meter.timer.elapsed_ms()
+    if native:
+        meter.publish(status=200, usage=outcome.adapter.native_usage(payload), attempts=outcome.attempts, channel=outcome.candidate)
+        return Response(content=payload, status_code=200, media_type="application/json", headers=headers)
+    try:
+        canonical, usage = outcome.adapter.chat_response(payload)
+        body = frontend.from_canonical(canonical, parsed.model)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _fail(meter, outcome, UpstreamError("The upstream answer could not be read.")) from None
+    meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate)
+    return Response(content=_ENCODE(body), status_code=200, media_type="application/json", headers=headers)
+
+
+async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool):
+    """Pass events through as they arrive (native) or translate them chunk by chunk."""
+    decoder = outcome.adapter.stream_decoder(parsed.model)
+    encoder = None if native else frontend.stream_encoder(parsed)
+    parser = sse.Parser()
+    status, error_code = 200, ""
+    pieces = outcome.response.aiter_bytes().__aiter__()
+    try:
+        while True:
+            waited = time.perf_counter()
+            try:
+                piece = await pieces.__anext__()
+            except StopAsyncIteration:
+                piece = None
+            finally:
+                meter.timer.upstream_s += time.perf_counter() - waited
+            events_ = parser.feed(piece) if piece is not None else parser.close()
+            for event in events_:
+                if native:
+                    if decoder.observe(event) and (event.data == b"[DONE]" or not parsed.wants_usage):
+                        continue
+                    out = sse.frame(event.data, event.name)
+                else:
+                    out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
+                if out:
+                    if not meter.ttft_ms:
+                        meter.ttft_ms = meter.timer.elapsed_ms()
+                    yield out
+            if piece is None:
+                break
+        if native:
+            yield frontend.passthrough_end()
+        else:
+            yield b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+    except (httpx.HTTPError, ValueError) as exc:
+        err = (UpstreamTimeout if isinstance(exc, httpx.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
+        status, error_code = err.status, err.code or ""
+        yield (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
+    except BaseException:  # the client went away (cancelled): bill what was delivered
+        status, error_code = 499, "client_closed"
+        raise
+    finally:
+        await outcome.response.aclose()
+        meter.publish(status=status, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code)
