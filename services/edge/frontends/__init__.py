@@ -1,0 +1,8 @@
+"""Client-facing protocols. Each module other than ``openai`` contributes its routes
+(Litestar handlers carrying their own protocol's error rendering) through ``ROUTES``."""
+
+from __future__ import annotations
+
+from services.edge.frontends import anthropic, gemini
+
+FRONTEND_ROUTES = [*anthropic.ROUTES, *gemini.ROUTES]

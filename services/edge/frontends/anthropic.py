@@ -1,0 +1,3 @@
+"""Placeholder until the anthropic front door lands."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the gemini front door lands."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until the anthropic upstream adapter lands."""
+
+ADAPTERS: dict = {}

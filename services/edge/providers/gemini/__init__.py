@@ -1,0 +1,3 @@
+"""Placeholder until the gemini upstream adapter lands."""
+
+ADAPTERS: dict = {}
