@@ -15,13 +15,38 @@ from tools.stack import Ports, Stack
 DATA = Path(__file__).parent / "data"
 PYTHON_SERVICES = ("accounts", "router", "metering", "edge")
 
+# Upstream protocol kinds, the simulator's path prefix for each, and the failure modes
+# every kind is exercised with. Model "<kind>-<mode>" reaches upstream model "sim-<mode>".
+UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini"}
+FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
+
+
+def contract_catalog() -> str:
+    """tests/data/catalog.toml plus, per upstream kind, a model served only by a channel of that kind."""
+    parts = [(DATA / "catalog.toml").read_text()]
+    price = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
+    for kind, prefix in UPSTREAM_KINDS.items():
+        served = {f"contract-{kind}": "sim-1", **{f"{kind}-{mode}": f"sim-{mode}" for mode in FAILURE_MODES}}
+        for model in served:
+            parts.append(f'[[models]]\nid = "{model}"\n{price}\n')
+        mapping = ", ".join(f'"{m}" = "{u}"' for m, u in served.items())
+        parts.append(
+            f'[[channels]]\nid = "sim-{kind}-kind"\nprovider = "{"simulator" if kind == "openai" else kind}"\n'
+            f'base_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}{prefix}"\napi_key_env = "TOLLGATE_SIM_KEY"\n'
+            f"models = {{ {mapping} }}\n"
+        )
+    return "\n".join(parts)
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
+    data_dir = tmp_path_factory.mktemp("stack")
+    catalog = data_dir / "catalog.toml"
+    catalog.write_text(contract_catalog())
     stack = Stack(
-        data_dir=tmp_path_factory.mktemp("stack"),
+        data_dir=data_dir,
         ports=Ports.free(),
-        catalog=DATA / "catalog.toml",
+        catalog=catalog,
         extra_env={"TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2", "TOLLGATE_METERING_BATCH_WAIT_S": "0.2", "TOLLGATE_LOG_LEVEL": "debug"},
         log_to_files=True,
     )

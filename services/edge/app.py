@@ -8,7 +8,7 @@ from services.edge import proxy
 from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends import FRONTEND_ROUTES
-from services.edge.frontends.openai import OpenAIFrontend, bearer
+from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
 
 OPENAI = OpenAIFrontend()
@@ -16,6 +16,16 @@ OPENAI = OpenAIFrontend()
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: Request) -> Response:
     return await proxy.chat(request, OPENAI)
+
+
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: Request) -> Response:
+    return await proxy.unary(request, OPENAI, endpoint="embeddings", operation="embeddings", parse=parse_embeddings)
+
+
+@post("/v1/rerank", status_code=200)
+async def rerank(request: Request) -> Response:
+    return await proxy.unary(request, OPENAI, endpoint="rerank", operation="rerank", parse=parse_rerank)
 
 
 @get("/v1/models")
@@ -33,7 +43,7 @@ async def healthz() -> dict:
 
 def create_app(edge: Edge) -> Litestar:
     app = Litestar(
-        route_handlers=[chat_completions, list_models, healthz, *FRONTEND_ROUTES],
+        route_handlers=[chat_completions, embeddings, rerank, list_models, healthz, *FRONTEND_ROUTES],
         middleware=[timing_middleware],
         exception_handlers=error_handlers(OPENAI),
         request_max_body_size=32 * 1024 * 1024,

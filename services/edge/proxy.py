@@ -99,14 +99,7 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
             canonical.append(frontend.to_canonical(parsed))
         return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)
 
-    try:
-        outcome = await call(edge.client, route, build)
-    except CallFailed as failed:
-        meter.timer.upstream_s += failed.upstream_s
-        if failed.attempts:  # an upstream was reached: the request is metered
-            meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
-        raise failed.error from None
-    meter.timer.upstream_s += outcome.upstream_s
+    outcome = await attempt(edge, route, build, meter)
     native = outcome.adapter.protocol == frontend.protocol
     headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
     if parsed.stream:
@@ -115,15 +108,22 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     return await complete(outcome, meter, frontend, parsed, native, headers)
 
 
-def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
-    meter.publish(status=err.status, usage=None, attempts=outcome.attempts, channel=outcome.candidate, error_code=err.code or "")
-    return err
+async def attempt(edge: Edge, route: Route, build, meter: Meter) -> Outcome:
+    try:
+        outcome = await call(edge.client, route, build)
+    except CallFailed as failed:
+        meter.timer.upstream_s += failed.upstream_s
+        if failed.attempts:  # an upstream was reached: the request is metered
+            meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
+        raise failed.error from None
+    meter.timer.upstream_s += outcome.upstream_s
+    return outcome
 
 
-async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool, headers: dict) -> Response:
+async def read_body(outcome: Outcome, meter: Meter) -> bytes:
     started = time.perf_counter()
     try:
-        payload = await outcome.response.aread()
+        return await outcome.response.aread()
     except httpx.TimeoutException:
         raise _fail(meter, outcome, UpstreamTimeout("The upstream timed out while sending its answer.")) from None
     except httpx.HTTPError:
@@ -131,6 +131,40 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
     finally:
         meter.timer.upstream_s += time.perf_counter() - started
         await outcome.response.aclose()
+
+
+async def unary(request: Request, frontend: Frontend, *, endpoint: str, operation: str, parse) -> Response:
+    """A non-streaming JSON endpoint (embeddings, rerank): ``parse`` validates the body;
+    each adapter serves ``operation`` through ``<operation>_request`` / ``<operation>_result``."""
+    edge: Edge = request.app.state.edge
+    principal = await authorize(edge, frontend.api_key(request))
+    body = parse(await request.body())
+    route = await edge.routes.route(body["model"])
+    meter = Meter(edge, request, principal, route, endpoint=endpoint, model=body["model"], stream=False)
+
+    def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
+        make = getattr(adapter, f"{operation}_request", None)
+        return make(candidate.base_url, secret, candidate.upstream_model, body) if make else None
+
+    outcome = await attempt(edge, route, build, meter)
+    payload = await read_body(outcome, meter)
+    try:
+        result, usage = getattr(outcome.adapter, f"{operation}_result")(payload)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _fail(meter, outcome, UpstreamError("The upstream answer could not be read.")) from None
+    meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate)
+    headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
+    content = result if isinstance(result, bytes) else _ENCODE(result)
+    return Response(content=content, status_code=200, media_type="application/json", headers=headers)
+
+
+def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
+    meter.publish(status=err.status, usage=None, attempts=outcome.attempts, channel=outcome.candidate, error_code=err.code or "")
+    return err
+
+
+async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool, headers: dict) -> Response:
+    payload = await read_body(outcome, meter)
     meter.ttft_ms = meter.timer.elapsed_ms()
     if native:
         meter.publish(status=200, usage=outcome.adapter.native_usage(payload), attempts=outcome.attempts, channel=outcome.candidate)

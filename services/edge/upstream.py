@@ -52,7 +52,7 @@ class CallFailed(Exception):
         self.last = last
 
 
-Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest]
+Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest | None]
 
 
 async def call(client: httpx.AsyncClient, route: Route, build: Build, *, environ=os.environ) -> Outcome:
@@ -71,6 +71,9 @@ async def call(client: httpx.AsyncClient, route: Route, build: Build, *, environ
             failures.append(Attempt(candidate.channel_id, f"credential {candidate.api_key_env} is not configured"))
             continue
         req = build(candidate, adapter, secret)
+        if req is None:
+            failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
+            continue
         attempts += 1
         last = candidate
         started = time.perf_counter()

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import msgspec
 
-PROVIDER_KINDS = frozenset({"openai", "deepseek", "groq", "mistral", "xai", "together", "openrouter", "vllm", "ollama", "simulator"})
+PROVIDER_KINDS = frozenset(
+    {"openai", "deepseek", "groq", "mistral", "xai", "together", "openrouter", "vllm", "ollama", "simulator", "anthropic", "gemini"}
+)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -77,3 +77,29 @@ class OpenAIFrontend:
 
     def error_body(self, err: TollgateError) -> dict:
         return err.to_openai()
+
+
+def parse_embeddings(raw: bytes) -> dict:
+    body = decode_object(raw)
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise BadRequest("you must provide a model parameter", code="missing_model")
+    value = body.get("input")
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, (str, list)) for t in texts):
+        raise BadRequest("'input' must be a string or a non-empty array of strings or token arrays", code="invalid_input")
+    return body
+
+
+def parse_rerank(raw: bytes) -> dict:
+    body = decode_object(raw)
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise BadRequest("you must provide a model parameter", code="missing_model")
+    if not isinstance(body.get("query"), str) or not body["query"]:
+        raise BadRequest("'query' must be a non-empty string", code="invalid_query")
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not documents or not all(isinstance(d, (str, dict)) for d in documents):
+        raise BadRequest("'documents' must be a non-empty array of strings or objects", code="invalid_documents")
+    top_n = body.get("top_n")
+    if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+        raise BadRequest("'top_n' must be a positive integer", code="invalid_top_n")
+    return body

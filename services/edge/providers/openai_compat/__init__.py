@@ -17,6 +17,8 @@ __all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "Stre
 _COMPLETION = msgspec.json.Decoder(wire.Completion)
 _CHUNK = msgspec.json.Decoder(wire.Chunk)
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
+_EMBEDDINGS = msgspec.json.Decoder(wire.EmbeddingsResponse)
+_RERANK = msgspec.json.Decoder(wire.RerankResponse)
 _JSON = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
@@ -117,6 +119,28 @@ class OpenAICompatible:
         except msgspec.DecodeError:
             return None
         return StreamChunk(usage=usage_from_wire(w.usage), has_choices=bool(w.choices))
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        return UpstreamRequest(base_url + self.profile.embeddings_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model}))
+
+    def embeddings_result(self, payload: bytes) -> tuple[bytes, Usage]:
+        try:
+            usage = _EMBEDDINGS.decode(payload).usage
+        except msgspec.DecodeError:
+            raise ValueError("upstream embeddings answer is not readable") from None
+        tokens = int((usage.prompt_tokens or usage.total_tokens or 0) if usage else 0)
+        return payload, Usage(prompt_tokens=tokens)
+
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        return UpstreamRequest(base_url + self.profile.rerank_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model}))
+
+    def rerank_result(self, payload: bytes) -> tuple[bytes, Usage]:
+        try:
+            usage = _RERANK.decode(payload).usage
+        except msgspec.DecodeError:
+            raise ValueError("upstream rerank answer is not readable") from None
+        tokens = int((usage.total_tokens or usage.prompt_tokens or 0) if usage else 0)
+        return payload, Usage(prompt_tokens=tokens)
 
     def stream_decoder(self, model: str) -> _Decoder:
         return _Decoder(self)

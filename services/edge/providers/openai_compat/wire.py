@@ -36,3 +36,23 @@ class Error(msgspec.Struct):
 
 class ErrorBody(msgspec.Struct):
     error: Error | str | None = None
+
+
+class EmbeddingsUsage(msgspec.Struct):
+    prompt_tokens: int | float | None = None
+    total_tokens: int | float | None = None
+
+
+class EmbeddingsResponse(msgspec.Struct):
+    data: list[msgspec.Raw]
+    usage: EmbeddingsUsage | None = None
+
+
+class RerankUsage(msgspec.Struct):
+    total_tokens: int | float | None = None
+    prompt_tokens: int | float | None = None
+
+
+class RerankResponse(msgspec.Struct):
+    results: list[msgspec.Raw]
+    usage: RerankUsage | None = None
