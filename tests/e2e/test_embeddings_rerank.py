@@ -21,7 +21,7 @@ def test_embeddings_with_the_openai_sdk(stack, new_account):
     assert result.usage.prompt_tokens == 5
     stored = wait_for_usage(stack, account_id, 2)
     assert (stored["requests"], stored["prompt_tokens"], stored["completion_tokens"]) == (2, 7, 0)
-    assert stored["cost_micros"] == 1 + 1  # 5 and 2 tokens at $1/M, each rounded up to one micro-USD
+    assert stored["cost_micros"] == 5 + 2  # at $1 per million tokens a token costs one micro-USD
 
 
 def test_rerank_over_http(stack, new_account):

@@ -1,10 +1,17 @@
-"""A deterministic OpenAI-compatible upstream for demos, tests and benchmarks.
+"""A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
-Not product code. The *model name* chooses the behaviour:
-- any name: a deterministic answer, ``max_tokens`` words long (default 12)
+It speaks three protocols (one Litestar app, see ``app.create_app``):
+- OpenAI at ``/v1``: chat/completions, embeddings, rerank, models (``openai.py``, ``embeddings.py``)
+- Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
+- Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
+and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
+- any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
+  request declares tools and holds no tool result yet, one call to the first tool (7 tokens)
 - ``sim-slow``: waits ``SIM_SLOW_MS`` (default 1500) before answering
-- ``sim-error-500`` / ``sim-error-429`` / ``sim-error-400``: that HTTP error
+- ``sim-error-NNN`` (e.g. 500 / 503 / 429 / 400): that HTTP error in the protocol's error shape
 - ``sim-timeout``: never answers (until the client gives up)
-- ``sim-midstream-error``: streams a few chunks, then drops the connection
-Token counts: prompt tokens = words in all message texts; completion tokens = words answered.
+- ``sim-midstream-error``: streams 3 text pieces, then drops the connection
+- ``sim-malformed-stream``: streams 2 text pieces, then ``data: {not json``, then ends cleanly
+Token counts: prompt tokens = words in all system/message texts and tool results; completion
+tokens = words answered (7 for a tool call). ``/_sim/stats`` counts requests per model.
 """

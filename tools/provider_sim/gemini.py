@@ -1,0 +1,160 @@
+"""Gemini (Google AI) REST: ``POST /gemini/v1beta/models/{model}:{action}`` (also ``/gemini/v1/...``)
+for generateContent, streamGenerateContent, countTokens, embedContent and batchEmbedContents."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from tools.provider_sim.common import MALFORMED_DATA, Completion, Sim, apply_fault, complete, decode_object, embedding, emit, error_headers, string_values, text_pieces, words
+
+STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
+SSE_END = b"\r\n\r\n"  # what Google sends; SDKs accept \n\n too
+
+
+def google_status(status: int) -> str:
+    return STATUSES.get(status) or ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+
+
+def gemini_error(status: int, message: str) -> Response:
+    body = {"error": {"code": status, "message": message, "status": google_status(status)}}
+    return Response(body, status_code=status, headers=error_headers(status))
+
+
+def _get(obj: Any, camel: str) -> Any:
+    """A field by its proto-JSON camelCase name, or by its snake_case name (both are accepted upstream)."""
+    if not isinstance(obj, dict):
+        return None
+    if camel in obj:
+        return obj[camel]
+    return obj.get(re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel))
+
+
+def _parts(content: Any) -> list[dict]:
+    parts = _get(content, "parts")
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def _all_parts(body: dict) -> list[dict]:
+    contents = _get(body, "contents")
+    return [p for c in (contents if isinstance(contents, list) else ()) for p in _parts(c)]
+
+
+def prompt_tokens(body: dict) -> int:
+    """Words in systemInstruction parts, in every text part of ``contents`` and in every string
+    value (recursively) of functionResponse.response."""
+    system = _get(body, "systemInstruction")
+    total = words(system) if isinstance(system, str) else sum(words(p.get("text")) for p in _parts(system))
+    for part in _all_parts(body):
+        total += words(part.get("text"))
+        total += string_values(_get(_get(part, "functionResponse"), "response"))
+    return total
+
+
+def first_tool(tools: Any) -> tuple[str, Any] | None:
+    for tool in tools if isinstance(tools, list) else ():
+        for declaration in _get(tool, "functionDeclarations") or ():
+            if isinstance(declaration, dict):
+                schema = _get(declaration, "parameters") or _get(declaration, "parametersJsonSchema")
+                return str(declaration.get("name", "")), schema
+    return None
+
+
+def _completion(model: str, body: dict) -> Completion:
+    has_result = any(_get(p, "functionResponse") is not None for p in _all_parts(body))
+    max_tokens = _get(_get(body, "generationConfig"), "maxOutputTokens")
+    return complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result)
+
+
+def _content_text(content: Any) -> str:
+    return " ".join(p["text"] for p in _parts(content) if isinstance(p.get("text"), str))
+
+
+def _response(model: str, ident: str, parts: list[dict], usage: dict, finish: bool) -> dict:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
+    if finish:
+        candidate["finishReason"] = "STOP"
+    candidate["index"] = 0
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": ident}
+
+
+def _usage(completion: Completion) -> dict:
+    return {"promptTokenCount": completion.prompt_tokens, "candidatesTokenCount": completion.completion_tokens, "totalTokenCount": completion.total_tokens}
+
+
+def _answer_parts(completion: Completion) -> list[dict]:
+    call = completion.tool_call
+    if call is not None:
+        return [{"functionCall": {"name": call.name, "args": call.args}}]
+    return [{"text": completion.text}]
+
+
+def routes(sim: Sim) -> list:
+    @post(["/gemini/v1beta/models/{model_action:str}", "/gemini/v1/models/{model_action:str}"], status_code=200)
+    async def models(request: Request, model_action: FromPath[str]) -> Response:
+        model, _, action = model_action.rpartition(":")
+        if not model or action not in ACTIONS:
+            return gemini_error(404, f"unknown method {model_action!r}")
+        if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
+            return gemini_error(401, "API key is required: send x-goog-api-key or ?key=")
+        body = decode_object(await request.body())
+        if body is None:
+            return gemini_error(400, "request body is not a JSON object")
+        status = await sim.admit(model)
+        if status is not None:
+            return gemini_error(status, f"simulated HTTP {status}")
+        if action == "countTokens":
+            inner = _get(body, "generateContentRequest")
+            return Response({"totalTokens": prompt_tokens(inner if isinstance(inner, dict) else body)})
+        if action == "embedContent":
+            return Response({"embedding": {"values": embedding(_content_text(_get(body, "content")))}})
+        if action == "batchEmbedContents":
+            requests = _get(body, "requests")
+            texts = [_content_text(_get(r, "content")) for r in (requests if isinstance(requests, list) else ())]
+            return Response({"embeddings": [{"values": embedding(t)} for t in texts]})
+        completion = _completion(model, body)
+        ident = f"sim{sim.next_id()}"
+        if action == "generateContent":
+            return Response(_response(model, ident, _answer_parts(completion), _usage(completion), finish=True))
+        sse = request.query_params.get("alt") == "sse"
+        frames = _stream(model, ident, completion, sse)
+        return Stream(emit(frames), media_type="text/event-stream" if sse else "application/json")
+
+    return [models]
+
+
+def _stream(model: str, ident: str, completion: Completion, sse: bool) -> list:
+    """One response per word (the last one with finishReason and full usage); SSE events with
+    ``?alt=sse``, else the elements of one JSON array, as Google does."""
+    if completion.tool_call is not None:
+        objects = [_response(model, ident, _answer_parts(completion), _usage(completion), finish=True)]
+    else:
+        pieces = text_pieces(completion.words) or [""]
+        early = {"promptTokenCount": completion.prompt_tokens}
+        objects = [_response(model, ident, [{"text": p}], early, finish=False) for p in pieces[:-1]]
+        objects.append(_response(model, ident, [{"text": pieces[-1]}], _usage(completion), finish=True))
+    if sse:
+        framed = [b"data: " + msgspec.json.encode(o) + SSE_END for o in objects]
+        frames, _ = apply_fault(model, framed, b"data: " + MALFORMED_DATA + SSE_END)
+        return frames
+    framed = [(b"[" if i == 0 else b",\r\n") + msgspec.json.encode(o) for i, o in enumerate(objects)]
+    frames, fired = apply_fault(model, framed, b",\r\n" + MALFORMED_DATA)
+    return frames if fired else [*frames, b"]"]

@@ -1,0 +1,147 @@
+"""OpenAI chat completions: ``POST /v1/chat/completions`` and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.response import Stream
+
+from tools.provider_sim.common import (
+    MALFORMED_DATA,
+    Completion,
+    Sim,
+    apply_fault,
+    complete,
+    decode_object,
+    emit,
+    error_headers,
+    split_pieces,
+    text_pieces,
+)
+
+TOOL_CALL_ID = "call_sim_1"
+
+
+def prompt_tokens(messages: list) -> int:
+    """Words in every message's content (string or text parts): system, developer, user,
+    assistant and tool messages alike. Tool-call arguments and images are not counted."""
+    total = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            total += len(content.split())
+        elif isinstance(content, list):
+            total += sum(len(p.get("text", "").split()) for p in content if isinstance(p, dict) and isinstance(p.get("text", ""), str))
+    return total
+
+
+def first_tool(tools: Any) -> tuple[str, Any] | None:
+    for tool in tools if isinstance(tools, list) else ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict):
+            return str(function.get("name", "")), function.get("parameters")
+    return None
+
+
+def has_tool_result(messages: list) -> bool:
+    return any(isinstance(m, dict) and m.get("role") in ("tool", "function") for m in messages)
+
+
+def openai_error(status: int, message: str, kind: str | None = None) -> Response:
+    kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
+    return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status, headers=error_headers(status))
+
+
+def bearer_ok(request: Request) -> bool:
+    return request.headers.get("authorization", "").startswith("Bearer ")
+
+
+def _tool_call_message(completion: Completion) -> dict:
+    call = completion.tool_call
+    assert call is not None
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": TOOL_CALL_ID, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}],
+    }
+
+
+def routes(sim: Sim) -> list:
+    @post("/v1/chat/completions", status_code=200)
+    async def chat(request: Request) -> Response:
+        if not bearer_ok(request):
+            return openai_error(401, "missing bearer token", "invalid_request_error")
+        body = decode_object(await request.body())
+        if body is None:
+            return openai_error(400, "request body is not a JSON object")
+        model = str(body.get("model", ""))
+        status = await sim.admit(model)
+        if status is not None:
+            return openai_error(status, f"simulated HTTP {status}")
+        messages = body.get("messages") or []
+        messages = messages if isinstance(messages, list) else []
+        completion = complete(
+            model,
+            prompt_tokens(messages),
+            body.get("max_completion_tokens") or body.get("max_tokens"),
+            first_tool(body.get("tools")),
+            has_tool_result(messages),
+        )
+        usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens, "total_tokens": completion.total_tokens}
+        ident = f"chatcmpl-sim{sim.next_id()}"
+        created = int(time.time())
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            chunks = _stream(ident, created, model, completion, usage, include_usage)
+            return Stream(emit(chunks), media_type="text/event-stream")
+        if completion.tool_call is not None:
+            message, finish = _tool_call_message(completion), "tool_calls"
+        else:
+            message, finish = {"role": "assistant", "content": completion.text}, "stop"
+        return Response(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
+            }
+        )
+
+    @get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": "sim-1", "object": "model", "created": 0, "owned_by": "simulator"}]}
+
+    return [chat, models]
+
+
+def _stream(ident: str, created: int, model: str, completion: Completion, usage: dict, include_usage: bool) -> list:
+    def chunk(delta: dict, finish: str | None = None, with_usage: bool = False) -> bytes:
+        obj: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+        obj["choices"] = [] if with_usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        if include_usage:
+            obj["usage"] = usage if with_usage else None
+        return b"data: " + msgspec.json.encode(obj) + b"\n\n"
+
+    call = completion.tool_call
+    if call is not None:
+        head = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        frames: list = [chunk({"role": "assistant", "content": None, "tool_calls": [head]})]
+        frames += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in split_pieces(call.arguments_json)]
+        finish = "tool_calls"
+    else:
+        pieces = [chunk({"content": p}) for p in text_pieces(completion.words)]
+        body, fired = apply_fault(model, pieces, b"data: " + MALFORMED_DATA + b"\n\n")
+        frames = [chunk({"role": "assistant", "content": ""}), *body]
+        if fired:
+            return frames
+        finish = "stop"
+    frames.append(chunk({}, finish))
+    if include_usage:
+        frames.append(chunk({}, with_usage=True))
+    frames.append(b"data: [DONE]\n\n")
+    return frames
