@@ -1,3 +1,69 @@
-"""Placeholder until the anthropic upstream adapter lands."""
+"""The Anthropic Messages upstream (``POST {base_url}/v1/messages``).
 
-ADAPTERS: dict = {}
+Anthropic clients' bodies pass through natively (only ``model`` is replaced); anything
+else is translated from the canonical OpenAI shape (see ``translate``) and the answers,
+whole or streamed (see ``stream``), are translated back.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from services.edge.providers.anthropic import translate, wire
+from services.edge.providers.anthropic.stream import Decoder
+from services.edge.providers.base import UpstreamRequest, Usage
+
+__all__ = ["ADAPTERS", "AnthropicAdapter", "Decoder"]
+
+_MESSAGE = msgspec.json.Decoder(wire.Message)
+_ERROR = msgspec.json.Decoder(wire.ErrorBody)
+_ENCODE = msgspec.json.encode
+
+
+class AnthropicAdapter:
+    kind = "anthropic"
+    protocol = "anthropic"
+
+    def headers(self, secret: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "anthropic-version": wire.API_VERSION}
+        if secret:
+            headers["x-api-key"] = secret
+        return headers
+
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
+        if native:
+            out = {**body, "model": upstream_model}
+        else:
+            out = translate.request_body(body, upstream_model, stream=stream)
+        return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
+
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        """A native ``count_tokens`` call (used by the Anthropic front door)."""
+        out = {**body, "model": upstream_model}
+        return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages/count_tokens", headers=self.headers(secret), body=_ENCODE(out))
+
+    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+        try:
+            message = _MESSAGE.decode(payload)
+        except msgspec.DecodeError:
+            raise ValueError("upstream answer is not an Anthropic message") from None
+        return translate.completion(message), translate.usage(message.usage) or Usage()
+
+    def native_usage(self, payload: bytes) -> Usage | None:
+        try:
+            return translate.usage(_MESSAGE.decode(payload).usage)
+        except msgspec.DecodeError:
+            return None
+
+    def stream_decoder(self, model: str) -> Decoder:
+        return Decoder(model)
+
+    def error_message(self, payload: bytes) -> str:
+        try:
+            err = _ERROR.decode(payload).error
+        except msgspec.DecodeError:
+            return ""
+        return err.message if isinstance(err, wire.ErrorDetail) else (err or "")
+
+
+ADAPTERS: dict[str, AnthropicAdapter] = {"anthropic": AnthropicAdapter()}

@@ -1,0 +1,220 @@
+"""Canonical (OpenAI chat) requests -> Anthropic Messages bodies, and Anthropic answers
+-> canonical ``chat.completion`` dicts.
+
+Kept: system/developer text (hoisted to ``system``), text and image parts, tool calls and
+tool results, tools and tool_choice (incl. ``parallel_tool_calls: false``), max tokens,
+stop, temperature (clamped to Anthropic's 0..1), top_p, stream, ``user``. Dropped because
+Anthropic has no equivalent: n, logprobs/top_logprobs, logit_bias, response_format,
+presence/frequency_penalty, seed, reasoning_effort, audio/file parts, stream_options.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from services.edge.providers.anthropic import wire
+from services.edge.providers.base import Usage
+
+DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it
+
+_JSON = msgspec.json.Decoder()
+_ENCODE = msgspec.json.encode
+
+
+def text_of(content: Any, sep: str = "\n") -> str:
+    """The text of OpenAI content: a string, or the text parts of a parts list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return sep.join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+    return ""
+
+
+def image_block(part: dict) -> dict | None:
+    """An OpenAI ``image_url`` part as an Anthropic image block (data: URL or http(s) URL)."""
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        return None
+    if url.startswith("data:"):
+        head, sep, data = url[5:].partition(",")
+        media_type, _, encoding = head.partition(";")
+        if not sep or encoding != "base64":
+            return None
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type or "image/png", "data": data}}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    return None
+
+
+def content_blocks(content: Any) -> list[dict]:
+    """OpenAI message content as Anthropic blocks (empty text is dropped: Anthropic rejects it)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict] = []
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
+            blocks.append({"type": "text", "text": part["text"]})
+        elif part.get("type") == "image_url" and (block := image_block(part)) is not None:
+            blocks.append(block)
+    return blocks
+
+
+def tool_input(arguments: Any) -> dict:
+    """A tool call's JSON-string arguments as an object; anything unreadable becomes ``{}``."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str | bytes) or not arguments:
+        return {}
+    try:
+        value = _JSON.decode(arguments)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def tool_use_blocks(tool_calls: Any) -> list[dict]:
+    blocks = []
+    for call in tool_calls if isinstance(tool_calls, list) else ():
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        blocks.append({"type": "tool_use", "id": str(call.get("id") or ""), "name": str(fn.get("name") or ""), "input": tool_input(fn.get("arguments"))})
+    return blocks
+
+
+def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
+    """Anthropic wants alternating roles: consecutive same-role messages are merged."""
+    if not blocks:
+        return
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": role, "content": list(blocks)})
+
+
+def messages_and_system(canonical: list) -> tuple[list[dict], str]:
+    system: list[str] = []
+    messages: list[dict] = []
+    for m in canonical:
+        if not isinstance(m, dict):
+            continue
+        role, content = m.get("role"), m.get("content")
+        if role in ("system", "developer"):
+            if text := text_of(content):
+                system.append(text)
+        elif role == "user":
+            _append(messages, "user", content_blocks(content))
+        elif role == "assistant":
+            _append(messages, "assistant", content_blocks(content) + tool_use_blocks(m.get("tool_calls")))
+        elif role == "tool":
+            result = {"type": "tool_result", "tool_use_id": str(m.get("tool_call_id") or ""), "content": text_of(content)}
+            _append(messages, "user", [result])
+    for m in messages:  # Anthropic wants a user turn's tool_result blocks before its other blocks
+        if m["role"] == "user":
+            m["content"].sort(key=lambda b: b["type"] != "tool_result")
+    return messages, "\n\n".join(system)
+
+
+def tools(canonical: Any) -> list[dict]:
+    out = []
+    for tool in canonical if isinstance(canonical, list) else ():
+        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            continue
+        entry: dict = {"name": fn["name"]}
+        if fn.get("description"):
+            entry["description"] = fn["description"]
+        params = fn.get("parameters")
+        entry["input_schema"] = params if isinstance(params, dict) and params else {"type": "object"}
+        out.append(entry)
+    return out
+
+
+def tool_choice(choice: Any, parallel: Any) -> dict | None:
+    """OpenAI's tool_choice (and ``parallel_tool_calls: false``) as Anthropic's; None = the default."""
+    if choice == "none":
+        return {"type": "none"}
+    if choice == "required":
+        out: dict = {"type": "any"}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
+        out = {"type": "tool", "name": choice["function"]["name"]}
+    elif choice == "auto" or parallel is False:
+        out = {"type": "auto"}
+    else:
+        return None
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def request_body(body: dict, upstream_model: str, *, stream: bool) -> dict:
+    """A canonical request as an Anthropic Messages body."""
+    messages, system = messages_and_system(body.get("messages") or [])
+    out: dict = {"model": upstream_model, "messages": messages}
+    if system:
+        out["system"] = system
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    out["max_tokens"] = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_MAX_TOKENS
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)] if isinstance(stop, list) else []
+    if stops := [s for s in stops if s.strip()]:  # Anthropic rejects whitespace-only sequences
+        out["stop_sequences"] = stops
+    if (temperature := _number(body.get("temperature"))) is not None:
+        out["temperature"] = min(max(temperature, 0.0), 1.0)
+    if (top_p := _number(body.get("top_p"))) is not None and top_p < 1:  # 1 is the neutral default
+        out["top_p"] = top_p
+    if tool_list := tools(body.get("tools")):
+        out["tools"] = tool_list
+        if (choice := tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))) is not None:
+            out["tool_choice"] = choice
+    if isinstance(body.get("user"), str) and body["user"]:
+        out["metadata"] = {"user_id": body["user"]}
+    if stream:
+        out["stream"] = True
+    return out
+
+
+# --- answers -----------------------------------------------------------------------
+
+
+def usage(w: wire.Usage | None) -> Usage | None:
+    """Anthropic counts cached input apart from ``input_tokens``; canonical prompt tokens include it."""
+    if w is None:
+        return None
+    cache_read = int(w.cache_read_input_tokens or 0)
+    prompt = int(w.input_tokens or 0) + cache_read + int(w.cache_creation_input_tokens or 0)
+    return Usage(prompt_tokens=prompt, completion_tokens=int(w.output_tokens or 0), cached_tokens=cache_read)
+
+
+def tool_call(block: wire.Block, index: int | None = None, arguments: str | None = None) -> dict:
+    call: dict = {} if index is None else {"index": index}
+    args = arguments if arguments is not None else _ENCODE(block.input if isinstance(block.input, dict) else {}).decode()
+    call.update(id=block.id or "", type="function", function={"name": block.name or "", "arguments": args})
+    return call
+
+
+def completion(message: wire.Message) -> dict:
+    """An Anthropic message as a canonical ``chat.completion`` (thinking blocks are left out)."""
+    text = "".join(b.text or "" for b in message.content if b.type == "text")
+    calls = [tool_call(b) for b in message.content if b.type == "tool_use"]
+    reply: dict = {"role": "assistant", "content": text if text or not calls else None}
+    if calls:
+        reply["tool_calls"] = calls
+    return {
+        "id": message.id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message.model,
+        "choices": [{"index": 0, "message": reply, "finish_reason": wire.finish_reason(message.stop_reason)}],
+        "usage": (usage(message.usage) or Usage()).to_openai(),
+    }

@@ -1,0 +1,679 @@
+"""Anthropic Messages both ways: the upstream adapter (canonical <-> Anthropic) and the
+front door (Anthropic <-> canonical), whole answers and streams, with canned payloads.
+
+Encoded streams are read back by ``accumulate`` (the official SDK's accumulation rules,
+stricter about event order). Importing the ``anthropic`` SDK costs ~4 s, so the checks
+through the SDK itself run only when it is already loaded (a whole-suite run: the e2e
+tests import it) or with TOLLGATE_SDK_TESTS=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
+from services.edge.middleware import timing_middleware
+from services.edge.providers import anthropic as provider
+from services.edge.sse import Event, Parser
+from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
+from tollgate.rpc import router_pb2 as pb
+
+ADAPTER = provider.ADAPTERS["anthropic"]
+PNG = "iVBORw0KGgo="
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def sent(body: dict, **kw) -> dict:
+    return json.loads(ADAPTER.chat_request("https://api.anthropic.com", "sk-ant", "claude-x", body, stream=kw.get("stream", False), native=kw.get("native", False)).body)
+
+
+def frame(kind: str, data: dict) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+
+# --- canonical -> Anthropic requests -------------------------------------------------
+
+
+def test_request_url_headers_and_native_pass_through() -> None:
+    body = {"model": "alias", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9, "top_k": 3, "stream": True}
+    req = ADAPTER.chat_request("http://127.0.0.1:1/anthropic", "sk-ant", "claude-x", body, stream=True, native=True)
+    assert req.url == "http://127.0.0.1:1/anthropic/v1/messages"
+    assert req.headers == {"content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "sk-ant"}
+    assert json.loads(req.body) == {**body, "model": "claude-x"}
+    assert body["model"] == "alias"  # the client's body is not mutated
+
+
+def test_request_translation() -> None:
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
+            {"role": "user", "content": "Weather?"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "And this:"},
+                {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                {"type": "input_audio", "input_audio": {"data": "..."}},
+            ]},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city": "Paris"}'}},
+                {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{not json"}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "Rain"}]},
+            {"role": "user", "content": "Thanks"},
+        ],
+        "max_completion_tokens": 100, "max_tokens": 5, "stop": "END", "temperature": 1.7, "top_p": 0.5,
+        "n": 1, "logprobs": True, "response_format": {"type": "json_object"}, "seed": 1, "presence_penalty": 0.1,
+        "frequency_penalty": 0.1, "user": "u-1", "stream_options": {"include_usage": True},
+    }  # fmt: skip
+    out = sent(body, stream=True)
+    assert out["model"] == "claude-x" and out["stream"] is True
+    assert out["system"] == "Be terse.\n\nNo emoji."
+    assert out["max_tokens"] == 100 and out["stop_sequences"] == ["END"]
+    assert out["temperature"] == 1.0 and out["top_p"] == 0.5
+    assert out["metadata"] == {"user_id": "u-1"}
+    for dropped in ("n", "logprobs", "response_format", "seed", "presence_penalty", "frequency_penalty", "user", "stream_options", "stop"):
+        assert dropped not in out
+    user, assistant, results = out["messages"]
+    assert user == {"role": "user", "content": [
+        {"type": "text", "text": "Weather?"},
+        {"type": "text", "text": "And this:"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+        {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+    ]}  # fmt: skip
+    assert assistant == {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_2", "name": "w", "input": {}},
+    ]}  # fmt: skip
+    assert results == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call_1", "content": "Sunny"},
+        {"type": "tool_result", "tool_use_id": "call_2", "content": "Rain"},
+        {"type": "text", "text": "Thanks"},
+    ]}  # fmt: skip
+
+
+def test_request_defaults() -> None:
+    out = sent({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", " "], "top_p": 1, "temperature": -1})
+    assert out == {"model": "claude-x", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "max_tokens": 4096,
+                   "stop_sequences": ["a"], "temperature": 0.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("choice", "parallel", "expected"),
+    [
+        ("auto", None, {"type": "auto"}),
+        ("required", None, {"type": "any"}),
+        ("none", None, {"type": "none"}),
+        ({"type": "function", "function": {"name": "w"}}, None, {"type": "tool", "name": "w"}),
+        (None, None, None),
+        (None, False, {"type": "auto", "disable_parallel_tool_use": True}),
+        ("required", False, {"type": "any", "disable_parallel_tool_use": True}),
+    ],
+)
+def test_tools_and_tool_choice(choice, parallel, expected) -> None:
+    tools = [{"type": "function", "function": {"name": "w", "description": "Weather", "parameters": WEATHER}}, {"type": "function", "function": {"name": "bare"}}]
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": choice, "parallel_tool_calls": parallel}
+    out = sent(body)
+    assert out["tools"] == [{"name": "w", "description": "Weather", "input_schema": WEATHER}, {"name": "bare", "input_schema": {"type": "object"}}]
+    assert out.get("tool_choice") == expected
+
+
+# --- Anthropic answers -> canonical ----------------------------------------------------
+
+MESSAGE = {
+    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+    "content": [
+        {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+        {"type": "text", "text": "Let me check. "},
+        {"type": "text", "text": "One moment."},
+        {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
+    ],
+    "stop_reason": "tool_use", "stop_sequence": None,
+    "usage": {"input_tokens": 10, "output_tokens": 7, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5},
+}  # fmt: skip
+
+
+def test_chat_response() -> None:
+    canonical, usage = ADAPTER.chat_response(json.dumps(MESSAGE).encode())
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (115, 7, 100)
+    assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
+    assert canonical["usage"] == usage.to_openai()
+    (choice,) = canonical["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Let me check. One moment.",
+        "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}}],
+    }
+    assert ADAPTER.native_usage(json.dumps(MESSAGE).encode()) == usage
+    assert ADAPTER.native_usage(b"<html>") is None
+    with pytest.raises(ValueError):
+        ADAPTER.chat_response(b"<html>")
+
+
+@pytest.mark.parametrize(
+    ("stop", "finish"),
+    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter"),
+     ("something_new", "stop"), (None, "stop")],
+)  # fmt: skip
+def test_stop_reasons(stop, finish) -> None:
+    payload = {**MESSAGE, "content": [{"type": "text", "text": "x"}], "stop_reason": stop}
+    assert ADAPTER.chat_response(json.dumps(payload).encode())[0]["choices"][0]["finish_reason"] == finish
+
+
+def test_error_message() -> None:
+    assert ADAPTER.error_message(b'{"type":"error","error":{"type":"invalid_request_error","message":"bad max_tokens"}}') == "bad max_tokens"
+    assert ADAPTER.error_message(b"oops") == ""
+
+
+# --- Anthropic streams -> canonical chunks ---------------------------------------------
+
+STREAM = b"".join([
+    frame("message_start", {"message": {**MESSAGE, "content": [], "stop_reason": None,
+                                        "usage": {"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5}}}),
+    frame("ping", {}),
+    frame("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+    frame("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+    frame("content_block_stop", {"index": 0}),
+    frame("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
+    frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "Héllo, "}}),
+    frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "wörld"}}),
+    frame("content_block_stop", {"index": 1}),
+    frame("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}}),
+    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}}),
+    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}}),
+    frame("content_block_stop", {"index": 2}),
+    frame("content_block_start", {"index": 3, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}}}),
+    frame("content_block_delta", {"index": 3, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+    frame("content_block_stop", {"index": 3}),
+    frame("message_delta", {"delta": {"type": "message_delta", "stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 42}}),
+    frame("message_stop", {}),
+])  # fmt: skip
+
+
+def decode_stream(raw: bytes, cuts: list[int], decoder=None) -> tuple[list[dict], object]:
+    decoder = decoder or ADAPTER.stream_decoder("client-model")
+    parser, chunks, start = Parser(), [], 0
+    for cut in [*cuts, len(raw)]:
+        for event in parser.feed(raw[start:cut]):
+            chunks += decoder.feed(event)
+        start = cut
+    for event in parser.close():
+        chunks += decoder.feed(event)
+    return chunks + decoder.close(), decoder
+
+
+def collect(chunks: list[dict]) -> dict:
+    text, calls, finish = "", {}, None
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            text += choice["delta"].get("content") or ""
+            for call in choice["delta"].get("tool_calls") or ():
+                entry = calls.setdefault(call["index"], {"id": call.get("id"), "name": call["function"].get("name"), "arguments": ""})
+                entry["arguments"] += call["function"].get("arguments") or ""
+            finish = choice["finish_reason"] or finish
+    return {"text": text, "calls": calls, "finish": finish}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stream_decoding_at_any_byte_boundary(seed: int) -> None:
+    rng = random.Random(seed)
+    cuts = list(range(1, len(STREAM))) if seed == 0 else sorted(rng.sample(range(1, len(STREAM)), rng.randint(1, 40)))
+    chunks, decoder = decode_stream(STREAM, cuts)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "client-model" and c["id"] == "msg_1" for c in chunks)
+    assert collect(chunks) == {
+        "text": "Héllo, wörld",
+        "calls": {0: {"id": "toolu_1", "name": "w", "arguments": '{"city": "Paris"}'}, 1: {"id": "toolu_2", "name": "t", "arguments": "{}"}},
+        "finish": "tool_calls",
+    }
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 115
+    assert (decoder.usage.prompt_tokens, decoder.usage.completion_tokens, decoder.usage.cached_tokens) == (115, 42, 100)
+
+
+def test_stream_observe_reads_usage_and_keeps_every_event() -> None:
+    decoder = ADAPTER.stream_decoder("m")
+    events = Parser().feed(STREAM)
+    assert [decoder.observe(e) for e in events] == [False] * len(events)
+    assert (decoder.usage.prompt_tokens, decoder.usage.completion_tokens) == (115, 42)
+    with pytest.raises(ValueError):
+        decoder.observe(Event(b"{not json", "content_block_delta"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Event(b"{not json", "content_block_delta"),
+        Event(b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "error"),
+        Event(b'{"type":"content_block_delta","index":"x"}', "content_block_delta"),
+    ],
+)
+def test_stream_failures_raise(bad: Event) -> None:
+    decoder = ADAPTER.stream_decoder("m")
+    decoder.feed(Parser().feed(STREAM)[0])
+    with pytest.raises(ValueError):
+        decoder.feed(bad)
+
+
+def test_stream_cut_short_is_an_error_but_keeps_usage() -> None:
+    decoder = ADAPTER.stream_decoder("m")
+    for event in Parser().feed(STREAM)[:8]:
+        decoder.feed(event)
+    assert decoder.usage.prompt_tokens == 115
+    with pytest.raises(ValueError):
+        decoder.close()
+
+
+# --- the front door: Anthropic requests -> canonical --------------------------------------
+
+ANTHROPIC_REQUEST = {
+    "model": "claude-alias",
+    "max_tokens": 50,
+    "system": [{"type": "text", "text": "Be terse."}, {"type": "text", "text": "No emoji."}],
+    "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Weather?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
+        ]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Quick please"},
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "Sunny"}]},
+        ]},
+    ],
+    "tools": [{"name": "w", "description": "Weather", "input_schema": WEATHER}, {"type": "web_search_20250305", "name": "web_search"}],
+    "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+    "stop_sequences": ["END"], "temperature": 1, "top_p": 0.9, "top_k": 5, "stream": True, "metadata": {"user_id": "u-1"},
+}  # fmt: skip
+
+
+def test_front_door_to_canonical() -> None:
+    parsed = FRONTEND.parse(json.dumps(ANTHROPIC_REQUEST).encode())
+    assert (parsed.model, parsed.stream, parsed.wants_usage) == ("claude-alias", True, True)
+    out = FRONTEND.to_canonical(parsed)
+    assert out["messages"] == [
+        {"role": "system", "content": "Be terse.\nNo emoji."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Weather?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+        ]},
+        {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
+        ]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"},
+        {"role": "user", "content": "Quick please"},
+    ]  # fmt: skip
+    assert out["tools"] == [{"type": "function", "function": {"name": "w", "description": "Weather", "parameters": WEATHER}}]
+    assert (out["tool_choice"], out["parallel_tool_calls"]) == ("required", False)
+    assert out["stop"] == ["END"] and out["max_tokens"] == 50 and out["temperature"] == 1 and out["top_p"] == 0.9
+    assert out["stream"] is True and out["stream_options"] == {"include_usage": True} and out["user"] == "u-1"
+    assert "top_k" not in out
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("auto", "auto"), ("none", "none"), ("tool", {"type": "function", "function": {"name": "w"}})])
+def test_front_door_tool_choice(choice: str, expected) -> None:
+    body = {**ANTHROPIC_REQUEST, "tool_choice": {"type": choice, "name": "w"} if choice == "tool" else {"type": choice}, "stream": False}
+    out = FRONTEND.to_canonical(FRONTEND.parse(json.dumps(body).encode()))
+    assert out["tool_choice"] == expected and "parallel_tool_calls" not in out and "stream" not in out
+
+
+def test_tool_use_round_trip() -> None:
+    """Anthropic -> canonical -> Anthropic keeps the conversation (minus what has no canonical form)."""
+    canonical = FRONTEND.to_canonical(FRONTEND.parse(json.dumps(ANTHROPIC_REQUEST).encode()))
+    back = sent(canonical, stream=True)
+    assert back["system"] == "Be terse.\nNo emoji."
+    assert back["tools"] == [ANTHROPIC_REQUEST["tools"][0]]
+    assert back["tool_choice"] == ANTHROPIC_REQUEST["tool_choice"]
+    assert (back["stop_sequences"], back["max_tokens"], back["temperature"], back["top_p"], back["metadata"]) == (["END"], 50, 1, 0.9, {"user_id": "u-1"})
+    user, assistant, result = ANTHROPIC_REQUEST["messages"]
+    assert back["messages"][0] == user
+    assert back["messages"][1] == {"role": "assistant", "content": assistant["content"][1:]}
+    assert back["messages"][2] == {"role": "user", "content": [{**result["content"][1], "content": "Sunny"}, result["content"][0]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1]", "JSON object"),
+        (b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}', "model"),
+        (b'{"model":"m","messages":[],"max_tokens":5}', "messages"),
+        (b'{"model":"m","messages":[{"role":"user","content":"hi"}]}', "max_tokens"),
+        (b'{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":0}', "max_tokens"),
+        (b'{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stream":"yes"}', "stream"),
+    ],
+)
+def test_front_door_rejects(body: bytes, message: str) -> None:
+    with pytest.raises(BadRequest) as err:
+        FRONTEND.parse(body)
+    assert message in err.value.message
+    assert FRONTEND.error_body(err.value) == {"type": "error", "error": {"type": "invalid_request_error", "message": err.value.message}}
+
+
+def test_front_door_rejects_malformed_messages_when_translating() -> None:
+    for messages in ([{"role": "user", "content": 5}], [{"role": "system", "content": "x"}]):
+        parsed = FRONTEND.parse(json.dumps({"model": "m", "max_tokens": 5, "messages": messages}).encode())
+        with pytest.raises(BadRequest):
+            FRONTEND.to_canonical(parsed)
+
+
+def test_api_key() -> None:
+    assert FRONTEND.api_key(SimpleNamespace(headers={"x-api-key": "sk-1", "authorization": "Bearer sk-2"})) == "sk-1"
+    assert FRONTEND.api_key(SimpleNamespace(headers={"authorization": "Bearer sk-2"})) == "sk-2"
+    assert FRONTEND.api_key(SimpleNamespace(headers={})) == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, "invalid_request_error"), (401, "authentication_error"), (402, "billing_error"), (403, "permission_error"), (404, "not_found_error"),
+     (413, "request_too_large"), (429, "rate_limit_error"), (503, "overloaded_error"), (529, "overloaded_error"), (502, "api_error"),
+     (504, "api_error"), (500, "api_error"), (409, "invalid_request_error")],
+)  # fmt: skip
+def test_error_body(status: int, kind: str) -> None:
+    err = type("E", (TollgateError,), {"status": status})("nope")
+    assert FRONTEND.error_body(err) == {"type": "error", "error": {"type": kind, "message": "nope"}}
+
+
+# --- the front door: canonical answers -> Anthropic ----------------------------------------
+
+COMPLETION = {
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-x",
+    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Checking.", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{broken"}},
+    ]}}],
+    "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129, "prompt_tokens_details": {"cached_tokens": 100}},
+}  # fmt: skip
+
+
+def test_from_canonical() -> None:
+    out = FRONTEND.from_canonical(COMPLETION, "claude-alias")
+    assert out["id"].startswith("msg_") and out["type"] == "message" and out["role"] == "assistant" and out["model"] == "claude-alias"
+    assert out["content"] == [
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_2", "name": "w", "input": {}},
+    ]
+    assert out["stop_reason"] == "tool_use" and out["stop_sequence"] is None
+    assert out["usage"] == {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}
+
+
+@pytest.mark.parametrize(
+    ("finish", "stop"),
+    [("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("content_filter", "refusal"), ("weird", "end_turn"), (None, "end_turn")],
+)
+def test_from_canonical_stop_reasons(finish, stop) -> None:
+    answer = {"id": "x", "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": "hi"}}]}
+    out = FRONTEND.from_canonical(answer, "m")
+    assert out["stop_reason"] == stop and out["content"] == [{"type": "text", "text": "hi"}] and out["usage"]["input_tokens"] == 0
+
+
+# --- the front door: canonical chunks -> Anthropic events (read by the official SDK) ----------
+
+
+def chunk(delta: dict | None = None, finish: str | None = None, **extra) -> dict:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x", "choices": choices, **extra}
+
+
+CHUNKS = [
+    chunk({"role": "assistant", "content": ""}),
+    chunk({"content": "Let me "}),
+    chunk({"content": "check."}),
+    chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "w", "arguments": ""}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+    chunk({"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "t", "arguments": "{}"}}]}),
+    chunk({}, "tool_calls"),
+    chunk(usage={"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129, "prompt_tokens_details": {"cached_tokens": 100}}),
+]
+
+
+def accumulate(raw: bytes) -> dict:
+    """The message a client assembles from the events, as the SDK's ``accumulate_event`` does,
+    also checking the order: message_start first, blocks opened by index and stopped before
+    message_delta, message_stop last."""
+    message, buffers, open_blocks, done = None, {}, set(), False
+    for event in Parser().feed(raw):
+        data = json.loads(event.data)
+        kind = data["type"]
+        assert kind == event.name and not done
+        if kind == "error":
+            raise RuntimeError(data["error"])
+        if message is None:
+            assert kind == "message_start"
+            message = data["message"]
+            continue
+        index = data.get("index")
+        if kind == "content_block_start":
+            assert index == len(message["content"]) and not open_blocks
+            message["content"].append(data["content_block"])
+            open_blocks.add(index)
+        elif kind == "content_block_delta":
+            assert index in open_blocks
+            block, delta = message["content"][index], data["delta"]
+            if delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            elif delta["type"] == "input_json_delta":
+                buffers[index] = buffers.get(index, "") + delta["partial_json"]
+        elif kind == "content_block_stop":
+            open_blocks.remove(index)
+            if buffers.get(index):  # the SDK parses the buffer as it grows (partial mode): same result
+                message["content"][index]["input"] = json.loads(buffers[index])
+        elif kind == "message_delta":
+            assert not open_blocks
+            message.update(data["delta"])
+            message["usage"].update({k: v for k, v in data["usage"].items() if v is not None})
+        elif kind == "message_stop":
+            done = True
+    assert done
+    return message
+
+
+needs_sdk = pytest.mark.skipif(
+    "anthropic" not in sys.modules and not os.environ.get("TOLLGATE_SDK_TESTS"), reason="anthropic SDK not loaded (slow import); set TOLLGATE_SDK_TESTS=1"
+)
+
+
+def sdk_final_message(raw: bytes):
+    import anthropic
+    import httpx2
+
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=raw, headers={"content-type": "text/event-stream"}))
+    client = anthropic.Anthropic(api_key="k", base_url="http://edge.test", max_retries=0, http_client=httpx2.Client(transport=transport))
+    with client.messages.stream(model="claude-alias", max_tokens=5, messages=[{"role": "user", "content": "hi"}]) as stream:
+        return stream.get_final_message()
+
+
+def encode(chunks: list[dict]) -> bytes:
+    encoder = FRONTEND.stream_encoder(FRONTEND.parse(b'{"model":"claude-alias","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}'))
+    return b"".join(encoder.encode(c) for c in chunks) + encoder.finish()
+
+
+def test_stream_encoding_event_sequence() -> None:
+    events = Parser().feed(encode(CHUNKS))
+    assert [e.name for e in events] == [
+        "message_start",
+        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+        "content_block_start", "content_block_delta", "content_block_stop",
+        "message_delta", "message_stop",
+    ]  # fmt: skip
+    assert all(json.loads(e.data)["type"] == e.name for e in events)
+    assert json.loads(events[-2].data) == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
+    }
+
+
+def test_stream_encoding_accumulates_to_the_message() -> None:
+    message = accumulate(encode(CHUNKS))
+    assert message["model"] == "claude-alias" and message["id"].startswith("msg_")
+    assert message["content"] == [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "call_2", "name": "t", "input": {}},
+    ]
+    assert message["stop_reason"] == "tool_use" and message["stop_sequence"] is None
+    assert message["usage"] == {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100}
+
+
+def test_stream_translated_both_ways() -> None:
+    """Anthropic upstream events -> canonical chunks -> Anthropic events: the client sees the same message."""
+    chunks, _ = decode_stream(STREAM, [17, 400, 401, 900])
+    message = accumulate(encode(chunks))
+    assert message["content"] == [
+        {"type": "text", "text": "Héllo, wörld"},
+        {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}},
+    ]
+    assert message["stop_reason"] == "tool_use"
+    assert message["usage"] == {"input_tokens": 10 + 5, "output_tokens": 42, "cache_read_input_tokens": 100}
+
+
+def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
+    chunks = [
+        chunk({"tool_calls": [{"id": "a", "function": {"name": "x", "arguments": '{"n":'}}]}),
+        chunk({"tool_calls": [{"function": {"arguments": "1}"}}]}),
+        chunk({"tool_calls": [{"id": "b", "function": {"name": "y", "arguments": "{}"}}]}),
+        chunk({"content": "done"}, "stop"),  # some upstreams say "stop" after tool calls
+    ]
+    message = accumulate(encode(chunks))
+    assert [(b["type"], b.get("id"), b.get("input")) for b in message["content"]] == [("tool_use", "a", {"n": 1}), ("tool_use", "b", {}), ("text", None, None)]
+    assert message["stop_reason"] == "tool_use" and message["usage"] == {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0}
+
+
+def errored() -> bytes:
+    encoder = FRONTEND.stream_encoder(FRONTEND.parse(b'{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'))
+    return encoder.encode(CHUNKS[1]) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
+
+
+ERRORED = errored()
+
+
+def test_stream_encoding_of_an_empty_answer_and_of_an_error() -> None:
+    message = accumulate(encode([chunk({}, "length")]))
+    assert message["content"] == [] and message["stop_reason"] == "max_tokens"
+    assert Parser().feed(ERRORED)[-1] == Event(b'{"type":"error","error":{"type":"api_error","message":"The upstream stream ended abnormally."}}', "error")
+
+
+@needs_sdk
+def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
+    import anthropic
+
+    message = sdk_final_message(encode(CHUNKS))
+    assert message.model_dump(exclude_none=True, include={"content", "stop_reason", "usage"}) == {
+        "content": accumulate(encode(CHUNKS))["content"],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
+    }
+    translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
+    assert translated.content[0].text == "Héllo, wörld" and translated.content[1].input == {"city": "Paris"}
+    anthropic.types.Message.model_validate(FRONTEND.from_canonical(COMPLETION, "claude-alias"))
+    with pytest.raises(anthropic.APIError):
+        sdk_final_message(ERRORED)
+
+
+# --- count_tokens ------------------------------------------------------------------------
+
+
+def test_estimate_tokens() -> None:
+    body = {
+        "system": "abcd",  # 4
+        "messages": [
+            {"role": "user", "content": "abcdefgh"},  # 8
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "w", "input": {"a": 1}}]},  # 1 + 7
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "xy"}]},  # 2
+                                         {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]},  # 0
+        ],
+        "tools": [{"name": "w"}],  # 12
+    }  # fmt: skip
+    assert estimate_tokens(body) == 9  # ceil(34 / 4)
+
+
+class FakeEdge:
+    def __init__(self, candidates: list[pb.Candidate], handler, balance: int = 1):
+        account = SimpleNamespace(balance_micros=balance)
+        self.auth = SimpleNamespace(principal=self._principal(account))
+        self.routes = SimpleNamespace(route=self._route(candidates))
+        self.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    @staticmethod
+    def _principal(account):
+        async def principal(key: str):
+            return SimpleNamespace(account=account)
+
+        return principal
+
+    @staticmethod
+    def _route(candidates):
+        async def route(model: str):
+            if model == "unknown":
+                raise ModelUnavailable(f"The model {model} does not exist")
+            return SimpleNamespace(candidates=tuple(candidates))
+
+        return route
+
+
+APP = Litestar(route_handlers=ROUTES, middleware=[timing_middleware])
+
+
+async def count(edge: FakeEdge, body: dict) -> httpx.Response:
+    APP.state.edge = edge
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=APP), base_url="http://edge.test") as client:
+        return await client.post("/v1/messages/count_tokens", json=body, headers={"x-api-key": "sk-tollgate"})
+
+
+COUNT_BODY = {"model": "claude-alias", "max_tokens": 5, "messages": [{"role": "user", "content": "abcdefgh"}]}
+
+
+async def test_count_tokens_forwarded_to_an_anthropic_channel(monkeypatch) -> None:
+    monkeypatch.setenv("TEST_ANTHROPIC_KEY", "sk-ant")
+    seen = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"input_tokens": 77})
+
+    other = pb.Candidate(channel_id="oai", provider="openai", base_url="http://o.test", upstream_model="gpt")
+    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test/anthropic", api_key_env="TEST_ANTHROPIC_KEY", upstream_model="claude-x")
+    answer = await count(FakeEdge([other, channel], upstream), COUNT_BODY)
+    assert answer.status_code == 200 and answer.json() == {"input_tokens": 77}
+    assert answer.headers["x-tollgate-token-count"] == "upstream" and answer.headers["x-tollgate-channel"] == "ant"
+    (request,) = seen
+    assert str(request.url) == "http://a.test/anthropic/v1/messages/count_tokens"
+    assert request.headers["x-api-key"] == "sk-ant" and request.headers["anthropic-version"] == "2023-06-01"
+    assert json.loads(request.content) == {"model": "claude-x", "messages": COUNT_BODY["messages"]}
+
+
+async def test_count_tokens_estimated_without_an_anthropic_channel() -> None:
+    other = pb.Candidate(channel_id="oai", provider="openai", base_url="http://o.test", upstream_model="gpt")
+    answer = await count(FakeEdge([other], lambda r: httpx.Response(500)), COUNT_BODY)
+    assert answer.status_code == 200 and answer.json() == {"input_tokens": 2}
+    assert answer.headers["x-tollgate-token-count"] == "estimate"
+
+
+async def test_count_tokens_errors_use_anthropic_shape() -> None:
+    edge = FakeEdge([], lambda r: httpx.Response(500))
+    answer = await count(edge, {**COUNT_BODY, "model": "unknown"})
+    assert answer.status_code == 503 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
+    answer = await count(edge, {"model": "m"})
+    assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
+    answer = await count(FakeEdge([], lambda r: httpx.Response(500), balance=0), COUNT_BODY)
+    assert answer.status_code == 402 and answer.json()["error"] == {"type": "billing_error", "message": InsufficientQuota("").message or answer.json()["error"]["message"]}
