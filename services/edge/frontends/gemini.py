@@ -1,3 +1,249 @@
-"""Placeholder until the gemini front door lands."""
+"""The Gemini front door: ``/gemini/v1beta/models/{model}:{action}`` (and ``/gemini/v1/...``),
+so the ``google-genai`` SDK works with ``http_options.base_url=<edge>/gemini``.
 
-ROUTES: list = []
+Actions: ``generateContent``, ``streamGenerateContent`` (always answered as SSE, as with
+``?alt=sse``, which the SDK always sends) and ``countTokens`` (an *estimate*: ceil(chars/4)
+over the request's text, function args and results; no upstream is called and nothing is
+metered). Unknown actions are a Google-shaped 404; the lead adds embeddings to ``ACTIONS``
+with ``embed_request_to_openai`` / ``openai_embeddings_to_gemini``.
+
+The request translation lives in ``providers/gemini/inbound.py`` (it lists what is
+translated and what is knowingly dropped); this module renders canonical answers, stream
+chunks and errors in Google's shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from services.edge import proxy
+from services.edge.context import Edge
+from services.edge.errors import error_handlers
+from services.edge.frontends.base import Parsed
+from services.edge.frontends.openai import bearer, decode_object
+from services.edge.providers.gemini.inbound import get, parts, to_canonical_request
+from services.edge.providers.gemini.request import parse_args
+from services.edge.providers.gemini.wire import FINISH_OUT, status_name
+from tollgate.errors import BadRequest, NotFound, TollgateError
+
+_ENCODE = msgspec.json.encode
+SSE_END = b"\r\n\r\n"  # what Google sends
+
+
+# --- canonical answer -> Gemini ---------------------------------------------------------
+
+
+def usage_metadata(usage: Any) -> dict | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    thoughts = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    out = {"promptTokenCount": prompt, "candidatesTokenCount": max(completion - thoughts, 0), "totalTokenCount": prompt + completion}
+    if cached > 0:
+        out["cachedContentTokenCount"] = cached
+    if thoughts > 0:
+        out["thoughtsTokenCount"] = thoughts
+    return out
+
+
+def _call_part(name: Any, arguments: Any) -> dict:
+    return {"functionCall": {"name": str(name or ""), "args": parse_args(arguments)}}
+
+
+def from_canonical_response(response: dict, model: str) -> dict:
+    candidates = []
+    for choice in response.get("choices") or ():
+        message = choice.get("message") or {}
+        content = message.get("content")
+        text = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content or () if isinstance(p, dict))
+        parts: list[dict] = [{"text": text}] if text else []
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            parts.append(_call_part(fn.get("name"), fn.get("arguments")))
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}} if parts else {}
+        candidate["finishReason"] = FINISH_OUT.get(choice.get("finish_reason") or "", "STOP")
+        candidate["index"] = choice.get("index") or 0
+        candidates.append(candidate)
+    out: dict[str, Any] = {"candidates": candidates}
+    if (meta := usage_metadata(response.get("usage"))) is not None:
+        out["usageMetadata"] = meta
+    out["modelVersion"] = model
+    if response.get("id"):
+        out["responseId"] = response["id"]
+    return out
+
+
+def error_event(err: TollgateError) -> dict:
+    return {"error": {"code": err.status, "message": err.message, "status": status_name(err.status)}}
+
+
+class _Encoder:
+    """Canonical chunks -> SSE GenerateContentResponses. Text goes out as it arrives; tool
+    calls (streamed as argument fragments) go out whole once their choice finishes; the
+    finishReason and usageMetadata go out last, in ``finish()``, because the usage-only
+    chunk comes after the finish_reason chunk."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.response_id = ""
+        self.usage: dict | None = None
+        self.finish_reasons: dict[int, str] = {}
+        self.calls: dict[int, dict[int, list[str]]] = {}  # choice -> tool-call index -> [name, arguments]
+
+    def _event(self, body: dict) -> bytes:
+        body["modelVersion"] = self.model
+        if self.response_id:
+            body["responseId"] = self.response_id
+        return b"data: " + _ENCODE(body) + SSE_END
+
+    def _parts_event(self, index: int, parts: list[dict]) -> bytes:
+        return self._event({"candidates": [{"content": {"role": "model", "parts": parts}, "index": index}]})
+
+    def _flush_calls(self, index: int) -> bytes:
+        pending = self.calls.pop(index, {})
+        parts = [_call_part(name, arguments) for _, (name, arguments) in sorted(pending.items())]
+        return self._parts_event(index, parts) if parts else b""
+
+    def encode(self, chunk: dict) -> bytes:
+        self.response_id = self.response_id or str(chunk.get("id") or "")
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        out = []
+        for choice in chunk.get("choices") or ():
+            index, delta = choice.get("index") or 0, choice.get("delta") or {}
+            if isinstance(text := delta.get("content"), str) and text:
+                out.append(self._parts_event(index, [{"text": text}]))
+            for call in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(index, {}).setdefault(call.get("index") or 0, ["", ""])
+                fn = call.get("function") or {}
+                slot[0] = fn.get("name") or slot[0]
+                slot[1] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                self.finish_reasons[index] = choice["finish_reason"]
+                out.append(self._flush_calls(index))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out = [self._flush_calls(index) for index in sorted(self.calls)]
+        candidates = [
+            {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": FINISH_OUT.get(reason, "STOP"), "index": index}
+            for index, reason in sorted((self.finish_reasons or {0: "stop"}).items())
+        ]
+        body: dict[str, Any] = {"candidates": candidates}
+        if (meta := usage_metadata(self.usage)) is not None:
+            body["usageMetadata"] = meta
+        out.append(self._event(body))
+        return b"".join(out)
+
+    def error(self, err: TollgateError) -> bytes:
+        return b"data: " + _ENCODE(error_event(err)) + SSE_END
+
+
+class GeminiFrontend:
+    protocol = "gemini"
+    endpoint = "gemini"
+
+    def api_key(self, request: Request) -> str:
+        return request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
+
+    def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
+        body = decode_object(raw)
+        if not model:
+            raise BadRequest("The model name is missing from the URL.", code="missing_model")
+        contents = get(body, "contents")
+        if not isinstance(contents, list) or not contents or not all(isinstance(c, dict) for c in contents):
+            raise BadRequest("'contents' must be a non-empty array of Content objects.", code="invalid_contents")
+        return Parsed(model=model, stream=bool(stream), body=body)
+
+    def to_canonical(self, parsed: Parsed) -> dict:
+        return to_canonical_request(parsed.body, parsed.model, parsed.stream)
+
+    def from_canonical(self, response: dict, model: str) -> dict:
+        return from_canonical_response(response, model)
+
+    def stream_encoder(self, parsed: Parsed) -> _Encoder:
+        return _Encoder(parsed.model)
+
+    def passthrough_end(self) -> bytes:
+        return b""
+
+    def error_body(self, err: TollgateError) -> dict:
+        return error_event(err)
+
+
+FRONTEND = GeminiFrontend()
+
+
+# --- countTokens and embeddings helpers -------------------------------------------------
+
+
+def estimate_tokens(body: dict) -> int:
+    """ceil(characters / 4) over system text, text parts, function args and results: an
+    estimate (no tokenizer runs here), not Google's count."""
+    inner = get(body, "generateContentRequest")
+    body = inner if isinstance(inner, dict) else body
+    system = get(body, "systemInstruction")
+    chars = len(system) if isinstance(system, str) else sum(len(p.get("text") or "") for p in parts(system))
+    for content in get(body, "contents") or ():
+        for p in parts(content):
+            chars += len(p["text"]) if isinstance(p.get("text"), str) else 0
+            for key in ("functionCall", "functionResponse"):
+                if isinstance(value := get(p, key), dict):
+                    chars += len(_ENCODE(value.get("args") if key == "functionCall" else value.get("response")))
+    return math.ceil(chars / 4)
+
+
+def _content_text(content: Any) -> str:
+    return "".join(p["text"] for p in parts(content) if isinstance(p.get("text"), str))
+
+
+def embed_request_to_openai(action: str, body: dict) -> list[str]:
+    """The texts to embed for ``embedContent`` ({content}) or ``batchEmbedContents`` ({requests: [{content}]})."""
+    if action == "embedContent":
+        return [_content_text(get(body, "content"))]
+    requests = get(body, "requests")
+    if action != "batchEmbedContents" or not isinstance(requests, list) or not requests:
+        raise BadRequest("'requests' must be a non-empty array of EmbedContentRequest objects.")
+    return [_content_text(get(r, "content")) for r in requests]
+
+
+def openai_embeddings_to_gemini(action: str, openai_response: dict) -> dict:
+    data = sorted(openai_response.get("data") or (), key=lambda d: d.get("index") or 0)
+    vectors = [{"values": d.get("embedding") or []} for d in data]
+    if action == "embedContent":
+        return {"embedding": vectors[0] if vectors else {"values": []}}
+    return {"embeddings": vectors}
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+async def _count_tokens(request: Request, model: str) -> Response:
+    edge: Edge = request.app.state.edge
+    await edge.auth.principal(FRONTEND.api_key(request))
+    return Response({"totalTokens": estimate_tokens(decode_object(await request.body()))}, media_type="application/json")
+
+
+ACTIONS = {
+    "generateContent": lambda request, model: proxy.chat(request, FRONTEND, model=model, stream=False),
+    "streamGenerateContent": lambda request, model: proxy.chat(request, FRONTEND, model=model, stream=True),
+    "countTokens": _count_tokens,
+}
+
+
+@post(["/gemini/v1beta/models/{target:path}", "/gemini/v1/models/{target:path}"], status_code=200, exception_handlers=error_handlers(FRONTEND))
+async def gemini_models(request: Request, target: FromPath[str]) -> Response:
+    model, _, action = target.lstrip("/").rpartition(":")
+    handler = ACTIONS.get(action)
+    if not model or handler is None:
+        raise NotFound(f"Method not found: {target.lstrip('/')!r}.")
+    return await handler(request, model)
+
+
+ROUTES = [gemini_models]

@@ -1,3 +1,99 @@
-"""Placeholder until the gemini upstream adapter lands."""
+"""The Gemini upstream adapter (Google AI ``generativelanguage`` REST, ``v1beta``).
 
-ADAPTERS: dict = {}
+``POST {base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse``
+when streaming) with the key in ``x-goog-api-key``, never in the URL. Native bodies (a
+Gemini client behind the Gemini front door) pass through unchanged; canonical ones are
+translated by ``request.to_gemini``, answers by ``response``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import msgspec
+
+from services.edge.providers.base import UpstreamRequest, Usage
+from services.edge.providers.gemini import request, response, wire
+from tollgate.errors import BadRequest
+
+__all__ = ["ADAPTERS", "GeminiAdapter"]
+
+_ENCODE = msgspec.json.encode
+_ERROR = msgspec.json.Decoder(wire.ErrorBody)
+_EMBEDDINGS = msgspec.json.Decoder(wire.BatchEmbedResponse)
+API_VERSION = "v1beta"
+
+
+class GeminiAdapter:
+    kind = "gemini"
+    protocol = "gemini"
+
+    def url(self, base_url: str, upstream_model: str, action: str) -> str:
+        model = quote(upstream_model.removeprefix("models/"), safe="/-_.")
+        return f"{base_url.rstrip('/')}/{API_VERSION}/models/{model}:{action}"
+
+    def headers(self, secret: str) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if secret:
+            headers["x-goog-api-key"] = secret
+        return headers
+
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        payload = body if native else request.to_gemini(body)
+        return UpstreamRequest(url=self.url(base_url, upstream_model, action), headers=self.headers(secret), body=_ENCODE(payload))
+
+    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+        return response.chat_completion(payload)
+
+    def native_usage(self, payload: bytes) -> Usage | None:
+        try:
+            return wire.usage(response.decode(payload).usage_metadata)
+        except ValueError:
+            return None
+
+    def stream_decoder(self, model: str) -> response.StreamDecoder:
+        return response.StreamDecoder(model)
+
+    def error_message(self, payload: bytes) -> str:
+        try:
+            err = _ERROR.decode(payload).error
+        except msgspec.DecodeError:
+            return ""
+        return err.message if isinstance(err, wire.Status) else (err or "")
+
+    # --- embeddings (batchEmbedContents) ----------------------------------------------
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, texts: list[str] | dict) -> UpstreamRequest:
+        """``texts``, or an OpenAI ``/v1/embeddings`` body (``input`` and ``dimensions`` are read)."""
+        dimensions = None
+        if isinstance(texts, dict):
+            dimensions = texts.get("dimensions")
+            value = texts.get("input")
+            texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise BadRequest("Gemini models embed text only: 'input' must be a string or an array of strings.", code="invalid_input")
+        name = "models/" + upstream_model.removeprefix("models/")
+        requests = []
+        for text in texts:
+            item: dict = {"model": name, "content": {"parts": [{"text": text}]}}
+            if isinstance(dimensions, int) and not isinstance(dimensions, bool):
+                item["outputDimensionality"] = dimensions
+            requests.append(item)
+        return UpstreamRequest(self.url(base_url, upstream_model, "batchEmbedContents"), self.headers(secret), _ENCODE({"requests": requests}))
+
+    def embeddings_response(self, payload: bytes) -> list[list[float]]:
+        try:
+            return [e.values for e in _EMBEDDINGS.decode(payload).embeddings]
+        except msgspec.DecodeError:
+            raise ValueError("upstream embeddings answer is not readable") from None
+
+    def embeddings_result(self, payload: bytes) -> tuple[dict, Usage]:
+        """An OpenAI-shaped embeddings list. Gemini reports no token counts for embeddings,
+        so usage is zero (``model`` is left empty: the adapter does not know the alias)."""
+        vectors = self.embeddings_response(payload)
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        return {"object": "list", "data": data, "model": "", "usage": {"prompt_tokens": 0, "total_tokens": 0}}, Usage()
+
+
+ADAPTERS: dict[str, GeminiAdapter] = {"gemini": GeminiAdapter()}
