@@ -29,9 +29,11 @@ from pathlib import Path
 
 import msgspec
 
-PROVIDER_KINDS = frozenset(
-    {"openai", "deepseek", "groq", "mistral", "xai", "together", "openrouter", "vllm", "ollama", "simulator", "anthropic", "gemini"}
-)
+from services.edge.providers import REGISTRY
+
+# The provider kinds are whatever the upstream adapter folders register: adding a
+# provider touches only its folder.
+PROVIDER_KINDS = frozenset(REGISTRY)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -26,7 +26,7 @@ def sent(req: UpstreamRequest) -> dict:
 
 
 def test_every_catalog_provider_has_an_adapter() -> None:
-    assert set(REGISTRY) == PROVIDER_KINDS
+    assert {"openai", "deepseek", "fireworks", "anthropic", "gemini", "simulator"} <= PROVIDER_KINDS
     for kind in PROVIDER_KINDS:
         assert adapter_for(kind) is REGISTRY[kind]
         assert adapter_for(kind).kind == kind

@@ -21,6 +21,7 @@ PROFILES: dict[str, Profile] = {
     "mistral": Profile(drop_params=frozenset({"logit_bias", "user"})),
     "xai": Profile(),
     "together": Profile(),
+    "fireworks": Profile(drop_params=frozenset({"logit_bias"})),
     "openrouter": Profile(),
     "vllm": Profile(),
     "ollama": Profile(),
