@@ -133,9 +133,10 @@ async def read_body(outcome: Outcome, meter: Meter) -> bytes:
         await outcome.response.aclose()
 
 
-async def unary(request: Request, frontend: Frontend, *, endpoint: str, operation: str, parse) -> Response:
-    """A non-streaming JSON endpoint (embeddings, rerank): ``parse`` validates the body;
-    each adapter serves ``operation`` through ``<operation>_request`` / ``<operation>_result``."""
+async def unary(request: Request, frontend: Frontend, *, endpoint: str, operation: str, parse, render=None) -> Response:
+    """A non-streaming JSON endpoint (embeddings, rerank): ``parse`` validates the body into
+    the OpenAI shape; each adapter serves ``operation`` through ``<operation>_request`` /
+    ``<operation>_result`` (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request))
     body = parse(await request.body())
@@ -150,7 +151,9 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     payload = await read_body(outcome, meter)
     try:
         result, usage = getattr(outcome.adapter, f"{operation}_result")(payload)
-    except (ValueError, KeyError, TypeError, AttributeError):
+        if render is not None:
+            result = render(msgspec.json.decode(result) if isinstance(result, bytes) else result)
+    except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):
         raise _fail(meter, outcome, UpstreamError("The upstream answer could not be read.")) from None
     meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate)
     headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}

@@ -41,3 +41,18 @@ def test_bad_rerank_body_is_a_400_in_openai_shape(stack, new_account):
     _, key = new_account()
     r = httpx.post(f"{stack.edge_url}/rerank", json={"model": "rerank-1", "query": "x"}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_documents"
+
+
+def test_embeddings_with_the_google_sdk(stack, new_account):
+    """Gemini's embed actions, served here by an OpenAI-protocol upstream (translated)."""
+    from google import genai
+    from google.genai import types
+
+    account_id, key = new_account()
+    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=stack.edge_url.removesuffix("/v1") + "/gemini"))
+    result = client.models.embed_content(model="embed-1", contents=["alpha beta", "gamma delta epsilon"])
+    assert len(result.embeddings) == 2 and all(len(e.values) == 8 for e in result.embeddings)
+    direct = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0).embeddings.create(model="embed-1", input="alpha beta")
+    assert result.embeddings[0].values == direct.data[0].embedding
+    stored = wait_for_usage(stack, account_id, 2)
+    assert stored["requests"] == 2 and stored["prompt_tokens"] == 5 + 2

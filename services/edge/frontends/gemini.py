@@ -4,8 +4,8 @@ so the ``google-genai`` SDK works with ``http_options.base_url=<edge>/gemini``.
 Actions: ``generateContent``, ``streamGenerateContent`` (always answered as SSE, as with
 ``?alt=sse``, which the SDK always sends) and ``countTokens`` (an *estimate*: ceil(chars/4)
 over the request's text, function args and results; no upstream is called and nothing is
-metered). Unknown actions are a Google-shaped 404; the lead adds embeddings to ``ACTIONS``
-with ``embed_request_to_openai`` / ``openai_embeddings_to_gemini``.
+metered), ``embedContent`` and ``batchEmbedContents`` (served by any upstream with
+embeddings, through the OpenAI embeddings shape). Unknown actions are a Google-shaped 404.
 
 The request translation lives in ``providers/gemini/inbound.py`` (it lists what is
 translated and what is knowingly dropped); this module renders canonical answers, stream
@@ -230,10 +230,26 @@ async def _count_tokens(request: Request, model: str) -> Response:
     return Response({"totalTokens": estimate_tokens(decode_object(await request.body()))}, media_type="application/json")
 
 
+def _embed(action: str):
+    async def handler(request: Request, model: str) -> Response:
+        return await proxy.unary(
+            request,
+            FRONTEND,
+            endpoint="embeddings",
+            operation="embeddings",
+            parse=lambda raw: {"model": model, "input": embed_request_to_openai(action, decode_object(raw))},
+            render=lambda result: openai_embeddings_to_gemini(action, result),
+        )
+
+    return handler
+
+
 ACTIONS = {
     "generateContent": lambda request, model: proxy.chat(request, FRONTEND, model=model, stream=False),
     "streamGenerateContent": lambda request, model: proxy.chat(request, FRONTEND, model=model, stream=True),
     "countTokens": _count_tokens,
+    "embedContent": _embed("embedContent"),
+    "batchEmbedContents": _embed("batchEmbedContents"),
 }
 
 
