@@ -16,6 +16,7 @@ USAGE_SUBJECT: Final = "tollgate.usage.v1"
 KEY_REVOKED_SUBJECT: Final = "tollgate.keys.revoked.v1"
 BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
+CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
 
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +47,24 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     gateway_overhead_ms: int = 0
     client_app: str = ""
     zdr: bool = False
+    usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
+
+
+class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """One upstream attempt, reported by an edge so the router can keep channel health.
+
+    ``kind``: "ok" | "error" (5xx, connection failure) | "timeout" | "rate_limited" (429)
+    | "auth_failed" (401/403 from the provider) | "client_error" (the request's own fault:
+    says nothing about the channel's health)."""
+
+    channel_id: str
+    model: str
+    kind: str
+    http_status: int = 0
+    latency_ms: int = 0
+    ttft_ms: int = 0
+    retry_after_s: float = 0.0
+    occurred_at_ms: int = 0
 
 
 class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +89,7 @@ DECODERS: Final = {
     KEY_REVOKED_SUBJECT: msgspec.msgpack.Decoder(KeyRevoked),
     BALANCE_CHANGED_SUBJECT: msgspec.msgpack.Decoder(BalanceChanged),
     ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
+    CHANNEL_OUTCOME_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcome),
 }
 
 

@@ -24,8 +24,30 @@ class Price(_message.Message):
     version: str
     def __init__(self, input_per_mtok_micros: _Optional[int] = ..., output_per_mtok_micros: _Optional[int] = ..., cached_input_per_mtok_micros: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
 
+class DataPolicy(_message.Message):
+    __slots__ = ("zdr", "trains_on_data", "retention_days", "vendor")
+    ZDR_FIELD_NUMBER: _ClassVar[int]
+    TRAINS_ON_DATA_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
+    zdr: bool
+    trains_on_data: bool
+    retention_days: int
+    vendor: str
+    def __init__(self, zdr: _Optional[bool] = ..., trains_on_data: _Optional[bool] = ..., retention_days: _Optional[int] = ..., vendor: _Optional[str] = ...) -> None: ...
+
+class Timeouts(_message.Message):
+    __slots__ = ("connect_ms", "first_byte_ms", "total_ms")
+    CONNECT_MS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BYTE_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    connect_ms: int
+    first_byte_ms: int
+    total_ms: int
+    def __init__(self, connect_ms: _Optional[int] = ..., first_byte_ms: _Optional[int] = ..., total_ms: _Optional[int] = ...) -> None: ...
+
 class Candidate(_message.Message):
-    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight")
+    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight", "data_policy", "region", "state", "latency_ewma_ms", "api_key_file")
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +55,11 @@ class Candidate(_message.Message):
     UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DATA_POLICY_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_EWMA_MS_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FILE_FIELD_NUMBER: _ClassVar[int]
     channel_id: str
     provider: str
     base_url: str
@@ -40,19 +67,30 @@ class Candidate(_message.Message):
     upstream_model: str
     priority: int
     weight: int
-    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ...) -> None: ...
+    data_policy: DataPolicy
+    region: str
+    state: str
+    latency_ewma_ms: float
+    api_key_file: str
+    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("model", "price", "candidates", "table_version")
+    __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     model: str
     price: Price
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     table_version: int
-    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ...) -> None: ...
+    timeouts: Timeouts
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    context_length: int
+    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -79,3 +117,49 @@ class ListModelsResponse(_message.Message):
     models: _containers.RepeatedCompositeFieldContainer[Model]
     table_version: int
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., table_version: _Optional[int] = ...) -> None: ...
+
+class ListChannelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ChannelStatus(_message.Message):
+    __slots__ = ("channel_id", "provider", "state", "error_rate", "samples", "latency_ewma_ms", "disabled_reason", "cooldown_until_ms", "models", "data_policy")
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_EWMA_MS_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_REASON_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DATA_POLICY_FIELD_NUMBER: _ClassVar[int]
+    channel_id: str
+    provider: str
+    state: str
+    error_rate: float
+    samples: int
+    latency_ewma_ms: float
+    disabled_reason: str
+    cooldown_until_ms: int
+    models: _containers.RepeatedScalarFieldContainer[str]
+    data_policy: DataPolicy
+    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., error_rate: _Optional[float] = ..., samples: _Optional[int] = ..., latency_ewma_ms: _Optional[float] = ..., disabled_reason: _Optional[str] = ..., cooldown_until_ms: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ...) -> None: ...
+
+class ListChannelsResponse(_message.Message):
+    __slots__ = ("channels", "table_version")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedCompositeFieldContainer[ChannelStatus]
+    table_version: int
+    def __init__(self, channels: _Optional[_Iterable[_Union[ChannelStatus, _Mapping]]] = ..., table_version: _Optional[int] = ...) -> None: ...
+
+class SetChannelEnabledRequest(_message.Message):
+    __slots__ = ("channel_id", "enabled", "reason")
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    channel_id: str
+    enabled: bool
+    reason: str
+    def __init__(self, channel_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...

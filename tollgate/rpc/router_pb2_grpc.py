@@ -44,13 +44,25 @@ class RouterStub:
                 request_serializer=tollgate_dot_rpc_dot_router__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_router__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ListChannels = channel.unary_unary(
+                '/tollgate.router.v1.Router/ListChannels',
+                request_serializer=tollgate_dot_rpc_dot_router__pb2.ListChannelsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_router__pb2.ListChannelsResponse.FromString,
+                _registered_method=True)
+        self.SetChannelEnabled = channel.unary_unary(
+                '/tollgate.router.v1.Router/SetChannelEnabled',
+                request_serializer=tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_router__pb2.ChannelStatus.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Route(self, request, context):
-        """Ordered candidate channels for a model (alias or canonical id).
+        """The channels that may serve a model (alias or canonical id), in the router's default
+        order (priority tiers, weighted within a tier), without channels whose breaker is open,
+        that are cooling down or disabled. Edges cache this and order it per request.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -58,6 +70,20 @@ class RouterServicer:
 
     def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannels(self, request, context):
+        """Operator view: every channel with its health.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetChannelEnabled(self, request, context):
+        """Operator action: disable a channel (with a reason) or re-enable it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -74,6 +100,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=tollgate_dot_rpc_dot_router__pb2.ListModelsRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_router__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ListChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannels,
+                    request_deserializer=tollgate_dot_rpc_dot_router__pb2.ListChannelsRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_router__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'SetChannelEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetChannelEnabled,
+                    request_deserializer=tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_router__pb2.ChannelStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +166,60 @@ class Router:
             '/tollgate.router.v1.Router/ListModels',
             tollgate_dot_rpc_dot_router__pb2.ListModelsRequest.SerializeToString,
             tollgate_dot_rpc_dot_router__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.router.v1.Router/ListChannels',
+            tollgate_dot_rpc_dot_router__pb2.ListChannelsRequest.SerializeToString,
+            tollgate_dot_rpc_dot_router__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetChannelEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.router.v1.Router/SetChannelEnabled',
+            tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.SerializeToString,
+            tollgate_dot_rpc_dot_router__pb2.ChannelStatus.FromString,
             options,
             channel_credentials,
             insecure,
