@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     upstream_read_timeout_s: float = 300.0
     upstream_max_connections: int = 512
     publish_queue_max: int = 100_000
+    max_attempts: int = 4  # upstream attempts per request, across channels and fallback models
+    failover_deadline_s: float = 60.0  # no new attempt starts after this long
 
     metering_host: str = "127.0.0.1"
     metering_port: int = 18090

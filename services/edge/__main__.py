@@ -10,7 +10,7 @@ import httpx
 from services.edge.app import create_app
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
-from services.edge.publisher import UsagePublisher
+from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.routes import RouteTable
 from tollgate import bus, events, lifecycle
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
@@ -25,6 +25,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     publisher = UsagePublisher(js, log, maxsize=settings.publish_queue_max)
     publisher.start()
     stack.push_async_callback(publisher.close)
+    outcomes = OutcomeReporter(nc, log)
+    outcomes.start()
+    stack.push_async_callback(outcomes.close)
 
     accounts = grpc.aio.insecure_channel(settings.accounts_addr)
     router = grpc.aio.insecure_channel(settings.router_addr)
@@ -54,7 +57,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     )
     stack.push_async_callback(client.aclose)
 
-    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher)
+    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes)
     await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 

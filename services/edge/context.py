@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from services.edge.auth import Authenticator
-from services.edge.publisher import UsagePublisher
+from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.routes import RouteTable
 from tollgate.settings import Settings
 
@@ -44,3 +45,5 @@ class Edge:
     routes: RouteTable
     client: httpx.AsyncClient
     publisher: UsagePublisher
+    outcomes: OutcomeReporter
+    rng: random.Random = field(default_factory=random.Random)

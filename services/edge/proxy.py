@@ -10,15 +10,16 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import sse
+from services.edge import estimate, sse
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
 from services.edge.frontends.base import Frontend, Parsed
 from services.edge.providers.base import Adapter, Usage
 from services.edge.routes import Route
+from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import events
-from tollgate.errors import InsufficientQuota, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.errors import InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.rpc import router_pb2 as pb
 
@@ -46,9 +47,13 @@ class Meter:
         self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
         self.ttft_ms = 0
 
-    def publish(self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "") -> None:
+    def publish(
+        self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "",
+        route: Route | None = None, estimated: bool = False,
+    ) -> None:  # fmt: skip
         usage = usage or Usage()
-        price = self.route.price
+        route = route or self.route
+        price = route.price
         cost = cost_micros(
             usage.prompt_tokens, usage.completion_tokens, price.input_per_mtok_micros, price.output_per_mtok_micros,
             usage.cached_tokens, price.cached_input_per_mtok_micros,
@@ -61,7 +66,7 @@ class Meter:
                 key_id=self.principal.key_id,
                 endpoint=self.endpoint,
                 model_requested=self.model_requested,
-                model_served=self.route.model,
+                model_served=route.model,
                 provider=channel.provider if channel else "",
                 channel_id=channel.channel_id if channel else "",
                 stream=self.stream,
@@ -79,6 +84,7 @@ class Meter:
                 upstream_latency_ms=int(self.timer.upstream_s * 1000),
                 gateway_overhead_ms=int(self.timer.overhead_ms()),
                 client_app=self.client_app,
+                usage_estimated=estimated,
             )
         )
 
@@ -88,8 +94,9 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request))
     parsed = frontend.parse(await request.body(), model=model, stream=stream)
-    route = await edge.routes.route(parsed.model)
-    meter = Meter(edge, request, principal, route, endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream)
+    options = take_options(parsed.body, parsed.model)
+    plan = await plan_for(edge, options)
+    meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream)
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
@@ -99,7 +106,7 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
             canonical.append(frontend.to_canonical(parsed))
         return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)
 
-    outcome = await attempt(edge, route, build, meter)
+    outcome = await attempt(edge, plan, build, meter)
     native = outcome.adapter.protocol == frontend.protocol
     headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
     if parsed.stream:
@@ -108,15 +115,35 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     return await complete(outcome, meter, frontend, parsed, native, headers)
 
 
-async def attempt(edge: Edge, route: Route, build, meter: Meter) -> Outcome:
+async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candidate]]:
+    """Every (model, channel) attempt of a request, in order: each model's channels as the
+    request's preferences order them, then the next fallback model's."""
+    plan: list[tuple[Route, pb.Candidate]] = []
+    for model in options.models:
+        try:
+            route = await edge.routes.route(model)
+        except ModelUnavailable:
+            continue
+        plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
+    if not plan:
+        wanted = options.prefs.describe()
+        raise ModelUnavailable(f"No available channel for model {options.models[0]}" + (f" matching the request's provider preferences ({wanted})" if wanted else ""))
+    return plan
+
+
+async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, meter: Meter) -> Outcome:
+    settings = edge.settings
     try:
-        outcome = await call(edge.client, route, build)
+        outcome = await call(
+            edge.client, plan, build, report=edge.outcomes.report, max_attempts=settings.max_attempts, deadline_s=settings.failover_deadline_s
+        )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s
         if failed.attempts:  # an upstream was reached: the request is metered
             meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
         raise failed.error from None
     meter.timer.upstream_s += outcome.upstream_s
+    meter.route = outcome.route
     return outcome
 
 
@@ -140,14 +167,14 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request))
     body = parse(await request.body())
-    route = await edge.routes.route(body["model"])
-    meter = Meter(edge, request, principal, route, endpoint=endpoint, model=body["model"], stream=False)
+    plan = await plan_for(edge, take_options(body, body["model"]))
+    meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=body["model"], stream=False)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         make = getattr(adapter, f"{operation}_request", None)
         return make(candidate.base_url, secret, candidate.upstream_model, body) if make else None
 
-    outcome = await attempt(edge, route, build, meter)
+    outcome = await attempt(edge, plan, build, meter)
     payload = await read_body(outcome, meter)
     try:
         result, usage = getattr(outcome.adapter, f"{operation}_result")(payload)
@@ -159,6 +186,19 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
     content = result if isinstance(result, bytes) else _ENCODE(result)
     return Response(content=content, status_code=200, media_type="application/json", headers=headers)
+
+
+def outcome_failed(meter: Meter, outcome: Outcome, kind: str) -> None:
+    """A failure after the headers (mid-stream) still counts against the channel's health."""
+    meter.edge.outcomes.report(
+        events.ChannelOutcome(
+            channel_id=outcome.candidate.channel_id,
+            model=outcome.route.model,
+            kind=kind,
+            latency_ms=int((time.perf_counter() - outcome.started) * 1000),
+            occurred_at_ms=time.time_ns() // 1_000_000,
+        )
+    )
 
 
 def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
@@ -187,6 +227,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     encoder = None if native else frontend.stream_encoder(parsed)
     parser = sse.Parser()
     status, error_code = 200, ""
+    delivered = 0  # events that reached the client: the completion estimate if usage never comes
     pieces = outcome.response.aiter_bytes().__aiter__()
     try:
         while True:
@@ -206,6 +247,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 else:
                     out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
                 if out:
+                    delivered += 1
                     if not meter.ttft_ms:
                         meter.ttft_ms = meter.timer.elapsed_ms()
                     yield out
@@ -224,4 +266,10 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
         raise
     finally:
         await outcome.response.aclose()
-        meter.publish(status=status, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code)
+        usage, estimated = decoder.usage, False
+        if status != 200 and delivered and (usage is None or not usage.completion_tokens):
+            prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
+            usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
+        if status not in (200, 499):
+            outcome_failed(meter, outcome, "timeout" if status == 504 else "error")
+        meter.publish(status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated)

@@ -68,3 +68,43 @@ class UsagePublisher:
                 self._log.warning("usage publish failed; retrying", request_id=event.request_id, error=type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+class OutcomeReporter:
+    """Channel health reports to the router over core NATS: best effort, never blocking
+    a request (a full queue drops reports; health is a statistic, not a ledger)."""
+
+    def __init__(self, nc, log, *, maxsize: int = 10_000):
+        self._nc = nc
+        self._log = log
+        self._queue: asyncio.Queue[events.ChannelOutcome] = asyncio.Queue(maxsize)
+        self._task: asyncio.Task | None = None
+        self.dropped = 0
+
+    def report(self, outcome: events.ChannelOutcome) -> None:
+        try:
+            self._queue.put_nowait(outcome)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._work(), name="outcome-reporter")
+
+    async def close(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), 2.0)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            outcome = await self._queue.get()
+            try:
+                await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._log.warning("channel outcome not reported", channel=outcome.channel_id, error=type(exc).__name__)
+            finally:
+                self._queue.task_done()

@@ -18,6 +18,7 @@ class Route:
     model: str
     price: pb.Price
     candidates: tuple[pb.Candidate, ...]
+    timeouts: pb.Timeouts | None = None
 
 
 class RouteTable:
@@ -37,7 +38,8 @@ class RouteTable:
             reply: pb.RouteResponse = await self._stub.Route(pb.RouteRequest(model=model), timeout=5)
         except grpc.aio.AioRpcError as err:
             raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelUnavailable}) from None
-        return Route(model=reply.model, price=reply.price, candidates=tuple(reply.candidates))
+        timeouts = reply.timeouts if reply.HasField("timeouts") else None
+        return Route(model=reply.model, price=reply.price, candidates=tuple(reply.candidates), timeouts=timeouts)
 
     async def _list_models(self, _key: str) -> list[pb.Model]:
         try:

@@ -1,5 +1,7 @@
-"""Calling upstream channels: one ordered loop over the candidates, failing over only
-before anything reached the client, and gathering every attempt's failure into one error."""
+"""Calling upstream channels: one ordered loop over every (model, channel) attempt of a
+request's plan, failing over only before anything reached the client, bounded by a number
+of attempts and a deadline, reporting each attempt's outcome for channel health, and
+gathering every failure into one error."""
 
 from __future__ import annotations
 
@@ -7,17 +9,20 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
 from services.edge.providers import adapter_for
 from services.edge.providers.base import Adapter, UpstreamRequest
 from services.edge.routes import Route
-from tollgate.errors import BadRequest, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate import events
+from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.rpc import router_pb2 as pb
 
 # Upstream answers that say "this request is wrong" (the client's fault): passed back, no failover.
 CLIENT_ERRORS = frozenset({400, 413, 422})
+AUTH_FAILURES = frozenset({401, 403})
 
 
 @dataclass
@@ -34,15 +39,17 @@ class Outcome:
     """What the loop settled on: an open upstream response and who produced it."""
 
     response: httpx.Response
+    route: Route
     candidate: pb.Candidate
     adapter: Adapter
     attempts: int
     upstream_s: float
+    started: float  # perf_counter() when this attempt was sent
     failures: list[Attempt] = field(default_factory=list)
 
 
 class CallFailed(Exception):
-    """Every candidate failed (or the upstream refused the request itself)."""
+    """Every attempt failed (or the upstream refused the request itself)."""
 
     def __init__(self, error: TollgateError, attempts: int, upstream_s: float, last: pb.Candidate | None):
         super().__init__(error.message)
@@ -53,22 +60,68 @@ class CallFailed(Exception):
 
 
 Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest | None]
+Report = Callable[[events.ChannelOutcome], None]
 
 
-async def call(client: httpx.AsyncClient, route: Route, build: Build, *, environ=os.environ) -> Outcome:
-    """Try the route's candidates in order; ``build(candidate, adapter, secret)`` makes each attempt's request."""
+def secret_for(candidate: pb.Candidate, environ=os.environ) -> str | None:
+    """The channel's upstream secret; None when it is referenced but not configured."""
+    if candidate.api_key_env:
+        return environ.get(candidate.api_key_env) or None
+    if candidate.api_key_file:
+        try:
+            return Path(candidate.api_key_file).read_text().strip() or None
+        except OSError:
+            return None
+    return ""
+
+
+def outcome_kind(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    if status in AUTH_FAILURES:
+        return "auth_failed"
+    if status in CLIENT_ERRORS:
+        return "client_error"
+    return "error"
+
+
+def _timeout(route: Route, default: httpx.Timeout) -> httpx.Timeout:
+    t = route.timeouts
+    if t is None or not (t.connect_ms or t.first_byte_ms):
+        return default
+    read = t.first_byte_ms / 1000 if t.first_byte_ms else default.read
+    return httpx.Timeout(read, connect=t.connect_ms / 1000 if t.connect_ms else default.connect)
+
+
+async def call(
+    client: httpx.AsyncClient,
+    plan: list[tuple[Route, pb.Candidate]],
+    build: Build,
+    *,
+    report: Report,
+    max_attempts: int,
+    deadline_s: float,
+    environ=os.environ,
+) -> Outcome:
+    """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
     last: pb.Candidate | None = None
-    for candidate in route.candidates:
+    give_up_at = time.perf_counter() + deadline_s
+    for route, candidate in plan:
+        if attempts >= max_attempts or time.perf_counter() >= give_up_at:
+            failures.append(Attempt(candidate.channel_id, "not tried: attempt budget or deadline exhausted"))
+            break
         adapter = adapter_for(candidate.provider)
         if adapter is None:
             failures.append(Attempt(candidate.channel_id, f"no adapter for provider {candidate.provider!r}"))
             continue
-        secret = environ.get(candidate.api_key_env, "") if candidate.api_key_env else ""
-        if candidate.api_key_env and not secret:
-            failures.append(Attempt(candidate.channel_id, f"credential {candidate.api_key_env} is not configured"))
+        secret = secret_for(candidate, environ)
+        if secret is None:
+            failures.append(Attempt(candidate.channel_id, "its credential is not configured"))
             continue
         req = build(candidate, adapter, secret)
         if req is None:
@@ -77,25 +130,46 @@ async def call(client: httpx.AsyncClient, route: Route, build: Build, *, environ
         attempts += 1
         last = candidate
         started = time.perf_counter()
+        request = client.build_request("POST", req.url, headers=req.headers, content=req.body)
+        request.extensions["timeout"] = _timeout(route, client.timeout).as_dict()
         try:
-            response = await client.send(client.build_request("POST", req.url, headers=req.headers, content=req.body), stream=True)
+            response = await client.send(request, stream=True)
         except httpx.TimeoutException:
+            _report(report, route, candidate, "timeout", 0, started)
             failures.append(Attempt(candidate.channel_id, "timed out", timeout=True))
             continue
         except httpx.HTTPError as exc:
+            _report(report, route, candidate, "error", 0, started)
             failures.append(Attempt(candidate.channel_id, f"connection failed ({type(exc).__name__})"))
             continue
         finally:
             upstream_s += time.perf_counter() - started
-        if response.status_code < 400:
-            return Outcome(response, candidate, adapter, attempts, upstream_s, failures)
-        payload = await _read_quietly(response)
-        if response.status_code in CLIENT_ERRORS:
-            message = adapter.error_message(payload) or f"upstream rejected the request (HTTP {response.status_code})"
-            raise CallFailed(BadRequest(message, code="upstream_bad_request"), attempts, upstream_s, candidate)
+        status = response.status_code
         retry_after = response.headers.get("retry-after", "")
-        failures.append(Attempt(candidate.channel_id, f"HTTP {response.status_code}", status=response.status_code, retry_after=retry_after))
-    raise CallFailed(_summarize(route.model, failures), attempts, upstream_s, last)
+        _report(report, route, candidate, outcome_kind(status), status, started, retry_after)
+        if status < 400:
+            return Outcome(response, route, candidate, adapter, attempts, upstream_s, started, failures)
+        payload = await _read_quietly(response)
+        if status in CLIENT_ERRORS:
+            message = adapter.error_message(payload) or f"upstream rejected the request (HTTP {status})"
+            raise CallFailed(BadRequest(message, code="upstream_bad_request"), attempts, upstream_s, candidate)
+        failures.append(Attempt(candidate.channel_id, f"HTTP {status}", status=status, retry_after=retry_after))
+    model = plan[0][0].model if plan else "?"
+    raise CallFailed(_summarize(model, failures), attempts, upstream_s, last)
+
+
+def _report(report: Report, route: Route, candidate: pb.Candidate, kind: str, status: int, started: float, retry_after: str = "") -> None:
+    report(
+        events.ChannelOutcome(
+            channel_id=candidate.channel_id,
+            model=route.model,
+            kind=kind,
+            http_status=status,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            retry_after_s=float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 0.0,
+            occurred_at_ms=time.time_ns() // 1_000_000,
+        )
+    )
 
 
 async def _read_quietly(response: httpx.Response) -> bytes:
@@ -110,9 +184,12 @@ async def _read_quietly(response: httpx.Response) -> bytes:
 def _summarize(model: str, failures: list[Attempt]) -> TollgateError:
     detail = "; ".join(f"{f.channel_id}: {f.cause}" for f in failures) or "no channel was tried"
     message = f"All upstream channels failed for model {model} ({detail})"
-    if failures and all(f.timeout for f in failures):
+    tried = [f for f in failures if f.status or f.timeout or f.cause.startswith("connection")]
+    if tried and all(f.timeout for f in tried):
         return UpstreamTimeout(message)
-    if failures and all(f.status == 429 for f in failures):
-        waits = [f.retry_after for f in failures if f.retry_after.isdigit()]
+    if tried and all(f.status == 429 for f in tried):
+        waits = [f.retry_after for f in tried if f.retry_after.isdigit()]
         return RateLimited(message, code="upstream_rate_limited", headers={"retry-after": min(waits, key=int)} if waits else None)
+    if not tried:
+        return ModelUnavailable(message, code="no_usable_channel")
     return UpstreamError(message)
