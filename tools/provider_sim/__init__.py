@@ -12,6 +12,8 @@ and behaves identically in all of them (``common.py``). The *model name* chooses
 - ``sim-timeout``: never answers (until the client gives up)
 - ``sim-midstream-error``: streams 3 text pieces, then drops the connection
 - ``sim-malformed-stream``: streams 2 text pieces, then ``data: {not json``, then ends cleanly
+- ``sim-flaky-NN``: exactly NN of every 100 requests answer 500, spread evenly
+- ``POST /_sim/force {"model": M, "status": S}``: model M answers HTTP S until forced to 0
 Token counts: prompt tokens = words in all system/message texts and tool results; completion
 tokens = words answered (7 for a tool call). ``/_sim/stats`` counts requests per model.
 """

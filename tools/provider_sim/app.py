@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from litestar import Litestar, get
+from litestar import Litestar, get, post
 
 from tools.provider_sim import anthropic, embeddings, gemini, openai
 from tools.provider_sim.common import DEFAULT_COMPLETION_WORDS, WORDS, Sim, answer_words
@@ -24,9 +24,19 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
     async def get_stats() -> dict:
         return {"requests": dict(sim.stats)}
 
+    @post("/_sim/force", status_code=200)
+    async def force(data: dict) -> dict:
+        """Make ``model`` answer HTTP ``status`` (0 = behave normally again): for health tests."""
+        model, status = str(data["model"]), int(data.get("status") or 0)
+        if status:
+            sim.forced[model] = status
+        else:
+            sim.forced.pop(model, None)
+        return {"forced": dict(sim.forced)}
+
     @get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    handlers = [*openai.routes(sim), *embeddings.routes(sim), *anthropic.routes(sim), *gemini.routes(sim), get_stats, healthz]
+    handlers = [*openai.routes(sim), *embeddings.routes(sim), *anthropic.routes(sim), *gemini.routes(sim), get_stats, force, healthz]
     return Litestar(route_handlers=handlers, openapi_config=None, logging_config=None)

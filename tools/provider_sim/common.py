@@ -172,6 +172,17 @@ def error_status(model: str) -> int | None:
     return int(tail) if tail.isdigit() and 400 <= int(tail) <= 599 else None
 
 
+def flaky_status(model: str, count: int) -> int | None:
+    """``sim-flaky-NN``: exactly NN of every 100 requests answer 500, spread evenly."""
+    if not model.startswith("sim-flaky-"):
+        return None
+    tail = model.removeprefix("sim-flaky-")
+    if not tail.isdigit():
+        return None
+    pct = min(int(tail), 100)
+    return 500 if (count * pct) // 100 != ((count - 1) * pct) // 100 else None
+
+
 def error_headers(status: int) -> dict[str, str] | None:
     return {"retry-after": "1"} if status == 429 else None
 
@@ -192,13 +203,14 @@ class Sim:
         self.latency_s = latency_s
         self.slow_s = slow_s
         self.stats: Counter[str] = Counter()
+        self.forced: dict[str, int] = {}  # model -> HTTP status it answers until reset (POST /_sim/force)
 
     async def admit(self, model: str) -> int | None:
         """Count the request, apply the model's delay, and return an error status to send (if any)."""
         self.stats[model] += 1
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        status = error_status(model)
+        status = self.forced.get(model) or error_status(model) or flaky_status(model, self.stats[model])
         if status is not None:
             return status
         if model == "sim-timeout":
