@@ -77,8 +77,8 @@ class UsageStore:
 
     def usage_by_model(self, account_id: str, start: datetime, end: datetime) -> list[dict]:
         sql = (
-            "SELECT model_served AS model, count() AS requests, sum(prompt_tokens) AS prompt_tokens, "
-            "sum(completion_tokens) AS completion_tokens, sum(cost_micros) AS cost_micros "
+            "SELECT model_served AS model, count() AS requests, countIf(status >= 400) AS errors, sum(attempts) AS attempts, "
+            "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, sum(cost_micros) AS cost_micros "
             "FROM usage_events FINAL "
             "WHERE account_id = {account:String} AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
             "GROUP BY model ORDER BY model"

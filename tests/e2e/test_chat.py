@@ -99,7 +99,9 @@ def test_usage_lands_in_clickhouse_and_balance_is_debited_exactly_once(stack, ne
     balance = accounts.GetBalance(pb.GetBalanceRequest(account_id=account_id)).balance_micros
     assert balance == start_balance - expected_cost
     row = usage_rows(stack, account_id)["sim-1"]
-    assert row == {"model": "sim-1", "requests": 2, "prompt_tokens": 12, "completion_tokens": 12, "cost_micros": expected_cost}
+    assert row == {
+        "model": "sim-1", "requests": 2, "errors": 0, "attempts": 2, "prompt_tokens": 12, "completion_tokens": 12, "cost_micros": expected_cost,
+    }  # fmt: skip
 
 
 def test_bad_key_is_401(stack):
