@@ -21,20 +21,47 @@ UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini
 FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
 
 
+PRICE = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
+CLIENTS = ("openai", "anthropic", "gemini")
+
+
+def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0) -> str:
+    mapping = ", ".join(f'"{m}" = "{u}"' for m, u in models.items())
+    return (
+        f'[[channels]]\nid = "{cid}"\nprovider = "{provider}"\nbase_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}{prefix}"\n'
+        f'api_key_env = "TOLLGATE_SIM_KEY"\npriority = {priority}\nmodels = {{ {mapping} }}\n'
+    )
+
+
+def _models(*ids: str) -> list[str]:
+    return [f'[[models]]\nid = "{m}"\n{PRICE}\n' for m in ids]
+
+
 def contract_catalog() -> str:
-    """tests/data/catalog.toml plus, per upstream kind, a model served only by a channel of that kind."""
+    """tests/data/catalog.toml plus generated sections:
+    - per upstream kind, ``contract-<kind>`` served only by a channel of that kind;
+    - per (client, kind, failure mode), ``<client>-<kind>-<mode>`` on a channel of its own
+      (a 401 disables its channel and a 429 cools it down: no test may see another's);
+    - the routing tests' channels (breaker, cool-down, disable, data policy)."""
     parts = [(DATA / "catalog.toml").read_text()]
-    price = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
     for kind, prefix in UPSTREAM_KINDS.items():
-        served = {f"contract-{kind}": "sim-1", **{f"{kind}-{mode}": f"sim-{mode}" for mode in FAILURE_MODES}}
-        for model in served:
-            parts.append(f'[[models]]\nid = "{model}"\n{price}\n')
-        mapping = ", ".join(f'"{m}" = "{u}"' for m, u in served.items())
-        parts.append(
-            f'[[channels]]\nid = "sim-{kind}-kind"\nprovider = "{"simulator" if kind == "openai" else kind}"\n'
-            f'base_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}{prefix}"\napi_key_env = "TOLLGATE_SIM_KEY"\n'
-            f"models = {{ {mapping} }}\n"
-        )
+        provider = "simulator" if kind == "openai" else kind
+        parts += _models(f"contract-{kind}")
+        parts.append(_channel(f"sim-{kind}-kind", provider, prefix, {f"contract-{kind}": "sim-1"}))
+        for client in CLIENTS:
+            for mode in FAILURE_MODES:
+                model = f"{client}-{kind}-{mode}"
+                parts += _models(model)
+                parts.append(_channel(f"fault-{model}", provider, prefix, {model: f"sim-{mode}"}))
+    for case in ("500", "429", "401"):
+        parts += _models(f"h{case}")
+        parts.append(_channel(f"h{case}-primary", "simulator", "/v1", {f"h{case}": f"sim-switch-{case}"}, priority=10))
+        parts.append(_channel(f"h{case}-backup", "simulator", "/v1", {f"h{case}": "sim-1"}))
+    parts += _models("policy-mixed", "policy-retaining", "soak")
+    parts.append(_channel("policy-zdr", "simulator", "/v1", {"policy-mixed": "sim-1"}))  # the simulator vendor keeps nothing
+    parts.append(_channel("policy-openai", "openai", "/v1", {"policy-mixed": "sim-1", "policy-retaining": "sim-1"}, priority=10))
+    parts.append(_channel("soak-flaky", "simulator", "/v1", {"soak": "sim-flaky-30"}, priority=10))
+    parts.append(_channel("soak-healthy", "simulator", "/v1", {"soak": "sim-1"}))
     return "\n".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""``tollgate`` — operator CLI talking to the accounts service over gRPC.
+"""``tollgate`` — operator CLI talking to the accounts and router services over gRPC.
 
   tollgate account create NAME [--balance USD]
   tollgate key create ACCOUNT_ID [--name NAME]     (prints the secret once)
@@ -6,19 +6,26 @@
   tollgate key revoke KEY_ID
   tollgate topup ACCOUNT_ID USD [--reference REF]
   tollgate balance ACCOUNT_ID
-The accounts address comes from TOLLGATE_ACCOUNTS_ADDR (or --accounts).
+  tollgate channels list                           (every channel with its health)
+  tollgate channels disable CHANNEL_ID [--reason TEXT]
+  tollgate channels enable CHANNEL_ID
+The accounts address comes from TOLLGATE_ACCOUNTS_ADDR (or --accounts), the router's from
+TOLLGATE_ROUTER_ADDR (or --router).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from decimal import Decimal, InvalidOperation
 
 import grpc
 
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.rpc import router_pb2 as rpb
+from tollgate.rpc import router_pb2_grpc as rpb_grpc
 from tollgate.settings import Settings
 
 
@@ -40,6 +47,7 @@ def fmt_usd(micros: int) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollgate", description="Tollgate operator CLI")
     parser.add_argument("--accounts", help="accounts service address (host:port)")
+    parser.add_argument("--router", help="router service address (host:port)")
     sub = parser.add_subparsers(dest="command", required=True)
     account = sub.add_parser("account").add_subparsers(dest="action", required=True)
     create = account.add_parser("create")
@@ -56,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     topup.add_argument("amount", type=usd_to_micros, help="USD")
     topup.add_argument("--reference", default="")
     sub.add_parser("balance").add_argument("account_id")
+    channels_cmd = sub.add_parser("channels", help="channel health (router)")
+    channels_cmd.add_argument("--router", default=argparse.SUPPRESS, help="router service address (host:port)")
+    channels = channels_cmd.add_subparsers(dest="action", required=True)
+    channels.add_parser("list", help="every channel with its state, error rate, latency and reason")
+    disable = channels.add_parser("disable", help="take a channel out of rotation until enabled")
+    disable.add_argument("channel_id")
+    disable.add_argument("--reason", default="", help="shown in `channels list`")
+    channels.add_parser("enable", help="put a channel back in rotation with a fresh health window").add_argument("channel_id")
     return parser
 
 
@@ -82,12 +98,44 @@ def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> None:
             print(f"balance {fmt_usd(b.balance_micros)}")
 
 
+CHANNEL_COLUMNS = ("CHANNEL", "PROVIDER", "STATE", "ERRORS", "SAMPLES", "LATENCY", "REASON")
+
+
+def channel_row(c: rpb.ChannelStatus, now_ms: int) -> tuple[str, ...]:
+    reason = c.disabled_reason
+    if c.cooldown_until_ms and c.cooldown_until_ms > now_ms:
+        reason = f"{reason} (back in {(c.cooldown_until_ms - now_ms) / 1000:.1f}s)".strip()
+    latency = f"{c.latency_ewma_ms:.0f} ms" if c.latency_ewma_ms else "-"
+    return (c.channel_id, c.provider, c.state, f"{c.error_rate:.0%}", str(c.samples), latency, reason or "-")
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def run_channels(args: argparse.Namespace, stub: rpb_grpc.RouterStub) -> None:
+    match args.action:
+        case "list":
+            reply = stub.ListChannels(rpb.ListChannelsRequest(), timeout=10)
+            now_ms = time.time_ns() // 1_000_000
+            print(format_table([CHANNEL_COLUMNS, *(channel_row(c, now_ms) for c in reply.channels)]))
+            print(f"(routing table version {reply.table_version})")
+        case "disable" | "enable":
+            enabled = args.action == "enable"
+            c = stub.SetChannelEnabled(rpb.SetChannelEnabledRequest(channel_id=args.channel_id, enabled=enabled, reason=getattr(args, "reason", "")), timeout=10)
+            print(f"channel {c.channel_id} is {c.state}" + (f": {c.disabled_reason}" if c.disabled_reason else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    addr = args.accounts or Settings.from_env().accounts_addr
+    if args.command == "channels":
+        addr, make_stub, runner = args.router or Settings.from_env().router_addr, rpb_grpc.RouterStub, run_channels
+    else:
+        addr, make_stub, runner = args.accounts or Settings.from_env().accounts_addr, pb_grpc.AccountsStub, run
     with grpc.insecure_channel(addr) as channel:
         try:
-            run(args, pb_grpc.AccountsStub(channel))
+            runner(args, make_stub(channel))
         except grpc.RpcError as err:
             print(f"error: {err.details() or err.code().name}", file=sys.stderr)
             return 1

@@ -1,44 +1,70 @@
 """The model catalog and channel table, loaded from a TOML file and validated.
 
 ```toml
+data_policies = "data_policies.toml"   # optional; default: next to this file, else the shipped table
+
+[defaults]
+timeouts = { connect_ms = 10_000, first_byte_ms = 60_000, total_ms = 600_000 }
+
+[health]                 # optional; see services/router/health.py for every knob
+cooldown_s = 10
+
 [[models]]
 id = "gpt-4o"
 aliases = ["openai/gpt-4o"]
 owned_by = "openai"
+context_length = 128_000                    # 0 = unknown
+capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank
+timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
 
 [[channels]]
 id = "openai-main"
 provider = "openai"
 base_url = "https://api.openai.com/v1"
-api_key_env = "OPENAI_API_KEY"
+api_key_env = "OPENAI_API_KEY"    # or api_key_file = "/run/secrets/openai" (read by the edge only)
 priority = 10        # higher tiers are tried first
 weight = 1           # share within a tier
+region = "us"
+rpm = 0              # requests / tokens per minute this channel allows (0 = no limit)
+tpm = 0
+vendor = "openai"    # default from the provider kind; picks the data-policy table entry
+data_policy = { retention_days = 0, trains_on_data = false }   # optional override
 models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model name
 ```
-``${VAR}`` in ``base_url`` is replaced from the environment at load time.
+``${VAR}`` in ``base_url`` and ``api_key_file`` is replaced from the environment at load time.
+The router never reads secrets: it only passes their references on to edges.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import msgspec
 
 from services.edge.providers import REGISTRY
+from services.router.health import HealthConfig
+from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 
 # The provider kinds are whatever the upstream adapter folders register: adding a
 # provider touches only its folder.
 PROVIDER_KINDS = frozenset(REGISTRY)
+CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
+# A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
+# (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
+TIMEOUT_FIELDS = ("connect_ms", "first_byte_ms", "total_ms")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class CatalogError(ValueError):
-    pass
+    def __init__(self, message: str, paths: tuple[Path, ...] = ()):
+        super().__init__(message)
+        self.paths = paths  # files the failed load depended on (for the reload watcher)
 
 
 class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,27 +74,72 @@ class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     version: str = "v1"
 
 
+class Timeouts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Milliseconds. In the file any field may be left out; a loaded model has all three
+    (0 = not set anywhere: the edge's own timeout applies)."""
+
+    connect_ms: int | None = None
+    first_byte_ms: int | None = None
+    total_ms: int | None = None
+
+
 class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str
     owned_by: str = "tollgate"
     aliases: list[str] = []
     created: int = 0
     price: Price = Price()
+    context_length: int = 0
+    capabilities: list[str] = []  # empty = not declared
+    timeouts: Timeouts = Timeouts()
 
 
-class Channel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A ``[[channels]]`` entry as written."""
+
     id: str
     provider: str
     base_url: str
     models: dict[str, str]
     api_key_env: str = ""
+    api_key_file: str = ""
     priority: int = 0
     weight: int = 1
+    region: str = ""
+    rpm: int = 0
+    tpm: int = 0
+    vendor: str = ""
+    data_policy: PolicyOverride | None = None
+
+
+class Channel(msgspec.Struct, frozen=True):
+    """A loaded channel: references expanded, vendor and data policy resolved."""
+
+    id: str
+    provider: str
+    base_url: str
+    models: dict[str, str]
+    api_key_env: str
+    api_key_file: str
+    priority: int
+    weight: int
+    region: str
+    rpm: int
+    tpm: int
+    vendor: str
+    data_policy: DataPolicy
+
+
+class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    timeouts: Timeouts = Timeouts()
 
 
 class CatalogFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    data_policies: str = ""
+    defaults: Defaults = Defaults()
+    health: HealthConfig = HealthConfig()
     models: list[Model] = []
-    channels: list[Channel] = []
+    channels: list[ChannelSpec] = []
 
 
 @dataclass(frozen=True)
@@ -77,26 +148,41 @@ class Catalog:
     channels: list[Channel]
     version: int
     names: dict[str, str] = field(default_factory=dict)  # alias or id -> canonical id
+    health: HealthConfig = field(default_factory=HealthConfig)
+    vendors: dict[str, DataPolicy] = field(default_factory=dict)
+    # Every file this catalog came from (or would change it by appearing), with the digest of
+    # what was read (None = absent): the reload watcher compares against these.
+    sources: tuple[tuple[Path, str | None], ...] = ()
 
     def resolve(self, name: str) -> Model | None:
         canonical = self.names.get(name)
         return self.models[canonical] if canonical else None
 
+    def channel(self, channel_id: str) -> Channel | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
     def candidates(self, model_id: str, rng: random.Random) -> list[Channel]:
         """Channels serving the model: higher priority tiers first, weighted-random order within a tier."""
-        serving = [c for c in self.channels if model_id in c.models]
-        tiers: dict[int, list[Channel]] = {}
-        for channel in serving:
-            tiers.setdefault(channel.priority, []).append(channel)
-        ordered: list[Channel] = []
-        for priority in sorted(tiers, reverse=True):
-            ordered.extend(_weighted_order(tiers[priority], rng))
-        return ordered
+        return order([c for c in self.channels if model_id in c.models], rng)
+
+
+def order(channels: list[Channel], rng: random.Random) -> list[Channel]:
+    tiers: dict[int, list[Channel]] = {}
+    for channel in channels:
+        tiers.setdefault(channel.priority, []).append(channel)
+    ordered: list[Channel] = []
+    for priority in sorted(tiers, reverse=True):
+        ordered.extend(_weighted_order(tiers[priority], rng))
+    return ordered
 
 
 def _weighted_order(channels: list[Channel], rng: random.Random) -> list[Channel]:
     # Efraimidis-Spirakis: sort by u^(1/w) descending gives a weighted random permutation.
     return sorted(channels, key=lambda c: rng.random() ** (1.0 / c.weight), reverse=True)
+
+
+def digest(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _expand(value: str, where: str) -> str:
@@ -109,44 +195,124 @@ def _expand(value: str, where: str) -> str:
     return _ENV_REF.sub(sub, value)
 
 
-def parse(data: bytes, version: int) -> Catalog:
+def _timeouts(spec: Timeouts, base: dict[str, int], where: str) -> dict[str, int]:
+    merged = dict(base)
+    for name in TIMEOUT_FIELDS:
+        value = getattr(spec, name)
+        if value is not None:
+            if value <= 0:
+                raise CatalogError(f"{where}: timeouts.{name} must be positive")
+            merged[name] = value
+    if merged["total_ms"] and max(merged["connect_ms"], merged["first_byte_ms"]) > merged["total_ms"]:
+        raise CatalogError(f"{where}: timeouts.total_ms must be at least connect_ms and first_byte_ms")
+    return merged
+
+
+def _check_model(model: Model, default_timeouts: dict[str, int]) -> Model:
+    where = f"model {model.id!r}"
+    price = model.price
+    if min(price.input_per_mtok_micros, price.output_per_mtok_micros, price.cached_input_per_mtok_micros) < 0:
+        raise CatalogError(f"{where} has a negative price")
+    if model.context_length < 0:
+        raise CatalogError(f"{where}: context_length must be >= 0 (0 = unknown)")
+    unknown = sorted(set(model.capabilities) - CAPABILITIES)
+    if unknown:
+        raise CatalogError(f"{where}: unknown capabilities {', '.join(unknown)} (known: {', '.join(sorted(CAPABILITIES))})")
+    return msgspec.structs.replace(
+        model, capabilities=list(dict.fromkeys(model.capabilities)), timeouts=Timeouts(**_timeouts(model.timeouts, default_timeouts, where))
+    )
+
+
+def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[str, DataPolicy]) -> Channel:
+    where = f"channel {spec.id!r}"
+    if spec.provider not in PROVIDER_KINDS:
+        raise CatalogError(f"{where}: unknown provider {spec.provider!r} (known: {', '.join(sorted(PROVIDER_KINDS))})")
+    if spec.weight < 1:
+        raise CatalogError(f"{where}: weight must be at least 1")
+    if spec.rpm < 0 or spec.tpm < 0:
+        raise CatalogError(f"{where}: rpm and tpm must be >= 0 (0 = no limit)")
+    if not spec.models:
+        raise CatalogError(f"{where} serves no model (its `models` table is empty)")
+    unknown = sorted(set(spec.models) - set(models))
+    if unknown:
+        raise CatalogError(f"{where} serves models missing from the catalog: {', '.join(unknown)}")
+    if spec.api_key_env and spec.api_key_file:
+        raise CatalogError(f"{where}: set api_key_env or api_key_file, not both")
+    key_file = _expand(spec.api_key_file, where) if spec.api_key_file else ""
+    if key_file and not Path(key_file).is_absolute():
+        raise CatalogError(f"{where}: api_key_file must be an absolute path (the edge reads it, not the router)")
+    vendor = spec.vendor or default_vendor(spec.provider)
+    try:
+        policy = resolve(vendor, spec.data_policy, vendors, where)
+    except PolicyError as exc:
+        raise CatalogError(str(exc)) from None
+    return Channel(
+        id=spec.id,
+        provider=spec.provider,
+        base_url=_expand(spec.base_url, where).rstrip("/"),
+        models=dict(spec.models),
+        api_key_env=spec.api_key_env,
+        api_key_file=key_file,
+        priority=spec.priority,
+        weight=spec.weight,
+        region=spec.region,
+        rpm=spec.rpm,
+        tpm=spec.tpm,
+        vendor=vendor,
+        data_policy=policy,
+    )
+
+
+def _vendor_table(raw: CatalogFile, base_dir: Path | None) -> tuple[dict[str, DataPolicy], tuple[tuple[Path, str | None], ...]]:
+    path, watched = table_path(base_dir, raw.data_policies)
+    try:
+        vendors, data = read_table(path)
+    except PolicyError as exc:
+        raise CatalogError(str(exc), tuple(watched)) from None
+    return vendors, tuple((p, digest(data) if p == path else None) for p in watched)
+
+
+def parse(data: bytes, version: int, *, base_dir: Path | None = None, vendors: dict[str, DataPolicy] | None = None) -> Catalog:
+    """Parse and validate a catalog. The data-policy table is ``vendors`` if given, else read
+    from the ``data_policies`` setting (relative to ``base_dir``), next to the catalog, or
+    the shipped ``config/data_policies.toml``."""
     try:
         raw = msgspec.toml.decode(data, type=CatalogFile)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise CatalogError(f"invalid catalog: {exc}") from None
+    default_timeouts = _timeouts(raw.defaults.timeouts, dict.fromkeys(TIMEOUT_FIELDS, 0), "defaults")
     models: dict[str, Model] = {}
     names: dict[str, str] = {}
     for model in raw.models:
         if model.id in models:
             raise CatalogError(f"model {model.id!r} is defined twice")
-        if min(model.price.input_per_mtok_micros, model.price.output_per_mtok_micros, model.price.cached_input_per_mtok_micros) < 0:
-            raise CatalogError(f"model {model.id!r} has a negative price")
-        models[model.id] = model
+        models[model.id] = model = _check_model(model, default_timeouts)
         for name in (model.id, *model.aliases):
             if names.get(name, model.id) != model.id:
                 raise CatalogError(f"name {name!r} is used by both {names[name]!r} and {model.id!r}")
             names[name] = model.id
+    sources: tuple[tuple[Path, str | None], ...] = ()
+    if vendors is None:
+        vendors, sources = _vendor_table(raw, base_dir)
     channels: list[Channel] = []
     seen: set[str] = set()
-    for channel in raw.channels:
-        where = f"channel {channel.id!r}"
-        if channel.id in seen:
-            raise CatalogError(f"{where} is defined twice")
-        seen.add(channel.id)
-        if channel.provider not in PROVIDER_KINDS:
-            raise CatalogError(f"{where}: unknown provider {channel.provider!r} (known: {', '.join(sorted(PROVIDER_KINDS))})")
-        if channel.weight < 1:
-            raise CatalogError(f"{where}: weight must be at least 1")
-        unknown = sorted(set(channel.models) - set(models))
-        if unknown:
-            raise CatalogError(f"{where} serves models missing from the catalog: {', '.join(unknown)}")
-        channels.append(msgspec.structs.replace(channel, base_url=_expand(channel.base_url, where).rstrip("/")))
-    return Catalog(models=models, channels=channels, version=version, names=names)
+    for spec in raw.channels:
+        if spec.id in seen:
+            raise CatalogError(f"channel {spec.id!r} is defined twice")
+        seen.add(spec.id)
+        channels.append(_check_channel(spec, models, vendors))
+    if not channels:
+        raise CatalogError("the catalog routes to nothing: no channel serves any model")
+    return Catalog(models=models, channels=channels, version=version, names=names, health=raw.health, vendors=vendors, sources=sources)
 
 
 def load(path: Path, version: int = 1) -> Catalog:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from None
-    return parse(data, version)
+        raise CatalogError(f"cannot read catalog {path}: {exc.strerror}", (path,)) from None
+    try:
+        catalog = parse(data, version, base_dir=path.resolve().parent)
+    except CatalogError as exc:
+        raise CatalogError(str(exc), (path, *exc.paths)) from None
+    return replace(catalog, sources=((path, digest(data)), *catalog.sources))

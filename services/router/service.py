@@ -1,4 +1,4 @@
-"""The Router gRPC servicer: model catalog and ordered channel candidates."""
+"""The Router gRPC servicer: model catalog, ordered channel candidates and channel health."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import random
 
 import grpc
 
-from services.router.catalog import Catalog, Price
-from tollgate.errors import ModelUnavailable, abort
+from services.router.catalog import Catalog, Channel, Price
+from services.router.health import ChannelView
+from services.router.policies import DataPolicy
+from services.router.table import RoutingTable
+from tollgate.errors import BadRequest, ModelUnavailable, NotFound, abort
 from tollgate.rpc import router_pb2 as pb
 from tollgate.rpc import router_pb2_grpc as pb_grpc
+
+MAX_REASON = 500
 
 
 def price_msg(price: Price) -> pb.Price:
@@ -21,43 +26,91 @@ def price_msg(price: Price) -> pb.Price:
     )
 
 
+def policy_msg(policy: DataPolicy) -> pb.DataPolicy:
+    return pb.DataPolicy(zdr=policy.zdr, trains_on_data=policy.trains_on_data, retention_days=policy.retention_days, vendor=policy.vendor)
+
+
+def status_msg(channel: Channel, view: ChannelView) -> pb.ChannelStatus:
+    return pb.ChannelStatus(
+        channel_id=channel.id,
+        provider=channel.provider,
+        state=view.state,
+        error_rate=view.error_rate,
+        samples=view.samples,
+        latency_ewma_ms=view.latency_ewma_ms,
+        disabled_reason=view.reason,
+        cooldown_until_ms=view.cooldown_until_ms,
+        models=list(channel.models),
+        data_policy=policy_msg(channel.data_policy),
+    )
+
+
 class RouterService(pb_grpc.RouterServicer):
-    def __init__(self, catalog: Catalog, rng: random.Random | None = None):
-        self.catalog = catalog
+    def __init__(self, catalog: Catalog | RoutingTable, rng: random.Random | None = None):
+        self.table = catalog if isinstance(catalog, RoutingTable) else RoutingTable(catalog)
         self._rng = rng or random.Random()
 
+    @property
+    def catalog(self) -> Catalog:
+        return self.table.catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        self.table.swap(catalog)
+
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
-        catalog = self.catalog
-        model = catalog.resolve(request.model)
-        candidates = catalog.candidates(model.id, self._rng) if model else []
-        if not candidates:
+        model, serving = self.table.route(request.model, self._rng)
+        if not serving:
             await abort(context, ModelUnavailable(f"No available channel for model {request.model}"))
+        t = model.timeouts
         return pb.RouteResponse(
             model=model.id,
             price=price_msg(model.price),
-            table_version=catalog.version,
+            table_version=self.table.version,
+            timeouts=pb.Timeouts(connect_ms=t.connect_ms, first_byte_ms=t.first_byte_ms, total_ms=t.total_ms),
+            capabilities=model.capabilities,
+            context_length=model.context_length,
             candidates=[
                 pb.Candidate(
                     channel_id=c.id,
                     provider=c.provider,
                     base_url=c.base_url,
                     api_key_env=c.api_key_env,
+                    api_key_file=c.api_key_file,
                     upstream_model=c.models[model.id],
                     priority=c.priority,
                     weight=c.weight,
+                    data_policy=policy_msg(c.data_policy),
+                    region=c.region,
+                    state=view.state,
+                    latency_ewma_ms=view.latency_ewma_ms,
                 )
-                for c in candidates
+                for c, view in serving
             ],
         )
 
     async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
-        catalog = self.catalog
+        catalog = self.table.catalog
         served = {model_id for channel in catalog.channels for model_id in channel.models}
         return pb.ListModelsResponse(
-            table_version=catalog.version,
+            table_version=self.table.version,
             models=[
                 pb.Model(id=m.id, aliases=m.aliases, owned_by=m.owned_by, created=m.created, price=price_msg(m.price))
                 for m in catalog.models.values()
                 if m.id in served
             ],
         )
+
+    async def ListChannels(self, request: pb.ListChannelsRequest, context) -> pb.ListChannelsResponse:
+        channels = self.table.channels()
+        return pb.ListChannelsResponse(table_version=self.table.version, channels=[status_msg(c, view) for c, view in channels])
+
+    async def SetChannelEnabled(self, request: pb.SetChannelEnabledRequest, context) -> pb.ChannelStatus:
+        if len(request.reason) > MAX_REASON:
+            await abort(context, BadRequest(f"reason is longer than {MAX_REASON} characters"))
+        try:
+            self.table.set_enabled(request.channel_id, request.enabled, request.reason.strip())
+        except KeyError:
+            await abort(context, NotFound(f"unknown channel {request.channel_id!r}"))
+        channel = self.table.catalog.channel(request.channel_id)
+        return status_msg(channel, self.table.health.view(channel.id))

@@ -161,7 +161,7 @@ def test_all_channels_failing_is_502_listing_each_attempt(stack, new_account):
     with pytest.raises(openai.InternalServerError) as err:
         ask(client(stack, key), model="sim-broken")
     assert err.value.status_code == 502
-    assert "sim-primary: HTTP 500" in err.value.message and "sim-backup: HTTP 503" in err.value.message
+    assert "broken-a: HTTP 500" in err.value.message and "broken-b: HTTP 503" in err.value.message
 
 
 def test_upstream_timeout_is_504(stack, new_account):

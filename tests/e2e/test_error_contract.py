@@ -33,7 +33,7 @@ def status_of(exc: Exception) -> int:
 def test_upstream_error_before_the_answer(stack, new_account, client, upstream, mode):
     _, key = new_account()
     driver = DRIVERS[client](stack, key)
-    driver.model = f"{upstream}-{mode}"
+    driver.model = f"{client}-{upstream}-{mode}"
     status, classes = WHOLE[mode]
     with pytest.raises(classes[client]) as err:
         driver.ask(driver.first_turn(), stream=False, tools=False)
@@ -48,6 +48,6 @@ def test_upstream_error_before_the_answer(stack, new_account, client, upstream, 
 def test_upstream_failure_mid_stream(stack, new_account, client, upstream, mode):
     _, key = new_account()
     driver = DRIVERS[client](stack, key)
-    driver.model = f"{upstream}-{mode}"
+    driver.model = f"{client}-{upstream}-{mode}"
     with pytest.raises(MID_STREAM[client]):
         driver.ask(driver.first_turn(), stream=True, tools=False)

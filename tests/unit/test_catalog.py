@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from services.router.catalog import PROVIDER_KINDS, Catalog, CatalogError, load, parse
+from services.router.health import HealthConfig
+from services.router.policies import DEFAULT_VENDORS, SHIPPED_TABLE, DataPolicy, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,7 +121,7 @@ INVALID = {
     "negative output price": ('[[models]]\nid = "a"\nprice = { output_per_mtok_micros = -1 }\n', [], r"negative price"),
     "negative cached price": ('[[models]]\nid = "a"\nprice = { cached_input_per_mtok_micros = -5 }\n', [], r"negative price"),
     "unknown model field": ('[[models]]\nid = "a"\ncolour = "red"\n', [], r"invalid catalog: .*colour"),
-    "unknown channel field": (MODELS, [channel("c1", region='"eu"')], r"invalid catalog: .*region"),
+    "unknown channel field": (MODELS, [channel("c1", colour='"red"')], r"invalid catalog: .*colour"),
     "unknown price field": ('[[models]]\nid = "a"\nprice = { per_request = 1 }\n', [], r"invalid catalog: .*per_request"),
     "unknown top-level table": (MODELS + "\n[extras]\nx = 1\n", [], r"invalid catalog: .*extras"),
     "wrong type": ('[[models]]\nid = 5\n', [], r"invalid catalog"),
@@ -139,7 +141,8 @@ def test_catalog_error_is_a_value_error() -> None:
 
 
 def test_every_known_provider_is_accepted() -> None:
-    chans = [channel(f"c-{kind}", provider=kind) for kind in sorted(PROVIDER_KINDS)]
+    # Kinds without a vendor in the data-policy table (self-hosted servers, resellers) must say what they do.
+    chans = [channel(f"c-{kind}", provider=kind, data_policy="{ zdr = true }") for kind in sorted(PROVIDER_KINDS)]
     assert {c.provider for c in catalog(*chans).channels} == PROVIDER_KINDS
 
 
@@ -218,7 +221,10 @@ def test_shipped_catalog_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every model is served by some channel.
     assert {m for c in cat.channels for m in c.models} == set(cat.models)
     # sim-failover fails over from the high-priority channel to the backup.
-    assert [c.id for c in cat.candidates("sim-failover", random.Random(0))] == ["sim-primary", "sim-backup"]
+    assert [c.id for c in cat.candidates("sim-failover", random.Random(0))] == ["sim-faulty", "sim-backup"]
+    # The always-failing channel serves nothing else: its open breaker takes no other model down.
+    assert cat.channel("sim-faulty").models == {"sim-failover": "sim-error-500"}
+    assert all(c.data_policy.zdr for c in cat.channels)  # the demo upstream is the local simulator
 
 
 def test_example_catalog_parses(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,3 +238,183 @@ def test_e2e_catalog_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOLLGATE_SIM_PORT", "19999")
     cat = load(ROOT / "tests" / "data" / "catalog.toml")
     assert {m for c in cat.channels for m in c.models} == set(cat.models)
+
+
+# -- models: context length, capabilities, timeouts -----------------------------------
+
+
+def test_model_fields_and_timeout_inheritance() -> None:
+    models = """
+[defaults]
+timeouts = { connect_ms = 5_000, first_byte_ms = 30_000, total_ms = 120_000 }
+
+[[models]]
+id = "m1"
+context_length = 128_000
+capabilities = ["chat", "tools", "vision", "chat"]
+
+[[models]]
+id = "thinker"
+timeouts = { first_byte_ms = 300_000, total_ms = 900_000 }
+"""
+    cat = catalog(channel("c1", '{ "m1" = "a", "thinker" = "b" }'), models=models)
+    m1, thinker = cat.models["m1"], cat.models["thinker"]
+    assert (m1.context_length, m1.capabilities) == (128_000, ["chat", "tools", "vision"])
+    assert (m1.timeouts.connect_ms, m1.timeouts.first_byte_ms, m1.timeouts.total_ms) == (5_000, 30_000, 120_000)
+    assert (thinker.timeouts.connect_ms, thinker.timeouts.first_byte_ms, thinker.timeouts.total_ms) == (5_000, 300_000, 900_000)
+    assert (thinker.context_length, thinker.capabilities) == (0, [])
+
+
+def test_unset_timeouts_are_zero_so_the_edge_settings_apply() -> None:
+    t = catalog(channel("c1")).models["m1"].timeouts
+    assert (t.connect_ms, t.first_byte_ms, t.total_ms) == (0, 0, 0)
+
+
+# -- channels: secrets, region, limits, vendor ----------------------------------------
+
+
+def test_channel_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TG_SECRETS", "/run/secrets")
+    cat = catalog(
+        channel("c1", api_key_file='"${TG_SECRETS}/openai"', region='"eu-west"', rpm=500, tpm=90_000),
+        channel("c2", provider="gemini"),
+        channel("c3", provider="groq", vendor='"azure"'),
+    )
+    c1, c2, c3 = cat.channels
+    assert (c1.api_key_env, c1.api_key_file, c1.region, c1.rpm, c1.tpm) == ("", "/run/secrets/openai", "eu-west", 500, 90_000)
+    assert (c1.vendor, c2.vendor, c3.vendor) == ("openai", "google", "azure")
+    assert (c2.region, c2.rpm, c2.tpm, c2.api_key_file) == ("", 0, 0, "")
+
+
+def test_channel_inherits_its_vendors_data_policy() -> None:
+    cat = catalog(
+        channel("anthropic", provider="anthropic"),
+        channel("groq", provider="groq"),
+        channel("deepseek", provider="deepseek"),
+        channel("gemini", provider="gemini"),
+        channel("sim", provider="simulator"),
+    )
+    policies = {c.id: c.data_policy for c in cat.channels}
+    assert policies["anthropic"] == DataPolicy(vendor="anthropic", zdr=False, trains_on_data=False, retention_days=30)
+    assert policies["groq"] == DataPolicy(vendor="groq", zdr=True, trains_on_data=False, retention_days=0)
+    assert policies["deepseek"] == DataPolicy(vendor="deepseek", zdr=False, trains_on_data=True, retention_days=-1)
+    assert policies["gemini"] == DataPolicy(vendor="google", zdr=False, trains_on_data=False, retention_days=55)
+    assert policies["sim"].zdr
+
+
+OVERRIDES = {
+    "zero retention makes a non-training vendor zdr": ("anthropic", "{ retention_days = 0 }", (True, False, 0)),
+    "zdr = true": ("deepseek", "{ zdr = true }", (True, False, 0)),
+    "zdr = false on a zdr vendor": ("groq", "{ zdr = false }", (False, False, -1)),
+    "training opt-in": ("openai", "{ trains_on_data = true }", (False, True, -1)),
+    "complete policy for a vendor missing from the table": ("vllm", "{ retention_days = 7, trains_on_data = false }", (False, False, 7)),
+}
+
+
+@pytest.mark.parametrize("provider, override, expected", OVERRIDES.values(), ids=OVERRIDES.keys())
+def test_channel_data_policy_override(provider: str, override: str, expected: tuple) -> None:
+    [c] = catalog(channel("c1", provider=provider, data_policy=override)).channels
+    assert (c.data_policy.zdr, c.data_policy.trains_on_data, c.data_policy.retention_days) == expected
+
+
+INVALID_EXTENDED = {
+    "unknown capability": ('[[models]]\nid = "m1"\ncapabilities = ["chat", "telepathy"]\n', [channel("c1")], r"model 'm1': unknown capabilities telepathy"),
+    "negative context length": ('[[models]]\nid = "m1"\ncontext_length = -1\n', [channel("c1")], r"context_length must be >= 0"),
+    "zero timeout": ('[[models]]\nid = "m1"\ntimeouts = { connect_ms = 0 }\n', [channel("c1")], r"model 'm1': timeouts.connect_ms must be positive"),
+    "total shorter than first byte": (
+        '[defaults]\ntimeouts = { total_ms = 1_000 }\n[[models]]\nid = "m1"\ntimeouts = { first_byte_ms = 5_000 }\n',
+        [channel("c1")],
+        r"timeouts.total_ms must be at least",
+    ),
+    "unknown timeout field": ('[[models]]\nid = "m1"\ntimeouts = { read_ms = 5 }\n', [channel("c1")], r"invalid catalog: .*read_ms"),
+    "negative rpm": (MODELS, [channel("c1", rpm=-1)], r"channel 'c1': rpm and tpm must be >= 0"),
+    "two secret references": (MODELS, [channel("c1", api_key_env='"K"', api_key_file='"/k"')], r"api_key_env or api_key_file, not both"),
+    "relative secret file": (MODELS, [channel("c1", api_key_file='"keys/openai"')], r"api_key_file must be an absolute path"),
+    "channel serving nothing": (MODELS, [channel("c1", "{}")], r"channel 'c1' serves no model"),
+    "no channels at all": (MODELS, [], r"the catalog routes to nothing"),
+    "unknown vendor": (MODELS, [channel("c1", vendor='"acme-ai"')], r"channel 'c1': vendor 'acme-ai' is not in the data-policy table"),
+    "provider without a table vendor": (MODELS, [channel("c1", provider="together")], r"vendor 'together' is not in the data-policy table"),
+    "incomplete policy for an unknown vendor": (MODELS, [channel("c1", provider="vllm", data_policy="{ retention_days = 3 }")], r"vendor 'vllm'"),
+    "contradictory zdr": (MODELS, [channel("c1", data_policy="{ zdr = true, trains_on_data = true }")], r"zdr = true contradicts"),
+    "zdr false with nothing kept": (
+        MODELS,
+        [channel("c1", provider="groq", data_policy="{ zdr = false, retention_days = 0 }")],
+        r"zdr = false contradicts retention_days = 0",
+    ),
+    "unknown data policy field": (MODELS, [channel("c1", data_policy="{ gdpr = true }")], r"invalid catalog: .*gdpr"),
+    "bad health threshold": ("[health]\nerror_threshold = 1.5\n" + MODELS, [channel("c1")], r"invalid catalog: health.error_threshold"),
+    "bad health window": ("[health]\nmin_samples = 10\nwindow_size = 5\n" + MODELS, [channel("c1")], r"min_samples <= window_size"),
+    "unknown health field": ("[health]\nbreaker = 1\n" + MODELS, [channel("c1")], r"invalid catalog: .*breaker"),
+}
+
+
+@pytest.mark.parametrize("models, channels, message", INVALID_EXTENDED.values(), ids=INVALID_EXTENDED.keys())
+def test_extended_validation_errors(models: str, channels: list[str], message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        catalog(*channels, models=models)
+
+
+def test_health_settings_come_from_the_catalog() -> None:
+    cat = catalog(channel("c1"), models="[health]\ncooldown_s = 1\nmin_samples = 3\n" + MODELS)
+    assert (cat.health.cooldown_s, cat.health.min_samples, cat.health.error_threshold) == (1, 3, 0.5)
+    assert catalog(channel("c1")).health == HealthConfig()
+
+
+# -- the data-policy table ----------------------------------------------------------
+
+SEED_ZDR = {"aws", "azure", "bytedance", "cerebras", "deepinfra", "google-vertex", "groq", "moonshot", "perplexity", "siliconflow", "sophnet", "zai"}
+SEED_TRAINING = {"chutes", "deepseek", "ideogram", "jina", "minimax", "nvidia"}
+SEED_30_DAYS = {"anthropic", "cohere", "mistral", "xai", "xiaomi"}
+
+
+def test_shipped_data_policy_table() -> None:
+    table, _ = read_table(SHIPPED_TABLE)
+    assert len(table) == 34  # the 33 vendors of the source table plus the simulator
+    assert {v for v, p in table.items() if p.zdr} == SEED_ZDR | {"simulator"}
+    assert {v for v, p in table.items() if p.trains_on_data} == SEED_TRAINING
+    assert {v for v, p in table.items() if p.retention_days == 30} == SEED_30_DAYS
+    assert table["google"].retention_days == 55
+    assert {v for v, p in table.items() if p.retention_days == -1} == set(table) - SEED_ZDR - {"simulator"} - SEED_30_DAYS - {"google"}
+    for provider, vendor in DEFAULT_VENDORS.items():
+        assert vendor in table, provider
+
+
+def test_table_next_to_the_catalog_wins(tmp_path: Path) -> None:
+    (tmp_path / "data_policies.toml").write_text("[vendors.openai]\nstores_data = false\nretention_days = 0\ntrains_on_data = false\n")
+    (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
+    cat = load(tmp_path / "catalog.toml")
+    assert cat.channels[0].data_policy.zdr
+    assert [p for p, _ in cat.sources] == [tmp_path / "catalog.toml", tmp_path / "data_policies.toml"]
+
+
+def test_table_named_in_the_catalog(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "mine.toml").write_text("[vendors.inhouse]\nstores_data = true\nretention_days = 3\ntrains_on_data = false\n")
+    (tmp_path / "catalog.toml").write_text('data_policies = "policies/mine.toml"\n' + MODELS + channel("c1", vendor='"inhouse"'))
+    [c] = load(tmp_path / "catalog.toml").channels
+    assert c.data_policy == DataPolicy(vendor="inhouse", zdr=False, trains_on_data=False, retention_days=3)
+    (tmp_path / "catalog.toml").write_text('data_policies = "missing.toml"\n' + MODELS + channel("c1"))
+    with pytest.raises(CatalogError, match=r"cannot read data-policy table .*missing.toml"):
+        load(tmp_path / "catalog.toml")
+
+
+def test_shipped_table_is_the_fallback(tmp_path: Path) -> None:
+    (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
+    cat = load(tmp_path / "catalog.toml")
+    # The file that would override it is watched too (absent for now).
+    assert [(p, d is None) for p, d in cat.sources] == [(tmp_path / "catalog.toml", False), (tmp_path / "data_policies.toml", True), (SHIPPED_TABLE, False)]
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("[vendors.x]\nstores_data = true\nretention_days = 0\ntrains_on_data = false\n", r"vendor 'x': stores_data = true contradicts retention_days = 0"),
+        ("[vendors.x]\nstores_data = true\nretention_days = -5\ntrains_on_data = false\n", r"retention_days must be >= 0, or -1"),
+        ("[vendors.x]\nstores_data = true\n", r"invalid data-policy table .*retention_days"),
+    ],
+)
+def test_invalid_data_policy_table(tmp_path: Path, table: str, message: str) -> None:
+    (tmp_path / "data_policies.toml").write_text(table)
+    (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
+    with pytest.raises(CatalogError, match=message):
+        load(tmp_path / "catalog.toml")

@@ -1,0 +1,41 @@
+"""A soak through the running stack: one of two channels fails 30% of the time; the client
+(the openai SDK) must never see an error, and ClickHouse must account for every attempt."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+
+from tests.e2e.test_contract import wait_for_usage
+
+REQUESTS = int(os.environ.get("TOLLGATE_SOAK_REQUESTS", "10000"))
+THREADS = 8
+
+
+def test_soak_with_a_flaky_channel(stack, new_account):
+    account_id, key = new_account(balance_micros=10**12)
+    sim = stack.sim_url.removesuffix("/v1")
+    flaky_before = httpx.get(f"{sim}/_sim/stats", timeout=5).json()["requests"].get("sim-flaky-30", 0)
+    clients = [openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30) for _ in range(THREADS)]
+
+    def run(worker: int) -> int:
+        c, ok = clients[worker], 0
+        for _ in range(worker, REQUESTS, THREADS):
+            reply = c.chat.completions.create(model="soak", messages=[{"role": "user", "content": "soak"}], max_tokens=1)
+            ok += reply.choices[0].message.content == "the"
+        return ok
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        assert sum(pool.map(run, range(THREADS))) == REQUESTS  # no client-visible error, every answer right
+
+    flaky = httpx.get(f"{sim}/_sim/stats", timeout=5).json()["requests"]["sim-flaky-30"] - flaky_before
+    failed = flaky * 30 // 100  # the simulator fails exactly 30 of every 100, evenly
+    stored = wait_for_usage(stack, account_id, REQUESTS, timeout=60)
+    assert stored["requests"] == REQUESTS and stored["errors"] == 0
+    # Each failure was retried once on the healthy channel: attempts = requests + failures,
+    # and every request went to the flaky channel first (30% errors never open its breaker).
+    assert flaky == REQUESTS
+    assert stored["attempts"] == REQUESTS + failed
