@@ -53,10 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = account.add_parser("create")
     create.add_argument("name")
     create.add_argument("--balance", type=usd_to_micros, default=0, help="initial balance in USD")
+    create.add_argument("--require-zdr", action="store_true", help="route all of the account's traffic to zero-data-retention channels only")
     key = sub.add_parser("key").add_subparsers(dest="action", required=True)
     key_create = key.add_parser("create")
     key_create.add_argument("account_id")
     key_create.add_argument("--name", default="default")
+    key_create.add_argument("--require-zdr", action="store_true", help="route this key's traffic to zero-data-retention channels only")
     key.add_parser("list").add_argument("account_id")
     key.add_parser("revoke").add_argument("key_id")
     topup = sub.add_parser("topup")
@@ -78,10 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> None:
     match (args.command, getattr(args, "action", None)):
         case ("account", "create"):
-            a = stub.CreateAccount(pb.CreateAccountRequest(name=args.name, initial_balance_micros=args.balance))
+            a = stub.CreateAccount(pb.CreateAccountRequest(name=args.name, initial_balance_micros=args.balance, require_zdr=args.require_zdr))
             print(f"account {a.account_id} ({a.name}) balance {fmt_usd(a.balance_micros)}")
         case ("key", "create"):
-            k = stub.CreateKey(pb.CreateKeyRequest(account_id=args.account_id, name=args.name))
+            k = stub.CreateKey(pb.CreateKeyRequest(account_id=args.account_id, name=args.name, require_zdr=args.require_zdr))
             print(f"key {k.key.key_id} ({k.key.name}) — shown once, store it now:\n{k.secret}")
         case ("key", "list"):
             for k in stub.ListKeys(pb.ListKeysRequest(account_id=args.account_id)).keys:

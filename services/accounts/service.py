@@ -15,12 +15,13 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
 def key_info(row: KeyRow) -> pb.KeyInfo:
     return pb.KeyInfo(
-        key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms, revoked_at_ms=row.revoked_at_ms
-    )
+        key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms,
+        revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr,
+    )  # fmt: skip
 
 
 def account_msg(row: AccountRow) -> pb.Account:
-    return pb.Account(account_id=row.id, name=row.name, balance_micros=row.balance_micros, created_at_ms=row.created_at_ms)
+    return pb.Account(account_id=row.id, name=row.name, balance_micros=row.balance_micros, created_at_ms=row.created_at_ms, require_zdr=row.require_zdr)
 
 
 class Notifier:
@@ -67,6 +68,7 @@ class AccountsService(pb_grpc.AccountsServicer):
             key_prefix=found.key.prefix,
             balance_micros=found.account.balance_micros,
             account_name=found.account.name,
+            require_zdr=found.key.require_zdr or found.account.require_zdr,
         )
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context) -> pb.Account:
@@ -77,7 +79,7 @@ class AccountsService(pb_grpc.AccountsServicer):
             raise BadRequest("account name is required")
         if request.initial_balance_micros < 0:
             raise BadRequest("initial balance cannot be negative")
-        return account_msg(await self._store.create_account(request.name.strip(), request.initial_balance_micros))
+        return account_msg(await self._store.create_account(request.name.strip(), request.initial_balance_micros, request.require_zdr))
 
     async def CreateKey(self, request: pb.CreateKeyRequest, context) -> pb.CreatedKey:
         return await self._guard(context, self._create_key(request))
@@ -85,7 +87,9 @@ class AccountsService(pb_grpc.AccountsServicer):
     async def _create_key(self, request: pb.CreateKeyRequest) -> pb.CreatedKey:
         await self._account(request.account_id)
         secret = keys.new_key()
-        row = await self._store.create_key(request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper))
+        row = await self._store.create_key(
+            request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper), request.require_zdr
+        )
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
     async def RevokeKey(self, request: pb.RevokeKeyRequest, context) -> pb.KeyInfo:

@@ -44,6 +44,12 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id)",
 ]
 
+# Columns added after a table first shipped: (table, column, definition), applied once.
+ADDED_COLUMNS = [
+    ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT 0"),
+]
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -59,6 +65,7 @@ class AccountRow:
     name: str
     balance_micros: int
     created_at_ms: int
+    require_zdr: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class KeyRow:
     key_hash: str
     created_at_ms: int
     revoked_at_ms: int
+    require_zdr: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +86,9 @@ class PrincipalRow:
     account: AccountRow
 
 
-_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms"
-_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms"
+_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr"
+_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr"
+_N_KEY_COLS = _KEY_COLS.count(",") + 1
 
 
 class SqliteStore:
@@ -94,6 +103,9 @@ class SqliteStore:
         self._lock = threading.Lock()
         for stmt in SCHEMA:
             self._db.execute(stmt)
+        for table, column, definition in ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         self._db.close()
@@ -106,15 +118,15 @@ class SqliteStore:
             return fn(*args)
 
     # -- accounts -----------------------------------------------------------------
-    async def create_account(self, name: str, initial_balance_micros: int) -> AccountRow:
-        return await self._run(self._create_account, name, initial_balance_micros)
+    async def create_account(self, name: str, initial_balance_micros: int, require_zdr: bool = False) -> AccountRow:
+        return await self._run(self._create_account, name, initial_balance_micros, require_zdr)
 
-    def _create_account(self, name: str, initial: int) -> AccountRow:
-        account = AccountRow(new_id("acct"), name, 0, now_ms())
+    def _create_account(self, name: str, initial: int, require_zdr: bool = False) -> AccountRow:
+        account = AccountRow(new_id("acct"), name, 0, now_ms(), require_zdr)
         with self._tx():
             self._db.execute(
-                "INSERT INTO accounts (id, name, balance_micros, created_at_ms) VALUES (?, ?, 0, ?)",
-                (account.id, account.name, account.created_at_ms),
+                "INSERT INTO accounts (id, name, balance_micros, created_at_ms, require_zdr) VALUES (?, ?, 0, ?, ?)",
+                (account.id, account.name, account.created_at_ms, account.require_zdr),
             )
             if initial:
                 self._apply(account.id, "credit", initial, f"initial:{account.id}")
@@ -125,18 +137,18 @@ class SqliteStore:
 
     def _get_account(self, account_id: str) -> AccountRow | None:
         row = self._db.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts a WHERE a.id = ?", (account_id,)).fetchone()
-        return AccountRow(*row) if row else None
+        return _account(row) if row else None
 
     # -- keys ---------------------------------------------------------------------
-    async def create_key(self, account_id: str, name: str, prefix: str, key_hash: str) -> KeyRow:
-        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0)
+    async def create_key(self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False) -> KeyRow:
+        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr)
         await self._run(self._insert_key, key)
         return key
 
     def _insert_key(self, key: KeyRow) -> None:
         self._db.execute(
-            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms),
+            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr),
         )
 
     async def principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
@@ -147,7 +159,7 @@ class SqliteStore:
             f"SELECT {_KEY_COLS}, {_ACCOUNT_COLS} FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
             (key_hash,),
         ).fetchone()
-        return PrincipalRow(KeyRow(*row[:7]), AccountRow(*row[7:])) if row else None
+        return PrincipalRow(_key(row[:_N_KEY_COLS]), _account(row[_N_KEY_COLS:])) if row else None
 
     async def revoke_key(self, key_id: str) -> KeyRow | None:
         return await self._run(self._revoke_key, key_id)
@@ -155,14 +167,14 @@ class SqliteStore:
     def _revoke_key(self, key_id: str) -> KeyRow | None:
         self._db.execute("UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0", (now_ms(), key_id))
         row = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.id = ?", (key_id,)).fetchone()
-        return KeyRow(*row) if row else None
+        return _key(row) if row else None
 
     async def list_keys(self, account_id: str) -> list[KeyRow]:
         return await self._run(self._list_keys, account_id)
 
     def _list_keys(self, account_id: str) -> list[KeyRow]:
         rows = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.account_id = ? ORDER BY k.created_at_ms", (account_id,))
-        return [KeyRow(*row) for row in rows]
+        return [_key(row) for row in rows]
 
     # -- ledger -------------------------------------------------------------------
     async def apply(self, account_id: str, kind: str, amount_micros: int, reference: str) -> tuple[bool, int] | None:
@@ -194,6 +206,14 @@ class SqliteStore:
 
     def _tx(self):
         return _Transaction(self._db)
+
+
+def _key(row) -> KeyRow:
+    return KeyRow(*row[:-1], bool(row[-1]))
+
+
+def _account(row) -> AccountRow:
+    return AccountRow(*row[:-1], bool(row[-1]))
 
 
 class _Transaction:

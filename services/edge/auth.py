@@ -31,6 +31,7 @@ class Principal:
     key_id: str
     key_prefix: str
     account: AccountState
+    require_zdr: bool = False
 
 
 class Authenticator:
@@ -58,7 +59,7 @@ class Authenticator:
             self._accounts[reply.account_id] = account
         else:
             account.balance_micros = reply.balance_micros
-        return Principal(reply.account_id, reply.key_id, reply.key_prefix, account)
+        return Principal(reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr)
 
     # -- invalidations pushed by the accounts service ---------------------------------
     def on_key_revoked(self, event: events.KeyRevoked) -> None:

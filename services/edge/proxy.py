@@ -36,7 +36,7 @@ async def authorize(edge: Edge, key: str) -> Principal:
 class Meter:
     """Builds the one usage event of a request; content never passes through here."""
 
-    def __init__(self, edge: Edge, request: Request, principal: Principal, route: Route, *, endpoint: str, model: str, stream: bool):
+    def __init__(self, edge: Edge, request: Request, principal: Principal, route: Route, *, endpoint: str, model: str, stream: bool, zdr: bool = False):
         self.edge = edge
         self.timer: RequestTimer = request.scope[SCOPE_KEY]
         self.principal = principal
@@ -44,6 +44,7 @@ class Meter:
         self.endpoint = endpoint
         self.model_requested = model
         self.stream = stream
+        self.zdr = zdr
         self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
         self.ttft_ms = 0
 
@@ -85,6 +86,7 @@ class Meter:
                 gateway_overhead_ms=int(self.timer.overhead_ms()),
                 client_app=self.client_app,
                 usage_estimated=estimated,
+                zdr=self.zdr,
             )
         )
 
@@ -94,9 +96,9 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request))
     parsed = frontend.parse(await request.body(), model=model, stream=stream)
-    options = take_options(parsed.body, parsed.model)
+    options = take_options(parsed.body, parsed.model, require_zdr=principal.require_zdr)
     plan = await plan_for(edge, options)
-    meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream)
+    meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream, zdr=options.prefs.zdr)
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
@@ -167,8 +169,9 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request))
     body = parse(await request.body())
-    plan = await plan_for(edge, take_options(body, body["model"]))
-    meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=body["model"], stream=False)
+    options = take_options(body, body["model"], require_zdr=principal.require_zdr)
+    plan = await plan_for(edge, options)
+    meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=body["model"], stream=False, zdr=options.prefs.zdr)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         make = getattr(adapter, f"{operation}_request", None)

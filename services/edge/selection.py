@@ -53,8 +53,9 @@ def _names(value, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def take_options(body: dict, model: str) -> Options:
-    """Remove the gateway's own fields from ``body`` (upstreams must not see them)."""
+def take_options(body: dict, model: str, *, require_zdr: bool = False) -> Options:
+    """Remove the gateway's own fields from ``body`` (upstreams must not see them).
+    ``require_zdr`` (the key's or account's setting) forces ``zdr`` whatever the body says."""
     extra = {k: body.pop(k) for k in GATEWAY_FIELDS if k in body}
     # The requested model first, then `models` (OpenRouter), then `fallback_models` (TokenHub).
     models = tuple(dict.fromkeys((model, *_names(extra.get("models"), "models"), *_names(extra.get("fallback_models"), "fallback_models"))))
@@ -80,7 +81,7 @@ def take_options(body: dict, model: str) -> Options:
         allow_fallbacks=provider.get("allow_fallbacks", True),
         sort=sort,
         deny_data_collection=collection == "deny",
-        zdr=provider.get("zdr", False),
+        zdr=provider.get("zdr", False) or require_zdr,
     )
     return Options(models=models, prefs=prefs)
 

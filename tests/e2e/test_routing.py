@@ -169,3 +169,18 @@ def test_config_reload_reaches_the_edge_within_a_second_without_dropping_streams
     assert raw.headers["x-tollgate-channel"] == "hot-channel"
     worker.join(10)
     assert finished.get("text"), "the in-flight stream was dropped by the reload"
+
+
+def test_a_key_that_requires_zdr_never_reaches_a_retaining_channel(stack, accounts):
+    from tollgate.rpc import accounts_pb2 as apb
+
+    account = accounts.CreateAccount(apb.CreateAccountRequest(name="zdr-only", initial_balance_micros=1_000_000))
+    key = accounts.CreateKey(apb.CreateKeyRequest(account_id=account.account_id, name="zdr", require_zdr=True)).secret
+    c = client(stack, key)
+    raw = ask(c, "policy-mixed")  # no preference in the request: the key's setting applies
+    assert served_by(raw)[0] == "policy-zdr"
+    event = events.decode(events.USAGE_SUBJECT, busutil.find_event(stack.settings.nats_url, raw.headers["x-request-id"]))
+    assert event.zdr
+    with pytest.raises(openai.InternalServerError) as err:
+        ask(c, "policy-retaining", extra_body={"provider": {"zdr": False}})  # a request cannot lift it
+    assert err.value.status_code == 503

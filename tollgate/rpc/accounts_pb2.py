@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btollgate/rpc/accounts.proto\x12\x14tollgate.accounts.v1\"\"\n\x13\x41uthenticateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"q\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nkey_prefix\x18\x03 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63\x63ount_name\x18\x05 \x01(\t\"D\n\x14\x43reateAccountRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x16initial_balance_micros\x18\x02 \x01(\x03\"Z\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x03 \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\"4\n\x10\x43reateKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"y\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x06 \x01(\x03\"H\n\nCreatedKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"?\n\x10ListKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\"L\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\ramount_micros\x18\x02 \x01(\x03\x12\x11\n\treference\x18\x03 \x01(\t\"\'\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"5\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x02 \x01(\x03\x32\xea\x04\n\x08\x41\x63\x63ounts\x12Z\n\x0c\x41uthenticate\x12).tollgate.accounts.v1.AuthenticateRequest\x1a\x1f.tollgate.accounts.v1.Principal\x12Z\n\rCreateAccount\x12*.tollgate.accounts.v1.CreateAccountRequest\x1a\x1d.tollgate.accounts.v1.Account\x12U\n\tCreateKey\x12&.tollgate.accounts.v1.CreateKeyRequest\x1a .tollgate.accounts.v1.CreatedKey\x12R\n\tRevokeKey\x12&.tollgate.accounts.v1.RevokeKeyRequest\x1a\x1d.tollgate.accounts.v1.KeyInfo\x12Y\n\x08ListKeys\x12%.tollgate.accounts.v1.ListKeysRequest\x1a&.tollgate.accounts.v1.ListKeysResponse\x12J\n\x05TopUp\x12\".tollgate.accounts.v1.TopUpRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12T\n\nGetBalance\x12\'.tollgate.accounts.v1.GetBalanceRequest\x1a\x1d.tollgate.accounts.v1.Balanceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btollgate/rpc/accounts.proto\x12\x14tollgate.accounts.v1\"\"\n\x13\x41uthenticateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x86\x01\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nkey_prefix\x18\x03 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63\x63ount_name\x18\x05 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x06 \x01(\x08\"Y\n\x14\x43reateAccountRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x16initial_balance_micros\x18\x02 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\"o\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x03 \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x05 \x01(\x08\"I\n\x10\x43reateKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\"\x8e\x01\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x07 \x01(\x08\"H\n\nCreatedKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"?\n\x10ListKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\"L\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\ramount_micros\x18\x02 \x01(\x03\x12\x11\n\treference\x18\x03 \x01(\t\"\'\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"5\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x02 \x01(\x03\x32\xea\x04\n\x08\x41\x63\x63ounts\x12Z\n\x0c\x41uthenticate\x12).tollgate.accounts.v1.AuthenticateRequest\x1a\x1f.tollgate.accounts.v1.Principal\x12Z\n\rCreateAccount\x12*.tollgate.accounts.v1.CreateAccountRequest\x1a\x1d.tollgate.accounts.v1.Account\x12U\n\tCreateKey\x12&.tollgate.accounts.v1.CreateKeyRequest\x1a .tollgate.accounts.v1.CreatedKey\x12R\n\tRevokeKey\x12&.tollgate.accounts.v1.RevokeKeyRequest\x1a\x1d.tollgate.accounts.v1.KeyInfo\x12Y\n\x08ListKeys\x12%.tollgate.accounts.v1.ListKeysRequest\x1a&.tollgate.accounts.v1.ListKeysResponse\x12J\n\x05TopUp\x12\".tollgate.accounts.v1.TopUpRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12T\n\nGetBalance\x12\'.tollgate.accounts.v1.GetBalanceRequest\x1a\x1d.tollgate.accounts.v1.Balanceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUTHENTICATEREQUEST']._serialized_start=53
   _globals['_AUTHENTICATEREQUEST']._serialized_end=87
-  _globals['_PRINCIPAL']._serialized_start=89
-  _globals['_PRINCIPAL']._serialized_end=202
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=204
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=272
-  _globals['_ACCOUNT']._serialized_start=274
-  _globals['_ACCOUNT']._serialized_end=364
-  _globals['_CREATEKEYREQUEST']._serialized_start=366
-  _globals['_CREATEKEYREQUEST']._serialized_end=418
-  _globals['_KEYINFO']._serialized_start=420
-  _globals['_KEYINFO']._serialized_end=541
-  _globals['_CREATEDKEY']._serialized_start=543
-  _globals['_CREATEDKEY']._serialized_end=615
-  _globals['_REVOKEKEYREQUEST']._serialized_start=617
-  _globals['_REVOKEKEYREQUEST']._serialized_end=651
-  _globals['_LISTKEYSREQUEST']._serialized_start=653
-  _globals['_LISTKEYSREQUEST']._serialized_end=690
-  _globals['_LISTKEYSRESPONSE']._serialized_start=692
-  _globals['_LISTKEYSRESPONSE']._serialized_end=755
-  _globals['_TOPUPREQUEST']._serialized_start=757
-  _globals['_TOPUPREQUEST']._serialized_end=833
-  _globals['_GETBALANCEREQUEST']._serialized_start=835
-  _globals['_GETBALANCEREQUEST']._serialized_end=874
-  _globals['_BALANCE']._serialized_start=876
-  _globals['_BALANCE']._serialized_end=929
-  _globals['_ACCOUNTS']._serialized_start=932
-  _globals['_ACCOUNTS']._serialized_end=1550
+  _globals['_PRINCIPAL']._serialized_start=90
+  _globals['_PRINCIPAL']._serialized_end=224
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=226
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=315
+  _globals['_ACCOUNT']._serialized_start=317
+  _globals['_ACCOUNT']._serialized_end=428
+  _globals['_CREATEKEYREQUEST']._serialized_start=430
+  _globals['_CREATEKEYREQUEST']._serialized_end=503
+  _globals['_KEYINFO']._serialized_start=506
+  _globals['_KEYINFO']._serialized_end=648
+  _globals['_CREATEDKEY']._serialized_start=650
+  _globals['_CREATEDKEY']._serialized_end=722
+  _globals['_REVOKEKEYREQUEST']._serialized_start=724
+  _globals['_REVOKEKEYREQUEST']._serialized_end=758
+  _globals['_LISTKEYSREQUEST']._serialized_start=760
+  _globals['_LISTKEYSREQUEST']._serialized_end=797
+  _globals['_LISTKEYSRESPONSE']._serialized_start=799
+  _globals['_LISTKEYSRESPONSE']._serialized_end=862
+  _globals['_TOPUPREQUEST']._serialized_start=864
+  _globals['_TOPUPREQUEST']._serialized_end=940
+  _globals['_GETBALANCEREQUEST']._serialized_start=942
+  _globals['_GETBALANCEREQUEST']._serialized_end=981
+  _globals['_BALANCE']._serialized_start=983
+  _globals['_BALANCE']._serialized_end=1036
+  _globals['_ACCOUNTS']._serialized_start=1039
+  _globals['_ACCOUNTS']._serialized_end=1657
 # @@protoc_insertion_point(module_scope)

@@ -13,62 +13,72 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name")
+    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICROS_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     key_id: str
     key_prefix: str
     balance_micros: int
     account_name: str
-    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ...) -> None: ...
+    require_zdr: bool
+    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class CreateAccountRequest(_message.Message):
-    __slots__ = ("name", "initial_balance_micros")
+    __slots__ = ("name", "initial_balance_micros", "require_zdr")
     NAME_FIELD_NUMBER: _ClassVar[int]
     INITIAL_BALANCE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     name: str
     initial_balance_micros: int
-    def __init__(self, name: _Optional[str] = ..., initial_balance_micros: _Optional[int] = ...) -> None: ...
+    require_zdr: bool
+    def __init__(self, name: _Optional[str] = ..., initial_balance_micros: _Optional[int] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("account_id", "name", "balance_micros", "created_at_ms")
+    __slots__ = ("account_id", "name", "balance_micros", "created_at_ms", "require_zdr")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICROS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     name: str
     balance_micros: int
     created_at_ms: int
-    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micros: _Optional[int] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    require_zdr: bool
+    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micros: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("account_id", "name")
+    __slots__ = ("account_id", "name", "require_zdr")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     name: str
-    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    require_zdr: bool
+    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
-    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms")
+    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms", "require_zdr")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     account_id: str
     name: str
     prefix: str
     created_at_ms: int
     revoked_at_ms: int
-    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ...) -> None: ...
+    require_zdr: bool
+    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class CreatedKey(_message.Message):
     __slots__ = ("key", "secret")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from litestar import Litestar, get, post
+import msgspec
+from litestar import Litestar, Request, get, post
 
 from tools.provider_sim import anthropic, embeddings, gemini, openai
 from tools.provider_sim.common import DEFAULT_COMPLETION_WORDS, WORDS, Sim, answer_words
@@ -25,8 +26,9 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
         return {"requests": dict(sim.stats)}
 
     @post("/_sim/force", status_code=200)
-    async def force(data: dict) -> dict:
+    async def force(request: Request) -> dict:
         """Make ``model`` answer HTTP ``status`` (0 = behave normally again): for health tests."""
+        data = msgspec.json.decode(await request.body())
         model, status = str(data["model"]), int(data.get("status") or 0)
         if status:
             sim.forced[model] = status
