@@ -3,6 +3,8 @@ simulator as separate processes) on free ports, started once per test session.""
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import grpc
@@ -100,3 +102,29 @@ def new_account(accounts):
         return account.account_id, key.secret
 
     return make
+
+
+POSTGRES_DSN = os.environ.get("TOLLGATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def accounts_db(request, tmp_path):
+    """An empty accounts database: a SQLite file, and a fresh schema in the PostgreSQL
+    server at TOLLGATE_TEST_POSTGRES_DSN (skipped with the reason when none answers)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "sub" / "accounts.sqlite3")
+        return
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server reachable at {POSTGRES_DSN}: {str(exc).splitlines()[0]}")
+    schema = f"tollgate_test_{secrets.token_hex(6)}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_DSN else "?"
+    try:
+        yield f"{POSTGRES_DSN}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()

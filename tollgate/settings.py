@@ -23,7 +23,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     nats_url: str = "nats://127.0.0.1:14222"
 
     accounts_addr: str = "127.0.0.1:15051"
-    accounts_db: str = ""  # SQLite path; default <data_dir>/accounts.sqlite3
+    accounts_db: str = ""  # SQLite path or postgresql:// DSN; default <data_dir>/accounts.sqlite3
     accounts_metrics_port: int = 0  # 0 = no Prometheus endpoint
     key_hash_pepper: str = ""  # optional secret mixed into key hashes
 
@@ -72,6 +72,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def accounts_db_path(self) -> Path:
         return Path(self.accounts_db).resolve() if self.accounts_db else self.data_path / "accounts.sqlite3"
+
+    @property
+    def accounts_db_target(self) -> str:
+        """What the accounts store opens: a PostgreSQL DSN as given, else the SQLite path."""
+        if self.accounts_db.startswith(("postgresql://", "postgres://")):
+            return self.accounts_db
+        return str(self.accounts_db_path)
 
     @property
     def clickhouse(self) -> str:

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from services.accounts.consumer import consume
 from services.accounts.service import AccountsService, Notifier
-from services.accounts.store import SqliteStore
+from services.accounts.store import SqlStore
 from tollgate import bus, lifecycle
 from tollgate.metrics import GrpcMetrics, serve_metrics
 from tollgate.rpc import accounts_pb2_grpc
@@ -16,7 +16,7 @@ from tollgate.settings import Settings
 
 
 async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
-    store = SqliteStore(settings.accounts_db_path)
+    store = SqlStore(settings.accounts_db_target)
     stack.callback(store.close)
     nc = await lifecycle.nats_connection(stack, settings, "accounts")
     js = nc.jetstream()
@@ -29,7 +29,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         stack, settings, settings.accounts_addr, lambda s: accounts_pb2_grpc.add_AccountsServicer_to_server(service, s), [GrpcMetrics(registry)]
     )
     await lifecycle.background(stack, lambda stop: consume(stop, js, store, notifier, log), "ledger-consumer")
-    log.info("accounts listening", addr=settings.accounts_addr, db=str(settings.accounts_db_path))
+    log.info("accounts listening", addr=settings.accounts_addr, db="postgresql" if "://" in settings.accounts_db_target else settings.accounts_db_target)
 
 
 if __name__ == "__main__":

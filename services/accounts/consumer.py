@@ -11,14 +11,14 @@ import asyncio
 from nats.js import JetStreamContext
 
 from services.accounts.service import Notifier
-from services.accounts.store import SqliteStore
+from services.accounts.store import SqlStore
 from tollgate import events
 from tollgate.consume import pull_loop
 
 DURABLE = "accounts-ledger"
 
 
-async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqliteStore, notifier: Notifier, log, batch: int = 256) -> None:
+async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqlStore, notifier: Notifier, log, batch: int = 256) -> None:
     async def handle(batch_: list) -> None:
         for msg, event in batch_:
             try:
@@ -34,7 +34,7 @@ async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqliteStore,
     )
 
 
-async def debit(store: SqliteStore, notifier: Notifier, event: events.UsageEvent, log) -> None:
+async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> None:
     if event.cost_micros <= 0:
         return
     result = await store.apply(event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}")

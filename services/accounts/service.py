@@ -6,7 +6,7 @@ import grpc
 from nats.aio.client import Client
 
 from services.accounts import keys
-from services.accounts.store import AccountRow, KeyRow, SqliteStore, new_id
+from services.accounts.store import AccountRow, KeyRow, SqlStore, new_id
 from tollgate import events
 from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized, abort
 from tollgate.rpc import accounts_pb2 as pb
@@ -42,7 +42,7 @@ class Notifier:
 
 
 class AccountsService(pb_grpc.AccountsServicer):
-    def __init__(self, store: SqliteStore, notifier: Notifier, pepper: str = ""):
+    def __init__(self, store: SqlStore, notifier: Notifier, pepper: str = ""):
         self._store = store
         self._notify = notifier
         self._pepper = pepper

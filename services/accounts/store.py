@@ -1,4 +1,6 @@
-"""Accounts, keys and the ledger in SQL (SQLite by default).
+"""Accounts, keys and the ledger in SQL: SQLite by default, PostgreSQL in production
+(``TOLLGATE_ACCOUNTS_DB`` = a file path or a ``postgresql://`` DSN). One store, two
+small database adapters that differ only in connection, transactions and DDL words.
 
 The ledger is append-only; every row has a unique ``reference`` (``usage:<request id>``
 for debits, ``topup:<reference>`` for top-ups), so applying the same entry twice is a
@@ -15,6 +17,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tollgate.errors import Conflict
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -34,7 +38,7 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id)",
     """CREATE TABLE IF NOT EXISTS ledger (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {serial},
         account_id TEXT NOT NULL REFERENCES accounts(id),
         kind TEXT NOT NULL,
         amount_micros BIGINT NOT NULL,
@@ -46,8 +50,8 @@ SCHEMA = [
 
 # Columns added after a table first shipped: (table, column, definition), applied once.
 ADDED_COLUMNS = [
-    ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT 0"),
-    ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
+    ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
 ]
 
 
@@ -91,21 +95,75 @@ _ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 
 
-class SqliteStore:
-    """Blocking SQLite access behind ``asyncio.to_thread``; one writer at a time."""
+class SqliteDatabase:
+    """sqlite3 in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
+
+    words = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "false": "0"}
+    integrity_error: type[Exception] = sqlite3.IntegrityError
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            self._conn.execute(f"PRAGMA {pragma}")
+
+    def execute(self, sql: str, params: tuple = ()):
+        return self._conn.execute(sql, params)
+
+    def begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresDatabase:
+    """psycopg 3 in autocommit mode; transactions are explicit ``BEGIN``. Writers to one
+    account serialize on its row (``UPDATE accounts``) and the ledger's unique reference."""
+
+    words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
+
+    def __init__(self, dsn: str):
+        import psycopg
+
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self.integrity_error = psycopg.IntegrityError
+
+    def execute(self, sql: str, params: tuple = ()):
+        return self._conn.execute(sql.replace("?", "%s"), params)
+
+    def begin(self) -> None:
+        self._conn.execute("BEGIN")
+
+    def columns(self, table: str) -> set[str]:
+        rows = self._conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = current_schema()", (table,))
+        return {row[0] for row in rows}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(text)
+    return SqliteDatabase(Path(text))
+
+
+class SqlStore:
+    """Blocking database access behind ``asyncio.to_thread``; one statement stream at a time."""
+
+    def __init__(self, target: str | Path):
+        self._db = open_database(target)
         self._lock = threading.Lock()
         for stmt in SCHEMA:
-            self._db.execute(stmt)
+            self._db.execute(stmt.format(**self._db.words))
         for table, column, definition in ADDED_COLUMNS:
-            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            if column not in self._db.columns(table):
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition.format(**self._db.words)}")
 
     def close(self) -> None:
         self._db.close()
@@ -146,6 +204,12 @@ class SqliteStore:
         return key
 
     def _insert_key(self, key: KeyRow) -> None:
+        try:
+            self._insert_key_row(key)
+        except self._db.integrity_error:
+            raise Conflict("a key with this hash already exists") from None
+
+    def _insert_key_row(self, key: KeyRow) -> None:
         self._db.execute(
             "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr),
@@ -217,11 +281,11 @@ def _account(row) -> AccountRow:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: SqliteDatabase | PostgresDatabase):
         self._db = db
 
     def __enter__(self):
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.begin()
         return self
 
     def __exit__(self, exc_type, exc, tb):

@@ -11,7 +11,7 @@ import pytest
 
 from services.accounts import keys
 from services.accounts.service import AccountsService
-from services.accounts.store import SqliteStore
+from services.accounts.store import SqlStore
 from tollgate import events
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
@@ -85,13 +85,13 @@ def test_display_prefix() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "sub" / "accounts.sqlite3")
+def store(accounts_db: str):
+    s = SqlStore(accounts_db)
     yield s
     s.close()
 
 
-async def test_create_account_with_initial_balance(store: SqliteStore) -> None:
+async def test_create_account_with_initial_balance(store: SqlStore) -> None:
     account = await store.create_account("acme", 1_500)
     assert account.id.startswith("acct_")
     assert (account.name, account.balance_micros) == ("acme", 1_500)
@@ -100,13 +100,13 @@ async def test_create_account_with_initial_balance(store: SqliteStore) -> None:
     assert await store.get_account(account.id) == account
 
 
-async def test_create_account_zero_balance_has_no_ledger_rows(store: SqliteStore) -> None:
+async def test_create_account_zero_balance_has_no_ledger_rows(store: SqlStore) -> None:
     account = await store.create_account("empty", 0)
     assert account.balance_micros == 0
     assert await store.ledger_sum(account.id) == 0
 
 
-async def test_apply_is_idempotent_per_reference(store: SqliteStore) -> None:
+async def test_apply_is_idempotent_per_reference(store: SqlStore) -> None:
     account = await store.create_account("acme", 1_000)
     assert await store.apply(account.id, "usage", -300, "usage:r1") == (True, 700)
     assert await store.apply(account.id, "usage", -300, "usage:r1") == (False, 700)
@@ -116,7 +116,7 @@ async def test_apply_is_idempotent_per_reference(store: SqliteStore) -> None:
     assert (await store.get_account(account.id)).balance_micros == 750
 
 
-async def test_balance_always_equals_ledger_sum(store: SqliteStore) -> None:
+async def test_balance_always_equals_ledger_sum(store: SqlStore) -> None:
     account = await store.create_account("acme", 10_000)
     amounts = [-1, -250, 5_000, -7, 0, -10_000, 3]
     for i, amount in enumerate(amounts):
@@ -127,12 +127,12 @@ async def test_balance_always_equals_ledger_sum(store: SqliteStore) -> None:
     assert (await store.get_account(account.id)).balance_micros == 10_000 + sum(amounts)
 
 
-async def test_balance_can_go_negative(store: SqliteStore) -> None:
+async def test_balance_can_go_negative(store: SqlStore) -> None:
     account = await store.create_account("acme", 10)
     assert await store.apply(account.id, "usage", -25, "usage:x") == (True, -15)
 
 
-async def test_concurrent_duplicate_applies_debit_once(store: SqliteStore) -> None:
+async def test_concurrent_duplicate_applies_debit_once(store: SqlStore) -> None:
     account = await store.create_account("acme", 1_000)
     results = await asyncio.gather(*(store.apply(account.id, "usage", -10, "usage:same") for _ in range(20)))
     assert sum(applied for applied, _ in results) == 1
@@ -140,13 +140,13 @@ async def test_concurrent_duplicate_applies_debit_once(store: SqliteStore) -> No
     assert await store.ledger_sum(account.id) == 990
 
 
-async def test_unknown_account(store: SqliteStore) -> None:
+async def test_unknown_account(store: SqlStore) -> None:
     assert await store.get_account("acct_nope") is None
     assert await store.apply("acct_nope", "topup", 5, "topup:nope") is None
     assert await store.ledger_sum("acct_nope") == 0
 
 
-async def test_keys_lookup_and_revoke(store: SqliteStore) -> None:
+async def test_keys_lookup_and_revoke(store: SqlStore) -> None:
     account = await store.create_account("acme", 42)
     other = await store.create_account("other", 0)
     key = await store.create_key(account.id, "laptop", "sk-abcdefg", "hash-1")
@@ -171,22 +171,22 @@ async def test_keys_lookup_and_revoke(store: SqliteStore) -> None:
     assert (await store.principal_by_hash("hash-2")).key.revoked_at_ms == 0
 
 
-async def test_duplicate_key_hash_is_rejected(store: SqliteStore) -> None:
-    import sqlite3
+async def test_duplicate_key_hash_is_rejected(store: SqlStore) -> None:
+    from tollgate.errors import Conflict
 
     account = await store.create_account("acme", 0)
     await store.create_key(account.id, "a", "sk-1", "same-hash")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Conflict):
         await store.create_key(account.id, "b", "sk-2", "same-hash")
 
 
 async def test_store_persists_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    s = SqliteStore(path)
+    s = SqlStore(path)
     account = await s.create_account("acme", 7)
     await s.apply(account.id, "topup", 3, "topup:a")
     s.close()
-    s = SqliteStore(path)
+    s = SqlStore(path)
     try:
         assert (await s.get_account(account.id)).balance_micros == 10
         assert await s.apply(account.id, "topup", 3, "topup:a") == (False, 10)
@@ -213,8 +213,8 @@ PEPPER = "unit-test-pepper"
 
 
 @pytest.fixture
-async def svc(tmp_path: Path):
-    store = SqliteStore(tmp_path / "accounts.sqlite3")
+async def svc(accounts_db: str):
+    store = SqlStore(accounts_db)
     notifier = FakeNotifier()
     server = grpc.aio.server()
     pb_grpc.add_AccountsServicer_to_server(AccountsService(store, notifier, PEPPER), server)
