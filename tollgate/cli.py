@@ -6,6 +6,7 @@
   tollgate key revoke KEY_ID
   tollgate topup ACCOUNT_ID USD [--reference REF]
   tollgate balance ACCOUNT_ID
+  tollgate reconcile ACCOUNT_ID [--days N]         (ledger debits vs metering cost per day)
   tollgate channels list                           (every channel with its health)
   tollgate channels disable CHANNEL_ID [--reason TEXT]
   tollgate channels enable CHANNEL_ID
@@ -21,11 +22,13 @@ import time
 from decimal import Decimal, InvalidOperation
 
 import grpc
+import httpx
 
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tollgate.rpc import router_pb2 as rpb
 from tollgate.rpc import router_pb2_grpc as rpb_grpc
+from tollgate import reconcile
 from tollgate.settings import Settings
 
 
@@ -66,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     topup.add_argument("amount", type=usd_to_micros, help="USD")
     topup.add_argument("--reference", default="")
     sub.add_parser("balance").add_argument("account_id")
+    recon = sub.add_parser("reconcile", help="ledger debits vs metering cost, per UTC day (exit 1 on any difference)")
+    recon.add_argument("account_id")
+    recon.add_argument("--days", type=int, default=30)
+    recon.add_argument("--metering", default=None, help="metering base URL (default from TOLLGATE_METERING_HOST/PORT)")
     channels_cmd = sub.add_parser("channels", help="channel health (router)")
     channels_cmd.add_argument("--router", default=argparse.SUPPRESS, help="router service address (host:port)")
     channels = channels_cmd.add_subparsers(dest="action", required=True)
@@ -77,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> None:
+def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> int:
     match (args.command, getattr(args, "action", None)):
         case ("account", "create"):
             a = stub.CreateAccount(pb.CreateAccountRequest(name=args.name, initial_balance_micros=args.balance, require_zdr=args.require_zdr))
@@ -98,6 +105,13 @@ def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> None:
         case ("balance", _):
             b = stub.GetBalance(pb.GetBalanceRequest(account_id=args.account_id))
             print(f"balance {fmt_usd(b.balance_micros)}")
+        case ("reconcile", _):
+            settings = Settings.from_env()
+            url = args.metering or f"http://{settings.metering_host}:{settings.metering_port}"
+            text, ok = reconcile.report(reconcile.compare(stub, url, args.account_id, args.days))
+            print(text)
+            return 0 if ok else 1
+    return 0
 
 
 CHANNEL_COLUMNS = ("CHANNEL", "PROVIDER", "STATE", "ERRORS", "SAMPLES", "LATENCY", "REASON")
@@ -137,11 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         addr, make_stub, runner = args.accounts or Settings.from_env().accounts_addr, pb_grpc.AccountsStub, run
     with grpc.insecure_channel(addr) as channel:
         try:
-            runner(args, make_stub(channel))
+            return runner(args, make_stub(channel)) or 0
         except grpc.RpcError as err:
             print(f"error: {err.details() or err.code().name}", file=sys.stderr)
             return 1
-    return 0
+        except httpx.HTTPError as err:
+            print(f"error: metering unreachable ({type(err).__name__})", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

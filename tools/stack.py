@@ -54,7 +54,15 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(7)))
+        """Seven distinct free ports (all held open while choosing, so none repeats)."""
+        sockets = [socket.socket() for _ in range(7)]
+        try:
+            for s in sockets:
+                s.bind(("127.0.0.1", 0))
+            return cls(*(s.getsockname()[1] for s in sockets))
+        finally:
+            for s in sockets:
+                s.close()
 
     @classmethod
     def from_settings(cls, settings: Settings, sim: int) -> Ports:

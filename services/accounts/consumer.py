@@ -37,7 +37,7 @@ async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqlStore, no
 async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> None:
     if event.cost_micros <= 0:
         return
-    result = await store.apply(event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}")
+    result = await store.apply(event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}", event.occurred_at_ms)
     if result is None:
         log.error("usage event for unknown account", request_id=event.request_id, account_id=event.account_id)
         return

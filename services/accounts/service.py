@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import grpc
 from nats.aio.client import Client
 
@@ -18,6 +20,10 @@ def key_info(row: KeyRow) -> pb.KeyInfo:
         key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms,
         revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr,
     )  # fmt: skip
+
+
+def day_name(day_number: int) -> str:
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day_number)).isoformat()
 
 
 def account_msg(row: AccountRow) -> pb.Account:
@@ -130,6 +136,17 @@ class AccountsService(pb_grpc.AccountsServicer):
     async def _balance(self, account_id: str) -> pb.Balance:
         account = await self._account(account_id)
         return pb.Balance(account_id=account.id, balance_micros=account.balance_micros)
+
+    async def DailyDebits(self, request: pb.DailyDebitsRequest, context) -> pb.DailyDebitsResponse:
+        return await self._guard(context, self._daily_debits(request))
+
+    async def _daily_debits(self, request: pb.DailyDebitsRequest) -> pb.DailyDebitsResponse:
+        await self._account(request.account_id)
+        end = request.end_ms or 2**62
+        days = await self._store.daily_debits(request.account_id, request.start_ms, end)
+        return pb.DailyDebitsResponse(
+            days=[pb.DayDebits(day=day_name(day), debits_micros=total, requests=count) for day, total, count in days]
+        )
 
     async def _account(self, account_id: str) -> AccountRow:
         account = await self._store.get_account(account_id)

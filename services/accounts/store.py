@@ -52,6 +52,7 @@ SCHEMA = [
 ADDED_COLUMNS = [
     ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
     ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
+    ("ledger", "effective_at_ms", "BIGINT NOT NULL DEFAULT 0"),  # when the request happened (usage)
 ]
 
 
@@ -241,21 +242,23 @@ class SqlStore:
         return [_key(row) for row in rows]
 
     # -- ledger -------------------------------------------------------------------
-    async def apply(self, account_id: str, kind: str, amount_micros: int, reference: str) -> tuple[bool, int] | None:
+    async def apply(self, account_id: str, kind: str, amount_micros: int, reference: str, effective_at_ms: int = 0) -> tuple[bool, int] | None:
         """Apply one ledger entry once. Returns (applied, balance), or None for an unknown account."""
-        return await self._run(self._apply_tx, account_id, kind, amount_micros, reference)
+        return await self._run(self._apply_tx, account_id, kind, amount_micros, reference, effective_at_ms)
 
-    def _apply_tx(self, account_id: str, kind: str, amount: int, reference: str) -> tuple[bool, int] | None:
+    def _apply_tx(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0) -> tuple[bool, int] | None:
         with self._tx():
             if self._get_account(account_id) is None:
                 return None
-            applied = self._apply(account_id, kind, amount, reference)
+            applied = self._apply(account_id, kind, amount, reference, effective_at_ms)
             return applied, self._get_account(account_id).balance_micros
 
-    def _apply(self, account_id: str, kind: str, amount: int, reference: str) -> bool:
+    def _apply(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0) -> bool:
+        created = now_ms()
         cur = self._db.execute(
-            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (reference) DO NOTHING",
-            (account_id, kind, amount, reference, now_ms()),
+            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms, effective_at_ms) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (reference) DO NOTHING",
+            (account_id, kind, amount, reference, created, effective_at_ms or created),
         )
         if cur.rowcount != 1:
             return False
@@ -267,6 +270,18 @@ class SqlStore:
 
     def _ledger_sum(self, account_id: str) -> int:
         return self._db.execute("SELECT COALESCE(SUM(amount_micros), 0) FROM ledger WHERE account_id = ?", (account_id,)).fetchone()[0]
+
+    async def daily_debits(self, account_id: str, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
+        """(UTC day number, debited micro-USD, debit count) for usage in [start, end)."""
+        return await self._run(self._daily_debits, account_id, start_ms, end_ms)
+
+    def _daily_debits(self, account_id: str, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
+        rows = self._db.execute(
+            "SELECT effective_at_ms / 86400000 AS day, -SUM(amount_micros), COUNT(*) FROM ledger "
+            "WHERE account_id = ? AND kind = 'usage' AND effective_at_ms >= ? AND effective_at_ms < ? GROUP BY day ORDER BY day",
+            (account_id, start_ms, end_ms),
+        )
+        return [(int(day), int(total), int(count)) for day, total, count in rows]
 
     def _tx(self):
         return _Transaction(self._db)

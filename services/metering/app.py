@@ -33,6 +33,16 @@ def create_app(store: UsageStore) -> Litestar:
         rows = await asyncio.to_thread(store.usage_by_model, account_id, t_start, t_end)
         return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
 
+    @get("/v1/usage/daily")
+    async def usage_by_day(account_id: str, start: str | None = None, end: str | None = None) -> dict:
+        now = datetime.now(UTC)
+        t_end = _time(end, now + timedelta(minutes=1), "end")
+        t_start = _time(start, t_end - timedelta(days=30), "start")
+        if t_start >= t_end:
+            raise BadRequest("start must be before end")
+        rows = await asyncio.to_thread(store.daily_cost, account_id, t_start, t_end)
+        return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
+
     @get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok"}
@@ -46,4 +56,4 @@ def create_app(store: UsageStore) -> Litestar:
             status, message, kind = 500, "internal error", "server_error"
         return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
 
-    return Litestar(route_handlers=[usage_by_model, healthz], exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)
+    return Litestar(route_handlers=[usage_by_model, usage_by_day, healthz], exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)

@@ -88,6 +88,21 @@ class UsageStore:
             result = self._client.query(sql, parameters=params)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
+    def daily_cost(self, account_id: str, start: datetime, end: datetime) -> list[dict]:
+        """Cost per UTC day (by when requests happened), for reconciliation with the ledger."""
+        with self._lock:
+            result = self._client.query(daily_cost_sql(), parameters={"account": account_id, "start": start, "end": end})
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def daily_cost_sql() -> str:
+    return (
+        "SELECT toString(toDate(occurred_at)) AS day, countIf(cost_micros > 0) AS billed_requests, sum(cost_micros) AS day_cost_micros "
+        "FROM usage_events FINAL "
+        "WHERE account_id = {account:String} AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
+        "GROUP BY day ORDER BY day"
+    )
+
 
 def _statements(text: str) -> list[str]:
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]

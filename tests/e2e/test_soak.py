@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 
+from tests.e2e import busutil
 from tests.e2e.test_contract import wait_for_usage
 
 REQUESTS = int(os.environ.get("TOLLGATE_SOAK_REQUESTS", "10000"))
@@ -39,3 +42,12 @@ def test_soak_with_a_flaky_channel(stack, new_account):
     # and every request went to the flaky channel first (30% errors never open its breaker).
     assert flaky == REQUESTS
     assert stored["attempts"] == REQUESTS + failed
+
+    # Invariant 2: what the ledger debited equals what metering recorded, day by day.
+    busutil.wait_consumers_idle(stack.settings.nats_url, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tollgate.cli", "--accounts", stack.settings.accounts_addr, "reconcile", account_id, "--metering", stack.metering_url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and "no differences" in out.stdout, out.stdout + out.stderr
+    assert str(stored["cost_micros"]) in out.stdout

@@ -129,3 +129,29 @@ class Balance(_message.Message):
     account_id: str
     balance_micros: int
     def __init__(self, account_id: _Optional[str] = ..., balance_micros: _Optional[int] = ...) -> None: ...
+
+class DailyDebitsRequest(_message.Message):
+    __slots__ = ("account_id", "start_ms", "end_ms")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    start_ms: int
+    end_ms: int
+    def __init__(self, account_id: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ...) -> None: ...
+
+class DayDebits(_message.Message):
+    __slots__ = ("day", "debits_micros", "requests")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    DEBITS_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    debits_micros: int
+    requests: int
+    def __init__(self, day: _Optional[str] = ..., debits_micros: _Optional[int] = ..., requests: _Optional[int] = ...) -> None: ...
+
+class DailyDebitsResponse(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[DayDebits]
+    def __init__(self, days: _Optional[_Iterable[_Union[DayDebits, _Mapping]]] = ...) -> None: ...

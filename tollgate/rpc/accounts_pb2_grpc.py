@@ -69,6 +69,11 @@ class AccountsStub:
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
                 _registered_method=True)
+        self.DailyDebits = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/DailyDebits',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -118,6 +123,13 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DailyDebits(self, request, context):
+        """Usage debits per UTC day (by when the request happened), for reconciliation with metering.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +167,11 @@ def add_AccountsServicer_to_server(servicer, server):
                     servicer.GetBalance,
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.GetBalanceRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.SerializeToString,
+            ),
+            'DailyDebits': grpc.unary_unary_rpc_method_handler(
+                    servicer.DailyDebits,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +363,33 @@ class Accounts:
             '/tollgate.accounts.v1.Accounts/GetBalance',
             tollgate_dot_rpc_dot_accounts__pb2.GetBalanceRequest.SerializeToString,
             tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DailyDebits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/DailyDebits',
+            tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.FromString,
             options,
             channel_credentials,
             insecure,
