@@ -22,26 +22,29 @@ def _time(value: str | None, default: datetime, name: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """[start, end) from the query; default: the 30 days up to now."""
+    t_end = _time(end, datetime.now(UTC) + timedelta(minutes=1), "end")
+    t_start = _time(start, t_end - timedelta(days=30), "start")
+    if t_start >= t_end:
+        raise BadRequest("start must be before end")
+    return t_start, t_end
+
+
+async def _rows(query, account_id: str, start: str | None, end: str | None) -> dict:
+    t_start, t_end = _range(start, end)
+    rows = await asyncio.to_thread(query, account_id, t_start, t_end)
+    return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
+
+
 def create_app(store: UsageStore) -> Litestar:
     @get("/v1/usage/models")
     async def usage_by_model(account_id: str, start: str | None = None, end: str | None = None) -> dict:
-        now = datetime.now(UTC)
-        t_end = _time(end, now + timedelta(minutes=1), "end")
-        t_start = _time(start, t_end - timedelta(days=30), "start")
-        if t_start >= t_end:
-            raise BadRequest("start must be before end")
-        rows = await asyncio.to_thread(store.usage_by_model, account_id, t_start, t_end)
-        return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
+        return await _rows(store.usage_by_model, account_id, start, end)
 
     @get("/v1/usage/daily")
     async def usage_by_day(account_id: str, start: str | None = None, end: str | None = None) -> dict:
-        now = datetime.now(UTC)
-        t_end = _time(end, now + timedelta(minutes=1), "end")
-        t_start = _time(start, t_end - timedelta(days=30), "start")
-        if t_start >= t_end:
-            raise BadRequest("start must be before end")
-        rows = await asyncio.to_thread(store.daily_cost, account_id, t_start, t_end)
-        return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
+        return await _rows(store.daily_cost, account_id, start, end)
 
     @get("/healthz")
     async def healthz() -> dict:

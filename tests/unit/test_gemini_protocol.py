@@ -533,7 +533,7 @@ def test_routes_keys_and_count_tokens() -> None:
     front.ACTIONS["generateContent"] = fake_generate
     try:
         with TestClient(app) as client:
-            assert client.post(f"/gemini/v1beta/models/gemini-x:generateContent", json={}, headers={"x-goog-api-key": "hk"}).json() == {"model": "gemini-x"}
+            assert client.post("/gemini/v1beta/models/gemini-x:generateContent", json={}, headers={"x-goog-api-key": "hk"}).json() == {"model": "gemini-x"}
             assert client.post("/gemini/v1/models/openai/gpt-4o:generateContent?key=qk", json={}).json() == {"model": "openai/gpt-4o"}
             client.post("/gemini/v1beta/models/m:generateContent", json={}, headers={"authorization": "Bearer bk"})
             missing = client.post("/gemini/v1beta/models/m:launchRockets", json={})

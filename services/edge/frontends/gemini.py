@@ -27,7 +27,7 @@ from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
 from services.edge.providers.gemini.inbound import get, parts, to_canonical_request
-from services.edge.providers.gemini.request import parse_args
+from services.edge.providers.base import tool_arguments
 from services.edge.providers.gemini.wire import FINISH_OUT, status_name
 from tollgate.errors import BadRequest, NotFound, TollgateError
 
@@ -53,7 +53,7 @@ def usage_metadata(usage: Any) -> dict | None:
 
 
 def _call_part(name: Any, arguments: Any) -> dict:
-    return {"functionCall": {"name": str(name or ""), "args": parse_args(arguments)}}
+    return {"functionCall": {"name": str(name or ""), "args": tool_arguments(arguments)}}
 
 
 def from_canonical_response(response: dict, model: str) -> dict:

@@ -71,3 +71,20 @@ class Adapter(Protocol):
     def stream_decoder(self, model: str) -> StreamDecoder: ...
 
     def error_message(self, payload: bytes) -> str: ...
+
+
+_JSON = msgspec.json.Decoder()
+
+
+def tool_arguments(arguments: object) -> dict:
+    """A canonical tool call's JSON-string arguments as an object (providers that take
+    objects: Anthropic's ``input``, Gemini's ``args``); anything unreadable becomes ``{}``."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str | bytes) or not arguments.strip():
+        return {}
+    try:
+        value = _JSON.decode(arguments)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

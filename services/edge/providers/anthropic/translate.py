@@ -16,11 +16,10 @@ from typing import Any
 import msgspec
 
 from services.edge.providers.anthropic import wire
-from services.edge.providers.base import Usage
+from services.edge.providers.base import Usage, tool_arguments
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it
 
-_JSON = msgspec.json.Decoder()
 _ENCODE = msgspec.json.encode
 
 
@@ -65,26 +64,13 @@ def content_blocks(content: Any) -> list[dict]:
     return blocks
 
 
-def tool_input(arguments: Any) -> dict:
-    """A tool call's JSON-string arguments as an object; anything unreadable becomes ``{}``."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str | bytes) or not arguments:
-        return {}
-    try:
-        value = _JSON.decode(arguments)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def tool_use_blocks(tool_calls: Any) -> list[dict]:
     blocks = []
     for call in tool_calls if isinstance(tool_calls, list) else ():
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict):
             continue
-        blocks.append({"type": "tool_use", "id": str(call.get("id") or ""), "name": str(fn.get("name") or ""), "input": tool_input(fn.get("arguments"))})
+        blocks.append({"type": "tool_use", "id": str(call.get("id") or ""), "name": str(fn.get("name") or ""), "input": tool_arguments(fn.get("arguments"))})
     return blocks
 
 

@@ -16,9 +16,9 @@ import mimetypes
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import msgspec
 
-_JSON = msgspec.json.Decoder()
+from services.edge.providers.base import tool_arguments
+
 
 # Google's documented sentinel for replayed function calls whose real thoughtSignature
 # is unknown (canonical tool calls cannot carry it). Gemini 3 rejects a replayed
@@ -136,24 +136,11 @@ def _assistant_parts(message: dict, names: dict[str, str]) -> list[dict]:
             continue
         name = fn.get("name") or ""
         names[call.get("id") or ""] = name
-        part: dict[str, Any] = {"functionCall": {"name": name, "args": parse_args(fn.get("arguments"))}}
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": tool_arguments(fn.get("arguments"))}}
         if i == 0:  # Google: only the first of parallel calls carries the signature
             part["thoughtSignature"] = SKIP_SIGNATURE
         parts.append(part)
     return parts
-
-
-def parse_args(arguments: Any) -> dict:
-    """A tool call's JSON arguments as an object; unreadable or non-object JSON -> {}."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        value = _JSON.decode(arguments)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _tools(tools: Any) -> list[dict]:
