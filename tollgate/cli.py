@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("account_id")
     key_create.add_argument("--name", default="default")
     key_create.add_argument("--require-zdr", action="store_true", help="route this key's traffic to zero-data-retention channels only")
+    key_create.add_argument("--models", default="", help="comma-separated model patterns the key may use, e.g. 'gpt-4o*,sim-1'")
+    key_create.add_argument("--expires-in-days", type=float, default=0, help="the key stops working after this many days")
     key.add_parser("list").add_argument("account_id")
     key.add_parser("revoke").add_argument("key_id")
     topup = sub.add_parser("topup")
@@ -90,7 +92,11 @@ def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> int:
             a = stub.CreateAccount(pb.CreateAccountRequest(name=args.name, initial_balance_micros=args.balance, require_zdr=args.require_zdr))
             print(f"account {a.account_id} ({a.name}) balance {fmt_usd(a.balance_micros)}")
         case ("key", "create"):
-            k = stub.CreateKey(pb.CreateKeyRequest(account_id=args.account_id, name=args.name, require_zdr=args.require_zdr))
+            expires = int(time.time() * 1000 + args.expires_in_days * 86_400_000) if args.expires_in_days > 0 else 0
+            patterns = [p.strip() for p in args.models.split(",") if p.strip()]
+            k = stub.CreateKey(
+                pb.CreateKeyRequest(account_id=args.account_id, name=args.name, require_zdr=args.require_zdr, allowed_models=patterns, expires_at_ms=expires)
+            )
             print(f"key {k.key.key_id} ({k.key.name}) — shown once, store it now:\n{k.secret}")
         case ("key", "list"):
             for k in stub.ListKeys(pb.ListKeysRequest(account_id=args.account_id)).keys:

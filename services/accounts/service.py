@@ -8,7 +8,7 @@ import grpc
 from nats.aio.client import Client
 
 from services.accounts import keys
-from services.accounts.store import AccountRow, KeyRow, SqlStore, new_id
+from services.accounts.store import AccountRow, KeyRow, SqlStore, new_id, now_ms
 from tollgate import events
 from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized, abort
 from tollgate.rpc import accounts_pb2 as pb
@@ -18,7 +18,7 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 def key_info(row: KeyRow) -> pb.KeyInfo:
     return pb.KeyInfo(
         key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms,
-        revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr,
+        revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr, allowed_models=row.allowed_models, expires_at_ms=row.expires_at_ms,
     )  # fmt: skip
 
 
@@ -68,6 +68,8 @@ class AccountsService(pb_grpc.AccountsServicer):
         found = await self._store.principal_by_hash(keys.hash_key(key, self._pepper))
         if found is None or found.key.revoked_at_ms:
             raise Unauthorized("Incorrect API key provided.")
+        if found.key.expires_at_ms and found.key.expires_at_ms <= now_ms():
+            raise Unauthorized("This API key has expired.", code="expired_api_key")
         return pb.Principal(
             account_id=found.account.id,
             key_id=found.key.id,
@@ -75,6 +77,8 @@ class AccountsService(pb_grpc.AccountsServicer):
             balance_micros=found.account.balance_micros,
             account_name=found.account.name,
             require_zdr=found.key.require_zdr or found.account.require_zdr,
+            allowed_models=found.key.allowed_models,
+            expires_at_ms=found.key.expires_at_ms,
         )
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context) -> pb.Account:
@@ -93,9 +97,13 @@ class AccountsService(pb_grpc.AccountsServicer):
     async def _create_key(self, request: pb.CreateKeyRequest) -> pb.CreatedKey:
         await self._account(request.account_id)
         secret = keys.new_key()
+        if request.expires_at_ms and request.expires_at_ms <= now_ms():
+            raise BadRequest("expires_at_ms is in the past")
+        patterns = tuple(p.strip() for p in request.allowed_models if p.strip())
         row = await self._store.create_key(
-            request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper), request.require_zdr
-        )
+            request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper),
+            request.require_zdr, patterns, request.expires_at_ms,
+        )  # fmt: skip
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
     async def RevokeKey(self, request: pb.RevokeKeyRequest, context) -> pb.KeyInfo:

@@ -53,6 +53,8 @@ ADDED_COLUMNS = [
     ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
     ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
     ("ledger", "effective_at_ms", "BIGINT NOT NULL DEFAULT 0"),  # when the request happened (usage)
+    ("api_keys", "allowed_models", "TEXT NOT NULL DEFAULT ''"),  # newline-separated glob patterns
+    ("api_keys", "expires_at_ms", "BIGINT NOT NULL DEFAULT 0"),
 ]
 
 
@@ -83,6 +85,8 @@ class KeyRow:
     created_at_ms: int
     revoked_at_ms: int
     require_zdr: bool = False
+    allowed_models: tuple[str, ...] = ()
+    expires_at_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,7 @@ class PrincipalRow:
     account: AccountRow
 
 
-_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr"
+_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms"
 _ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 
@@ -199,8 +203,11 @@ class SqlStore:
         return _account(row) if row else None
 
     # -- keys ---------------------------------------------------------------------
-    async def create_key(self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False) -> KeyRow:
-        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr)
+    async def create_key(
+        self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False,
+        allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0,
+    ) -> KeyRow:  # fmt: skip
+        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms)
         await self._run(self._insert_key, key)
         return key
 
@@ -212,8 +219,10 @@ class SqlStore:
 
     def _insert_key_row(self, key: KeyRow) -> None:
         self._db.execute(
-            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr),
+            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, expires_at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
+             "\n".join(key.allowed_models), key.expires_at_ms),  # fmt: skip
         )
 
     async def principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
@@ -288,7 +297,8 @@ class SqlStore:
 
 
 def _key(row) -> KeyRow:
-    return KeyRow(*row[:-1], bool(row[-1]))
+    allowed = tuple(p for p in (row[8] or "").split("\n") if p)
+    return KeyRow(*row[:7], bool(row[7]), allowed, int(row[9]))
 
 
 def _account(row) -> AccountRow:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import time
 import weakref
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ import grpc
 from services.accounts.keys import hash_key
 from services.edge.cache import CachedLookup
 from tollgate import errors, events
-from tollgate.errors import Unauthorized
+from tollgate.errors import Forbidden, Unauthorized
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
@@ -32,6 +34,12 @@ class Principal:
     key_prefix: str
     account: AccountState
     require_zdr: bool = False
+    allowed_models: tuple[str, ...] = ()  # glob patterns; empty = every model
+    expires_at_ms: int = 0
+
+    def check_model(self, model: str) -> None:
+        if self.allowed_models and not any(fnmatch.fnmatchcase(model, p) for p in self.allowed_models):
+            raise Forbidden(f"This API key is not allowed to use model {model}.", code="model_not_allowed")
 
 
 class Authenticator:
@@ -46,7 +54,10 @@ class Authenticator:
     async def principal(self, key: str) -> Principal:
         if not key:
             raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")
-        return await self._cache.get(hash_key(key, self._pepper), key)
+        principal = await self._cache.get(hash_key(key, self._pepper), key)
+        if principal.expires_at_ms and principal.expires_at_ms <= time.time_ns() // 1_000_000:
+            raise Unauthorized("This API key has expired.", code="expired_api_key")  # also while cached
+        return principal
 
     async def _authenticate(self, digest: str, key: str) -> Principal:
         try:
@@ -59,7 +70,9 @@ class Authenticator:
             self._accounts[reply.account_id] = account
         else:
             account.balance_micros = reply.balance_micros
-        return Principal(reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr)
+        return Principal(
+            reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr, tuple(reply.allowed_models), reply.expires_at_ms
+        )
 
     # -- invalidations pushed by the accounts service ---------------------------------
     def on_key_revoked(self, event: events.KeyRevoked) -> None:

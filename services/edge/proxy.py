@@ -97,6 +97,8 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     principal = await authorize(edge, frontend.api_key(request))
     parsed = frontend.parse(await request.body(), model=model, stream=stream)
     options = take_options(parsed.body, parsed.model, require_zdr=principal.require_zdr)
+    for model in options.models:
+        principal.check_model(model)
     plan = await plan_for(edge, options)
     meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream, zdr=options.prefs.zdr)
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
@@ -170,6 +172,8 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     principal = await authorize(edge, frontend.api_key(request))
     body = parse(await request.body())
     options = take_options(body, body["model"], require_zdr=principal.require_zdr)
+    for model in options.models:
+        principal.check_model(model)
     plan = await plan_for(edge, options)
     meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=body["model"], stream=False, zdr=options.prefs.zdr)
 

@@ -201,3 +201,24 @@ def test_models_list(stack, new_account):
     models = {m.id: m for m in client(stack, key).models.list()}
     assert models["sim-1"].owned_by == "tollgate-simulator" and models["sim-1"].created == 1735689600
     assert models["sim-1"].object == "model"
+
+
+def test_model_allow_list_and_expiry(stack, accounts):
+    account = accounts.CreateAccount(pb.CreateAccountRequest(name="limited", initial_balance_micros=1_000_000))
+    limited = accounts.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="l", allowed_models=["sim-*", "tollgate/*"])).secret
+    c = client(stack, limited)
+    assert ask(c, max_tokens=1).choices[0].message.content  # sim-1 matches sim-*
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        ask(c, model="embed-1")
+    assert err.value.status_code == 403 and err.value.body["code"] == "model_not_allowed"
+    with pytest.raises(openai.PermissionDeniedError):  # a fallback model is checked too
+        c.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "x"}], extra_body={"fallback_models": ["embed-1"]})
+
+    soon = int(time.time() * 1000) + 1500
+    expiring = accounts.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="e", expires_at_ms=soon)).secret
+    c = client(stack, expiring)
+    ask(c, max_tokens=1)  # works, and is now cached at the edge
+    time.sleep(max(0.0, soon / 1000 - time.time()) + 0.1)
+    with pytest.raises(openai.AuthenticationError) as err:
+        ask(c, max_tokens=1)
+    assert err.value.body["code"] == "expired_api_key"
