@@ -103,9 +103,12 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream, zdr=options.prefs.zdr)
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
 
+    forwarded = frontend.forward_headers(request)
+
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         if adapter.protocol == frontend.protocol:
-            return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream, native=True)
+            req = adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream, native=True)
+            return msgspec.structs.replace(req, headers={**req.headers, **dict(forwarded)}) if forwarded else req
         if not canonical:
             canonical.append(frontend.to_canonical(parsed))
         return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)

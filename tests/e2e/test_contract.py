@@ -73,3 +73,15 @@ def test_tool_call_round_trip(stack, new_account, client, upstream, stream):
     assert stored["requests"] == 2
     assert stored["prompt_tokens"] == call.prompt_tokens + answer.prompt_tokens
     assert stored["completion_tokens"] == call.completion_tokens + answer.completion_tokens
+
+
+def test_anthropic_headers_reach_an_anthropic_upstream(stack, new_account):
+    import anthropic
+
+    _, key = new_account()
+    claude = anthropic.Anthropic(base_url=stack.edge_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    claude.messages.create(
+        model="contract-anthropic", max_tokens=2, messages=[{"role": "user", "content": "hi"}], extra_headers={"anthropic-beta": "tollgate-test-2026"}
+    )
+    seen = httpx.get(f"{stack.sim_url.removesuffix('/v1')}/_sim/stats", timeout=5).json()["headers"]
+    assert seen["anthropic-beta"] == "tollgate-test-2026"

@@ -110,6 +110,7 @@ def routes(sim: Sim) -> list:
         if body is None:
             return anthropic_error(400, "request body is not a JSON object")
         model = str(body.get("model", ""))
+        sim.headers_seen["anthropic-beta"] = request.headers.get("anthropic-beta", "")
         status = await sim.admit(model)
         if status is not None:
             return anthropic_error(status, f"simulated HTTP {status}")

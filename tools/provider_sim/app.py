@@ -23,7 +23,7 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
 
     @get("/_sim/stats")
     async def get_stats() -> dict:
-        return {"requests": dict(sim.stats)}
+        return {"requests": dict(sim.stats), "headers": dict(sim.headers_seen)}
 
     @post("/_sim/force", status_code=200)
     async def force(request: Request) -> dict:

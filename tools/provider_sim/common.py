@@ -204,6 +204,7 @@ class Sim:
         self.slow_s = slow_s
         self.stats: Counter[str] = Counter()
         self.forced: dict[str, int] = {}  # model -> HTTP status it answers until reset (POST /_sim/force)
+        self.headers_seen: dict[str, str] = {}  # protocol headers of the last request (e.g. anthropic-beta)
 
     async def admit(self, model: str) -> int | None:
         """Count the request, apply the model's delay, and return an error status to send (if any)."""

@@ -149,6 +149,10 @@ class AnthropicFrontend:
     protocol = "anthropic"
     endpoint = "messages"
 
+    def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        """The SDK's API version and beta flags reach an Anthropic upstream unchanged."""
+        return tuple((name, request.headers[name]) for name in ("anthropic-version", "anthropic-beta") if request.headers.get(name))
+
     def api_key(self, request: Request) -> str:
         return request.headers.get("x-api-key", "").strip() or bearer(request)
 

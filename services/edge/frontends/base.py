@@ -43,6 +43,10 @@ class Frontend(Protocol):
 
     def api_key(self, request: Request) -> str: ...
 
+    def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        """Client headers a same-protocol upstream should see (e.g. ``anthropic-beta``)."""
+        ...
+
     def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
         """Validate the client's body (model and stream may come from the URL)."""
         ...

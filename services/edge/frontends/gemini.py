@@ -149,6 +149,9 @@ class GeminiFrontend:
     protocol = "gemini"
     endpoint = "gemini"
 
+    def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def api_key(self, request: Request) -> str:
         return request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
 

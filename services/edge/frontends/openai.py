@@ -48,6 +48,9 @@ class OpenAIFrontend:
     protocol = "openai"
     endpoint = "chat"
 
+    def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def api_key(self, request: Request) -> str:
         return bearer(request)
 

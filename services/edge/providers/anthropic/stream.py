@@ -58,8 +58,12 @@ class Decoder:
     # --- pass-through -------------------------------------------------------------
 
     def observe(self, event: Event) -> bool:
-        """Native mode: only read usage; every Anthropic event is passed on as it came."""
+        """Native mode: only read usage; Anthropic events are passed on as they came, except an
+        ``error`` event, which ends the stream through the edge's own error path (so the
+        request is metered as failed and the client still gets an Anthropic error event)."""
         ev = decode(event)
+        if ev.type == "error":
+            raise ValueError("upstream sent an error event")
         if ev.type == "message_start" and ev.message is not None:
             self.usage = self._counts.update(ev.message.usage) or self.usage
         elif ev.type == "message_delta":
