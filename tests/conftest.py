@@ -15,7 +15,7 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tools.stack import Ports, Stack
 
 DATA = Path(__file__).parent / "data"
-PYTHON_SERVICES = ("accounts", "router", "metering", "edge")
+PYTHON_SERVICES = ("accounts", "router", "metering", "edge", "edge2")
 
 # Upstream protocol kinds, the simulator's path prefix for each, and the failure modes
 # every kind is exercised with. Model "<kind>-<mode>" reaches upstream model "sim-<mode>".
@@ -94,11 +94,12 @@ def accounts(stack: Stack):
 
 @pytest.fixture
 def new_account(accounts):
-    """Factory: a fresh account (balance in micro-USD) and one key for it."""
+    """Factory: a fresh account (balance in micro-USD) and one key for it (no rate limit
+    unless asked: the suite's own traffic must not trip the 180 RPM default)."""
 
-    def make(balance_micros: int = 5_000_000, name: str = "test") -> tuple[str, str]:
+    def make(balance_micros: int = 5_000_000, name: str = "test", rpm_limit: int = -1) -> tuple[str, str]:
         account = accounts.CreateAccount(pb.CreateAccountRequest(name=name, initial_balance_micros=balance_micros))
-        key = accounts.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="k"))
+        key = accounts.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="k", rpm_limit=rpm_limit))
         return account.account_id, key.secret
 
     return make

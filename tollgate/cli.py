@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("--require-zdr", action="store_true", help="route this key's traffic to zero-data-retention channels only")
     key_create.add_argument("--models", default="", help="comma-separated model patterns the key may use, e.g. 'gpt-4o*,sim-1'")
     key_create.add_argument("--expires-in-days", type=float, default=0, help="the key stops working after this many days")
+    key_create.add_argument("--rpm", type=int, default=0, help="requests per minute (default 180; -1 = unlimited)")
+    key_create.add_argument("--tpm", type=int, default=0, help="tokens per minute (default unlimited)")
     key.add_parser("list").add_argument("account_id")
     key.add_parser("revoke").add_argument("key_id")
     topup = sub.add_parser("topup")
@@ -95,7 +97,8 @@ def run(args: argparse.Namespace, stub: pb_grpc.AccountsStub) -> int:
             expires = int(time.time() * 1000 + args.expires_in_days * 86_400_000) if args.expires_in_days > 0 else 0
             patterns = [p.strip() for p in args.models.split(",") if p.strip()]
             k = stub.CreateKey(
-                pb.CreateKeyRequest(account_id=args.account_id, name=args.name, require_zdr=args.require_zdr, allowed_models=patterns, expires_at_ms=expires)
+                pb.CreateKeyRequest(account_id=args.account_id, name=args.name, require_zdr=args.require_zdr, allowed_models=patterns, expires_at_ms=expires,
+                                    rpm_limit=args.rpm, tpm_limit=args.tpm)
             )
             print(f"key {k.key.key_id} ({k.key.name}) — shown once, store it now:\n{k.secret}")
         case ("key", "list"):

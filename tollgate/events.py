@@ -17,6 +17,7 @@ KEY_REVOKED_SUBJECT: Final = "tollgate.keys.revoked.v1"
 BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
+RATE_COUNTS_SUBJECT: Final = "tollgate.ratelimit.counts.v1"
 
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +68,15 @@ class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at_ms: int = 0
 
 
+class RateCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """One edge's cumulative per-key usage in the current minute window, broadcast so that
+    every edge enforces a key's limits over the traffic of all edges."""
+
+    edge_id: str
+    window: int  # minutes since the epoch
+    counts: dict[str, list[int]]  # key id -> [requests, tokens]
+
+
 class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str
     key_hash: str
@@ -90,6 +100,7 @@ DECODERS: Final = {
     BALANCE_CHANGED_SUBJECT: msgspec.msgpack.Decoder(BalanceChanged),
     ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
     CHANNEL_OUTCOME_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcome),
+    RATE_COUNTS_SUBJECT: msgspec.msgpack.Decoder(RateCounts),
 }
 
 

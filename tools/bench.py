@@ -104,10 +104,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as tmp:
         catalog = Path(tmp) / "catalog.toml"
         catalog.write_text(CATALOG)
-        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), catalog=catalog, log_to_files=True, extra_env={"TOLLGATE_LOG_LEVEL": "warning"})
+        ports = Ports.free()
+        ports.edge2 = 0  # one edge: the bench measures a single hop
+        stack = Stack(data_dir=Path(tmp), ports=ports, catalog=catalog, log_to_files=True, extra_env={"TOLLGATE_LOG_LEVEL": "warning"})
         stack.start()
         try:
-            _, key = stack.bootstrap_demo(balance_micros=10**12)
+            _, key = stack.bootstrap_demo(balance_micros=10**12, rpm_limit=-1)  # unlimited: the bench is the load
             asyncio.run(bench(stack, key, args.requests))
         finally:
             stack.stop()

@@ -51,11 +51,12 @@ class Ports:
     metering: int
     sim: int
     accounts_metrics: int = 0
+    edge2: int = 0  # a second edge replica (tests of cross-edge behaviour); 0 = none
 
     @classmethod
     def free(cls) -> Ports:
-        """Seven distinct free ports (all held open while choosing, so none repeats)."""
-        sockets = [socket.socket() for _ in range(7)]
+        """Distinct free ports for every field (all held open while choosing, so none repeats)."""
+        sockets = [socket.socket() for _ in range(8)]
         try:
             for s in sockets:
                 s.bind(("127.0.0.1", 0))
@@ -77,6 +78,7 @@ class Service:
     argv: list[str]
     ready: tuple[str, int, str | None]  # host, port, HTTP path to poll (None = TCP only)
     proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's environment
 
 
 @dataclass
@@ -137,6 +139,8 @@ class Stack:
             ],
             [Service("edge", [py, "-m", "services.edge"], ("127.0.0.1", p.edge, "/healthz"))],
         ]
+        if p.edge2:
+            groups[-1].append(Service("edge2", [py, "-m", "services.edge"], ("127.0.0.1", p.edge2, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(p.edge2)}))
         env = self.env()
         try:
             for group in groups:
@@ -149,6 +153,7 @@ class Stack:
             raise
 
     def _spawn(self, service: Service, env: dict[str, str]) -> None:
+        env = {**env, **service.env}
         if self.log_to_files:
             logs = self.data_dir / "logs"
             logs.mkdir(exist_ok=True)
@@ -198,7 +203,7 @@ class Stack:
         return [s for s in self.services if s.proc and s.proc.poll() is not None]
 
     # -- demo data ------------------------------------------------------------------
-    def bootstrap_demo(self, balance_micros: int = 10_000_000) -> tuple[str, str]:
+    def bootstrap_demo(self, balance_micros: int = 10_000_000, rpm_limit: int = 0) -> tuple[str, str]:
         """Create the demo account on first start; issue a fresh demo key every start
         (older demo keys are revoked: only hashes are stored, so an old key can't be shown again)."""
         marker = self.data_dir / "demo-account-id"
@@ -216,7 +221,7 @@ class Stack:
             for key in stub.ListKeys(pb.ListKeysRequest(account_id=account_id)).keys:
                 if key.name == "demo" and not key.revoked_at_ms:
                     stub.RevokeKey(pb.RevokeKeyRequest(key_id=key.key_id))
-            secret = stub.CreateKey(pb.CreateKeyRequest(account_id=account_id, name="demo")).secret
+            secret = stub.CreateKey(pb.CreateKeyRequest(account_id=account_id, name="demo", rpm_limit=rpm_limit)).secret
         return account_id, secret
 
 

@@ -19,7 +19,11 @@ def key_info(row: KeyRow) -> pb.KeyInfo:
     return pb.KeyInfo(
         key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms,
         revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr, allowed_models=row.allowed_models, expires_at_ms=row.expires_at_ms,
+        rpm_limit=row.rpm_limit, tpm_limit=row.tpm_limit,
     )  # fmt: skip
+
+
+DEFAULT_KEY_RPM = 180  # requests per minute for a key created without a limit (-1 = unlimited)
 
 
 def day_name(day_number: int) -> str:
@@ -79,6 +83,8 @@ class AccountsService(pb_grpc.AccountsServicer):
             require_zdr=found.key.require_zdr or found.account.require_zdr,
             allowed_models=found.key.allowed_models,
             expires_at_ms=found.key.expires_at_ms,
+            rpm_limit=found.key.rpm_limit,
+            tpm_limit=found.key.tpm_limit,
         )
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context) -> pb.Account:
@@ -103,6 +109,7 @@ class AccountsService(pb_grpc.AccountsServicer):
         row = await self._store.create_key(
             request.account_id, request.name or "default", keys.display_prefix(secret), keys.hash_key(secret, self._pepper),
             request.require_zdr, patterns, request.expires_at_ms,
+            DEFAULT_KEY_RPM if request.rpm_limit == 0 else max(request.rpm_limit, 0), max(request.tpm_limit, 0),
         )  # fmt: skip
         return pb.CreatedKey(key=key_info(row), secret=secret)
 

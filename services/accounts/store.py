@@ -55,6 +55,8 @@ ADDED_COLUMNS = [
     ("ledger", "effective_at_ms", "BIGINT NOT NULL DEFAULT 0"),  # when the request happened (usage)
     ("api_keys", "allowed_models", "TEXT NOT NULL DEFAULT ''"),  # newline-separated glob patterns
     ("api_keys", "expires_at_ms", "BIGINT NOT NULL DEFAULT 0"),
+    ("api_keys", "rpm_limit", "INTEGER NOT NULL DEFAULT 0"),  # 0 = unlimited
+    ("api_keys", "tpm_limit", "BIGINT NOT NULL DEFAULT 0"),
 ]
 
 
@@ -87,6 +89,8 @@ class KeyRow:
     require_zdr: bool = False
     allowed_models: tuple[str, ...] = ()
     expires_at_ms: int = 0
+    rpm_limit: int = 0
+    tpm_limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ class PrincipalRow:
     account: AccountRow
 
 
-_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms"
+_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms, k.rpm_limit, k.tpm_limit"
 _ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 
@@ -205,9 +209,11 @@ class SqlStore:
     # -- keys ---------------------------------------------------------------------
     async def create_key(
         self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False,
-        allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0,
+        allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0, rpm_limit: int = 0, tpm_limit: int = 0,
     ) -> KeyRow:  # fmt: skip
-        key = KeyRow(new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms)
+        key = KeyRow(
+            new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms, rpm_limit, tpm_limit
+        )
         await self._run(self._insert_key, key)
         return key
 
@@ -219,10 +225,10 @@ class SqlStore:
 
     def _insert_key_row(self, key: KeyRow) -> None:
         self._db.execute(
-            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, expires_at_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
+            "expires_at_ms, rpm_limit, tpm_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
-             "\n".join(key.allowed_models), key.expires_at_ms),  # fmt: skip
+             "\n".join(key.allowed_models), key.expires_at_ms, key.rpm_limit, key.tpm_limit),  # fmt: skip
         )
 
     async def principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
@@ -298,7 +304,7 @@ class SqlStore:
 
 def _key(row) -> KeyRow:
     allowed = tuple(p for p in (row[8] or "").split("\n") if p)
-    return KeyRow(*row[:7], bool(row[7]), allowed, int(row[9]))
+    return KeyRow(*row[:7], bool(row[7]), allowed, int(row[9]), int(row[10]), int(row[11]))
 
 
 def _account(row) -> AccountRow:

@@ -11,6 +11,7 @@ from services.edge.app import create_app
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
 from services.edge.publisher import OutcomeReporter, UsagePublisher
+from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from tollgate import bus, events, lifecycle
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
@@ -28,6 +29,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     outcomes = OutcomeReporter(nc, log)
     outcomes.start()
     stack.push_async_callback(outcomes.close)
+    limiter = RateLimiter(nc, log)
+    limiter.start()
+    stack.push_async_callback(limiter.close)
 
     accounts = grpc.aio.insecure_channel(settings.accounts_addr)
     router = grpc.aio.insecure_channel(settings.router_addr)
@@ -46,6 +50,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         events.KEY_REVOKED_SUBJECT: auth.on_key_revoked,
         events.BALANCE_CHANGED_SUBJECT: auth.on_balance_changed,
         events.ROUTING_CHANGED_SUBJECT: routes.on_routing_changed,
+        events.RATE_COUNTS_SUBJECT: limiter.on_counts,
     }
     for subject, handler in handlers.items():
         await nc.subscribe(subject, cb=_invalidation(subject, handler, log))
@@ -57,7 +62,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     )
     stack.push_async_callback(client.aclose)
 
-    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes)
+    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter)
     await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 

@@ -36,6 +36,8 @@ class Principal:
     require_zdr: bool = False
     allowed_models: tuple[str, ...] = ()  # glob patterns; empty = every model
     expires_at_ms: int = 0
+    rpm_limit: int = 0  # 0 = unlimited
+    tpm_limit: int = 0
 
     def check_model(self, model: str) -> None:
         if self.allowed_models and not any(fnmatch.fnmatchcase(model, p) for p in self.allowed_models):
@@ -71,8 +73,9 @@ class Authenticator:
         else:
             account.balance_micros = reply.balance_micros
         return Principal(
-            reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr, tuple(reply.allowed_models), reply.expires_at_ms
-        )
+            reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr, tuple(reply.allowed_models), reply.expires_at_ms,
+            reply.rpm_limit, reply.tpm_limit,
+        )  # fmt: skip
 
     # -- invalidations pushed by the accounts service ---------------------------------
     def on_key_revoked(self, event: events.KeyRevoked) -> None:

@@ -11,6 +11,7 @@ import httpx
 
 from services.edge.auth import Authenticator
 from services.edge.publisher import OutcomeReporter, UsagePublisher
+from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from tollgate.settings import Settings
 
@@ -28,6 +29,7 @@ class RequestTimer:
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # added to the response, errors included
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -46,4 +48,5 @@ class Edge:
     client: httpx.AsyncClient
     publisher: UsagePublisher
     outcomes: OutcomeReporter
+    limiter: RateLimiter
     rng: random.Random = field(default_factory=random.Random)

@@ -18,6 +18,8 @@ def timing_middleware(app):
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", timer.request_id.encode()))
                 headers.append((b"x-tollgate-overhead-ms", f"{timer.overhead_ms():.2f}".encode()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((k.encode(), v.encode()) for k, v in timer.headers.items() if k.encode() not in present)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -26,10 +26,13 @@ from tollgate.rpc import router_pb2 as pb
 _ENCODE = msgspec.json.encode
 
 
-async def authorize(edge: Edge, key: str) -> Principal:
+async def authorize(edge: Edge, key: str, request: Request | None = None) -> Principal:
+    """The caller, with a positive balance and within its key's rate limits (counted here)."""
     principal = await edge.auth.principal(key)
     if principal.account.balance_micros <= 0:
         raise InsufficientQuota("You exceeded your current quota: the account balance is exhausted. Top up to continue.")
+    if request is not None:
+        request.scope[SCOPE_KEY].headers.update(edge.limiter.admit(principal))
     return principal
 
 
@@ -54,6 +57,7 @@ class Meter:
     ) -> None:  # fmt: skip
         usage = usage or Usage()
         route = route or self.route
+        self.edge.limiter.add_tokens(self.principal.key_id, usage.prompt_tokens + usage.completion_tokens)
         price = route.price
         cost = cost_micros(
             usage.prompt_tokens, usage.completion_tokens, price.input_per_mtok_micros, price.output_per_mtok_micros,
@@ -94,7 +98,7 @@ class Meter:
 async def chat(request: Request, frontend: Frontend, *, model: str | None = None, stream: bool | None = None) -> Response:
     """Serve one chat request arriving at ``frontend``'s door, whatever the upstream speaks."""
     edge: Edge = request.app.state.edge
-    principal = await authorize(edge, frontend.api_key(request))
+    principal = await authorize(edge, frontend.api_key(request), request)
     parsed = frontend.parse(await request.body(), model=model, stream=stream)
     options = take_options(parsed.body, parsed.model, require_zdr=principal.require_zdr)
     for model in options.models:
@@ -172,7 +176,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     the OpenAI shape; each adapter serves ``operation`` through ``<operation>_request`` /
     ``<operation>_result`` (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
-    principal = await authorize(edge, frontend.api_key(request))
+    principal = await authorize(edge, frontend.api_key(request), request)
     body = parse(await request.body())
     options = take_options(body, body["model"], require_zdr=principal.require_zdr)
     for model in options.models:

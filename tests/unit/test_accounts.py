@@ -257,6 +257,7 @@ async def test_create_account_key_and_authenticate(svc) -> None:
         key_prefix=created.secret[:10],
         balance_micros=2_000_000,
         account_name="Acme",
+        rpm_limit=180,  # the default for a key created without a limit
     )
 
 

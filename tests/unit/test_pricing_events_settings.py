@@ -106,7 +106,7 @@ def test_round_trip(subject: str, event) -> None:
 def test_every_subject_is_versioned_and_has_a_decoder() -> None:
     subjects = [
         events.USAGE_SUBJECT, events.KEY_REVOKED_SUBJECT, events.BALANCE_CHANGED_SUBJECT, events.ROUTING_CHANGED_SUBJECT,
-        events.CHANNEL_OUTCOME_SUBJECT,
+        events.CHANNEL_OUTCOME_SUBJECT, events.RATE_COUNTS_SUBJECT,
     ]  # fmt: skip
     assert set(events.DECODERS) == set(subjects)
     assert all(s.startswith("tollgate.") and s.rsplit(".", 1)[1].startswith("v") for s in subjects)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btollgate/rpc/accounts.proto\x12\x14tollgate.accounts.v1\"\"\n\x13\x41uthenticateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xb5\x01\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nkey_prefix\x18\x03 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63\x63ount_name\x18\x05 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x06 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x07 \x03(\t\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\"Y\n\x14\x43reateAccountRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x16initial_balance_micros\x18\x02 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\"o\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x03 \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x05 \x01(\x08\"x\n\x10\x43reateKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x04 \x03(\t\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\"\xbd\x01\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x07 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x08 \x03(\t\x12\x15\n\rexpires_at_ms\x18\t \x01(\x03\"H\n\nCreatedKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"?\n\x10ListKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\"L\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\ramount_micros\x18\x02 \x01(\x03\x12\x11\n\treference\x18\x03 \x01(\t\"\'\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"5\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x02 \x01(\x03\"J\n\x12\x44\x61ilyDebitsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08start_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x03 \x01(\x03\"A\n\tDayDebits\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x15\n\rdebits_micros\x18\x02 \x01(\x03\x12\x10\n\x08requests\x18\x03 \x01(\x03\"D\n\x13\x44\x61ilyDebitsResponse\x12-\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x1f.tollgate.accounts.v1.DayDebits2\xce\x05\n\x08\x41\x63\x63ounts\x12Z\n\x0c\x41uthenticate\x12).tollgate.accounts.v1.AuthenticateRequest\x1a\x1f.tollgate.accounts.v1.Principal\x12Z\n\rCreateAccount\x12*.tollgate.accounts.v1.CreateAccountRequest\x1a\x1d.tollgate.accounts.v1.Account\x12U\n\tCreateKey\x12&.tollgate.accounts.v1.CreateKeyRequest\x1a .tollgate.accounts.v1.CreatedKey\x12R\n\tRevokeKey\x12&.tollgate.accounts.v1.RevokeKeyRequest\x1a\x1d.tollgate.accounts.v1.KeyInfo\x12Y\n\x08ListKeys\x12%.tollgate.accounts.v1.ListKeysRequest\x1a&.tollgate.accounts.v1.ListKeysResponse\x12J\n\x05TopUp\x12\".tollgate.accounts.v1.TopUpRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12T\n\nGetBalance\x12\'.tollgate.accounts.v1.GetBalanceRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12\x62\n\x0b\x44\x61ilyDebits\x12(.tollgate.accounts.v1.DailyDebitsRequest\x1a).tollgate.accounts.v1.DailyDebitsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btollgate/rpc/accounts.proto\x12\x14tollgate.accounts.v1\"\"\n\x13\x41uthenticateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\xdb\x01\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nkey_prefix\x18\x03 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63\x63ount_name\x18\x05 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x06 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x07 \x03(\t\x12\x15\n\rexpires_at_ms\x18\x08 \x01(\x03\x12\x11\n\trpm_limit\x18\t \x01(\x05\x12\x11\n\ttpm_limit\x18\n \x01(\x03\"Y\n\x14\x43reateAccountRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x16initial_balance_micros\x18\x02 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\"o\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x03 \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x05 \x01(\x08\"\x9e\x01\n\x10\x43reateKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0brequire_zdr\x18\x03 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x04 \x03(\t\x12\x15\n\rexpires_at_ms\x18\x05 \x01(\x03\x12\x11\n\trpm_limit\x18\x06 \x01(\x05\x12\x11\n\ttpm_limit\x18\x07 \x01(\x03\"\xe3\x01\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12\x15\n\rrevoked_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0brequire_zdr\x18\x07 \x01(\x08\x12\x16\n\x0e\x61llowed_models\x18\x08 \x03(\t\x12\x15\n\rexpires_at_ms\x18\t \x01(\x03\x12\x11\n\trpm_limit\x18\n \x01(\x05\x12\x11\n\ttpm_limit\x18\x0b \x01(\x03\"H\n\nCreatedKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\"\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"?\n\x10ListKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.tollgate.accounts.v1.KeyInfo\"L\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\ramount_micros\x18\x02 \x01(\x03\x12\x11\n\treference\x18\x03 \x01(\t\"\'\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"5\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62\x61lance_micros\x18\x02 \x01(\x03\"J\n\x12\x44\x61ilyDebitsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08start_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x03 \x01(\x03\"A\n\tDayDebits\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x15\n\rdebits_micros\x18\x02 \x01(\x03\x12\x10\n\x08requests\x18\x03 \x01(\x03\"D\n\x13\x44\x61ilyDebitsResponse\x12-\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x1f.tollgate.accounts.v1.DayDebits2\xce\x05\n\x08\x41\x63\x63ounts\x12Z\n\x0c\x41uthenticate\x12).tollgate.accounts.v1.AuthenticateRequest\x1a\x1f.tollgate.accounts.v1.Principal\x12Z\n\rCreateAccount\x12*.tollgate.accounts.v1.CreateAccountRequest\x1a\x1d.tollgate.accounts.v1.Account\x12U\n\tCreateKey\x12&.tollgate.accounts.v1.CreateKeyRequest\x1a .tollgate.accounts.v1.CreatedKey\x12R\n\tRevokeKey\x12&.tollgate.accounts.v1.RevokeKeyRequest\x1a\x1d.tollgate.accounts.v1.KeyInfo\x12Y\n\x08ListKeys\x12%.tollgate.accounts.v1.ListKeysRequest\x1a&.tollgate.accounts.v1.ListKeysResponse\x12J\n\x05TopUp\x12\".tollgate.accounts.v1.TopUpRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12T\n\nGetBalance\x12\'.tollgate.accounts.v1.GetBalanceRequest\x1a\x1d.tollgate.accounts.v1.Balance\x12\x62\n\x0b\x44\x61ilyDebits\x12(.tollgate.accounts.v1.DailyDebitsRequest\x1a).tollgate.accounts.v1.DailyDebitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,35 +34,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHENTICATEREQUEST']._serialized_start=53
   _globals['_AUTHENTICATEREQUEST']._serialized_end=87
   _globals['_PRINCIPAL']._serialized_start=90
-  _globals['_PRINCIPAL']._serialized_end=271
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=273
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=362
-  _globals['_ACCOUNT']._serialized_start=364
-  _globals['_ACCOUNT']._serialized_end=475
-  _globals['_CREATEKEYREQUEST']._serialized_start=477
-  _globals['_CREATEKEYREQUEST']._serialized_end=597
-  _globals['_KEYINFO']._serialized_start=600
-  _globals['_KEYINFO']._serialized_end=789
-  _globals['_CREATEDKEY']._serialized_start=791
-  _globals['_CREATEDKEY']._serialized_end=863
-  _globals['_REVOKEKEYREQUEST']._serialized_start=865
-  _globals['_REVOKEKEYREQUEST']._serialized_end=899
-  _globals['_LISTKEYSREQUEST']._serialized_start=901
-  _globals['_LISTKEYSREQUEST']._serialized_end=938
-  _globals['_LISTKEYSRESPONSE']._serialized_start=940
-  _globals['_LISTKEYSRESPONSE']._serialized_end=1003
-  _globals['_TOPUPREQUEST']._serialized_start=1005
-  _globals['_TOPUPREQUEST']._serialized_end=1081
-  _globals['_GETBALANCEREQUEST']._serialized_start=1083
-  _globals['_GETBALANCEREQUEST']._serialized_end=1122
-  _globals['_BALANCE']._serialized_start=1124
-  _globals['_BALANCE']._serialized_end=1177
-  _globals['_DAILYDEBITSREQUEST']._serialized_start=1179
-  _globals['_DAILYDEBITSREQUEST']._serialized_end=1253
-  _globals['_DAYDEBITS']._serialized_start=1255
-  _globals['_DAYDEBITS']._serialized_end=1320
-  _globals['_DAILYDEBITSRESPONSE']._serialized_start=1322
-  _globals['_DAILYDEBITSRESPONSE']._serialized_end=1390
-  _globals['_ACCOUNTS']._serialized_start=1393
-  _globals['_ACCOUNTS']._serialized_end=2111
+  _globals['_PRINCIPAL']._serialized_end=309
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=311
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=400
+  _globals['_ACCOUNT']._serialized_start=402
+  _globals['_ACCOUNT']._serialized_end=513
+  _globals['_CREATEKEYREQUEST']._serialized_start=516
+  _globals['_CREATEKEYREQUEST']._serialized_end=674
+  _globals['_KEYINFO']._serialized_start=677
+  _globals['_KEYINFO']._serialized_end=904
+  _globals['_CREATEDKEY']._serialized_start=906
+  _globals['_CREATEDKEY']._serialized_end=978
+  _globals['_REVOKEKEYREQUEST']._serialized_start=980
+  _globals['_REVOKEKEYREQUEST']._serialized_end=1014
+  _globals['_LISTKEYSREQUEST']._serialized_start=1016
+  _globals['_LISTKEYSREQUEST']._serialized_end=1053
+  _globals['_LISTKEYSRESPONSE']._serialized_start=1055
+  _globals['_LISTKEYSRESPONSE']._serialized_end=1118
+  _globals['_TOPUPREQUEST']._serialized_start=1120
+  _globals['_TOPUPREQUEST']._serialized_end=1196
+  _globals['_GETBALANCEREQUEST']._serialized_start=1198
+  _globals['_GETBALANCEREQUEST']._serialized_end=1237
+  _globals['_BALANCE']._serialized_start=1239
+  _globals['_BALANCE']._serialized_end=1292
+  _globals['_DAILYDEBITSREQUEST']._serialized_start=1294
+  _globals['_DAILYDEBITSREQUEST']._serialized_end=1368
+  _globals['_DAYDEBITS']._serialized_start=1370
+  _globals['_DAYDEBITS']._serialized_end=1435
+  _globals['_DAILYDEBITSRESPONSE']._serialized_start=1437
+  _globals['_DAILYDEBITSRESPONSE']._serialized_end=1505
+  _globals['_ACCOUNTS']._serialized_start=1508
+  _globals['_ACCOUNTS']._serialized_end=2226
 # @@protoc_insertion_point(module_scope)

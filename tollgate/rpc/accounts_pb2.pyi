@@ -13,7 +13,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms")
+    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,8 @@ class Principal(_message.Message):
     REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     key_id: str
     key_prefix: str
@@ -30,7 +32,9 @@ class Principal(_message.Message):
     require_zdr: bool
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
     expires_at_ms: int
-    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    rpm_limit: int
+    tpm_limit: int
+    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ...) -> None: ...
 
 class CreateAccountRequest(_message.Message):
     __slots__ = ("name", "initial_balance_micros", "require_zdr")
@@ -57,21 +61,25 @@ class Account(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micros: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("account_id", "name", "require_zdr", "allowed_models", "expires_at_ms")
+    __slots__ = ("account_id", "name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     name: str
     require_zdr: bool
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
     expires_at_ms: int
-    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    rpm_limit: int
+    tpm_limit: int
+    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
-    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms", "require_zdr", "allowed_models", "expires_at_ms")
+    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +89,8 @@ class KeyInfo(_message.Message):
     REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     account_id: str
     name: str
@@ -90,7 +100,9 @@ class KeyInfo(_message.Message):
     require_zdr: bool
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
     expires_at_ms: int
-    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    rpm_limit: int
+    tpm_limit: int
+    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ...) -> None: ...
 
 class CreatedKey(_message.Message):
     __slots__ = ("key", "secret")

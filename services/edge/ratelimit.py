@@ -1,0 +1,116 @@
+"""Per-key rate limits (requests and tokens per minute) that hold across edge replicas.
+
+Each edge counts locally, per key and fixed minute window, and broadcasts its cumulative
+counts for the current window every ``interval`` seconds over core NATS; every edge adds
+the others' latest counts to its own when deciding. The check itself never waits on the
+network. Accuracy: a key can exceed its limit by at most what other edges admitted in the
+last ``interval`` (plus NATS latency) before their counts arrived — exact when requests on
+different edges are further apart than that, and exact on a single edge. Tokens are
+counted when a request ends, so a request already admitted may finish over the TPM limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections import defaultdict
+
+from services.edge.auth import Principal
+from tollgate import events
+from tollgate.errors import RateLimited
+
+WINDOW_S = 60
+
+
+def _window(now: float) -> int:
+    return int(now // WINDOW_S)
+
+
+class RateLimiter:
+    def __init__(self, nc, log, *, interval: float = 0.1, clock=time.time):
+        self._nc = nc
+        self._log = log
+        self._interval = interval
+        self._clock = clock
+        self.edge_id = secrets.token_hex(6)
+        self._local: dict[int, dict[str, list[int]]] = defaultdict(dict)  # window -> key -> [requests, tokens]
+        self._remote: dict[int, dict[str, dict[str, list[int]]]] = defaultdict(dict)  # window -> edge -> key -> counts
+        self._dirty = False
+        self._task: asyncio.Task | None = None
+
+    def _total(self, window: int, key_id: str) -> tuple[int, int]:
+        mine = self._local[window].get(key_id, (0, 0))
+        requests, tokens = mine[0], mine[1]
+        for counts in self._remote.get(window, {}).values():
+            theirs = counts.get(key_id)
+            if theirs:
+                requests, tokens = requests + theirs[0], tokens + theirs[1]
+        return requests, tokens
+
+    def admit(self, principal: Principal) -> dict[str, str]:
+        """Count one request, or raise 429 ``rate_limit_exceeded``; returns OpenAI's
+        ``x-ratelimit-*`` headers for the response."""
+        rpm, tpm = principal.rpm_limit, principal.tpm_limit
+        if not rpm and not tpm:
+            return {}
+        now = self._clock()
+        window = _window(now)
+        reset_s = max(1, int((window + 1) * WINDOW_S - now + 0.999))
+        requests, tokens = self._total(window, principal.key_id)
+        headers: dict[str, str] = {}
+        if rpm:
+            headers |= {"x-ratelimit-limit-requests": str(rpm), "x-ratelimit-reset-requests": f"{reset_s}s"}
+        if tpm:
+            headers |= {"x-ratelimit-limit-tokens": str(tpm), "x-ratelimit-reset-tokens": f"{reset_s}s",
+                        "x-ratelimit-remaining-tokens": str(max(tpm - tokens, 0))}  # fmt: skip
+        if (rpm and requests >= rpm) or (tpm and tokens >= tpm):
+            what = "requests" if rpm and requests >= rpm else "tokens"
+            limit = rpm if what == "requests" else tpm
+            headers |= {"retry-after": str(reset_s), "x-ratelimit-remaining-requests": str(max(rpm - requests, 0)) if rpm else "0"}
+            raise RateLimited(f"Rate limit reached for {what} per minute on this API key (limit {limit}). Retry after {reset_s}s.", headers=headers)
+        counts = self._local[window].setdefault(principal.key_id, [0, 0])
+        counts[0] += 1
+        self._dirty = True
+        if rpm:
+            headers["x-ratelimit-remaining-requests"] = str(max(rpm - requests - 1, 0))
+        return headers
+
+    def add_tokens(self, key_id: str, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        window = _window(self._clock())
+        counts = self._local[window].get(key_id)
+        if counts is not None:
+            counts[1] += tokens
+            self._dirty = True
+
+    def on_counts(self, event: events.RateCounts) -> None:
+        if event.edge_id != self.edge_id and event.window >= _window(self._clock()) - 1:
+            self._remote[event.window][event.edge_id] = event.counts
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._broadcast(), name="rate-counts")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _broadcast(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            window = _window(self._clock())
+            for old in [w for w in (*self._local, *self._remote) if w < window - 1]:
+                self._local.pop(old, None)
+                self._remote.pop(old, None)
+            if not self._dirty:
+                continue
+            self._dirty = False
+            event = events.RateCounts(edge_id=self.edge_id, window=window, counts=self._local.get(window, {}))
+            try:
+                await self._nc.publish(events.RATE_COUNTS_SUBJECT, events.encode(event))
+            except Exception as exc:
+                self._log.warning("rate counts not shared", error=type(exc).__name__)
