@@ -18,7 +18,7 @@ async def _find(url: str, request_id: str) -> bytes:
     try:
         js = nc.jetstream()
         info = await js.stream_info(events.USAGE_STREAM)
-        for seq in range(info.state.last_seq, info.state.first_seq - 1, -1):
+        for seq in range(info.state.last_seq, max(info.state.first_seq, 1) - 1, -1):
             msg = await js.get_msg(events.USAGE_STREAM, seq)
             if (msg.headers or {}).get("Nats-Msg-Id") == request_id:
                 return msg.data

@@ -184,3 +184,21 @@ def test_a_key_that_requires_zdr_never_reaches_a_retaining_channel(stack, accoun
     with pytest.raises(openai.InternalServerError) as err:
         ask(c, "policy-retaining", extra_body={"provider": {"zdr": False}})  # a request cannot lift it
     assert err.value.status_code == 503
+
+
+def test_client_disconnect_mid_stream_bills_what_was_delivered(stack, new_account):
+    """The upstream never reports usage for a stream the client abandons: the edge bills the
+    chunks it delivered (estimated, flagged) — never zero, never the whole answer."""
+    _, key = new_account()
+    words = 20_000  # far more than socket buffers hold: the client leaves long before the end
+    raw = client(stack, key).chat.completions.with_raw_response.create(
+        model="sim-1", messages=[{"role": "user", "content": "tell me everything"}], stream=True, max_tokens=words
+    )
+    stream = raw.parse()
+    for i, _chunk in enumerate(stream):
+        if i == 5:
+            break
+    stream.close()
+    event = events.decode(events.USAGE_SUBJECT, busutil.find_event(stack.settings.nats_url, raw.headers["x-request-id"], timeout=20))
+    assert event.status == 499 and event.error_code == "client_closed" and event.usage_estimated
+    assert 5 <= event.completion_tokens < words and event.cost_micros > 0
