@@ -100,11 +100,7 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request), request)
     parsed = frontend.parse(await request.body(), model=model, stream=stream)
-    options = take_options(parsed.body, parsed.model, require_zdr=principal.require_zdr)
-    for model in options.models:
-        principal.check_model(model)
-    plan = await plan_for(edge, options)
-    meter = Meter(edge, request, principal, plan[0][0], endpoint=frontend.endpoint, model=parsed.model, stream=parsed.stream, zdr=options.prefs.zdr)
+    plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream)
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
 
     forwarded = frontend.forward_headers(request)
@@ -119,11 +115,29 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
 
     outcome = await attempt(edge, plan, build, meter)
     native = outcome.adapter.protocol == frontend.protocol
-    headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
+    headers = served_headers(outcome)
     if parsed.stream:
         headers["cache-control"] = "no-cache"
         return Stream(relay(outcome, meter, frontend, parsed, native), media_type="text/event-stream", headers=headers)
     return await complete(outcome, meter, frontend, parsed, native, headers)
+
+
+async def prepare(
+    edge: Edge, request: Request, principal: Principal, body: dict, model: str, *, endpoint: str, stream: bool
+) -> tuple[list[tuple[Route, pb.Candidate]], Meter]:
+    """What every endpoint does between parsing and calling upstream: take the request's
+    routing options out of its body, check the key may use every model it names, plan
+    the attempts, and open the request's meter."""
+    options = take_options(body, model, require_zdr=principal.require_zdr)
+    for name in options.models:
+        principal.check_model(name)
+    plan = await plan_for(edge, options)
+    meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=model, stream=stream, zdr=options.prefs.zdr)
+    return plan, meter
+
+
+def served_headers(outcome: Outcome) -> dict[str, str]:
+    return {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
 
 
 async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candidate]]:
@@ -178,11 +192,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request), request)
     body = parse(await request.body())
-    options = take_options(body, body["model"], require_zdr=principal.require_zdr)
-    for model in options.models:
-        principal.check_model(model)
-    plan = await plan_for(edge, options)
-    meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=body["model"], stream=False, zdr=options.prefs.zdr)
+    plan, meter = await prepare(edge, request, principal, body, body["model"], endpoint=endpoint, stream=False)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         make = getattr(adapter, f"{operation}_request", None)
@@ -197,7 +207,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):
         raise _fail(meter, outcome, UpstreamError("The upstream answer could not be read.")) from None
     meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate)
-    headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
+    headers = served_headers(outcome)
     content = result if isinstance(result, bytes) else _ENCODE(result)
     return Response(content=content, status_code=200, media_type="application/json", headers=headers)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar import Request, Response, post
 
-from tools.provider_sim.common import Sim, decode_object, embedding, embedding_base64, words
-from tools.provider_sim.openai import bearer_ok, openai_error
+from tools.provider_sim.common import Sim, embedding, embedding_base64, words
+from tools.provider_sim.openai import admitted, openai_error
 
 
 def relevance(query: str, document: str) -> float:
@@ -17,21 +17,9 @@ def relevance(query: str, document: str) -> float:
 
 
 def routes(sim: Sim) -> list:
-    async def admitted(request: Request) -> tuple[dict, str] | Response:
-        if not bearer_ok(request):
-            return openai_error(401, "missing bearer token", "invalid_request_error")
-        body = decode_object(await request.body())
-        if body is None:
-            return openai_error(400, "request body is not a JSON object")
-        model = str(body.get("model", ""))
-        status = await sim.admit(model)
-        if status is not None:
-            return openai_error(status, f"simulated HTTP {status}")
-        return body, model
-
     @post("/v1/embeddings", status_code=200)
     async def embeddings(request: Request) -> Response:
-        admission = await admitted(request)
+        admission = await admitted(sim, request)
         if isinstance(admission, Response):
             return admission
         body, model = admission
@@ -51,7 +39,7 @@ def routes(sim: Sim) -> list:
 
     @post("/v1/rerank", status_code=200)
     async def rerank(request: Request) -> Response:
-        admission = await admitted(request)
+        admission = await admitted(sim, request)
         if isinstance(admission, Response):
             return admission
         body, model = admission

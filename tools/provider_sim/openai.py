@@ -69,18 +69,28 @@ def _tool_call_message(completion: Completion) -> dict:
     }
 
 
+async def admitted(sim: Sim, request: Request) -> tuple[dict, str] | Response:
+    """Auth, body and the model's failure mode, shared by every OpenAI-shaped endpoint:
+    the request's body and model, or the error response to send."""
+    if not bearer_ok(request):
+        return openai_error(401, "missing bearer token", "invalid_request_error")
+    body = decode_object(await request.body())
+    if body is None:
+        return openai_error(400, "request body is not a JSON object")
+    model = str(body.get("model", ""))
+    status = await sim.admit(model)
+    if status is not None:
+        return openai_error(status, f"simulated HTTP {status}")
+    return body, model
+
+
 def routes(sim: Sim) -> list:
     @post("/v1/chat/completions", status_code=200)
     async def chat(request: Request) -> Response:
-        if not bearer_ok(request):
-            return openai_error(401, "missing bearer token", "invalid_request_error")
-        body = decode_object(await request.body())
-        if body is None:
-            return openai_error(400, "request body is not a JSON object")
-        model = str(body.get("model", ""))
-        status = await sim.admit(model)
-        if status is not None:
-            return openai_error(status, f"simulated HTTP {status}")
+        admission = await admitted(sim, request)
+        if isinstance(admission, Response):
+            return admission
+        body, model = admission
         messages = body.get("messages") or []
         messages = messages if isinstance(messages, list) else []
         completion = complete(
