@@ -7,9 +7,9 @@ import os
 import secrets
 from pathlib import Path
 
-import grpc
 import pytest
 
+from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tools.stack import Ports, Stack
@@ -87,8 +87,15 @@ def stack(tmp_path_factory) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def accounts(stack: Stack):
-    with grpc.insecure_channel(stack.settings.accounts_addr) as channel:
+def admin_token(stack: Stack) -> str:
+    """The stack's admin credential (its services read it from <data_dir>/admin-token)."""
+    return stack.settings.admin_credential
+
+
+@pytest.fixture(scope="session")
+def accounts(stack: Stack, admin_token: str):
+    """An accounts stub presenting the admin credential."""
+    with credentials.channel(stack.settings.accounts_addr, admin_token) as channel:
         yield pb_grpc.AccountsStub(channel)
 
 

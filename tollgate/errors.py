@@ -127,8 +127,12 @@ def from_grpc(err: grpc.aio.AioRpcError, overrides: dict[grpc.StatusCode, type[T
     message = err.details() or code.name.lower()
     if cls is ServiceUnavailable:
         message = f"internal service unavailable ({code.name.lower()})"
-    return cls(message)
+    error_code = next((v for k, v in (err.trailing_metadata() or ()) if k == ERROR_CODE_METADATA), None)
+    return cls(message, code=error_code or None)
+
+
+ERROR_CODE_METADATA = "tollgate-error-code"  # carries the error's ``code`` (e.g. expired_api_key) across gRPC
 
 
 async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> None:
-    await context.abort(err.grpc_code, err.message)
+    await context.abort(err.grpc_code, err.message, trailing_metadata=((ERROR_CODE_METADATA, err.code or ""),))

@@ -14,6 +14,8 @@ import msgspec
 USAGE_STREAM: Final = "USAGE"
 USAGE_SUBJECT: Final = "tollgate.usage.v1"
 KEY_REVOKED_SUBJECT: Final = "tollgate.keys.revoked.v1"
+KEY_UPDATED_SUBJECT: Final = "tollgate.keys.updated.v1"
+ACCOUNT_STATUS_SUBJECT: Final = "tollgate.accounts.status.v1"
 BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
@@ -49,6 +51,7 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     client_app: str = ""
     zdr: bool = False
     usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
+    lease_id: str = ""  # the balance lease the edge pre-authorized the request under
 
 
 class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,9 +86,31 @@ class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
     account_id: str
 
 
+class KeyUpdated(msgspec.Struct, frozen=True, kw_only=True):
+    """A key's settings changed (e.g. rotation set its expiry): edges drop it from their cache."""
+
+    key_id: str
+    key_hash: str
+    account_id: str
+
+
+class AccountStatusChanged(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: str
+    status: str  # "active" | "suspended"
+    reason: str = ""
+
+
 class BalanceChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's balance after a ledger entry; after a usage debit also the spending
+    key's totals for the UTC day and month (for its spend caps)."""
+
     account_id: str
     balance_micros: int
+    key_id: str = ""
+    key_spent_day_micros: int = 0
+    key_spent_month_micros: int = 0
+    day: int = 0  # UTC day number the day total counts
+    month: int = 0  # year * 12 + month - 1
 
 
 class RoutingTableChanged(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +122,8 @@ ENCODER: Final = msgspec.msgpack.Encoder()
 DECODERS: Final = {
     USAGE_SUBJECT: msgspec.msgpack.Decoder(UsageEvent),
     KEY_REVOKED_SUBJECT: msgspec.msgpack.Decoder(KeyRevoked),
+    KEY_UPDATED_SUBJECT: msgspec.msgpack.Decoder(KeyUpdated),
+    ACCOUNT_STATUS_SUBJECT: msgspec.msgpack.Decoder(AccountStatusChanged),
     BALANCE_CHANGED_SUBJECT: msgspec.msgpack.Decoder(BalanceChanged),
     ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
     CHANNEL_OUTCOME_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcome),

@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     accounts_db: str = ""  # SQLite path or postgresql:// DSN; default <data_dir>/accounts.sqlite3
     accounts_metrics_port: int = 0  # 0 = no Prometheus endpoint
     key_hash_pepper: str = ""  # optional secret mixed into key hashes
+    admin_token: str = ""  # the admin credential; default: <data_dir>/admin-token, created once
+    trial_credit_micros: int = 0  # free credit granted to every new account (ledger kind "trial")
+    lease_ttl_s: float = 60.0  # a balance lease not renewed for this long stops reserving
+    lease_settle_s: float = 300.0  # a returned lease keeps reserving its reported spend until debited, at most this long
 
     router_addr: str = "127.0.0.1:15052"
     router_metrics_port: int = 0
@@ -43,6 +47,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     publish_queue_max: int = 100_000
     max_attempts: int = 4  # upstream attempts per request, across channels and fallback models
     failover_deadline_s: float = 60.0  # no new attempt starts after this long
+    lease_slice_micros: int = 1_000_000  # how much balance an edge asks to reserve at a time
+    lease_idle_s: float = 5.0  # an edge returns a lease unused for this long
+    default_max_output_tokens: int = 4096  # worst case for pre-authorization when neither request nor catalog says
 
     metering_host: str = "127.0.0.1"
     metering_port: int = 18090
@@ -79,6 +86,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         if self.accounts_db.startswith(("postgresql://", "postgres://")):
             return self.accounts_db
         return str(self.accounts_db_path)
+
+    @property
+    def admin_credential(self) -> str:
+        from tollgate.credentials import TOKEN_FILE, load_or_create_token
+
+        return self.admin_token or load_or_create_token(self.data_path / TOKEN_FILE)
 
     @property
     def clickhouse(self) -> str:

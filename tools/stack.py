@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tollgate.settings import Settings
@@ -167,6 +168,14 @@ class Stack:
             threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
         self.services.append(service)
 
+    def start_edge(self, name: str) -> tuple[Service, str]:
+        """One more edge replica on a free port (stopped with the stack): the service and its /v1 URL."""
+        port = free_port()
+        service = Service(name, [sys.executable, "-m", "services.edge"], ("127.0.0.1", port, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(port)})
+        self._spawn(service, self.env())
+        self._wait_ready(service)
+        return service, f"http://127.0.0.1:{port}/v1"
+
     def _wait_ready(self, service: Service, timeout: float = 60.0) -> None:
         host, port, path = service.ready
         deadline = time.monotonic() + timeout
@@ -207,7 +216,7 @@ class Stack:
         """Create the demo account on first start; issue a fresh demo key every start
         (older demo keys are revoked: only hashes are stored, so an old key can't be shown again)."""
         marker = self.data_dir / "demo-account-id"
-        with grpc.insecure_channel(f"127.0.0.1:{self.ports.accounts}") as channel:
+        with credentials.channel(f"127.0.0.1:{self.ports.accounts}", self.settings.admin_credential) as channel:
             stub = pb_grpc.AccountsStub(channel)
             account_id = marker.read_text().strip() if marker.exists() else ""
             if account_id:

@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
+from services.accounts.access import Access
 from services.accounts.consumer import consume
 from services.accounts.service import AccountsService, Notifier
 from services.accounts.store import SqlStore
@@ -16,7 +17,7 @@ from tollgate.settings import Settings
 
 
 async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
-    store = SqlStore(settings.accounts_db_target)
+    store = SqlStore(settings.accounts_db_target, lease_ttl_s=settings.lease_ttl_s, lease_settle_s=settings.lease_settle_s)
     stack.callback(store.close)
     nc = await lifecycle.nats_connection(stack, settings, "accounts")
     js = nc.jetstream()
@@ -24,7 +25,8 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     notifier = Notifier(nc, log)
     registry = CollectorRegistry()
     serve_metrics(registry, settings.accounts_metrics_port)
-    service = AccountsService(store, notifier, settings.key_hash_pepper)
+    access = Access(settings.admin_credential, store, settings.key_hash_pepper)
+    service = AccountsService(store, notifier, access, pepper=settings.key_hash_pepper, trial_credit_micros=settings.trial_credit_micros)
     await lifecycle.grpc_server(
         stack, settings, settings.accounts_addr, lambda s: accounts_pb2_grpc.add_AccountsServicer_to_server(service, s), [GrpcMetrics(registry)]
     )

@@ -11,7 +11,7 @@ import asyncio
 from nats.js import JetStreamContext
 
 from services.accounts.service import Notifier
-from services.accounts.store import SqlStore
+from services.accounts.store import SqlStore, day_number, month_number, now_ms
 from tollgate import events
 from tollgate.consume import pull_loop
 
@@ -37,12 +37,19 @@ async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqlStore, no
 async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> None:
     if event.cost_micros <= 0:
         return
-    result = await store.apply(event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}", event.occurred_at_ms)
+    result = await store.apply(
+        event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}", event.occurred_at_ms, key_id=event.key_id, lease_id=event.lease_id
+    )
     if result is None:
         log.error("usage event for unknown account", request_id=event.request_id, account_id=event.account_id)
         return
     applied, balance = result
     if applied:
-        await notifier.balance_changed(event.account_id, balance)
+        now = now_ms()
+        day, month = await store.key_spend(event.key_id, now)
+        await notifier.balance_changed(
+            event.account_id, balance, key_id=event.key_id, key_spent_day_micros=day, key_spent_month_micros=month, day=day_number(now),
+            month=month_number(now),
+        )  # fmt: skip
     else:
         log.info("duplicate usage event ignored", request_id=event.request_id)

@@ -1,63 +1,23 @@
-"""Accounts, keys and the ledger in SQL: SQLite by default, PostgreSQL in production
-(``TOLLGATE_ACCOUNTS_DB`` = a file path or a ``postgresql://`` DSN). One store, two
-small database adapters that differ only in connection, transactions and DDL words.
+"""Accounts, keys, the ledger and balance leases, in SQL (see ``db`` for the engines).
 
 The ledger is append-only; every row has a unique ``reference`` (``usage:<request id>``
-for debits, ``topup:<reference>`` for top-ups), so applying the same entry twice is a
-no-op. The account's ``balance_micros`` is updated in the same transaction as the
-ledger insert and always equals the sum of its ledger rows.
+for debits, ``topup:<account>:<reference>`` for top-ups, ...), so applying the same entry
+twice is a no-op. The account's ``balance_micros`` is updated in the same transaction as
+the ledger insert and always equals the sum of its ledger rows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import datetime
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.accounts.db import Transaction, migrate, open_database
 from tollgate.errors import Conflict
-
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS accounts (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        balance_micros BIGINT NOT NULL DEFAULT 0,
-        created_at_ms BIGINT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS api_keys (
-        id TEXT PRIMARY KEY,
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        name TEXT NOT NULL,
-        prefix TEXT NOT NULL,
-        key_hash TEXT NOT NULL UNIQUE,
-        created_at_ms BIGINT NOT NULL,
-        revoked_at_ms BIGINT NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id)",
-    """CREATE TABLE IF NOT EXISTS ledger (
-        id {serial},
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        kind TEXT NOT NULL,
-        amount_micros BIGINT NOT NULL,
-        reference TEXT NOT NULL UNIQUE,
-        created_at_ms BIGINT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id)",
-]
-
-# Columns added after a table first shipped: (table, column, definition), applied once.
-ADDED_COLUMNS = [
-    ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
-    ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
-    ("ledger", "effective_at_ms", "BIGINT NOT NULL DEFAULT 0"),  # when the request happened (usage)
-    ("api_keys", "allowed_models", "TEXT NOT NULL DEFAULT ''"),  # newline-separated glob patterns
-    ("api_keys", "expires_at_ms", "BIGINT NOT NULL DEFAULT 0"),
-    ("api_keys", "rpm_limit", "INTEGER NOT NULL DEFAULT 0"),  # 0 = unlimited
-    ("api_keys", "tpm_limit", "BIGINT NOT NULL DEFAULT 0"),
-]
 
 
 def now_ms() -> int:
@@ -68,6 +28,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
+def day_number(ms: int) -> int:
+    return ms // 86_400_000
+
+
+def month_number(ms: int) -> int:
+    d = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return d.year * 12 + d.month - 1
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRow:
     id: str
@@ -75,6 +44,8 @@ class AccountRow:
     balance_micros: int
     created_at_ms: int
     require_zdr: bool = False
+    status: str = "active"
+    status_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,88 +62,61 @@ class KeyRow:
     expires_at_ms: int = 0
     rpm_limit: int = 0
     tpm_limit: int = 0
+    last_used_at_ms: int = 0
+    spend_cap_day_micros: int = 0
+    spend_cap_month_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class PrincipalRow:
     key: KeyRow
     account: AccountRow
+    spent_day_micros: int = 0
+    spent_month_micros: int = 0
+    day: int = 0
+    month: int = 0
 
 
-_KEY_COLS = "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms, k.rpm_limit, k.tpm_limit"
-_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr"
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    id: int
+    kind: str
+    amount_micros: int
+    reference: str
+    note: str
+    key_id: str
+    created_at_ms: int
+    effective_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRow:
+    id: str
+    account_id: str
+    granted_now: int  # what this call added
+    total_granted: int
+    expires_at_ms: int
+    available: int  # the account's unreserved balance after this call
+
+
+_KEY_COLS = (
+    "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms, "
+    "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros"
+)
+_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
-
-
-class SqliteDatabase:
-    """sqlite3 in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
-
-    words = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "false": "0"}
-    integrity_error: type[Exception] = sqlite3.IntegrityError
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-            self._conn.execute(f"PRAGMA {pragma}")
-
-    def execute(self, sql: str, params: tuple = ()):
-        return self._conn.execute(sql, params)
-
-    def begin(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def columns(self, table: str) -> set[str]:
-        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-class PostgresDatabase:
-    """psycopg 3 in autocommit mode; transactions are explicit ``BEGIN``. Writers to one
-    account serialize on its row (``UPDATE accounts``) and the ledger's unique reference."""
-
-    words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
-
-    def __init__(self, dsn: str):
-        import psycopg
-
-        self._conn = psycopg.connect(dsn, autocommit=True)
-        self.integrity_error = psycopg.IntegrityError
-
-    def execute(self, sql: str, params: tuple = ()):
-        return self._conn.execute(sql.replace("?", "%s"), params)
-
-    def begin(self) -> None:
-        self._conn.execute("BEGIN")
-
-    def columns(self, table: str) -> set[str]:
-        rows = self._conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = current_schema()", (table,))
-        return {row[0] for row in rows}
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
-    text = str(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(text)
-    return SqliteDatabase(Path(text))
+_LEDGER_COLS = "id, kind, amount_micros, reference, note, key_id, created_at_ms, effective_at_ms"
 
 
 class SqlStore:
     """Blocking database access behind ``asyncio.to_thread``; one statement stream at a time."""
 
-    def __init__(self, target: str | Path):
+    def __init__(self, target: str | Path, *, lease_ttl_s: float = 60.0, lease_settle_s: float = 300.0):
         self._db = open_database(target)
         self._lock = threading.Lock()
-        for stmt in SCHEMA:
-            self._db.execute(stmt.format(**self._db.words))
-        for table, column, definition in ADDED_COLUMNS:
-            if column not in self._db.columns(table):
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition.format(**self._db.words)}")
+        self._lease_ttl_ms = int(lease_ttl_s * 1000)
+        self._lease_settle_ms = int(lease_settle_s * 1000)
+        migrate(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -184,11 +128,14 @@ class SqlStore:
         with self._lock:
             return fn(*args)
 
-    # -- accounts -----------------------------------------------------------------
-    async def create_account(self, name: str, initial_balance_micros: int, require_zdr: bool = False) -> AccountRow:
-        return await self._run(self._create_account, name, initial_balance_micros, require_zdr)
+    def _tx(self) -> Transaction:
+        return Transaction(self._db)
 
-    def _create_account(self, name: str, initial: int, require_zdr: bool = False) -> AccountRow:
+    # -- accounts -----------------------------------------------------------------
+    async def create_account(self, name: str, initial_balance_micros: int, require_zdr: bool = False, trial_micros: int = 0) -> AccountRow:
+        return await self._run(self._create_account, name, initial_balance_micros, require_zdr, trial_micros)
+
+    def _create_account(self, name: str, initial: int, require_zdr: bool = False, trial: int = 0) -> AccountRow:
         account = AccountRow(new_id("acct"), name, 0, now_ms(), require_zdr)
         with self._tx():
             self._db.execute(
@@ -197,6 +144,8 @@ class SqlStore:
             )
             if initial:
                 self._apply(account.id, "credit", initial, f"initial:{account.id}")
+            if trial:
+                self._apply(account.id, "trial", trial, f"trial:{account.id}", note="free trial credit")
         return self._get_account(account.id)
 
     async def get_account(self, account_id: str) -> AccountRow | None:
@@ -206,30 +155,44 @@ class SqlStore:
         row = self._db.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts a WHERE a.id = ?", (account_id,)).fetchone()
         return _account(row) if row else None
 
+    async def list_accounts(self, limit: int, after_id: str = "") -> list[AccountRow]:
+        return await self._run(self._list_accounts, limit, after_id)
+
+    def _list_accounts(self, limit: int, after_id: str) -> list[AccountRow]:
+        rows = self._db.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts a WHERE a.id > ? ORDER BY a.id LIMIT ?", (after_id, limit))
+        return [_account(row) for row in rows]
+
+    async def set_status(self, account_id: str, status: str, reason: str) -> AccountRow | None:
+        return await self._run(self._set_status, account_id, status, reason)
+
+    def _set_status(self, account_id: str, status: str, reason: str) -> AccountRow | None:
+        self._db.execute("UPDATE accounts SET status = ?, status_reason = ? WHERE id = ?", (status, reason, account_id))
+        return self._get_account(account_id)
+
     # -- keys ---------------------------------------------------------------------
     async def create_key(
         self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False,
         allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0, rpm_limit: int = 0, tpm_limit: int = 0,
+        spend_cap_day_micros: int = 0, spend_cap_month_micros: int = 0,
     ) -> KeyRow:  # fmt: skip
         key = KeyRow(
-            new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms, rpm_limit, tpm_limit
-        )
+            new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms, rpm_limit, tpm_limit,
+            0, spend_cap_day_micros, spend_cap_month_micros,
+        )  # fmt: skip
         await self._run(self._insert_key, key)
         return key
 
     def _insert_key(self, key: KeyRow) -> None:
         try:
-            self._insert_key_row(key)
+            self._db.execute(
+                "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
+                "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
+                 "\n".join(key.allowed_models), key.expires_at_ms, key.rpm_limit, key.tpm_limit, key.spend_cap_day_micros,
+                 key.spend_cap_month_micros),
+            )  # fmt: skip
         except self._db.integrity_error:
             raise Conflict("a key with this hash already exists") from None
-
-    def _insert_key_row(self, key: KeyRow) -> None:
-        self._db.execute(
-            "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
-            "expires_at_ms, rpm_limit, tpm_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
-             "\n".join(key.allowed_models), key.expires_at_ms, key.rpm_limit, key.tpm_limit),  # fmt: skip
-        )
 
     async def principal_by_hash(self, key_hash: str) -> PrincipalRow | None:
         return await self._run(self._principal_by_hash, key_hash)
@@ -239,15 +202,37 @@ class SqlStore:
             f"SELECT {_KEY_COLS}, {_ACCOUNT_COLS} FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?",
             (key_hash,),
         ).fetchone()
-        return PrincipalRow(_key(row[:_N_KEY_COLS]), _account(row[_N_KEY_COLS:])) if row else None
+        if not row:
+            return None
+        key = _key(row[:_N_KEY_COLS])
+        now = now_ms()
+        day, month = day_number(now), month_number(now)
+        spent = dict(self._db.execute("SELECT period, micros FROM key_spend WHERE key_id = ? AND period IN (?, ?)", (key.id, f"d{day}", f"m{month}")))
+        return PrincipalRow(key, _account(row[_N_KEY_COLS:]), spent.get(f"d{day}", 0), spent.get(f"m{month}", 0), day, month)
+
+    async def get_key(self, key_id: str) -> KeyRow | None:
+        return await self._run(self._get_key, key_id)
+
+    def _get_key(self, key_id: str) -> KeyRow | None:
+        row = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.id = ?", (key_id,)).fetchone()
+        return _key(row) if row else None
 
     async def revoke_key(self, key_id: str) -> KeyRow | None:
         return await self._run(self._revoke_key, key_id)
 
     def _revoke_key(self, key_id: str) -> KeyRow | None:
         self._db.execute("UPDATE api_keys SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0", (now_ms(), key_id))
-        row = self._db.execute(f"SELECT {_KEY_COLS} FROM api_keys k WHERE k.id = ?", (key_id,)).fetchone()
-        return _key(row) if row else None
+        return self._get_key(key_id)
+
+    async def expire_key(self, key_id: str, expires_at_ms: int) -> KeyRow | None:
+        """Bring a key's expiry forward to ``expires_at_ms`` (never later than it already was)."""
+        return await self._run(self._expire_key, key_id, expires_at_ms)
+
+    def _expire_key(self, key_id: str, expires_at_ms: int) -> KeyRow | None:
+        self._db.execute(
+            "UPDATE api_keys SET expires_at_ms = ? WHERE id = ? AND (expires_at_ms = 0 OR expires_at_ms > ?)", (expires_at_ms, key_id, expires_at_ms)
+        )
+        return self._get_key(key_id)
 
     async def list_keys(self, account_id: str) -> list[KeyRow]:
         return await self._run(self._list_keys, account_id)
@@ -257,28 +242,64 @@ class SqlStore:
         return [_key(row) for row in rows]
 
     # -- ledger -------------------------------------------------------------------
-    async def apply(self, account_id: str, kind: str, amount_micros: int, reference: str, effective_at_ms: int = 0) -> tuple[bool, int] | None:
+    async def apply(
+        self, account_id: str, kind: str, amount_micros: int, reference: str, effective_at_ms: int = 0, *, note: str = "", key_id: str = "",
+        lease_id: str = "",
+    ) -> tuple[bool, int] | None:  # fmt: skip
         """Apply one ledger entry once. Returns (applied, balance), or None for an unknown account."""
-        return await self._run(self._apply_tx, account_id, kind, amount_micros, reference, effective_at_ms)
+        return await self._run(self._apply_tx, account_id, kind, amount_micros, reference, effective_at_ms, note, key_id, lease_id)
 
-    def _apply_tx(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0) -> tuple[bool, int] | None:
+    def _apply_tx(self, account_id, kind, amount, reference, effective_at_ms=0, note="", key_id="", lease_id="") -> tuple[bool, int] | None:
         with self._tx():
             if self._get_account(account_id) is None:
                 return None
-            applied = self._apply(account_id, kind, amount, reference, effective_at_ms)
+            applied = self._apply(account_id, kind, amount, reference, effective_at_ms, note, key_id)
+            if applied and kind == "usage":
+                self._after_usage(-amount, effective_at_ms or now_ms(), key_id, lease_id)
             return applied, self._get_account(account_id).balance_micros
 
-    def _apply(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0) -> bool:
+    def _apply(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0, note: str = "", key_id: str = "") -> bool:
         created = now_ms()
         cur = self._db.execute(
-            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms, effective_at_ms) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (reference) DO NOTHING",
-            (account_id, kind, amount, reference, created, effective_at_ms or created),
+            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms, effective_at_ms, note, key_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reference) DO NOTHING",
+            (account_id, kind, amount, reference, created, effective_at_ms or created, note, key_id),
         )
         if cur.rowcount != 1:
             return False
         self._db.execute("UPDATE accounts SET balance_micros = balance_micros + ? WHERE id = ?", (amount, account_id))
         return True
+
+    def _after_usage(self, cost: int, at_ms: int, key_id: str, lease_id: str) -> None:
+        """A debit that applied: count it against its key's caps and its lease's reservation."""
+        if key_id:
+            self._db.execute("UPDATE api_keys SET last_used_at_ms = ? WHERE id = ? AND last_used_at_ms < ?", (at_ms, key_id, at_ms))
+            for period in (f"d{day_number(at_ms)}", f"m{month_number(at_ms)}"):
+                self._db.execute(
+                    "INSERT INTO key_spend (key_id, period, micros) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key_id, period) DO UPDATE SET micros = key_spend.micros + excluded.micros",
+                    (key_id, period, cost),
+                )
+        if lease_id:
+            self._db.execute("UPDATE leases SET debited_micros = debited_micros + ? WHERE id = ?", (cost, lease_id))
+
+    async def key_spend(self, key_id: str, at_ms: int) -> tuple[int, int]:
+        """The key's spend in the UTC day and month of ``at_ms``."""
+        return await self._run(self._key_spend, key_id, at_ms)
+
+    def _key_spend(self, key_id: str, at_ms: int) -> tuple[int, int]:
+        day, month = f"d{day_number(at_ms)}", f"m{month_number(at_ms)}"
+        spent = dict(self._db.execute("SELECT period, micros FROM key_spend WHERE key_id = ? AND period IN (?, ?)", (key_id, day, month)))
+        return spent.get(day, 0), spent.get(month, 0)
+
+    async def ledger(self, account_id: str, limit: int, before_id: int = 0) -> list[LedgerRow]:
+        return await self._run(self._ledger, account_id, limit, before_id)
+
+    def _ledger(self, account_id: str, limit: int, before_id: int) -> list[LedgerRow]:
+        rows = self._db.execute(
+            f"SELECT {_LEDGER_COLS} FROM ledger WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (account_id, before_id or 2**62, limit)
+        )
+        return [LedgerRow(*row) for row in rows]
 
     async def ledger_sum(self, account_id: str) -> int:
         return await self._run(self._ledger_sum, account_id)
@@ -298,27 +319,76 @@ class SqlStore:
         )
         return [(int(day), int(total), int(count)) for day, total, count in rows]
 
-    def _tx(self):
-        return _Transaction(self._db)
+    # -- balance leases (docs/balance-leases.md) ------------------------------------
+    async def acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str) -> LeaseRow | None:
+        """Reserve up to ``amount`` more of the account's unreserved balance under ``lease_id``
+        (or a new lease), granting nothing unless at least ``needed`` is free. Renews the lease."""
+        return await self._run(self._acquire_lease, account_id, lease_id, amount, needed, holder)
+
+    def _acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str) -> LeaseRow | None:
+        now = now_ms()
+        with self._tx():
+            self._db.lock_account(account_id)
+            account = self._get_account(account_id)
+            if account is None:
+                return None
+            available = account.balance_micros - self._reserved(account_id, now)
+            grant = min(amount, available) if account.status == "active" and available > 0 and available >= needed else 0
+            expires = now + self._lease_ttl_ms
+            row = None
+            if lease_id:
+                row = self._db.execute(
+                    "SELECT granted_micros FROM leases WHERE id = ? AND account_id = ? AND spent_micros < 0 AND expires_at_ms > ?", (lease_id, account_id, now)
+                ).fetchone()
+            if row is None:
+                lease_id = new_id("lease")
+                total = grant
+                self._db.execute(
+                    "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    (lease_id, account_id, holder[:100], grant, expires, now),
+                )
+                self._db.execute("DELETE FROM leases WHERE account_id = ? AND expires_at_ms < ?", (account_id, now - 86_400_000))
+            else:
+                total = row[0] + grant
+                self._db.execute("UPDATE leases SET granted_micros = ?, expires_at_ms = ? WHERE id = ?", (total, expires, lease_id))
+            return LeaseRow(lease_id, account_id, grant, total, expires, available - grant)
+
+    async def return_lease(self, lease_id: str, spent: int) -> LeaseRow | None:
+        """Close a lease: it stops reserving anything but what its holder says it spent and
+        the ledger has not debited yet (at most ``lease_settle_s`` longer)."""
+        return await self._run(self._return_lease, lease_id, spent)
+
+    def _return_lease(self, lease_id: str, spent: int) -> LeaseRow | None:
+        now = now_ms()
+        with self._tx():
+            row = self._db.execute("SELECT account_id, granted_micros FROM leases WHERE id = ?", (lease_id,)).fetchone()
+            if row is None:
+                return None
+            account_id, granted = row
+            self._db.lock_account(account_id)
+            self._db.execute(
+                "UPDATE leases SET spent_micros = ?, expires_at_ms = ? WHERE id = ? AND spent_micros < 0", (max(spent, 0), now + self._lease_settle_ms, lease_id)
+            )
+            account = self._get_account(account_id)
+            return LeaseRow(lease_id, account_id, 0, granted, now, account.balance_micros - self._reserved(account_id, now))
+
+    def _reserved(self, account_id: str, now: int) -> int:
+        """What live leases hold back from an account's balance: an open lease, what it was
+        granted and the ledger has not debited; a returned one, what its holder reported
+        spent and the ledger has not debited yet."""
+        rows = self._db.execute(
+            "SELECT granted_micros, debited_micros, spent_micros FROM leases WHERE account_id = ? AND expires_at_ms > ?", (account_id, now)
+        )
+        return sum(max((granted if spent < 0 else spent) - debited, 0) for granted, debited, spent in rows)
+
+    async def reserved(self, account_id: str) -> int:
+        return await self._run(self._reserved, account_id, now_ms())
 
 
 def _key(row) -> KeyRow:
     allowed = tuple(p for p in (row[8] or "").split("\n") if p)
-    return KeyRow(*row[:7], bool(row[7]), allowed, int(row[9]), int(row[10]), int(row[11]))
+    return KeyRow(*row[:7], bool(row[7]), allowed, *(int(v) for v in row[9:15]))
 
 
 def _account(row) -> AccountRow:
-    return AccountRow(*row[:-1], bool(row[-1]))
-
-
-class _Transaction:
-    def __init__(self, db: SqliteDatabase | PostgresDatabase):
-        self._db = db
-
-    def __enter__(self):
-        self._db.begin()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
+    return AccountRow(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), row[5], row[6])

@@ -10,10 +10,11 @@ import httpx
 from services.edge.app import create_app
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
+from services.edge.leases import LeaseBook
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
-from tollgate import bus, events, lifecycle
+from tollgate import bus, credentials, events, lifecycle
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
 
@@ -33,12 +34,16 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     limiter.start()
     stack.push_async_callback(limiter.close)
 
-    accounts = grpc.aio.insecure_channel(settings.accounts_addr)
+    accounts = credentials.aio_channel(settings.accounts_addr, settings.admin_credential)
     router = grpc.aio.insecure_channel(settings.router_addr)
     stack.push_async_callback(accounts.close)
     stack.push_async_callback(router.close)
+    accounts_stub = accounts_pb2_grpc.AccountsStub(accounts)
+    leases = LeaseBook(accounts_stub, log, holder=limiter.edge_id, slice_micros=settings.lease_slice_micros, idle_s=settings.lease_idle_s)
+    leases.start()
+    stack.push_async_callback(leases.close)  # returns what this edge did not spend, before the channel closes
     auth = Authenticator(
-        accounts_pb2_grpc.AccountsStub(accounts),
+        accounts_stub,
         ttl=settings.principal_cache_ttl_s,
         negative_ttl=settings.negative_cache_ttl_s,
         maxsize=settings.cache_max_entries,
@@ -47,7 +52,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     routes = RouteTable(router_pb2_grpc.RouterStub(router), ttl=settings.route_cache_ttl_s, maxsize=settings.cache_max_entries)
 
     handlers = {
-        events.KEY_REVOKED_SUBJECT: auth.on_key_revoked,
+        events.KEY_REVOKED_SUBJECT: auth.on_key_changed,
+        events.KEY_UPDATED_SUBJECT: auth.on_key_changed,
+        events.ACCOUNT_STATUS_SUBJECT: auth.on_account_status,
         events.BALANCE_CHANGED_SUBJECT: auth.on_balance_changed,
         events.ROUTING_CHANGED_SUBJECT: routes.on_routing_changed,
         events.RATE_COUNTS_SUBJECT: limiter.on_counts,
@@ -62,7 +69,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     )
     stack.push_async_callback(client.aclose)
 
-    edge = Edge(settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter)
+    edge = Edge(
+        settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases
+    )
     await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 

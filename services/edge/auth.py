@@ -12,19 +12,65 @@ import grpc
 from services.accounts.keys import hash_key
 from services.edge.cache import CachedLookup
 from tollgate import errors, events
-from tollgate.errors import Forbidden, Unauthorized
+from services.accounts.store import day_number, month_number
+from tollgate.errors import Forbidden, InsufficientQuota, Unauthorized
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
 
 class AccountState:
-    """One account's last known balance, shared by every cached key of that account."""
+    """One account's last known balance and status, shared by every cached key of it."""
 
-    __slots__ = ("account_id", "balance_micros", "__weakref__")
+    __slots__ = ("account_id", "balance_micros", "status", "status_reason", "__weakref__")
 
-    def __init__(self, account_id: str, balance_micros: int):
+    def __init__(self, account_id: str, balance_micros: int, status: str = "active", status_reason: str = ""):
         self.account_id = account_id
         self.balance_micros = balance_micros
+        self.status = status
+        self.status_reason = status_reason
+
+
+class KeySpend:
+    """A capped key's spend in the current UTC day and month: what accounts last reported
+    (it has debited), plus what this edge has spent since."""
+
+    __slots__ = ("cap_day", "cap_month", "day", "month", "spent_day", "spent_month", "__weakref__")
+
+    def __init__(self, cap_day: int, cap_month: int, day: int, month: int, spent_day: int, spent_month: int):
+        self.cap_day, self.cap_month = cap_day, cap_month
+        self.day, self.month, self.spent_day, self.spent_month = day, month, spent_day, spent_month
+
+    def _roll(self, now_ms: int) -> None:
+        day, month = day_number(now_ms), month_number(now_ms)
+        if day != self.day:
+            self.day, self.spent_day = day, 0
+        if month != self.month:
+            self.month, self.spent_month = month, 0
+
+    def check(self, worst_case_micros: int, now_ms: int) -> None:
+        self._roll(now_ms)
+        for cap, spent, period in ((self.cap_day, self.spent_day, "daily"), (self.cap_month, self.spent_month, "monthly")):
+            if cap and spent + worst_case_micros > cap:
+                raise InsufficientQuota(
+                    f"This API key reached its {period} spend cap (${cap / 1e6:.2f}; spent ${spent / 1e6:.6f}, this request may cost up to "
+                    f"${worst_case_micros / 1e6:.6f}).",
+                    code="spend_cap_exceeded",
+                )
+
+    def add(self, micros: int, now_ms: int) -> None:
+        self._roll(now_ms)
+        self.spent_day += micros
+        self.spent_month += micros
+
+    def reported(self, event: events.BalanceChanged) -> None:
+        """Totals from accounts include other edges' spend; ours not yet debited may be missing
+        from them, so the larger figure wins."""
+        if event.day >= self.day:
+            self.spent_day = max(self.spent_day if event.day == self.day else 0, event.key_spent_day_micros)
+            self.day = event.day
+        if event.month >= self.month:
+            self.spent_month = max(self.spent_month if event.month == self.month else 0, event.key_spent_month_micros)
+            self.month = event.month
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +84,12 @@ class Principal:
     expires_at_ms: int = 0
     rpm_limit: int = 0  # 0 = unlimited
     tpm_limit: int = 0
+    spend: KeySpend | None = None  # only for keys with a spend cap
+
+    def check_status(self) -> None:
+        if self.account.status != "active":
+            reason = f" Reason: {self.account.status_reason}" if self.account.status_reason else ""
+            raise Forbidden(f"This account is suspended.{reason} Contact the operator to reactivate it.", code="account_suspended")
 
     def check_model(self, model: str) -> None:
         if self.allowed_models and not any(fnmatch.fnmatchcase(model, p) for p in self.allowed_models):
@@ -49,6 +101,7 @@ class Authenticator:
         self._stub = stub
         self._pepper = pepper
         self._accounts: weakref.WeakValueDictionary[str, AccountState] = weakref.WeakValueDictionary()
+        self._spend: weakref.WeakValueDictionary[str, KeySpend] = weakref.WeakValueDictionary()
         self._cache: CachedLookup[str, Principal] = CachedLookup(
             self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
         )
@@ -68,20 +121,35 @@ class Authenticator:
             raise errors.from_grpc(err) from None
         account = self._accounts.get(reply.account_id)
         if account is None:
-            account = AccountState(reply.account_id, reply.balance_micros)
+            account = AccountState(reply.account_id, reply.balance_micros, reply.account_status, reply.status_reason)
             self._accounts[reply.account_id] = account
         else:
-            account.balance_micros = reply.balance_micros
+            account.balance_micros, account.status, account.status_reason = reply.balance_micros, reply.account_status, reply.status_reason
+        spend = None
+        if reply.spend_cap_day_micros or reply.spend_cap_month_micros:
+            spend = KeySpend(
+                reply.spend_cap_day_micros, reply.spend_cap_month_micros, reply.spend_day, reply.spend_month, reply.spent_day_micros,
+                reply.spent_month_micros,
+            )  # fmt: skip
+            self._spend[reply.key_id] = spend
         return Principal(
             reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr, tuple(reply.allowed_models), reply.expires_at_ms,
-            reply.rpm_limit, reply.tpm_limit,
+            reply.rpm_limit, reply.tpm_limit, spend,
         )  # fmt: skip
 
     # -- invalidations pushed by the accounts service ---------------------------------
-    def on_key_revoked(self, event: events.KeyRevoked) -> None:
+    def on_key_changed(self, event: events.KeyRevoked | events.KeyUpdated) -> None:
         self._cache.invalidate(event.key_hash)
 
     def on_balance_changed(self, event: events.BalanceChanged) -> None:
         account = self._accounts.get(event.account_id)
         if account is not None:
             account.balance_micros = event.balance_micros
+        spend = self._spend.get(event.key_id) if event.key_id else None
+        if spend is not None:
+            spend.reported(event)
+
+    def on_account_status(self, event: events.AccountStatusChanged) -> None:
+        account = self._accounts.get(event.account_id)
+        if account is not None:
+            account.status, account.status_reason = event.status, event.reason

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from services.edge.auth import Authenticator
+from services.edge.leases import LeaseBook
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
@@ -49,4 +50,5 @@ class Edge:
     publisher: UsagePublisher
     outcomes: OutcomeReporter
     limiter: RateLimiter
+    leases: LeaseBook
     rng: random.Random = field(default_factory=random.Random)

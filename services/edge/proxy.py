@@ -4,22 +4,24 @@ failover, translate between protocols when they differ, stream, and meter."""
 from __future__ import annotations
 
 import time
+import weakref
 
 import httpx
 import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import estimate, sse
+from services.edge import estimate, preauth, sse
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
+from services.edge.leases import Hold
 from services.edge.frontends.base import Frontend, Parsed
 from services.edge.providers.base import Adapter, Usage
 from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import events
-from tollgate.errors import InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.rpc import router_pb2 as pb
 
@@ -27,10 +29,10 @@ _ENCODE = msgspec.json.encode
 
 
 async def authorize(edge: Edge, key: str, request: Request | None = None) -> Principal:
-    """The caller, with a positive balance and within its key's rate limits (counted here)."""
+    """The caller, with an active account and within its key's rate limits (counted here).
+    Whether the balance covers the request is decided once its cost bound is known (``prepare``)."""
     principal = await edge.auth.principal(key)
-    if principal.account.balance_micros <= 0:
-        raise InsufficientQuota("You exceeded your current quota: the account balance is exhausted. Top up to continue.")
+    principal.check_status()
     if request is not None:
         request.scope[SCOPE_KEY].headers.update(edge.limiter.admit(principal))
     return principal
@@ -50,6 +52,17 @@ class Meter:
         self.zdr = zdr
         self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
         self.ttft_ms = 0
+        self.hold: Hold | None = None
+
+    def held(self, hold: Hold) -> None:
+        """Tie the request's pre-authorization to this meter: settled when it publishes, or
+        released in full if the request ends without reaching an upstream."""
+        self.hold = hold
+        weakref.finalize(self, hold.settle, 0)
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.settle(0)
 
     def publish(
         self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "",
@@ -63,10 +76,14 @@ class Meter:
             usage.prompt_tokens, usage.completion_tokens, price.input_per_mtok_micros, price.output_per_mtok_micros,
             usage.cached_tokens, price.cached_input_per_mtok_micros,
         )  # fmt: skip
+        lease_id = self.hold.settle(cost) if self.hold is not None else ""
+        now_ms = time.time_ns() // 1_000_000
+        if self.principal.spend is not None:
+            self.principal.spend.add(cost, now_ms)
         self.edge.publisher.submit(
             events.UsageEvent(
                 request_id=self.timer.request_id,
-                occurred_at_ms=time.time_ns() // 1_000_000,
+                occurred_at_ms=now_ms,
                 account_id=self.principal.account_id,
                 key_id=self.principal.key_id,
                 endpoint=self.endpoint,
@@ -91,6 +108,7 @@ class Meter:
                 client_app=self.client_app,
                 usage_estimated=estimated,
                 zdr=self.zdr,
+                lease_id=lease_id,
             )
         )
 
@@ -99,8 +117,9 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     """Serve one chat request arriving at ``frontend``'s door, whatever the upstream speaks."""
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request), request)
-    parsed = frontend.parse(await request.body(), model=model, stream=stream)
-    plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream)
+    raw = await request.body()
+    parsed = frontend.parse(raw, model=model, stream=stream)
+    plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream, size=len(raw))
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
 
     forwarded = frontend.forward_headers(request)
@@ -123,16 +142,24 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
 
 
 async def prepare(
-    edge: Edge, request: Request, principal: Principal, body: dict, model: str, *, endpoint: str, stream: bool
+    edge: Edge, request: Request, principal: Principal, body: dict, model: str, *, endpoint: str, stream: bool, size: int, completes: bool = True
 ) -> tuple[list[tuple[Route, pb.Candidate]], Meter]:
     """What every endpoint does between parsing and calling upstream: take the request's
     routing options out of its body, check the key may use every model it names, plan
-    the attempts, and open the request's meter."""
+    the attempts, pre-authorize the worst-case cost (spend caps, then the balance lease)
+    and open the request's meter."""
     options = take_options(body, model, require_zdr=principal.require_zdr)
     for name in options.models:
         principal.check_model(name)
     plan = await plan_for(edge, options)
+    settings = edge.settings
+    routes = {id(route): route for route, _ in plan}.values()
+    worst = preauth.worst_case_micros(routes, size, preauth.requested_max_output(body), settings.default_max_output_tokens, completes=completes)
+    if principal.spend is not None:
+        principal.spend.check(worst, time.time_ns() // 1_000_000)
+    hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)
     meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=model, stream=stream, zdr=options.prefs.zdr)
+    meter.held(hold)
     return plan, meter
 
 
@@ -166,6 +193,8 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
         meter.timer.upstream_s += failed.upstream_s
         if failed.attempts:  # an upstream was reached: the request is metered
             meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
+        else:
+            meter.release()
         raise failed.error from None
     meter.timer.upstream_s += outcome.upstream_s
     meter.route = outcome.route
@@ -191,8 +220,9 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     ``<operation>_result`` (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
     principal = await authorize(edge, frontend.api_key(request), request)
-    body = parse(await request.body())
-    plan, meter = await prepare(edge, request, principal, body, body["model"], endpoint=endpoint, stream=False)
+    raw = await request.body()
+    body = parse(raw)
+    plan, meter = await prepare(edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         make = getattr(adapter, f"{operation}_request", None)

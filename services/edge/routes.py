@@ -19,6 +19,7 @@ class Route:
     price: pb.Price
     candidates: tuple[pb.Candidate, ...]
     timeouts: pb.Timeouts | None = None
+    max_output_tokens: int = 0  # 0 = unknown
 
 
 class RouteTable:
@@ -39,7 +40,9 @@ class RouteTable:
         except grpc.aio.AioRpcError as err:
             raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelUnavailable}) from None
         timeouts = reply.timeouts if reply.HasField("timeouts") else None
-        return Route(model=reply.model, price=reply.price, candidates=tuple(reply.candidates), timeouts=timeouts)
+        return Route(
+            model=reply.model, price=reply.price, candidates=tuple(reply.candidates), timeouts=timeouts, max_output_tokens=reply.max_output_tokens
+        )
 
     async def _list_models(self, _key: str) -> list[pb.Model]:
         try:

@@ -14,6 +14,7 @@ id = "gpt-4o"
 aliases = ["openai/gpt-4o"]
 owned_by = "openai"
 context_length = 128_000                    # 0 = unknown
+max_output_tokens = 16_384                  # 0 = unknown; bounds pre-authorization when a request sets no max_tokens
 capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank
 timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
@@ -90,6 +91,7 @@ class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     created: int = 0
     price: Price = Price()
     context_length: int = 0
+    max_output_tokens: int = 0  # 0 = unknown; bounds a request's worst-case cost when it sets no max_tokens
     capabilities: list[str] = []  # empty = not declared
     timeouts: Timeouts = Timeouts()
 
@@ -213,6 +215,8 @@ def _check_model(model: Model, default_timeouts: dict[str, int]) -> Model:
     price = model.price
     if min(price.input_per_mtok_micros, price.output_per_mtok_micros, price.cached_input_per_mtok_micros) < 0:
         raise CatalogError(f"{where} has a negative price")
+    if model.max_output_tokens < 0:
+        raise CatalogError(f"{where}: max_output_tokens must be >= 0 (0 = unknown)")
     if model.context_length < 0:
         raise CatalogError(f"{where}: context_length must be >= 0 (0 = unknown)")
     unknown = sorted(set(model.capabilities) - CAPABILITIES)

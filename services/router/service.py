@@ -70,6 +70,7 @@ class RouterService(pb_grpc.RouterServicer):
             timeouts=pb.Timeouts(connect_ms=t.connect_ms, first_byte_ms=t.first_byte_ms, total_ms=t.total_ms),
             capabilities=model.capabilities,
             context_length=model.context_length,
+            max_output_tokens=model.max_output_tokens,
             candidates=[
                 pb.Candidate(
                     channel_id=c.id,

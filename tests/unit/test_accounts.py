@@ -10,11 +10,9 @@ import grpc
 import pytest
 
 from services.accounts import keys
-from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
 from tollgate import events
 from tollgate.rpc import accounts_pb2 as pb
-from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
 BASE62 = set(string.ascii_letters + string.digits)
 
@@ -197,36 +195,7 @@ async def test_store_persists_across_reopen(tmp_path: Path) -> None:
 # -- gRPC servicer ------------------------------------------------------------------
 
 
-class FakeNotifier:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, object]] = []
-        self.balances: list[tuple[str, int]] = []
-
-    async def publish(self, subject: str, event) -> None:
-        self.published.append((subject, event))
-
-    async def balance_changed(self, account_id: str, balance: int) -> None:
-        self.balances.append((account_id, balance))
-
-
-PEPPER = "unit-test-pepper"
-
-
-@pytest.fixture
-async def svc(accounts_db: str):
-    store = SqlStore(accounts_db)
-    notifier = FakeNotifier()
-    server = grpc.aio.server()
-    pb_grpc.add_AccountsServicer_to_server(AccountsService(store, notifier, PEPPER), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.AccountsStub(channel), notifier, store
-    finally:
-        await channel.close()
-        await server.stop(None)
-        store.close()
+from tests.unit.conftest import PEPPER  # noqa: E402
 
 
 async def rpc_error(call) -> grpc.aio.AioRpcError:
@@ -258,7 +227,11 @@ async def test_create_account_key_and_authenticate(svc) -> None:
         balance_micros=2_000_000,
         account_name="Acme",
         rpm_limit=180,  # the default for a key created without a limit
+        account_status="active",
+        spend_day=principal.spend_day,
+        spend_month=principal.spend_month,
     )
+    assert principal.spend_day > 20_000 and principal.spend_month > 2026 * 12
 
 
 async def test_create_key_default_name_and_listing(svc) -> None:

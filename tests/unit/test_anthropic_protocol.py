@@ -617,7 +617,7 @@ class FakeEdge:
     @staticmethod
     def _principal(account):
         async def principal(key: str):
-            return SimpleNamespace(account=account)
+            return SimpleNamespace(account=account, check_status=lambda: None)
 
         return principal
 

@@ -44,6 +44,21 @@ class AccountsStub:
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.CreateAccountRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Account.FromString,
                 _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/GetAccount',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Account.FromString,
+                _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/ListAccounts',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
+        self.SetAccountStatus = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/SetAccountStatus',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.SetAccountStatusRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Account.FromString,
+                _registered_method=True)
         self.CreateKey = channel.unary_unary(
                 '/tollgate.accounts.v1.Accounts/CreateKey',
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.CreateKeyRequest.SerializeToString,
@@ -53,6 +68,11 @@ class AccountsStub:
                 '/tollgate.accounts.v1.Accounts/RevokeKey',
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.RevokeKeyRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.KeyInfo.FromString,
+                _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/RotateKey',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.RotateKeyRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.RotatedKey.FromString,
                 _registered_method=True)
         self.ListKeys = channel.unary_unary(
                 '/tollgate.accounts.v1.Accounts/ListKeys',
@@ -64,15 +84,35 @@ class AccountsStub:
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.TopUpRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
                 _registered_method=True)
+        self.Adjust = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/Adjust',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.AdjustRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
+                _registered_method=True)
         self.GetBalance = channel.unary_unary(
                 '/tollgate.accounts.v1.Accounts/GetBalance',
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
                 _registered_method=True)
+        self.ListLedger = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/ListLedger',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.ListLedgerRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.ListLedgerResponse.FromString,
+                _registered_method=True)
         self.DailyDebits = channel.unary_unary(
                 '/tollgate.accounts.v1.Accounts/DailyDebits',
                 request_serializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.FromString,
+                _registered_method=True)
+        self.AcquireLease = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/AcquireLease',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.AcquireLeaseRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Lease.FromString,
+                _registered_method=True)
+        self.ReturnLease = channel.unary_unary(
+                '/tollgate.accounts.v1.Accounts/ReturnLease',
+                request_serializer=tollgate_dot_rpc_dot_accounts__pb2.ReturnLeaseRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_accounts__pb2.Lease.FromString,
                 _registered_method=True)
 
 
@@ -92,21 +132,52 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAccount(self, request, context):
+        """user key
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccounts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountStatus(self, request, context):
+        """Suspend (every request then gets 403 account_suspended) or reactivate an account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateKey(self, request, context):
         """Returns the full secret exactly once; only its hash is stored.
+        user key
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """user key
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateKey(self, request, context):
+        """A new key with the old one's settings; the old key keeps working for grace_s seconds.
+        user key
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListKeys(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """user key
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -117,15 +188,45 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Adjust(self, request, context):
+        """A signed correction with a reason, e.g. a refund (+) or a chargeback (-).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetBalance(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """user key
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLedger(self, request, context):
+        """user key
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DailyDebits(self, request, context):
         """Usage debits per UTC day (by when the request happened), for reconciliation with metering.
+        user key
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcquireLease(self, request, context):
+        """Edges reserve slices of an account's balance and pre-authorize requests against them
+        locally; what they do not spend goes back (see docs/balance-leases.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnLease(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -143,6 +244,21 @@ def add_AccountsServicer_to_server(servicer, server):
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.CreateAccountRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Account.SerializeToString,
             ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.GetAccountRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Account.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.ListAccountsRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'SetAccountStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountStatus,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.SetAccountStatusRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Account.SerializeToString,
+            ),
             'CreateKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateKey,
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.CreateKeyRequest.FromString,
@@ -152,6 +268,11 @@ def add_AccountsServicer_to_server(servicer, server):
                     servicer.RevokeKey,
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.RevokeKeyRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.KeyInfo.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.RotateKeyRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.RotatedKey.SerializeToString,
             ),
             'ListKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.ListKeys,
@@ -163,15 +284,35 @@ def add_AccountsServicer_to_server(servicer, server):
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.TopUpRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.SerializeToString,
             ),
+            'Adjust': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adjust,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.AdjustRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.SerializeToString,
+            ),
             'GetBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalance,
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.GetBalanceRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Balance.SerializeToString,
             ),
+            'ListLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLedger,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.ListLedgerRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.ListLedgerResponse.SerializeToString,
+            ),
             'DailyDebits': grpc.unary_unary_rpc_method_handler(
                     servicer.DailyDebits,
                     request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.SerializeToString,
+            ),
+            'AcquireLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireLease,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.AcquireLeaseRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Lease.SerializeToString,
+            ),
+            'ReturnLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnLease,
+                    request_deserializer=tollgate_dot_rpc_dot_accounts__pb2.ReturnLeaseRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_accounts__pb2.Lease.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -239,6 +380,87 @@ class Accounts:
             _registered_method=True)
 
     @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/GetAccount',
+            tollgate_dot_rpc_dot_accounts__pb2.GetAccountRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/ListAccounts',
+            tollgate_dot_rpc_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/SetAccountStatus',
+            tollgate_dot_rpc_dot_accounts__pb2.SetAccountStatusRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateKey(request,
             target,
             options=(),
@@ -282,6 +504,33 @@ class Accounts:
             '/tollgate.accounts.v1.Accounts/RevokeKey',
             tollgate_dot_rpc_dot_accounts__pb2.RevokeKeyRequest.SerializeToString,
             tollgate_dot_rpc_dot_accounts__pb2.KeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/RotateKey',
+            tollgate_dot_rpc_dot_accounts__pb2.RotateKeyRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.RotatedKey.FromString,
             options,
             channel_credentials,
             insecure,
@@ -347,6 +596,33 @@ class Accounts:
             _registered_method=True)
 
     @staticmethod
+    def Adjust(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/Adjust',
+            tollgate_dot_rpc_dot_accounts__pb2.AdjustRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.Balance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetBalance(request,
             target,
             options=(),
@@ -374,6 +650,33 @@ class Accounts:
             _registered_method=True)
 
     @staticmethod
+    def ListLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/ListLedger',
+            tollgate_dot_rpc_dot_accounts__pb2.ListLedgerRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.ListLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DailyDebits(request,
             target,
             options=(),
@@ -390,6 +693,60 @@ class Accounts:
             '/tollgate.accounts.v1.Accounts/DailyDebits',
             tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsRequest.SerializeToString,
             tollgate_dot_rpc_dot_accounts__pb2.DailyDebitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/AcquireLease',
+            tollgate_dot_rpc_dot_accounts__pb2.AcquireLeaseRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.Lease.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.accounts.v1.Accounts/ReturnLease',
+            tollgate_dot_rpc_dot_accounts__pb2.ReturnLeaseRequest.SerializeToString,
+            tollgate_dot_rpc_dot_accounts__pb2.Lease.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,7 +75,7 @@ class Candidate(_message.Message):
     def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length")
+    __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length", "max_output_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,7 @@ class RouteResponse(_message.Message):
     TIMEOUTS_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     price: Price
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
@@ -90,7 +91,8 @@ class RouteResponse(_message.Message):
     timeouts: Timeouts
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     context_length: int
-    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ...) -> None: ...
+    max_output_tokens: int
+    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

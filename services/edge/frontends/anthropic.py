@@ -28,7 +28,7 @@ from services.edge.frontends.openai import bearer, decode_object
 from services.edge.providers.anthropic import ADAPTERS, wire
 from services.edge.providers.anthropic.inbound import text_of, to_canonical_request
 from services.edge.sse import frame
-from tollgate.errors import BadRequest, TollgateError
+from tollgate.errors import BadRequest, InsufficientQuota, TollgateError
 
 _ENCODE = msgspec.json.encode
 _JSON = msgspec.json.Decoder()
@@ -283,7 +283,9 @@ async def messages(request: Request) -> Response:
 async def count_tokens(request: Request) -> Response:
     """Anthropic channels count natively; otherwise the answer is ``estimate_tokens``."""
     edge: Edge = request.app.state.edge
-    await proxy.authorize(edge, FRONTEND.api_key(request))
+    principal = await proxy.authorize(edge, FRONTEND.api_key(request))
+    if principal.account.balance_micros <= 0:  # counting is free, but not for exhausted accounts
+        raise InsufficientQuota("You exceeded your current quota: the account balance is exhausted. Top up to continue.")
     body = decode_object(await request.body())
     model = body.get("model")
     if not isinstance(model, str) or not model:

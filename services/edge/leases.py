@@ -1,0 +1,153 @@
+"""Pre-authorization against balance leases (docs/balance-leases.md).
+
+An edge reserves a slice of an account's balance from the accounts service (a lease) and
+admits requests against it locally: each request holds its worst-case cost while it runs
+and, when it is metered, keeps its actual cost and gives the rest back to the lease. Only
+when a lease cannot cover a request does the edge ask accounts for more, once per account
+at a time. A lease unused for ``idle_s`` goes back, reporting what was spent under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import grpc
+
+from tollgate import errors
+from tollgate.errors import InsufficientQuota
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+
+RENEW_BEFORE_MS = 20_000  # renew a lease this long before accounts would let it lapse
+
+
+class Lease:
+    """One account's lease on this edge."""
+
+    __slots__ = ("account_id", "lease_id", "granted", "held", "spent", "expires_at_ms", "last_used", "closed", "lock")
+
+    def __init__(self, account_id: str):
+        self.account_id = account_id
+        self.lease_id = ""
+        self.granted = 0  # everything accounts granted under lease_id
+        self.held = 0  # worst-case costs of requests in flight
+        self.spent = 0  # actual costs of finished requests
+        self.expires_at_ms = 0
+        self.last_used = time.monotonic()
+        self.closed = False
+        self.lock = asyncio.Lock()
+
+    @property
+    def remaining(self) -> int:
+        return self.granted - self.held - self.spent
+
+
+class Hold:
+    """One request's reservation; settled exactly once with what the request cost."""
+
+    __slots__ = ("lease", "amount", "settled")
+
+    def __init__(self, lease: Lease, amount: int):
+        self.lease = lease
+        self.amount = amount
+        self.settled = False
+        lease.held += amount
+
+    def settle(self, cost: int) -> str:
+        """Keep ``cost`` of the hold and return the rest to the lease; the lease's id."""
+        lease = self.lease
+        if not self.settled:
+            self.settled = True
+            lease.held -= self.amount
+            lease.spent += cost
+            lease.last_used = time.monotonic()
+        return lease.lease_id
+
+
+class LeaseBook:
+    def __init__(self, stub: pb_grpc.AccountsStub, log, *, holder: str, slice_micros: int, idle_s: float):
+        self._stub = stub
+        self._log = log
+        self._holder = holder
+        self._slice = slice_micros
+        self._idle_s = idle_s
+        self._leases: dict[str, Lease] = {}
+        self._task: asyncio.Task | None = None
+
+    async def hold(self, account_id: str, amount: int, balance_hint: int) -> Hold:
+        """Reserve ``amount`` for one request, or raise 402 when the account cannot cover it."""
+        lease = self._leases.get(account_id)
+        if lease is None or lease.closed:
+            lease = self._leases[account_id] = Lease(account_id)
+        lease.last_used = time.monotonic()
+        if lease.lease_id and lease.remaining >= amount:
+            return Hold(lease, amount)
+        async with lease.lock:
+            if not (lease.lease_id and lease.remaining >= amount):
+                await self._grow(lease, amount, balance_hint)
+            if lease.remaining < amount or lease.closed:
+                raise InsufficientQuota(
+                    f"You exceeded your current quota: the account's balance cannot cover this request's worst-case cost "
+                    f"(${amount / 1e6:.6f}). Top up, or lower max_tokens."
+                )
+            return Hold(lease, amount)
+
+    async def _grow(self, lease: Lease, amount: int, balance_hint: int) -> None:
+        short = amount - lease.remaining if lease.lease_id else amount
+        want = max(short, min(self._slice, balance_hint // 4))  # small balances are shared in small slices
+        reply = await self._call(
+            self._stub.AcquireLease,
+            pb.AcquireLeaseRequest(account_id=lease.account_id, lease_id=lease.lease_id, amount_micros=want, needed_micros=short, holder=self._holder),
+        )
+        if reply.lease_id != lease.lease_id:  # a new lease (the old one, if any, had lapsed)
+            lease.lease_id, lease.spent = reply.lease_id, 0
+        lease.granted = reply.total_granted_micros
+        lease.expires_at_ms = reply.expires_at_ms
+
+    async def _call(self, method, request):
+        try:
+            return await method(request, timeout=5)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err) from None
+
+    # -- housekeeping -----------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="lease-keeper")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.tend()
+
+    async def tend(self, *, closing: bool = False) -> None:
+        """Return idle leases (all of them when ``closing``) and renew busy ones."""
+        now, now_ms = time.monotonic(), time.time_ns() // 1_000_000
+        for lease in list(self._leases.values()):
+            if not lease.lease_id or lease.closed:
+                continue
+            try:
+                if lease.held == 0 and (closing or now - lease.last_used > self._idle_s):
+                    lease.closed = True  # no await since held was read: no request can join it now
+                    if self._leases.get(lease.account_id) is lease:
+                        del self._leases[lease.account_id]
+                    await self._call(self._stub.ReturnLease, pb.ReturnLeaseRequest(lease_id=lease.lease_id, spent_micros=lease.spent))
+                elif lease.expires_at_ms - now_ms < RENEW_BEFORE_MS:
+                    reply = await self._call(
+                        self._stub.AcquireLease, pb.AcquireLeaseRequest(account_id=lease.account_id, lease_id=lease.lease_id, holder=self._holder)
+                    )
+                    if reply.lease_id == lease.lease_id:
+                        lease.expires_at_ms = reply.expires_at_ms
+                    else:  # it lapsed: the next request takes a new one
+                        lease.closed = True
+                        self._leases.pop(lease.account_id, None)
+            except errors.TollgateError as err:
+                self._log.warning("lease upkeep failed", lease_id=lease.lease_id, error=err.code)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.tend(closing=True)
