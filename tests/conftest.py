@@ -115,24 +115,54 @@ def new_account(accounts):
 POSTGRES_DSN = os.environ.get("TOLLGATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+def _docker_answers() -> str:
+    """"" when a Docker daemon answers, else why not."""
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return ""
+    except Exception as exc:  # no socket, no permission, no daemon
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """A PostgreSQL server: the one at TOLLGATE_TEST_POSTGRES_DSN when it answers, else a
+    testcontainers one when Docker answers; skipped with both reasons otherwise."""
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
+        yield POSTGRES_DSN
+        return
+    except psycopg.OperationalError as exc:
+        direct = f"no PostgreSQL server reachable at {POSTGRES_DSN} ({str(exc).splitlines()[0]})"
+    why_not = _docker_answers()
+    if why_not:
+        pytest.skip(f"{direct}; no Docker daemon for testcontainers ({why_not})")
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def accounts_db(request, tmp_path):
-    """An empty accounts database: a SQLite file, and a fresh schema in the PostgreSQL
-    server at TOLLGATE_TEST_POSTGRES_DSN (skipped with the reason when none answers)."""
+    """An empty accounts database: a SQLite file, and a fresh schema in PostgreSQL
+    (``postgres_dsn``: a local server or a testcontainer; skipped with the reason when neither)."""
     if request.param == "sqlite":
         yield str(tmp_path / "sub" / "accounts.sqlite3")
         return
     import psycopg
 
-    try:
-        admin = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server reachable at {POSTGRES_DSN}: {str(exc).splitlines()[0]}")
+    dsn = request.getfixturevalue("postgres_dsn")
+    admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
     schema = f"tollgate_test_{secrets.token_hex(6)}"
     admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in POSTGRES_DSN else "?"
+    separator = "&" if "?" in dsn else "?"
     try:
-        yield f"{POSTGRES_DSN}{separator}options=-csearch_path%3D{schema}"
+        yield f"{dsn}{separator}options=-csearch_path%3D{schema}"
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
