@@ -255,6 +255,7 @@ BANNER = """
    print(c.chat.completions.create(model="sim-1", messages=[{{"role": "user", "content": "Hi"}}]).choices[0].message.content)'
 
  Usage:  curl '{metering}/v1/usage/models?account_id={account}'
+ Operator CLI (admin credential in {token_file}):  .venv/bin/tollgate ledger {account}
  Stop everything with Ctrl-C.
 ──────────────────────────────────────────────────────────────────────────────
 """
@@ -270,7 +271,8 @@ def main() -> int:
     try:
         stack.start()
         account, key = stack.bootstrap_demo()
-        print(BANNER.format(url=stack.edge_url, key=key, account=account, metering=stack.metering_url), flush=True)
+        token_file = stack.data_dir / credentials.TOKEN_FILE
+        print(BANNER.format(url=stack.edge_url, key=key, account=account, metering=stack.metering_url, token_file=token_file), flush=True)
         while not stopping.wait(0.5):
             if dead := stack.dead():
                 print(f"stack: {dead[0].name} exited with code {dead[0].proc.returncode}; stopping everything", flush=True)

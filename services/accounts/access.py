@@ -7,11 +7,12 @@ it may leave ``account_id`` empty, and naming another account is refused (403).
 
 from __future__ import annotations
 
+import fnmatch
 import hmac
 from dataclasses import dataclass
 
 from services.accounts import keys
-from services.accounts.store import SqlStore, now_ms
+from services.accounts.store import KeyRow, SqlStore, now_ms
 from tollgate.credentials import presented
 from tollgate.errors import BadRequest, Forbidden, Unauthorized
 
@@ -19,9 +20,34 @@ USER_METHODS = frozenset({"GetAccount", "CreateKey", "RevokeKey", "RotateKey", "
 
 
 @dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What a new key may do: the request's settings, for a user key no broader than its own."""
+
+    require_zdr: bool
+    allowed_models: tuple[str, ...]
+    expires_at_ms: int
+    rpm_limit: int  # 0 = unlimited
+    tpm_limit: int
+    spend_cap_day_micros: int
+    spend_cap_month_micros: int
+
+
+def _narrower(asked: int, own: int, what: str) -> int:
+    """A limit where 0 means none: inherit ``own`` when not asked, refuse anything looser."""
+    if not own:
+        return asked
+    if not asked:
+        return own
+    if asked > own:
+        raise Forbidden(f"A key cannot create a key with a higher {what} than its own ({own}).", code="forbidden")
+    return asked
+
+
+@dataclass(frozen=True, slots=True)
 class Caller:
     admin: bool
     account_id: str = ""  # a user key's own account
+    key: KeyRow | None = None  # the presenting user key
 
     def account(self, requested: str) -> str:
         """The account this call acts on."""
@@ -32,6 +58,26 @@ class Caller:
         if requested and requested != self.account_id:
             raise Forbidden("This API key can only manage its own account.", code="forbidden")
         return self.account_id
+
+    def limits(self, asked: KeyLimits) -> KeyLimits:
+        """The admin gets what it asks; a user key gets at most what it has itself."""
+        own = self.key
+        if own is None:
+            return asked
+        models = asked.allowed_models or own.allowed_models
+        if own.allowed_models:
+            wider = [m for m in models if not any(fnmatch.fnmatchcase(m, p) for p in own.allowed_models)]
+            if wider:
+                raise Forbidden(f"A key cannot create a key for models it may not use itself: {', '.join(wider)}.", code="forbidden")
+        return KeyLimits(
+            require_zdr=asked.require_zdr or own.require_zdr,
+            allowed_models=models,
+            expires_at_ms=_narrower(asked.expires_at_ms, own.expires_at_ms, "expiry"),
+            rpm_limit=_narrower(asked.rpm_limit, own.rpm_limit, "RPM limit"),
+            tpm_limit=_narrower(asked.tpm_limit, own.tpm_limit, "TPM limit"),
+            spend_cap_day_micros=_narrower(asked.spend_cap_day_micros, own.spend_cap_day_micros, "daily spend cap"),
+            spend_cap_month_micros=_narrower(asked.spend_cap_month_micros, own.spend_cap_month_micros, "monthly spend cap"),
+        )
 
     def check(self, account_id: str) -> None:
         """Refuse a user key acting on an object (e.g. a key) of another account."""
@@ -60,4 +106,6 @@ class Access:
         found = await self._store.principal_by_hash(keys.hash_key(credential, self._pepper))
         if found is None or found.key.revoked_at_ms or (found.key.expires_at_ms and found.key.expires_at_ms <= now_ms()):
             raise Unauthorized("Incorrect API key provided.")
-        return Caller(admin=False, account_id=found.account.id)
+        if found.account.status != "active":
+            raise Forbidden("This account is suspended; its keys cannot manage it until an operator reactivates it.", code="account_suspended")
+        return Caller(admin=False, account_id=found.account.id, key=found.key)

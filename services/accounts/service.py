@@ -9,10 +9,10 @@ import re
 from nats.aio.client import Client
 
 from services.accounts import keys
-from services.accounts.access import Access, Caller
+from services.accounts.access import Access, Caller, KeyLimits
 from services.accounts.store import AccountRow, KeyRow, LeaseRow, SqlStore, new_id, now_ms
 from tollgate import events
-from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized, abort
+from tollgate.errors import BadRequest, Forbidden, NotFound, TollgateError, Unauthorized, abort
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
@@ -162,10 +162,20 @@ class AccountsService(pb_grpc.AccountsServicer):
         if min(request.spend_cap_day_micros, request.spend_cap_month_micros) < 0:
             raise BadRequest("spend caps cannot be negative")
         patterns = tuple(p.strip() for p in request.allowed_models if p.strip())
-        rpm = DEFAULT_KEY_RPM if request.rpm_limit == 0 else max(request.rpm_limit, 0)
+        if caller.key is None:  # the admin: 0 = the default, -1 = unlimited
+            rpm = DEFAULT_KEY_RPM if request.rpm_limit == 0 else max(request.rpm_limit, 0)
+        elif request.rpm_limit < 0 and caller.key.rpm_limit:
+            raise Forbidden("A key cannot create a key with a higher RPM limit than its own.", code="forbidden")
+        else:  # a user key: 0 = as the presenting key
+            rpm = max(request.rpm_limit, 0)
+        asked = KeyLimits(
+            request.require_zdr, patterns, request.expires_at_ms, rpm, max(request.tpm_limit, 0), request.spend_cap_day_micros,
+            request.spend_cap_month_micros,
+        )  # fmt: skip
+        k = caller.limits(asked)
         secret, row = await self._insert_key(
-            account_id, request.name or "default", request.require_zdr, patterns, request.expires_at_ms, rpm, max(request.tpm_limit, 0),
-            request.spend_cap_day_micros, request.spend_cap_month_micros,
+            account_id, request.name or "default", k.require_zdr, k.allowed_models, k.expires_at_ms, k.rpm_limit, k.tpm_limit,
+            k.spend_cap_day_micros, k.spend_cap_month_micros,
         )  # fmt: skip
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
@@ -230,10 +240,13 @@ class AccountsService(pb_grpc.AccountsServicer):
         return pb.Balance(account_id=account.id, balance_micros=account.balance_micros)
 
     async def _list_ledger(self, request: pb.ListLedgerRequest, caller: Caller) -> pb.ListLedgerResponse:
-        account = await self._account(caller.account(request.account_id))
+        account_id = caller.account(request.account_id)
         if request.limit < 0 or request.before_id < 0:
             raise BadRequest("limit and before_id must be positive")
-        rows = await self._store.ledger(account.id, min(request.limit or 50, 1000), request.before_id)
+        found = await self._store.ledger(account_id, min(request.limit or 50, 1000), request.before_id)
+        if found is None:
+            raise NotFound(f"no account {account_id!r}")
+        rows, balance = found
         entries = [
             pb.LedgerEntry(
                 id=r.id, kind=r.kind, amount_micros=r.amount_micros, reference=r.reference, note=r.note, key_id=r.key_id,
@@ -241,7 +254,7 @@ class AccountsService(pb_grpc.AccountsServicer):
             )  # fmt: skip
             for r in rows
         ]
-        return pb.ListLedgerResponse(entries=entries, balance_micros=account.balance_micros)
+        return pb.ListLedgerResponse(entries=entries, balance_micros=balance)
 
     async def _daily_debits(self, request: pb.DailyDebitsRequest, caller: Caller) -> pb.DailyDebitsResponse:
         account_id = caller.account(request.account_id)

@@ -292,14 +292,19 @@ class SqlStore:
         spent = dict(self._db.execute("SELECT period, micros FROM key_spend WHERE key_id = ? AND period IN (?, ?)", (key_id, day, month)))
         return spent.get(day, 0), spent.get(month, 0)
 
-    async def ledger(self, account_id: str, limit: int, before_id: int = 0) -> list[LedgerRow]:
+    async def ledger(self, account_id: str, limit: int, before_id: int = 0) -> tuple[list[LedgerRow], int] | None:
+        """A page of entries, newest first, and the balance they add up to (one snapshot)."""
         return await self._run(self._ledger, account_id, limit, before_id)
 
-    def _ledger(self, account_id: str, limit: int, before_id: int) -> list[LedgerRow]:
-        rows = self._db.execute(
-            f"SELECT {_LEDGER_COLS} FROM ledger WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (account_id, before_id or 2**62, limit)
-        )
-        return [LedgerRow(*row) for row in rows]
+    def _ledger(self, account_id: str, limit: int, before_id: int) -> tuple[list[LedgerRow], int] | None:
+        with self._tx():
+            account = self._get_account(account_id)
+            if account is None:
+                return None
+            rows = self._db.execute(
+                f"SELECT {_LEDGER_COLS} FROM ledger WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (account_id, before_id or 2**62, limit)
+            )
+            return [LedgerRow(*row) for row in rows], account.balance_micros
 
     async def ledger_sum(self, account_id: str) -> int:
         return await self._run(self._ledger_sum, account_id)

@@ -201,3 +201,37 @@ async def test_ledger_pages_newest_first(served) -> None:
         pages.append([e.amount_micros for e in page.entries])
         before = page.entries[-1].id
     assert pages == [[7, 6, 5], [4, 3, 2], [1]]
+
+
+async def test_a_user_key_creates_keys_no_broader_than_itself(served) -> None:
+    account = await served.stub.CreateAccount(pb.CreateAccountRequest(name="a", initial_balance_micros=1_000, skip_trial_credit=True))
+    expiry = now_ms() + 3_600_000
+    own = await served.stub.CreateKey(
+        pb.CreateKeyRequest(account_id=account.account_id, allowed_models=["sim-*"], expires_at_ms=expiry, rpm_limit=10, tpm_limit=1_000,
+                            spend_cap_day_micros=500, require_zdr=True)
+    )  # fmt: skip
+    user = served.as_(own.secret)
+    inherited = (await user.CreateKey(pb.CreateKeyRequest(name="child"))).key
+    assert (inherited.allowed_models, inherited.expires_at_ms, inherited.rpm_limit, inherited.tpm_limit) == (["sim-*"], expiry, 10, 1_000)
+    assert (inherited.spend_cap_day_micros, inherited.require_zdr) == (500, True)
+    narrower = (await user.CreateKey(pb.CreateKeyRequest(allowed_models=["sim-1"], rpm_limit=5, spend_cap_day_micros=100))).key
+    assert (narrower.allowed_models, narrower.rpm_limit, narrower.spend_cap_day_micros) == (["sim-1"], 5, 100)
+    for broader in (
+        pb.CreateKeyRequest(allowed_models=["gpt-4o"]),
+        pb.CreateKeyRequest(rpm_limit=11),
+        pb.CreateKeyRequest(rpm_limit=-1),
+        pb.CreateKeyRequest(tpm_limit=1_001),
+        pb.CreateKeyRequest(spend_cap_day_micros=501),
+        pb.CreateKeyRequest(expires_at_ms=expiry + 1),
+    ):
+        assert (await rpc_error(user.CreateKey(broader))).code() == grpc.StatusCode.PERMISSION_DENIED, broader
+
+
+async def test_a_suspended_accounts_keys_cannot_manage_it(served) -> None:
+    account, key = await account_with_key(served)
+    user = served.as_(key.secret)
+    await user.ListKeys(pb.ListKeysRequest())
+    await served.stub.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account.account_id, status="suspended", reason="x"))
+    for call in (user.ListKeys(pb.ListKeysRequest()), user.CreateKey(pb.CreateKeyRequest()), user.RotateKey(pb.RotateKeyRequest(key_id=key.key.key_id))):
+        err = await rpc_error(call)
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "suspended" in err.details()
