@@ -159,12 +159,15 @@ class Stack:
             logs = self.data_dir / "logs"
             logs.mkdir(exist_ok=True)
             out = open(logs / f"{service.name}.log", "ab")  # noqa: SIM115 - owned by the child
-            service.proc = subprocess.Popen(service.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            service.proc = subprocess.Popen(
+                service.argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+            )
             out.close()
         else:
             service.proc = subprocess.Popen(
-                service.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                service.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )  # fmt: skip
             threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
         self.services.append(service)
 
@@ -232,6 +235,15 @@ class Stack:
                     stub.RevokeKey(pb.RevokeKeyRequest(key_id=key.key_id))
             secret = stub.CreateKey(pb.CreateKeyRequest(account_id=account_id, name="demo", rpm_limit=rpm_limit)).secret
         return account_id, secret
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM when the launcher dies however it dies
+    (killed, or its test session timed out), so no service outlives it holding ports."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _prefix_output(service: Service) -> None:

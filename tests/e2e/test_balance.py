@@ -83,6 +83,7 @@ def test_200_concurrent_requests_on_3_edges_never_overdraw_an_account_with_credi
     balance = accounts.GetBalance(pb.GetBalanceRequest(account_id=account_id)).balance_micros
     assert balance == credit - sum(succeeded)
     assert balance >= 0  # the documented bound: no overdraft while answers stay within max_tokens
+    print(f"credit {credit} µUSD: {len(succeeded)} succeeded, {len(refused)} got 402, balance left {balance} µUSD")
 
 
 def test_a_request_whose_worst_case_exceeds_the_balance_is_402_and_costs_nothing(stack, new_account, accounts):
