@@ -166,3 +166,47 @@ def accounts_db(request, tmp_path):
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
+
+
+CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")  # e.g. http://default:@127.0.0.1:8123/default
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server():
+    """A ClickHouse server's base URL: CLICKHOUSE_URL when it answers, else a testcontainers
+    one when Docker answers; skipped with the reason otherwise."""
+    import clickhouse_connect
+
+    if CLICKHOUSE_URL:
+        try:
+            clickhouse_connect.get_client(dsn=CLICKHOUSE_URL).close()
+            yield CLICKHOUSE_URL.rsplit("/", 1)[0] if CLICKHOUSE_URL.count("/") > 2 else CLICKHOUSE_URL
+            return
+        except Exception as exc:
+            pytest.skip(f"CLICKHOUSE_URL={CLICKHOUSE_URL} does not answer ({type(exc).__name__})")
+    why_not = _docker_answers()
+    if why_not:
+        pytest.skip(f"no ClickHouse server: CLICKHOUSE_URL is not set and no Docker daemon for testcontainers ({why_not})")
+    from testcontainers.clickhouse import ClickHouseContainer
+
+    with ClickHouseContainer("clickhouse/clickhouse-server:25.8") as container:
+        yield f"http://{container.username}:{container.password}@{container.get_container_host_ip()}:{container.get_exposed_port(8123)}"
+
+
+@pytest.fixture(scope="module", params=["chdb", "clickhouse-server"])
+def clickhouse_dsn(request, tmp_path_factory):
+    """An empty metering database: embedded chDB, and a fresh database on a ClickHouse server."""
+    if request.param == "chdb":
+        yield f"chdb://{tmp_path_factory.mktemp('chdb')}/db"
+        return
+    import clickhouse_connect
+
+    base = request.getfixturevalue("clickhouse_server")
+    database = f"tollgate_test_{secrets.token_hex(6)}"
+    admin = clickhouse_connect.get_client(dsn=base)
+    admin.command(f"CREATE DATABASE {database}")
+    try:
+        yield f"{base}/{database}"
+    finally:
+        admin.command(f"DROP DATABASE {database}")
+        admin.close()

@@ -8,7 +8,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from tollgate.events import USAGE_STREAM, USAGE_SUBJECT
+from tollgate.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, USAGE_STREAM, USAGE_SUBJECT
 
 DAY_S = 86_400
 
@@ -38,9 +38,17 @@ async def connect(url: str, name: str, **kwargs) -> Client:
     )
 
 
+def dead_letter_stream_config() -> StreamConfig:
+    """Events a consumer could not read, kept 30 days for an operator to inspect or replay."""
+    return StreamConfig(
+        name=DEAD_LETTER_STREAM, subjects=[DEAD_LETTER_PREFIX + ".>"], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD, max_age=30 * DAY_S,
+    )  # fmt: skip
+
+
 async def ensure_streams(js: JetStreamContext) -> None:
-    config = usage_stream_config()
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    for config in (usage_stream_config(), dead_letter_stream_config()):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)

@@ -195,7 +195,7 @@ def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict:
     settings = Settings.from_env()
     url = args.metering or f"http://{settings.metering_host}:{settings.metering_port}"
     try:
-        rows = reconcile.compare(stub, url, args.account_id, args.days)
+        rows = reconcile.compare(stub, url, args.account_id, args.days, accounts_credential(args))
     except httpx.HTTPError as err:
         raise Failed(f"metering unreachable ({type(err).__name__})") from None
     days = [{"day": d, "ledger_micros": ledger, "metering_micros": metering, "diff_micros": ledger - metering} for d, ledger, metering in rows]

@@ -20,6 +20,9 @@ BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
 RATE_COUNTS_SUBJECT: Final = "tollgate.ratelimit.counts.v1"
+USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version; a consumer dead-letters the ones it cannot read
+DEAD_LETTER_STREAM: Final = "DEADLETTER"
+DEAD_LETTER_PREFIX: Final = "tollgate.deadletter"
 
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):

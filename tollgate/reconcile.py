@@ -13,7 +13,7 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 DAY_MS = 86_400_000
 
 
-def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days: int) -> list[tuple[str, int, int]]:
+def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days: int, credential: str) -> list[tuple[str, int, int]]:
     """(day, ledger debits, metering cost) for every day either side has, oldest first."""
     end_ms = time.time_ns() // 1_000_000 + 60_000
     start_ms = (end_ms // DAY_MS - days + 1) * DAY_MS
@@ -21,6 +21,7 @@ def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days
     reply = httpx.get(
         f"{metering_url.rstrip('/')}/v1/usage/daily",
         params={"account_id": account_id, "start": str(start_ms // 1000), "end": str(end_ms // 1000 + 1)},
+        headers={"authorization": f"Bearer {credential}"},
         timeout=30,
     )
     reply.raise_for_status()

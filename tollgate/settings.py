@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     clickhouse_dsn: str = ""  # default chdb:///<abs data_dir>/clickhouse
     metering_batch_size: int = 500
     metering_batch_wait_s: float = 0.5
+    metering_raw_ttl_days: int = 90  # raw usage rows expire after this many days (0 = never); hourly/daily rollups stay
+    metering_metrics_port: int = 0  # 0 = no Prometheus endpoint
 
     grpc_shutdown_grace_s: float = 5.0
 

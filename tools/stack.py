@@ -116,6 +116,11 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.metering}"
 
     @property
+    def admin_headers(self) -> dict[str, str]:
+        """HTTP headers presenting the admin credential (metering's API)."""
+        return {"authorization": f"Bearer {self.settings.admin_credential}"}
+
+    @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sim}/v1"
 
@@ -266,7 +271,7 @@ BANNER = """
  python -c 'from openai import OpenAI; c = OpenAI(base_url="{url}", api_key="{key}"); \\
    print(c.chat.completions.create(model="sim-1", messages=[{{"role": "user", "content": "Hi"}}]).choices[0].message.content)'
 
- Usage:  curl '{metering}/v1/usage/models?account_id={account}'
+ Usage:  curl -H "Authorization: Bearer {key}" '{metering}/v1/usage?group_by=model'
  Operator CLI (admin credential in {token_file}):  .venv/bin/tollgate ledger {account}
  Stop everything with Ctrl-C.
 ──────────────────────────────────────────────────────────────────────────────

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 
 from services.accounts.keys import hash_key
-from services.edge.cache import CachedLookup
+from tollgate.cache import CachedLookup
 from tollgate import errors, events
 from services.accounts.store import day_number, month_number
 from tollgate.errors import Forbidden, InsufficientQuota, Unauthorized

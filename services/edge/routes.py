@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.edge.cache import CachedLookup
+from tollgate.cache import CachedLookup
 from tollgate import errors, events
 from tollgate.errors import ModelUnavailable
 from tollgate.rpc import router_pb2 as pb

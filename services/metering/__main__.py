@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from prometheus_client import CollectorRegistry
+
 from services.metering.app import create_app
-from services.metering.consumer import consume
+from services.metering.auth import Authorizer
+from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.store import UsageStore
-from tollgate import bus, lifecycle
+from tollgate import bus, credentials, lifecycle
+from tollgate.metrics import serve_metrics
+from tollgate.rpc import accounts_pb2_grpc
 from tollgate.settings import Settings
 
 
@@ -18,15 +23,23 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     applied = await asyncio.to_thread(store.migrate)
     if applied:
         log.info("clickhouse migrations applied", migrations=applied)
+    await asyncio.to_thread(store.set_raw_ttl, settings.metering_raw_ttl_days)
     nc = await lifecycle.nats_connection(stack, settings, "metering")
     js = nc.jetstream()
     await bus.ensure_streams(js)
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    serve_metrics(registry, settings.metering_metrics_port)
+    accounts = credentials.aio_channel(settings.accounts_addr, settings.admin_credential)
+    stack.push_async_callback(accounts.close)
+    auth = Authorizer(settings.admin_credential, accounts_pb2_grpc.AccountsStub(accounts))
     await lifecycle.background(
         stack,
-        lambda stop: consume(stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s),
+        lambda stop: consume(stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s, metrics=metrics),
         "usage-consumer",
     )
-    await lifecycle.asgi_server(stack, create_app(store), settings.metering_host, settings.metering_port)
+    await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
+    await lifecycle.asgi_server(stack, create_app(store, auth), settings.metering_host, settings.metering_port)
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
 
 

@@ -1,15 +1,25 @@
-"""Metering's HTTP query API (JSON)."""
+"""Metering's HTTP API: usage analytics, billing statements, the request log, model
+rankings (JSON; CSV for usage and statements with ``format=csv``). Every call needs a
+credential (``auth``): a key sees its own account, the admin credential every account."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import math
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 
+from services.metering import queries
+from services.metering.auth import Authorizer
 from services.metering.store import UsageStore
-from tollgate.errors import BadRequest, TollgateError
+from tollgate.errors import BadRequest, NotFound, TollgateError
+
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
 
 def _time(value: str | None, default: datetime, name: str) -> datetime:
@@ -31,20 +41,123 @@ def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return t_start, t_end
 
 
-async def _rows(query, account_id: str, start: str | None, end: str | None) -> dict:
-    t_start, t_end = _range(start, end)
-    rows = await asyncio.to_thread(query, account_id, t_start, t_end)
-    return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}
+def _choices(value: str | None, allowed, name: str) -> list[str]:
+    picked = [v.strip() for v in (value or "").split(",") if v.strip()]
+    wrong = [v for v in picked if v not in allowed]
+    if wrong:
+        raise BadRequest(f"{name} must be among {', '.join(allowed)} (got {', '.join(wrong)})", code=f"invalid_{name}")
+    return list(dict.fromkeys(picked))
 
 
-def create_app(store: UsageStore) -> Litestar:
+def _quantiles(row: dict) -> dict:
+    """quantile arrays -> latency_ms_p50 … ttft_ms_p99 (0 where there were no samples)."""
+    for column, prefix in (("latency_q", "latency_ms"), ("ttft_q", "ttft_ms")):
+        values = row.pop(column, None) or [0.0] * len(queries.QUANTILES)
+        for q, v in zip(queries.QUANTILES, values, strict=True):
+            row[f"{prefix}_p{q}"] = 0 if v is None or math.isnan(v) else round(float(v), 1)
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            row[k] = v.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+        elif isinstance(v, float) and math.isnan(v):
+            row[k] = 0
+    return row
+
+
+def _csv(rows: list[dict], filename: str) -> Response:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv", headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = None) -> Litestar:
+    async def run(sql: str, params: dict) -> list[dict]:
+        return [_quantiles(r) for r in await asyncio.to_thread(store.query, sql, params)]
+
+    @get("/v1/whoami")
+    async def whoami(request: Request) -> dict:
+        viewer = await auth.viewer(request)
+        return {"admin": viewer.admin, "account_id": viewer.account_id}
+
+    @get("/v1/usage")
+    async def usage(
+        request: Request, start: str | None = None, end: str | None = None, group_by: str | None = None, bucket: str = "day",
+        account_id: str | None = None, format: str = "json",
+    ) -> Response:  # fmt: skip
+        account = (await auth.viewer(request)).scope(account_id)
+        if bucket not in queries.BUCKETS:
+            raise BadRequest(f"bucket must be one of {', '.join(queries.BUCKETS)}", code="invalid_bucket")
+        groups = _choices(group_by, queries.GROUPS, "group_by")
+        t_start, t_end = _range(start, end)
+        sql, _ = queries.usage_sql(account, groups, bucket)
+        rows = await run(sql, {"account": account or "", "start": t_start, "end": t_end})
+        if format == "csv":
+            return _csv(rows, "usage.csv")
+        body = {"account_id": account, "start": t_start.isoformat(), "end": t_end.isoformat(), "bucket": bucket, "group_by": groups, "data": rows}
+        return Response(body)
+
+    @get("/v1/requests")
+    async def request_log(
+        request: Request, limit: int = 50, key_id: str | None = None, model: str | None = None, status: int | None = None,
+        before: str | None = None, account_id: str | None = None,
+    ) -> dict:  # fmt: skip
+        account = (await auth.viewer(request)).scope(account_id)
+        if not 1 <= limit <= 1000:
+            raise BadRequest("limit must be between 1 and 1000")
+        sql = queries.requests_sql(account, key_id=bool(key_id), model=bool(model), status=status is not None, before=bool(before))
+        params = {"account": account or "", "key_id": key_id or "", "model": model or "", "status": status or 0, "limit": limit}
+        if before:
+            params["before"] = _time(before, datetime.now(UTC), "before")
+        return {"data": await run(sql, params)}
+
+    @get("/v1/requests/{request_id:str}")
+    async def request_metadata(request: Request, request_id: str) -> dict:
+        account = (await auth.viewer(request)).scope(None)
+        rows = await run(queries.request_sql(account), {"account": account or "", "request_id": request_id})
+        if not rows:
+            raise NotFound(f"No request {request_id} (for this account).", code="request_not_found")
+        return rows[0]
+
+    @get("/v1/rankings")
+    async def rankings(request: Request, window: str = "7d", by: str = "tokens") -> dict:
+        await auth.viewer(request)  # any signed-in caller: rankings are aggregate, per model and channel, never per account
+        if window not in WINDOWS or by not in queries.RANKED_MODELS:
+            raise BadRequest(f"window must be one of {', '.join(WINDOWS)} and by one of {', '.join(queries.RANKED_MODELS)}")
+        start = datetime.now(UTC) - WINDOWS[window]
+        models, channels = await asyncio.gather(run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), {"start": start}))
+        for c in channels:
+            c["error_rate"] = round(float(c["error_rate"]), 4)
+            c["tokens_per_s"] = round(float(c["tokens_per_s"]), 1)
+        return {"window": window, "by": by, "models": models, "channels": channels}
+
+    @get("/v1/statement")
+    async def statement(request: Request, month: str | None = None, account_id: str | None = None, format: str = "json") -> Response:
+        account = (await auth.viewer(request)).one_account(account_id)
+        now = datetime.now(UTC)
+        try:
+            first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        except ValueError:
+            raise BadRequest("month must look like 2026-11") from None
+        after = (first + timedelta(days=32)).replace(day=1)
+        lines = await run(queries.statement_sql(), {"account": account, "start": first, "end": after})
+        for line in lines:
+            for k in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99"):
+                line.pop(k, None)
+        if format == "csv":
+            return _csv(lines, f"statement-{first:%Y-%m}.csv")
+        total = sum(int(line["cost_micros"]) for line in lines)
+        return Response({"account_id": account, "month": f"{first:%Y-%m}", "lines": lines, "total_cost_micros": total, "requests": sum(int(x["requests"]) for x in lines)})
+
+    # The reconciliation and quick-look endpoints (exact, from the raw table).
     @get("/v1/usage/models")
-    async def usage_by_model(account_id: str, start: str | None = None, end: str | None = None) -> dict:
-        return await _rows(store.usage_by_model, account_id, start, end)
+    async def usage_by_model(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+        return await _raw(store.usage_by_model, (await auth.viewer(request)).one_account(account_id), start, end)
 
     @get("/v1/usage/daily")
-    async def usage_by_day(account_id: str, start: str | None = None, end: str | None = None) -> dict:
-        return await _rows(store.daily_cost, account_id, start, end)
+    async def usage_by_day(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+        return await _raw(store.daily_cost, (await auth.viewer(request)).one_account(account_id), start, end)
 
     @get("/healthz")
     async def healthz() -> dict:
@@ -52,11 +165,20 @@ def create_app(store: UsageStore) -> Litestar:
 
     def on_error(_request: Request, exc: Exception) -> Response:
         if isinstance(exc, TollgateError):
-            status, message, kind = exc.status, exc.message, exc.error_type
-        elif isinstance(exc, HTTPException):
-            status, message, kind = exc.status_code, exc.detail, "invalid_request_error"
+            return Response(exc.to_openai(), status_code=exc.status)
+        if isinstance(exc, HTTPException):
+            status, message = exc.status_code, exc.detail
         else:
-            status, message, kind = 500, "internal error", "server_error"
+            structlog.get_logger().error("unhandled error", error=type(exc).__name__, detail=str(exc)[:300])
+            status, message = 500, "internal error"
+        kind = "invalid_request_error" if status < 500 else "server_error"
         return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
 
-    return Litestar(route_handlers=[usage_by_model, usage_by_day, healthz], exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)
+    handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, healthz, *(extra_routes or [])]
+    return Litestar(route_handlers=handlers, exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)
+
+
+async def _raw(query, account_id: str, start: str | None, end: str | None) -> dict:
+    t_start, t_end = _range(start, end)
+    rows = await asyncio.to_thread(query, account_id, t_start, t_end)
+    return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}

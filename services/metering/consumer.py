@@ -1,33 +1,73 @@
-"""Usage events from JetStream into ClickHouse in batches, acked only after the insert."""
+"""Usage events from JetStream into ClickHouse in batches, acked only after the insert.
+
+The durable consumer reads every version of the usage subject; the ones this build cannot
+decode go to the dead-letter stream (``tollgate.consume``). Exactly once: the store skips
+request ids it already holds, so a redelivered batch adds nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.metering.store import UsageStore
 from tollgate import events
 from tollgate.consume import pull_loop
 
-DURABLE = "metering-clickhouse"
+DURABLE = "metering-usage"
 
 
-async def consume(stop: asyncio.Event, js: JetStreamContext, store: UsageStore, log, *, batch: int, wait_s: float) -> None:
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.inserted = Counter("tollgate_metering_events_inserted", "usage events stored in ClickHouse", registry=registry)
+        self.duplicates = Counter("tollgate_metering_events_duplicate", "redelivered usage events skipped", registry=registry)
+        self.failures = Counter("tollgate_metering_insert_failures", "batches whose insert failed (redelivered)", registry=registry)
+        self.insert_seconds = Histogram("tollgate_metering_insert_seconds", "time to store one batch", registry=registry)
+        self.lag = Gauge("tollgate_metering_consumer_lag", "usage events in the stream not yet delivered to metering", registry=registry)
+        self.unacked = Gauge("tollgate_metering_consumer_ack_pending", "usage events delivered but not yet acked", registry=registry)
+
+
+async def consume(
+    stop: asyncio.Event, js: JetStreamContext, store: UsageStore, log, *, batch: int, wait_s: float, metrics: IngestMetrics | None = None
+) -> None:
     async def handle(batch_: list) -> None:
         rows = [event for _, event in batch_]
+        started = time.perf_counter()
         try:
-            await asyncio.to_thread(store.insert, rows)
-        except Exception as exc:  # unacked: JetStream redelivers; duplicates collapse in ClickHouse
+            fresh = await asyncio.to_thread(store.insert, rows)
+        except Exception as exc:  # unacked: JetStream redelivers; nothing of the batch was stored twice
             log.error("clickhouse insert failed; batch will be redelivered", rows=len(rows), error=type(exc).__name__)
+            if metrics:
+                metrics.failures.inc()
             for msg, _ in batch_:
                 await msg.nak(delay=2.0)
             return
+        if metrics:
+            metrics.insert_seconds.observe(time.perf_counter() - started)
+            metrics.inserted.inc(fresh)
+            metrics.duplicates.inc(len(rows) - fresh)
         for msg, _ in batch_:
             await msg.ack()
-        log.debug("usage batch stored", rows=len(rows))
+        log.debug("usage batch stored", rows=len(rows), new=fresh)
 
     await pull_loop(
-        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECT, stream=events.USAGE_STREAM, handle=handle, log=log,
+        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECTS, stream=events.USAGE_STREAM, handle=handle, log=log,
         batch=batch, wait_s=wait_s, ack_wait_s=60.0,
     )  # fmt: skip
+
+
+async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: IngestMetrics, interval_s: float = 5.0) -> None:
+    """Consumer lag and pending acks from the durable consumer's own counters."""
+    while not stop.is_set():
+        try:
+            info = await js.consumer_info(events.USAGE_STREAM, DURABLE)
+            metrics.lag.set(info.num_pending or 0)
+            metrics.unacked.set(info.num_ack_pending or 0)
+        except Exception:  # not created yet, or NATS reconnecting
+            pass
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

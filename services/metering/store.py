@@ -70,10 +70,54 @@ class UsageStore:
                 applied.append(path.name)
             return applied
 
-    def insert(self, events: list[UsageEvent]) -> None:
-        if events:
-            with self._lock:
-                self._client.insert("usage_events", [event_row(e) for e in events], column_names=COLUMNS)
+    def set_raw_ttl(self, days: int) -> None:
+        """Raw events expire after ``days`` (0 = kept forever); rollups are kept either way."""
+        with self._lock:
+            if days > 0:
+                self._client.command(f"ALTER TABLE usage_events MODIFY TTL toDateTime(occurred_at) + INTERVAL {int(days)} DAY")
+            elif self._has_ttl():
+                self._client.command("ALTER TABLE usage_events REMOVE TTL")
+
+    def _has_ttl(self) -> bool:
+        rows = self._client.query("SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()")
+        return bool(rows.result_rows) and " TTL " in rows.result_rows[0][0]
+
+    def insert(self, events: list[UsageEvent]) -> int:
+        """Store the batch's events that are not stored yet; returns how many were new.
+
+        Exactly once: a redelivered event (its ack was lost, or metering died between insert
+        and ack) is found by its request id and skipped, so the rollup views never see it
+        twice. The lookup is narrowed by the table's sorting key (account, time): the
+        duplicate of an event has the same account and time. ReplacingMergeTree + FINAL on
+        the raw table is the second line, should two writers ever race on one id."""
+        unique: dict[str, UsageEvent] = {}
+        for e in events:
+            unique.setdefault(e.request_id, e)
+        if not unique:
+            return 0
+        times = [e.occurred_at_ms for e in unique.values()]
+        params = {
+            "accounts": sorted({e.account_id for e in unique.values()}),
+            "ids": list(unique),
+            "lo": datetime.fromtimestamp(min(times) / 1000, UTC),
+            "hi": datetime.fromtimestamp(max(times) / 1000, UTC),
+        }
+        with self._lock:
+            seen = self._client.query(
+                "SELECT request_id FROM usage_events WHERE account_id IN {accounts:Array(String)} AND occurred_at >= {lo:DateTime64(3)} "
+                "AND occurred_at <= {hi:DateTime64(3)} AND request_id IN {ids:Array(String)}",
+                parameters=params,
+            ).result_rows
+            known = {row[0] for row in seen}
+            fresh = [event_row(e) for e in unique.values() if e.request_id not in known]
+            if fresh:
+                self._client.insert("usage_events", fresh, column_names=COLUMNS)
+            return len(fresh)
+
+    def query(self, sql: str, params: dict) -> list[dict]:
+        with self._lock:
+            result = self._client.query(sql, parameters=params)
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
     def usage_by_model(self, account_id: str, start: datetime, end: datetime) -> list[dict]:
         sql = (
@@ -83,16 +127,11 @@ class UsageStore:
             "WHERE account_id = {account:String} AND occurred_at >= {start:DateTime64(3)} AND occurred_at < {end:DateTime64(3)} "
             "GROUP BY model ORDER BY model"
         )
-        params = {"account": account_id, "start": start, "end": end}
-        with self._lock:
-            result = self._client.query(sql, parameters=params)
-        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        return self.query(sql, {"account": account_id, "start": start, "end": end})
 
     def daily_cost(self, account_id: str, start: datetime, end: datetime) -> list[dict]:
         """Cost per UTC day (by when requests happened), for reconciliation with the ledger."""
-        with self._lock:
-            result = self._client.query(daily_cost_sql(), parameters={"account": account_id, "start": start, "end": end})
-        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        return self.query(daily_cost_sql(), {"account": account_id, "start": start, "end": end})
 
 
 def daily_cost_sql() -> str:

@@ -31,7 +31,7 @@ def cost(prompt: int, completion: int) -> int:
 
 
 def usage_rows(stack, account_id: str) -> dict[str, dict]:
-    r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, timeout=10)
+    r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, headers=stack.admin_headers, timeout=10)
     r.raise_for_status()
     return {row["model"]: row for row in r.json()["data"]}
 

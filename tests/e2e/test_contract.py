@@ -24,7 +24,7 @@ def words(*texts: str) -> int:
 def wait_for_usage(stack, account_id: str, requests: int, timeout: float = 15.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, timeout=10)
+        r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, headers=stack.admin_headers, timeout=10)
         rows = r.json()["data"]
         total = {k: sum(row[k] for row in rows) for k in ("requests", "errors", "attempts", "prompt_tokens", "completion_tokens", "cost_micros")}
         if total["requests"] >= requests or time.monotonic() > deadline:

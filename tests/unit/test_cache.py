@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.edge.cache import CachedLookup
+from tollgate.cache import CachedLookup
 from tollgate.errors import ModelUnavailable, NotFound, Unauthorized
 
 

@@ -226,7 +226,7 @@ def test_ledger_table_json_and_paging() -> None:
 
 
 def test_reconcile_json_and_exit_status(monkeypatch) -> None:
-    monkeypatch.setattr(reconcile, "compare", lambda stub, url, account_id, days: [("2026-01-01", 100, 100), ("2026-01-02", 7, 5)])
+    monkeypatch.setattr(reconcile, "compare", lambda stub, url, account_id, days, credential: [("2026-01-01", 100, 100), ("2026-01-02", 7, 5)])
     code, out = run(FakeAccounts(), "--json", "reconcile", "acct_1", "--metering", "http://x")
     assert code == 1 and json.loads(out) == {"ok": False, "days": [
         {"day": "2026-01-01", "ledger_micros": 100, "metering_micros": 100, "diff_micros": 0},

@@ -1,0 +1,67 @@
+"""Who is asking metering: the admin credential sees every account; an API key sees only
+its own account's rows (resolved through the accounts service, cached briefly)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import grpc
+from litestar import Request
+
+from tollgate import errors
+from tollgate.cache import CachedLookup
+from tollgate.errors import Forbidden, Unauthorized
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    admin: bool
+    account_id: str = ""
+
+    def scope(self, requested: str | None) -> str | None:
+        """The account a query covers: the admin's choice (None = all accounts), or the key's own."""
+        if self.admin:
+            return requested or None
+        if requested and requested != self.account_id:
+            raise Forbidden("This API key can only see its own account's usage.", code="forbidden")
+        return self.account_id
+
+    def one_account(self, requested: str | None) -> str:
+        account = self.scope(requested)
+        if account is None:
+            raise errors.BadRequest("account_id is required", code="missing_account_id")
+        return account
+
+
+def bearer(request: Request) -> str:
+    value = request.headers.get("authorization", "")
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+class Authorizer:
+    def __init__(self, admin_token: str, stub: pb_grpc.AccountsStub, *, ttl: float = 30.0):
+        self._admin = admin_token.encode()
+        self._stub = stub
+        self._keys: CachedLookup[str, str] = CachedLookup(self._account_of, ttl=ttl, maxsize=10_000, negative=(Unauthorized,), negative_ttl=5.0)
+
+    async def viewer(self, request: Request) -> Viewer:
+        credential = bearer(request)
+        if not credential:
+            raise Unauthorized("Sign in with 'Authorization: Bearer <API key or admin token>'.", code="missing_api_key")
+        if hmac.compare_digest(credential.encode(), self._admin):
+            return Viewer(admin=True)
+        digest = hashlib.sha256(credential.encode()).hexdigest()  # the cache never holds a key itself
+        return Viewer(admin=False, account_id=await self._keys.get(digest, credential))
+
+    async def _account_of(self, _digest: str, key: str) -> str:
+        try:
+            reply = await self._stub.Authenticate(pb.AuthenticateRequest(key=key), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err) from None
+        return reply.account_id

@@ -1,0 +1,92 @@
+"""SQL of the analytics API, built from whitelisted parts only (user input never becomes
+SQL text: it is a query parameter or picks an entry from a table below)."""
+
+from __future__ import annotations
+
+GROUPS = {"model": "model", "key": "key_id", "channel": "channel_id", "provider": "provider", "endpoint": "endpoint"}
+BUCKETS = {
+    "hour": "hour",
+    "day": "toDateTime(toStartOfDay(hour), 'UTC')",
+    "month": "toDateTime(toStartOfMonth(hour), 'UTC')",
+    "none": None,
+}
+QUANTILES = (50, 95, 99)
+
+SUMS = (
+    "sum(requests) AS requests, sum(errors) AS errors, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
+    "sum(cached_tokens) AS cached_tokens, sum(reasoning_tokens) AS reasoning_tokens, sum(cost_micros) AS cost_micros, "
+    "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, quantilesTDigestMerge(0.5, 0.95, 0.99)(ttft_q) AS ttft_q"
+)
+
+REQUEST_COLUMNS = (
+    "request_id, formatDateTime(occurred_at, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS occurred_at, account_id, key_id, endpoint, model_requested, "
+    "model_served, provider, channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, "
+    "reasoning_tokens, cost_micros, price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr"
+)
+
+
+def account_filter(account_id: str | None, column: str = "account_id") -> str:
+    return f"{column} = {{account:String}} AND " if account_id is not None else ""
+
+
+def usage_sql(account_id: str | None, group_by: list[str], bucket: str) -> tuple[str, list[str]]:
+    """Usage from the hourly rollup over [start, end), grouped and bucketed; the output
+    columns that are keys (bucket first, then the groups)."""
+    keys, select = [], []
+    if BUCKETS[bucket] is not None:
+        select.append(f"{BUCKETS[bucket]} AS bucket")
+        keys.append("bucket")
+    for name in group_by:
+        select.append(f"{GROUPS[name]} AS {name}")
+        keys.append(name)
+    by = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+    sql = (
+        f"SELECT {', '.join([*select, SUMS])} FROM usage_hourly "
+        f"WHERE {account_filter(account_id)}hour >= toStartOfHour({{start:DateTime64(3)}}) AND hour < {{end:DateTime64(3)}}{by}"
+    )
+    return sql, keys
+
+
+def requests_sql(account_id: str | None, *, key_id: bool, model: bool, status: bool, before: bool) -> str:
+    where = [
+        account_filter(account_id).removesuffix(" AND "),
+        "key_id = {key_id:String}" if key_id else "",
+        "(model_served = {model:String} OR model_requested = {model:String})" if model else "",
+        "status = {status:UInt16}" if status else "",
+        "occurred_at < {before:DateTime64(3)}" if before else "",
+    ]
+    clause = " AND ".join(w for w in where if w)
+    return f"SELECT {REQUEST_COLUMNS} FROM usage_events{' WHERE ' + clause if clause else ''} ORDER BY occurred_at DESC LIMIT {{limit:UInt32}}"
+
+
+def request_sql(account_id: str | None) -> str:
+    return f"SELECT {REQUEST_COLUMNS} FROM usage_events WHERE {account_filter(account_id)}request_id = {{request_id:String}} LIMIT 1"
+
+
+RANKED_MODELS = {"tokens": "tokens", "requests": "requests", "accounts": "accounts"}
+
+
+def model_rankings_sql(by: str) -> str:
+    return (
+        "SELECT model, sum(requests) AS requests, sum(tokens) AS tokens, uniqMerge(accounts) AS accounts, sum(errors) AS errors "
+        f"FROM model_daily WHERE day >= toDate({{start:DateTime64(3)}}) AND model != '' GROUP BY model ORDER BY {RANKED_MODELS[by]} DESC, model LIMIT 100"
+    )
+
+
+def channel_rankings_sql() -> str:
+    return (
+        "SELECT channel_id, any(provider) AS provider, sum(usage_hourly.requests) AS requests, sum(errors) / sum(usage_hourly.requests) AS error_rate, "
+        "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, "
+        "if(sum(latency_ms_sum) > 0, sum(completion_tokens) / (sum(latency_ms_sum) / 1000), 0) AS tokens_per_s "
+        "FROM usage_hourly WHERE hour >= toStartOfHour({start:DateTime64(3)}) AND channel_id != '' "
+        "GROUP BY channel_id ORDER BY requests DESC, channel_id LIMIT 200"
+    )
+
+
+def statement_sql() -> str:
+    return (
+        "SELECT model, key_id, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
+        "sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros FROM usage_hourly "
+        "WHERE account_id = {account:String} AND hour >= {start:DateTime64(3)} AND hour < {end:DateTime64(3)} "
+        "GROUP BY model, key_id ORDER BY model, key_id"
+    )
