@@ -39,7 +39,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         "usage-consumer",
     )
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
-    await lifecycle.asgi_server(stack, create_app(store, auth), settings.metering_host, settings.metering_port)
+    await lifecycle.asgi_server(stack, create_app(store, auth, ledger_debits=auth.ledger_debits), settings.metering_host, settings.metering_port)
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
 
 

@@ -72,7 +72,9 @@ def _csv(rows: list[dict], filename: str) -> Response:
     return Response(out.getvalue(), media_type="text/csv", headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
-def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = None) -> Litestar:
+def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = None, ledger_debits=None) -> Litestar:
+    """``ledger_debits(account, start_ms, end_ms)``: the ledger's usage debits, shown beside a statement's total."""
+
     async def run(sql: str, params: dict) -> list[dict]:
         return [_quantiles(r) for r in await asyncio.to_thread(store.query, sql, params)]
 
@@ -148,7 +150,11 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         if format == "csv":
             return _csv(lines, f"statement-{first:%Y-%m}.csv")
         total = sum(int(line["cost_micros"]) for line in lines)
-        return Response({"account_id": account, "month": f"{first:%Y-%m}", "lines": lines, "total_cost_micros": total, "requests": sum(int(x["requests"]) for x in lines)})
+        body = {"account_id": account, "month": f"{first:%Y-%m}", "lines": lines, "total_cost_micros": total, "requests": sum(int(x["requests"]) for x in lines)}
+        if ledger_debits is not None:
+            debited = await ledger_debits(account, int(first.timestamp() * 1000), int(after.timestamp() * 1000))
+            body.update(ledger_debits_micros=debited, matches_ledger=debited == total)
+        return Response(body)
 
     # The reconciliation and quick-look endpoints (exact, from the raw table).
     @get("/v1/usage/models")

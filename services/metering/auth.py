@@ -59,6 +59,14 @@ class Authorizer:
         digest = hashlib.sha256(credential.encode()).hexdigest()  # the cache never holds a key itself
         return Viewer(admin=False, account_id=await self._keys.get(digest, credential))
 
+    async def ledger_debits(self, account_id: str, start_ms: int, end_ms: int) -> int:
+        """The ledger's usage debits for an account over [start, end) (for statements)."""
+        try:
+            reply = await self._stub.DailyDebits(pb.DailyDebitsRequest(account_id=account_id, start_ms=start_ms, end_ms=end_ms), timeout=10)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_grpc(err) from None
+        return sum(day.debits_micros for day in reply.days)
+
     async def _account_of(self, _digest: str, key: str) -> str:
         try:
             reply = await self._stub.Authenticate(pb.AuthenticateRequest(key=key), timeout=5)

@@ -68,7 +68,8 @@ def test_the_statement_matches_the_ledger(stack, new_account, accounts):
             break
         time.sleep(0.1)
     statement = get(stack, "/v1/statement", key).json()
-    assert statement["total_cost_micros"] == usage["cost_micros"] == debited > 0
+    assert statement["total_cost_micros"] == usage["cost_micros"] == debited == statement["ledger_debits_micros"] > 0
+    assert statement["matches_ledger"] is True
     assert [(line["model"], line["requests"]) for line in statement["lines"]] == [("sim-1", 4)]
 
 
