@@ -53,11 +53,12 @@ class Ports:
     sim: int
     accounts_metrics: int = 0
     edge2: int = 0  # a second edge replica (tests of cross-edge behaviour); 0 = none
+    metering_metrics: int = 0
 
     @classmethod
     def free(cls) -> Ports:
         """Distinct free ports for every field (all held open while choosing, so none repeats)."""
-        sockets = [socket.socket() for _ in range(8)]
+        sockets = [socket.socket() for _ in range(9)]
         try:
             for s in sockets:
                 s.bind(("127.0.0.1", 0))
@@ -101,6 +102,7 @@ class Stack:
             nats_url=f"nats://127.0.0.1:{self.ports.nats}",
             accounts_addr=f"127.0.0.1:{self.ports.accounts}",
             accounts_metrics_port=self.ports.accounts_metrics,
+            metering_metrics_port=self.ports.metering_metrics,
             router_addr=f"127.0.0.1:{self.ports.router}",
             catalog=str(self.catalog),
             edge_port=self.ports.edge,

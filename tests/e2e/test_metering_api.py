@@ -108,3 +108,19 @@ def test_malformed_and_unknown_version_events_are_dead_lettered_without_blocking
     subjects = {subject for subject, _ in letters}
     assert {events.USAGE_SUBJECT, "tollgate.usage.v9"} <= subjects
     assert any("unknown event version" in reason for subject, reason in letters if subject == "tollgate.usage.v9")
+
+
+def test_ingestion_metrics_are_exposed(stack, new_account):
+    account_id, key = new_account()
+    traffic(stack, key, 2)
+    wait_for_usage(stack, account_id, 2)
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(f"http://127.0.0.1:{stack.ports.metering_metrics}/metrics", timeout=10).text
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
+        if "tollgate_metering_consumer_lag" in values or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert values["tollgate_metering_events_inserted_total"] >= 2
+    assert values["tollgate_metering_insert_seconds_count"] >= 1
+    assert values["tollgate_metering_consumer_lag"] >= 0 and "tollgate_metering_consumer_ack_pending" in values
