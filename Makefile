@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test bench proto clean
+.PHONY: install browser run test bench proto clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,8 +22,22 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/python -m tools.stack
 
+## browser: Debian's chromium and chromedriver for the dashboard test, installed only when
+## missing and apt-get can run as root; otherwise that test is skipped and says why
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium and chromium-driver (apt-get) for the dashboard test"; \
+	    ( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        chromium chromium-driver fonts-liberation ) >/dev/null 2>&1 \
+	      || echo "could not install chromium: the dashboard test will be skipped"; \
+	  else \
+	    echo "no /usr/bin/chromium and no root apt-get to install it: the dashboard test will be skipped"; \
+	  fi; \
+	fi
+
 ## test: the whole suite (real nats-server, gRPC services and chDB on free ports)
-test: install
+test: install browser
 	$(VENV)/bin/python -m pytest
 
 ## bench: p50/p99 latency, direct to the simulator vs. through the edge

@@ -274,6 +274,7 @@ BANNER = """
    print(c.chat.completions.create(model="sim-1", messages=[{{"role": "user", "content": "Hi"}}]).choices[0].message.content)'
 
  Usage:  curl -H "Authorization: Bearer {key}" '{metering}/v1/usage?group_by=model'
+ Dashboard: {metering}/dashboard  (sign in with the key above)
  Operator CLI (admin credential in {token_file}):  .venv/bin/tollgate ledger {account}
  Stop everything with Ctrl-C.
 ──────────────────────────────────────────────────────────────────────────────

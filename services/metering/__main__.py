@@ -7,6 +7,8 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
+from services.metering import dashboard
+from services.metering.accounts_api import AccountsApi
 from services.metering.app import create_app
 from services.metering.auth import Authorizer
 from services.metering.consumer import IngestMetrics, consume, watch_lag
@@ -39,7 +41,10 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         "usage-consumer",
     )
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
-    await lifecycle.asgi_server(stack, create_app(store, auth, ledger_debits=auth.ledger_debits), settings.metering_host, settings.metering_port)
+    accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
+    stack.push_async_callback(accounts_api.close)
+    app = create_app(store, auth, extra_routes=[*accounts_api.handlers(), *dashboard.routes()], ledger_debits=auth.ledger_debits)
+    await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port)
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
 
 
