@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.metering.store import UsageStore
 from tollgate import events
-from tollgate.consume import pull_loop
+from tollgate.consume import ack_batch, pull_loop
 
 DURABLE = "metering-usage"
 
@@ -48,13 +48,12 @@ async def consume(
             metrics.insert_seconds.observe(time.perf_counter() - started)
             metrics.inserted.inc(fresh)
             metrics.duplicates.inc(len(rows) - fresh)
-        for msg, _ in batch_:
-            await msg.ack()
+        await ack_batch([msg for msg, _ in batch_])
         log.debug("usage batch stored", rows=len(rows), new=fresh)
 
     await pull_loop(
         stop, js, durable=DURABLE, subject=events.USAGE_SUBJECTS, stream=events.USAGE_STREAM, handle=handle, log=log,
-        batch=batch, wait_s=wait_s, ack_wait_s=60.0,
+        batch=batch, wait_s=wait_s, ack_wait_s=60.0, linger_s=wait_s,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import clickhouse_connect
+import msgspec
 
 from tollgate.events import UsageEvent
 
@@ -31,13 +32,24 @@ def connect(dsn: str):
     return clickhouse_connect.get_client(dsn=dsn)
 
 
-def event_row(e: UsageEvent) -> list:
-    return [
-        e.request_id, datetime.fromtimestamp(e.occurred_at_ms / 1000, UTC), e.account_id, e.key_id, e.endpoint,
-        e.model_requested, e.model_served, e.provider, e.channel_id, e.stream, e.status, e.error_code, e.attempts,
-        e.prompt_tokens, e.completion_tokens, e.cached_tokens, e.reasoning_tokens, e.cost_micros, e.price_version,
-        e.latency_ms, e.ttft_ms, e.upstream_latency_ms, e.gateway_overhead_ms, e.client_app, e.zdr,
-    ]  # fmt: skip
+_JSON = msgspec.json.Encoder()
+
+
+def json_row(e: UsageEvent) -> tuple:
+    """The event in COLUMNS order for JSONCompactEachRow. The time is decimal seconds: msgspec
+    writes the shortest text that round-trips, which for ``ms / 1000`` is the exact
+    millisecond value, and ClickHouse parses it as a decimal into DateTime64(3)."""
+    return (
+        e.request_id, e.occurred_at_ms / 1000, e.account_id, e.key_id, e.endpoint, e.model_requested, e.model_served,
+        e.provider, e.channel_id, e.stream, e.status, e.error_code, e.attempts, e.prompt_tokens, e.completion_tokens,
+        e.cached_tokens, e.reasoning_tokens, e.cost_micros, e.price_version, e.latency_ms, e.ttft_ms, e.upstream_latency_ms,
+        e.gateway_overhead_ms, e.client_app, e.zdr,
+    )  # fmt: skip
+
+
+def sql_string(text: str) -> str:
+    """A ClickHouse string literal (only backslash and quote need escaping)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class UsageStore:
@@ -89,29 +101,34 @@ class UsageStore:
         and ack) is found by its request id and skipped, so the rollup views never see it
         twice. The lookup is narrowed by the table's sorting key (account, time): the
         duplicate of an event has the same account and time. ReplacingMergeTree + FINAL on
-        the raw table is the second line, should two writers ever race on one id."""
+        the raw table is the second line, should two writers ever race on one id.
+
+        Both statements carry the batch as text ClickHouse parses itself (measured on a
+        5,000-event batch): the ids as one JSON array literal instead of an Array(String)
+        query parameter (clickhouse-connect escapes bound strings character by character,
+        ~30 ms), the rows as JSONCompactEachRow instead of clickhouse-connect's typed
+        Native insert (~150 ms of Python per batch)."""
         unique: dict[str, UsageEvent] = {}
         for e in events:
             unique.setdefault(e.request_id, e)
         if not unique:
             return 0
         times = [e.occurred_at_ms for e in unique.values()]
-        params = {
-            "accounts": sorted({e.account_id for e in unique.values()}),
-            "ids": list(unique),
-            "lo": datetime.fromtimestamp(min(times) / 1000, UTC),
-            "hi": datetime.fromtimestamp(max(times) / 1000, UTC),
-        }
+        accounts = sorted({e.account_id for e in unique.values()})
+        lookup = (
+            f"SELECT request_id FROM usage_events "
+            f"WHERE account_id IN (SELECT arrayJoin(JSONExtract({sql_string(_JSON.encode(accounts).decode())}, 'Array(String)'))) "
+            f"AND occurred_at >= fromUnixTimestamp64Milli({int(min(times))}, 'UTC') AND occurred_at <= fromUnixTimestamp64Milli({int(max(times))}, 'UTC') "
+            f"AND request_id IN (SELECT arrayJoin(JSONExtract({sql_string(_JSON.encode(list(unique)).decode())}, 'Array(String)')))"
+        )  # no bound parameters: every value above is a JSON literal or an int
         with self._lock:
-            seen = self._client.query(
-                "SELECT request_id FROM usage_events WHERE account_id IN {accounts:Array(String)} AND occurred_at >= {lo:DateTime64(3)} "
-                "AND occurred_at <= {hi:DateTime64(3)} AND request_id IN {ids:Array(String)}",
-                parameters=params,
-            ).result_rows
-            known = {row[0] for row in seen}
-            fresh = [event_row(e) for e in unique.values() if e.request_id not in known]
+            known = {row[0] for row in self._client.query(lookup).result_rows}
+            fresh = [json_row(e) for e in unique.values() if e.request_id not in known]
             if fresh:
-                self._client.insert("usage_events", fresh, column_names=COLUMNS)
+                self._client.raw_insert(
+                    "usage_events", COLUMNS, insert_block=_JSON.encode_lines(fresh), fmt="JSONCompactEachRow",
+                    settings={"date_time_input_format": "basic"},
+                )  # fmt: skip
             return len(fresh)
 
     def query(self, sql: str, params: dict) -> list[dict]:
