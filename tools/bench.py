@@ -4,7 +4,9 @@ OpenAI client to an OpenAI upstream (pass-through) and to Anthropic and Gemini u
 (translated both ways).
 
 Starts its own stack on free ports in a temporary folder; prints a table of p50/p99 and
-the overhead the edge reports (``x-tollgate-overhead-ms``).
+the overhead the edge reports (``x-tollgate-overhead-ms``). Then metering
+(``tools/bench_metering.py``): ingestion throughput into ClickHouse, and the latency of the
+analytics queries over 10 million events (generated once into ``.bench/``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from tools import bench_metering
 from tools.stack import SIM_KEY, Ports, Stack
 
 CATALOG = """
@@ -99,8 +102,18 @@ async def bench(stack: Stack, key: str, requests: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300, help="requests per run at concurrency 1 (x4 at 16)")
+    parser.add_argument("--requests", type=int, default=300, help="requests per run at concurrency 1 (x4 at 16; 0: skip the edge)")
+    parser.add_argument("--metering-events", type=int, default=200_000, help="events for metering's ingestion run (0: skip it)")
+    parser.add_argument("--query-events", type=int, default=10_000_000, help="events in metering's query dataset (0: skip the queries)")
+    parser.add_argument("--query-runs", type=int, default=20, help="timed runs per metering query")
     args = parser.parse_args()
+    if args.requests:
+        bench_edge(args.requests)
+        print()
+    bench_metering.run(args.metering_events, 0, args.query_events, args.query_runs)
+
+
+def bench_edge(requests: int) -> None:
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as tmp:
         catalog = Path(tmp) / "catalog.toml"
         catalog.write_text(CATALOG)
@@ -110,7 +123,7 @@ def main() -> None:
         stack.start()
         try:
             _, key = stack.bootstrap_demo(balance_micros=10**12, rpm_limit=-1)  # unlimited: the bench is the load
-            asyncio.run(bench(stack, key, args.requests))
+            asyncio.run(bench(stack, key, requests))
         finally:
             stack.stop()
 

@@ -47,8 +47,13 @@ def json_row(e: UsageEvent) -> tuple:
     )  # fmt: skip
 
 
-def sql_string(text: str) -> str:
-    """A ClickHouse string literal (only backslash and quote need escaping)."""
+LOOKUP_CHUNK = 2_000  # request ids per exactly-once lookup query
+
+
+def _json_literal(values: list[str]) -> str:
+    """The values as a JSON array inside a ClickHouse string literal (where only backslash
+    and quote need escaping)."""
+    text = _JSON.encode(values).decode()
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -94,8 +99,10 @@ class UsageStore:
         rows = self._client.query("SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()")
         return bool(rows.result_rows) and " TTL " in rows.result_rows[0][0]
 
-    def insert(self, events: list[UsageEvent]) -> int:
+    def insert(self, events: list[UsageEvent], suspects: set[str] | None = None) -> int:
         """Store the batch's events that are not stored yet; returns how many were new.
+        ``suspects``: the request ids that may be stored already (the consumer knows which,
+        see ``consumer.may_be_stored``); None: any of them may be.
 
         Exactly once: a redelivered event (its ack was lost, or metering died between insert
         and ack) is found by its request id and skipped, so the rollup views never see it
@@ -104,7 +111,7 @@ class UsageStore:
         the raw table is the second line, should two writers ever race on one id.
 
         Both statements carry the batch as text ClickHouse parses itself (measured on a
-        5,000-event batch): the ids as one JSON array literal instead of an Array(String)
+        5,000-event batch): the ids as JSON array literals instead of an Array(String)
         query parameter (clickhouse-connect escapes bound strings character by character,
         ~30 ms), the rows as JSONCompactEachRow instead of clickhouse-connect's typed
         Native insert (~150 ms of Python per batch)."""
@@ -113,16 +120,9 @@ class UsageStore:
             unique.setdefault(e.request_id, e)
         if not unique:
             return 0
-        times = [e.occurred_at_ms for e in unique.values()]
-        accounts = sorted({e.account_id for e in unique.values()})
-        lookup = (
-            f"SELECT request_id FROM usage_events "
-            f"WHERE account_id IN (SELECT arrayJoin(JSONExtract({sql_string(_JSON.encode(accounts).decode())}, 'Array(String)'))) "
-            f"AND occurred_at >= fromUnixTimestamp64Milli({int(min(times))}, 'UTC') AND occurred_at <= fromUnixTimestamp64Milli({int(max(times))}, 'UTC') "
-            f"AND request_id IN (SELECT arrayJoin(JSONExtract({sql_string(_JSON.encode(list(unique)).decode())}, 'Array(String)')))"
-        )  # no bound parameters: every value above is a JSON literal or an int
+        check = list(unique.values()) if suspects is None else [e for e in unique.values() if e.request_id in suspects]
         with self._lock:
-            known = {row[0] for row in self._client.query(lookup).result_rows}
+            known = self._stored(check) if check else set()
             fresh = [json_row(e) for e in unique.values() if e.request_id not in known]
             if fresh:
                 self._client.raw_insert(
@@ -130,6 +130,24 @@ class UsageStore:
                     settings={"date_time_input_format": "basic"},
                 )  # fmt: skip
             return len(fresh)
+
+    def _stored(self, events: list[UsageEvent]) -> set[str]:
+        """The request ids among ``events`` that usage_events holds. One query per chunk of
+        LOOKUP_CHUNK events (each query's text stays far below ClickHouse's 256 KiB
+        ``max_query_size``), narrowed to the chunk's accounts and time span."""
+        known: set[str] = set()
+        for i in range(0, len(events), LOOKUP_CHUNK):
+            chunk = events[i : i + LOOKUP_CHUNK]
+            accounts = sorted({e.account_id for e in chunk})
+            lo, hi = min(e.occurred_at_ms for e in chunk), max(e.occurred_at_ms for e in chunk)
+            sql = (
+                "SELECT request_id FROM usage_events "
+                f"WHERE account_id IN (SELECT arrayJoin(JSONExtract({_json_literal(accounts)}, 'Array(String)'))) "
+                f"AND occurred_at >= fromUnixTimestamp64Milli({int(lo)}, 'UTC') AND occurred_at <= fromUnixTimestamp64Milli({int(hi)}, 'UTC') "
+                f"AND request_id IN (SELECT arrayJoin(JSONExtract({_json_literal([e.request_id for e in chunk])}, 'Array(String)')))"
+            )  # no bound parameters: every value above is a JSON string literal or an int
+            known.update(row[0] for row in self._client.query(sql).result_rows)
+        return known
 
     def query(self, sql: str, params: dict) -> list[dict]:
         with self._lock:

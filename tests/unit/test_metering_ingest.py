@@ -1,0 +1,108 @@
+"""Metering's ingestion path: rows reach ClickHouse exactly as published (JSONCompactEachRow),
+the exactly-once lookup works across chunks and on any request id, and the consumer looks up
+only the events that may be stored already."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from nats.aio.msg import Msg
+
+from services.metering import store as store_module
+from services.metering.consumer import FIRST_COPY_S, may_be_stored
+from services.metering.store import UsageStore
+from tollgate.events import UsageEvent
+
+NOW_MS = int(time.time() * 1000) // 1000 * 1000 - 3_600_000
+ODD_IDS = ["req_'quote", 'req_"dq', "req_back\\slash", "req_{id:String}", "req_ünïcödé_✓", "req_tab\there", "req_new\nline", "req_%(x)s"]
+
+
+def event(i: int, request_id: str | None = None, **kw) -> UsageEvent:
+    fields = dict(
+        request_id=request_id or f"req_{i:06d}", occurred_at_ms=NOW_MS + i * 7 + i % 1000, account_id=f"acct_{i % 37}", key_id=f"key_{i % 5}",
+        endpoint="chat", model_requested="m-req", model_served="m-served", provider="openai", channel_id="ch1", stream=i % 2 == 0,
+        status=500 if i % 11 == 0 else 200, error_code="upstream_error" if i % 11 == 0 else "", attempts=1 + i % 3, prompt_tokens=i,
+        completion_tokens=2 * i, cached_tokens=i // 3, reasoning_tokens=i % 17, cost_micros=10 * i + 1, price_version="v9",
+        latency_ms=100 + i, ttft_ms=i % 50, upstream_latency_ms=90 + i, gateway_overhead_ms=i % 4, client_app="app's \"x\"", zdr=i % 3 == 0,
+    )  # fmt: skip
+    fields.update(kw)
+    return UsageEvent(**fields)
+
+
+@pytest.fixture(scope="module")
+def store(clickhouse_dsn):
+    s = UsageStore(clickhouse_dsn)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def stored_rows(s: UsageStore, ids: list[str]) -> dict[str, tuple]:
+    rows = s.query(
+        "SELECT request_id, toUnixTimestamp64Milli(occurred_at) AS ms, account_id, key_id, endpoint, model_requested, model_served, provider, "
+        "channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, "
+        "price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr FROM usage_events "
+        "WHERE request_id IN {ids:Array(String)}",
+        {"ids": ids},
+    )  # fmt: skip
+    return {r["request_id"]: tuple(r.values()) for r in rows}
+
+
+def expected(e: UsageEvent) -> tuple:
+    return (
+        e.request_id, e.occurred_at_ms, e.account_id, e.key_id, e.endpoint, e.model_requested, e.model_served, e.provider, e.channel_id,
+        e.stream, e.status, e.error_code, e.attempts, e.prompt_tokens, e.completion_tokens, e.cached_tokens, e.reasoning_tokens,
+        e.cost_micros, e.price_version, e.latency_ms, e.ttft_ms, e.upstream_latency_ms, e.gateway_overhead_ms, e.client_app, e.zdr,
+    )  # fmt: skip
+
+
+def test_rows_arrive_exactly_and_odd_ids_are_found_again(store: UsageStore) -> None:
+    batch = [event(i) for i in range(1, 40)] + [event(100 + i, rid) for i, rid in enumerate(ODD_IDS)]
+    assert store.insert(batch) == len(batch)
+    assert store.insert(batch) == 0  # every id, quotes and all, is found by the lookup
+    rows = stored_rows(store, [e.request_id for e in batch])
+    assert rows == {e.request_id: expected(e) for e in batch}
+
+
+def test_lookup_spans_chunks(store: UsageStore, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "LOOKUP_CHUNK", 50)
+    batch = [event(1_000 + i) for i in range(230)]
+    assert store.insert(batch[:120]) == 120
+    assert store.insert(batch) == 110  # the first 120 are found across three chunks
+    assert store.insert(list(reversed(batch))) == 0
+
+
+def test_only_suspects_are_looked_up(store: UsageStore) -> None:
+    first, later = [event(5_000 + i) for i in range(10)], [event(5_100 + i) for i in range(10)]
+    assert store.insert(first, suspects=set()) == 10  # all known fresh: no lookup
+    mixed = first[:4] + later
+    assert store.insert(mixed, suspects={e.request_id for e in first[:4]}) == 10
+    assert store.insert(mixed + mixed, suspects=None) == 0  # None: everything is looked up
+    assert len(stored_rows(store, [e.request_id for e in first + later])) == 20
+
+
+def msg(reply: str, msg_id: str | None) -> Msg:
+    return Msg(_client=None, subject="tollgate.usage.v1", reply=reply, data=b"", headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+
+
+def ack_subject(delivered: int, stored_ms: int, domain: bool = False) -> str:
+    ns = stored_ms * 1_000_000
+    if domain:
+        return f"$JS.ACK.hub.ACCHASH.USAGE.metering-usage.{delivered}.17.21.{ns}.3.RANDOM"
+    return f"$JS.ACK.USAGE.metering-usage.{delivered}.17.21.{ns}.3"
+
+
+@pytest.mark.parametrize("domain", [False, True])
+def test_which_events_may_be_stored(domain: bool) -> None:
+    e = event(1)
+    just_now = e.occurred_at_ms + 2_000
+    assert not may_be_stored(msg(ack_subject(1, just_now, domain), e.request_id), e)  # first copy, first delivery
+    assert may_be_stored(msg(ack_subject(2, just_now, domain), e.request_id), e)  # redelivered: maybe stored before the crash
+    assert may_be_stored(msg(ack_subject(1, just_now, domain), e.request_id + "-replay"), e)  # not the edges' message id
+    assert may_be_stored(msg(ack_subject(1, just_now, domain), None), e)
+    late = e.occurred_at_ms + int(FIRST_COPY_S * 1000) + 1
+    assert may_be_stored(msg(ack_subject(1, late, domain), e.request_id), e)  # beyond half the duplicate window
+    assert not may_be_stored(msg(ack_subject(1, e.occurred_at_ms - 60_000, domain), e.request_id), e)  # edge clock ahead
+    assert may_be_stored(msg("_INBOX.not-an-ack", e.request_id), e)
+    assert may_be_stored(msg("", e.request_id), e)
