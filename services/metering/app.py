@@ -94,7 +94,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         groups = _choices(group_by, queries.GROUPS, "group_by")
         t_start, t_end = _range(start, end)
         sql, _ = queries.usage_sql(account, groups, bucket)
-        rows = await run(sql, {"account": account or "", "start": t_start, "end": t_end})
+        rows = await run(sql, {"account": account or "", "start": t_start, "end": t_end, **queries.whole_days(t_start, t_end)})
         if format == "csv":
             return _csv(rows, "usage.csv")
         body = {"account_id": account, "start": t_start.isoformat(), "end": t_end.isoformat(), "bucket": bucket, "group_by": groups, "data": rows}
@@ -127,8 +127,10 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         await auth.viewer(request)  # any signed-in caller: rankings are aggregate, per model and channel, never per account
         if window not in WINDOWS or by not in queries.RANKED_MODELS:
             raise BadRequest(f"window must be one of {', '.join(WINDOWS)} and by one of {', '.join(queries.RANKED_MODELS)}")
-        start = datetime.now(UTC) - WINDOWS[window]
-        models, channels = await asyncio.gather(run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), {"start": start}))
+        end = datetime.now(UTC) + timedelta(hours=1)
+        start = end - timedelta(hours=1) - WINDOWS[window]
+        channel_params = {"start": start, "end": end, **queries.whole_days(start, end)}
+        models, channels = await asyncio.gather(run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), channel_params))
         for c in channels:
             c["error_rate"] = round(float(c["error_rate"]), 4)
             c["tokens_per_s"] = round(float(c["tokens_per_s"]), 1)

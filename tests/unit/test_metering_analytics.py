@@ -112,6 +112,19 @@ async def test_a_user_never_sees_another_account(api) -> None:
     assert (await api("/v1/usage", "admin", bucket="none", account_id="acct_b")).json()["data"][0]["requests"] == 7
 
 
+async def test_all_accounts_queries_join_whole_days_and_partial_hours_exactly(api) -> None:
+    # Every account: whole days come from the daily rollup, the edges from the hourly one.
+    for start in (NOW - timedelta(hours=40), NOW - timedelta(hours=29, minutes=10), NOW - timedelta(days=3)):
+        params = {"bucket": "day", "group_by": "model", "start": start.isoformat(), "end": (NOW + timedelta(hours=3)).isoformat()}
+        rows = (await api("/v1/usage", "admin", **params)).json()["data"]
+        per_account = [(await api("/v1/usage", f"key-{a}", **params)).json()["data"] for a in ("acct_a", "acct_b")]
+        total = {}
+        for r in (r for rs in per_account for r in rs):
+            total[r["bucket"], r["model"]] = total.get((r["bucket"], r["model"]), 0) + r["requests"]
+        assert {(r["bucket"], r["model"]): r["requests"] for r in rows} == total
+        assert sum(total.values()) == (128 if start < NOW - timedelta(hours=31) else 108)
+
+
 async def test_request_log_filters_and_lookup(api) -> None:
     errors = (await api("/v1/requests", status=500, limit=100)).json()["data"]
     assert len(errors) == 5 and all(r["status"] == 500 and r["model_served"] == "m2" for r in errors)
