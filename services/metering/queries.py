@@ -3,8 +3,6 @@ SQL text: it is a query parameter or picks an entry from a table below)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 GROUPS = {"model": "model", "key": "key_id", "channel": "channel_id", "provider": "provider", "endpoint": "endpoint"}
 BUCKETS = {
     "hour": "hour",
@@ -27,25 +25,15 @@ REQUEST_COLUMNS = (
 )
 
 
-_DAILY_COLUMNS = (
+_ALL_COLUMNS = (
     "model, channel_id, provider, endpoint, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, "
     "cost_micros, latency_ms_sum, latency_q, ttft_q"
 )
-# Every account, exact to the hour: whole days [d0, d1) from usage_daily, the rest of
-# [start, end) from usage_hourly. Both hold the same states, so one GROUP BY merges them.
+# Every account: the hourly rollup without account and key, sorted by hour.
 ALL_ACCOUNTS = (
-    f"(SELECT toDateTime(day, 'UTC') AS hour, {_DAILY_COLUMNS} FROM usage_daily WHERE day >= toDate({{d0:DateTime64(3)}}) AND day < toDate({{d1:DateTime64(3)}}) "
-    f"UNION ALL SELECT hour, {_DAILY_COLUMNS} FROM usage_hourly WHERE hour >= toStartOfHour({{start:DateTime64(3)}}) AND hour < {{end:DateTime64(3)}} "
-    "AND (hour < {d0:DateTime64(3)} OR hour >= {d1:DateTime64(3)}))"
+    f"(SELECT hour, {_ALL_COLUMNS} FROM usage_hourly_all "
+    "WHERE hour >= toStartOfHour({start:DateTime64(3)}) AND hour < {end:DateTime64(3)})"
 )
-
-
-def whole_days(start: datetime, end: datetime) -> dict:
-    """Parameters d0/d1: the whole UTC days inside [start rounded down to the hour, end)."""
-    first = start.replace(minute=0, second=0, microsecond=0)
-    d0 = first if first.hour == 0 else (first + timedelta(days=1)).replace(hour=0)
-    d1 = end.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"d0": d0, "d1": max(d0, d1)}
 
 
 def account_filter(account_id: str | None, column: str = "account_id") -> str:
@@ -63,7 +51,7 @@ def usage_sql(account_id: str | None, group_by: list[str], bucket: str) -> tuple
         select.append(f"{GROUPS[name]} AS {name}")
         keys.append(name)
     by = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
-    if account_id is None and "key" not in group_by and bucket != "hour":
+    if account_id is None and "key" not in group_by:
         return f"SELECT {', '.join([*select, SUMS])} FROM {ALL_ACCOUNTS}{by}", keys
     sql = (
         f"SELECT {', '.join([*select, SUMS])} FROM usage_hourly "
@@ -99,7 +87,7 @@ def model_rankings_sql(by: str) -> str:
 
 
 def channel_rankings_sql() -> str:
-    """Over [start, end) with ``whole_days`` parameters."""
+    """Over [start, end)."""
     return (
         "SELECT channel_id, any(provider) AS provider, sum(src.requests) AS requests, sum(errors) / sum(src.requests) AS error_rate, "
         "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, "
