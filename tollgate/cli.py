@@ -39,13 +39,13 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import grpc
-from google.protobuf.message import Message
 
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tollgate.rpc import router_pb2 as rpb
 from tollgate.rpc import router_pb2_grpc as rpb_grpc
+from tollgate.protojson import to_data
 from tollgate.settings import Settings
 
 TIMEOUT_S = 30
@@ -81,14 +81,6 @@ def fmt_time(ms: int, never: str = "-") -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def to_data(value: Any) -> Any:
-    """A protobuf message as plain JSON data: every field (defaults included), int64 as numbers."""
-    if isinstance(value, Message):
-        return {f.name: [to_data(v) for v in getattr(value, f.name)] if f.is_repeated else to_data(getattr(value, f.name))
-                for f in value.DESCRIPTOR.fields}  # fmt: skip
-    return value
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:

@@ -29,7 +29,7 @@ from litestar.params import FromPath, FromQuery
 
 from services.metering.auth import bearer
 from tollgate import credentials
-from tollgate.cli import to_data  # the same JSON as `tollgate --json`
+from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
 from tollgate.errors import BadRequest, TollgateError, Unauthorized, from_grpc
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc

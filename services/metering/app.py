@@ -52,7 +52,9 @@ def _choices(value: str | None, allowed, name: str) -> list[str]:
 def _quantiles(row: dict) -> dict:
     """quantile arrays -> latency_ms_p50 … ttft_ms_p99 (0 where there were no samples)."""
     for column, prefix in (("latency_q", "latency_ms"), ("ttft_q", "ttft_ms")):
-        values = row.pop(column, None) or [0.0] * len(queries.QUANTILES)
+        if column not in row:
+            continue
+        values = row.pop(column) or [0.0] * len(queries.QUANTILES)
         for q, v in zip(queries.QUANTILES, values, strict=True):
             row[f"{prefix}_p{q}"] = 0 if v is None or math.isnan(v) else round(float(v), 1)
     for k, v in row.items():
@@ -146,9 +148,6 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
             raise BadRequest("month must look like 2026-11") from None
         after = (first + timedelta(days=32)).replace(day=1)
         lines = await run(queries.statement_sql(), {"account": account, "start": first, "end": after})
-        for line in lines:
-            for k in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99"):
-                line.pop(k, None)
         if format == "csv":
             return _csv(lines, f"statement-{first:%Y-%m}.csv")
         total = sum(int(line["cost_micros"]) for line in lines)
