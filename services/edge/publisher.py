@@ -25,6 +25,13 @@ class UsagePublisher:
         self._tasks: list[asyncio.Task] = []
         self.published = 0
         self.dropped = 0
+        self.failures = 0  # publish attempts that failed (each retried)
+        self._sending = 0  # taken off the queue, not yet acknowledged
+
+    @property
+    def pending(self) -> int:
+        """Events accepted but not yet acknowledged by JetStream (queued or being retried)."""
+        return self._queue.qsize() + self._sending
 
     def submit(self, event: events.UsageEvent) -> None:
         try:
@@ -49,9 +56,11 @@ class UsagePublisher:
     async def _work(self) -> None:
         while True:
             event = await self._queue.get()
+            self._sending += 1
             try:
                 await self._publish(event)
             finally:
+                self._sending -= 1
                 self._queue.task_done()
 
     async def _publish(self, event: events.UsageEvent) -> None:
@@ -65,6 +74,7 @@ class UsagePublisher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.failures += 1
                 self._log.warning("usage publish failed; retrying", request_id=event.request_id, error=type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
