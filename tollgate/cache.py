@@ -63,6 +63,10 @@ class CachedLookup(Generic[K, V]):
             self._hits[key] = value
         return value
 
+    def __len__(self) -> int:
+        """Entries held (expired ones may count until the next access evicts them)."""
+        return len(self._hits)
+
     def peek(self, key: K) -> V | None:
         return self._hits.get(key)
 

@@ -6,15 +6,17 @@ from contextlib import AsyncExitStack
 
 import grpc
 import httpx
+from prometheus_client import CollectorRegistry
 
 from services.edge.app import create_app
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
 from services.edge.leases import LeaseBook
+from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
-from tollgate import bus, credentials, events, lifecycle
+from tollgate import bus, credentials, events, health, lifecycle
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
 
@@ -69,10 +71,18 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     )
     stack.push_async_callback(client.aclose)
 
+    metrics = EdgeMetrics(CollectorRegistry())
+    metrics.watch_publisher(publisher, outcomes)
+    readiness = health.Readiness()
+    readiness.add("nats", health.nats_check(nc))
+    readiness.add("accounts", health.grpc_channel_check(accounts, cached=lambda: auth.cached > 0))
+    readiness.add("router", health.grpc_channel_check(router, cached=lambda: routes.cached > 0))
     edge = Edge(
-        settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases
-    )
+        settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases,
+        metrics=metrics, readiness=readiness,
+    )  # fmt: skip
     await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
+    health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 
 

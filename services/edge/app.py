@@ -5,11 +5,12 @@ from __future__ import annotations
 from litestar import Litestar, Request, Response, get, post
 
 from services.edge import proxy
-from services.edge.context import Edge
+from services.edge.context import SCOPE_KEY, Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends import FRONTEND_ROUTES
 from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
+from tollgate import health
 
 OPENAI = OpenAIFrontend()
 
@@ -31,6 +32,7 @@ async def rerank(request: Request) -> Response:
 @get("/v1/models")
 async def list_models(request: Request) -> dict:
     edge: Edge = request.app.state.edge
+    request.scope[SCOPE_KEY].endpoint = "models"
     await edge.auth.principal(bearer(request))
     models = await edge.routes.models()
     return {"object": "list", "data": [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]}
@@ -43,7 +45,7 @@ async def healthz() -> dict:
 
 def create_app(edge: Edge) -> Litestar:
     app = Litestar(
-        route_handlers=[chat_completions, embeddings, rerank, list_models, healthz, *FRONTEND_ROUTES],
+        route_handlers=[chat_completions, embeddings, rerank, list_models, healthz, *FRONTEND_ROUTES, *health.http_routes(edge.readiness, edge.metrics.registry)],
         middleware=[timing_middleware],
         exception_handlers=error_handlers(OPENAI),
         request_max_body_size=32 * 1024 * 1024,

@@ -106,6 +106,11 @@ class Authenticator:
             self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
         )
 
+    @property
+    def cached(self) -> int:
+        """Keys answered from memory without accounts (what readiness falls back on)."""
+        return len(self._cache)
+
     async def principal(self, key: str) -> Principal:
         if not key:
             raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")

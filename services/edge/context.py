@@ -11,9 +11,11 @@ import httpx
 
 from services.edge.auth import Authenticator
 from services.edge.leases import LeaseBook
+from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
+from tollgate.health import Readiness
 from tollgate.settings import Settings
 
 SCOPE_KEY = "tollgate"
@@ -31,6 +33,9 @@ class RequestTimer:
     started: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)  # added to the response, errors included
+    endpoint: str = ""  # the front door, once a handler names it ("" = not an API call: not in the request metrics)
+    model: str = ""  # the catalog model serving it, once routed
+    status: int = 0  # the metered status, when it differs from the HTTP one (a stream that broke: 502/504, 499)
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -52,3 +57,5 @@ class Edge:
     limiter: RateLimiter
     leases: LeaseBook
     rng: random.Random = field(default_factory=random.Random)
+    metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
+    readiness: Readiness = field(default_factory=Readiness)

@@ -1,6 +1,9 @@
-"""ASGI middleware: request id and honest overhead on every response, errors included."""
+"""ASGI middleware: request id and honest overhead on every response, errors included;
+the request metrics once the response has ended (a stream: after its last byte)."""
 
 from __future__ import annotations
+
+import time
 
 from services.edge.context import SCOPE_KEY, RequestTimer
 
@@ -12,9 +15,11 @@ def timing_middleware(app):
             return
         timer = RequestTimer()
         scope[SCOPE_KEY] = timer
+        sent = [500]  # the HTTP status, once the response starts; 500 if it never does
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
+                sent[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", timer.request_id.encode()))
                 headers.append((b"x-tollgate-overhead-ms", f"{timer.overhead_ms():.2f}".encode()))
@@ -23,6 +28,19 @@ def timing_middleware(app):
                 message = {**message, "headers": headers}
             await send(message)
 
-        await app(scope, receive, send_with_headers)
+        try:
+            await app(scope, receive, send_with_headers)
+        finally:
+            if timer.endpoint:
+                _observe(scope, timer, sent[0])
 
     return middleware
+
+
+def _observe(scope, timer: RequestTimer, http_status: int) -> None:
+    edge = getattr(getattr(scope.get("litestar_app"), "state", None), "edge", None)
+    metrics = getattr(edge, "metrics", None)
+    if metrics is None:
+        return
+    seconds = time.perf_counter() - timer.started
+    metrics.request(timer.endpoint, timer.model, timer.status or http_status, seconds, timer.overhead_ms() / 1000)

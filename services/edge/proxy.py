@@ -53,6 +53,7 @@ class Meter:
         self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
         self.ttft_ms = 0
         self.hold: Hold | None = None
+        self.timer.model = route.model
 
     def held(self, hold: Hold) -> None:
         """Tie the request's pre-authorization to this meter: settled when it publishes, or
@@ -77,6 +78,12 @@ class Meter:
             usage.cached_tokens, price.cached_input_per_mtok_micros,
         )  # fmt: skip
         lease_id = self.hold.settle(cost) if self.hold is not None else ""
+        self.timer.model, self.timer.status = route.model, status
+        self.edge.metrics.metered(
+            provider=channel.provider if channel else "", model=route.model, upstream_s=self.timer.upstream_s, ttft_s=self.ttft_ms / 1000,
+            tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens, "cached": usage.cached_tokens, "reasoning": usage.reasoning_tokens},
+            cost_micros=cost,
+        )  # fmt: skip
         now_ms = time.time_ns() // 1_000_000
         if self.principal.spend is not None:
             self.principal.spend.add(cost, now_ms)
@@ -116,6 +123,7 @@ class Meter:
 async def chat(request: Request, frontend: Frontend, *, model: str | None = None, stream: bool | None = None) -> Response:
     """Serve one chat request arriving at ``frontend``'s door, whatever the upstream speaks."""
     edge: Edge = request.app.state.edge
+    request.scope[SCOPE_KEY].endpoint = frontend.endpoint
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     parsed = frontend.parse(raw, model=model, stream=stream)
@@ -219,6 +227,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     the OpenAI shape; each adapter serves ``operation`` through ``<operation>_request`` /
     ``<operation>_result`` (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
+    request.scope[SCOPE_KEY].endpoint = endpoint
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     body = parse(raw)

@@ -28,6 +28,11 @@ class RouteTable:
         self._routes: CachedLookup[str, Route] = CachedLookup(self._route, ttl=ttl, maxsize=maxsize, negative=(ModelUnavailable,), negative_ttl=min(ttl, 5.0))
         self._models: CachedLookup[str, list[pb.Model]] = CachedLookup(self._list_models, ttl=ttl, maxsize=1)
 
+    @property
+    def cached(self) -> int:
+        """Routes answered from memory without the router (what readiness falls back on)."""
+        return len(self._routes)
+
     async def route(self, model: str) -> Route:
         return await self._routes.get(model)
 
