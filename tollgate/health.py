@@ -26,6 +26,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import grpc
+from litestar import Response, get
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
@@ -152,21 +153,19 @@ def grpc_channel_check(channel: grpc.aio.Channel, *, cached: Callable[[], bool] 
 def http_routes(readiness: Readiness, registry: CollectorRegistry, *, liveness: bool = False) -> list:
     """Litestar handlers: ``GET /readyz`` and ``GET /metrics`` (Prometheus text format 0.0.4
     of ``registry``); ``GET /healthz`` too when the app has no liveness route of its own."""
-    from litestar import Response, get
-
-    @get("/readyz", sync_to_thread=False)
+    @get("/readyz")
     async def readyz() -> Response:
         report = await readiness.evaluate()
         return Response(report.body(), status_code=200 if report.ready else 503, headers={"cache-control": "no-store"})
 
-    @get("/metrics", sync_to_thread=False)
+    @get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     routes = [readyz, metrics]
     if liveness:
 
-        @get("/healthz", sync_to_thread=False)
+        @get("/healthz")
         async def healthz() -> dict:
             return {"status": "ok"}
 

@@ -7,6 +7,7 @@ benchmark use the same ``Stack`` on free ports.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -36,6 +37,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all held open while choosing, so none repeats)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def nats_server_binary() -> str:
     candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
     if candidate.exists():
@@ -54,24 +67,24 @@ class Ports:
     accounts_metrics: int = 0
     edge2: int = 0  # a second edge replica (tests of cross-edge behaviour); 0 = none
     metering_metrics: int = 0
+    router_metrics: int = 0
 
     @classmethod
     def free(cls) -> Ports:
-        """Distinct free ports for every field (all held open while choosing, so none repeats)."""
-        sockets = [socket.socket() for _ in range(9)]
-        try:
-            for s in sockets:
-                s.bind(("127.0.0.1", 0))
-            return cls(*(s.getsockname()[1] for s in sockets))
-        finally:
-            for s in sockets:
-                s.close()
+        """Distinct free ports for every field."""
+        return cls(*free_ports(len(dataclasses.fields(cls))))
 
     @classmethod
     def from_settings(cls, settings: Settings, sim: int) -> Ports:
-        """The ports ``make run`` uses: the settings' defaults unless overridden by TOLLGATE_* variables."""
+        """The ports ``make run`` uses: the settings' defaults unless overridden by TOLLGATE_* variables;
+        the accounts and router metrics endpoints on free ports unless set."""
         port = lambda addr: int(addr.rsplit(":", 1)[1])  # noqa: E731
-        return cls(port(settings.nats_url), port(settings.accounts_addr), port(settings.router_addr), settings.edge_port, settings.metering_port, sim)
+        accounts_metrics, router_metrics = free_ports(2)
+        return cls(
+            port(settings.nats_url), port(settings.accounts_addr), port(settings.router_addr), settings.edge_port, settings.metering_port, sim,
+            accounts_metrics=settings.accounts_metrics_port or accounts_metrics, router_metrics=settings.router_metrics_port or router_metrics,
+            metering_metrics=settings.metering_metrics_port,
+        )  # fmt: skip
 
 
 @dataclass
@@ -104,6 +117,7 @@ class Stack:
             accounts_metrics_port=self.ports.accounts_metrics,
             metering_metrics_port=self.ports.metering_metrics,
             router_addr=f"127.0.0.1:{self.ports.router}",
+            router_metrics_port=self.ports.router_metrics,
             catalog=str(self.catalog),
             edge_port=self.ports.edge,
             metering_port=self.ports.metering,
@@ -276,6 +290,9 @@ BANNER = """
  Usage:  curl -H "Authorization: Bearer {key}" '{metering}/v1/usage?group_by=model'
  Dashboard: {metering}/dashboard  (sign in with the key above)
  Operator CLI (admin credential in {token_file}):  .venv/bin/tollgate ledger {account}
+ Metrics: {edge_base}/metrics  {metering}/metrics
+          accounts http://127.0.0.1:{accounts_metrics}/metrics  router http://127.0.0.1:{router_metrics}/metrics
+ Ready?   {edge_base}/readyz  {metering}/readyz  (accounts, router: grpc.health.v1 on their gRPC ports)
  Stop everything with Ctrl-C.
 ──────────────────────────────────────────────────────────────────────────────
 """
@@ -292,7 +309,11 @@ def main() -> int:
         stack.start()
         account, key = stack.bootstrap_demo()
         token_file = stack.data_dir / credentials.TOKEN_FILE
-        print(BANNER.format(url=stack.edge_url, key=key, account=account, metering=stack.metering_url, token_file=token_file), flush=True)
+        banner = BANNER.format(
+            url=stack.edge_url, key=key, account=account, metering=stack.metering_url, token_file=token_file, edge_base=stack.edge_url.removesuffix("/v1"),
+            accounts_metrics=ports.accounts_metrics, router_metrics=ports.router_metrics,
+        )  # fmt: skip
+        print(banner, flush=True)
         while not stopping.wait(0.5):
             if dead := stack.dead():
                 print(f"stack: {dead[0].name} exited with code {dead[0].proc.returncode}; stopping everything", flush=True)

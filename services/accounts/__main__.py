@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack
 from prometheus_client import CollectorRegistry
 
 from services.accounts.access import Access
-from services.accounts.consumer import consume
+from services.accounts.consumer import consume, ledger_metrics, watch_lag
 from services.accounts.service import AccountsService, Notifier
 from services.accounts.store import SqlStore
-from tollgate import bus, lifecycle
+from tollgate import bus, health, lifecycle
 from tollgate.metrics import GrpcMetrics, serve_metrics
-from tollgate.rpc import accounts_pb2_grpc
+from tollgate.rpc import accounts_pb2, accounts_pb2_grpc
 from tollgate.settings import Settings
 
 
@@ -27,10 +27,22 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     serve_metrics(registry, settings.accounts_metrics_port)
     access = Access(settings.admin_credential, store, settings.key_hash_pepper)
     service = AccountsService(store, notifier, access, pepper=settings.key_hash_pepper, trial_credit_micros=settings.trial_credit_micros)
-    await lifecycle.grpc_server(
-        stack, settings, settings.accounts_addr, lambda s: accounts_pb2_grpc.add_AccountsServicer_to_server(service, s), [GrpcMetrics(registry)]
-    )
-    await lifecycle.background(stack, lambda stop: consume(stop, js, store, notifier, log), "ledger-consumer")
+    readiness = health.Readiness()
+    readiness.add("nats", health.nats_check(nc))
+    readiness.add("db", health.thread_check(store.ping))
+    grpc_health = health.GrpcHealth(readiness, [health.service_name(accounts_pb2, "Accounts")], log=log)
+    await grpc_health.update()
+
+    def register(server) -> None:
+        accounts_pb2_grpc.add_AccountsServicer_to_server(service, server)
+        grpc_health.register(server)
+
+    await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])
+    ledger = ledger_metrics(registry)
+    await lifecycle.background(stack, lambda stop: consume(stop, js, store, notifier, log, metrics=ledger), "ledger-consumer")
+    await lifecycle.background(stack, lambda stop: watch_lag(stop, js, ledger), "ledger-lag-watch", grace=1.0)
+    await lifecycle.background(stack, grpc_health.run, "health-watch", grace=1.0)
+    health.drain_first(stack, readiness, grpc_health)  # NOT_SERVING as soon as shutdown starts
     log.info("accounts listening", addr=settings.accounts_addr, db="postgresql" if "://" in settings.accounts_db_target else settings.accounts_db_target)
 
 

@@ -14,35 +14,53 @@ from services.accounts.service import Notifier
 from services.accounts.store import SqlStore, day_number, month_number, now_ms
 from tollgate import events
 from tollgate.consume import pull_loop
+from tollgate.metrics import ConsumerMetrics, watch_consumer
 
 DURABLE = "accounts-ledger"
 
 
-async def consume(stop: asyncio.Event, js: JetStreamContext, store: SqlStore, notifier: Notifier, log, batch: int = 256) -> None:
+def ledger_metrics(registry) -> ConsumerMetrics:
+    """``tollgate_accounts_ledger_events_processed_total{result}`` (debited, duplicate, free,
+    unknown_account), ``…_failures_total``, ``…_consumer_lag``, ``…_consumer_ack_pending``."""
+    return ConsumerMetrics(registry, "tollgate_accounts_ledger", "ledger debit consumer")
+
+
+async def consume(
+    stop: asyncio.Event, js: JetStreamContext, store: SqlStore, notifier: Notifier, log, batch: int = 256, metrics: ConsumerMetrics | None = None
+) -> None:
     async def handle(batch_: list) -> None:
         for msg, event in batch_:
             try:
-                await debit(store, notifier, event, log)
+                result = await debit(store, notifier, event, log)
             except Exception as exc:
                 log.error("debit failed; will retry", request_id=event.request_id, error=type(exc).__name__)
+                if metrics:
+                    metrics.failures.inc()
                 await msg.nak(delay=1.0)
                 continue
             await msg.ack()
+            if metrics:
+                metrics.processed.labels(result).inc()
 
     await pull_loop(
         stop, js, durable=DURABLE, subject=events.USAGE_SUBJECT, stream=events.USAGE_STREAM, handle=handle, log=log, batch=batch, wait_s=1.0
     )
 
 
-async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> None:
+async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: ConsumerMetrics, interval_s: float = 5.0) -> None:
+    await watch_consumer(stop, js, events.USAGE_STREAM, DURABLE, metrics.lag, metrics.ack_pending, interval_s)
+
+
+async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> str:
+    """Apply one event; returns what became of it: debited, duplicate, free or unknown_account."""
     if event.cost_micros <= 0:
-        return
+        return "free"
     result = await store.apply(
         event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}", event.occurred_at_ms, key_id=event.key_id, lease_id=event.lease_id
     )
     if result is None:
         log.error("usage event for unknown account", request_id=event.request_id, account_id=event.account_id)
-        return
+        return "unknown_account"
     applied, balance = result
     if applied:
         now = now_ms()
@@ -51,5 +69,6 @@ async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, l
             event.account_id, balance, key_id=event.key_id, key_spent_day_micros=day, key_spent_month_micros=month, day=day_number(now),
             month=month_number(now),
         )  # fmt: skip
-    else:
-        log.info("duplicate usage event ignored", request_id=event.request_id)
+        return "debited"
+    log.info("duplicate usage event ignored", request_id=event.request_id)
+    return "duplicate"

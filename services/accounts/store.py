@@ -121,6 +121,11 @@ class SqlStore:
     def close(self) -> None:
         self._db.close()
 
+    def ping(self) -> None:
+        """Raises unless the database answers a trivial query (readiness; blocking)."""
+        with self._lock:
+            self._db.execute("SELECT 1").fetchone()
+
     async def _run(self, fn, *args):
         return await asyncio.to_thread(self._locked, fn, *args)
 

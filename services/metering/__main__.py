@@ -13,7 +13,7 @@ from services.metering.app import create_app
 from services.metering.auth import Authorizer
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.store import UsageStore
-from tollgate import bus, credentials, lifecycle
+from tollgate import bus, credentials, health, lifecycle
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc
 from tollgate.settings import Settings
@@ -43,8 +43,13 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
     accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
-    app = create_app(store, auth, extra_routes=[*accounts_api.handlers(), *dashboard.routes()], ledger_debits=auth.ledger_debits)
+    readiness = health.Readiness(timeout_s=5.0)  # the store check waits behind an insert in progress
+    readiness.add("nats", health.nats_check(nc))
+    readiness.add("clickhouse", health.thread_check(store.ping))
+    routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
+    app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port)
+    health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
 
 

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from services.metering.store import UsageStore
 from tollgate import bus, events
 from tollgate.consume import ack_batch, pull_loop
+from tollgate.metrics import watch_consumer
 
 DURABLE = "metering-usage"
 # JetStream drops a second publish of a message id within the USAGE stream's duplicate
@@ -102,14 +103,4 @@ async def consume(
 
 async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: IngestMetrics, interval_s: float = 5.0) -> None:
     """Consumer lag and pending acks from the durable consumer's own counters."""
-    while not stop.is_set():
-        try:
-            info = await js.consumer_info(events.USAGE_STREAM, DURABLE)
-            metrics.lag.set(info.num_pending or 0)
-            metrics.unacked.set(info.num_ack_pending or 0)
-        except Exception:  # not created yet, or NATS reconnecting
-            pass
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+    await watch_consumer(stop, js, events.USAGE_STREAM, DURABLE, metrics.lag, metrics.unacked, interval_s)

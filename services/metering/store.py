@@ -65,6 +65,11 @@ class UsageStore:
     def close(self) -> None:
         self._client.close()
 
+    def ping(self) -> None:
+        """Raises unless ClickHouse answers a trivial query (readiness)."""
+        with self._lock:
+            self._client.query("SELECT 1")
+
     def migrate(self) -> list[str]:
         """Apply numbered migration files not yet recorded; returns the ones applied."""
         with self._lock:

@@ -12,13 +12,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from services.router.catalog import CatalogError, load
-from services.router.health import subscribe_outcomes
+from services.router.health import ChannelStateCollector, subscribe_outcomes
 from services.router.reload import CatalogWatcher
 from services.router.service import RouterService
 from services.router.table import RoutingTable, nats_publisher, publish_changes
-from tollgate import lifecycle
+from tollgate import health, lifecycle
 from tollgate.metrics import GrpcMetrics, serve_metrics
-from tollgate.rpc import router_pb2_grpc
+from tollgate.rpc import router_pb2, router_pb2_grpc
 from tollgate.settings import Settings
 
 
@@ -34,11 +34,21 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.background(stack, lambda stop: publish_changes(stop, table, nats_publisher(nc), log), "routing-notifier", grace=1.0)
     await lifecycle.background(stack, CatalogWatcher(path, table, log).run, "catalog-watcher", grace=1.0)
     registry = CollectorRegistry()
+    registry.register(ChannelStateCollector(table))
     serve_metrics(registry, settings.router_metrics_port)
     service = RouterService(table)
-    await lifecycle.grpc_server(
-        stack, settings, settings.router_addr, lambda s: router_pb2_grpc.add_RouterServicer_to_server(service, s), [GrpcMetrics(registry)]
-    )
+    readiness = health.Readiness()
+    readiness.add("nats", health.nats_check(nc))
+    grpc_health = health.GrpcHealth(readiness, [health.service_name(router_pb2, "Router")], log=log)
+    await grpc_health.update()
+
+    def register(server) -> None:
+        router_pb2_grpc.add_RouterServicer_to_server(service, server)
+        grpc_health.register(server)
+
+    await lifecycle.grpc_server(stack, settings, settings.router_addr, register, [GrpcMetrics(registry)])
+    await lifecycle.background(stack, grpc_health.run, "health-watch", grace=1.0)
+    health.drain_first(stack, readiness, grpc_health)  # NOT_SERVING as soon as shutdown starts
     log.info("router listening", addr=settings.router_addr, models=len(catalog.models), channels=len(catalog.channels), catalog=str(path))
 
 

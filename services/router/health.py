@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import msgspec
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from tollgate import events
 
@@ -117,6 +119,10 @@ class HealthTracker:
     # -- reads ----------------------------------------------------------------------
     def state(self, channel_id: str) -> str:
         return self._channels[channel_id].state
+
+    def states(self) -> dict[str, str]:
+        """Every channel's state, as last advanced (a snapshot: safe from another thread)."""
+        return {cid: h.state for cid, h in list(self._channels.items())}
 
     def view(self, channel_id: str) -> ChannelView:
         h = self._channels[channel_id]
@@ -231,6 +237,34 @@ class HealthTracker:
         horizon = now - self.config.window_s
         while h.window and h.window[0][0] < horizon:
             h.window.popleft()
+
+
+# tollgate_router_channel_state: the breaker as a number (0 closed, 1 half-open, 2 open),
+# then the states that also take a channel out of rotation without the breaker.
+STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2, COOLING_DOWN: 3, DISABLED: 4}
+
+
+class ChannelStateCollector(Collector):
+    """Per catalog channel, its health state at scrape time (read without advancing it:
+    the routing notifier advances the table every ``TICK_S``). Scrapes may come from the
+    metrics server's thread, so it reads snapshots only."""
+
+    def __init__(self, table):
+        self._table = table
+
+    def collect(self):
+        states = self._table.health.states()
+        gauge = GaugeMetricFamily(
+            "tollgate_router_channel_state", "channel health: 0 closed, 1 half-open, 2 open, 3 cooling down (429), 4 disabled", labels=["channel", "provider"]
+        )
+        for channel in self._table.catalog.channels:
+            state = states.get(channel.id)
+            if state is not None:
+                gauge.add_metric([channel.id, channel.provider], STATE_VALUES[state])
+        yield gauge
+
+    def describe(self):
+        return []
 
 
 async def subscribe_outcomes(nc, table, log):
