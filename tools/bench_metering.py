@@ -303,11 +303,11 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
         usage_all, _ = queries.usage_sql(None, ["model"], "day")
         usage_hour, _ = queries.usage_sql(busiest, ["model", "key"], "hour")
         cases = [
-            ("usage by model/day, 1 account, 30 days", usage_one, lambda i: {"account": busiest, "start": month, "end": anchor}),
-            ("usage by model/day, all accounts, 30 d", usage_all, lambda i: {"account": "", "start": month, "end": anchor}),
-            ("usage by model+key/hour, 1 account, 7 d", usage_hour, lambda i: {"account": busiest, "start": week, "end": anchor}),
+            ("usage by model/day, 1 account, 30 days", usage_one, lambda i: {"account": busiest, **queries.range_params(month, anchor)}),
+            ("usage by model/day, all accounts, 30 d", usage_all, lambda i: {"account": "", **queries.range_params(month, anchor)}),
+            ("usage by model+key/hour, 1 account, 7 d", usage_hour, lambda i: {"account": busiest, **queries.range_params(week, anchor)}),
             ("model rankings by tokens, 30 days", queries.model_rankings_sql("tokens"), lambda i: {"start": month}),
-            ("channel rankings, 30 days", queries.channel_rankings_sql(), lambda i: {"start": month, "end": anchor}),
+            ("channel rankings, 30 days", queries.channel_rankings_sql(), lambda i: queries.range_params(month, anchor)),
             (
                 "request log, 1 account, newest 50",
                 queries.requests_sql(busiest, key_id=False, model=False, status=False, before=False),

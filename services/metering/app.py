@@ -96,7 +96,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         groups = _choices(group_by, queries.GROUPS, "group_by")
         t_start, t_end = _range(start, end)
         sql, _ = queries.usage_sql(account, groups, bucket)
-        rows = await run(sql, {"account": account or "", "start": t_start, "end": t_end})
+        rows = await run(sql, {"account": account or "", **queries.range_params(t_start, t_end)})
         if format == "csv":
             return _csv(rows, "usage.csv")
         body = {"account_id": account, "start": t_start.isoformat(), "end": t_end.isoformat(), "bucket": bucket, "group_by": groups, "data": rows}
@@ -131,7 +131,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
             raise BadRequest(f"window must be one of {', '.join(WINDOWS)} and by one of {', '.join(queries.RANKED_MODELS)}")
         end = datetime.now(UTC) + timedelta(hours=1)
         start = end - timedelta(hours=1) - WINDOWS[window]
-        channel_params = {"start": start, "end": end}
+        channel_params = queries.range_params(start, end)
         models, channels = await asyncio.gather(run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), channel_params))
         for c in channels:
             c["error_rate"] = round(float(c["error_rate"]), 4)
@@ -147,7 +147,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         except ValueError:
             raise BadRequest("month must look like 2026-11") from None
         after = (first + timedelta(days=32)).replace(day=1)
-        lines = await run(queries.statement_sql(), {"account": account, "start": first, "end": after})
+        lines = await run(queries.statement_sql(), {"account": account, **queries.range_params(first, after)})
         if format == "csv":
             return _csv(lines, f"statement-{first:%Y-%m}.csv")
         total = sum(int(line["cost_micros"]) for line in lines)

@@ -3,6 +3,8 @@ SQL text: it is a query parameter or picks an entry from a table below)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 GROUPS = {"model": "model", "key": "key_id", "channel": "channel_id", "provider": "provider", "endpoint": "endpoint"}
 BUCKETS = {
     "hour": "hour",
@@ -25,15 +27,46 @@ REQUEST_COLUMNS = (
 )
 
 
-_ALL_COLUMNS = (
+_COLUMNS = (
     "model, channel_id, provider, endpoint, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, "
     "cost_micros, latency_ms_sum, latency_q, ttft_q"
 )
-# Every account: the hourly rollup without account and key, sorted by hour.
-ALL_ACCOUNTS = (
-    f"(SELECT hour, {_ALL_COLUMNS} FROM usage_hourly_all "
-    "WHERE hour >= toStartOfHour({start:DateTime64(3)}) AND hour < {end:DateTime64(3)})"
-)
+# (hourly, daily, columns) of the rollups: per account and key (sorted by account, then
+# time), and across accounts (sorted by time) for queries over every account without keys.
+PER_ACCOUNT = ("usage_hourly", "usage_daily", f"account_id, key_id, {_COLUMNS}")
+ALL_ACCOUNTS = ("usage_hourly_all", "usage_daily_all", _COLUMNS)
+
+
+def rollup(tables: tuple[str, str, str], account_id: str | None, bucket: str) -> str:
+    """The rows of a rollup over [start, end) as a subquery, with an ``hour`` column. Hourly
+    buckets read the hourly table; coarser ones read whole UTC days [d0, d1) from the daily
+    table and the rest of the range from the hourly one: both hold the same states, so one
+    GROUP BY merges them exactly to the hour (parameters from ``range_params``)."""
+    hourly, daily, columns = tables
+    account = account_filter(account_id)
+    hours = (
+        f"SELECT hour, {columns} FROM {hourly} "
+        f"WHERE {account}hour >= toStartOfHour({{start:DateTime64(3)}}) AND hour < {{end:DateTime64(3)}}"
+    )
+    if bucket == "hour":
+        return f"({hours})"
+    return (
+        f"(SELECT toDateTime(day, 'UTC') AS hour, {columns} FROM {daily} WHERE {account}day >= {{d0:Date}} AND day < {{d1:Date}} "
+        f"UNION ALL {hours} AND (hour < toDateTime({{d0:Date}}, 'UTC') OR hour >= toDateTime({{d1:Date}}, 'UTC')))"
+    )
+
+
+def whole_days(start: datetime, end: datetime) -> dict:
+    """Parameters d0/d1: the whole UTC days inside [start rounded down to the hour, end)."""
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    d0 = first.date() if first.hour == 0 else first.date() + timedelta(days=1)
+    d1 = end.astimezone(UTC).date()
+    return {"d0": d0, "d1": max(d0, d1)}
+
+
+def range_params(start: datetime, end: datetime) -> dict:
+    """The time parameters of the usage, statement and channel-ranking queries over [start, end)."""
+    return {"start": start, "end": end, **whole_days(start, end)}
 
 
 def account_filter(account_id: str | None, column: str = "account_id") -> str:
@@ -41,8 +74,8 @@ def account_filter(account_id: str | None, column: str = "account_id") -> str:
 
 
 def usage_sql(account_id: str | None, group_by: list[str], bucket: str) -> tuple[str, list[str]]:
-    """Usage from the hourly rollup over [start, end), grouped and bucketed; the output
-    columns that are keys (bucket first, then the groups)."""
+    """Usage from the rollups over [start, end), grouped and bucketed; the output columns
+    that are keys (bucket first, then the groups)."""
     keys, select = [], []
     if BUCKETS[bucket] is not None:
         select.append(f"{BUCKETS[bucket]} AS bucket")
@@ -51,13 +84,8 @@ def usage_sql(account_id: str | None, group_by: list[str], bucket: str) -> tuple
         select.append(f"{GROUPS[name]} AS {name}")
         keys.append(name)
     by = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
-    if account_id is None and "key" not in group_by:
-        return f"SELECT {', '.join([*select, SUMS])} FROM {ALL_ACCOUNTS}{by}", keys
-    sql = (
-        f"SELECT {', '.join([*select, SUMS])} FROM usage_hourly "
-        f"WHERE {account_filter(account_id)}hour >= toStartOfHour({{start:DateTime64(3)}}) AND hour < {{end:DateTime64(3)}}{by}"
-    )
-    return sql, keys
+    tables = ALL_ACCOUNTS if account_id is None and "key" not in group_by else PER_ACCOUNT
+    return f"SELECT {', '.join([*select, SUMS])} FROM {rollup(tables, account_id, bucket)}{by}", keys
 
 
 def requests_sql(account_id: str | None, *, key_id: bool, model: bool, status: bool, before: bool) -> str:
@@ -87,20 +115,20 @@ def model_rankings_sql(by: str) -> str:
 
 
 def channel_rankings_sql() -> str:
-    """Over [start, end)."""
+    """Over [start, end), with ``range_params``."""
     return (
         "SELECT channel_id, any(provider) AS provider, sum(src.requests) AS requests, sum(errors) / sum(src.requests) AS error_rate, "
         "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, "
         "if(sum(latency_ms_sum) > 0, sum(completion_tokens) / (sum(latency_ms_sum) / 1000), 0) AS tokens_per_s "
-        f"FROM {ALL_ACCOUNTS} AS src WHERE channel_id != '' "
+        f"FROM {rollup(ALL_ACCOUNTS, None, 'day')} AS src WHERE channel_id != '' "
         "GROUP BY channel_id ORDER BY requests DESC, channel_id LIMIT 200"
     )
 
 
 def statement_sql() -> str:
+    """One account over [start, end), with ``range_params``."""
     return (
         "SELECT model, key_id, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
-        "sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros FROM usage_hourly "
-        "WHERE account_id = {account:String} AND hour >= {start:DateTime64(3)} AND hour < {end:DateTime64(3)} "
+        f"sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros FROM {rollup(PER_ACCOUNT, '', 'day')} "
         "GROUP BY model, key_id ORDER BY model, key_id"
     )

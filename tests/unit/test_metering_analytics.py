@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from services.metering import queries
 from services.metering.app import create_app
 from services.metering.auth import Viewer
 from services.metering.store import UsageStore
@@ -113,7 +114,8 @@ async def test_a_user_never_sees_another_account(api) -> None:
 
 
 async def test_all_accounts_queries_match_the_sum_of_every_account_to_the_hour(api) -> None:
-    # Every account comes from its own rollup (usage_hourly_all): it must agree with the per-account one.
+    # Every account comes from its own rollups (whole days from usage_daily_all, the partial
+    # first and last days from usage_hourly_all): they must agree with the per-account one.
     for start in (NOW - timedelta(hours=40), NOW - timedelta(hours=29, minutes=10), NOW - timedelta(days=3)):
         params = {"bucket": "day", "group_by": "model", "start": start.isoformat(), "end": (NOW + timedelta(hours=3)).isoformat()}
         rows = (await api("/v1/usage", "admin", **params)).json()["data"]
@@ -123,6 +125,21 @@ async def test_all_accounts_queries_match_the_sum_of_every_account_to_the_hour(a
             total[r["bucket"], r["model"]] = total.get((r["bucket"], r["model"]), 0) + r["requests"]
         assert {(r["bucket"], r["model"]): r["requests"] for r in rows} == total
         assert sum(total.values()) == (128 if start < NOW - timedelta(hours=31) else 108)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "d0", "d1"),
+    [
+        ("2026-03-01T00:40", "2026-03-04T05:00", "2026-03-01", "2026-03-04"),  # start rounds down to midnight: day 1 is whole
+        ("2026-03-01T01:00", "2026-03-04T00:00", "2026-03-02", "2026-03-04"),  # an end at midnight closes day 3
+        ("2026-03-01T10:00", "2026-03-01T20:00", "2026-03-02", "2026-03-02"),  # no whole day: every hour from the hourly rollup
+        ("2026-03-01T23:59:59+05:00", "2026-03-03T12:00+02:00", "2026-03-02", "2026-03-03"),  # UTC days, whatever the offset
+    ],
+)
+def test_whole_days_are_utc_days_inside_the_hour_rounded_range(start, end, d0, d1) -> None:
+    parse = lambda s: datetime.fromisoformat(s if "+" in s else s + "+00:00")  # noqa: E731
+    days = queries.whole_days(parse(start), parse(end))
+    assert (days["d0"].isoformat(), days["d1"].isoformat()) == (d0, d1)
 
 
 async def test_request_log_filters_and_lookup(api) -> None:
