@@ -7,7 +7,7 @@ Each subject has exactly one Decoder, built here.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 
@@ -24,12 +24,21 @@ USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version; a consumer dead-let
 DEAD_LETTER_STREAM: Final = "DEADLETTER"
 DEAD_LETTER_PREFIX: Final = "tollgate.deadletter"
 
+# Ranges of the usage table's columns: an event outside them fails to decode, so consumers
+# dead-letter it instead of retrying an insert ClickHouse would refuse forever.
+UInt8 = Annotated[int, msgspec.Meta(ge=0, le=2**8 - 1)]
+UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
+UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+UInt64 = Annotated[int, msgspec.Meta(ge=0)]  # msgpack holds no larger integer
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=10**13)]  # DateTime64(3) holds up to 2299
+
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One request's metadata. Never prompt or completion text, never secrets."""
 
     request_id: str
-    occurred_at_ms: int
+    occurred_at_ms: EpochMs
     account_id: str
     key_id: str
     endpoint: str = "chat"
@@ -38,19 +47,19 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     provider: str = ""
     channel_id: str = ""
     stream: bool = False
-    status: int = 200
+    status: UInt16 = 200
     error_code: str = ""
-    attempts: int = 1
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_micros: int = 0
+    attempts: UInt8 = 1
+    prompt_tokens: UInt64 = 0
+    completion_tokens: UInt64 = 0
+    cached_tokens: UInt64 = 0
+    reasoning_tokens: UInt64 = 0
+    cost_micros: Int64 = 0
     price_version: str = ""
-    latency_ms: int = 0
-    ttft_ms: int = 0
-    upstream_latency_ms: int = 0
-    gateway_overhead_ms: int = 0
+    latency_ms: UInt32 = 0
+    ttft_ms: UInt32 = 0
+    upstream_latency_ms: UInt32 = 0
+    gateway_overhead_ms: UInt32 = 0
     client_app: str = ""
     zdr: bool = False
     usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
