@@ -19,6 +19,8 @@ from pathlib import Path
 
 import grpc
 
+from tollgate import tracing
+
 ADMIN_TOKEN_PREFIX = "tga_"
 TOKEN_FILE = "admin-token"
 
@@ -85,5 +87,5 @@ def channel(addr: str, credential: str) -> grpc.Channel:
 
 
 def aio_channel(addr: str, credential: str) -> grpc.aio.Channel:
-    """An asyncio channel whose every call presents ``credential``."""
-    return grpc.aio.insecure_channel(addr, interceptors=[_AioMetadata(bearer(credential))])
+    """An asyncio channel whose every call presents ``credential`` (and is traced when tracing is on)."""
+    return grpc.aio.insecure_channel(addr, interceptors=[*tracing.client_interceptors(addr), _AioMetadata(bearer(credential))])

@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 import grpc
 import uvicorn
 
-from tollgate import bus
+from tollgate import bus, tracing
 from tollgate.settings import Settings
 from tollgate.telemetry import setup_telemetry
 
@@ -48,6 +48,7 @@ async def _serve(name: str, main: Main, settings: Settings, log) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
+        tracing.shutdown_at_exit(stack)  # first in, last out: flushes the spans of everything below
         await main(stack, settings, log)
         log.info("service ready")
         await stop.wait()
@@ -70,7 +71,7 @@ async def _drain(nc) -> None:
 
 
 async def grpc_server(stack: AsyncExitStack, settings: Settings, addr: str, register: Callable[[grpc.aio.Server], None], interceptors=()) -> grpc.aio.Server:
-    server = grpc.aio.server(interceptors=list(interceptors), options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(interceptors=[*tracing.server_interceptors(), *interceptors], options=[("grpc.so_reuseport", 0)])
     register(server)
     if server.add_insecure_port(addr) == 0:
         raise SystemExit(f"cannot bind gRPC server to {addr}")

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 
 from services.accounts.service import Notifier
 from services.accounts.store import SqlStore, day_number, month_number, now_ms
-from tollgate import events
+from tollgate import events, tracing
 from tollgate.consume import pull_loop
 from tollgate.metrics import ConsumerMetrics, watch_consumer
 
@@ -28,10 +28,12 @@ def ledger_metrics(registry) -> ConsumerMetrics:
 async def consume(
     stop: asyncio.Event, js: JetStreamContext, store: SqlStore, notifier: Notifier, log, batch: int = 256, metrics: ConsumerMetrics | None = None
 ) -> None:
+    tracer = tracing.tracer()
+
     async def handle(batch_: list) -> None:
         for msg, event in batch_:
             try:
-                result = await debit(store, notifier, event, log)
+                result = await tracing.process(tracer, msg, DURABLE, debit(store, notifier, event, log))  # its span, when traced
             except Exception as exc:
                 log.error("debit failed; will retry", request_id=event.request_id, error=type(exc).__name__)
                 if metrics:

@@ -16,7 +16,7 @@ from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
-from tollgate import bus, credentials, events, health, lifecycle
+from tollgate import bus, credentials, events, health, lifecycle, tracing
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
 
@@ -37,7 +37,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     stack.push_async_callback(limiter.close)
 
     accounts = credentials.aio_channel(settings.accounts_addr, settings.admin_credential)
-    router = grpc.aio.insecure_channel(settings.router_addr)
+    router = grpc.aio.insecure_channel(settings.router_addr, interceptors=tracing.client_interceptors(settings.router_addr))
     stack.push_async_callback(accounts.close)
     stack.push_async_callback(router.close)
     accounts_stub = accounts_pb2_grpc.AccountsStub(accounts)

@@ -6,6 +6,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -33,6 +34,7 @@ class RequestTimer:
     started: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)  # added to the response, errors included
+    span: Any = None  # the request's server span while tracing is on (tollgate.tracing), else None
     endpoint: str = ""  # the front door, once a handler names it ("" = not an API call: not in the request metrics)
     model: str = ""  # the catalog model serving it, once routed
     status: int = 0  # the metered status, when it differs from the HTTP one (a stream that broke: 502/504, 499)

@@ -1,14 +1,26 @@
 """ASGI middleware: request id and honest overhead on every response, errors included;
-the request metrics once the response has ended (a stream: after its last byte)."""
+the request metrics once the response has ended (a stream: after its last byte); the
+request's server span (when tracing is on) and ``request_id`` bound for every log line
+of the request, ending with one ``request`` line (debug; warning for a 5xx)."""
 
 from __future__ import annotations
 
 import time
 
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from services.edge.context import SCOPE_KEY, RequestTimer
+from tollgate import tracing
+
+log = structlog.get_logger(service="edge")
 
 
 def timing_middleware(app):
+    tracer = tracing.tracer()  # None: tracing is off, and no request does any tracing work
+
     async def middleware(scope, receive, send):
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -28,13 +40,47 @@ def timing_middleware(app):
                 message = {**message, "headers": headers}
             await send(message)
 
+        bound = structlog.contextvars.bind_contextvars(request_id=timer.request_id)
+        token = _start_span(tracer, scope, timer) if tracer is not None else None
         try:
             await app(scope, receive, send_with_headers)
         finally:
             if timer.endpoint:
                 _observe(scope, timer, sent[0])
+            status = timer.status or sent[0]
+            (log.warning if status >= 500 else log.debug)(
+                "request", method=scope["method"], path=scope["path"], status=status, endpoint=timer.endpoint, model=timer.model,
+                duration_ms=timer.elapsed_ms(), overhead_ms=round(timer.overhead_ms(), 2),
+            )  # fmt: skip
+            if token is not None:
+                _end_span(timer, sent[0], token)
+            structlog.contextvars.reset_contextvars(**bound)
 
     return middleware
+
+
+def _start_span(tracer, scope, timer: RequestTimer):
+    """The request's SERVER span, made current; a client's own ``traceparent`` becomes a link
+    (a public door starts its own traces: callers do not steer sampling)."""
+    traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+    route = scope.get("path_template") or scope["path"]
+    timer.span = tracer.start_span(
+        f"{scope['method']} {route}",
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": scope["method"], "http.route": route, "url.path": scope["path"], "tollgate.request_id": timer.request_id},
+        links=tracing.link_from({"traceparent": traceparent.decode("latin-1")}) if traceparent else None,
+    )
+    return otel_context.attach(trace.set_span_in_context(timer.span))
+
+
+def _end_span(timer: RequestTimer, http_status: int, token) -> None:
+    otel_context.detach(token)
+    span = timer.span
+    status = timer.status or http_status
+    span.set_attribute("http.response.status_code", http_status)
+    if timer.endpoint:
+        span.set_attributes({"tollgate.endpoint": timer.endpoint, "tollgate.model": timer.model, "tollgate.status": status})
+    tracing.end(span, error=str(status) if status >= 500 else "")
 
 
 def _observe(scope, timer: RequestTimer, http_status: int) -> None:

@@ -87,6 +87,13 @@ class Meter:
         now_ms = time.time_ns() // 1_000_000
         if self.principal.spend is not None:
             self.principal.spend.add(cost, now_ms)
+        span = self.timer.span
+        if span is not None:  # tracing on: who served it (never what was said)
+            span.set_attributes({
+                "tollgate.provider": channel.provider if channel else "", "tollgate.channel": channel.channel_id if channel else "",
+                "tollgate.attempts": attempts, "tollgate.stream": self.stream, "tollgate.account_id": self.principal.account_id,
+                "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
+            })  # fmt: skip
         self.edge.publisher.submit(
             events.UsageEvent(
                 request_id=self.timer.request_id,
@@ -116,7 +123,8 @@ class Meter:
                 usage_estimated=estimated,
                 zdr=self.zdr,
                 lease_id=lease_id,
-            )
+            ),
+            parent=span,  # the usage message continues the request's trace
         )
 
 
@@ -156,6 +164,8 @@ async def prepare(
     routing options out of its body, check the key may use every model it names, plan
     the attempts, pre-authorize the worst-case cost (spend caps, then the balance lease)
     and open the request's meter."""
+    if (span := request.scope[SCOPE_KEY].span) is not None:
+        span.set_attribute("tollgate.model_requested", model)
     options = take_options(body, model, require_zdr=principal.require_zdr)
     for name in options.models:
         principal.check_model(name)

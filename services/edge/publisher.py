@@ -13,14 +13,14 @@ import contextlib
 
 from nats.js import JetStreamContext
 
-from tollgate import events
+from tollgate import events, tracing
 
 
 class UsagePublisher:
     def __init__(self, js: JetStreamContext, log, *, maxsize: int, workers: int = 8):
         self._js = js
         self._log = log
-        self._queue: asyncio.Queue[events.UsageEvent] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[events.UsageEvent, dict[str, str], object]] = asyncio.Queue(maxsize)
         self._workers = workers
         self._tasks: list[asyncio.Task] = []
         self.published = 0
@@ -33,12 +33,18 @@ class UsagePublisher:
         """Events accepted but not yet acknowledged by JetStream (queued or being retried)."""
         return self._queue.qsize() + self._sending
 
-    def submit(self, event: events.UsageEvent) -> None:
+    def submit(self, event: events.UsageEvent, parent=None) -> None:
+        """Queue ``event``; with ``parent`` (the request's span, tracing on) the message gets a
+        PRODUCER span, ended once JetStream has it, whose context its headers carry."""
+        headers = {"Nats-Msg-Id": event.request_id}
+        span = tracing.start_send(parent, events.USAGE_SUBJECT, event.request_id, headers) if parent is not None else None
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, headers, span))
         except asyncio.QueueFull:
             self.dropped += 1
             self._log.error("usage queue full; event dropped", request_id=event.request_id)
+            if span is not None:
+                tracing.end(span, error="queue_full")
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"usage-publisher-{i}") for i in range(self._workers)]
@@ -55,20 +61,22 @@ class UsagePublisher:
 
     async def _work(self) -> None:
         while True:
-            event = await self._queue.get()
+            event, headers, span = await self._queue.get()
             self._sending += 1
             try:
-                await self._publish(event)
+                await self._publish(event, headers)
             finally:
                 self._sending -= 1
                 self._queue.task_done()
+                if span is not None:
+                    tracing.end(span)
 
-    async def _publish(self, event: events.UsageEvent) -> None:
+    async def _publish(self, event: events.UsageEvent, headers: dict[str, str]) -> None:
         data = events.encode(event)
         delay = 0.1
         while True:
             try:
-                await self._js.publish(events.USAGE_SUBJECT, data, timeout=5.0, headers={"Nats-Msg-Id": event.request_id})
+                await self._js.publish(events.USAGE_SUBJECT, data, timeout=5.0, headers=headers)
                 self.published += 1
                 return
             except asyncio.CancelledError:

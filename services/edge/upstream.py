@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from services.edge.providers import adapter_for
 from services.edge.providers.base import Adapter, UpstreamRequest
 from services.edge.routes import Route
-from tollgate import events
+from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.rpc import router_pb2 as pb
 
@@ -132,19 +133,29 @@ async def call(
         started = time.perf_counter()
         request = client.build_request("POST", req.url, headers=req.headers, content=req.body)
         request.extensions["timeout"] = _timeout(route, client.timeout).as_dict()
+        span = tracing.child_span(f"upstream {candidate.provider}", kind=SpanKind.CLIENT)  # None unless the request is traced
+        if span is not None:
+            span.set_attributes(_span_attributes(request, candidate, attempts))
         try:
             response = await client.send(request, stream=True)
         except httpx.TimeoutException:
             _report(report, route, candidate, "timeout", 0, started)
             failures.append(Attempt(candidate.channel_id, "timed out", timeout=True))
+            if span is not None:
+                tracing.end(span, error="timeout")
             continue
         except httpx.HTTPError as exc:
             _report(report, route, candidate, "error", 0, started)
             failures.append(Attempt(candidate.channel_id, f"connection failed ({type(exc).__name__})"))
+            if span is not None:
+                tracing.end(span, error=type(exc).__name__)
             continue
         finally:
             upstream_s += time.perf_counter() - started
         status = response.status_code
+        if span is not None:  # ends at the response's headers, as HTTP client spans do; the body is the server span's
+            span.set_attribute("http.response.status_code", status)
+            tracing.end(span, error=str(status) if status >= 400 else "")
         retry_after = response.headers.get("retry-after", "")
         _report(report, route, candidate, outcome_kind(status), status, started, retry_after)
         if status < 400:
@@ -156,6 +167,15 @@ async def call(
         failures.append(Attempt(candidate.channel_id, f"HTTP {status}", status=status, retry_after=retry_after))
     model = plan[0][0].model if plan else "?"
     raise CallFailed(_summarize(model, failures), attempts, upstream_s, last)
+
+
+def _span_attributes(request: httpx.Request, candidate: pb.Candidate, attempt: int) -> dict:
+    """Where the attempt went; never its URL's query (a provider key may ride there) or body."""
+    url = request.url
+    return {
+        "http.request.method": "POST", "server.address": url.host, "server.port": url.port or (443 if url.scheme == "https" else 80),
+        "url.path": url.path, "tollgate.channel": candidate.channel_id, "tollgate.provider": candidate.provider, "tollgate.attempt": attempt,
+    }  # fmt: skip
 
 
 def _report(report: Report, route: Route, candidate: pb.Candidate, kind: str, status: int, started: float, retry_after: str = "") -> None:

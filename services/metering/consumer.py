@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.metering.store import UsageStore
-from tollgate import bus, events
+from tollgate import bus, events, tracing
 from tollgate.consume import ack_batch, pull_loop
 from tollgate.metrics import watch_consumer
 
@@ -96,7 +96,8 @@ async def consume(
         log.debug("usage batch stored", rows=len(rows), new=fresh, looked_up=len(suspects))
 
     await pull_loop(
-        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECTS, stream=events.USAGE_STREAM, handle=handle, log=log,
+        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECTS, stream=events.USAGE_STREAM, log=log,
+        handle=tracing.per_message(tracing.tracer(), DURABLE, handle),  # a span per traced event, as long as its batch's write
         batch=batch, wait_s=wait_s, ack_wait_s=60.0, linger_s=wait_s,
     )  # fmt: skip
 

@@ -1,0 +1,266 @@
+"""OpenTelemetry tracing: set-up from the standard ``OTEL_*`` variables, gRPC interceptors
+and trace context on NATS messages.
+
+Off unless asked for: a process traces only when ``OTEL_TRACES_EXPORTER`` names an exporter
+(``otlp`` or ``console``), or, with that variable unset, when an OTLP endpoint is configured
+(``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``). The spec's
+default exporter is ``otlp``; ours is none, so an unconfigured install never dials
+localhost:4317. ``OTEL_SDK_DISABLED=true`` wins over everything. The OTLP protocol is
+``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``,
+the default, or ``grpc``); endpoint, headers, timeout, ``OTEL_BSP_*`` batching,
+``OTEL_TRACES_SAMPLER`` and ``OTEL_PROPAGATORS`` are read by the SDK itself. The resource's
+``service.name`` is ``tollgate-<service>`` unless ``OTEL_SERVICE_NAME`` (or ``service.name``
+in ``OTEL_RESOURCE_ATTRIBUTES``) says otherwise.
+
+When off, no SDK tracer provider is installed and every helper here answers ``None`` or
+returns its input unchanged: callers check once (at construction) or test a span against
+``None``, so the hot path does no tracing work at all.
+
+Spans never carry request or response content: only ids, names, counts and status codes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import Link, Span, SpanKind, StatusCode
+
+SCOPE = "tollgate"
+T = TypeVar("T")
+DEFAULT_PROTOCOL = "http/protobuf"
+
+
+# -- set-up -------------------------------------------------------------------------------
+def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The span exporters the environment asks for ([] = tracing off)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    names = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    if not names:
+        endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        return ["otlp"] if endpoint else []
+    return [] if "none" in names else names
+
+
+def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
+    if name == "console":
+        return ConsoleSpanExporter()  # to stdout: for a look during development
+    if name != "otlp":
+        raise SystemExit(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console or none)")
+    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or DEFAULT_PROTOCOL).strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    elif protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    else:
+        raise SystemExit(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc or http/protobuf)")
+    return OTLPSpanExporter()
+
+
+def configure(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
+    """Install a tracer provider with a batch processor per exporter, when the environment
+    asks for tracing; the provider, or None when tracing is off."""
+    names = exporter_names(environ)
+    if not names:
+        return None
+    resource = Resource.create({SERVICE_NAME: f"tollgate-{service}"}).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    for name in names:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name, environ)))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer() -> trace.Tracer | None:
+    """The process's tracer when tracing is on, else None (callers then skip all tracing)."""
+    provider = trace.get_tracer_provider()
+    return provider.get_tracer(SCOPE) if isinstance(provider, TracerProvider) else None
+
+
+def shutdown_at_exit(stack) -> None:
+    """Register the provider's shutdown (flush the batch, stop the exporters) on an exit stack.
+    Registered first, it runs last: after servers and consumers have ended their spans."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        stack.callback(provider.shutdown)
+
+
+def child_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping | None = None) -> Span | None:
+    """A span under the current one if that one is being recorded, else None (no work)."""
+    if not trace.get_current_span().is_recording():
+        return None
+    return trace.get_tracer(SCOPE).start_span(name, kind=kind, attributes=attributes)
+
+
+def link_from(carrier: Mapping[str, str]) -> list[Link]:
+    """A link to the span context in ``carrier`` (e.g. a caller's ``traceparent``), if valid."""
+    context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    return [Link(context)] if context.is_valid else []
+
+
+def end(span: Span, *, error: str = "") -> None:
+    """End ``span``; ``error`` (a code or a class name, never a message) marks it failed."""
+    if error:
+        span.set_attribute("error.type", error)
+        span.set_status(StatusCode.ERROR)
+    span.end()
+
+
+# -- gRPC ---------------------------------------------------------------------------------
+def _rpc_attributes(method: str) -> tuple[str, dict]:
+    name = method.lstrip("/")
+    service, _, rpc = name.rpartition("/")
+    return name, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
+
+
+class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """A CLIENT span per call, its context sent as W3C ``traceparent`` metadata."""
+
+    def __init__(self, tracer_: trace.Tracer, target: str):
+        self._tracer = tracer_
+        host, _, port = target.rpartition(":")
+        self._server = {"server.address": host or target, **({"server.port": int(port)} if port.isdigit() else {})}
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        name, attributes = _rpc_attributes(method)
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes={**attributes, **self._server})
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        error = "cancelled"
+        try:
+            call = await continuation(details._replace(metadata=tuple(details.metadata or ()) + tuple(carrier.items())), request)
+            code = await call.code()
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            error = "" if code == grpc.StatusCode.OK else code.name
+            return call
+        finally:
+            end(span, error=error)
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """A SERVER span per unary call, child of the caller's span when it sent one
+    (health checks are not traced)."""
+
+    def __init__(self, tracer_: trace.Tracer):
+        self._tracer = tracer_
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None or details.method.startswith("/grpc."):
+            return handler
+        inner = handler.unary_unary
+        name, attributes = _rpc_attributes(details.method)
+        carrier = {m.key: m.value for m in details.invocation_metadata or () if m.key in ("traceparent", "tracestate")}
+        tracer_ = self._tracer
+
+        async def traced(request, context):
+            parent = propagate.extract(carrier) if carrier else None
+            with tracer_.start_as_current_span(
+                name, context=parent, kind=SpanKind.SERVER, attributes=attributes, record_exception=False, set_status_on_exception=False
+            ) as span:
+                failed = False
+                try:
+                    return await inner(request, context)
+                except BaseException:
+                    failed = True
+                    raise
+                finally:
+                    code = context.code() or (grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK)
+                    if isinstance(code, int):
+                        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    if code != grpc.StatusCode.OK:
+                        span.set_attribute("error.type", code.name)
+                        span.set_status(StatusCode.ERROR)
+
+        return grpc.unary_unary_rpc_method_handler(traced, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+
+def client_interceptors(target: str) -> list:
+    """Interceptors for a ``grpc.aio`` channel to ``target`` ([] when tracing is off)."""
+    t = tracer()
+    return [ClientInterceptor(t, target)] if t is not None else []
+
+
+def server_interceptors() -> list:
+    t = tracer()
+    return [ServerInterceptor(t)] if t is not None else []
+
+
+# -- NATS ---------------------------------------------------------------------------------
+def _messaging(subject: str, message_id: str) -> dict:
+    return {"messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": message_id}
+
+
+def start_send(parent: Span | None, subject: str, message_id: str, headers: dict[str, str]) -> Span | None:
+    """A PRODUCER span under ``parent`` (when it is recorded), its context written into
+    ``headers``: the consumers' spans join the request's trace through it."""
+    if parent is None or not parent.is_recording():
+        return None
+    span = trace.get_tracer(SCOPE).start_span(
+        f"send {subject}", context=trace.set_span_in_context(parent), kind=SpanKind.PRODUCER, attributes=_messaging(subject, message_id)
+    )
+    propagate.inject(headers, context=trace.set_span_in_context(span))
+    return span
+
+
+def start_process(tracer_: trace.Tracer, msg, consumer: str, **attributes) -> Span | None:
+    """A CONSUMER span for a message that carries trace context, child of the producer's span
+    (None for messages without it: untraced traffic adds no root spans)."""
+    headers = msg.headers
+    if not headers or "traceparent" not in headers:
+        return None
+    return tracer_.start_span(
+        f"process {msg.subject}",
+        context=propagate.extract(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={**_messaging(msg.subject, headers.get("Nats-Msg-Id", "")), "messaging.consumer.group.name": consumer, **attributes},
+    )
+
+
+async def process(tracer_: trace.Tracer | None, msg, consumer: str, work: Awaitable[T]) -> T:
+    """Await ``work`` (one message's handling) inside its CONSUMER span, so logs and calls
+    made meanwhile belong to the message's trace."""
+    span = start_process(tracer_, msg, consumer) if tracer_ is not None else None
+    if span is None:
+        return await work
+    token = otel_context.attach(trace.set_span_in_context(span))
+    error = ""
+    try:
+        return await work
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        otel_context.detach(token)
+        end(span, error=error)
+
+
+def per_message(tracer_: trace.Tracer | None, consumer: str, handle: Callable[[list], Awaitable[None]]) -> Callable[[list], Awaitable[None]]:
+    """Wrap a batch handler of ``(msg, event)`` pairs: each traced message gets a CONSUMER span
+    covering its batch's handling (a batch is one write: its messages share the timing)."""
+    if tracer_ is None:
+        return handle
+
+    async def traced(batch: list) -> None:
+        spans = [s for msg, _ in batch if (s := start_process(tracer_, msg, consumer, **{"messaging.batch.message_count": len(batch)}))]
+        error = ""
+        try:
+            await handle(batch)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            for span in spans:
+                end(span, error=error)
+
+    return traced
