@@ -16,6 +16,7 @@ from services.edge.context import SCOPE_KEY, RequestTimer
 from tollgate import tracing
 
 log = structlog.get_logger(service="edge")
+UNTRACED = frozenset({"/healthz", "/readyz"})  # probes: no trace every few seconds
 
 
 def timing_middleware(app):
@@ -41,7 +42,7 @@ def timing_middleware(app):
             await send(message)
 
         bound = structlog.contextvars.bind_contextvars(request_id=timer.request_id)
-        token = _start_span(tracer, scope, timer) if tracer is not None else None
+        token = _start_span(tracer, scope, timer) if tracer is not None and scope["path"] not in UNTRACED else None
         try:
             await app(scope, receive, send_with_headers)
         finally:
