@@ -638,3 +638,21 @@ def test_probe_follows_grpc_health_and_http_status():
         server.server_close()
     assert probe.main([f"{base}/readyz", "--timeout", "0.5"]) == 1
     assert probe.main(["ftp://127.0.0.1/"]) == 1 and probe.main([]) == 1
+
+
+def test_readme_integrations_use_the_edge_routes():
+    """The base URLs the README gives each SDK lead to routes the edge serves: the OpenAI
+    SDKs add /chat/completions to …/v1, Anthropic's add /v1/messages, GenAI's add /v1beta/…"""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Integrations") :].split("\n## ", 1)[0]
+    expected = {"OpenAI": "/v1", "Anthropic": "", "genai": "/gemini", "GoogleGenAI": "/gemini", "aider": "/v1", "LOBE": "/v1"}
+    routes = {"/v1": "/v1/chat/completions", "": "/v1/messages", "/gemini": "/gemini/v1beta/models/"}
+    edge = "\n".join(p.read_text() for p in (ROOT / "services" / "edge").rglob("*.py"))
+    found = 0
+    for line in section.replace("OPENAI_PROXY_URL", "LOBE").splitlines():
+        for client, path in expected.items():
+            for url in re.findall(r"https?://HOST:18080([^\s\"'`)]*)", line) if client in line else []:
+                assert url.rstrip("/") == path, f"{client}: http://HOST:18080{url} should end in {path!r}"
+                assert f'"{routes[path]}' in edge, f"the edge serves no {routes[path]}"
+                found += 1
+    assert found >= 8, f"only {found} base URLs checked"
