@@ -87,8 +87,12 @@ class _EmbeddedServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-async def asgi_server(stack: AsyncExitStack, app, host: str, port: int) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=10)
+async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0) -> None:
+    """Serve ``app``; at shutdown stop accepting at once and give requests and streams in
+    flight ``grace_s`` seconds to finish before they are cancelled."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -60,6 +60,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metering_metrics_port: int = 0  # 0 = no Prometheus endpoint
 
     grpc_shutdown_grace_s: float = 5.0
+    http_shutdown_grace_s: float = 10.0  # SIGTERM: in-flight requests and streams get this long to finish
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -192,9 +192,10 @@ class Stack:
             threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
         self.services.append(service)
 
-    def start_edge(self, name: str) -> tuple[Service, str]:
-        """One more edge replica on a free port (stopped with the stack): the service and its /v1 URL."""
-        port = free_port()
+    def start_edge(self, name: str, port: int = 0) -> tuple[Service, str]:
+        """One more edge replica on ``port`` (default: a free one), stopped with the stack: the
+        service and its /v1 URL."""
+        port = port or free_port()
         service = Service(name, [sys.executable, "-m", "services.edge"], ("127.0.0.1", port, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(port)})
         self._spawn(service, self.env())
         self._wait_ready(service)

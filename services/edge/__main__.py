@@ -81,7 +81,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases,
         metrics=metrics, readiness=readiness,
     )  # fmt: skip
-    await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port)
+    await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 

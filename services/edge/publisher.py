@@ -53,8 +53,8 @@ class UsagePublisher:
         """Flush what is queued (bounded by ``timeout``), then stop the workers."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout)
-        if self._queue.qsize():
-            self._log.error("usage events left unpublished at shutdown", count=self._queue.qsize())
+        if self.pending:
+            self._log.error("usage events left unpublished at shutdown", count=self.pending)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

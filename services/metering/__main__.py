@@ -48,7 +48,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     readiness.add("clickhouse", health.thread_check(store.ping))
     routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
-    await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port)
+    await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
 

@@ -8,6 +8,7 @@ and behaves identically in all of them (``common.py``). The *model name* chooses
 - any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
   request declares tools and holds no tool result yet, one call to the first tool (7 tokens)
 - ``sim-slow``: waits ``SIM_SLOW_MS`` (default 1500) before answering
+- ``sim-drip``: streams one frame every ``SIM_DRIP_MS`` (default 200): long-lived streams
 - ``sim-error-NNN`` (e.g. 500 / 503 / 429 / 400): that HTTP error in the protocol's error shape
 - ``sim-timeout``: never answers (until the client gives up)
 - ``sim-midstream-error``: streams 3 text pieces, then drops the connection

@@ -125,7 +125,7 @@ def routes(sim: Sim) -> list:
         completion = _completion(model, body)
         ident = f"msg_sim{sim.next_id()}"
         if body.get("stream"):
-            return Stream(emit(_stream(ident, model, completion)), media_type="text/event-stream")
+            return Stream(emit(_stream(ident, model, completion), sim.pace(model)), media_type="text/event-stream")
         content, stop_reason = _content(completion)
         return Response(
             {

@@ -16,10 +16,11 @@ __all__ = ["DEFAULT_COMPLETION_WORDS", "WORDS", "answer_words", "create_app", "p
 
 def create_app(latency_ms: float | None = None, slow_ms: float | None = None) -> Litestar:
     """``latency_ms`` (default ``$SIM_LATENCY_MS``, 0) delays every answer;
-    ``slow_ms`` (default ``$SIM_SLOW_MS``, 1500) is how long ``sim-slow`` waits."""
+    ``slow_ms`` (default ``$SIM_SLOW_MS``, 1500) is how long ``sim-slow`` waits; ``sim-drip``
+    streams one frame every ``$SIM_DRIP_MS`` (default 200)."""
     base_latency = float(os.environ.get("SIM_LATENCY_MS", "0")) if latency_ms is None else latency_ms
     slow = float(os.environ.get("SIM_SLOW_MS", "1500")) if slow_ms is None else slow_ms
-    sim = Sim(base_latency / 1000, slow / 1000)
+    sim = Sim(base_latency / 1000, slow / 1000, float(os.environ.get("SIM_DRIP_MS", "200")) / 1000)
 
     @get("/_sim/stats")
     async def get_stats() -> dict:

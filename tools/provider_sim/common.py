@@ -156,9 +156,12 @@ def apply_fault(model: str, pieces: list[bytes], malformed: bytes) -> tuple[list
     return [*pieces[:n], ABORT if abort else malformed], True
 
 
-async def emit(frames: Iterable[bytes | _Abort]) -> AsyncIterator[bytes]:
-    """The streaming body: yields frames; raising on ABORT makes the server drop the connection."""
-    for frame in frames:
+async def emit(frames: Iterable[bytes | _Abort], pace_s: float = 0.0) -> AsyncIterator[bytes]:
+    """The streaming body: yields frames (``pace_s`` apart); raising on ABORT makes the server
+    drop the connection."""
+    for i, frame in enumerate(frames):
+        if pace_s and i:
+            await asyncio.sleep(pace_s)
         if isinstance(frame, _Abort):
             raise ConnectionAbortedError("simulated mid-stream failure")
         yield frame
@@ -199,9 +202,10 @@ def decode_object(body: bytes) -> dict | None:
 class Sim:
     """Per-app state: request counters and the latency knobs."""
 
-    def __init__(self, latency_s: float, slow_s: float) -> None:
+    def __init__(self, latency_s: float, slow_s: float, drip_s: float = 0.2) -> None:
         self.latency_s = latency_s
         self.slow_s = slow_s
+        self.drip_s = drip_s
         self.stats: Counter[str] = Counter()
         self.forced: dict[str, int] = {}  # model -> HTTP status it answers until reset (POST /_sim/force)
         self.headers_seen: dict[str, str] = {}  # protocol headers of the last request (e.g. anthropic-beta)
@@ -219,6 +223,10 @@ class Sim:
         if model == "sim-slow":
             await asyncio.sleep(self.slow_s)
         return None
+
+    def pace(self, model: str) -> float:
+        """Seconds between a stream's frames: ``sim-drip`` streams slowly, every other model at once."""
+        return self.drip_s if model == "sim-drip" else 0.0
 
     def next_id(self) -> int:
         return self.stats.total()

@@ -136,7 +136,7 @@ def routes(sim: Sim) -> list:
             return Response(_response(model, ident, _answer_parts(completion), _usage(completion), finish=True))
         sse = request.query_params.get("alt") == "sse"
         frames = _stream(model, ident, completion, sse)
-        return Stream(emit(frames), media_type="text/event-stream" if sse else "application/json")
+        return Stream(emit(frames, sim.pace(model)), media_type="text/event-stream" if sse else "application/json")
 
     return [models]
 

@@ -106,7 +106,7 @@ def routes(sim: Sim) -> list:
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = _stream(ident, created, model, completion, usage, include_usage)
-            return Stream(emit(chunks), media_type="text/event-stream")
+            return Stream(emit(chunks, sim.pace(model)), media_type="text/event-stream")
         if completion.tool_call is not None:
             message, finish = _tool_call_message(completion), "tool_calls"
         else:
