@@ -13,7 +13,7 @@ from tollgate.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, USAGE_STREAM
 DAY_S = 86_400
 
 
-def usage_stream_config() -> StreamConfig:
+def usage_stream_config(replicas: int = 1) -> StreamConfig:
     # Limits retention: each consumer (metering, accounts) keeps its own cursor, so a
     # consumer that is down for a while catches up. The duplicate window absorbs an
     # edge re-publishing an event it is unsure about (Nats-Msg-Id = request id).
@@ -25,6 +25,7 @@ def usage_stream_config() -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=7 * DAY_S,
         duplicate_window=600,
+        num_replicas=replicas,
     )
 
 
@@ -38,16 +39,18 @@ async def connect(url: str, name: str, **kwargs) -> Client:
     )
 
 
-def dead_letter_stream_config() -> StreamConfig:
+def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
     """Events a consumer could not read, kept 30 days for an operator to inspect or replay."""
     return StreamConfig(
         name=DEAD_LETTER_STREAM, subjects=[DEAD_LETTER_PREFIX + ".>"], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD, max_age=30 * DAY_S,
+        discard=DiscardPolicy.OLD, max_age=30 * DAY_S, num_replicas=replicas,
     )  # fmt: skip
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    for config in (usage_stream_config(), dead_letter_stream_config()):
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update the streams; ``replicas`` (``TOLLGATE_NATS_STREAM_REPLICAS``): 3 on a
+    3-server NATS cluster, so a stream survives the loss of a server."""
+    for config in (usage_stream_config(replicas), dead_letter_stream_config(replicas)):
         try:
             await js.add_stream(config)
         except BadRequestError:

@@ -21,6 +21,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = ".data"
 
     nats_url: str = "nats://127.0.0.1:14222"
+    nats_stream_replicas: int = 1  # 3 on a 3-server NATS cluster
+    metrics_host: str = "127.0.0.1"  # where the accounts/router/metering metrics ports listen (0.0.0.0 in a pod)
 
     accounts_addr: str = "127.0.0.1:15051"
     accounts_db: str = ""  # SQLite path or postgresql:// DSN; default <data_dir>/accounts.sqlite3

@@ -24,7 +24,7 @@ from tollgate.settings import Settings
 async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     nc = await lifecycle.nats_connection(stack, settings, "edge")
     js = nc.jetstream()
-    await bus.ensure_streams(js)
+    await bus.ensure_streams(js, settings.nats_stream_replicas)
 
     publisher = UsagePublisher(js, log, maxsize=settings.publish_queue_max)
     publisher.start()

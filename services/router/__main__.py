@@ -35,7 +35,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.background(stack, CatalogWatcher(path, table, log).run, "catalog-watcher", grace=1.0)
     registry = CollectorRegistry()
     registry.register(ChannelStateCollector(table))
-    serve_metrics(registry, settings.router_metrics_port)
+    serve_metrics(registry, settings.router_metrics_port, settings.metrics_host)
     service = RouterService(table)
     readiness = health.Readiness()
     readiness.add("nats", health.nats_check(nc))
