@@ -16,7 +16,7 @@ from services.edge.context import SCOPE_KEY, RequestTimer
 from tollgate import tracing
 
 log = structlog.get_logger(service="edge")
-UNTRACED = frozenset({"/healthz", "/readyz"})  # probes: no trace every few seconds
+UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes: no trace every few seconds
 
 
 def timing_middleware(app):

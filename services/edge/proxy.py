@@ -88,7 +88,7 @@ class Meter:
         if self.principal.spend is not None:
             self.principal.spend.add(cost, now_ms)
         span = self.timer.span
-        if span is not None:  # tracing on: who served it (never what was said)
+        if span is not None and span.is_recording():  # tracing on: who served it (never what was said)
             span.set_attributes({
                 "tollgate.provider": channel.provider if channel else "", "tollgate.channel": channel.channel_id if channel else "",
                 "tollgate.attempts": attempts, "tollgate.stream": self.stream, "tollgate.account_id": self.principal.account_id,
