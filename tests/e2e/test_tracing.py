@@ -118,7 +118,7 @@ def test_a_failed_call_is_an_error_span_and_a_known_key_needs_no_rpc(traced):
     stack, collector = traced
     key = _key(stack)
     client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
-    client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "warm"}], max_tokens=1)
+    client.chat.completions.create(model="sim-claude", messages=[{"role": "user", "content": "warm"}], max_tokens=1)  # not sim-1: routes are cached
     with pytest.raises(openai.APIStatusError) as refused:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert refused.value.status_code == 503
