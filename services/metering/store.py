@@ -5,6 +5,7 @@ All calls are blocking and serialized; the service runs them in a worker thread.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from datetime import UTC, datetime
@@ -26,7 +27,18 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+# The container image leaves chDB out (~830 MB with its dependencies): there, metering needs a server.
+NO_CHDB = (
+    "set TOLLGATE_CLICKHOUSE_DSN to a ClickHouse server, e.g. http://user:pass@host:8123/db; "
+    "the embedded chDB engine is not installed in this image"
+)
+
+
 def connect(dsn: str):
+    """A clickhouse-connect client. A chdb:// DSN (the default when TOLLGATE_CLICKHOUSE_DSN is
+    unset) without the chdb package installed exits with ``NO_CHDB``, not an ImportError."""
+    if dsn.startswith("chdb:") and importlib.util.find_spec("chdb") is None:
+        raise SystemExit(NO_CHDB)
     if dsn.startswith("chdb://"):
         Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
     return clickhouse_connect.get_client(dsn=dsn)
