@@ -69,7 +69,7 @@ class Meter:
         self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "",
         route: Route | None = None, estimated: bool = False,
     ) -> None:  # fmt: skip
-        usage = usage or Usage()
+        usage = (usage or Usage()).bounded()
         route = route or self.route
         self.edge.limiter.add_tokens(self.principal.key_id, usage.prompt_tokens + usage.completion_tokens)
         price = route.price

@@ -245,3 +245,17 @@ def test_derived_paths(tmp_path) -> None:
     s = Settings(data_dir=str(tmp_path), accounts_db=str(tmp_path / "elsewhere.db"), clickhouse_dsn="http://ch:8123")
     assert s.accounts_db_path == tmp_path / "elsewhere.db"
     assert s.clickhouse == "http://ch:8123"
+
+
+def test_absurd_provider_counts_are_clamped_so_the_event_stays_billable() -> None:
+    from services.edge.providers.base import MAX_TOKENS, Usage
+
+    usage = Usage(prompt_tokens=-5, completion_tokens=10**30, cached_tokens=3, reasoning_tokens=2).bounded()
+    assert usage == Usage(0, MAX_TOKENS, 3, 2)
+    fine = Usage(10, 20, 1, 0)
+    assert fine.bounded() is fine
+    # The dearest plausible price on the clamped counts still fits the usage table's Int64 cost,
+    # so the event decodes at both consumers and is metered and debited.
+    cost = cost_micros(usage.prompt_tokens, usage.completion_tokens, 1_000_000_000, 1_000_000_000)
+    event = events.UsageEvent(request_id="r", occurred_at_ms=1, account_id="a", key_id="k", completion_tokens=usage.completion_tokens, cost_micros=cost)
+    assert events.decode(events.USAGE_SUBJECT, events.encode(event)).cost_micros == cost

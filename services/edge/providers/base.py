@@ -16,11 +16,25 @@ import msgspec
 from services.edge.sse import Event
 
 
+# Most tokens one request can be billed for: far above any model's context, far below what
+# would overflow a cost in micro-USD (or the usage table's columns).
+MAX_TOKENS = 10**12
+
+
 class Usage(msgspec.Struct, frozen=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+
+    def bounded(self) -> Usage:
+        """The counts clamped into [0, MAX_TOKENS]: a provider's absurd count (negative, or
+        beyond any context) is still metered and billed, never refused by the usage
+        consumers as out of range."""
+        counts = (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.reasoning_tokens)
+        if all(0 <= c <= MAX_TOKENS for c in counts):
+            return self
+        return Usage(*(min(max(c, 0), MAX_TOKENS) for c in counts))
 
     def to_openai(self) -> dict:
         return {
