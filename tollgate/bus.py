@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nats
+import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -30,13 +31,20 @@ def usage_stream_config(replicas: int = 1) -> StreamConfig:
 
 
 async def connect(url: str, name: str, **kwargs) -> Client:
+    """A client that reconnects forever (the first connection too: NATS may start later)."""
     return await nats.connect(
         url,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
+        error_cb=_log_error,
         **kwargs,
     )
+
+
+async def _log_error(exc: Exception) -> None:
+    """One line per connection error (the client's default logs a traceback every retry)."""
+    structlog.get_logger().warning("nats connection error", error=type(exc).__name__)
 
 
 def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -119,10 +120,29 @@ def nats_check(nc) -> Check:
 
 
 def thread_check(probe: Callable[[], object], detail: str = "reachable") -> Check:
-    """Passes when the blocking ``probe()`` (e.g. ``SELECT 1``) returns, run in a worker thread."""
+    """Passes when the blocking ``probe()`` (e.g. ``SELECT 1``) returns, run in a daemon
+    thread of its own: a probe stuck on a dead socket fails the check by its timeout and
+    never holds up the process's exit (the event loop's executor would be joined)."""
 
     async def check() -> str:
-        await asyncio.to_thread(probe)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if not done.done():
+                done.set_exception(error) if error is not None else done.set_result(None)
+
+        def run() -> None:
+            try:
+                probe()
+                error = None
+            except BaseException as exc:  # reported to the check, by type only
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(settle, error)
+
+        threading.Thread(target=run, name="readiness-probe", daemon=True).start()
+        await done
         return detail
 
     return check

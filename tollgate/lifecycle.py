@@ -49,10 +49,24 @@ async def _serve(name: str, main: Main, settings: Settings, log) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         tracing.shutdown_at_exit(stack)  # first in, last out: flushes the spans of everything below
-        await main(stack, settings, log)
-        log.info("service ready")
-        await stop.wait()
-        log.info("service stopping")
+        # A signal during start-up (NATS or a database not there yet) cancels it; what it had
+        # started unwinds with the stack, so the process never waits out a kill timeout.
+        starting = asyncio.ensure_future(main(stack, settings, log))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                log.info("service stopping during start-up")
+            else:
+                starting.result()  # a start-up failure ends the process with its error
+                log.info("service ready")
+                await stopping
+                log.info("service stopping")
+        finally:
+            stopping.cancel()
     log.info("service stopped")
 
 

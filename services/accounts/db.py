@@ -11,6 +11,8 @@ these lists and never edits an entry.
 
 from __future__ import annotations
 
+import contextlib
+
 import sqlite3
 from pathlib import Path
 
@@ -110,28 +112,56 @@ class SqliteDatabase:
 
 class PostgresDatabase:
     """psycopg 3 in autocommit mode; transactions are explicit ``BEGIN``. Writers to one
-    account serialize on its row (``UPDATE accounts``) and the ledger's unique reference."""
+    account serialize on its row (``UPDATE accounts``) and the ledger's unique reference.
+
+    A connection the server dropped (a restart, a failover) is replaced at the next
+    statement outside a transaction; inside one, the statement fails and the transaction
+    is given up (nothing half-done is carried over to a new connection)."""
 
     words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
+    CONNECT = {"autocommit": True, "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
     def __init__(self, dsn: str):
         import psycopg
 
-        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._psycopg = psycopg
+        self._dsn = dsn
+        self._conn = psycopg.connect(dsn, **self.CONNECT)
+        self._in_transaction = False
         self.integrity_error = psycopg.IntegrityError
 
+    def _live(self):
+        """The connection, replaced first if the server dropped it."""
+        if self._conn.closed or self._conn.broken:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._psycopg.connect(self._dsn, **self.CONNECT)
+        return self._conn
+
     def execute(self, sql: str, params: tuple = ()):
+        if not self._in_transaction:
+            return self._live().execute(sql.replace("?", "%s"), params)
+        if sql in ("COMMIT", "ROLLBACK"):
+            self._in_transaction = False
+            if sql == "ROLLBACK" and (self._conn.closed or self._conn.broken):
+                return None  # the server ended the transaction with the connection
         return self._conn.execute(sql.replace("?", "%s"), params)
 
     def begin(self) -> None:
-        self._conn.execute("BEGIN")
+        try:
+            self._live().execute("BEGIN")
+        except self._psycopg.OperationalError:
+            if not self._conn.broken:
+                raise
+            self._live().execute("BEGIN")  # the server had dropped it unnoticed: nothing was done yet, so a new one
+        self._in_transaction = True
 
     def lock_account(self, account_id: str) -> None:
         """Serialize decisions about one account's balance across accounts replicas."""
         self._conn.execute("SELECT id FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
 
     def columns(self, table: str) -> set[str]:
-        rows = self._conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = current_schema()", (table,))
+        rows = self.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()", (table,))
         return {row[0] for row in rows}
 
     def close(self) -> None:

@@ -77,10 +77,16 @@ class UsageStore:
     def close(self) -> None:
         self._client.close()
 
-    def ping(self) -> None:
-        """Raises unless ClickHouse answers a trivial query (readiness)."""
-        with self._lock:
+    def ping(self, busy_s: float = 1.0) -> None:
+        """Raises unless ClickHouse answers a trivial query (readiness). A store busy with an
+        insert or a query for ``busy_s`` counts as answering: the check must not wait behind a
+        10,000-row insert and take every replica out of service while ClickHouse is fine."""
+        if not self._lock.acquire(timeout=busy_s):
+            return
+        try:
             self._client.query("SELECT 1")
+        finally:
+            self._lock.release()
 
     def migrate(self) -> list[str]:
         """Apply numbered migration files not yet recorded; returns the ones applied."""

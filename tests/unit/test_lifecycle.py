@@ -1,0 +1,79 @@
+"""Process lifecycle: a signal during start-up stops a service at once, and a readiness
+probe stuck on a dead socket neither passes nor holds up the process's exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from tools.stack import ROOT, free_port
+
+
+def test_sigterm_while_waiting_for_nats_at_start_up_stops_the_service_at_once(tmp_path) -> None:
+    env = {
+        **os.environ, "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "TOLLGATE_DATA_DIR": str(tmp_path),
+        "TOLLGATE_EDGE_PORT": str(free_port()), "TOLLGATE_LOG_FORMAT": "json",
+    }  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "services.edge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3)  # imported, and retrying the NATS connection that nothing answers
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+        out = proc.stdout.read().decode()
+        assert "service stopping during start-up" in out
+        assert "Traceback" not in out  # connection errors are one line each
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_probe_stuck_forever_fails_its_check_and_does_not_block_exit() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, threading
+        from tollgate import health
+
+        async def main():
+            readiness = health.Readiness(timeout_s=0.2).add("db", health.thread_check(threading.Event().wait))
+            report = await readiness.evaluate()
+            print("ready" if report.ready else "not ready:", report.checks["db"].detail, flush=True)
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0 and proc.stdout.strip() == "not ready: no answer within 0.2s", proc.stderr
+
+
+def test_a_metering_store_busy_with_a_long_insert_still_answers_readiness(tmp_path) -> None:
+    from services.metering.store import UsageStore
+
+    store = UsageStore(f"chdb://{tmp_path / 'ch'}")
+    try:
+        store.ping()
+        held, release = threading.Event(), threading.Event()
+
+        def long_insert() -> None:
+            with store._lock:  # what an insert in progress holds
+                held.set()
+                release.wait(10)
+
+        worker = threading.Thread(target=long_insert)
+        worker.start()
+        held.wait(5)
+        started = time.monotonic()
+        store.ping(busy_s=0.3)
+        assert time.monotonic() - started < 2
+        release.set()
+        worker.join()
+    finally:
+        store.close()
