@@ -7,7 +7,7 @@ Off unless asked for: a process traces only when ``OTEL_TRACES_EXPORTER`` names 
 default exporter is ``otlp``; ours is none, so an unconfigured install never dials
 localhost:4317. ``OTEL_SDK_DISABLED=true`` wins over everything. The OTLP protocol is
 ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``,
-the default, or ``grpc``); endpoint, headers, timeout, ``OTEL_BSP_*`` batching,
+the default, or ``grpc``); endpoint, headers, timeout (ours defaults to 5 s), ``OTEL_BSP_*`` batching,
 ``OTEL_TRACES_SAMPLER`` and ``OTEL_PROPAGATORS`` are read by the SDK itself. The resource's
 ``service.name`` is ``tollgate-<service>`` unless ``OTEL_SERVICE_NAME`` (or ``service.name``
 in ``OTEL_RESOURCE_ATTRIBUTES``) says otherwise.
@@ -21,7 +21,10 @@ Spans never carry request or response content: only ids, names, counts and statu
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -38,6 +41,12 @@ T = TypeVar("T")
 # OTel's proxy: it binds to the provider ``configure`` installs, once (``get_tracer`` per span costs ~10 µs).
 _TRACER = trace.get_tracer(SCOPE)
 DEFAULT_PROTOCOL = "http/protobuf"
+# Bounds at shutdown (the pods' grace periods are 25-45 s, most of it the servers' drain):
+FLUSH_S = 2.0  # the spans batched so far get this long to leave
+STOP_S = 1.0  # then the processors and exporters this long to stop
+# One export (its retries included) gives up after this unless OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT
+# says otherwise (the SDK's default is 10 s): a collector that is down costs little, even at shutdown.
+EXPORT_TIMEOUT_S = 5.0
 
 
 # -- set-up -------------------------------------------------------------------------------
@@ -64,7 +73,8 @@ def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     else:
         raise SystemExit(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc or http/protobuf)")
-    return OTLPSpanExporter()
+    configured = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    return OTLPSpanExporter() if configured else OTLPSpanExporter(timeout=EXPORT_TIMEOUT_S)
 
 
 def configure(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
@@ -87,12 +97,32 @@ def tracer() -> trace.Tracer | None:
     return provider.get_tracer(SCOPE) if isinstance(provider, TracerProvider) else None
 
 
+def shutdown(provider: TracerProvider, *, flush_s: float = FLUSH_S, stop_s: float = STOP_S) -> bool:
+    """Flush the batched spans, then stop the processors and exporters, each step bounded:
+    with the collector down the SDK would retry an export for its whole timeout and wait
+    up to 30 s on the processor, past the pods' grace periods. A step that overruns is left
+    to its (daemon) thread, which dies with the process; its spans are lost, as they would
+    be anyway. True when everything was flushed and stopped in time."""
+    flushed = _within(lambda: provider.force_flush(int(flush_s * 1000)), flush_s)
+    stopped = _within(provider.shutdown, stop_s)
+    return flushed is True and stopped is True
+
+
+def _within(step: Callable[[], T], seconds: float) -> T | bool:
+    """``step()``'s result (True for None), or False when it has not returned within ``seconds``."""
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(step()), name="tracing-shutdown", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return (True if done[0] is None else done[0]) if done else False
+
+
 def shutdown_at_exit(stack) -> None:
-    """Register the provider's shutdown (flush the batch, stop the exporters) on an exit stack.
-    Registered first, it runs last: after servers and consumers have ended their spans."""
+    """Register the provider's bounded shutdown (flush the batch, stop the exporters) on an
+    exit stack. Registered first, it runs last: after servers and consumers have ended their spans."""
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
-        stack.callback(provider.shutdown)
+        stack.callback(shutdown, provider)
 
 
 def child_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping | None = None) -> Span | None:
@@ -109,7 +139,10 @@ def link_from(carrier: Mapping[str, str]) -> list[Link]:
 
 
 def end(span: Span, *, error: str = "") -> None:
-    """End ``span``; ``error`` (a code or a class name, never a message) marks it failed."""
+    """End ``span``, once; ``error`` (a code or a class name, never a message) marks it failed.
+    A span already ended is left as it is (its first end's status stands)."""
+    if not span.is_recording():  # already ended (or never recorded): ending it again would only warn
+        return
     if error:
         span.set_attribute("error.type", error)
         span.set_status(StatusCode.ERROR)
@@ -137,15 +170,42 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes={**attributes, **self._server})
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
-        error = "cancelled"
         try:
             call = await continuation(details._replace(metadata=tuple(details.metadata or ()) + tuple(carrier.items())), request)
-            code = await call.code()
-            span.set_attribute("rpc.grpc.status_code", code.value[0])
-            error = "" if code == grpc.StatusCode.OK else code.name
-            return call
-        finally:
-            end(span, error=error)
+        except BaseException as exc:
+            end(span, error=exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__)
+            raise
+        # The span ends when the call does; the call goes back to the caller at once. Awaiting
+        # its status here would hold the RPC inside this interceptor's task, and a caller that
+        # gives up (cancellation, asyncio timeout) would cancel that task, not the RPC on the wire.
+        call.add_done_callback(functools.partial(_end_rpc_span, span))
+        return call
+
+
+_ENDING: set[asyncio.Task] = set()  # the tasks reading a finished call's status (a strong reference each)
+
+
+def _end_rpc_span(span: Span, call) -> None:
+    """A done callback: end a CLIENT span with its call's status (a coroutine in grpc.aio,
+    answered at once for a finished call, so read in a task)."""
+
+    def finish(task: asyncio.Task) -> None:
+        _ENDING.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            code = grpc.StatusCode.CANCELLED if task.cancelled() else grpc.StatusCode.UNKNOWN
+        else:
+            code = task.result()
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        end(span, error="" if code == grpc.StatusCode.OK else code.name)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop left (the process is going down): end it unknown
+        end(span, error="unknown")
+        return
+    task = loop.create_task(call.code())
+    _ENDING.add(task)
+    task.add_done_callback(finish)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):

@@ -6,6 +6,7 @@ removed setting that compose or a manifest still sets fails."""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 import pytest
 
+from tollgate import tracing
 from tollgate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,14 +33,15 @@ DEMO_KEY = "TOLLGATE_SIM_KEY"  # the demo catalog's api_key_env; the simulator a
 
 # Worst-case shutdown, in seconds, of each service: the steps tollgate/lifecycle.py and the
 # services' __main__ take one after another (HTTP drain, background tasks' grace, the gRPC
-# grace, NATS drain). Compose's stop_grace_period must cover it, Kubernetes' grace period too
-# plus the preStop sleep.
+# grace, NATS drain, the bounded tracing flush last). Compose's stop_grace_period must cover
+# it, Kubernetes' grace period too plus the preStop sleep.
 HTTP_DRAIN, TASK_GRACE, SHORT_TASK, NATS_DRAIN = 10, 10, 1, 5
+TRACING = math.ceil(tracing.FLUSH_S + tracing.STOP_S)
 SHUTDOWN_S = {
-    "edge": HTTP_DRAIN + 5 + 2 + 10 + NATS_DRAIN,  # lease return, outcome and usage publisher flushes
-    "metering": HTTP_DRAIN + 2 * TASK_GRACE + NATS_DRAIN + 1,  # usage consumer, lag watch; store close
-    "accounts": TASK_GRACE + 2 * SHORT_TASK + Settings().grpc_shutdown_grace_s + NATS_DRAIN,
-    "router": 3 * SHORT_TASK + Settings().grpc_shutdown_grace_s + NATS_DRAIN,
+    "edge": HTTP_DRAIN + 5 + 2 + 10 + NATS_DRAIN + TRACING,  # lease return, outcome and usage publisher flushes
+    "metering": HTTP_DRAIN + 2 * TASK_GRACE + NATS_DRAIN + 1 + TRACING,  # usage consumer, lag watch; store close
+    "accounts": TASK_GRACE + 2 * SHORT_TASK + Settings().grpc_shutdown_grace_s + NATS_DRAIN + TRACING,
+    "router": 3 * SHORT_TASK + Settings().grpc_shutdown_grace_s + NATS_DRAIN + TRACING,
 }
 
 
