@@ -15,6 +15,8 @@ from nats.js import JetStreamContext
 
 from tollgate import events, tracing
 
+UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
+
 
 class UsagePublisher:
     def __init__(self, js: JetStreamContext, log, *, maxsize: int, workers: int = 8):
@@ -58,18 +60,25 @@ class UsagePublisher:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():  # never taken: their send spans end here, unpublished
+            _, _, span = self._queue.get_nowait()
+            self._queue.task_done()
+            if span is not None:
+                tracing.end(span, error=UNPUBLISHED)
 
     async def _work(self) -> None:
         while True:
             event, headers, span = await self._queue.get()
             self._sending += 1
+            error = UNPUBLISHED  # unless JetStream acknowledges (cancelled mid-retry at shutdown)
             try:
                 await self._publish(event, headers)
+                error = ""
             finally:
                 self._sending -= 1
                 self._queue.task_done()
                 if span is not None:
-                    tracing.end(span)
+                    tracing.end(span, error=error)
 
     async def _publish(self, event: events.UsageEvent, headers: dict[str, str]) -> None:
         data = events.encode(event)

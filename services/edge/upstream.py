@@ -150,6 +150,10 @@ async def call(
             if span is not None:
                 tracing.end(span, error=type(exc).__name__)
             continue
+        except BaseException as exc:  # cancelled (the client left, shutdown) or unexpected: the span still ends
+            if span is not None:
+                tracing.end(span, error=type(exc).__name__)
+            raise
         finally:
             upstream_s += time.perf_counter() - started
         status = response.status_code

@@ -1,0 +1,141 @@
+"""Every span the edge starts ends, once, whatever happens to the work it covers: an
+upstream attempt cancelled or failing with an unexpected error, and usage events still
+queued or in flight when the publisher closes (an in-memory exporter of the test's own)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from services.edge import upstream
+from services.edge.providers.base import UpstreamRequest
+from services.edge.publisher import UsagePublisher
+from services.edge.routes import Route
+from tollgate import events, tracing
+from tollgate.rpc import router_pb2 as pb
+
+
+@pytest.fixture
+def spans(monkeypatch):
+    """The tracing helpers' tracer swapped for one exporting to memory (no global provider)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_TRACER", provider.get_tracer("test"))
+    yield exporter
+    provider.shutdown()
+
+
+def _ended(exporter: InMemorySpanExporter, kind: SpanKind) -> list:
+    return [s for s in exporter.get_finished_spans() if s.kind == kind]
+
+
+# -- upstream attempts --------------------------------------------------------------------
+CANDIDATE = pb.Candidate(channel_id="ch1", provider="openai", base_url="http://upstream.test")
+ROUTE = Route(model="m", price=pb.Price(), candidates=(CANDIDATE,))
+
+
+def _build(candidate, adapter, secret) -> UpstreamRequest:
+    return UpstreamRequest(url="http://upstream.test/v1/chat/completions", headers={}, body=b"{}")
+
+
+async def _call(client: httpx.AsyncClient):
+    return await upstream.call(client, [(ROUTE, CANDIDATE)], _build, report=lambda _o: None, max_attempts=1, deadline_s=30)
+
+
+async def test_a_cancelled_upstream_attempt_ends_its_span(spans):
+    sent = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        sent.set()
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    request_span = tracing._TRACER.start_span("request", kind=SpanKind.SERVER)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as client:
+        with trace.use_span(request_span, end_on_exit=True):
+            task = asyncio.create_task(_call(client))
+            await asyncio.wait_for(sent.wait(), 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    [span] = _ended(spans, SpanKind.CLIENT)
+    assert span.name == "upstream openai" and span.parent.span_id == request_span.get_span_context().span_id
+    assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "CancelledError"
+
+
+async def test_an_unexpected_error_ends_the_upstream_span(spans):
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug, not a connection failure")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as client:
+        with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True):
+            with pytest.raises(RuntimeError):
+                await _call(client)
+    [span] = _ended(spans, SpanKind.CLIENT)
+    assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "RuntimeError"
+
+
+async def test_a_failed_connection_ends_the_upstream_span_once(spans):
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refused)) as client:
+        with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True):
+            with pytest.raises(upstream.CallFailed):
+                await _call(client)
+    [span] = _ended(spans, SpanKind.CLIENT)
+    assert span.attributes["error.type"] == "ConnectError"
+
+
+# -- usage publisher ----------------------------------------------------------------------
+class HungJetStream:
+    """Never acknowledges (NATS unreachable at shutdown)."""
+
+    async def publish(self, subject, data, timeout=None, headers=None):
+        await asyncio.sleep(60)
+
+
+def usage(i: int) -> events.UsageEvent:
+    return events.UsageEvent(request_id=f"req_{i}", occurred_at_ms=1, account_id="acct", key_id="key")
+
+
+async def test_close_ends_the_send_spans_of_events_left_unpublished(spans):
+    class Log:
+        def error(self, msg, **kw):
+            pass
+
+    publisher = UsagePublisher(HungJetStream(), Log(), maxsize=100, workers=1)
+    publisher.start()
+    request = tracing._TRACER.start_span("request", kind=SpanKind.SERVER)
+    for i in range(3):  # one in flight, two queued when close gives up
+        publisher.submit(usage(i), parent=request)
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(publisher.close(timeout=0.1), 5)
+    request.end()
+    sent = _ended(spans, SpanKind.PRODUCER)
+    assert sorted(s.attributes["messaging.message.id"] for s in sent) == ["req_0", "req_1", "req_2"]  # each ended once
+    assert all(s.status.status_code == StatusCode.ERROR and s.attributes["error.type"] == "unpublished" for s in sent)
+
+
+async def test_a_published_event_ends_its_send_span_without_error(spans):
+    class Js:
+        async def publish(self, subject, data, timeout=None, headers=None):
+            pass
+
+    publisher = UsagePublisher(Js(), structlog.get_logger(), maxsize=100, workers=1)
+    publisher.start()
+    request = tracing._TRACER.start_span("request", kind=SpanKind.SERVER)
+    publisher.submit(usage(0), parent=request)
+    await publisher.close()
+    request.end()
+    [span] = _ended(spans, SpanKind.PRODUCER)
+    assert span.status.status_code == StatusCode.UNSET and "error.type" not in span.attributes
