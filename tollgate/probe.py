@@ -6,7 +6,8 @@
 
 Exit status 0 when healthy, 1 otherwise (also for a bad argument: Docker reserves 2), with
 one line on stderr saying why. It reads no settings and touches nothing but the standard
-health endpoints the services serve.
+health endpoints the services serve, directly: proxy variables (HTTP(S)_PROXY, grpc_proxy)
+set for the providers' egress are ignored.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from urllib.parse import urlsplit
 USAGE = "usage: python -m tollgate.probe (http://HOST:PORT/PATH | grpc://HOST:PORT[/SERVICE]) [--timeout SECONDS]"
 
 
+# The probe talks to its own container: never through a proxy, whatever HTTP(S)_PROXY,
+# http_proxy or grpc_proxy (set for the providers' egress) say.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def check_http(url: str, timeout: float) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - the URL is the operator's own
+        with _DIRECT.open(url, timeout=timeout) as reply:  # noqa: S310 - the URL is the operator's own
             return 200 <= reply.status < 300, f"HTTP {reply.status}"
     except urllib.error.HTTPError as exc:
         return False, f"HTTP {exc.code}"
@@ -33,7 +39,7 @@ def check_grpc(target: str, service: str, timeout: float) -> tuple[bool, str]:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:

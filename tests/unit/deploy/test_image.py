@@ -155,3 +155,42 @@ def test_probe_follows_grpc_health_and_http_status():
         server.server_close()
     assert probe.main([f"{base}/readyz", "--timeout", "0.5"]) == 1
     assert probe.main(["ftp://127.0.0.1/"]) == 1 and probe.main([]) == 1
+
+
+def test_probe_ignores_proxy_settings(monkeypatch):
+    """An operator who sets HTTP(S)_PROXY for provider egress must not break the healthchecks:
+    the probe talks to the container itself, never through a proxy (here a dead one)."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    dead = "http://127.0.0.1:9"  # nothing listens on the discard port
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead)
+    for name in ("no_proxy", "NO_PROXY", "no_grpc_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        assert probe.check(f"grpc://127.0.0.1:{port}", 2.0) == (True, "SERVING")
+    finally:
+        server.stop(None)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's hook
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    try:
+        assert probe.check(f"http://127.0.0.1:{http_server.server_address[1]}/readyz", 2.0) == (True, "HTTP 200")
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
