@@ -42,6 +42,22 @@ def run_service(name: str, main: Main, settings: Settings | None = None) -> None
     sys.exit(0)
 
 
+class _StartupExit(Exception):
+    """A ``SystemExit`` from start-up, carried out of its task (asyncio lets a task's
+    ``SystemExit`` escape the event loop, past the exit stack)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+async def _start(main: Main, stack: AsyncExitStack, settings: Settings, log) -> None:
+    try:
+        await main(stack, settings, log)
+    except SystemExit as exc:
+        raise _StartupExit(exc.code) from None
+
+
 async def _serve(name: str, main: Main, settings: Settings, log) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,7 +67,7 @@ async def _serve(name: str, main: Main, settings: Settings, log) -> None:
         tracing.shutdown_at_exit(stack)  # first in, last out: flushes the spans of everything below
         # A signal during start-up (NATS or a database not there yet) cancels it; what it had
         # started unwinds with the stack, so the process never waits out a kill timeout.
-        starting = asyncio.ensure_future(main(stack, settings, log))
+        starting = asyncio.ensure_future(_start(main, stack, settings, log))
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -61,7 +77,10 @@ async def _serve(name: str, main: Main, settings: Settings, log) -> None:
                     await starting
                 log.info("service stopping during start-up")
             else:
-                starting.result()  # a start-up failure ends the process with its error
+                try:
+                    starting.result()  # a start-up failure ends the process with its error
+                except _StartupExit as exc:
+                    raise SystemExit(exc.code) from None  # raised here, not in a task: the stack unwinds first
                 log.info("service ready")
                 await stopping
                 log.info("service stopping")
