@@ -170,9 +170,10 @@ def grpc_channel_check(channel: grpc.aio.Channel, *, cached: Callable[[], bool] 
 # -- HTTP -----------------------------------------------------------------------------
 
 
-def http_routes(readiness: Readiness, registry: CollectorRegistry, *, liveness: bool = False) -> list:
+def http_routes(readiness: Readiness, registry: CollectorRegistry | None, *, liveness: bool = False) -> list:
     """Litestar handlers: ``GET /readyz`` and ``GET /metrics`` (Prometheus text format 0.0.4
-    of ``registry``); ``GET /healthz`` too when the app has no liveness route of its own."""
+    of ``registry``; none when ``registry`` is None: it is served on a port of its own);
+    ``GET /healthz`` too when the app has no liveness route of its own."""
     @get("/readyz")
     async def readyz() -> Response:
         report = await readiness.evaluate()
@@ -182,7 +183,7 @@ def http_routes(readiness: Readiness, registry: CollectorRegistry, *, liveness: 
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
-    routes = [readyz, metrics]
+    routes = [readyz, metrics] if registry is not None else [readyz]
     if liveness:
 
         @get("/healthz")

@@ -39,6 +39,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     edge_host: str = "127.0.0.1"
     edge_port: int = 18080
+    edge_metrics_port: int = 0  # 0: /metrics on the API port; else on its own port (TOLLGATE_METRICS_HOST), off the public one
     principal_cache_ttl_s: float = 60.0
     negative_cache_ttl_s: float = 5.0
     route_cache_ttl_s: float = 30.0

@@ -192,11 +192,11 @@ class Stack:
             threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
         self.services.append(service)
 
-    def start_edge(self, name: str, port: int = 0) -> tuple[Service, str]:
-        """One more edge replica on ``port`` (default: a free one), stopped with the stack: the
-        service and its /v1 URL."""
+    def start_edge(self, name: str, port: int = 0, env: dict[str, str] | None = None) -> tuple[Service, str]:
+        """One more edge replica on ``port`` (default: a free one), with extra ``env``, stopped
+        with the stack: the service and its /v1 URL."""
         port = port or free_port()
-        service = Service(name, [sys.executable, "-m", "services.edge"], ("127.0.0.1", port, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(port)})
+        service = Service(name, [sys.executable, "-m", "services.edge"], ("127.0.0.1", port, "/healthz"), env={**(env or {}), "TOLLGATE_EDGE_PORT": str(port)})
         self._spawn(service, self.env())
         self._wait_ready(service)
         return service, f"http://127.0.0.1:{port}/v1"

@@ -17,6 +17,7 @@ from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from tollgate import bus, credentials, events, health, lifecycle, tracing
+from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
 
@@ -72,6 +73,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     stack.push_async_callback(client.aclose)
 
     metrics = EdgeMetrics(CollectorRegistry())
+    serve_metrics(metrics.registry, settings.edge_metrics_port, settings.metrics_host)  # else /metrics is on the API port
     metrics.watch_publisher(publisher, outcomes)
     readiness = health.Readiness()
     readiness.add("nats", health.nats_check(nc))

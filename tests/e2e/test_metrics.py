@@ -173,3 +173,19 @@ def test_grpc_services_report_serving(stack, service):
         with pytest.raises(grpc.RpcError) as err:
             stub.Check(health_pb2.HealthCheckRequest(service="tollgate.nope.v1.Nothing"), timeout=5)
         assert err.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_an_edge_with_a_metrics_port_keeps_its_totals_off_the_api_port(stack, new_account):
+    from tools.stack import free_port
+
+    metrics_port = free_port()
+    edge, url = stack.start_edge("edge-metrics-port", env={"TOLLGATE_EDGE_METRICS_PORT": str(metrics_port)})
+    _, key = new_account()
+    openai.OpenAI(base_url=url, api_key=key, max_retries=0).chat.completions.create(
+        model="sim-1", messages=[{"role": "user", "content": PROMPT}], max_tokens=3
+    )
+    api = url.removesuffix("/v1")
+    assert httpx.get(f"{api}/metrics", timeout=10).status_code == 404
+    assert httpx.get(f"{api}/readyz", timeout=10).status_code == 200  # probes stay where they were
+    series = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert series.get_("tollgate_edge_requests_total", **CHAT) == 1

@@ -87,14 +87,15 @@ def listens_on(service: str, settings: Settings) -> tuple[str, int]:
 
 
 def metrics_port(service: str, settings: Settings) -> int:
-    """The port Prometheus scrapes ``/metrics`` from: the HTTP port of the edge and metering
-    (whose ``/metrics`` serves the whole registry, ingest metrics included), the separate
-    TOLLGATE_<SERVICE>_METRICS_PORT of accounts and router, which must then listen on every
-    interface. 0: not scrapable from outside the container."""
-    if service in HTTP:
-        return listens_on(service, settings)[1]
-    port = getattr(settings, f"{service}_metrics_port")
-    return port if port and settings.metrics_host == "0.0.0.0" else 0
+    """The port Prometheus scrapes ``/metrics`` from: a separate TOLLGATE_<SERVICE>_METRICS_PORT
+    where one is set (accounts and router always; the edge, to keep its totals off the public
+    API port), which must then listen on every interface; else the HTTP port of the edge and
+    metering (metering's ``/metrics`` serves the whole registry, ingest metrics included).
+    0: not scrapable from outside the container."""
+    port = getattr(settings, f"{service}_metrics_port", 0)
+    if port:
+        return port if settings.metrics_host == "0.0.0.0" else 0
+    return listens_on(service, settings)[1] if service in HTTP else 0
 
 
 def served_paths(service: str) -> str:
