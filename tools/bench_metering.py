@@ -260,7 +260,7 @@ FROM numbers({rows})
 
 def open_dataset(rows: int, log=print):
     """The cached chDB dataset of ``rows`` events (generated when missing or stale): (store, meta)."""
-    from services.metering.store import UsageStore
+    from services.metering.store import FEED_COLUMNS, UsageStore
 
     folder = BENCH_DIR / f"metering-{rows}"
     meta_file = folder / "dataset.json"
@@ -276,6 +276,9 @@ def open_dataset(rows: int, log=print):
         started = time.perf_counter()
         with store._lock:  # noqa: SLF001 - one statement, as the API's queries are run
             store._client.command(generate_sql(rows, anchor_ms), settings={"max_insert_threads": 2})  # noqa: SLF001
+            # The rollups are fed from usage_feed (migration 0005), as metering feeds them.
+            columns = ", ".join(FEED_COLUMNS)
+            store._client.command(f"INSERT INTO usage_feed ({columns}) SELECT {columns} FROM usage_events", settings={"max_insert_threads": 2})  # noqa: SLF001
         meta = {**want, "anchor_ms": anchor_ms, "generated_s": round(time.perf_counter() - started, 1), "generated_at": datetime.now(UTC).isoformat()}
         meta_file.write_text(json.dumps(meta, indent=2) + "\n")
         log(f"generated in {meta['generated_s']:.0f}s", flush=True)

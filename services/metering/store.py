@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def json_row(e: UsageEvent) -> tuple:
     )  # fmt: skip
 
 
+FEED_COLUMNS = [*COLUMNS, "batch_id"]
+
 LOOKUP_CHUNK = 2_000  # request ids per exactly-once lookup query
 
 
@@ -69,10 +72,20 @@ def _json_literal(values: list[str]) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# Inserts into usage_feed carry the batch id as their deduplication token, and each rollup
+# view's insert is deduplicated with it: replaying a batch fills only what is missing.
+FEED_SETTINGS = {"date_time_input_format": "basic", "deduplicate_blocks_in_dependent_materialized_views": 1}
+# A replay reads the batch back as one block (one ordered read): the same single block, and
+# so the same deduplication tokens, as the batch's first insert.
+REPLAY_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "max_threads": 1, "max_block_size": 10_000_000}
+
+
 class UsageStore:
     def __init__(self, dsn: str):
         self._client = connect(dsn)
         self._lock = threading.Lock()
+        self._unrolled: set[str] = set()  # batches stored raw whose rollups are not known to be complete
+        self._recovered = False
 
     def close(self) -> None:
         self._client.close()
@@ -145,14 +158,42 @@ class UsageStore:
             return 0
         check = list(unique.values()) if suspects is None else [e for e in unique.values() if e.request_id in suspects]
         with self._lock:
+            self._roll_up_unfinished()
             known = self._stored(check) if check else set()
-            fresh = [json_row(e) for e in unique.values() if e.request_id not in known]
+            batch = uuid.uuid4().hex
+            fresh = [(*json_row(e), batch) for e in unique.values() if e.request_id not in known]
             if fresh:
+                rows = _JSON.encode_lines(fresh)
+                self._client.raw_insert("usage_events", FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=FEED_SETTINGS)
+                self._unrolled.add(batch)
                 self._client.raw_insert(
-                    "usage_events", COLUMNS, insert_block=_JSON.encode_lines(fresh), fmt="JSONCompactEachRow",
-                    settings={"date_time_input_format": "basic"},
+                    "usage_feed", FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow",
+                    settings={**FEED_SETTINGS, "insert_deduplication_token": batch},
                 )  # fmt: skip
+                self._done(batch)
             return len(fresh)
+
+    def _done(self, batch: str) -> None:
+        self._client.insert("usage_batches", [[batch]], column_names=["batch_id"])
+        self._unrolled.discard(batch)
+
+    def _roll_up_unfinished(self) -> None:
+        """Replay the rollup insert of every batch stored raw but not recorded as rolled up: on
+        the first insert after start-up (a crash cut them short), and after a failure."""
+        if not self._recovered:
+            rows = self._client.query(
+                "SELECT DISTINCT batch_id FROM usage_events WHERE batch_id != '' AND ingested_at >= now() - INTERVAL 7 DAY "
+                "AND batch_id NOT IN (SELECT batch_id FROM usage_batches)"
+            ).result_rows
+            self._unrolled.update(r[0] for r in rows)
+            self._recovered = True
+        for batch in sorted(self._unrolled):
+            self._client.command(
+                f"INSERT INTO usage_feed ({', '.join(FEED_COLUMNS)}) SELECT {', '.join(FEED_COLUMNS)} FROM usage_events "
+                "WHERE batch_id = {batch:String} ORDER BY request_id",
+                parameters={"batch": batch}, settings={**REPLAY_SETTINGS, "insert_deduplication_token": batch},
+            )  # fmt: skip
+            self._done(batch)
 
     def _stored(self, events: list[UsageEvent]) -> set[str]:
         """The request ids among ``events`` that usage_events holds. One query per chunk of

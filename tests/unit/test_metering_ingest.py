@@ -106,3 +106,59 @@ def test_which_events_may_be_stored(domain: bool) -> None:
     assert not may_be_stored(msg(ack_subject(1, e.occurred_at_ms - 60_000, domain), e.request_id), e)  # edge clock ahead
     assert may_be_stored(msg("_INBOX.not-an-ack", e.request_id), e)
     assert may_be_stored(msg("", e.request_id), e)
+
+
+ROLLUPS = ("usage_hourly", "usage_hourly_all", "usage_daily", "usage_daily_all", "model_daily")
+
+
+def rollup_requests(s: UsageStore, account: str) -> dict[str, int]:
+    """Requests of ``account`` in every rollup (the all-accounts ones: of its model, which only it uses)."""
+    counts = {}
+    for table in ROLLUPS:
+        where = "account_id = {a:String}" if table in ("usage_hourly", "usage_daily") else "model = {m:String}"
+        counts[table] = int(s.query(f"SELECT sum(requests) AS n FROM {table} WHERE {where}", {"a": account, "m": f"m-{account}"})[0]["n"])
+    return counts
+
+
+def own_events(account: str, n: int, start: int) -> list[UsageEvent]:
+    return [event(start + i, account_id=account, model_served=f"m-{account}") for i in range(n)]
+
+
+def test_a_crash_between_the_raw_rows_and_the_rollups_is_made_good_at_restart(clickhouse_dsn) -> None:
+    # The first process stores a batch's raw rows, then dies before its rollup insert.
+    first = UsageStore(clickhouse_dsn)
+    first.migrate()
+    cut = own_events("acct_cut", 40, 500_000)
+    with first._lock:
+        rows = store_module._JSON.encode_lines([(*store_module.json_row(e), "batch-cut") for e in cut])
+        first._client.raw_insert("usage_events", store_module.FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=store_module.FEED_SETTINGS)
+    first.close()
+    # The restarted process: its redelivered events are all stored already, yet the rollups
+    # get them, once, before anything else is inserted.
+    second = UsageStore(clickhouse_dsn)
+    try:
+        assert second.insert(cut) == 0
+        assert rollup_requests(second, "acct_cut") == dict.fromkeys(ROLLUPS, 40)
+        assert second.insert(cut) == 0 and rollup_requests(second, "acct_cut") == dict.fromkeys(ROLLUPS, 40)
+    finally:
+        second.close()
+
+
+def test_a_replayed_batch_fills_only_the_rollups_that_missed_it(clickhouse_dsn) -> None:
+    first = UsageStore(clickhouse_dsn)
+    first.migrate()
+    batch = own_events("acct_part", 30, 600_000)
+    assert first.insert(batch) == 30
+    with first._lock:
+        # As if the process died after some rollup views had run and before the others, and
+        # before it recorded the batch: usage_daily lost it, the rest have it.
+        [(batch_id,)] = first._client.query("SELECT DISTINCT batch_id FROM usage_events WHERE account_id = 'acct_part'").result_rows
+        first._client.command("ALTER TABLE usage_batches DELETE WHERE batch_id = {b:String} SETTINGS mutations_sync = 1", parameters={"b": batch_id})
+        first._client.command("TRUNCATE TABLE usage_daily")  # and its deduplication log with it
+    first.close()
+    second = UsageStore(clickhouse_dsn)
+    try:
+        assert second.insert(own_events("acct_other", 1, 700_000)) == 1  # any insert replays the unfinished batch first
+        assert rollup_requests(second, "acct_part") == dict.fromkeys(ROLLUPS, 30)
+    finally:
+        second.close()
