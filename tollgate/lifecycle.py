@@ -120,9 +120,35 @@ class _EmbeddedServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
+class _InFlight:
+    """ASGI wrapper that knows the tasks of the HTTP requests in flight. uvicorn cancels those
+    still running when the grace period ends but does not wait for them; their clean-up
+    (a cut stream's usage event, its balance hold) must finish before what it uses shuts down."""
+
+    def __init__(self, app):
+        self.app = app
+        self.tasks: set[asyncio.Task] = set()
+
+    async def __call__(self, scope, receive, send):
+        task = asyncio.current_task() if scope["type"] == "http" else None
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    async def settle(self, timeout_s: float = 5.0) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout_s)
+
+
 async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0) -> None:
     """Serve ``app``; at shutdown stop accepting at once and give requests and streams in
-    flight ``grace_s`` seconds to finish before they are cancelled."""
+    flight ``grace_s`` seconds to finish; those still running are cancelled, and their
+    clean-up is awaited before the next resource in the stack shuts down."""
+    app = _InFlight(app)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s
     )
@@ -137,6 +163,7 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s:
     async def _stop() -> None:
         server.should_exit = True
         await task
+        await app.settle()
 
     stack.push_async_callback(_stop)
 

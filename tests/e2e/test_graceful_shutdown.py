@@ -119,3 +119,38 @@ def test_an_edge_restarted_under_streaming_load_cuts_no_stream_and_loses_no_usag
     assert len(debits) == n and sum(debits) == stored["cost_micros"] > 0
     assert stack.exit_codes.get("edge-restarting") in (None, 0)
     assert new.proc.poll() is None
+
+
+def test_streams_still_open_when_the_grace_period_ends_are_cut_but_still_metered(stack, accounts, new_account):
+    account_id, key = new_account(balance_micros=50_000_000)
+    edge, url = stack.start_edge("edge-short-grace", env={"TOLLGATE_HTTP_SHUTDOWN_GRACE_S": "0.5"})
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    outcomes: list[str] = []
+    began = threading.Barrier(STREAMS := 6)
+
+    def one() -> None:
+        try:
+            stream = client.chat.completions.create(
+                model="sim-drip", messages=[{"role": "user", "content": "hi"}], max_tokens=40, stream=True  # about 8 s
+            )
+            for i, _ in enumerate(stream):
+                if i == 0:
+                    began.wait(10)
+            outcomes.append("whole")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=one) for _ in range(STREAMS)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    edge.proc.send_signal(signal.SIGTERM)
+    assert edge.proc.wait(timeout=20) == 0
+    for t in threads:
+        t.join(30)
+    assert len(outcomes) == STREAMS and "whole" not in outcomes, outcomes  # cut by the shutdown
+    # Each cut stream was still metered (what was streamed before the cut) and debited once.
+    stored = wait_for_usage(stack, account_id, STREAMS, timeout=30)
+    assert stored["requests"] == STREAMS, stored
+    debits = eventually(lambda: (d := usage_debits(accounts, account_id)) and len(d) >= STREAMS and d, timeout=30)
+    assert len(debits) == STREAMS and sum(debits) == stored["cost_micros"] > 0
