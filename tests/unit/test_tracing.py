@@ -114,7 +114,7 @@ def test_shutdown_is_bounded_when_the_collector_is_down(protocol):
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(DOWN_SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     took = time.monotonic() - began
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout.split()[-1]) < 4.5 and took < 8, (result.stdout, took)
+    assert float(result.stdout.split()[-1]) < 4.5 and took < 20, (result.stdout, took)  # took: with interpreter start-up
 
 
 class _Echo:
