@@ -121,7 +121,14 @@ def test_a_suspended_account_gets_403_on_every_edge_until_reactivated(stack, new
     )  # fmt: skip
     assert anthropic_door.status_code == 403 and anthropic_door.json()["error"]["type"] == "permission_error"
     accounts.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account_id, status="active"))
-    assert eventually(lambda: all(ask(c).choices for c in clients), timeout=1.0)
+
+    def served_everywhere() -> bool:
+        try:
+            return all(ask(c).choices for c in clients)
+        except openai.PermissionDeniedError:  # this edge has not heard of the reactivation yet
+            return False
+
+    assert eventually(served_everywhere, timeout=1.0), "reactivation not seen by every edge within 1 s"
 
 
 def test_a_daily_spend_cap_gives_402_once_reached(stack, accounts):

@@ -34,14 +34,19 @@ def test_soak_with_a_flaky_channel(stack, new_account):
     with ThreadPoolExecutor(THREADS) as pool:
         assert sum(pool.map(run, range(THREADS))) == REQUESTS  # no client-visible error, every answer right
 
-    flaky = httpx.get(f"{sim}/_sim/stats", timeout=5).json()["requests"]["sim-flaky-30"] - flaky_before
-    failed = flaky * 30 // 100  # the simulator fails exactly 30 of every 100, evenly
+    flaky_after = httpx.get(f"{sim}/_sim/stats", timeout=5).json()["requests"]["sim-flaky-30"]
+    flaky = flaky_after - flaky_before
+    # The simulator's n-th sim-flaky-30 request fails when floor(30 n / 100) steps up: exactly
+    # 30 of every 100, evenly. Those failures among this test's requests:
+    failed = flaky_after * 30 // 100 - flaky_before * 30 // 100
     stored = wait_for_usage(stack, account_id, REQUESTS, timeout=60)
     assert stored["requests"] == REQUESTS and stored["errors"] == 0
-    # Each failure was retried once on the healthy channel: attempts = requests + failures,
-    # and every request went to the flaky channel first (30% errors never open its breaker).
-    assert flaky == REQUESTS
+    # Each failure was retried once on the healthy channel: attempts = requests + failures.
     assert stored["attempts"] == REQUESTS + failed
+    # Nearly every request went to the flaky channel first: 30% errors keep its breaker closed,
+    # except that 16 threads' outcome reports can reach the router out of order, so a cluster
+    # of errors among its first few samples may open it for a moment (cooldown 1 s).
+    assert flaky >= REQUESTS * 0.99, flaky
 
     # Invariant 2: what the ledger debited equals what metering recorded, day by day.
     busutil.wait_consumers_idle(stack.settings.nats_url, timeout=60)
