@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS usage_batches
 )
 ENGINE = MergeTree
 ORDER BY batch_id
-TTL done_at + INTERVAL 30 DAY;
+-- Kept a day longer than the 7 days the start-up replay looks back (store.py).
+TTL done_at + INTERVAL 8 DAY;
 
 CREATE TABLE IF NOT EXISTS usage_feed
 (
