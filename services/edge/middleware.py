@@ -5,6 +5,7 @@ of the request, ending with one ``request`` line (debug; warning for a 5xx)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import structlog
@@ -49,10 +50,12 @@ def timing_middleware(app):
             if timer.endpoint:
                 _observe(scope, timer, sent[0])
             status = timer.status or sent[0]
-            (log.warning if status >= 500 else log.debug)(
-                "request", method=scope["method"], path=scope["path"], status=status, endpoint=timer.endpoint, model=timer.model,
-                duration_ms=timer.elapsed_ms(), overhead_ms=round(timer.overhead_ms(), 2),
-            )  # fmt: skip
+            level = logging.WARNING if status >= 500 else logging.DEBUG
+            if log.is_enabled_for(level):  # the line's fields are not even computed when it is filtered out
+                log.log(
+                    level, "request", method=scope["method"], path=scope["path"], status=status, endpoint=timer.endpoint, model=timer.model,
+                    duration_ms=timer.elapsed_ms(), overhead_ms=round(timer.overhead_ms(), 2),
+                )  # fmt: skip
             if token is not None:
                 _end_span(timer, sent[0], token)
             structlog.contextvars.reset_contextvars(**bound)

@@ -3,6 +3,7 @@ how metering says so), and tollgate.probe, the containers' healthcheck. No Docke
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import re
@@ -116,8 +117,10 @@ def test_metering_service_exits_with_that_one_line_not_a_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [NO_CHDB], result.stderr
 
 
-def test_probe_follows_grpc_health_and_http_status():
-    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+@contextlib.contextmanager
+def grpc_health_server():
+    """A real grpc.health.v1 server on a free port: (servicer, port); stopped on exit."""
+    from grpc_health.v1 import health, health_pb2_grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     servicer = health.HealthServicer()
@@ -125,20 +128,18 @@ def test_probe_follows_grpc_health_and_http_status():
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        servicer.set("tollgate.Test", health_pb2.HealthCheckResponse.NOT_SERVING)
-        assert probe.main([f"grpc://127.0.0.1:{port}"]) == 0
-        assert probe.main([f"grpc://127.0.0.1:{port}/tollgate.Test"]) == 1
-        assert probe.main([f"grpc://127.0.0.1:{port}/no.Such"]) == 1
-        servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-        assert probe.main([f"grpc://127.0.0.1:{port}"]) == 1
+        yield servicer, port
     finally:
         server.stop(None)
-    assert probe.main([f"grpc://127.0.0.1:{port}", "--timeout", "0.5"]) == 1
+
+
+@contextlib.contextmanager
+def http_server(status_of=lambda path: 200):
+    """A real HTTP server on a free port answering GET with ``status_of(path)``: its base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's hook
-            self.send_response(200 if self.path == "/readyz" else 503)
+            self.send_response(status_of(self.path))
             self.end_headers()
 
         def log_message(self, *args):
@@ -147,12 +148,28 @@ def test_probe_follows_grpc_health_and_http_status():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        assert probe.main([f"{base}/readyz"]) == 0
-        assert probe.main([f"{base}/draining"]) == 1
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_probe_follows_grpc_health_and_http_status():
+    from grpc_health.v1 import health_pb2
+
+    with grpc_health_server() as (servicer, port):
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        servicer.set("tollgate.Test", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert probe.main([f"grpc://127.0.0.1:{port}"]) == 0
+        assert probe.main([f"grpc://127.0.0.1:{port}/tollgate.Test"]) == 1
+        assert probe.main([f"grpc://127.0.0.1:{port}/no.Such"]) == 1
+        servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert probe.main([f"grpc://127.0.0.1:{port}"]) == 1
+    assert probe.main([f"grpc://127.0.0.1:{port}", "--timeout", "0.5"]) == 1
+
+    with http_server(lambda path: 200 if path == "/readyz" else 503) as base:
+        assert probe.main([f"{base}/readyz"]) == 0
+        assert probe.main([f"{base}/draining"]) == 1
     assert probe.main([f"{base}/readyz", "--timeout", "0.5"]) == 1
     assert probe.main(["ftp://127.0.0.1/"]) == 1 and probe.main([]) == 1
 
@@ -160,7 +177,7 @@ def test_probe_follows_grpc_health_and_http_status():
 def test_probe_ignores_proxy_settings(monkeypatch):
     """An operator who sets HTTP(S)_PROXY for provider egress must not break the healthchecks:
     the probe talks to the container itself, never through a proxy (here a dead one)."""
-    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+    from grpc_health.v1 import health_pb2
 
     dead = "http://127.0.0.1:9"  # nothing listens on the discard port
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
@@ -168,29 +185,8 @@ def test_probe_ignores_proxy_settings(monkeypatch):
     for name in ("no_proxy", "NO_PROXY", "no_grpc_proxy"):
         monkeypatch.delenv(name, raising=False)
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
+    with grpc_health_server() as (servicer, port):
         servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         assert probe.check(f"grpc://127.0.0.1:{port}", 2.0) == (True, "SERVING")
-    finally:
-        server.stop(None)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's hook
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http_server.serve_forever, daemon=True).start()
-    try:
-        assert probe.check(f"http://127.0.0.1:{http_server.server_address[1]}/readyz", 2.0) == (True, "HTTP 200")
-    finally:
-        http_server.shutdown()
-        http_server.server_close()
+    with http_server() as base:
+        assert probe.check(f"{base}/readyz", 2.0) == (True, "HTTP 200")
