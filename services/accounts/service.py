@@ -44,7 +44,7 @@ def account_msg(row: AccountRow) -> pb.Account:
 def lease_msg(row: LeaseRow) -> pb.Lease:
     return pb.Lease(
         lease_id=row.id, account_id=row.account_id, granted_micros=row.granted_now, total_granted_micros=row.total_granted,
-        expires_at_ms=row.expires_at_ms, available_micros=row.available,
+        expires_at_ms=row.expires_at_ms, available_micros=row.available, key_id=row.key_id, limited_by=row.limited_by,
     )  # fmt: skip
 
 
@@ -175,13 +175,17 @@ class AccountsService(pb_grpc.AccountsServicer):
         k = caller.limits(asked)
         secret, row = await self._insert_key(
             account_id, request.name or "default", k.require_zdr, k.allowed_models, k.expires_at_ms, k.rpm_limit, k.tpm_limit,
-            k.spend_cap_day_micros, k.spend_cap_month_micros,
+            k.spend_cap_day_micros, k.spend_cap_month_micros, parent_key_id=caller.key.id if caller.key else "",
         )  # fmt: skip
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
-    async def _insert_key(self, account_id: str, name: str, *settings) -> tuple[str, KeyRow]:
+    async def _insert_key(self, account_id: str, name: str, *settings, parent_key_id: str = "") -> tuple[str, KeyRow]:
+        """``parent_key_id``: the key whose caps the new key's spend also counts against (the
+        user key that created it, or the key it replaces)."""
         secret = keys.new_key()
-        row = await self._store.create_key(account_id, name, keys.display_prefix(secret), keys.hash_key(secret, self._pepper), *settings)
+        row = await self._store.create_key(
+            account_id, name, keys.display_prefix(secret), keys.hash_key(secret, self._pepper), *settings, parent_key_id=parent_key_id
+        )
         return secret, row
 
     async def _revoke_key(self, request: pb.RevokeKeyRequest, caller: Caller) -> pb.KeyInfo:
@@ -198,7 +202,7 @@ class AccountsService(pb_grpc.AccountsServicer):
         grace_s = DEFAULT_ROTATION_GRACE_S if request.grace_s == 0 else max(request.grace_s, 0)
         secret, new = await self._insert_key(
             old.account_id, old.name, old.require_zdr, old.allowed_models, old.expires_at_ms, old.rpm_limit, old.tpm_limit,
-            old.spend_cap_day_micros, old.spend_cap_month_micros,
+            old.spend_cap_day_micros, old.spend_cap_month_micros, parent_key_id=old.id,
         )  # fmt: skip
         old = await self._store.expire_key(old.id, now_ms() + grace_s * 1000)
         await self._notify.publish(events.KEY_UPDATED_SUBJECT, events.KeyUpdated(key_id=old.id, key_hash=old.key_hash, account_id=old.account_id))
@@ -271,7 +275,7 @@ class AccountsService(pb_grpc.AccountsServicer):
             raise BadRequest("amount_micros cannot be negative")
         account_id = caller.account(request.account_id)
         needed = min(max(request.needed_micros, 0), request.amount_micros)
-        row = await self._store.acquire_lease(account_id, request.lease_id, request.amount_micros, needed, request.holder)
+        row = await self._store.acquire_lease(account_id, request.lease_id, request.amount_micros, needed, request.holder, request.key_id)
         if row is None:
             raise NotFound(f"no account {account_id!r}")
         return lease_msg(row)

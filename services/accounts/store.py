@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.accounts import caps
 from services.accounts.db import Transaction, migrate, open_database
 from tollgate.errors import Conflict
 
@@ -65,6 +66,7 @@ class KeyRow:
     last_used_at_ms: int = 0
     spend_cap_day_micros: int = 0
     spend_cap_month_micros: int = 0
+    parent_key_id: str = ""  # the key that created it or that it replaced: its spend counts there too
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +99,14 @@ class LeaseRow:
     total_granted: int
     expires_at_ms: int
     available: int  # the account's unreserved balance after this call
+    key_id: str = ""  # a capped key's lease ("" = the account's)
+    limited_by: str = ""  # why the grant is less than asked: "balance", "spend_cap" or ""
 
 
 _KEY_COLS = (
     "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms, "
-    "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros"
+    "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros, "
+    "k.parent_key_id"
 )
 _ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
@@ -178,11 +183,11 @@ class SqlStore:
     async def create_key(
         self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False,
         allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0, rpm_limit: int = 0, tpm_limit: int = 0,
-        spend_cap_day_micros: int = 0, spend_cap_month_micros: int = 0,
+        spend_cap_day_micros: int = 0, spend_cap_month_micros: int = 0, *, parent_key_id: str = "",
     ) -> KeyRow:  # fmt: skip
         key = KeyRow(
             new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms, rpm_limit, tpm_limit,
-            0, spend_cap_day_micros, spend_cap_month_micros,
+            0, spend_cap_day_micros, spend_cap_month_micros, parent_key_id,
         )  # fmt: skip
         await self._run(self._insert_key, key)
         return key
@@ -191,10 +196,11 @@ class SqlStore:
         try:
             self._db.execute(
                 "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
-                "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros, parent_key_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
                  "\n".join(key.allowed_models), key.expires_at_ms, key.rpm_limit, key.tpm_limit, key.spend_cap_day_micros,
-                 key.spend_cap_month_micros),
+                 key.spend_cap_month_micros, key.parent_key_id),
             )  # fmt: skip
         except self._db.integrity_error:
             raise Conflict("a key with this hash already exists") from None
@@ -276,15 +282,11 @@ class SqlStore:
         return True
 
     def _after_usage(self, cost: int, at_ms: int, key_id: str, lease_id: str) -> None:
-        """A debit that applied: count it against its key's caps and its lease's reservation."""
+        """A debit that applied: count it against its key's caps (and those of the keys above
+        it) and its lease's reservation."""
         if key_id:
             self._db.execute("UPDATE api_keys SET last_used_at_ms = ? WHERE id = ? AND last_used_at_ms < ?", (at_ms, key_id, at_ms))
-            for period in (f"d{day_number(at_ms)}", f"m{month_number(at_ms)}"):
-                self._db.execute(
-                    "INSERT INTO key_spend (key_id, period, micros) VALUES (?, ?, ?) "
-                    "ON CONFLICT (key_id, period) DO UPDATE SET micros = key_spend.micros + excluded.micros",
-                    (key_id, period, cost),
-                )
+            caps.add_spend(self._db, key_id, cost, day_number(at_ms), month_number(at_ms))
         if lease_id:
             self._db.execute("UPDATE leases SET debited_micros = debited_micros + ? WHERE id = ?", (cost, lease_id))
 
@@ -330,12 +332,14 @@ class SqlStore:
         return [(int(day), int(total), int(count)) for day, total, count in rows]
 
     # -- balance leases (docs/balance-leases.md) ------------------------------------
-    async def acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str) -> LeaseRow | None:
+    async def acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str, key_id: str = "") -> LeaseRow | None:
         """Reserve up to ``amount`` more of the account's unreserved balance under ``lease_id``
-        (or a new lease), granting nothing unless at least ``needed`` is free. Renews the lease."""
-        return await self._run(self._acquire_lease, account_id, lease_id, amount, needed, holder)
+        (or a new lease), granting nothing unless at least ``needed`` is free. Renews the lease.
+        With ``key_id`` (a capped key's lease), the grant also fits within the room the caps of
+        the key and of the keys above it leave (``caps``)."""
+        return await self._run(self._acquire_lease, account_id, lease_id, amount, needed, holder, key_id)
 
-    def _acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str) -> LeaseRow | None:
+    def _acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str, key_id: str = "") -> LeaseRow | None:
         now = now_ms()
         with self._tx():
             self._db.lock_account(account_id)
@@ -343,25 +347,30 @@ class SqlStore:
             if account is None:
                 return None
             available = account.balance_micros - self._reserved(account_id, now)
-            grant = min(amount, available) if account.status == "active" and available > 0 and available >= needed else 0
+            chain = caps.capped_chain(self._db, key_id, account_id) if key_id else []
+            room = caps.room(self._db, account_id, chain, now, day_number(now), month_number(now)) if chain else None
+            free = available if room is None else min(available, room)
+            grant = min(amount, free) if account.status == "active" and free > 0 and free >= needed else 0
+            limited_by = "" if grant >= amount else "spend_cap" if room is not None and room < available else "balance"
             expires = now + self._lease_ttl_ms
             row = None
             if lease_id:
                 row = self._db.execute(
-                    "SELECT granted_micros FROM leases WHERE id = ? AND account_id = ? AND spent_micros < 0 AND expires_at_ms > ?", (lease_id, account_id, now)
+                    "SELECT granted_micros FROM leases WHERE id = ? AND account_id = ? AND key_id = ? AND spent_micros < 0 AND expires_at_ms > ?",
+                    (lease_id, account_id, key_id, now),
                 ).fetchone()
             if row is None:
                 lease_id = new_id("lease")
                 total = grant
                 self._db.execute(
-                    "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                    (lease_id, account_id, holder[:100], grant, expires, now),
+                    "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms, key_id, cap_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (lease_id, account_id, holder[:100], grant, expires, now, key_id, "\n".join(cap.key_id for cap in chain)),
                 )
                 self._db.execute("DELETE FROM leases WHERE account_id = ? AND expires_at_ms < ?", (account_id, now - 86_400_000))
             else:
                 total = row[0] + grant
                 self._db.execute("UPDATE leases SET granted_micros = ?, expires_at_ms = ? WHERE id = ?", (total, expires, lease_id))
-            return LeaseRow(lease_id, account_id, grant, total, expires, available - grant)
+            return LeaseRow(lease_id, account_id, grant, total, expires, available - grant, key_id, limited_by)
 
     async def return_lease(self, lease_id: str, spent: int) -> LeaseRow | None:
         """Close a lease: it stops reserving anything but what its holder says it spent and
@@ -397,7 +406,7 @@ class SqlStore:
 
 def _key(row) -> KeyRow:
     allowed = tuple(p for p in (row[8] or "").split("\n") if p)
-    return KeyRow(*row[:7], bool(row[7]), allowed, *(int(v) for v in row[9:15]))
+    return KeyRow(*row[:7], bool(row[7]), allowed, *(int(v) for v in row[9:15]), row[15])
 
 
 def _account(row) -> AccountRow:

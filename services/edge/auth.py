@@ -57,6 +57,13 @@ class KeySpend:
                     code="spend_cap_exceeded",
                 )
 
+    def room(self, now_ms: int) -> int:
+        """What the caps leave by this edge's last figures (a hint for the lease's size; the
+        accounts service decides, counting every edge's leases)."""
+        self._roll(now_ms)
+        left = [cap - spent for cap, spent in ((self.cap_day, self.spent_day), (self.cap_month, self.spent_month)) if cap]
+        return max(min(left), 0) if left else 0
+
     def add(self, micros: int, now_ms: int) -> None:
         self._roll(now_ms)
         self.spent_day += micros

@@ -173,9 +173,13 @@ async def prepare(
     settings = edge.settings
     routes = {id(route): route for route, _ in plan}.values()
     worst = preauth.worst_case_micros(routes, size, preauth.requested_max_output(body), settings.default_max_output_tokens, completes=completes)
-    if principal.spend is not None:
-        principal.spend.check(worst, time.time_ns() // 1_000_000)
-    hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)
+    spend = principal.spend
+    if spend is None:
+        hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)
+    else:  # a capped key: its own lease, which accounts grants within its caps (and its parents')
+        now_ms = time.time_ns() // 1_000_000
+        spend.check(worst, now_ms)
+        hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros, key_id=principal.key_id, cap_hint=spend.room(now_ms))
     meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=model, stream=stream, zdr=options.prefs.zdr)
     meter.held(hold)
     return plan, meter

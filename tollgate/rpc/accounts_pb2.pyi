@@ -309,34 +309,40 @@ class ListLedgerResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., balance_micros: _Optional[int] = ...) -> None: ...
 
 class AcquireLeaseRequest(_message.Message):
-    __slots__ = ("account_id", "lease_id", "amount_micros", "holder", "needed_micros")
+    __slots__ = ("account_id", "lease_id", "amount_micros", "holder", "needed_micros", "key_id")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MICROS_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
     NEEDED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     lease_id: str
     amount_micros: int
     holder: str
     needed_micros: int
-    def __init__(self, account_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., amount_micros: _Optional[int] = ..., holder: _Optional[str] = ..., needed_micros: _Optional[int] = ...) -> None: ...
+    key_id: str
+    def __init__(self, account_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., amount_micros: _Optional[int] = ..., holder: _Optional[str] = ..., needed_micros: _Optional[int] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class Lease(_message.Message):
-    __slots__ = ("lease_id", "account_id", "granted_micros", "total_granted_micros", "expires_at_ms", "available_micros")
+    __slots__ = ("lease_id", "account_id", "granted_micros", "total_granted_micros", "expires_at_ms", "available_micros", "key_id", "limited_by")
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     GRANTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_GRANTED_MICROS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMITED_BY_FIELD_NUMBER: _ClassVar[int]
     lease_id: str
     account_id: str
     granted_micros: int
     total_granted_micros: int
     expires_at_ms: int
     available_micros: int
-    def __init__(self, lease_id: _Optional[str] = ..., account_id: _Optional[str] = ..., granted_micros: _Optional[int] = ..., total_granted_micros: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., available_micros: _Optional[int] = ...) -> None: ...
+    key_id: str
+    limited_by: str
+    def __init__(self, lease_id: _Optional[str] = ..., account_id: _Optional[str] = ..., granted_micros: _Optional[int] = ..., total_granted_micros: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., available_micros: _Optional[int] = ..., key_id: _Optional[str] = ..., limited_by: _Optional[str] = ...) -> None: ...
 
 class ReturnLeaseRequest(_message.Message):
     __slots__ = ("lease_id", "spent_micros")
