@@ -122,12 +122,19 @@ _FROM_GRPC: dict[grpc.StatusCode, type[TollgateError]] = {
 
 
 def from_grpc(err: grpc.aio.AioRpcError, overrides: dict[grpc.StatusCode, type[TollgateError]] | None = None) -> TollgateError:
+    """The error a Tollgate servicer raised (``abort`` tags it with ERROR_CODE_METADATA). An
+    untagged status came from gRPC itself — the transport, a message or metadata size limit
+    (RESOURCE_EXHAUSTED), a deadline, an unhandled servicer exception — and is never taken
+    for a caller's error (a quota, a bad request): it is an internal service failure, and
+    its ``details()`` (transport text) is never passed on."""
     code = err.code()
+    error_code = next((v for k, v in (err.trailing_metadata() or ()) if k == ERROR_CODE_METADATA), None)
+    if error_code is None:
+        return ServiceUnavailable(f"internal service unavailable ({code.name.lower()})")
     cls = (overrides or {}).get(code) or _FROM_GRPC.get(code, TollgateError)
     message = err.details() or code.name.lower()
     if cls is ServiceUnavailable:
         message = f"internal service unavailable ({code.name.lower()})"
-    error_code = next((v for k, v in (err.trailing_metadata() or ()) if k == ERROR_CODE_METADATA), None)
     return cls(message, code=error_code or None)
 
 

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import estimate, preauth, sse
+from services.edge import estimate, limits, preauth, sse
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
 from services.edge.leases import Hold
@@ -172,7 +172,8 @@ async def prepare(
     plan = await plan_for(edge, options)
     settings = edge.settings
     routes = {id(route): route for route, _ in plan}.values()
-    worst = preauth.worst_case_micros(routes, size, preauth.requested_max_output(body), settings.default_max_output_tokens, completes=completes)
+    bounds = limits.cost_bounds(body)  # every field that bounds the cost: validated, never guessed
+    worst = preauth.worst_case_micros(routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices)
     spend = principal.spend
     if spend is None:
         hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.edge.limits import check_model_name
 from tollgate.cache import CachedLookup
 from tollgate import errors, events
 from tollgate.errors import ModelUnavailable
@@ -34,7 +35,7 @@ class RouteTable:
         return len(self._routes)
 
     async def route(self, model: str) -> Route:
-        return await self._routes.get(model)
+        return await self._routes.get(check_model_name(model))  # a long name never reaches gRPC metadata
 
     async def models(self) -> list[pb.Model]:
         return await self._models.get("all")

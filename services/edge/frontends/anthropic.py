@@ -20,7 +20,7 @@ import httpx
 import msgspec
 from litestar import Request, Response, post
 
-from services.edge import proxy
+from services.edge import limits, proxy
 from services.edge.context import SCOPE_KEY, Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
@@ -32,10 +32,6 @@ from tollgate.errors import BadRequest, InsufficientQuota, TollgateError
 
 _ENCODE = msgspec.json.encode
 _JSON = msgspec.json.Decoder()
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _usage(response: dict) -> dict:
@@ -164,8 +160,10 @@ class AnthropicFrontend:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BadRequest("messages: must be a non-empty array", code="invalid_messages")
-        if not _positive_int(body.get("max_tokens")):
+        if body.get("max_tokens") is None:
             raise BadRequest("max_tokens: Field required (a positive integer)", code="invalid_max_tokens")
+        limits.cost_bounds(body)
+        limits.check_model_name(model)
         if "stream" in body and not isinstance(body["stream"], bool):
             raise BadRequest("stream: must be a boolean", code="invalid_stream")
         return Parsed(model=model, stream=bool(body.get("stream")) if stream is None else stream, body=body)
@@ -242,7 +240,8 @@ def estimate_tokens(body: dict) -> int:
     definitions (as JSON). Images and documents are not counted."""
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     chars = _chars(body.get("system")) + sum(_chars(m.get("content")) for m in messages if isinstance(m, dict))
-    chars += sum(len(_ENCODE(t)) for t in body.get("tools") or () if isinstance(t, dict))
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    chars += sum(len(_ENCODE(t)) for t in tools if isinstance(t, dict))
     return math.ceil(chars / 4)
 
 
@@ -290,6 +289,7 @@ async def count_tokens(request: Request) -> Response:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: Field required", code="missing_model")
+    limits.check_model_name(model)
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         raise BadRequest("messages: must be a non-empty array", code="invalid_messages")
     answer = await _count_upstream(request, edge, model, body)

@@ -21,7 +21,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
-from services.edge import proxy
+from services.edge import limits, proxy
 from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
@@ -159,9 +159,8 @@ class GeminiFrontend:
         body = decode_object(raw)
         if not model:
             raise BadRequest("The model name is missing from the URL.", code="missing_model")
-        contents = get(body, "contents")
-        if not isinstance(contents, list) or not contents or not all(isinstance(c, dict) for c in contents):
-            raise BadRequest("'contents' must be a non-empty array of Content objects.", code="invalid_contents")
+        check_contents(body)
+        limits.cost_bounds(body)
         return Parsed(model=model, stream=bool(stream), body=body)
 
     def to_canonical(self, parsed: Parsed) -> dict:
@@ -180,6 +179,12 @@ class GeminiFrontend:
         return error_event(err)
 
 
+def check_contents(body: dict) -> None:
+    contents = get(body, "contents")
+    if not isinstance(contents, list) or not contents or not all(isinstance(c, dict) for c in contents):
+        raise BadRequest("'contents' must be a non-empty array of Content objects.", code="invalid_contents")
+
+
 FRONTEND = GeminiFrontend()
 
 
@@ -192,7 +197,7 @@ def estimate_tokens(body: dict) -> int:
     inner = get(body, "generateContentRequest")
     body = inner if isinstance(inner, dict) else body
     system = get(body, "systemInstruction")
-    chars = len(system) if isinstance(system, str) else sum(len(p.get("text") or "") for p in parts(system))
+    chars = len(system) if isinstance(system, str) else sum(len(p["text"]) for p in parts(system) if isinstance(p.get("text"), str))
     for content in get(body, "contents") or ():
         for p in parts(content):
             chars += len(p["text"]) if isinstance(p.get("text"), str) else 0
@@ -230,7 +235,10 @@ def openai_embeddings_to_gemini(action: str, openai_response: dict) -> dict:
 async def _count_tokens(request: Request, model: str) -> Response:
     edge: Edge = request.app.state.edge
     await edge.auth.principal(FRONTEND.api_key(request))
-    return Response({"totalTokens": estimate_tokens(decode_object(await request.body()))}, media_type="application/json")
+    body = decode_object(await request.body())
+    inner = get(body, "generateContentRequest")
+    check_contents(inner if isinstance(inner, dict) else body)
+    return Response({"totalTokens": estimate_tokens(body)}, media_type="application/json")
 
 
 def _embed(action: str):
@@ -261,8 +269,8 @@ async def gemini_models(request: Request, target: FromPath[str]) -> Response:
     model, _, action = target.lstrip("/").rpartition(":")
     handler = ACTIONS.get(action)
     if not model or handler is None:
-        raise NotFound(f"Method not found: {target.lstrip('/')!r}.")
-    return await handler(request, model)
+        raise NotFound(f"Method not found: {target.lstrip('/')[:limits.MAX_MODEL_CHARS]!r}.")
+    return await handler(request, limits.check_model_name(model))
 
 
 ROUTES = [gemini_models]

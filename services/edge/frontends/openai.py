@@ -5,22 +5,13 @@ from __future__ import annotations
 import msgspec
 from litestar import Request
 
+from services.edge import limits
 from services.edge.frontends.base import Parsed
+from services.edge.limits import decode_object  # noqa: F401 - the doors' one body decoder
 from tollgate.errors import BadRequest, TollgateError
 
-_JSON = msgspec.json.Decoder()
 _ENCODE = msgspec.json.encode
 DONE = b"data: [DONE]\n\n"
-
-
-def decode_object(raw: bytes) -> dict:
-    try:
-        body = _JSON.decode(raw)
-    except msgspec.DecodeError:
-        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
 
 
 def bearer(request: Request) -> str:
@@ -63,7 +54,9 @@ class OpenAIFrontend:
             raise BadRequest("'messages' must be a non-empty array", code="invalid_messages")
         if "stream" in body and not isinstance(body["stream"], bool):
             raise BadRequest("'stream' must be a boolean", code="invalid_stream")
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        limits.check_model_name(body["model"])
+        limits.cost_bounds(body)
+        wants_usage = limits.stream_options(body)
         return Parsed(model=body["model"], stream=bool(body.get("stream")), body=body, wants_usage=wants_usage)
 
     def to_canonical(self, parsed: Parsed) -> dict:
