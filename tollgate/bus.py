@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import nats
+import asyncio
+
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -32,14 +33,21 @@ def usage_stream_config(replicas: int = 1) -> StreamConfig:
 
 async def connect(url: str, name: str, **kwargs) -> Client:
     """A client that reconnects forever (the first connection too: NATS may start later)."""
-    return await nats.connect(
-        url,
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        error_cb=_log_error,
-        **kwargs,
-    )
+    nc = Client()
+    await nc.connect(url, **_options(name, kwargs))
+    return nc
+
+
+def connect_later(url: str, name: str, **kwargs) -> tuple[Client, asyncio.Task]:
+    """A client whose first connection is made in the background (a task that retries until
+    NATS answers), for a service that must start and serve without NATS. Until the task is
+    done the client is not connected (``is_connected`` is False): use it only after."""
+    nc = Client()
+    return nc, asyncio.ensure_future(nc.connect(url, **_options(name, kwargs)))
+
+
+def _options(name: str, kwargs: dict) -> dict:
+    return {"name": name, "max_reconnect_attempts": -1, "reconnect_time_wait": 0.5, "error_cb": _log_error, **kwargs}
 
 
 async def _log_error(exc: Exception) -> None:

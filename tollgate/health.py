@@ -64,10 +64,15 @@ class Readiness:
         self.timeout_s = timeout_s
         self.draining = False
         self._checks: dict[str, Check] = {}
+        self._informational: set[str] = set()
         self._running: dict[str, asyncio.Future] = {}
 
-    def add(self, name: str, check: Check) -> Readiness:
+    def add(self, name: str, check: Check, *, required: bool = True) -> Readiness:
+        """``required=False``: reported by /readyz but not deciding it (e.g. NATS for a service
+        that serves without it)."""
         self._checks[name] = check
+        if not required:
+            self._informational.add(name)
         return self
 
     def drain(self) -> None:
@@ -78,7 +83,8 @@ class Readiness:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run(name) for name in names))
         checks = dict(zip(names, results, strict=True))
-        return Report(ready=not self.draining and all(r.ok for r in results), checks=checks, draining=self.draining)
+        ready = all(r.ok for name, r in checks.items() if name not in self._informational)
+        return Report(ready=not self.draining and ready, checks=checks, draining=self.draining)
 
     async def _run(self, name: str) -> Result:
         task = self._running.get(name)

@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 import grpc
 import uvicorn
 
-from tollgate import bus, tracing
+from tollgate import bus, files, http_protocol, tracing
 from tollgate.settings import Settings
 from tollgate.telemetry import setup_telemetry
 
@@ -28,6 +28,7 @@ Main = Callable[[AsyncExitStack, Settings, object], Awaitable[None]]
 
 def run_service(name: str, main: Main, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
+    files.private_dir(settings.data_path)  # 0700: what the services keep there is nobody else's to read
     log = setup_telemetry(name, settings.log_level, settings.log_format)
     try:
         import uvloop
@@ -95,6 +96,32 @@ async def nats_connection(stack: AsyncExitStack, settings: Settings, name: str):
     return nc
 
 
+def nats_in_background(stack: AsyncExitStack, settings: Settings, name: str, on_connect: Callable[[object], Awaitable[None]], log):
+    """A NATS client connected in the background, so the service starts and serves while NATS
+    is away; ``on_connect(nc)`` (subscriptions, stream set-up) runs once, when it first connects.
+    Returns the client at once (not yet connected)."""
+    nc, connecting = bus.connect_later(settings.nats_url, name=name)
+
+    async def connected() -> None:
+        await connecting
+        log.info("nats connected", url=settings.nats_url)
+        await on_connect(nc)
+
+    task = asyncio.ensure_future(connected())
+
+    async def close() -> None:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await nc.close()
+        else:
+            await _drain(nc)
+
+    stack.push_async_callback(close)
+    return nc
+
+
 async def _drain(nc) -> None:
     try:
         await asyncio.wait_for(nc.drain(), 5.0)
@@ -144,13 +171,17 @@ class _InFlight:
             await asyncio.wait(list(self.tasks), timeout=timeout_s)
 
 
-async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0) -> None:
+async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0, header_timeout_s: float = 10.0) -> None:
     """Serve ``app``; at shutdown stop accepting at once and give requests and streams in
     flight ``grace_s`` seconds to finish; those still running are cancelled, and their
-    clean-up is awaited before the next resource in the stack shuts down."""
+    clean-up is awaited before the next resource in the stack shuts down. A request whose
+    headers take longer than ``header_timeout_s`` gets 408; one uvicorn cannot parse gets
+    400 — both in JSON, shaped by ``app.state.transport_error_body(path, error)`` when the
+    app has one (``http_protocol``)."""
+    http = http_protocol.protocol_class(getattr(getattr(app, "state", None), "transport_error_body", None), header_timeout_s)
     app = _InFlight(app)
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s, http=http
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())

@@ -47,7 +47,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     upstream_connect_timeout_s: float = 10.0
     upstream_read_timeout_s: float = 300.0
     upstream_max_connections: int = 512
-    publish_queue_max: int = 100_000
+    publish_queue_max: int = 100_000  # usage events kept in memory; more wait in the spool only
+    edge_spool_dir: str = ""  # the edge's usage spool; default <data_dir>/spool/edge-<edge_port> (one per edge process)
+    edge_spool_max_bytes: int = 1 << 30  # ~3M events; when full, new requests get 503 until NATS takes the backlog
+    edge_spool_fsync_s: float = 0.2  # a machine crash loses at most this much of the spool; a process crash nothing
     max_attempts: int = 4  # upstream attempts per request, across channels and fallback models
     failover_deadline_s: float = 60.0  # no new attempt starts after this long
     lease_slice_micros: int = 1_000_000  # how much balance an edge asks to reserve at a time
@@ -81,6 +84,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    def edge_spool_path(self) -> Path:
+        return Path(self.edge_spool_dir).resolve() if self.edge_spool_dir else self.data_path / "spool" / f"edge-{self.edge_port}"
 
     @property
     def accounts_db_path(self) -> Path:

@@ -1,30 +1,49 @@
-"""Ships usage events to JetStream without making any client wait.
+"""Ships usage events to JetStream without making any client wait, and without losing one.
 
-Handlers ``submit()`` an event (a queue put, no I/O); worker tasks publish with
-``Nats-Msg-Id = request id`` and retry with backoff until JetStream acknowledges, so a
-NATS outage delays events instead of losing them, and a retried publish that did land
-is absorbed by the stream's duplicate window.
+Handlers ``submit()`` an event: it is written to the edge's spool (``services/edge/spool``,
+one ``os.write``) and queued in memory, no network I/O. Worker tasks publish with
+``Nats-Msg-Id = request id`` and retry with backoff until JetStream acknowledges; only
+then is the spool record released. So a NATS outage delays events instead of losing them,
+an edge crash (with or without NATS) leaves them in the spool for the next process, and
+a retried publish that did land is absorbed by the stream's duplicate window.
+
+The publisher works before NATS is reachable: events wait (in the spool, and in memory
+while the queue has room) until ``attach()`` hands it the JetStream context. When the
+memory queue is full, events go to the spool only and are read back from it later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from nats.js import JetStreamContext
 
+from services.edge.spool import Spool, SpoolFull
 from tollgate import events, tracing
+from tollgate.errors import ServiceUnavailable
 
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
+SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
+
+# (subject, request id, encoded event, headers, spool segment or 0, send span)
+Item = tuple[str, str, bytes, dict[str, str], int, object]
 
 
 class UsagePublisher:
-    def __init__(self, js: JetStreamContext, log, *, maxsize: int, workers: int = 8):
+    def __init__(self, js: JetStreamContext | None, log, *, maxsize: int, workers: int = 8, spool: Spool | None = None, fsync_s: float = 0.2):
         self._js = js
+        self._attached = asyncio.Event()
+        if js is not None:
+            self._attached.set()
         self._log = log
-        self._queue: asyncio.Queue[tuple[events.UsageEvent, dict[str, str], object]] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize)
         self._workers = workers
         self._tasks: list[asyncio.Task] = []
+        self.spool = spool
+        self._fsync_s = fsync_s
         self.published = 0
         self.dropped = 0
         self.failures = 0  # publish attempts that failed (each retried)
@@ -32,69 +51,140 @@ class UsagePublisher:
 
     @property
     def pending(self) -> int:
-        """Events accepted but not yet acknowledged by JetStream (queued or being retried)."""
+        """Events accepted but not yet acknowledged by JetStream (queued, being retried, or in the spool)."""
+        if self.spool is not None:
+            return self.spool.unacked
         return self._queue.qsize() + self._sending
 
+    def attach(self, js: JetStreamContext) -> None:
+        """NATS is there: start publishing."""
+        self._js = js
+        self._attached.set()
+
+    def check_accepting(self) -> None:
+        """Raise 503 while the spool is full: a request served now could not be billed."""
+        if self.spool is not None and self.spool.full:
+            raise ServiceUnavailable("Tollgate cannot record usage right now (its usage spool is full); try again shortly.", code="usage_spool_full")
+
     def submit(self, event: events.UsageEvent, parent=None) -> None:
-        """Queue ``event``; with ``parent`` (the request's span, tracing on) the message gets a
-        PRODUCER span, ended once JetStream has it, whose context its headers carry."""
-        headers = {"Nats-Msg-Id": event.request_id}
-        span = tracing.start_send(parent, events.USAGE_SUBJECT, event.request_id, headers) if parent is not None else None
-        try:
-            self._queue.put_nowait((event, headers, span))
-        except asyncio.QueueFull:
-            self.dropped += 1
-            self._log.error("usage queue full; event dropped", request_id=event.request_id)
-            if span is not None:
-                tracing.end(span, error="queue_full")
+        """Spool and queue ``event``; with ``parent`` (the request's span, tracing on) the message
+        gets a PRODUCER span, ended once JetStream has it, whose context its headers carry."""
+        rid = event.request_id
+        headers = {"Nats-Msg-Id": rid}
+        span = tracing.start_send(parent, events.USAGE_SUBJECT, rid, headers) if parent is not None else None
+        data = events.encode(event)
+        in_memory = self._queue.qsize() < self._maxsize and (self.spool is None or not self.spool.backlog)
+        seq = 0
+        if self.spool is not None:
+            try:
+                seq = self.spool.append(events.USAGE_SUBJECT, rid, data, in_memory=in_memory)
+            except (SpoolFull, OSError) as exc:  # not durable: memory only, if there is room
+                self._log.error("usage spool cannot take the event; kept in memory only", request_id=rid, error=type(exc).__name__)
+                in_memory = self._queue.qsize() < self._maxsize
+                if not in_memory:
+                    self.dropped += 1
+                    self._log.error("usage queue full; event dropped", request_id=rid)
+                    if span is not None:
+                        tracing.end(span, error="queue_full")
+                    return
+        if in_memory:
+            self._queue.put_nowait((events.USAGE_SUBJECT, rid, data, headers, seq, span))
+        elif span is not None:
+            tracing.end(span, error=SPOOLED)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"usage-publisher-{i}") for i in range(self._workers)]
+        if self.spool is not None:
+            self._tasks.append(asyncio.create_task(self._refill(), name="usage-spool-refill"))
+            self._tasks.append(asyncio.create_task(self._sync(), name="usage-spool-fsync"))
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Flush what is queued (bounded by ``timeout``), then stop the workers."""
+        """Flush what is queued or spooled (bounded by ``timeout``), then stop the workers.
+        What JetStream has not acknowledged by then stays in the spool for the next process."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(self._flushed(), timeout)
         if self.pending:
-            self._log.error("usage events left unpublished at shutdown", count=self.pending)
+            where = "; they stay in the spool for the next edge process" if self.spool is not None else ""
+            self._log.error(f"usage events left unpublished at shutdown{where}", count=self.pending)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._queue.empty():  # never taken: their send spans end here, unpublished
-            _, _, span = self._queue.get_nowait()
+            *_, span = self._queue.get_nowait()
             self._queue.task_done()
             if span is not None:
                 tracing.end(span, error=UNPUBLISHED)
+        if self.spool is not None:
+            self.spool.close()
+
+    async def _flushed(self) -> None:
+        await self._queue.join()
+        while self.spool is not None and self.spool.unacked:
+            await asyncio.sleep(0.05)  # the refill task feeds the backlog to the workers
+            await self._queue.join()
 
     async def _work(self) -> None:
+        await self._attached.wait()
         while True:
-            event, headers, span = await self._queue.get()
+            subject, rid, data, headers, seq, span = await self._queue.get()
             self._sending += 1
             error = UNPUBLISHED  # unless JetStream acknowledges (cancelled mid-retry at shutdown)
             try:
-                await self._publish(event, headers)
+                await self._publish(subject, rid, data, headers)
                 error = ""
+                if seq:
+                    self.spool.ack(seq)
             finally:
                 self._sending -= 1
                 self._queue.task_done()
                 if span is not None:
                     tracing.end(span, error=error)
 
-    async def _publish(self, event: events.UsageEvent, headers: dict[str, str]) -> None:
-        data = events.encode(event)
+    async def _publish(self, subject: str, rid: str, data: bytes, headers: dict[str, str]) -> None:
         delay = 0.1
         while True:
             try:
-                await self._js.publish(events.USAGE_SUBJECT, data, timeout=5.0, headers=headers)
+                await self._js.publish(subject, data, timeout=5.0, headers=headers)
                 self.published += 1
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.failures += 1
-                self._log.warning("usage publish failed; retrying", request_id=event.request_id, error=type(exc).__name__, retry_in_s=delay)
+                self._log.warning("usage publish failed; retrying", request_id=rid, error=type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _refill(self) -> None:
+        """Move spooled records that are not in memory (left by an earlier process, or written
+        while the queue was full) into the queue as it empties."""
+        spool = self.spool
+        while True:
+            room = self._maxsize - self._queue.qsize()
+            if spool.backlog and room >= self._maxsize // 2:
+                for record in spool.read_backlog(min(room, 5_000)):
+                    self._queue.put_nowait((record.subject, record.request_id, record.data, {"Nats-Msg-Id": record.request_id}, record.seq, None))
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(0.05)
+
+    async def _sync(self) -> None:
+        """fsync the spool every ``fsync_s`` (in a thread, on a duplicate of its descriptor)."""
+        while True:
+            await asyncio.sleep(self._fsync_s)
+            fd = self.spool.take_dirty_fd()
+            if fd >= 0:
+                try:
+                    await asyncio.to_thread(_fsync_close, fd)
+                except OSError as exc:
+                    self._log.error("usage spool fsync failed", error=type(exc).__name__)
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class OutcomeReporter:
@@ -128,6 +218,9 @@ class OutcomeReporter:
         while True:
             outcome = await self._queue.get()
             try:
+                if not self._nc.is_connected:  # NATS away: the report is dropped, as when the queue is full
+                    self.dropped += 1
+                    continue
                 await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
             except asyncio.CancelledError:
                 raise

@@ -106,7 +106,7 @@ class RateLimiter:
             for old in [w for w in (*self._local, *self._remote) if w < window - 1]:
                 self._local.pop(old, None)
                 self._remote.pop(old, None)
-            if not self._dirty:
+            if not self._dirty or not self._nc.is_connected:  # NATS away: shared when it is back
                 continue
             self._dirty = False
             event = events.RateCounts(edge_id=self.edge_id, window=window, counts=self._local.get(window, {}))

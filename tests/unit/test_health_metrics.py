@@ -156,6 +156,19 @@ async def connect(port: int):
     raise AssertionError("nats-server did not come up")
 
 
+async def test_an_informational_check_is_shown_but_does_not_decide():
+    async def down() -> str:
+        raise health.NotReady("reconnecting")
+
+    async def up() -> str:
+        return "ok"
+
+    report = await health.Readiness().add("nats", down, required=False).add("store", up).evaluate()
+    assert report.ready and report.checks["nats"] == health.Result(False, "reconnecting")
+    report = await health.Readiness().add("nats", up, required=False).add("store", down).evaluate()
+    assert not report.ready
+
+
 async def test_nats_outage_turns_readyz_503_and_grpc_health_not_serving(nats_port):
     port, proc = nats_port
     nc = await connect(port)
