@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import msgspec
 
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
@@ -102,6 +103,8 @@ class Stack:
     ports: Ports
     catalog: Path = ROOT / "config" / "catalog.toml"
     extra_env: dict[str, str] = field(default_factory=dict)
+    base: Settings = field(default_factory=Settings)  # every setting the stack does not choose itself (``make run``: the environment's)
+    inherit_env: bool = False  # pass the launcher's TOLLGATE_* variables through (``make run``); tests start clean
     log_to_files: bool = False
     services: list[Service] = field(default_factory=list)
     exit_codes: dict[str, int] = field(default_factory=dict)
@@ -109,7 +112,8 @@ class Stack:
     @property
     def settings(self) -> Settings:
         data = self.data_dir.resolve()
-        return Settings(
+        return msgspec.structs.replace(
+            self.base,
             data_dir=str(data),
             log_format="json" if self.log_to_files else "auto",
             nats_url=f"nats://127.0.0.1:{self.ports.nats}",
@@ -141,7 +145,7 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.sim}/v1"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+        env = {k: v for k, v in os.environ.items() if self.inherit_env or not k.startswith("TOLLGATE_")}
         env.update(self.settings.to_env())
         env.update({"TOLLGATE_SIM_PORT": str(self.ports.sim), "TOLLGATE_SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1"})
         env.update(self.extra_env)
@@ -236,6 +240,14 @@ class Stack:
     def dead(self) -> list[Service]:
         return [s for s in self.services if s.proc and s.proc.poll() is not None]
 
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def restart(self, service: Service) -> None:
+        """Start a service that exited again, with the same command and environment."""
+        self.services.remove(service)
+        self._spawn(Service(service.name, service.argv, service.ready, env=service.env), self.env())
+
     # -- demo data ------------------------------------------------------------------
     def bootstrap_demo(self, balance_micros: int = 10_000_000, rpm_limit: int = 0) -> tuple[str, str]:
         """Create the demo account on first start; issue a fresh demo key every start
@@ -299,10 +311,45 @@ BANNER = """
 """
 
 
+class Backoff:
+    """Restart delays for one service: doubling from ``first_s`` to ``max_s``; a service that
+    stayed up for ``healthy_s`` starts again from ``first_s``."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 30.0, healthy_s: float = 60.0):
+        self.first_s, self.max_s, self.healthy_s = first_s, max_s, healthy_s
+        self.delay = first_s
+
+    def next(self, uptime_s: float) -> float:
+        if uptime_s >= self.healthy_s:
+            self.delay = self.first_s
+        delay, self.delay = self.delay, min(self.delay * 2, self.max_s)
+        return delay
+
+
+def supervise(stack: Stack, stopping: threading.Event, poll_s: float = 0.5) -> None:
+    """Until ``stopping``: a service that exits is started again after its backoff, the others
+    go on (a NATS blip must not stop the edges that spool usage through it)."""
+    backoff: dict[str, Backoff] = {}
+    started = {s.name: time.monotonic() for s in stack.services}
+    due: dict[str, float] = {}
+    while not stopping.wait(poll_s):
+        now = time.monotonic()
+        for service in stack.dead():
+            if service.name not in due:
+                delay = backoff.setdefault(service.name, Backoff()).next(now - started.get(service.name, now))
+                due[service.name] = now + delay
+                print(f"stack: {service.name} exited with code {service.proc.returncode}; restarting in {delay:.1f}s", flush=True)
+        for name, at in list(due.items()):
+            if now >= at:
+                del due[name]
+                stack.restart(stack.service(name))
+                started[name] = time.monotonic()
+
+
 def main() -> int:
     defaults = Settings.from_env()
     ports = Ports.from_settings(defaults, sim=int(os.environ.get("TOLLGATE_SIM_PORT", "18099")))
-    stack = Stack(data_dir=Path(defaults.data_dir), ports=ports, catalog=Path(defaults.catalog).resolve())
+    stack = Stack(data_dir=Path(defaults.data_dir), ports=ports, catalog=Path(defaults.catalog).resolve(), base=defaults, inherit_env=True)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -315,10 +362,7 @@ def main() -> int:
             accounts_metrics=ports.accounts_metrics, router_metrics=ports.router_metrics,
         )  # fmt: skip
         print(banner, flush=True)
-        while not stopping.wait(0.5):
-            if dead := stack.dead():
-                print(f"stack: {dead[0].name} exited with code {dead[0].proc.returncode}; stopping everything", flush=True)
-                return 1
+        supervise(stack, stopping)
         return 0
     except RuntimeError as exc:
         print(f"stack: {exc}", file=sys.stderr, flush=True)
