@@ -79,7 +79,7 @@ ADDED_COLUMNS = [
     ("api_keys", "spend_cap_month_micros", "BIGINT NOT NULL DEFAULT 0"),
     ("ledger", "note", "TEXT NOT NULL DEFAULT ''"),  # an adjustment's reason
     ("ledger", "key_id", "TEXT NOT NULL DEFAULT ''"),  # usage: the key that spent it
-    ("api_keys", "parent_key_id", "TEXT NOT NULL DEFAULT ''"),  # the key that created (or was rotated into) it: its spend counts there too
+    ("api_keys", "parent_key_id", "TEXT NOT NULL DEFAULT ''"),  # the key that created it or that it replaced: its spend counts against that key's caps too
     ("leases", "key_id", "TEXT NOT NULL DEFAULT ''"),  # a capped key's lease ('' = the account's)
     ("leases", "cap_keys", "TEXT NOT NULL DEFAULT ''"),  # newline-separated capped keys whose caps the lease reserves against
 ]
