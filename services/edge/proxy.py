@@ -166,6 +166,7 @@ async def prepare(
     and open the request's meter."""
     if (span := request.scope[SCOPE_KEY].span) is not None:
         span.set_attribute("tollgate.model_requested", model)
+    edge.publisher.check_accepting()  # 503 while usage cannot be made durable
     options = take_options(body, model, require_zdr=principal.require_zdr)
     for name in options.models:
         principal.check_model(name)
@@ -307,6 +308,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     status, error_code = 200, ""
     delivered = 0  # events that reached the client: the completion estimate if usage never comes
     pieces = outcome.response.aiter_bytes().__aiter__()
+    published = False
     try:
         while True:
             waited = time.perf_counter()
@@ -331,10 +333,10 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                     yield out
             if piece is None:
                 break
-        if native:
-            yield frontend.passthrough_end()
-        else:
-            yield b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+        tail = frontend.passthrough_end() if native else b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+        published = True  # before the last bytes: a stream the client saw end is in the spool
+        meter.publish(status=200, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate)
+        yield tail
     except (httpx.HTTPError, ValueError) as exc:
         err = (UpstreamTimeout if isinstance(exc, httpx.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
         status, error_code = err.status, err.code or ""
@@ -344,10 +346,17 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
         raise
     finally:
         await outcome.response.aclose()
-        usage, estimated = decoder.usage, False
-        if status != 200 and delivered and (usage is None or not usage.completion_tokens):
-            prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
-            usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
-        if status not in (200, 499):
-            outcome_failed(meter, outcome, "timeout" if status == 504 else "error")
-        meter.publish(status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated)
+        if not published:
+            _publish_cut(meter, outcome, parsed, decoder.usage, status, error_code, delivered)
+
+
+def _publish_cut(meter: Meter, outcome: Outcome, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int) -> None:
+    """Meter a stream that did not end normally: what was delivered is billed (estimated
+    when the upstream's usage never came)."""
+    estimated = False
+    if status != 200 and delivered and (usage is None or not usage.completion_tokens):
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
+        usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
+    if status not in (200, 499):
+        outcome_failed(meter, outcome, "timeout" if status == 504 else "error")
+    meter.publish(status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated)
