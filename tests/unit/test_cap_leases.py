@@ -148,3 +148,16 @@ async def test_concurrent_holds_on_two_books_stay_within_the_cap(served) -> None
     for book in books:
         await book.tend(closing=True)
     assert await served.store.reserved(account) == sum(h.amount for h in admitted)
+
+
+async def test_a_capped_keys_lease_is_renewed_as_itself(served) -> None:
+    account, key = await capped(served, day=10_000)
+    book = LeaseBook(served.stub, LOG, holder="edge-r", slice_micros=1_000_000, idle_s=60)
+    hold = await book.hold(account, 500, 1_000_000, key_id=key.key.key_id, cap_hint=10_000)
+    lease = hold.lease
+    lease.expires_at_ms = 0  # due for renewal
+    await book.tend()
+    assert not lease.closed and lease.expires_at_ms > now_ms()  # the same lease, renewed (not a new, empty one)
+    assert (await book.hold(account, 500, 1_000_000, key_id=key.key.key_id, cap_hint=10_000)).lease is lease
+    # The account's lease is another one; the key's does not stand in for it.
+    assert (await book.hold(account, 500, 1_000_000)).lease is not lease
