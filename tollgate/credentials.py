@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 
 from tollgate import tracing
+from tollgate.files import private_dir
 
 ADMIN_TOKEN_PREFIX = "tga_"
 TOKEN_FILE = "admin-token"
@@ -36,7 +37,7 @@ def load_or_create_token(path: Path) -> str:
         token = path.read_text().strip()
         if token:
             return token
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=False)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

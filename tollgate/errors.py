@@ -35,6 +35,15 @@ class BadRequest(TollgateError):
     default_code = "invalid_request"
 
 
+class RequestTimeout(TollgateError):
+    """The client did not send its request in time (its headers, at the HTTP server)."""
+
+    status = 408
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class Unauthorized(TollgateError):
     status = 401
     grpc_code = grpc.StatusCode.UNAUTHENTICATED

@@ -16,6 +16,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from tollgate.files import private_dir, private_file
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
@@ -92,7 +94,10 @@ class SqliteDatabase:
     integrity_error: type[Exception] = sqlite3.IntegrityError
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten=False)  # created 0700; an operator's own directory is left as it is
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file is path or file.exists():
+                private_file(file)  # 0600: balances and key hashes are nobody else's to read
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             self._conn.execute(f"PRAGMA {pragma}")

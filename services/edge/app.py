@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Litestar, Request, Response, get, post
 
 from services.edge import proxy
 from services.edge.context import SCOPE_KEY, Edge
 from services.edge.errors import error_handlers
-from services.edge.frontends import FRONTEND_ROUTES
+from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
 from tollgate import health
+from tollgate.errors import TollgateError
 
 OPENAI = OpenAIFrontend()
+
+
+def transport_error_body(path: str, err: TollgateError) -> bytes:
+    """An error the HTTP server answers itself (a malformed request, slow headers), in the
+    shape of the door the path names."""
+    door = anthropic.FRONTEND if path.startswith("/v1/messages") else gemini.FRONTEND if path.startswith("/gemini/") else OPENAI
+    return msgspec.json.encode(door.error_body(err))
+
 
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: Request) -> Response:
@@ -54,4 +64,5 @@ def create_app(edge: Edge) -> Litestar:
         debug=False,
     )
     app.state.edge = edge
+    app.state.transport_error_body = transport_error_body
     return app

@@ -22,20 +22,29 @@ from tollgate.errors import BadRequest, NotFound, TollgateError
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
 
+# Times a query may name: what ClickHouse's Date and DateTime64 columns and parameters hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+STATUS_RANGE = (100, 599)  # HTTP statuses, as the usage events record them (499: the client left)
+
+
 def _time(value: str | None, default: datetime, name: str) -> datetime:
     if not value:
         return default
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if not value.isdigit() else datetime.fromtimestamp(int(value), UTC)
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO-8601 time or a Unix timestamp") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not EARLIEST <= parsed <= LATEST:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        raise BadRequest(f"{name} must be an ISO-8601 time or a Unix timestamp between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", code=f"invalid_{name}") from None
+    return parsed
 
 
 def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     """[start, end) from the query; default: the 30 days up to now."""
     t_end = _time(end, datetime.now(UTC) + timedelta(minutes=1), "end")
-    t_start = _time(start, t_end - timedelta(days=30), "start")
+    t_start = _time(start, max(t_end - timedelta(days=30), EARLIEST), "start")
     if t_start >= t_end:
         raise BadRequest("start must be before end")
     return t_start, t_end
@@ -110,6 +119,8 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         account = (await auth.viewer(request)).scope(account_id)
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
+        if status is not None and not STATUS_RANGE[0] <= status <= STATUS_RANGE[1]:
+            raise BadRequest(f"status must be an HTTP status between {STATUS_RANGE[0]} and {STATUS_RANGE[1]}", code="invalid_status")
         sql = queries.requests_sql(account, key_id=bool(key_id), model=bool(model), status=status is not None, before=bool(before))
         params = {"account": account or "", "key_id": key_id or "", "model": model or "", "status": status or 0, "limit": limit}
         if before:
@@ -144,8 +155,10 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         now = datetime.now(UTC)
         try:
             first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            if not EARLIEST <= first < LATEST:
+                raise ValueError
         except ValueError:
-            raise BadRequest("month must look like 2026-11") from None
+            raise BadRequest(f"month must look like 2026-11 (from {EARLIEST:%Y-%m} to {LATEST - timedelta(days=1):%Y-%m})", code="invalid_month") from None
         after = (first + timedelta(days=32)).replace(day=1)
         lines = await run(queries.statement_sql(), {"account": account, **queries.range_params(first, after)})
         if format == "csv":
@@ -166,6 +179,22 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
     async def usage_by_day(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
         return await _raw(store.daily_cost, (await auth.viewer(request)).one_account(account_id), start, end)
 
+    @get("/v1/reconcile")
+    async def reconcile(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+        """Per UTC day, what each table holds for the account (raw, and the statement's
+        rollups); for the admin also over every account (raw, and the rankings' rollups).
+        The range is widened to whole UTC days. ``tollgate reconcile`` compares it with the ledger."""
+        viewer = await auth.viewer(request)
+        account = viewer.one_account(account_id)
+        t_start, t_end = _range(start, end)
+        d0 = t_start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        d1 = t_end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        d1 = d1 if d1 == t_end else d1 + timedelta(days=1)
+        params = {"account": account, "start": d0, "end": d1}
+        tables = {t: await run(queries.reconcile_sql(t, True), params) for t in queries.ACCOUNT_TABLES}
+        everyone = {t: await run(queries.reconcile_sql(t, False), params) for t in queries.ALL_ACCOUNT_TABLES} if viewer.admin else None
+        return {"account_id": account, "start": d0.isoformat(), "end": d1.isoformat(), "tables": tables, "all_accounts": everyone}
+
     @get("/healthz")
     async def healthz() -> dict:
         return {"status": "ok"}
@@ -181,7 +210,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         kind = "invalid_request_error" if status < 500 else "server_error"
         return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
 
-    handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, healthz, *(extra_routes or [])]
+    handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, reconcile, healthz, *(extra_routes or [])]
     return Litestar(route_handlers=handlers, exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)
 
 

@@ -1,0 +1,76 @@
+"""Helpers for the hostile-input tests: every edge endpoint, and the error shape of its door."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+GEMINI_CONTENTS = [{"role": "user", "parts": [{"text": "hi"}]}]
+
+# path -> a valid body for it (model "{model}" filled in per request)
+ENDPOINTS: dict[str, dict] = {
+    "/v1/chat/completions": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
+    "/v1/messages": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
+    "/v1/messages/count_tokens": {"model": "{model}", "messages": MESSAGES},
+    "/v1/embeddings": {"model": "embed-1", "input": "hi"},
+    "/v1/rerank": {"model": "rerank-1", "query": "q", "documents": ["a", "b"]},
+    "/gemini/v1beta/models/{model}:generateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},
+    "/gemini/v1beta/models/{model}:streamGenerateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},
+    "/gemini/v1beta/models/{model}:countTokens": {"contents": GEMINI_CONTENTS},
+    "/gemini/v1beta/models/embed-1:embedContent": {"content": {"parts": [{"text": "hi"}]}},
+    "/gemini/v1beta/models/embed-1:batchEmbedContents": {"requests": [{"content": {"parts": [{"text": "hi"}]}}]},
+}
+# Models served by an upstream of each protocol (so translation runs both ways).
+MODELS = ("sim-1", "contract-anthropic", "contract-gemini")
+
+
+def door(path: str) -> str:
+    return "anthropic" if path.startswith("/v1/messages") else "gemini" if path.startswith("/gemini/") else "openai"
+
+
+def headers_for(path: str, key: str) -> dict[str, str]:
+    if door(path) == "anthropic":
+        return {"x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    if door(path) == "gemini":
+        return {"x-goog-api-key": key, "content-type": "application/json"}
+    return {"authorization": f"Bearer {key}", "content-type": "application/json"}
+
+
+def fill(value, model: str):
+    if isinstance(value, str):
+        return value.replace("{model}", model)
+    if isinstance(value, dict):
+        return {k: fill(v, model) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, model) for v in value]
+    return value
+
+
+def assert_error_shape(path: str, response: httpx.Response) -> None:
+    """A 4xx/5xx answer is JSON in the door's own error shape, and shows no internals."""
+    assert response.headers.get("content-type", "").startswith("application/json"), (path, response.status_code, response.text[:300])
+    body = response.json()
+    text = response.text
+    for leak in ("Traceback", "grpc", "Stream removed", "metadata size", "File \"", "Exception"):
+        assert leak not in text, (path, text[:300])
+    kind = door(path)
+    if kind == "anthropic":
+        assert body["type"] == "error" and isinstance(body["error"]["type"], str) and isinstance(body["error"]["message"], str), body
+    elif kind == "gemini":
+        error = body["error"]
+        assert error["code"] == response.status_code and isinstance(error["message"], str) and isinstance(error["status"], str), body
+    else:
+        error = body["error"]
+        assert isinstance(error["message"], str) and isinstance(error["type"], str) and "code" in error, body
+
+
+def raw_http(host: str, port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes on a fresh connection; everything the server answers before closing."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
