@@ -14,7 +14,7 @@
   tollgate adjust ACCOUNT_ID USD --reason TEXT [--reference REF]    (USD may be negative: -1.50)
   tollgate balance ACCOUNT_ID
   tollgate ledger ACCOUNT_ID [--limit N] [--before ENTRY_ID]
-  tollgate reconcile ACCOUNT_ID [--days N]                (ledger debits vs metering cost per day)
+  tollgate reconcile ACCOUNT_ID [--days N]                (ledger vs every metering table, per day; exit 1 on a difference)
   tollgate channels list | disable CHANNEL_ID [--reason TEXT] | enable CHANNEL_ID
 
 ``account`` and ``key`` are aliases of ``accounts`` and ``keys``. ``--json`` prints JSON (money
@@ -188,16 +188,22 @@ def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict:
     url = args.metering or f"http://{settings.metering_host}:{settings.metering_port}"
     try:
         rows = reconcile.compare(stub, url, args.account_id, args.days, accounts_credential(args))
+    except httpx.HTTPStatusError as err:
+        raise Failed(f"metering answered {err.response.status_code} ({err.response.text[:200]})") from None
     except httpx.HTTPError as err:
         raise Failed(f"metering unreachable ({type(err).__name__})") from None
-    days = [{"day": d, "ledger_micros": ledger, "metering_micros": metering, "diff_micros": ledger - metering} for d, ledger, metering in rows]
-    return {"days": days, "ok": all(d["diff_micros"] == 0 for d in days)}
+    days = [
+        {"day": d, "ledger_micros": ledger, "metering_micros": metering, "diff_micros": ledger - metering}
+        for what, d, ledger, metering in rows if what == reconcile.RAW_COST
+    ]  # fmt: skip
+    checks = [{"what": what, "period": p, "expected": ref, "metering": got, "diff": ref - got} for what, p, ref, got in rows]
+    return {"days": days, "checks": checks, "ok": all(c["diff"] == 0 for c in checks)}
 
 
 def show_reconcile(reply: dict, args) -> str:
     from tollgate import reconcile
 
-    return reconcile.report([(d["day"], d["ledger_micros"], d["metering_micros"]) for d in reply["days"]])[0]
+    return reconcile.report([(c["what"], c["period"], c["expected"], c["metering"]) for c in reply["checks"]])[0]
 
 
 # -- the command table ------------------------------------------------------------------
@@ -288,7 +294,7 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str, tuple, Command], ..
         arg("--before", metavar="ENTRY_ID", type=int, default=0, help="paging: entries older than this entry id")),
      Command(lambda s, a: s.ListLedger(pb.ListLedgerRequest(account_id=a.account_id, limit=a.limit, before_id=a.before), timeout=TIMEOUT_S),
              show_ledger)),
-    ("reconcile", (), None, "ledger debits vs metering cost, per UTC day (exit 1 on any difference)", (
+    ("reconcile", (), None, "ledger debits vs metering's raw table, rollups, statements and rankings (exit 1 on any difference)", (
         ACCOUNT_ID, arg("--days", type=int, default=30),
         arg("--metering", default=None, help="metering base URL (default from TOLLGATE_METERING_HOST/PORT)")),
      Command(run_reconcile, show_reconcile,

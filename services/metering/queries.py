@@ -132,3 +132,34 @@ def statement_sql() -> str:
         f"sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros FROM {rollup(PER_ACCOUNT, '', 'day')} "
         "GROUP BY model, key_id ORDER BY model, key_id"
     )
+
+
+# -- reconciliation (``tollgate reconcile``) ------------------------------------------------
+# Per UTC day, the requests and cost each table holds: the raw table (with FINAL, and without
+# it as the request log reads it), and every rollup the statement (usage_hourly, usage_daily)
+# and the rankings (usage_hourly_all, usage_daily_all, model_daily) read. Over [start, end),
+# whole UTC days. Columns: utc_day, total_requests, total_cost_micros (and billed_requests from the raw table).
+
+ACCOUNT_TABLES = ("usage_events", "usage_events_unmerged", "usage_hourly", "usage_daily")
+ALL_ACCOUNT_TABLES = ("usage_events", "usage_hourly_all", "usage_daily_all", "model_daily")
+
+
+def reconcile_sql(table: str, per_account: bool) -> str:
+    account = account_filter("" if per_account else None)
+    if table.startswith("usage_events"):
+        final = " FINAL" if table == "usage_events" else ""
+        return (
+            "SELECT toString(toDate(occurred_at)) AS utc_day, count() AS total_requests, countIf(cost_micros > 0) AS billed_requests, "
+            f"sum(cost_micros) AS total_cost_micros FROM usage_events{final} "
+            f"WHERE {account}occurred_at >= {{start:DateTime64(3)}} AND occurred_at < {{end:DateTime64(3)}} GROUP BY utc_day ORDER BY utc_day"
+        )
+    if table in ("usage_hourly", "usage_hourly_all"):
+        day, where = "toString(toDate(hour))", "hour >= {start:DateTime64(3)} AND hour < {end:DateTime64(3)}"
+    elif table in ("usage_daily", "usage_daily_all", "model_daily"):
+        day, where = "toString(day)", "day >= toDate({start:DateTime64(3)}) AND day < toDate({end:DateTime64(3)})"
+    else:
+        raise ValueError(table)
+    return (
+        f"SELECT {day} AS utc_day, sum(requests) AS total_requests, sum(cost_micros) AS total_cost_micros FROM {table} "
+        f"WHERE {account}{where} GROUP BY utc_day ORDER BY utc_day"
+    )

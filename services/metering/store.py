@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import clickhouse_connect
 import msgspec
 
+from services.metering.recent import RecentIds
 from tollgate.events import UsageEvent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -86,6 +88,8 @@ class UsageStore:
         self._lock = threading.Lock()
         self._unrolled: set[str] = set()  # batches stored raw whose rollups are not known to be complete
         self._recovered = False
+        self._recent = RecentIds()  # which ids may be stored already (loaded on the first insert)
+        self.looked_up = 0  # events of the last batch looked up in ClickHouse
 
     def close(self) -> None:
         self._client.close()
@@ -135,14 +139,16 @@ class UsageStore:
         rows = self._client.query("SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()")
         return bool(rows.result_rows) and " TTL " in rows.result_rows[0][0]
 
-    def insert(self, events: list[UsageEvent], suspects: set[str] | None = None) -> int:
-        """Store the batch's events that are not stored yet; returns how many were new.
-        ``suspects``: the request ids that may be stored already (the consumer knows which,
-        see ``consumer.may_be_stored``); None: any of them may be.
+    def insert(self, events: list[UsageEvent]) -> int:
+        """Store the batch's events that are not stored yet; returns how many were new
+        (``looked_up``: how many of them were looked up in ClickHouse).
 
-        Exactly once: a redelivered event (its ack was lost, or metering died between insert
-        and ack) is found by its request id and skipped, so the rollup views never see it
-        twice. The lookup is narrowed by the table's sorting key (account, time): the
+        Exactly once, whatever the cause of a repeat (a lost ack, metering or nats-server
+        killed, an edge re-publishing): an event that may be stored already is found by its
+        request id and skipped, so the rollup views never see it twice. Which events may be
+        stored comes from ``recent.RecentIds`` (every id inserted lately, by occurred_at),
+        never from NATS delivery state; the rest are certainly new. The lookup is narrowed
+        by the table's sorting key (account, time): the
         duplicate of an event has the same account and time. ReplacingMergeTree + FINAL on
         the raw table is the second line, should two writers ever race on one id.
 
@@ -156,12 +162,17 @@ class UsageStore:
             unique.setdefault(e.request_id, e)
         if not unique:
             return 0
-        check = list(unique.values()) if suspects is None else [e for e in unique.values() if e.request_id in suspects]
         with self._lock:
             self._roll_up_unfinished()
+            self._load_recent()
+            self._recent.advance(int(time.time() * 1000))
+            check = [e for e in unique.values() if self._recent.may_hold(e.request_id, e.occurred_at_ms)]
+            self.looked_up = len(check)
             known = self._stored(check) if check else set()
             batch = uuid.uuid4().hex
-            fresh = [(*json_row(e), batch) for e in unique.values() if e.request_id not in known]
+            new = [e for e in unique.values() if e.request_id not in known]
+            self._recent.add((e.request_id, e.occurred_at_ms) for e in new)  # before the insert: from now on they may be stored
+            fresh = [(*json_row(e), batch) for e in new]
             if fresh:
                 rows = _JSON.encode_lines(fresh)
                 self._client.raw_insert("usage_events", FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=FEED_SETTINGS)
@@ -194,6 +205,21 @@ class UsageStore:
                 parameters={"batch": batch}, settings={**REPLAY_SETTINGS, "insert_deduplication_token": batch},
             )  # fmt: skip
             self._done(batch)
+
+    def _load_recent(self) -> None:
+        """Fill the exactly-once index from the raw table, once: the ids of the last
+        ``KEEP_MS`` by occurred_at (the newest ``MAX_IDS`` of them at most)."""
+        if self._recent.horizon_ms is not None:
+            return
+        recent = self._recent
+        horizon = int(time.time() * 1000) - recent.keep_ms
+        rows = self._client.query(
+            "SELECT request_id, toUnixTimestamp64Milli(occurred_at) FROM usage_events "
+            f"WHERE occurred_at >= fromUnixTimestamp64Milli({horizon}, 'UTC') ORDER BY occurred_at DESC LIMIT {int(recent.max_ids)}"
+        ).result_rows
+        if len(rows) >= recent.max_ids:  # cut inside the window: the index covers what it read, from its oldest ms on
+            horizon = max(horizon, min(int(r[1]) for r in rows) + 1)
+        recent.load(horizon, rows)
 
     def _stored(self, events: list[UsageEvent]) -> set[str]:
         """The request ids among ``events`` that usage_events holds. One query per chunk of

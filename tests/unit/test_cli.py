@@ -226,13 +226,18 @@ def test_ledger_table_json_and_paging() -> None:
 
 
 def test_reconcile_json_and_exit_status(monkeypatch) -> None:
-    monkeypatch.setattr(reconcile, "compare", lambda stub, url, account_id, days, credential: [("2026-01-01", 100, 100), ("2026-01-02", 7, 5)])
+    rows = [(reconcile.RAW_COST, "2026-01-01", 100, 100), (reconcile.RAW_COST, "2026-01-02", 7, 7), ("cost: usage_daily (statement) vs ledger", "2026-01-02", 7, 5)]
+    monkeypatch.setattr(reconcile, "compare", lambda stub, url, account_id, days, credential: rows)
     code, out = run(FakeAccounts(), "--json", "reconcile", "acct_1", "--metering", "http://x")
-    assert code == 1 and json.loads(out) == {"ok": False, "days": [
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["days"] == [
         {"day": "2026-01-01", "ledger_micros": 100, "metering_micros": 100, "diff_micros": 0},
-        {"day": "2026-01-02", "ledger_micros": 7, "metering_micros": 5, "diff_micros": 2}]}  # fmt: skip
+        {"day": "2026-01-02", "ledger_micros": 7, "metering_micros": 7, "diff_micros": 0}]  # fmt: skip
+    assert data["checks"][2] == {"what": "cost: usage_daily (statement) vs ledger", "period": "2026-01-02", "expected": 7, "metering": 5, "diff": 2}
     code, out = run(FakeAccounts(), "reconcile", "acct_1", "--metering", "http://x")
-    assert code == 1 and "DIFFERENCES FOUND" in out
+    assert code == 1 and "DIFFERENCES FOUND" in out and "DIFFERENT: cost: usage_daily (statement) vs ledger" in out
+    rows[2] = (rows[2][0], "2026-01-02", 7, 7)
+    assert run(FakeAccounts(), "reconcile", "acct_1", "--metering", "http://x")[0] == 0
 
 
 # -- main: errors and the credential on the wire ----------------------------------------

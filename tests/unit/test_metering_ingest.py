@@ -1,16 +1,14 @@
 """Metering's ingestion path: rows reach ClickHouse exactly as published (JSONCompactEachRow),
-the exactly-once lookup works across chunks and on any request id, and the consumer looks up
-only the events that may be stored already."""
+and the exactly-once lookup works across chunks and on any request id. Which events are looked
+up, and redeliveries after a nats-server crash: test_metering_exactly_once.py."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from nats.aio.msg import Msg
 
 from services.metering import store as store_module
-from services.metering.consumer import FIRST_COPY_S, may_be_stored
 from services.metering.store import UsageStore
 from tollgate.events import UsageEvent
 
@@ -71,41 +69,6 @@ def test_lookup_spans_chunks(store: UsageStore, monkeypatch) -> None:
     assert store.insert(batch[:120]) == 120
     assert store.insert(batch) == 110  # the first 120 are found across three chunks
     assert store.insert(list(reversed(batch))) == 0
-
-
-def test_only_suspects_are_looked_up(store: UsageStore) -> None:
-    first, later = [event(5_000 + i) for i in range(10)], [event(5_100 + i) for i in range(10)]
-    assert store.insert(first, suspects=set()) == 10  # all known fresh: no lookup
-    mixed = first[:4] + later
-    assert store.insert(mixed, suspects={e.request_id for e in first[:4]}) == 10
-    assert store.insert(mixed + mixed, suspects=None) == 0  # None: everything is looked up
-    assert len(stored_rows(store, [e.request_id for e in first + later])) == 20
-
-
-def msg(reply: str, msg_id: str | None) -> Msg:
-    return Msg(_client=None, subject="tollgate.usage.v1", reply=reply, data=b"", headers={"Nats-Msg-Id": msg_id} if msg_id else None)
-
-
-def ack_subject(delivered: int, stored_ms: int, domain: bool = False) -> str:
-    ns = stored_ms * 1_000_000
-    if domain:
-        return f"$JS.ACK.hub.ACCHASH.USAGE.metering-usage.{delivered}.17.21.{ns}.3.RANDOM"
-    return f"$JS.ACK.USAGE.metering-usage.{delivered}.17.21.{ns}.3"
-
-
-@pytest.mark.parametrize("domain", [False, True])
-def test_which_events_may_be_stored(domain: bool) -> None:
-    e = event(1)
-    just_now = e.occurred_at_ms + 2_000
-    assert not may_be_stored(msg(ack_subject(1, just_now, domain), e.request_id), e)  # first copy, first delivery
-    assert may_be_stored(msg(ack_subject(2, just_now, domain), e.request_id), e)  # redelivered: maybe stored before the crash
-    assert may_be_stored(msg(ack_subject(1, just_now, domain), e.request_id + "-replay"), e)  # not the edges' message id
-    assert may_be_stored(msg(ack_subject(1, just_now, domain), None), e)
-    late = e.occurred_at_ms + int(FIRST_COPY_S * 1000) + 1
-    assert may_be_stored(msg(ack_subject(1, late, domain), e.request_id), e)  # beyond half the duplicate window
-    assert not may_be_stored(msg(ack_subject(1, e.occurred_at_ms - 60_000, domain), e.request_id), e)  # edge clock ahead
-    assert may_be_stored(msg("_INBOX.not-an-ack", e.request_id), e)
-    assert may_be_stored(msg("", e.request_id), e)
 
 
 ROLLUPS = ("usage_hourly", "usage_hourly_all", "usage_daily", "usage_daily_all", "model_daily")
