@@ -243,10 +243,15 @@ class Stack:
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
 
-    def restart(self, service: Service) -> None:
-        """Start a service that exited again, with the same command and environment."""
+    def restart(self, service: Service, wait: bool = False) -> Service:
+        """Start a service that exited again, with the same command and environment (and wait
+        until it answers)."""
         self.services.remove(service)
-        self._spawn(Service(service.name, service.argv, service.ready, env=service.env), self.env())
+        again = Service(service.name, service.argv, service.ready, env=service.env)
+        self._spawn(again, self.env())
+        if wait:
+            self._wait_ready(again)
+        return again
 
     # -- demo data ------------------------------------------------------------------
     def bootstrap_demo(self, balance_micros: int = 10_000_000, rpm_limit: int = 0) -> tuple[str, str]:
