@@ -8,17 +8,26 @@ import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import APIError, BadRequestError
 
 from tollgate.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, USAGE_STREAM, USAGE_SUBJECT
 
 DAY_S = 86_400
 
 
-def usage_stream_config(replicas: int = 1) -> StreamConfig:
+# Measured (nats-server 2.x, file storage): a usage event is ~470 bytes of msgpack and ~575
+# bytes in the stream with its headers and index; nats-server's RSS grows ~290 bytes per
+# message held in the duplicate window (200,000 events: 18 -> 76 MB). So a million requests
+# take ~575 MB of disk and, within 10 minutes, ~290 MB of memory. README "Sizing NATS".
+USAGE_MAX_BYTES = 2 << 30  # ~3.7M events: 7 days at ~6 requests/s, 50 min at 1,200/s (TOLLGATE_NATS_USAGE_MAX_BYTES)
+
+
+def usage_stream_config(replicas: int = 1, max_bytes: int = USAGE_MAX_BYTES) -> StreamConfig:
     # Limits retention: each consumer (metering, accounts) keeps its own cursor, so a
     # consumer that is down for a while catches up. The duplicate window absorbs an
-    # edge re-publishing an event it is unsure about (Nats-Msg-Id = request id).
+    # edge re-publishing an event it is unsure about (Nats-Msg-Id = request id). Bounded
+    # by age and by bytes: the oldest events go first, long after both consumers took them
+    # (unless a consumer lags by more than max_bytes: alert on tollgate_metering_consumer_lag).
     return StreamConfig(
         name=USAGE_STREAM,
         subjects=[USAGE_SUBJECT.rsplit(".", 1)[0] + ".>"],
@@ -26,6 +35,7 @@ def usage_stream_config(replicas: int = 1) -> StreamConfig:
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
         max_age=7 * DAY_S,
+        max_bytes=max_bytes,
         duplicate_window=600,
         num_replicas=replicas,
     )
@@ -56,18 +66,33 @@ async def _log_error(exc: Exception) -> None:
 
 
 def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
-    """Events a consumer could not read, kept 30 days for an operator to inspect or replay."""
+    """Events a consumer could not read, kept 30 days (at most 256 MiB) for an operator to inspect or replay."""
     return StreamConfig(
         name=DEAD_LETTER_STREAM, subjects=[DEAD_LETTER_PREFIX + ".>"], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD, max_age=30 * DAY_S, num_replicas=replicas,
+        discard=DiscardPolicy.OLD, max_age=30 * DAY_S, max_bytes=256 << 20, num_replicas=replicas,
     )  # fmt: skip
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, usage_max_bytes: int = USAGE_MAX_BYTES) -> None:
     """Create or update the streams; ``replicas`` (``TOLLGATE_NATS_STREAM_REPLICAS``): 3 on a
-    3-server NATS cluster, so a stream survives the loss of a server."""
-    for config in (usage_stream_config(replicas), dead_letter_stream_config(replicas)):
+    3-server NATS cluster, so a stream survives the loss of a server. A server without the
+    storage to reserve a stream's byte bound (a nearly full disk) gets the stream without it,
+    and a warning, rather than no stream at all."""
+    for config in (usage_stream_config(replicas, usage_max_bytes), dead_letter_stream_config(replicas)):
         try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
+            await _create_or_update(js, config)
+        except APIError as exc:
+            if "insufficient" not in str(exc.description or "").lower():
+                raise
+            structlog.get_logger().warning("nats cannot reserve the stream's byte bound; created without it", stream=config.name, max_bytes=config.max_bytes)
+            config.max_bytes = -1
+            await _create_or_update(js, config)
+
+
+async def _create_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if "insufficient" in str(exc.description or "").lower():
+            raise
+        await js.update_stream(config)
