@@ -8,9 +8,10 @@ from prometheus_client import CollectorRegistry
 
 from services.accounts.access import Access
 from services.accounts.consumer import consume, ledger_metrics, watch_lag
-from services.accounts.service import AccountsService, Notifier
+from services.accounts.notices import Notifier, Outbox
+from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
-from tollgate import bus, health, lifecycle
+from tollgate import bus, health, lifecycle, notices
 from tollgate.metrics import GrpcMetrics, serve_metrics
 from tollgate.rpc import accounts_pb2, accounts_pb2_grpc
 from tollgate.settings import Settings
@@ -21,9 +22,12 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     stack.callback(store.close)
     nc = await lifecycle.nats_connection(stack, settings, "accounts")
     js = nc.jetstream()
-    await bus.ensure_streams(js, settings.nats_stream_replicas)
-    notifier = Notifier(nc, log)
+    await bus.ensure_streams(js, settings.nats_stream_replicas, settings.nats_usage_max_bytes)
+    await notices.ensure_control_stream(js, settings.nats_stream_replicas)
     registry = CollectorRegistry()
+    outbox = Outbox(settings.accounts_db_target)
+    stack.callback(outbox.close)
+    notifier = Notifier(nc, outbox, log, replicas=settings.nats_stream_replicas, registry=registry)
     serve_metrics(registry, settings.accounts_metrics_port, settings.metrics_host)
     access = Access(settings.admin_credential, store, settings.key_hash_pepper)
     service = AccountsService(store, notifier, access, pepper=settings.key_hash_pepper, trial_credit_micros=settings.trial_credit_micros)
@@ -41,6 +45,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     ledger = ledger_metrics(registry)
     await lifecycle.background(stack, lambda stop: consume(stop, js, store, notifier, log, metrics=ledger), "ledger-consumer")
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, ledger), "ledger-lag-watch", grace=1.0)
+    await lifecycle.background(stack, notifier.run, "notice-outbox", grace=1.0)
     await lifecycle.background(stack, grpc_health.run, "health-watch", grace=1.0)
     health.drain_first(stack, readiness, grpc_health)  # NOT_SERVING as soon as shutdown starts
     log.info("accounts listening", addr=settings.accounts_addr, db="postgresql" if "://" in settings.accounts_db_target else settings.accounts_db_target)

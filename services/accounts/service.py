@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime
 import re
 
-from nats.aio.client import Client
-
 from services.accounts import keys
 from services.accounts.access import Access, Caller, KeyLimits
+from services.accounts.notices import Notifier  # control notices durably (outbox + JetStream), balance hints on core NATS
 from services.accounts.store import AccountRow, KeyRow, LeaseRow, SqlStore, new_id, now_ms
 from tollgate import events
 from tollgate.errors import BadRequest, Forbidden, NotFound, TollgateError, Unauthorized, abort
@@ -46,23 +45,6 @@ def lease_msg(row: LeaseRow) -> pb.Lease:
         lease_id=row.id, account_id=row.account_id, granted_micros=row.granted_now, total_granted_micros=row.total_granted,
         expires_at_ms=row.expires_at_ms, available_micros=row.available, key_id=row.key_id, limited_by=row.limited_by,
     )  # fmt: skip
-
-
-class Notifier:
-    """Pushes cache invalidations to every edge over core NATS (fire and forget)."""
-
-    def __init__(self, nc: Client, log):
-        self._nc = nc
-        self._log = log
-
-    async def publish(self, subject: str, event) -> None:
-        try:
-            await self._nc.publish(subject, events.encode(event))
-        except Exception as exc:  # a lost notice only delays the edge until its cache TTL
-            self._log.warning("notify failed", subject=subject, error=type(exc).__name__)
-
-    async def balance_changed(self, account_id: str, balance: int, **key_spend) -> None:
-        await self.publish(events.BALANCE_CHANGED_SUBJECT, events.BalanceChanged(account_id=account_id, balance_micros=balance, **key_spend))
 
 
 def _rpc(method: str):

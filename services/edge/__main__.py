@@ -16,7 +16,7 @@ from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
-from tollgate import bus, credentials, events, health, lifecycle, tracing
+from tollgate import bus, credentials, events, health, lifecycle, notices, tracing
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
@@ -54,16 +54,21 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     )
     routes = RouteTable(router_pb2_grpc.RouterStub(router), ttl=settings.route_cache_ttl_s, maxsize=settings.cache_max_entries)
 
+    # Revocations, key changes, suspensions: from the CONTROL stream, caught up after an outage
+    # (tollgate/notices.py). The rest are hints on core NATS.
+    control = notices.NoticeFeed(
+        {events.KEY_REVOKED_SUBJECT: auth.on_key_changed, events.KEY_UPDATED_SUBJECT: auth.on_key_changed, events.ACCOUNT_STATUS_SUBJECT: auth.on_account_status},
+        on_gap=auth.forget_all, log=log,
+    )  # fmt: skip
+    stack.push_async_callback(control.close)
     handlers = {
-        events.KEY_REVOKED_SUBJECT: auth.on_key_changed,
-        events.KEY_UPDATED_SUBJECT: auth.on_key_changed,
-        events.ACCOUNT_STATUS_SUBJECT: auth.on_account_status,
         events.BALANCE_CHANGED_SUBJECT: auth.on_balance_changed,
         events.ROUTING_CHANGED_SUBJECT: routes.on_routing_changed,
         events.RATE_COUNTS_SUBJECT: limiter.on_counts,
     }
     for subject, handler in handlers.items():
         await nc.subscribe(subject, cb=_invalidation(subject, handler, log))
+    await control.start(nc)
 
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.upstream_read_timeout_s, connect=settings.upstream_connect_timeout_s),

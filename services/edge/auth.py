@@ -153,6 +153,10 @@ class Authenticator:
     def on_key_changed(self, event: events.KeyRevoked | events.KeyUpdated) -> None:
         self._cache.invalidate(event.key_hash)
 
+    def forget_all(self) -> None:
+        """Notices were missed (tollgate/notices.py): every key is asked of accounts again."""
+        self._cache.clear()
+
     def on_balance_changed(self, event: events.BalanceChanged) -> None:
         account = self._accounts.get(event.account_id)
         if account is not None:

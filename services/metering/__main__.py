@@ -13,7 +13,7 @@ from services.metering.app import create_app
 from services.metering.auth import Authorizer
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.store import UsageStore
-from tollgate import bus, credentials, health, lifecycle
+from tollgate import bus, credentials, events, health, lifecycle, notices
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc
 from tollgate.settings import Settings
@@ -34,7 +34,12 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     serve_metrics(registry, settings.metering_metrics_port, settings.metrics_host)
     accounts = credentials.aio_channel(settings.accounts_addr, settings.admin_credential)
     stack.push_async_callback(accounts.close)
-    auth = Authorizer(settings.admin_credential, accounts_pb2_grpc.AccountsStub(accounts))
+    auth = Authorizer(settings.admin_credential, accounts_pb2_grpc.AccountsStub(accounts), pepper=settings.key_hash_pepper)
+    control = notices.NoticeFeed(
+        {events.KEY_REVOKED_SUBJECT: auth.on_key_changed, events.KEY_UPDATED_SUBJECT: auth.on_key_changed}, on_gap=auth.forget_all, log=log
+    )
+    await control.start(nc)  # a revoked key is refused at once, also after a NATS outage
+    stack.push_async_callback(control.close)
     await lifecycle.background(
         stack,
         lambda stop: consume(stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s, metrics=metrics),

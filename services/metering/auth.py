@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 from litestar import Request
 
-from tollgate import errors
+from tollgate import errors, events
 from tollgate.cache import CachedLookup
 from tollgate.errors import Forbidden, Unauthorized
 from tollgate.rpc import accounts_pb2 as pb
@@ -45,8 +45,12 @@ def bearer(request: Request) -> str:
 
 
 class Authorizer:
-    def __init__(self, admin_token: str, stub: pb_grpc.AccountsStub, *, ttl: float = 30.0):
+    """Keys are cached by their hash as accounts stores it (``pepper`` = ``TOLLGATE_KEY_HASH_PEPPER``),
+    so a KeyRevoked or KeyUpdated notice (``tollgate/notices.py``) drops the key at once."""
+
+    def __init__(self, admin_token: str, stub: pb_grpc.AccountsStub, *, ttl: float = 30.0, pepper: str = ""):
         self._admin = admin_token.encode()
+        self._pepper = pepper.encode()
         self._stub = stub
         self._keys: CachedLookup[str, str] = CachedLookup(self._account_of, ttl=ttl, maxsize=10_000, negative=(Unauthorized,), negative_ttl=5.0)
 
@@ -56,8 +60,15 @@ class Authorizer:
             raise Unauthorized("Sign in with 'Authorization: Bearer <API key or admin token>'.", code="missing_api_key")
         if hmac.compare_digest(credential.encode(), self._admin):
             return Viewer(admin=True)
-        digest = hashlib.sha256(credential.encode()).hexdigest()  # the cache never holds a key itself
+        digest = hmac.new(self._pepper, credential.encode(), hashlib.sha256).hexdigest()  # the cache never holds a key itself
         return Viewer(admin=False, account_id=await self._keys.get(digest, credential))
+
+    def on_key_changed(self, event: events.KeyRevoked | events.KeyUpdated) -> None:
+        self._keys.invalidate(event.key_hash)
+
+    def forget_all(self) -> None:
+        """Notices were missed: every key is asked of accounts again."""
+        self._keys.clear()
 
     async def ledger_debits(self, account_id: str, start_ms: int, end_ms: int) -> int:
         """The ledger's usage debits for an account over [start, end) (for statements)."""
