@@ -8,6 +8,7 @@ launcher and tests set them all from one place. ``TOLLGATE_EDGE_PORT=9000`` sets
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import msgspec
@@ -49,7 +50,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     upstream_read_timeout_s: float = 300.0
     upstream_max_connections: int = 512
     publish_queue_max: int = 100_000  # usage events kept in memory; more wait in the spool only
-    edge_spool_dir: str = ""  # the edge's usage spool; default <data_dir>/spool/edge-<edge_port> (one per edge process)
+    edge_spool_dir: str = ""  # the edge's usage spool; default <data_dir>/spool/edge-<host>-<edge_port> (one per edge process)
     edge_spool_max_bytes: int = 1 << 30  # ~3M events; when full, new requests get 503 until NATS takes the backlog
     edge_spool_fsync_s: float = 0.2  # a machine crash loses at most this much of the spool; a process crash nothing
     max_attempts: int = 4  # upstream attempts per request, across channels and fallback models
@@ -87,7 +88,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return Path(self.data_dir).resolve()
 
     def edge_spool_path(self) -> Path:
-        return Path(self.edge_spool_dir).resolve() if self.edge_spool_dir else self.data_path / "spool" / f"edge-{self.edge_port}"
+        """The edge's own spool folder: one per process (host name and port); an edge adopts the
+        orphaned sibling folders of edges that are gone (``services/edge/spool.py``)."""
+        if self.edge_spool_dir:
+            return Path(self.edge_spool_dir).resolve()
+        return self.data_path / "spool" / f"edge-{socket.gethostname()}-{self.edge_port}"
 
     @property
     def accounts_db_path(self) -> Path:

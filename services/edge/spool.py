@@ -87,6 +87,7 @@ class Spool:
         except BlockingIOError:
             os.close(self._lock_fd)
             raise SystemExit(f"the usage spool {self.dir} is in use by another edge process; give each edge its own TOLLGATE_EDGE_SPOOL_DIR") from None
+        self._adopt_orphans()
         left = 0
         for path in sorted(self.dir.glob("seg-*.log")):
             seq = int(path.stem.removeprefix("seg-"))
@@ -101,6 +102,32 @@ class Spool:
             self._cursor = (min(self._segments), 0)
         self._rotate()
         return left
+
+    def _adopt_orphans(self) -> None:
+        """Take over the segments of sibling spools no live process holds (an edge that died
+        and came back under another name: a recreated container, a new port), so they are
+        published too. Moved with rename (atomic): a crash mid-way leaves each segment in
+        one of the two places."""
+        seq = max((int(p.stem.removeprefix("seg-")) for p in self.dir.glob("seg-*.log")), default=0)
+        for other in sorted(self.dir.parent.iterdir()):
+            if other == self.dir or not other.name.startswith("edge-") or not other.is_dir() or not (other / "lock").exists():
+                continue
+            fd = os.open(other / "lock", os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # a live edge's
+            try:
+                for path in sorted(other.glob("seg-*.log")):
+                    seq += 1
+                    os.rename(path, self.dir / f"seg-{seq:012d}.log")
+                (other / "lock").unlink()
+                other.rmdir()
+            except OSError:
+                pass  # left for a later start
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         """Flush to disk and release; unacknowledged records stay for the next process."""

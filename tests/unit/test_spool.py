@@ -146,3 +146,20 @@ async def test_close_with_nats_down_leaves_events_in_the_spool(tmp_path):
     again = Spool(tmp_path / "s", max_bytes=1 << 20)
     assert again.open() == 1
     again.close()
+
+
+def test_an_orphaned_spool_is_adopted_but_a_live_one_is_not(tmp_path):
+    live = Spool(tmp_path / "edge-b-2", max_bytes=1 << 20)
+    live.open()
+    live.append(events.USAGE_SUBJECT, "req_live", b"y", in_memory=True)
+    dead = Spool(tmp_path / "edge-a-1", max_bytes=1 << 20)
+    dead.open()
+    dead.append(events.USAGE_SUBJECT, "req_dead", b"x", in_memory=True)
+    os.close(dead._lock_fd)  # the process is gone  # noqa: SLF001
+
+    new = Spool(tmp_path / "edge-c-3", max_bytes=1 << 20)
+    assert new.open() == 1
+    assert [r.request_id for r in new.read_backlog(10)] == ["req_dead"]
+    assert not (tmp_path / "edge-a-1").exists() and (tmp_path / "edge-b-2").exists()
+    live.close()
+    new.close()
