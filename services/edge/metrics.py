@@ -76,6 +76,11 @@ class PublisherCollector(Collector):
         yield CounterMetricFamily("tollgate_edge_usage_publish_failures", "usage publish attempts that failed (each is retried)", value=p.failures)
         yield CounterMetricFamily("tollgate_edge_usage_events_dropped", "usage events dropped because the queue was full", value=p.dropped)
         yield GaugeMetricFamily("tollgate_edge_usage_events_pending", "usage events accepted but not yet acknowledged by JetStream", value=p.pending)
+        if p.spool is not None:
+            yield GaugeMetricFamily("tollgate_edge_usage_spool_bytes", "bytes in the usage spool (its bound: TOLLGATE_EDGE_SPOOL_MAX_BYTES)", value=p.spool.bytes)
+            yield GaugeMetricFamily(
+                "tollgate_edge_usage_spool_oldest_seconds", "age of the oldest spool segment holding unacknowledged events", value=p.spool.oldest_age_s()
+            )
         if self._outcomes is not None:
             yield CounterMetricFamily("tollgate_edge_channel_outcomes_dropped", "channel health reports dropped (queue full)", value=self._outcomes.dropped)
 

@@ -111,6 +111,7 @@ def test_a_completion_moves_every_services_series(stack, new_account):
         now = scrape(urls(stack)["edge"])
         assert now.get_("tollgate_edge_usage_events_published_total") - edge0.get_("tollgate_edge_usage_events_published_total") >= 2
         assert now.get_("tollgate_edge_usage_events_pending") == 0
+        assert now.get_("tollgate_edge_usage_spool_oldest_seconds") == 0 and now.get_("tollgate_edge_usage_spool_bytes") > 0  # the active segment stays until it rotates
 
     eventually(published)
 
@@ -152,7 +153,7 @@ def _catalog_models(stack) -> set[str]:
 
 
 def test_http_services_are_ready(stack):
-    for base, checks in ((f"http://127.0.0.1:{stack.ports.edge}", {"nats", "accounts", "router"}), (stack.metering_url, {"nats", "clickhouse"})):
+    for base, checks in ((f"http://127.0.0.1:{stack.ports.edge}", {"nats", "accounts", "router", "usage_spool"}), (stack.metering_url, {"nats", "clickhouse"})):
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         answer = httpx.get(f"{base}/readyz", timeout=10)
         assert answer.status_code == 200, answer.text
