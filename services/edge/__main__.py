@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 import grpc
@@ -16,6 +17,7 @@ from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
+from services.edge.spool import Spool
 from tollgate import bus, credentials, events, health, lifecycle, notices, tracing
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
@@ -23,12 +25,14 @@ from tollgate.settings import Settings
 
 
 async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
-    nc = await lifecycle.nats_connection(stack, settings, "edge")
-    js = nc.jetstream()
-    await bus.ensure_streams(js, settings.nats_stream_replicas)
-
-    publisher = UsagePublisher(js, log, maxsize=settings.publish_queue_max)
-    publisher.start()
+    # NATS connects in the background: the edge starts and serves without it (usage events wait
+    # in the spool). ``on_nats`` is looked up when NATS answers, after this coroutine's first await.
+    nc = lifecycle.nats_in_background(stack, settings, "edge", lambda nc: on_nats(nc), log)
+    spool = Spool(settings.edge_spool_path(), max_bytes=settings.edge_spool_max_bytes)
+    if left := spool.open():
+        log.warning("usage events left by an earlier edge process will be published", count=left, spool=str(spool.dir))
+    publisher = UsagePublisher(None, log, maxsize=settings.publish_queue_max, spool=spool, fsync_s=settings.edge_spool_fsync_s)
+    publisher.start()  # before NATS answers: events wait in the spool
     stack.push_async_callback(publisher.close)
     outcomes = OutcomeReporter(nc, log)
     outcomes.start()
@@ -66,9 +70,15 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         events.ROUTING_CHANGED_SUBJECT: routes.on_routing_changed,
         events.RATE_COUNTS_SUBJECT: limiter.on_counts,
     }
-    for subject, handler in handlers.items():
-        await nc.subscribe(subject, cb=_invalidation(subject, handler, log))
-    await control.start(nc)
+
+    async def on_nats(nc) -> None:
+        """Once NATS first answers (the edge serves before that, from accounts and router)."""
+        for subject, handler in handlers.items():
+            await nc.subscribe(subject, cb=_invalidation(subject, handler, log))
+        await control.start(nc)
+        js = nc.jetstream()
+        await _ensure_streams(js, settings, log)
+        publisher.attach(js)
 
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.upstream_read_timeout_s, connect=settings.upstream_connect_timeout_s),
@@ -81,7 +91,8 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     serve_metrics(metrics.registry, settings.edge_metrics_port, settings.metrics_host)  # else /metrics is on the API port
     metrics.watch_publisher(publisher, outcomes)
     readiness = health.Readiness()
-    readiness.add("nats", health.nats_check(nc))
+    readiness.add("usage_spool", spool_check(spool))
+    readiness.add("nats", health.nats_check(nc), required=False)  # not needed to serve: usage waits in the spool
     readiness.add("accounts", health.grpc_channel_check(accounts, cached=lambda: auth.cached > 0))
     readiness.add("router", health.grpc_channel_check(router, cached=lambda: routes.cached > 0))
     edge = Edge(
@@ -91,6 +102,31 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
+
+
+async def _ensure_streams(js, settings: Settings, log) -> None:
+    """Create or update the streams, retrying while JetStream is not ready (a fresh or
+    recovering server answers before its JetStream does)."""
+    delay = 0.2
+    while True:
+        try:
+            await bus.ensure_streams(js, settings.nats_stream_replicas, settings.nats_usage_max_bytes)
+            return
+        except Exception as exc:
+            log.warning("jetstream streams not set up yet; retrying", error=type(exc).__name__, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def spool_check(spool: Spool) -> health.Check:
+    """Ready while the usage spool can take events (a full spool: new requests get 503)."""
+
+    async def check() -> str:
+        if spool.full:
+            raise health.NotReady(f"usage spool full ({spool.bytes} bytes)")
+        return f"{spool.unacked} events waiting"
+
+    return check
 
 
 def _invalidation(subject: str, handler, log):

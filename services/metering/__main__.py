@@ -28,7 +28,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await asyncio.to_thread(store.set_raw_ttl, settings.metering_raw_ttl_days)
     nc = await lifecycle.nats_connection(stack, settings, "metering")
     js = nc.jetstream()
-    await bus.ensure_streams(js, settings.nats_stream_replicas)
+    await bus.ensure_streams(js, settings.nats_stream_replicas, settings.nats_usage_max_bytes)
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     serve_metrics(registry, settings.metering_metrics_port, settings.metrics_host)
@@ -49,7 +49,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
-    readiness.add("nats", health.nats_check(nc))
+    readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back
     readiness.add("clickhouse", health.thread_check(store.ping))
     routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
