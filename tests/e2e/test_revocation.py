@@ -17,7 +17,7 @@ from tests.conftest import DATA
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
-from tools.stack import Ports, Service, Stack
+from tools.stack import Ports, Stack
 
 RECONNECT_WAIT_S = 0.5  # the services' NATS client waits this long between attempts (tollgate/bus.py)
 
@@ -31,41 +31,49 @@ def usage(http: httpx.Client, metering_url: str, key: str) -> int:
     return http.get(f"{metering_url}/v1/usage", headers={"authorization": f"Bearer {key}"}).status_code
 
 
-def probes(stack: Stack, key: str) -> dict[str, callable]:
-    """Name -> a call returning the HTTP status the key gets there (each edge, metering's API)."""
+def probes(stack: Stack, key: str, prefix: str = "", refused: int = 401, metering: bool = True) -> dict[str, tuple[callable, int]]:
+    """Name -> (a call returning the HTTP status the key gets there, the status that means
+    refused): each edge, and metering's API."""
     http = httpx.Client(timeout=10)
     edge2 = f"http://127.0.0.1:{stack.ports.edge2}/v1"
-    return {
-        "edge": lambda: chat(http, stack.edge_url, key),
-        "edge2": lambda: chat(http, edge2, key),
-        "metering": lambda: usage(http, stack.metering_url, key),
+    checks = {
+        prefix + "edge": (lambda: chat(http, stack.edge_url, key), refused),
+        prefix + "edge2": (lambda: chat(http, edge2, key), refused),
     }
+    if metering:
+        checks[prefix + "metering"] = (lambda: usage(http, stack.metering_url, key), refused)
+    return checks
 
 
-def refused_after(checks: dict[str, callable], since: float, timeout: float) -> dict[str, float]:
-    """Seconds from ``since`` until each check first answered 401 (missing: never, within ``timeout``)."""
+def statuses(checks: dict[str, tuple[callable, int]]) -> dict[str, int]:
+    return {name: call() for name, (call, _) in checks.items()}
+
+
+def refused_after(checks: dict[str, tuple[callable, int]], since: float, timeout: float) -> dict[str, float]:
+    """Seconds from ``since`` until each check was first refused (missing: never, within ``timeout``)."""
     refused: dict[str, float] = {}
     while len(refused) < len(checks) and time.monotonic() - since < timeout:
-        for name, check in checks.items():
+        for name, (call, refusal) in checks.items():
             if name not in refused:
-                status = check()
-                assert status in (200, 401), f"{name} answered {status}"
-                if status == 401:
+                status = call()
+                assert status in (200, refusal), f"{name} answered {status}"
+                if status == refusal:
                     refused[name] = time.monotonic() - since
         time.sleep(0.02)
     return refused
 
 
-def new_key(stub: pb_grpc.AccountsStub) -> tuple[str, str]:
+def new_key(stub: pb_grpc.AccountsStub) -> tuple[str, str, str]:
+    """(account id, key id, key)"""
     account = stub.CreateAccount(pb.CreateAccountRequest(name="revocation", initial_balance_micros=5_000_000))
     created = stub.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="k", rpm_limit=-1))
-    return created.key.key_id, created.secret
+    return account.account_id, created.key.key_id, created.secret
 
 
 def test_a_key_revoked_with_nats_up_is_refused_by_both_edges_and_metering_within_a_second(stack, accounts):
-    key_id, key = new_key(accounts)
+    _, key_id, key = new_key(accounts)
     checks = probes(stack, key)
-    assert {name: check() for name, check in checks.items()} == {"edge": 200, "edge2": 200, "metering": 200}  # now cached everywhere
+    assert statuses(checks) == {"edge": 200, "edge2": 200, "metering": 200}  # now cached everywhere
     revoked = time.monotonic()
     accounts.RevokeKey(pb.RevokeKeyRequest(key_id=key_id))
     refused = refused_after(checks, revoked, timeout=3.0)
@@ -84,37 +92,37 @@ def own_stack(tmp_path):
     stack.stop()
 
 
-def restart_nats(stack: Stack) -> float:
-    """Kill nats-server (-9), the caller acts, then: ``start()`` brings it back on the same port and
+def restart_nats(stack: Stack):
+    """Kill nats-server (-9); the caller acts, then ``start()`` brings it back on the same port and
     data, returning the monotonic time it accepted connections again."""
-    [old] = [s for s in stack.services if s.name == "nats"]
-    old.proc.send_signal(signal.SIGKILL)
-    old.proc.wait(10)
-    stack.services.remove(old)
+    [nats] = [s for s in stack.services if s.name == "nats"]
+    nats.proc.send_signal(signal.SIGKILL)
+    nats.proc.wait(10)
 
     def start() -> float:
-        new = Service("nats", old.argv, old.ready)
-        stack._spawn(new, stack.env())
-        stack._wait_ready(new)
+        stack.restart(nats, wait=True)
         return time.monotonic()
 
     return start
 
 
 def test_a_key_revoked_while_nats_is_down_is_refused_within_a_second_of_reconnecting(own_stack):
+    """And an account suspended during the outage gets 403 on both edges in the same bound."""
     stack = own_stack
     with credentials.channel(stack.settings.accounts_addr, stack.settings.admin_credential) as channel:
         stub = pb_grpc.AccountsStub(channel)
-        key_id, key = new_key(stub)
-        checks = probes(stack, key)
-        assert {name: check() for name, check in checks.items()} == {"edge": 200, "edge2": 200, "metering": 200}
+        _, key_id, key = new_key(stub)
+        suspended_account, _, other_key = new_key(stub)
+        checks = {**probes(stack, key), **probes(stack, other_key, prefix="suspended@", refused=403, metering=False)}
+        assert set(statuses(checks).values()) == {200}
 
         start_nats = restart_nats(stack)
-        stub.RevokeKey(pb.RevokeKeyRequest(key_id=key_id), timeout=5)  # accounts takes it with NATS down
+        stub.RevokeKey(pb.RevokeKeyRequest(key_id=key_id), timeout=5)  # accounts takes both with NATS down
+        stub.SetAccountStatus(pb.SetAccountStatusRequest(account_id=suspended_account, status="suspended", reason="drill"), timeout=5)
         # Precondition: nothing can tell the edges or metering while NATS is down; they serve the
-        # key from their caches (so what follows measures the catch-up after reconnecting).
+        # keys from their caches (so what follows measures the catch-up after reconnecting).
         time.sleep(1.5)
-        assert {name: check() for name, check in checks.items()} == {"edge": 200, "edge2": 200, "metering": 200}
+        assert set(statuses(checks).values()) == {200}
 
         back = start_nats()
         refused = refused_after(checks, back, timeout=10.0)

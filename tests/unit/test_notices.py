@@ -62,6 +62,23 @@ def test_a_feed_takes_only_control_subjects():
         NoticeFeed({events.BALANCE_CHANGED_SUBJECT: print}, on_gap=lambda: None, log=LOG)
 
 
+# -- the accounts outbox, on SQLite and PostgreSQL -----------------------------------------------
+async def test_the_outbox_keeps_notices_in_order_across_a_restart_until_removed(accounts_db):
+    first = Outbox(accounts_db)
+    for n in range(3):
+        await first.add(events.KEY_REVOKED_SUBJECT, events.encode(revoked(n)))
+    first.close()
+    again = Outbox(accounts_db)  # accounts restarted: the table exists, the rows are there
+    try:
+        rows = await again.oldest(10)
+        assert [(s, events.decode(s, d)) for _, s, d, _ in rows] == [(events.KEY_REVOKED_SUBJECT, revoked(n)) for n in range(3)]
+        assert [r[0] for r in rows] == sorted(r[0] for r in rows) and await again.count() == 3
+        await again.remove(rows[0][0])
+        assert [r[0] for r in await again.oldest(1)] == [rows[1][0]] and await again.count() == 2
+    finally:
+        again.close()
+
+
 # -- against a real nats-server --------------------------------------------------------------
 class Nats:
     """A nats-server (JetStream, file storage) that a test can kill and start again on the same port and data."""
