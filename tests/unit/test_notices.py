@@ -171,18 +171,46 @@ async def test_catch_up_applies_unread_notices_in_stream_order_once_and_reports_
         await nc.close()
 
 
+async def test_a_server_that_cannot_reserve_the_byte_bound_gets_the_stream_without_it(tmp_path):
+    [port] = free_ports(1)
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f'port: {port}\nnet: "127.0.0.1"\njetstream {{ store_dir: "{tmp_path / "js"}", max_file_store: 1MB }}\n')
+    proc = subprocess.Popen([nats_server_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        nc = None
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                nc = await bus.connect(f"nats://127.0.0.1:{port}", name="test", connect_timeout=1)
+                break
+            await asyncio.sleep(0.05)
+        js = nc.jetstream()
+        await notices.ensure_control_stream(js)
+        info = await js.stream_info(CONTROL_STREAM)
+        assert info.config.max_bytes == -1 and info.config.max_age == notices.MAX_AGE_S
+        await notices.ensure_control_stream(js)  # again (every start): still there
+        await nc.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 async def test_a_new_process_applies_notices_sent_since_it_started_but_not_older_ones(nats_server):
+    """A process that started before NATS answered catches up from its start time (less a margin for clock skew)."""
     nc = await bus.connect(nats_server.url, name="test")
     try:
         js = nc.jetstream()
         await notices.ensure_control_stream(js)
         await publish(js, revoked(1))
         rec = Recorder()
-        now = time.time()
-        feed = NoticeFeed(rec.handlers(), on_gap=rec.gap, log=LOG, clock=lambda: now + notices.START_MARGIN_S + 5)
+        feed = NoticeFeed(rec.handlers(), on_gap=rec.gap, log=LOG)
         await publish(js, revoked(2))
+        assert await feed.catch_up(js) == 2 and rec.seen == [revoked(1), revoked(2)]  # both within the margin
+        later, now = Recorder(), time.time()
+        feed = NoticeFeed(later.handlers(), on_gap=later.gap, log=LOG, clock=lambda: now + notices.START_MARGIN_S + 5)
         assert await feed.catch_up(js) == 0  # both are older than its start minus the margin
-        assert feed.seq == 2 and rec.seen == []
+        assert feed.seq == 2 and later.seen == []
+        await publish(js, revoked(3))
+        assert await feed.catch_up(js) == 1 and later.seen == [revoked(3)]
     finally:
         await nc.close()
 
