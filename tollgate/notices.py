@@ -228,7 +228,7 @@ class NoticeFeed:
         self._on_gap()
 
     async def _read(self, js, p: Plan) -> tuple[int, int]:
-        if p.from_time_s:
+        if not p.from_seq:  # the first read since start
             at = datetime.datetime.fromtimestamp(max(p.from_time_s, 0), datetime.UTC)
             config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=at)
         else:
