@@ -135,10 +135,9 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     parsed = frontend.parse(raw, model=model, stream=stream)
+    forwarded = frontend.forward_headers(request)  # validated before anything is held
     plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream, size=len(raw))
     canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
-
-    forwarded = frontend.forward_headers(request)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         if adapter.protocol == frontend.protocol:

@@ -96,6 +96,11 @@ def _timeout(route: Route, default: httpx.Timeout) -> httpx.Timeout:
     return httpx.Timeout(read, connect=t.connect_ms / 1000 if t.connect_ms else default.connect)
 
 
+# What building an upstream request from a client's body raises when a field has a type or
+# shape the translation does not expect (a number where it reads a string, a list for an object).
+UNTRANSLATABLE = (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError, UnicodeError)
+
+
 async def call(
     client: httpx.AsyncClient,
     plan: list[tuple[Route, pb.Candidate]],
@@ -124,7 +129,13 @@ async def call(
         if secret is None:
             failures.append(Attempt(candidate.channel_id, "its credential is not configured"))
             continue
-        req = build(candidate, adapter, secret)
+        try:
+            req = build(candidate, adapter, secret)
+        except TollgateError as err:
+            raise CallFailed(err, attempts, upstream_s, last) from None
+        except UNTRANSLATABLE:  # client input of a shape the translation to this upstream cannot take: theirs, not ours
+            err = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
+            raise CallFailed(err, attempts, upstream_s, last) from None
         if req is None:
             failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
             continue

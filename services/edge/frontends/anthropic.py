@@ -146,8 +146,13 @@ class AnthropicFrontend:
     endpoint = "messages"
 
     def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
-        """The SDK's API version and beta flags reach an Anthropic upstream unchanged."""
-        return tuple((name, request.headers[name]) for name in ("anthropic-version", "anthropic-beta") if request.headers.get(name))
+        """The SDK's API version and beta flags reach an Anthropic upstream unchanged (printable
+        ASCII, as every real value is; anything else is refused, not sent on)."""
+        forwarded = tuple((name, request.headers[name]) for name in ("anthropic-version", "anthropic-beta") if request.headers.get(name))
+        for name, value in forwarded:
+            if len(value) > 1000 or not (value.isascii() and value.isprintable()):
+                raise BadRequest(f"{name}: must be printable ASCII of at most 1000 characters", code=f"invalid_{name.replace('-', '_')}")
+        return forwarded
 
     def api_key(self, request: Request) -> str:
         return request.headers.get("x-api-key", "").strip() or bearer(request)
