@@ -9,6 +9,7 @@ from services.edge import proxy
 from services.edge.context import SCOPE_KEY, Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
+from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
 from tollgate import health
@@ -17,11 +18,15 @@ from tollgate.errors import TollgateError
 OPENAI = OpenAIFrontend()
 
 
+def door_for(path: str) -> Frontend:
+    """The front door a path belongs to, for errors raised outside its routes."""
+    return anthropic.FRONTEND if path.startswith("/v1/messages") else gemini.FRONTEND if path.startswith("/gemini/") else OPENAI
+
+
 def transport_error_body(path: str, err: TollgateError) -> bytes:
     """An error the HTTP server answers itself (a malformed request, slow headers), in the
     shape of the door the path names."""
-    door = anthropic.FRONTEND if path.startswith("/v1/messages") else gemini.FRONTEND if path.startswith("/gemini/") else OPENAI
-    return msgspec.json.encode(door.error_body(err))
+    return msgspec.json.encode(door_for(path).error_body(err))
 
 
 @post("/v1/chat/completions", status_code=200)
@@ -57,7 +62,7 @@ def create_app(edge: Edge) -> Litestar:
     app = Litestar(
         route_handlers=[chat_completions, embeddings, rerank, list_models, healthz, *FRONTEND_ROUTES, *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry)],
         middleware=[timing_middleware],
-        exception_handlers=error_handlers(OPENAI),
+        exception_handlers=error_handlers(door_for),
         request_max_body_size=32 * 1024 * 1024,
         openapi_config=None,
         logging_config=None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
@@ -11,8 +13,18 @@ from tollgate.errors import BadRequest, Forbidden, NotFound, RateLimited, Tollga
 
 log = structlog.get_logger(service="edge")
 
+class MethodNotAllowed(BadRequest):
+    status = 405
+
+
+class RequestTooLarge(BadRequest):
+    status = 413
+
+
 # Framework errors (unknown route, wrong method, body too large) as our own classes.
-_HTTP_ERRORS: dict[int, type[TollgateError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 429: RateLimited}
+_HTTP_ERRORS: dict[int, type[TollgateError]] = {
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 413: RequestTooLarge, 429: RateLimited,
+}  # fmt: skip
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
@@ -27,11 +39,14 @@ def as_tollgate(exc: Exception) -> TollgateError:
     return TollgateError("The server had an error while processing your request.")
 
 
-def error_handlers(frontend: Frontend) -> dict:
-    """Litestar ``exception_handlers`` for routes of one front door."""
+def error_handlers(frontend: Frontend | Callable[[str], Frontend]) -> dict:
+    """Litestar ``exception_handlers`` for routes of one front door; or, given a function of
+    the request path (the app-level handler: unknown routes, wrong methods), of the door the
+    path names."""
 
-    def render(_request: Request, exc: Exception) -> Response:
+    def render(request: Request, exc: Exception) -> Response:
         err = as_tollgate(exc)
-        return Response(content=frontend.error_body(err), status_code=err.status, headers=err.headers, media_type="application/json")
+        door = frontend(request.url.path) if callable(frontend) else frontend
+        return Response(content=door.error_body(err), status_code=err.status, headers=err.headers, media_type="application/json")
 
     return {Exception: render}

@@ -78,6 +78,8 @@ async def decode_body(request: Request, kind: type[msgspec.Struct]) -> msgspec.S
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.DecodeError as exc:
         raise BadRequest(f"invalid JSON body: {exc}") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise BadRequest("invalid JSON body: not UTF-8, or nested too deeply") from None
 
 
 def _key_id(key_id: str) -> str:

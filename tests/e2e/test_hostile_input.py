@@ -174,3 +174,30 @@ def test_endpoints_still_serve_valid_bodies(stack, key):
         payload = json.loads(json.dumps(body).replace("{model}", "sim-1"))
         response = httpx.post(base + path_, json=payload, headers=headers_for(path_, key), timeout=30)
         assert response.status_code == 200, (path_, response.status_code, response.text[:300])
+
+
+@pytest.mark.parametrize(
+    "method, path, content, status",
+    [
+        ("GET", CHAT, b"", 405),
+        ("PUT", MESSAGES_PATH, b"{}", 405),
+        ("POST", "/v1/no-such-thing", b"{}", 404),
+        ("POST", "/v1/messages/nope", b"{}", 404),
+        ("POST", "/gemini/v1beta/models/sim-1:nope", b"{}", 404),
+        ("POST", CHAT, b"x" * (33 << 20), 413),
+        ("POST", MESSAGES_PATH, b"x" * (33 << 20), 413),
+    ],
+)
+def test_framework_errors_keep_their_status_in_the_door_shape(stack, key, method, path, content, status):
+    base = stack.edge_url.removesuffix("/v1")
+    response = httpx.request(method, base + path, content=content, headers=headers_for(path, key), timeout=60)
+    assert response.status_code == status, response.text[:300]
+    assert_error_shape(path, response)
+
+
+def test_metering_refuses_hostile_json_bodies(stack, admin_token):
+    headers = {"authorization": f"Bearer {admin_token}", "content-type": "application/json"}
+    for content in (b"[" * 10_000 + b"]" * 10_000, b'{"name": "\xff"}', b"{", b'{"grace_s": "x"}'):
+        response = httpx.post(f"{stack.metering_url}/v1/keys", content=content, headers=headers, timeout=30)
+        assert response.status_code == 400, response.text[:300]
+        assert_error_shape("/v1/keys", response)
