@@ -365,8 +365,9 @@ def print_queries(results: list[tuple], meta: dict, target_ms: float = 300) -> N
         f"{parts.get('usage_events', (0, 0))[0]} parts, hourly rollup {parts.get('usage_hourly', (0, 0))[1]:,}, daily {parts.get('model_daily', (0, 0))[1]:,})"
     )
     print(
-        "  * one store.insert of events already stored (metering after a crash); a first delivery skips the lookup. The generated\n"
-        "    parts each span all 30 days, so every part overlaps the batch's time span: the worst case for this lookup."
+        "  * one store.insert of events already stored (metering after a crash); a new event of the last minutes skips the lookup\n"
+        "    (services/metering/recent.py). The generated parts each span all 30 days, so every part overlaps the batch's time\n"
+        "    span: the worst case for this lookup."
     )
 
 
