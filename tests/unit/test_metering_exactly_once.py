@@ -255,3 +255,19 @@ def test_reconcile_flags_a_ranking_rollup_that_differs(store: UsageStore) -> Non
         assert "same: cost µUSD: usage_daily (statement) vs ledger" in text  # this account's statement is fine
     finally:
         served.close()
+
+
+def test_a_start_up_load_cut_at_its_bound_covers_only_what_it_read(store: UsageStore, clickhouse_dsn: str) -> None:
+    ahead = [usage(i * 1000, account="acct_ahead", ago_ms=-600_000) for i in range(10)]  # the newest rows (an edge clock 10 min ahead)
+    assert store.insert(ahead) == 10
+    again = UsageStore(clickhouse_dsn)
+    try:
+        again._recent = RecentIds(max_ids=4)  # reads the 4 newest ids only: its horizon is just past the 4th newest
+        later = [usage(i * 1000 + 500, account="acct_ahead", ago_ms=-600_000) for i in range(10)]
+        assert again.insert(ahead + later) == 10
+        assert again._recent.horizon_ms == ahead[6].occurred_at_ms + 1
+        # Looked up: every stored one (6 below the horizon, 4 in the index) and the new ones below the horizon.
+        assert again.looked_up == 10 + 6
+        assert again.insert(ahead + later) == 0
+    finally:
+        again.close()
