@@ -5,7 +5,9 @@
 - a request's headers must all arrive within ``header_timeout_s`` of its first byte (of
   the connection, for its first request); a slow-header connection then gets 408, in the
   JSON error shape, and is closed. uvicorn itself only times out idle keep-alive
-  connections, never a request whose headers trickle in.
+  connections, never a request whose headers trickle in;
+- a request's headers may take at most ``MAX_HEADER_BYTES`` (httptools sets no limit of its
+  own): more is a 431, in the JSON error shape, and the connection is closed.
 
 Which JSON shape: ``render(path, error)``, given whatever path the parser had read (may be
 empty); by default the OpenAI-style ``{"error": {...}}``. The edge passes its own, which
@@ -24,6 +26,12 @@ from tollgate.errors import BadRequest, RequestTimeout, TollgateError
 
 Render = Callable[[str, TollgateError], bytes]
 MALFORMED = "Invalid HTTP request received."
+MAX_HEADER_BYTES = 64 * 1024  # the request line and every header
+
+
+class HeadersTooLarge(BadRequest):
+    status = 431
+    default_code = "headers_too_large"
 
 
 def openai_shape(_path: str, err: TollgateError) -> bytes:
@@ -38,9 +46,17 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
         _header_timer: asyncio.TimerHandle | None = None
         _last_data: bytes = b""  # the start of the last bytes read: the door, when the parser had no URL yet
 
+        _header_bytes = 0  # read since the current request began, while its headers are incomplete
+
         def data_received(self, data: bytes) -> None:
             self._last_data = data[:512]
             super().data_received(data)
+            if self._header_timer is None or self.transport.is_closing():
+                return  # not waiting for headers (they are complete, or the connection is done)
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._disarm_header_timer()
+                self._send_error(HeadersTooLarge(f"The request's headers exceed {MAX_HEADER_BYTES // 1024} KiB."))
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -52,6 +68,7 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._header_bytes = 0
             self._arm_header_timer()
 
         def on_headers_complete(self) -> None:

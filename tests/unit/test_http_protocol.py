@@ -12,7 +12,7 @@ import time
 from contextlib import AsyncExitStack
 
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, Request, get, post
 
 from services.edge.app import transport_error_body
 from tools.stack import free_port
@@ -22,6 +22,11 @@ from tollgate import files, lifecycle
 @get("/v1/ping")
 async def ping() -> dict:
     return {"ok": True}
+
+
+@post("/v1/size", status_code=200)
+async def size(request: Request) -> dict:
+    return {"size": len(await request.body())}
 
 
 async def _exchange(port: int, data: bytes, *, pause_s: float = 0.0, then: bytes = b"") -> tuple[bytes, float]:
@@ -46,7 +51,7 @@ def _split(answer: bytes) -> tuple[int, dict[str, str], dict]:
 
 
 async def _serve(header_timeout_s: float):
-    app = Litestar(route_handlers=[ping], logging_config=None)
+    app = Litestar(route_handlers=[ping, size], logging_config=None)
     app.state.transport_error_body = transport_error_body
     stack = AsyncExitStack()
     port = free_port()
@@ -103,6 +108,26 @@ def test_headers_that_trickle_in_get_a_408_and_the_connection_closes() -> None:
     assert_shape("anthropic", body)
     assert _split(silent)[0] == 408 and silent_s < 3
     assert _split(quick)[0] == 200  # headers within the limit: served
+
+
+def test_headers_beyond_the_limit_get_a_431_and_a_large_body_does_not() -> None:
+    from tollgate.http_protocol import MAX_HEADER_BYTES
+
+    async def main():
+        stack, port = await _serve(header_timeout_s=5)
+        async with stack:
+            header = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+            flood = b"POST /gemini/v1beta/models/m:generateContent HTTP/1.1\r\nHost: x\r\n" + header * (MAX_HEADER_BYTES // len(header) + 2)
+            big = await _exchange(port, flood)
+            body = b"{" + b" " * 300_000 + b"}"
+            ok = await _exchange(port, b"POST /v1/size HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        return big, ok
+
+    (big, _), (ok, _) = asyncio.run(main())
+    status, _, body = _split(big)
+    assert status == 431
+    assert_shape("gemini", body)
+    assert _split(ok) == (200, _split(ok)[1], {"size": 300_002})
 
 
 def test_private_dir_and_file_modes(tmp_path) -> None:
