@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from tests.e2e.hostile import ENDPOINTS, MODELS, RICH, assert_error_shape, fill, headers_for
 from tollgate.rpc import accounts_pb2 as pb
 
-# TOLLGATE_FUZZ_EXAMPLES=2000 for a deeper, random run; by default 150 fixed examples (~15 s).
+# TOLLGATE_FUZZ_EXAMPLES=2000 for a deeper, random run; by default 200 fixed examples (a few seconds).
 EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not EXAMPLES, database=None)
+FUZZ = settings(max_examples=EXAMPLES or 200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not EXAMPLES, database=None)
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False),
