@@ -4,9 +4,9 @@ SQLite by default, PostgreSQL in production (``TOLLGATE_ACCOUNTS_DB`` = a file p
 ``postgresql://`` DSN). The adapters differ only in connection, transactions, row locks
 and a few DDL words; the store above them speaks one SQL.
 
-Migrations: ``SCHEMA`` creates what is missing, and ``ADDED_COLUMNS`` adds each column a
-table gained after it first shipped, once, on both engines; a new release appends to
-these lists and never edits an entry.
+The schema comes from the numbered SQL files in ``services/accounts/migrations``, applied
+by ``services/accounts/schema.py``; ``words`` are the two DDL words the engines spell
+differently, which those files write as placeholders.
 """
 
 from __future__ import annotations
@@ -18,78 +18,10 @@ from pathlib import Path
 
 from tollgate.files import private_dir, private_file
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS accounts (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        balance_micros BIGINT NOT NULL DEFAULT 0,
-        created_at_ms BIGINT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS api_keys (
-        id TEXT PRIMARY KEY,
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        name TEXT NOT NULL,
-        prefix TEXT NOT NULL,
-        key_hash TEXT NOT NULL UNIQUE,
-        created_at_ms BIGINT NOT NULL,
-        revoked_at_ms BIGINT NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account_id)",
-    """CREATE TABLE IF NOT EXISTS ledger (
-        id {serial},
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        kind TEXT NOT NULL,
-        amount_micros BIGINT NOT NULL,
-        reference TEXT NOT NULL UNIQUE,
-        created_at_ms BIGINT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id)",
-    # Per-key spend per UTC day ("d<day number>") and month ("m<year*12+month-1>"), for spend caps.
-    """CREATE TABLE IF NOT EXISTS key_spend (
-        key_id TEXT NOT NULL,
-        period TEXT NOT NULL,
-        micros BIGINT NOT NULL DEFAULT 0,
-        PRIMARY KEY (key_id, period)
-    )""",
-    # Balance an edge has reserved; see docs/balance-leases.md. spent_micros = -1 while open.
-    """CREATE TABLE IF NOT EXISTS leases (
-        id TEXT PRIMARY KEY,
-        account_id TEXT NOT NULL REFERENCES accounts(id),
-        holder TEXT NOT NULL,
-        granted_micros BIGINT NOT NULL,
-        debited_micros BIGINT NOT NULL DEFAULT 0,
-        spent_micros BIGINT NOT NULL DEFAULT -1,
-        expires_at_ms BIGINT NOT NULL,
-        created_at_ms BIGINT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS leases_account ON leases(account_id, expires_at_ms)",
-]
-
-# Columns added after a table first shipped: (table, column, definition), applied once.
-ADDED_COLUMNS = [
-    ("accounts", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
-    ("api_keys", "require_zdr", "BOOLEAN NOT NULL DEFAULT {false}"),
-    ("ledger", "effective_at_ms", "BIGINT NOT NULL DEFAULT 0"),  # when the request happened (usage)
-    ("api_keys", "allowed_models", "TEXT NOT NULL DEFAULT ''"),  # newline-separated glob patterns
-    ("api_keys", "expires_at_ms", "BIGINT NOT NULL DEFAULT 0"),
-    ("api_keys", "rpm_limit", "INTEGER NOT NULL DEFAULT 0"),  # 0 = unlimited
-    ("api_keys", "tpm_limit", "BIGINT NOT NULL DEFAULT 0"),
-    ("accounts", "status", "TEXT NOT NULL DEFAULT 'active'"),
-    ("accounts", "status_reason", "TEXT NOT NULL DEFAULT ''"),
-    ("api_keys", "last_used_at_ms", "BIGINT NOT NULL DEFAULT 0"),
-    ("api_keys", "spend_cap_day_micros", "BIGINT NOT NULL DEFAULT 0"),
-    ("api_keys", "spend_cap_month_micros", "BIGINT NOT NULL DEFAULT 0"),
-    ("ledger", "note", "TEXT NOT NULL DEFAULT ''"),  # an adjustment's reason
-    ("ledger", "key_id", "TEXT NOT NULL DEFAULT ''"),  # usage: the key that spent it
-    ("api_keys", "parent_key_id", "TEXT NOT NULL DEFAULT ''"),  # the key that created it or that it replaced: its spend counts against that key's caps too
-    ("leases", "key_id", "TEXT NOT NULL DEFAULT ''"),  # a capped key's lease ('' = the account's)
-    ("leases", "cap_keys", "TEXT NOT NULL DEFAULT ''"),  # newline-separated capped keys whose caps the lease reserves against
-]
-
-
 class SqliteDatabase:
     """sqlite3 in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
 
+    dialect = "sqlite"
     words = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "false": "0"}
     integrity_error: type[Exception] = sqlite3.IntegrityError
 
@@ -111,6 +43,12 @@ class SqliteDatabase:
     def lock_account(self, account_id: str) -> None:
         """``BEGIN IMMEDIATE`` already serializes writers."""
 
+    def lock_migrations(self) -> None:
+        """``BEGIN IMMEDIATE`` already holds the database's write lock."""
+
+    def tables(self) -> set[str]:
+        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     def columns(self, table: str) -> set[str]:
         return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
 
@@ -126,7 +64,9 @@ class PostgresDatabase:
     statement outside a transaction; inside one, the statement fails and the transaction
     is given up (nothing half-done is carried over to a new connection)."""
 
+    dialect = "postgres"
     words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
+    MIGRATION_LOCK = 0x546F6C6C67617465  # "Tollgate": the advisory lock key schema migrations hold
     CONNECT = {"autocommit": True, "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
     def __init__(self, dsn: str):
@@ -168,6 +108,14 @@ class PostgresDatabase:
         """Serialize decisions about one account's balance across accounts replicas."""
         self._conn.execute("SELECT id FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
 
+    def lock_migrations(self) -> None:
+        """Serialize schema migrations across accounts replicas (inside a transaction; released at its end)."""
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
+
+    def tables(self) -> set[str]:
+        rows = self.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return {row[0] for row in rows}
+
     def columns(self, table: str) -> set[str]:
         rows = self.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()", (table,))
         return {row[0] for row in rows}
@@ -181,14 +129,6 @@ def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
     if text.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(text)
     return SqliteDatabase(Path(text))
-
-
-def migrate(db: SqliteDatabase | PostgresDatabase) -> None:
-    for stmt in SCHEMA:
-        db.execute(stmt.format(**db.words))
-    for table, column, definition in ADDED_COLUMNS:
-        if column not in db.columns(table):
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition.format(**db.words)}")
 
 
 class Transaction:

@@ -31,15 +31,9 @@ from nats.js.errors import NoStreamResponseError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.accounts.db import open_database
+from services.accounts.schema import migrate
 from tollgate import events
 from tollgate.notices import CONTROL_SUBJECTS, ensure_control_stream
-
-TABLE = """CREATE TABLE IF NOT EXISTS notice_outbox (
-    id {serial},
-    subject TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at_ms BIGINT NOT NULL
-)"""
 
 
 class Outbox:
@@ -48,7 +42,7 @@ class Outbox:
     def __init__(self, target: str | Path):
         self._db = open_database(target)
         self._lock = threading.Lock()
-        self._db.execute(TABLE.format(**self._db.words))
+        migrate(self._db)  # the notice_outbox table: services/accounts/migrations/0003_notice_outbox.sql
 
     def close(self) -> None:
         self._db.close()

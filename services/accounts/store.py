@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.accounts import caps
-from services.accounts.db import Transaction, migrate, open_database
+from services.accounts.db import Transaction, open_database
+from services.accounts.schema import migrate
 from tollgate.errors import Conflict
 
 
