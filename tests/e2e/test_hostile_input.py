@@ -201,3 +201,15 @@ def test_metering_refuses_hostile_json_bodies(stack, admin_token):
         response = httpx.post(f"{stack.metering_url}/v1/keys", content=content, headers=headers, timeout=30)
         assert response.status_code == 400, response.text[:300]
         assert_error_shape("/v1/keys", response)
+
+
+def test_the_running_stack_keeps_its_data_private(stack):
+    """The accounts database (balances, key hashes) and the admin token: 0600, in a 0700 directory."""
+    import stat
+
+    data = stack.data_dir
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("accounts.sqlite3", "accounts.sqlite3-wal", "accounts.sqlite3-shm", "admin-token"):
+        path = data / name
+        if name == "accounts.sqlite3" or path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
