@@ -181,7 +181,8 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s:
     http = http_protocol.protocol_class(getattr(getattr(app, "state", None), "transport_error_body", None), header_timeout_s)
     app = _InFlight(app)
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s, http=http
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s, http=http,
+        ws="none",  # no service speaks WebSocket: an upgrade request is served as plain HTTP (uvicorn's own refusal is an empty text/plain 403)
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())

@@ -110,6 +110,19 @@ def test_headers_that_trickle_in_get_a_408_and_the_connection_closes() -> None:
     assert _split(quick)[0] == 200  # headers within the limit: served
 
 
+def test_a_websocket_upgrade_is_served_as_plain_http() -> None:
+    async def main():
+        stack, port = await _serve(header_timeout_s=5)
+        async with stack:
+            return await _exchange(port, (
+                b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ))  # fmt: skip
+
+    answer, _ = asyncio.run(main())
+    assert _split(answer)[0] == 200 and _split(answer)[2] == {"ok": True}  # not uvicorn's empty text/plain 403
+
+
 def test_headers_beyond_the_limit_get_a_431_and_a_large_body_does_not() -> None:
     from tollgate.http_protocol import MAX_HEADER_BYTES
 
