@@ -26,6 +26,13 @@ WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(d
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 STATUS_RANGE = (100, 599)  # HTTP statuses, as the usage events record them (499: the client left)
+MAX_PARAM_CHARS = 256  # every query parameter (ids, names, times) is far shorter; a longer one never reaches a query or an RPC
+
+
+async def _short_params(request: Request) -> None:
+    for name, value in request.query_params.items():
+        if len(value) > MAX_PARAM_CHARS or len(name) > MAX_PARAM_CHARS:
+            raise BadRequest(f"query parameter {name[:40]!r} is longer than {MAX_PARAM_CHARS} characters", code="invalid_parameter")
 
 
 def _time(value: str | None, default: datetime, name: str) -> datetime:
@@ -211,7 +218,9 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
 
     handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, reconcile, healthz, *(extra_routes or [])]
-    return Litestar(route_handlers=handlers, exception_handlers={Exception: on_error}, openapi_config=None, logging_config=None)
+    return Litestar(
+        route_handlers=handlers, exception_handlers={Exception: on_error}, before_request=_short_params, openapi_config=None, logging_config=None
+    )
 
 
 async def _raw(query, account_id: str, start: str | None, end: str | None) -> dict:

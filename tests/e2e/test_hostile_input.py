@@ -151,15 +151,24 @@ METERING_CASES = [
     ("/v1/ledger", {"limit": "-1"}),
     ("/v1/accounts", {"limit": "99999999999999999999"}),
     ("/v1/rankings", {"window": "x" * 10_000}),
+    # ids far beyond any real one: refused before they reach an RPC (whose error would echo them past gRPC's metadata limit)
+    ("/v1/statement", {"account_id": "a" * 30_000}),
+    ("/v1/ledger", {"account_id": "a" * 30_000}),
+    ("/v1/keys", {"account_id": "a" * 30_000}),
+    ("/v1/account", {"account_id": "a" * 30_000}),
+    ("/v1/usage", {"account_id": "a" * 30_000}),
+    ("/v1/requests", {"key_id": "k" * 30_000}),
 ]
 
 
-@pytest.mark.parametrize("path, params", METERING_CASES, ids=[f"{p}-{'-'.join(q)}" for p, q in METERING_CASES])
+@pytest.mark.parametrize("path, params", METERING_CASES, ids=[f"{i}-{p}-{'-'.join(q)}" for i, (p, q) in enumerate(METERING_CASES)])
 def test_metering_query_parameters_are_validated(stack, admin_token, path, params):
     response = httpx.get(f"{stack.metering_url}{path}", params=params, headers={"authorization": f"Bearer {admin_token}"}, timeout=30)
     assert response.status_code < 500, (response.status_code, response.text[:300])
     if response.status_code >= 400:
         assert_error_shape(path, response)
+    if any(len(v) > 256 for v in params.values()):
+        assert response.status_code == 400, response.text[:300]
     if params.get("start") == "1970-01-01":  # in range: answered
         assert response.status_code == 200
     elif path in ("/v1/requests", "/v1/usage", "/v1/usage/daily", "/v1/usage/models", "/v1/statement") and "limit" not in params:
@@ -201,6 +210,9 @@ def test_metering_refuses_hostile_json_bodies(stack, admin_token):
         response = httpx.post(f"{stack.metering_url}/v1/keys", content=content, headers=headers, timeout=30)
         assert response.status_code == 400, response.text[:300]
         assert_error_shape("/v1/keys", response)
+    response = httpx.post(f"{stack.metering_url}/v1/keys", params={"account_id": "a" * 30_000}, json={"name": "x"}, headers=headers, timeout=30)
+    assert response.status_code == 400, response.text[:300]
+    assert_error_shape("/v1/keys", response)
 
 
 def test_the_running_stack_keeps_its_data_private(stack):
