@@ -150,5 +150,9 @@ def from_grpc(err: grpc.aio.AioRpcError, overrides: dict[grpc.StatusCode, type[T
 ERROR_CODE_METADATA = "tollgate-error-code"  # carries the error's ``code`` (e.g. expired_api_key) across gRPC
 
 
+MAX_DETAILS_CHARS = 2000  # gRPC carries details in metadata (16 KiB in all): a message quoting a huge input must not overflow it
+
+
 async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> None:
-    await context.abort(err.grpc_code, err.message, trailing_metadata=((ERROR_CODE_METADATA, err.code or ""),))
+    message = err.message if len(err.message) <= MAX_DETAILS_CHARS else err.message[: MAX_DETAILS_CHARS - 1] + "…"
+    await context.abort(err.grpc_code, message, trailing_metadata=((ERROR_CODE_METADATA, (err.code or "")[:200]),))

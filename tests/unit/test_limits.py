@@ -154,3 +154,26 @@ def test_transport_error_body_picks_the_door_by_path():
     assert json.loads(transport_error_body("/v1/messages", err))["type"] == "error"
     assert json.loads(transport_error_body("/gemini/v1beta/models/x:generateContent", err))["error"]["status"] == "INVALID_ARGUMENT"
     assert json.loads(transport_error_body("", err))["error"]["code"] == "invalid_http"
+
+
+def test_a_servicer_error_quoting_a_huge_input_still_fits_grpc_metadata():
+    import asyncio
+
+    async def main():
+        async def handler(request, context):
+            await errors.abort(context, errors.NotFound(f"unknown account {request.decode()}"))
+
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", {"M": grpc.unary_unary_rpc_method_handler(handler)}),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await channel.unary_unary("/t.T/M")(b"a" * 100_000)
+                return errors.from_grpc(err.value)
+        finally:
+            await server.stop(0)
+
+    err = asyncio.run(main())
+    assert isinstance(err, errors.NotFound) and err.message.startswith("unknown account aaa") and len(err.message) <= errors.MAX_DETAILS_CHARS
