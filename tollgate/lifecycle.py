@@ -186,11 +186,17 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s:
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise SystemExit(f"HTTP server on {host}:{port} exited during start-up")
-        await asyncio.sleep(0.01)
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise SystemExit(f"HTTP server on {host}:{port} exited during start-up")
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:  # a signal during start-up: let the server finish starting, then stop it
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(task), 5.0)
+        raise
 
     async def _stop() -> None:
         server.should_exit = True

@@ -14,18 +14,23 @@ import time
 from tools.stack import ROOT, free_port
 
 
+def _until_line(proc: subprocess.Popen, text: str, lines: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in lines[-1:]):
+        assert time.monotonic() < deadline and proc.poll() is None, lines
+        lines.append(proc.stdout.readline().decode())
+
+
 def test_sigterm_while_waiting_for_nats_at_start_up_stops_the_service_at_once(tmp_path) -> None:
+    """accounts needs NATS to start (its notices and ledger consumer): a signal while it waits stops it."""
     env = {
         **os.environ, "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "TOLLGATE_DATA_DIR": str(tmp_path),
-        "TOLLGATE_EDGE_PORT": str(free_port()), "TOLLGATE_LOG_FORMAT": "json",
+        "TOLLGATE_ACCOUNTS_ADDR": f"127.0.0.1:{free_port()}", "TOLLGATE_LOG_FORMAT": "json",
     }  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "services.edge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "services.accounts"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        lines = []
-        deadline = time.monotonic() + 60
-        while not any("nats connection error" in line for line in lines[-1:]):  # up, and retrying a NATS nothing answers
-            assert time.monotonic() < deadline and proc.poll() is None, lines
-            lines.append(proc.stdout.readline().decode())
+        lines: list[str] = []
+        _until_line(proc, "nats connection error", lines)  # up, and retrying a NATS nothing answers
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         assert proc.wait(timeout=10) == 0
@@ -37,6 +42,28 @@ def test_sigterm_while_waiting_for_nats_at_start_up_stops_the_service_at_once(tm
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_edge_starts_without_nats_and_stops_cleanly_at_any_moment(tmp_path) -> None:
+    """The edge serves without NATS: it finishes starting while NATS is unreachable; SIGTERM
+    during start-up or after it stops it at once with no traceback."""
+    for when in ("nats connection error", "edge listening"):
+        env = {
+            **os.environ, "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "TOLLGATE_DATA_DIR": str(tmp_path),
+            "TOLLGATE_EDGE_PORT": str(free_port()), "TOLLGATE_LOG_FORMAT": "json",
+        }  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-m", "services.edge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            lines: list[str] = []
+            _until_line(proc, when, lines)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            out = "".join(lines) + proc.stdout.read().decode()
+            assert "service stopped" in out and "Traceback" not in out, out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_a_probe_stuck_forever_fails_its_check_and_does_not_block_exit() -> None:
