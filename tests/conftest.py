@@ -7,7 +7,9 @@ import os
 import secrets
 from pathlib import Path
 
-import pytest
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")  # before gRPC is imported: see tools/stack.py
+
+import pytest  # noqa: E402
 
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb

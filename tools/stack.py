@@ -20,7 +20,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
+# Services are started with fork + exec and a pre-exec hook (PR_SET_PDEATHSIG). gRPC's fork
+# handlers, on by default, then run in the child while other threads use gRPC and abort it now
+# and then (SIGABRT before exec). The launcher never uses gRPC in a forked child: turn them off,
+# before gRPC is imported (it reads the variable once).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+import grpc  # noqa: E402
 import msgspec
 
 from tollgate import credentials
@@ -246,9 +252,10 @@ class Stack:
     def restart(self, service: Service, wait: bool = False) -> Service:
         """Start a service that exited again, with the same command and environment (and wait
         until it answers)."""
-        self.services.remove(service)
         again = Service(service.name, service.argv, service.ready, env=service.env)
         self._spawn(again, self.env())
+        self.services.remove(again)  # into the old one's place (stop order), never missing from the list meanwhile
+        self.services[self.services.index(service)] = again
         if wait:
             self._wait_ready(again)
         return again
