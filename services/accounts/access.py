@@ -11,7 +11,7 @@ import fnmatch
 import hmac
 from dataclasses import dataclass
 
-from services.accounts import keys
+from tollgate import keys
 from services.accounts.store import KeyRow, SqlStore, now_ms
 from tollgate.credentials import presented
 from tollgate.errors import BadRequest, Forbidden, Unauthorized

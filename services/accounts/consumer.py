@@ -11,7 +11,8 @@ import asyncio
 from nats.js import JetStreamContext
 
 from services.accounts.service import Notifier
-from services.accounts.store import SqlStore, day_number, month_number, now_ms
+from services.accounts.store import SqlStore, now_ms
+from tollgate.periods import day_number, month_number
 from tollgate import events, tracing
 from tollgate.consume import pull_loop
 from tollgate.metrics import ConsumerMetrics, watch_consumer

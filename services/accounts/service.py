@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from services.accounts import keys
+from tollgate import keys
 from services.accounts.access import Access, Caller, KeyLimits
 from services.accounts.notices import Notifier  # control notices durably (outbox + JetStream), balance hints on core NATS
 from services.accounts.store import AccountRow, KeyRow, LeaseRow, SqlStore, new_id, now_ms

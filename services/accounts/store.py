@@ -9,7 +9,6 @@ the ledger insert and always equals the sum of its ledger rows.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from services.accounts import caps
 from services.accounts.db import Transaction, open_database
 from services.accounts.schema import migrate
 from tollgate.errors import Conflict
+from tollgate.periods import day_number, month_number
 
 
 def now_ms() -> int:
@@ -28,15 +28,6 @@ def now_ms() -> int:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
-def day_number(ms: int) -> int:
-    return ms // 86_400_000
-
-
-def month_number(ms: int) -> int:
-    d = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return d.year * 12 + d.month - 1
 
 
 @dataclass(frozen=True, slots=True)

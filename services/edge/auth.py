@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.accounts.keys import hash_key
-from tollgate.cache import CachedLookup
 from tollgate import errors, events
-from services.accounts.store import day_number, month_number
+from tollgate.cache import CachedLookup
 from tollgate.errors import Forbidden, InsufficientQuota, Unauthorized
+from tollgate.keys import hash_key
+from tollgate.periods import day_number, month_number
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 

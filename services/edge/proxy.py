@@ -11,12 +11,13 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import estimate, limits, preauth, sse
+from services.edge import estimate, limits, preauth
+from tollgate import sse
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
 from services.edge.leases import Hold
 from services.edge.frontends.base import Frontend, Parsed
-from services.edge.providers.base import Adapter, Usage
+from tollgate.providers.base import Adapter, Usage
 from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call

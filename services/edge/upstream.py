@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 from opentelemetry.trace import SpanKind
 
-from services.edge.providers import adapter_for
-from services.edge.providers.base import Adapter, UpstreamRequest
+from tollgate.providers import adapter_for
+from tollgate.providers.base import Adapter, UpstreamRequest
 from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout

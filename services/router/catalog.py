@@ -48,11 +48,11 @@ from pathlib import Path
 
 import msgspec
 
-from services.edge.providers import REGISTRY
 from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
+from tollgate.providers import REGISTRY
 
-# The provider kinds are whatever the upstream adapter folders register: adding a
+# The provider kinds are whatever tollgate/providers registers: adding a
 # provider touches only its folder.
 PROVIDER_KINDS = frozenset(REGISTRY)
 CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})

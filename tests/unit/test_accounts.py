@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from services.accounts import keys
+from tollgate import keys
 from services.accounts.store import SqlStore
 from tollgate import events
 from tollgate.rpc import accounts_pb2 as pb

@@ -6,8 +6,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from services.accounts import keys
-from services.accounts.store import day_number, month_number, now_ms
+from tollgate import keys
+from services.accounts.store import now_ms
+from tollgate.periods import day_number, month_number
 from tests.unit.conftest import PEPPER, TRIAL
 from tollgate import events
 from tollgate.rpc import accounts_pb2 as pb

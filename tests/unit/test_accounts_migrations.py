@@ -13,7 +13,7 @@ import pytest
 
 from services.accounts import schema
 from services.accounts.db import open_database
-from services.accounts.keys import hash_key
+from tollgate.keys import hash_key
 from services.accounts.notices import Outbox
 from services.accounts.store import SqlStore
 

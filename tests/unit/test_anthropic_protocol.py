@@ -20,8 +20,8 @@ from litestar import Litestar
 
 from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
 from services.edge.middleware import timing_middleware
-from services.edge.providers import anthropic as provider
-from services.edge.sse import Event, Parser
+from tollgate.providers import anthropic as provider
+from tollgate.sse import Event, Parser
 from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
 from tollgate.rpc import router_pb2 as pb
 

@@ -18,12 +18,12 @@ import pytest
 from litestar import Litestar, Response
 from litestar.testing import TestClient
 
-from services.edge import sse
+from tollgate import sse
 from services.edge.frontends import gemini as front
 from services.edge.frontends.base import Parsed
-from services.edge.providers import gemini as provider
-from services.edge.providers.base import Usage
-from services.edge.providers.gemini.request import SKIP_SIGNATURE, clean_schema
+from tollgate.providers import gemini as provider
+from tollgate.providers.base import Usage
+from tollgate.providers.gemini.request import SKIP_SIGNATURE, clean_schema
 from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, RateLimited, UpstreamError, UpstreamTimeout
 
 needs_sdk = pytest.mark.skipif(

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import structlog
 
-from services.accounts.keys import hash_key
+from tollgate.keys import hash_key
 from services.accounts.notices import Notifier, Outbox
 from services.edge.auth import Authenticator
 from services.metering.auth import Authorizer

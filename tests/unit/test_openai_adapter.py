@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from services.edge.providers import REGISTRY, adapter_for
-from services.edge.providers.base import UpstreamRequest, Usage
-from services.edge.providers.openai_compat import OPENAI_COMPATIBLE, PROFILES, StreamChunk
+from tollgate.providers import REGISTRY, adapter_for
+from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.openai_compat import OPENAI_COMPATIBLE, PROFILES, StreamChunk
 from services.router.catalog import PROVIDER_KINDS
 
 OPENAI = OPENAI_COMPATIBLE["openai"]

@@ -248,7 +248,7 @@ def test_derived_paths(tmp_path) -> None:
 
 
 def test_absurd_provider_counts_are_clamped_so_the_event_stays_billable() -> None:
-    from services.edge.providers.base import MAX_TOKENS, Usage
+    from tollgate.providers.base import MAX_TOKENS, Usage
 
     usage = Usage(prompt_tokens=-5, completion_tokens=10**30, cached_tokens=3, reasoning_tokens=2).bounded()
     assert usage == Usage(0, MAX_TOKENS, 3, 2)

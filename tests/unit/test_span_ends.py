@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from services.edge import upstream
-from services.edge.providers.base import UpstreamRequest
+from tollgate.providers.base import UpstreamRequest
 from services.edge.publisher import UsagePublisher
 from services.edge.routes import Route
 from tollgate import events, tracing

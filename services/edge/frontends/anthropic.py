@@ -25,9 +25,9 @@ from services.edge.context import SCOPE_KEY, Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
-from services.edge.providers.anthropic import ADAPTERS, wire
-from services.edge.providers.anthropic.inbound import text_of, to_canonical_request
-from services.edge.sse import frame
+from tollgate.providers.anthropic import ADAPTERS, wire
+from tollgate.providers.anthropic.inbound import text_of, to_canonical_request
+from tollgate.sse import frame
 from tollgate.errors import BadRequest, InsufficientQuota, TollgateError
 
 _ENCODE = msgspec.json.encode

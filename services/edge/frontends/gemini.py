@@ -26,9 +26,9 @@ from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
-from services.edge.providers.gemini.inbound import get, parts, to_canonical_request
-from services.edge.providers.base import tool_arguments
-from services.edge.providers.gemini.wire import FINISH_OUT, status_name
+from tollgate.providers.gemini.inbound import get, parts, to_canonical_request
+from tollgate.providers.base import tool_arguments
+from tollgate.providers.gemini.wire import FINISH_OUT, status_name
 from tollgate.errors import BadRequest, NotFound, TollgateError
 
 _ENCODE = msgspec.json.encode

@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import msgspec
 
-from services.edge.providers.base import UpstreamRequest, Usage
-from services.edge.providers.gemini import request, response, wire
+from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.gemini import request, response, wire
 from tollgate.errors import BadRequest
 
 __all__ = ["ADAPTERS", "GeminiAdapter"]

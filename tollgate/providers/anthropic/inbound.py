@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from services.edge.providers.anthropic import wire
+from tollgate.providers.anthropic import wire
 from tollgate.errors import BadRequest
 
 _ENCODE = msgspec.json.encode

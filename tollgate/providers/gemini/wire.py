@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from services.edge.providers.base import Usage
+from tollgate.providers.base import Usage
 
 Count = int | float | None
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import msgspec
 
-from services.edge.providers.base import UpstreamRequest, Usage
-from services.edge.providers.openai_compat import wire
-from services.edge.providers.openai_compat.profiles import PROFILES, Profile
-from services.edge.sse import Event
+from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.openai_compat import wire
+from tollgate.providers.openai_compat.profiles import PROFILES, Profile
+from tollgate.sse import Event
 
 __all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from services.edge.providers.anthropic import wire
-from services.edge.providers.base import Usage, tool_arguments
+from tollgate.providers.anthropic import wire
+from tollgate.providers.base import Usage, tool_arguments
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients often omit it
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import msgspec
 
-from services.edge.sse import Event
+from tollgate.sse import Event
 
 
 # Most tokens one request can be billed for: far above any model's context, far below what

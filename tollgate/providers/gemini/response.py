@@ -13,9 +13,9 @@ import time
 
 import msgspec
 
-from services.edge.providers.base import Usage
-from services.edge.providers.gemini import wire
-from services.edge.sse import Event
+from tollgate.providers.base import Usage
+from tollgate.providers.gemini import wire
+from tollgate.sse import Event
 
 _RESPONSE = msgspec.json.Decoder(wire.Response)
 _ENCODE = msgspec.json.encode

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import msgspec
 
-from services.edge.providers.anthropic import translate, wire
-from services.edge.providers.anthropic.stream import Decoder
-from services.edge.providers.base import UpstreamRequest, Usage
+from tollgate.providers.anthropic import translate, wire
+from tollgate.providers.anthropic.stream import Decoder
+from tollgate.providers.base import UpstreamRequest, Usage
 
 __all__ = ["ADAPTERS", "AnthropicAdapter", "Decoder"]
 

@@ -12,9 +12,9 @@ import time
 
 import msgspec
 
-from services.edge.providers.anthropic import translate, wire
-from services.edge.providers.base import Usage
-from services.edge.sse import Event
+from tollgate.providers.anthropic import translate, wire
+from tollgate.providers.base import Usage
+from tollgate.sse import Event
 
 _EVENT = msgspec.json.Decoder(wire.StreamEvent)
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
-from services.edge.providers.base import tool_arguments
+from tollgate.providers.base import tool_arguments
 
 
 # Google's documented sentinel for replayed function calls whose real thoughtSignature
