@@ -3,7 +3,7 @@
 Only what the edge reads from upstream answers is typed, permissively: unknown fields
 and part kinds (inlineData answers, executableCode, groundingMetadata, …) decode fine
 and are ignored. Google always answers in proto-JSON camelCase, hence ``rename="camel"``.
-Client *requests* are read as plain dicts instead (see ``frontends/gemini.py``): Google
+Client *requests* are read as plain dicts instead (see ``services/edge/frontends/gemini/inbound.py``): Google
 accepts both camelCase and snake_case field names there, and the SDK itself mixes them.
 """
 

@@ -7,9 +7,9 @@ over the request's text, function args and results; no upstream is called and no
 metered), ``embedContent`` and ``batchEmbedContents`` (served by any upstream with
 embeddings, through the OpenAI embeddings shape). Unknown actions are a Google-shaped 404.
 
-The request translation lives in ``providers/gemini/inbound.py`` (it lists what is
-translated and what is knowingly dropped); this module renders canonical answers, stream
-chunks and errors in Google's shapes.
+This folder holds both directions: ``inbound.py`` (the request translation: it lists what
+is translated and what is knowingly dropped) and ``render.py`` (canonical answers, stream
+chunks and errors in Google's shapes); this module parses requests and serves the routes.
 """
 
 from __future__ import annotations
@@ -25,124 +25,14 @@ from services.edge import limits, proxy
 from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
+from services.edge.frontends.gemini.inbound import get, parts, to_canonical_request
+from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
-from tollgate.providers.gemini.inbound import get, parts, to_canonical_request
-from tollgate.providers.base import tool_arguments
-from tollgate.providers.gemini.wire import FINISH_OUT, status_name
 from tollgate.errors import BadRequest, NotFound, TollgateError
 
+__all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
+
 _ENCODE = msgspec.json.encode
-SSE_END = b"\r\n\r\n"  # what Google sends
-
-
-# --- canonical answer -> Gemini ---------------------------------------------------------
-
-
-def usage_metadata(usage: Any) -> dict | None:
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    thoughts = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
-    out = {"promptTokenCount": prompt, "candidatesTokenCount": max(completion - thoughts, 0), "totalTokenCount": prompt + completion}
-    if cached > 0:
-        out["cachedContentTokenCount"] = cached
-    if thoughts > 0:
-        out["thoughtsTokenCount"] = thoughts
-    return out
-
-
-def _call_part(name: Any, arguments: Any) -> dict:
-    return {"functionCall": {"name": str(name or ""), "args": tool_arguments(arguments)}}
-
-
-def from_canonical_response(response: dict, model: str) -> dict:
-    candidates = []
-    for choice in response.get("choices") or ():
-        message = choice.get("message") or {}
-        content = message.get("content")
-        text = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content or () if isinstance(p, dict))
-        parts: list[dict] = [{"text": text}] if text else []
-        for call in message.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            parts.append(_call_part(fn.get("name"), fn.get("arguments")))
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}} if parts else {}
-        candidate["finishReason"] = FINISH_OUT.get(choice.get("finish_reason") or "", "STOP")
-        candidate["index"] = choice.get("index") or 0
-        candidates.append(candidate)
-    out: dict[str, Any] = {"candidates": candidates}
-    if (meta := usage_metadata(response.get("usage"))) is not None:
-        out["usageMetadata"] = meta
-    out["modelVersion"] = model
-    if response.get("id"):
-        out["responseId"] = response["id"]
-    return out
-
-
-def error_event(err: TollgateError) -> dict:
-    return {"error": {"code": err.status, "message": err.message, "status": status_name(err.status)}}
-
-
-class _Encoder:
-    """Canonical chunks -> SSE GenerateContentResponses. Text goes out as it arrives; tool
-    calls (streamed as argument fragments) go out whole once their choice finishes; the
-    finishReason and usageMetadata go out last, in ``finish()``, because the usage-only
-    chunk comes after the finish_reason chunk."""
-
-    def __init__(self, model: str):
-        self.model = model
-        self.response_id = ""
-        self.usage: dict | None = None
-        self.finish_reasons: dict[int, str] = {}
-        self.calls: dict[int, dict[int, list[str]]] = {}  # choice -> tool-call index -> [name, arguments]
-
-    def _event(self, body: dict) -> bytes:
-        body["modelVersion"] = self.model
-        if self.response_id:
-            body["responseId"] = self.response_id
-        return b"data: " + _ENCODE(body) + SSE_END
-
-    def _parts_event(self, index: int, parts: list[dict]) -> bytes:
-        return self._event({"candidates": [{"content": {"role": "model", "parts": parts}, "index": index}]})
-
-    def _flush_calls(self, index: int) -> bytes:
-        pending = self.calls.pop(index, {})
-        parts = [_call_part(name, arguments) for _, (name, arguments) in sorted(pending.items())]
-        return self._parts_event(index, parts) if parts else b""
-
-    def encode(self, chunk: dict) -> bytes:
-        self.response_id = self.response_id or str(chunk.get("id") or "")
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
-        out = []
-        for choice in chunk.get("choices") or ():
-            index, delta = choice.get("index") or 0, choice.get("delta") or {}
-            if isinstance(text := delta.get("content"), str) and text:
-                out.append(self._parts_event(index, [{"text": text}]))
-            for call in delta.get("tool_calls") or ():
-                slot = self.calls.setdefault(index, {}).setdefault(call.get("index") or 0, ["", ""])
-                fn = call.get("function") or {}
-                slot[0] = fn.get("name") or slot[0]
-                slot[1] += fn.get("arguments") or ""
-            if choice.get("finish_reason"):
-                self.finish_reasons[index] = choice["finish_reason"]
-                out.append(self._flush_calls(index))
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        out = [self._flush_calls(index) for index in sorted(self.calls)]
-        candidates = [
-            {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": FINISH_OUT.get(reason, "STOP"), "index": index}
-            for index, reason in sorted((self.finish_reasons or {0: "stop"}).items())
-        ]
-        body: dict[str, Any] = {"candidates": candidates}
-        if (meta := usage_metadata(self.usage)) is not None:
-            body["usageMetadata"] = meta
-        out.append(self._event(body))
-        return b"".join(out)
-
-    def error(self, err: TollgateError) -> bytes:
-        return b"data: " + _ENCODE(error_event(err)) + SSE_END
 
 
 class GeminiFrontend:
@@ -169,8 +59,8 @@ class GeminiFrontend:
     def from_canonical(self, response: dict, model: str) -> dict:
         return from_canonical_response(response, model)
 
-    def stream_encoder(self, parsed: Parsed) -> _Encoder:
-        return _Encoder(parsed.model)
+    def stream_encoder(self, parsed: Parsed) -> Encoder:
+        return Encoder(parsed.model)
 
     def passthrough_end(self) -> bytes:
         return b""

@@ -1,0 +1,101 @@
+"""The Anthropic door's ``POST /v1/messages/count_tokens``: an Anthropic channel counts
+natively; otherwise the answer is ``estimate_tokens`` (an estimate, flagged in a header)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Request, Response
+
+from services.edge import limits, proxy
+from services.edge.context import SCOPE_KEY, Edge
+from services.edge.frontends.base import Frontend
+from services.edge.frontends.openai import decode_object
+from tollgate.errors import BadRequest, InsufficientQuota
+from tollgate.providers.anthropic import ADAPTERS
+
+_ENCODE = msgspec.json.encode
+
+
+# Messages-only generation settings Anthropic's count_tokens endpoint does not accept.
+_NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_chars(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    kind = value.get("type")
+    if kind == "text":
+        return _chars(value.get("text"))
+    if kind == "tool_use":
+        return _chars(value.get("name")) + len(_ENCODE(value.get("input") or {}))
+    if kind == "tool_result":
+        return _chars(value.get("content"))
+    return 0  # images, documents, thinking: not estimated
+
+
+def estimate_tokens(body: dict) -> int:
+    """An ESTIMATE, for upstreams that cannot count: ceil(characters of all text / 4), where
+    text is the system prompt, text blocks, tool_use inputs, tool results and the tool
+    definitions (as JSON). Images and documents are not counted."""
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    chars = _chars(body.get("system")) + sum(_chars(m.get("content")) for m in messages if isinstance(m, dict))
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    chars += sum(len(_ENCODE(t)) for t in tools if isinstance(t, dict))
+    return math.ceil(chars / 4)
+
+
+async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) -> Response | None:
+    """Ask the first Anthropic channel that answers; None when there is none."""
+    adapter = ADAPTERS["anthropic"]
+    question = {k: v for k, v in body.items() if k not in _NOT_COUNTED}
+    for candidate in (await edge.routes.route(model)).candidates:
+        if candidate.provider != adapter.kind:
+            continue
+        secret = os.environ.get(candidate.api_key_env, "") if candidate.api_key_env else ""
+        if candidate.api_key_env and not secret:
+            continue
+        req = adapter.count_tokens_request(candidate.base_url, secret, candidate.upstream_model, question)
+        started = time.perf_counter()
+        try:
+            answer = await edge.client.post(req.url, headers=req.headers, content=req.body)
+        except httpx.HTTPError:
+            continue
+        finally:
+            if (timer := request.scope.get(SCOPE_KEY)) is not None:
+                timer.upstream_s += time.perf_counter() - started
+        if answer.status_code == 200:
+            headers = {"x-tollgate-channel": candidate.channel_id, "x-tollgate-token-count": "upstream"}
+            return Response(content=answer.content, status_code=200, media_type="application/json", headers=headers)
+        if answer.status_code in (400, 413, 422):
+            message = adapter.error_message(answer.content) or f"upstream rejected the request (HTTP {answer.status_code})"
+            raise BadRequest(message, code="upstream_bad_request")
+    return None
+
+
+async def serve(request: Request, door: Frontend) -> Response:
+    """Anthropic channels count natively; otherwise the answer is ``estimate_tokens``."""
+    edge: Edge = request.app.state.edge
+    principal = await proxy.authorize(edge, door.api_key(request))
+    if principal.account.balance_micros <= 0:  # counting is free, but not for exhausted accounts
+        raise InsufficientQuota("You exceeded your current quota: the account balance is exhausted. Top up to continue.")
+    body = decode_object(await request.body())
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: Field required", code="missing_model")
+    limits.check_model_name(model)
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise BadRequest("messages: must be a non-empty array", code="invalid_messages")
+    answer = await _count_upstream(request, edge, model, body)
+    if answer is not None:
+        return answer
+    return Response(content={"input_tokens": estimate_tokens(body)}, status_code=200, headers={"x-tollgate-token-count": "estimate"})

@@ -1,0 +1,153 @@
+"""The Anthropic door's answers: a canonical ``chat.completion`` as an Anthropic message,
+canonical stream chunks as Anthropic's event sequence, errors in Anthropic's shape."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+
+from services.edge.frontends.anthropic.inbound import text_of
+from tollgate.errors import TollgateError
+from tollgate.providers.anthropic import wire
+from tollgate.sse import frame
+
+_ENCODE = msgspec.json.encode
+_JSON = msgspec.json.Decoder()
+
+
+def _usage(response: dict) -> dict:
+    """Canonical usage as Anthropic's: cached prompt tokens are not part of ``input_tokens``."""
+    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    cached = int(details.get("cached_tokens") or 0)
+    prompt = int(usage.get("prompt_tokens") or 0)
+    return {"input_tokens": max(prompt - cached, 0), "output_tokens": int(usage.get("completion_tokens") or 0), "cache_read_input_tokens": cached}
+
+
+def _message_id(ident: Any) -> str:
+    ident = str(ident or "")
+    return ident if ident.startswith("msg_") else "msg_" + (ident or secrets.token_hex(12))
+
+
+class Encoder:
+    """Canonical chunks -> Anthropic's event sequence. A new content block opens when the
+    kind changes (text <-> tool call) or a new tool call starts. message_delta waits for
+    ``finish()``: the usage-only chunk arrives after the finish_reason chunk."""
+
+    def __init__(self, model: str):
+        self._model = model
+        self._id = "msg_" + secrets.token_hex(12)
+        self._started = False
+        self._index = -1  # the current block's index
+        self._open: str | None = None  # "text" | "tool" | None
+        self._tool_index: Any = None  # canonical index / id of the open tool call
+        self._tool_id = ""
+        self._tool_used = False
+        self._finish: str | None = None
+        self._usage_chunk: dict = {}  # the (last) chunk carrying usage
+
+    @staticmethod
+    def _event(kind: str, data: dict) -> bytes:
+        return frame(_ENCODE({"type": kind, **data}), kind)
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        message = {
+            "id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
+        }  # fmt: skip
+        return self._event("message_start", {"message": message})
+
+    def _close_block(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return self._event("content_block_stop", {"index": self._index})
+
+    def _open_block(self, kind: str, block: dict) -> bytes:
+        out = self._close_block()
+        self._index += 1
+        self._open = kind
+        return out + self._event("content_block_start", {"index": self._index, "content_block": block})
+
+    def _delta(self, delta: dict) -> bytes:
+        return self._event("content_block_delta", {"index": self._index, "delta": delta})
+
+    def _tool_call(self, call: Any) -> bytes:
+        if not isinstance(call, dict):
+            return b""
+        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        index, ident = call.get("index"), call.get("id")
+        same = self._open == "tool" and (index is None or index == self._tool_index) and (not ident or ident == self._tool_id)
+        out = b""
+        if not same:
+            self._tool_index, self._tool_id, self._tool_used = index, ident or "toolu_" + secrets.token_hex(12), True
+            out = self._open_block("tool", {"type": "tool_use", "id": self._tool_id, "name": fn.get("name") or "", "input": {}})
+        if isinstance(args := fn.get("arguments"), str) and args:
+            out += self._delta({"type": "input_json_delta", "partial_json": args})
+        return out
+
+    def encode(self, chunk: dict) -> bytes:
+        out = [self._start()]
+        if isinstance(chunk.get("usage"), dict):
+            self._usage_chunk = chunk
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            if isinstance(text := delta.get("content"), str) and text:
+                if self._open != "text":
+                    out.append(self._open_block("text", {"type": "text", "text": ""}))
+                out.append(self._delta({"type": "text_delta", "text": text}))
+            for call in delta.get("tool_calls") or ():
+                out.append(self._tool_call(call))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        delta = {"stop_reason": wire.stop_reason(self._finish, self._tool_used), "stop_sequence": None}
+        return b"".join(
+            (
+                self._start(),
+                self._close_block(),
+                self._event("message_delta", {"delta": delta, "usage": _usage(self._usage_chunk)}),
+                self._event("message_stop", {}),
+            )
+        )
+
+    def error(self, err: TollgateError) -> bytes:
+        return self._event("error", {"error": {"type": wire.error_type(err.status), "message": err.message}})
+
+
+def message(response: dict, model: str) -> dict:
+    """A canonical ``chat.completion`` as an Anthropic message."""
+    choice = (response.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[dict] = []
+    if text := text_of(message.get("content"), sep=""):
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        arguments = fn.get("arguments")
+        try:
+            args = _JSON.decode(arguments) if isinstance(arguments, str) and arguments else {}
+        except msgspec.DecodeError:
+            args = {}
+        ident = call.get("id") or "toolu_" + secrets.token_hex(12)
+        content.append({"type": "tool_use", "id": ident, "name": fn.get("name") or "", "input": args if isinstance(args, dict) else {}})
+    tool_used = any(b["type"] == "tool_use" for b in content)
+    return {
+        "id": _message_id(response.get("id")),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": wire.stop_reason(choice.get("finish_reason"), tool_used),
+        "stop_sequence": None,
+        "usage": {**_usage(response), "cache_creation_input_tokens": 0},
+    }

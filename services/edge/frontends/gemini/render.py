@@ -1,0 +1,122 @@
+"""The Gemini door's answers: a canonical ``chat.completion`` as a GenerateContentResponse,
+canonical stream chunks as SSE GenerateContentResponses, errors in Google's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tollgate.errors import TollgateError
+from tollgate.providers.base import tool_arguments
+from tollgate.providers.gemini.wire import FINISH_OUT, status_name
+
+_ENCODE = msgspec.json.encode
+SSE_END = b"\r\n\r\n"  # what Google sends
+
+
+def usage_metadata(usage: Any) -> dict | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    thoughts = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    out = {"promptTokenCount": prompt, "candidatesTokenCount": max(completion - thoughts, 0), "totalTokenCount": prompt + completion}
+    if cached > 0:
+        out["cachedContentTokenCount"] = cached
+    if thoughts > 0:
+        out["thoughtsTokenCount"] = thoughts
+    return out
+
+
+def _call_part(name: Any, arguments: Any) -> dict:
+    return {"functionCall": {"name": str(name or ""), "args": tool_arguments(arguments)}}
+
+
+def from_canonical_response(response: dict, model: str) -> dict:
+    candidates = []
+    for choice in response.get("choices") or ():
+        message = choice.get("message") or {}
+        content = message.get("content")
+        text = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content or () if isinstance(p, dict))
+        parts: list[dict] = [{"text": text}] if text else []
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            parts.append(_call_part(fn.get("name"), fn.get("arguments")))
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}} if parts else {}
+        candidate["finishReason"] = FINISH_OUT.get(choice.get("finish_reason") or "", "STOP")
+        candidate["index"] = choice.get("index") or 0
+        candidates.append(candidate)
+    out: dict[str, Any] = {"candidates": candidates}
+    if (meta := usage_metadata(response.get("usage"))) is not None:
+        out["usageMetadata"] = meta
+    out["modelVersion"] = model
+    if response.get("id"):
+        out["responseId"] = response["id"]
+    return out
+
+
+def error_event(err: TollgateError) -> dict:
+    return {"error": {"code": err.status, "message": err.message, "status": status_name(err.status)}}
+
+
+class Encoder:
+    """Canonical chunks -> SSE GenerateContentResponses. Text goes out as it arrives; tool
+    calls (streamed as argument fragments) go out whole once their choice finishes; the
+    finishReason and usageMetadata go out last, in ``finish()``, because the usage-only
+    chunk comes after the finish_reason chunk."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.response_id = ""
+        self.usage: dict | None = None
+        self.finish_reasons: dict[int, str] = {}
+        self.calls: dict[int, dict[int, list[str]]] = {}  # choice -> tool-call index -> [name, arguments]
+
+    def _event(self, body: dict) -> bytes:
+        body["modelVersion"] = self.model
+        if self.response_id:
+            body["responseId"] = self.response_id
+        return b"data: " + _ENCODE(body) + SSE_END
+
+    def _parts_event(self, index: int, parts: list[dict]) -> bytes:
+        return self._event({"candidates": [{"content": {"role": "model", "parts": parts}, "index": index}]})
+
+    def _flush_calls(self, index: int) -> bytes:
+        pending = self.calls.pop(index, {})
+        parts = [_call_part(name, arguments) for _, (name, arguments) in sorted(pending.items())]
+        return self._parts_event(index, parts) if parts else b""
+
+    def encode(self, chunk: dict) -> bytes:
+        self.response_id = self.response_id or str(chunk.get("id") or "")
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        out = []
+        for choice in chunk.get("choices") or ():
+            index, delta = choice.get("index") or 0, choice.get("delta") or {}
+            if isinstance(text := delta.get("content"), str) and text:
+                out.append(self._parts_event(index, [{"text": text}]))
+            for call in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(index, {}).setdefault(call.get("index") or 0, ["", ""])
+                fn = call.get("function") or {}
+                slot[0] = fn.get("name") or slot[0]
+                slot[1] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                self.finish_reasons[index] = choice["finish_reason"]
+                out.append(self._flush_calls(index))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out = [self._flush_calls(index) for index in sorted(self.calls)]
+        candidates = [
+            {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": FINISH_OUT.get(reason, "STOP"), "index": index}
+            for index, reason in sorted((self.finish_reasons or {0: "stop"}).items())
+        ]
+        body: dict[str, Any] = {"candidates": candidates}
+        if (meta := usage_metadata(self.usage)) is not None:
+            body["usageMetadata"] = meta
+        out.append(self._event(body))
+        return b"".join(out)
+
+    def error(self, err: TollgateError) -> bytes:
+        return b"data: " + _ENCODE(error_event(err)) + SSE_END
