@@ -14,6 +14,7 @@ from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddi
 from services.edge.middleware import timing_middleware
 from tollgate import health
 from tollgate.errors import TollgateError
+from tollgate.providers.base import EMBEDDINGS_OPERATION, RERANK_OPERATION
 
 OPENAI = OpenAIFrontend()
 
@@ -36,12 +37,12 @@ async def chat_completions(request: Request) -> Response:
 
 @post("/v1/embeddings", status_code=200)
 async def embeddings(request: Request) -> Response:
-    return await proxy.unary(request, OPENAI, endpoint="embeddings", operation="embeddings", parse=parse_embeddings)
+    return await proxy.unary(request, OPENAI, endpoint="embeddings", operation=EMBEDDINGS_OPERATION, parse=parse_embeddings)
 
 
 @post("/v1/rerank", status_code=200)
 async def rerank(request: Request) -> Response:
-    return await proxy.unary(request, OPENAI, endpoint="rerank", operation="rerank", parse=parse_rerank)
+    return await proxy.unary(request, OPENAI, endpoint="rerank", operation=RERANK_OPERATION, parse=parse_rerank)
 
 
 @get("/v1/models")

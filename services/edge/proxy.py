@@ -17,7 +17,7 @@ from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
 from services.edge.leases import Hold
 from services.edge.frontends.base import Frontend, Parsed
-from tollgate.providers.base import Adapter, Usage
+from tollgate.providers.base import Adapter, Operation, Usage
 from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
@@ -238,10 +238,10 @@ async def read_body(outcome: Outcome, meter: Meter) -> bytes:
         await outcome.response.aclose()
 
 
-async def unary(request: Request, frontend: Frontend, *, endpoint: str, operation: str, parse, render=None) -> Response:
+async def unary(request: Request, frontend: Frontend, *, endpoint: str, operation: Operation, parse, render=None) -> Response:
     """A non-streaming JSON endpoint (embeddings, rerank): ``parse`` validates the body into
-    the OpenAI shape; each adapter serves ``operation`` through ``<operation>_request`` /
-    ``<operation>_result`` (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
+    the OpenAI shape; an adapter with the ``operation``'s ability serves it through the
+    operation's typed calls (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
     request.scope[SCOPE_KEY].endpoint = endpoint
     principal = await authorize(edge, frontend.api_key(request), request)
@@ -250,13 +250,14 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     plan, meter = await prepare(edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
-        make = getattr(adapter, f"{operation}_request", None)
-        return make(candidate.base_url, secret, candidate.upstream_model, body) if make else None
+        if not operation.serves(adapter):
+            return None  # the upstream loop skips it: "does not serve this endpoint"
+        return operation.request(adapter, candidate.base_url, secret, candidate.upstream_model, body)
 
     outcome = await attempt(edge, plan, build, meter)
     payload = await read_body(outcome, meter)
     try:
-        result, usage = getattr(outcome.adapter, f"{operation}_result")(payload)
+        result, usage = operation.result(outcome.adapter, payload)
         if render is not None:
             result = render(msgspec.json.decode(result) if isinstance(result, bytes) else result)
     except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):

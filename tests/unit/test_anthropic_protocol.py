@@ -613,6 +613,10 @@ class FakeEdge:
         self.auth = SimpleNamespace(principal=self._principal(account))
         self.routes = SimpleNamespace(route=self._route(candidates))
         self.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        # count_tokens goes through the one upstream path: its attempt budget, its health reports
+        self.settings = SimpleNamespace(max_attempts=3, failover_deadline_s=30.0)
+        self.reported: list = []
+        self.outcomes = SimpleNamespace(report=self.reported.append)
 
     @staticmethod
     def _principal(account):
@@ -626,7 +630,7 @@ class FakeEdge:
         async def route(model: str):
             if model == "unknown":
                 raise ModelUnavailable(f"The model {model} does not exist")
-            return SimpleNamespace(candidates=tuple(candidates))
+            return SimpleNamespace(model=model, candidates=tuple(candidates), timeouts=None)
 
         return route
 
@@ -660,6 +664,36 @@ async def test_count_tokens_forwarded_to_an_anthropic_channel(monkeypatch) -> No
     assert str(request.url) == "http://a.test/anthropic/v1/messages/count_tokens"
     assert request.headers["x-api-key"] == "sk-ant" and request.headers["anthropic-version"] == "2023-06-01"
     assert json.loads(request.content) == {"model": "claude-x", "messages": COUNT_BODY["messages"]}
+
+
+async def test_count_tokens_uses_the_channels_secret_file_and_reports_its_outcome(tmp_path) -> None:
+    """A channel whose key is in ``api_key_file`` is called with that key (count_tokens takes
+    the one upstream path: the channel's secret, a health report, failover)."""
+    key_file = tmp_path / "anthropic.key"
+    key_file.write_text("sk-ant-from-file\n")
+    seen = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "down.test":
+            return httpx.Response(500, json={"type": "error", "error": {"type": "api_error", "message": "boom"}})
+        return httpx.Response(200, json={"input_tokens": 12})
+
+    down = pb.Candidate(channel_id="down", provider="anthropic", base_url="http://down.test", api_key_file=str(key_file), upstream_model="claude-x")
+    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(key_file), upstream_model="claude-x")
+    edge = FakeEdge([down, channel], upstream)
+    answer = await count(edge, COUNT_BODY)
+    assert answer.status_code == 200 and answer.json() == {"input_tokens": 12}
+    assert answer.headers["x-tollgate-token-count"] == "upstream" and answer.headers["x-tollgate-channel"] == "ant"
+    assert [r.headers["x-api-key"] for r in seen] == ["sk-ant-from-file", "sk-ant-from-file"]
+    assert [(o.channel_id, o.kind) for o in edge.reported] == [("down", "error"), ("ant", "ok")]
+
+
+async def test_count_tokens_skips_a_channel_whose_secret_file_is_missing(tmp_path) -> None:
+    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(tmp_path / "absent"), upstream_model="claude-x")
+    seen = []
+    answer = await count(FakeEdge([channel], lambda r: seen.append(r) or httpx.Response(200, json={"input_tokens": 1})), COUNT_BODY)
+    assert answer.status_code == 200 and answer.headers["x-tollgate-token-count"] == "estimate" and not seen
 
 
 async def test_count_tokens_estimated_without_an_anthropic_channel() -> None:

@@ -9,6 +9,8 @@ the client and the upstream speak the same protocol the body passes through nati
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
@@ -70,9 +72,26 @@ class StreamDecoder(Protocol):
         ...
 
 
+# What an adapter can do. ``chat`` and ``stream`` every adapter has; the others are optional
+# and an adapter names those it has in ``abilities`` (``responses`` is reserved for OpenAI's
+# Responses API, which no adapter serves yet).
+CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
+ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES})
+
+
+class NotSupported(Exception):
+    """The adapter's upstream has no such ability (check ``ability in adapter.abilities`` first)."""
+
+    def __init__(self, kind: str, ability: str):
+        super().__init__(f"provider {kind!r} does not serve {ability}")
+        self.kind = kind
+        self.ability = ability
+
+
 class Adapter(Protocol):
     kind: str  # the channel's provider kind, e.g. "deepseek"
     protocol: str  # the wire protocol it speaks: "openai" | "anthropic" | "gemini"
+    abilities: frozenset[str]  # what it serves, from ``ABILITIES``; the optional methods below raise NotSupported otherwise
 
     def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest: ...
 
@@ -85,6 +104,62 @@ class Adapter(Protocol):
     def stream_decoder(self, model: str) -> StreamDecoder: ...
 
     def error_message(self, payload: bytes) -> str: ...
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        """An OpenAI ``/v1/embeddings`` body as this upstream's request."""
+        ...
+
+    def embeddings_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        """The upstream's answer as an OpenAI embeddings list (a dict, or its JSON bytes), plus usage."""
+        ...
+
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest: ...
+
+    def rerank_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
+
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        """A native token count of an Anthropic-shaped body (the answer is passed on as it is)."""
+        ...
+
+
+class Unsupported:
+    """The optional abilities, each raising NotSupported: an adapter inherits this and
+    overrides what it serves (and lists it in ``abilities``)."""
+
+    kind: str
+    abilities: frozenset[str] = frozenset({CHAT, STREAM})
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        raise NotSupported(self.kind, EMBEDDINGS)
+
+    def embeddings_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        raise NotSupported(self.kind, EMBEDDINGS)
+
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        raise NotSupported(self.kind, RERANK)
+
+    def rerank_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        raise NotSupported(self.kind, RERANK)
+
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+        raise NotSupported(self.kind, COUNT_TOKENS)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A non-chat JSON operation (embeddings, rerank) as typed calls on an adapter: the edge's
+    one unary request path serves any of them without looking methods up by name."""
+
+    ability: str
+    request: Callable[[Adapter, str, str, str, dict], UpstreamRequest]
+    result: Callable[[Adapter, bytes], tuple[dict | bytes, Usage]]
+
+    def serves(self, adapter: Adapter) -> bool:
+        return self.ability in adapter.abilities
+
+
+EMBEDDINGS_OPERATION = Operation(EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), lambda a, p: a.embeddings_result(p))
+RERANK_OPERATION = Operation(RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p: a.rerank_result(p))
 
 
 _JSON = msgspec.json.Decoder()

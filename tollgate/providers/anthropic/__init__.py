@@ -11,7 +11,7 @@ import msgspec
 
 from tollgate.providers.anthropic import translate, wire
 from tollgate.providers.anthropic.stream import Decoder
-from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.base import CHAT, COUNT_TOKENS, STREAM, Unsupported, UpstreamRequest, Usage
 
 __all__ = ["ADAPTERS", "AnthropicAdapter", "Decoder"]
 
@@ -20,9 +20,10 @@ _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _ENCODE = msgspec.json.encode
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(Unsupported):
     kind = "anthropic"
     protocol = "anthropic"
+    abilities = frozenset({CHAT, STREAM, COUNT_TOKENS})
 
     def headers(self, secret: str) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": wire.API_VERSION}

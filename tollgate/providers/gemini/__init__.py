@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.gemini import request, response, wire
 from tollgate.errors import BadRequest
 
@@ -24,9 +24,10 @@ _EMBEDDINGS = msgspec.json.Decoder(wire.BatchEmbedResponse)
 API_VERSION = "v1beta"
 
 
-class GeminiAdapter:
+class GeminiAdapter(Unsupported):
     kind = "gemini"
     protocol = "gemini"
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS})
 
     def url(self, base_url: str, upstream_model: str, action: str) -> str:
         model = quote(upstream_model.removeprefix("models/"), safe="/-_.")

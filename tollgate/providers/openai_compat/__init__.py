@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tollgate.providers.base import UpstreamRequest, Usage
+from tollgate.providers.base import CHAT, EMBEDDINGS, RERANK, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.openai_compat import wire
 from tollgate.providers.openai_compat.profiles import PROFILES, Profile
 from tollgate.sse import Event
@@ -75,8 +75,9 @@ class _Decoder:
         return []
 
 
-class OpenAICompatible:
+class OpenAICompatible(Unsupported):
     protocol = "openai"
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK})
 
     def __init__(self, kind: str, profile: Profile):
         self.kind = kind

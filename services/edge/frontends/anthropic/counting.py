@@ -4,7 +4,6 @@ natively; otherwise the answer is ``estimate_tokens`` (an estimate, flagged in a
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any
 
@@ -12,12 +11,13 @@ import httpx
 import msgspec
 from litestar import Request, Response
 
-from services.edge import limits, proxy
+from services.edge import limits, proxy, upstream
 from services.edge.context import SCOPE_KEY, Edge
 from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import decode_object
 from tollgate.errors import BadRequest, InsufficientQuota
-from tollgate.providers.anthropic import ADAPTERS
+from tollgate.providers.base import COUNT_TOKENS, Adapter, UpstreamRequest
+from tollgate.rpc import router_pb2 as pb
 
 _ENCODE = msgspec.json.encode
 
@@ -55,31 +55,41 @@ def estimate_tokens(body: dict) -> int:
 
 
 async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) -> Response | None:
-    """Ask the first Anthropic channel that answers; None when there is none."""
-    adapter = ADAPTERS["anthropic"]
+    """Ask the model's channels that can count (Anthropic's), in the route's order, through the
+    one upstream path (the channel's secret, health reports, spans, timeouts, failover); None
+    when none can or none answered."""
     question = {k: v for k, v in body.items() if k not in _NOT_COUNTED}
-    for candidate in (await edge.routes.route(model)).candidates:
-        if candidate.provider != adapter.kind:
-            continue
-        secret = os.environ.get(candidate.api_key_env, "") if candidate.api_key_env else ""
-        if candidate.api_key_env and not secret:
-            continue
-        req = adapter.count_tokens_request(candidate.base_url, secret, candidate.upstream_model, question)
-        started = time.perf_counter()
-        try:
-            answer = await edge.client.post(req.url, headers=req.headers, content=req.body)
-        except httpx.HTTPError:
-            continue
-        finally:
-            if (timer := request.scope.get(SCOPE_KEY)) is not None:
-                timer.upstream_s += time.perf_counter() - started
-        if answer.status_code == 200:
-            headers = {"x-tollgate-channel": candidate.channel_id, "x-tollgate-token-count": "upstream"}
-            return Response(content=answer.content, status_code=200, media_type="application/json", headers=headers)
-        if answer.status_code in (400, 413, 422):
-            message = adapter.error_message(answer.content) or f"upstream rejected the request (HTTP {answer.status_code})"
-            raise BadRequest(message, code="upstream_bad_request")
-    return None
+    route = await edge.routes.route(model)
+
+    def build(candidate: pb.Candidate, adapter: Adapter, secret: str) -> UpstreamRequest | None:
+        if COUNT_TOKENS not in adapter.abilities:
+            return None
+        return adapter.count_tokens_request(candidate.base_url, secret, candidate.upstream_model, question)
+
+    timer = request.scope.get(SCOPE_KEY)
+    settings = edge.settings
+    try:
+        outcome = await upstream.call(
+            edge.client, [(route, c) for c in route.candidates], build, report=edge.outcomes.report,
+            max_attempts=settings.max_attempts, deadline_s=settings.failover_deadline_s,
+        )  # fmt: skip
+    except upstream.CallFailed as failed:
+        if timer is not None:
+            timer.upstream_s += failed.upstream_s
+        if isinstance(failed.error, BadRequest):  # the upstream refused the question itself
+            raise failed.error from None
+        return None
+    started = time.perf_counter()
+    try:
+        payload = await outcome.response.aread()
+    except httpx.HTTPError:
+        return None
+    finally:
+        await outcome.response.aclose()
+        if timer is not None:
+            timer.upstream_s += outcome.upstream_s + time.perf_counter() - started
+    headers = {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-token-count": "upstream"}
+    return Response(content=payload, status_code=200, media_type="application/json", headers=headers)
 
 
 async def serve(request: Request, door: Frontend) -> Response:

@@ -29,6 +29,7 @@ from services.edge.frontends.gemini.inbound import get, parts, to_canonical_requ
 from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate.errors import BadRequest, NotFound, TollgateError
+from tollgate.providers.base import EMBEDDINGS_OPERATION
 
 __all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
 
@@ -137,7 +138,7 @@ def _embed(action: str):
             request,
             FRONTEND,
             endpoint="embeddings",
-            operation="embeddings",
+            operation=EMBEDDINGS_OPERATION,
             parse=lambda raw: {"model": model, "input": embed_request_to_openai(action, decode_object(raw))},
             render=lambda result: openai_embeddings_to_gemini(action, result),
         )
