@@ -56,11 +56,20 @@ def bearer(credential: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {credential}"),)
 
 
+def bearer_token(authorization: str) -> str:
+    """The credential in an ``Authorization`` value of the Bearer scheme; "" for any other
+    scheme or none. The one parser of it (HTTP headers at the edge and metering, gRPC
+    metadata at accounts): the scheme's name is case-insensitive (RFC 9110), one space
+    separates it from the credential, whose surrounding whitespace is dropped."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def presented(metadata) -> str:
     """The bearer credential in a call's invocation metadata ("" when absent)."""
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-            return value[7:].strip()
+        if key == "authorization" and isinstance(value, str):
+            return bearer_token(value)
     return ""
 
 

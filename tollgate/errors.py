@@ -11,6 +11,8 @@ from typing import ClassVar
 
 import grpc
 
+from tollgate import error_bodies
+
 
 class TollgateError(Exception):
     status: ClassVar[int] = 500
@@ -25,7 +27,7 @@ class TollgateError(Exception):
         self.headers = headers or {}
 
     def to_openai(self) -> dict:
-        return {"error": {"message": self.message, "type": self.error_type, "code": self.code, "param": None}}
+        return error_bodies.openai(self)
 
 
 class BadRequest(TollgateError):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from tollgate import error_bodies
 from tollgate.errors import BadRequest, RequestTimeout, TollgateError
 
 Render = Callable[[str, TollgateError], bytes]
@@ -35,7 +36,7 @@ class HeadersTooLarge(BadRequest):
 
 
 def openai_shape(_path: str, err: TollgateError) -> bytes:
-    return msgspec.json.encode(err.to_openai())
+    return msgspec.json.encode(error_bodies.openai(err))
 
 
 def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0) -> type[asyncio.Protocol]:

@@ -11,19 +11,18 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import estimate, limits, preauth
-from tollgate import sse
+from services.edge import limits, preauth
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
-from services.edge.leases import Hold
 from services.edge.frontends.base import Frontend, Parsed
-from tollgate.providers.base import Adapter, Operation, Usage
+from services.edge.leases import Hold
 from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
-from tollgate import events
+from tollgate import estimate, events, sse
 from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
+from tollgate.providers.base import Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb
 
 _ENCODE = msgspec.json.encode

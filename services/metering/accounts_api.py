@@ -28,7 +28,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from services.metering.auth import bearer
-from tollgate import credentials
+from tollgate import credentials, error_bodies
 from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
 from tollgate.errors import BadRequest, TollgateError, Unauthorized, from_grpc
 from tollgate.rpc import accounts_pb2 as pb
@@ -56,8 +56,7 @@ class RotateKeyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def error_response(err: TollgateError) -> Response:
-    body = {"error": {"message": err.message, "type": err.error_type, "code": err.code}}
-    return Response(body, status_code=err.status, headers=err.headers or None)
+    return Response(error_bodies.openai(err, param=False), status_code=err.status, headers=err.headers or None)
 
 
 def presented_credential(request: Request) -> str:

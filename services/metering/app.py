@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException
 from services.metering import queries
 from services.metering.auth import Authorizer
 from services.metering.store import UsageStore
+from tollgate import error_bodies
 from tollgate.errors import BadRequest, NotFound, TollgateError
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
@@ -208,14 +209,13 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
 
     def on_error(_request: Request, exc: Exception) -> Response:
         if isinstance(exc, TollgateError):
-            return Response(exc.to_openai(), status_code=exc.status)
+            return Response(error_bodies.openai(exc), status_code=exc.status)
         if isinstance(exc, HTTPException):
             status, message = exc.status_code, exc.detail
         else:
             structlog.get_logger().error("unhandled error", error=type(exc).__name__, detail=str(exc)[:300])
             status, message = 500, "internal error"
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status)
+        return Response(error_bodies.openai_body(message, error_bodies.openai_type(status), param=False), status_code=status)
 
     handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, reconcile, healthz, *(extra_routes or [])]
     return Litestar(

@@ -12,6 +12,7 @@ from litestar import Request
 
 from tollgate import errors, events
 from tollgate.cache import CachedLookup
+from tollgate.credentials import bearer_token
 from tollgate.errors import Forbidden, Unauthorized
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
@@ -38,10 +39,8 @@ class Viewer:
 
 
 def bearer(request: Request) -> str:
-    value = request.headers.get("authorization", "")
-    if value[:7].lower() == "bearer ":
-        return value[7:].strip()
-    return request.headers.get("x-api-key", "").strip()
+    """The credential in ``Authorization: Bearer <API key or admin token>`` ("" when absent)."""
+    return bearer_token(request.headers.get("authorization", ""))
 
 
 class Authorizer:

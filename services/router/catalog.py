@@ -50,6 +50,7 @@ import msgspec
 
 from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
+from tollgate.ordering import by_priority
 from tollgate.providers import REGISTRY
 
 # The provider kinds are whatever tollgate/providers registers: adding a
@@ -169,18 +170,8 @@ class Catalog:
 
 
 def order(channels: list[Channel], rng: random.Random) -> list[Channel]:
-    tiers: dict[int, list[Channel]] = {}
-    for channel in channels:
-        tiers.setdefault(channel.priority, []).append(channel)
-    ordered: list[Channel] = []
-    for priority in sorted(tiers, reverse=True):
-        ordered.extend(_weighted_order(tiers[priority], rng))
-    return ordered
-
-
-def _weighted_order(channels: list[Channel], rng: random.Random) -> list[Channel]:
-    # Efraimidis-Spirakis: sort by u^(1/w) descending gives a weighted random permutation.
-    return sorted(channels, key=lambda c: rng.random() ** (1.0 / c.weight), reverse=True)
+    """Priority tiers, weighted random within a tier: the shared policy (``tollgate.ordering``)."""
+    return by_priority(channels, rng, priority=lambda c: c.priority, weight=lambda c: c.weight)
 
 
 def digest(data: bytes | None) -> str | None:

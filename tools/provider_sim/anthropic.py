@@ -8,29 +8,13 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.response import Stream
 
+from tollgate import error_bodies
 from tools.provider_sim.common import MALFORMED_DATA, Completion, Sim, apply_fault, complete, decode_object, emit, error_headers, split_pieces, text_pieces, words
 
 PREFIX = "/anthropic/v1"
 TOOL_USE_ID = "toolu_sim_1"
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    529: "overloaded_error",
-}
-
-
-def error_type(status: int) -> str:
-    return ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
-
-
 def anthropic_error(status: int, message: str) -> Response:
-    body = {"type": "error", "error": {"type": error_type(status), "message": message}}
-    return Response(body, status_code=status, headers=error_headers(status))
+    return Response(error_bodies.anthropic_body(status, message), status_code=status, headers=error_headers(status))
 
 
 def authenticated(request: Request) -> bool:

@@ -11,32 +11,15 @@ from litestar import Request, Response, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from tollgate import error_bodies
 from tools.provider_sim.common import MALFORMED_DATA, Completion, Sim, apply_fault, complete, decode_object, embedding, emit, error_headers, string_values, text_pieces, words
 
-STATUSES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
 SSE_END = b"\r\n\r\n"  # what Google sends; SDKs accept \n\n too
 
 
-def google_status(status: int) -> str:
-    return STATUSES.get(status) or ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
-
-
 def gemini_error(status: int, message: str) -> Response:
-    body = {"error": {"code": status, "message": message, "status": google_status(status)}}
-    return Response(body, status_code=status, headers=error_headers(status))
+    return Response(error_bodies.gemini_body(status, message), status_code=status, headers=error_headers(status))
 
 
 def _get(obj: Any, camel: str) -> Any:

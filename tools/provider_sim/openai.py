@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import Stream
 
+from tollgate import error_bodies
 from tools.provider_sim.common import (
     MALFORMED_DATA,
     Completion,
@@ -51,8 +52,8 @@ def has_tool_result(messages: list) -> bool:
 
 
 def openai_error(status: int, message: str, kind: str | None = None) -> Response:
-    kind = kind or ("server_error" if status >= 500 else "invalid_request_error")
-    return Response({"error": {"message": message, "type": kind, "code": None}}, status_code=status, headers=error_headers(status))
+    body = error_bodies.openai_body(message, kind or error_bodies.openai_type(status), param=False)
+    return Response(body, status_code=status, headers=error_headers(status))
 
 
 def bearer_ok(request: Request) -> bool:

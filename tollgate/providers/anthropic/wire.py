@@ -145,19 +145,3 @@ def stop_reason(finish: str | None, has_tool_use: bool = False) -> str:
     """Some upstreams answer a tool call with finish_reason "stop": a tool_use block wins."""
     reason = STOP_REASONS.get(finish or "", "end_turn")
     return "tool_use" if has_tool_use and reason == "end_turn" else reason
-
-
-def error_type(status: int) -> str:
-    """Anthropic's error ``type`` for an HTTP status."""
-    known = {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        402: "billing_error",
-        403: "permission_error",
-        404: "not_found_error",
-        413: "request_too_large",
-        429: "rate_limit_error",
-        503: "overloaded_error",
-        529: "overloaded_error",
-    }
-    return known.get(status) or ("api_error" if status >= 500 else "invalid_request_error")

@@ -4,7 +4,8 @@ Only what the edge reads from upstream answers is typed, permissively: unknown f
 and part kinds (inlineData answers, executableCode, groundingMetadata, …) decode fine
 and are ignored. Google always answers in proto-JSON camelCase, hence ``rename="camel"``.
 Client *requests* are read as plain dicts instead (see ``services/edge/frontends/gemini/inbound.py``): Google
-accepts both camelCase and snake_case field names there, and the SDK itself mixes them.
+accepts both camelCase and snake_case field names there, and the SDK itself mixes them;
+``get`` and ``parts`` read them.
 """
 
 from __future__ import annotations
@@ -99,24 +100,21 @@ FINISH_REASONS = {
 # canonical finish_reason -> finishReason (front door); anything else reads as STOP.
 FINISH_OUT = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
 
-# HTTP status -> google.rpc.Code name, as Google's error bodies carry it.
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    402: "RESOURCE_EXHAUSTED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+_SNAKE = re.compile(r"([A-Z])")
 
 
-def status_name(status: int) -> str:
-    return STATUS_NAMES.get(status) or ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+def get(obj: Any, camel: str) -> Any:
+    """A request field by its proto-JSON camelCase name, or by its snake_case one."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get(camel)
+    return value if value is not None else obj.get(_SNAKE.sub(lambda m: "_" + m.group(1).lower(), camel))
+
+
+def parts(content: Any) -> list[dict]:
+    """A request Content's parts that are objects."""
+    items = get(content, "parts")
+    return [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
 
 
 def finish_reason(reason: str | None, has_calls: bool) -> str:

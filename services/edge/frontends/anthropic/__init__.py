@@ -21,7 +21,7 @@ from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate.errors import BadRequest, TollgateError
-from tollgate.providers.anthropic import wire
+from tollgate import error_bodies
 
 __all__ = ["FRONTEND", "ROUTES", "AnthropicFrontend", "estimate_tokens"]
 
@@ -71,7 +71,7 @@ class AnthropicFrontend:
         return b""
 
     def error_body(self, err: TollgateError) -> dict:
-        return {"type": "error", "error": {"type": wire.error_type(err.status), "message": err.message}}
+        return error_bodies.anthropic(err)
 
 
 FRONTEND = AnthropicFrontend()

@@ -3,12 +3,9 @@ natively; otherwise the answer is ``estimate_tokens`` (an estimate, flagged in a
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
 
 import httpx
-import msgspec
 from litestar import Request, Response
 
 from services.edge import limits, proxy, upstream
@@ -16,42 +13,13 @@ from services.edge.context import SCOPE_KEY, Edge
 from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import decode_object
 from tollgate.errors import BadRequest, InsufficientQuota
+from tollgate.estimate import anthropic_tokens as estimate_tokens
 from tollgate.providers.base import COUNT_TOKENS, Adapter, UpstreamRequest
 from tollgate.rpc import router_pb2 as pb
-
-_ENCODE = msgspec.json.encode
 
 
 # Messages-only generation settings Anthropic's count_tokens endpoint does not accept.
 _NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
-
-
-def _chars(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    if not isinstance(value, dict):
-        return 0
-    kind = value.get("type")
-    if kind == "text":
-        return _chars(value.get("text"))
-    if kind == "tool_use":
-        return _chars(value.get("name")) + len(_ENCODE(value.get("input") or {}))
-    if kind == "tool_result":
-        return _chars(value.get("content"))
-    return 0  # images, documents, thinking: not estimated
-
-
-def estimate_tokens(body: dict) -> int:
-    """An ESTIMATE, for upstreams that cannot count: ceil(characters of all text / 4), where
-    text is the system prompt, text blocks, tool_use inputs, tool results and the tool
-    definitions (as JSON). Images and documents are not counted."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    chars = _chars(body.get("system")) + sum(_chars(m.get("content")) for m in messages if isinstance(m, dict))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
-    chars += sum(len(_ENCODE(t)) for t in tools if isinstance(t, dict))
-    return math.ceil(chars / 4)
 
 
 async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) -> Response | None:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from services.edge.frontends.anthropic.inbound import text_of
+from tollgate import error_bodies
 from tollgate.errors import TollgateError
 from tollgate.providers.anthropic import wire
 from tollgate.sse import frame
@@ -121,7 +122,7 @@ class Encoder:
         )
 
     def error(self, err: TollgateError) -> bytes:
-        return self._event("error", {"error": {"type": wire.error_type(err.status), "message": err.message}})
+        return self._event("error", {"error": error_bodies.anthropic(err)["error"]})
 
 
 def message(response: dict, model: str) -> dict:

@@ -14,10 +14,8 @@ chunks and errors in Google's shapes); this module parses requests and serves th
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
@@ -28,12 +26,12 @@ from services.edge.frontends.base import Parsed
 from services.edge.frontends.gemini.inbound import get, parts, to_canonical_request
 from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
+from tollgate import estimate
 from tollgate.errors import BadRequest, NotFound, TollgateError
 from tollgate.providers.base import EMBEDDINGS_OPERATION
 
 __all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
 
-_ENCODE = msgspec.json.encode
 
 
 class GeminiFrontend:
@@ -82,22 +80,6 @@ FRONTEND = GeminiFrontend()
 # --- countTokens and embeddings helpers -------------------------------------------------
 
 
-def estimate_tokens(body: dict) -> int:
-    """ceil(characters / 4) over system text, text parts, function args and results: an
-    estimate (no tokenizer runs here), not Google's count."""
-    inner = get(body, "generateContentRequest")
-    body = inner if isinstance(inner, dict) else body
-    system = get(body, "systemInstruction")
-    chars = len(system) if isinstance(system, str) else sum(len(p["text"]) for p in parts(system) if isinstance(p.get("text"), str))
-    for content in get(body, "contents") or ():
-        for p in parts(content):
-            chars += len(p["text"]) if isinstance(p.get("text"), str) else 0
-            for key in ("functionCall", "functionResponse"):
-                if isinstance(value := get(p, key), dict):
-                    chars += len(_ENCODE(value.get("args") if key == "functionCall" else value.get("response")))
-    return math.ceil(chars / 4)
-
-
 def _content_text(content: Any) -> str:
     return "".join(p["text"] for p in parts(content) if isinstance(p.get("text"), str))
 
@@ -129,7 +111,7 @@ async def _count_tokens(request: Request, model: str) -> Response:
     body = decode_object(await request.body())
     inner = get(body, "generateContentRequest")
     check_contents(inner if isinstance(inner, dict) else body)
-    return Response({"totalTokens": estimate_tokens(body)}, media_type="application/json")
+    return Response({"totalTokens": estimate.gemini_tokens(body)}, media_type="application/json")
 
 
 def _embed(action: str):

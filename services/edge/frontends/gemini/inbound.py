@@ -14,30 +14,14 @@ thinkingConfig, responseLogprobs and response modalities.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 from tollgate.errors import BadRequest
+from tollgate.providers.gemini.wire import get, parts
 
 _ENCODE = msgspec.json.encode
-_SNAKE = re.compile(r"([A-Z])")
-
-
-def get(obj: Any, camel: str) -> Any:
-    """A field by its proto-JSON camelCase name, or by its snake_case one."""
-    if not isinstance(obj, dict):
-        return None
-    value = obj.get(camel)
-    return value if value is not None else obj.get(_SNAKE.sub(lambda m: "_" + m.group(1).lower(), camel))
-
-
-def parts(content: Any) -> list[dict]:
-    items = get(content, "parts")
-    return [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -9,7 +9,8 @@ import msgspec
 
 from tollgate.errors import TollgateError
 from tollgate.providers.base import tool_arguments
-from tollgate.providers.gemini.wire import FINISH_OUT, status_name
+from tollgate import error_bodies
+from tollgate.providers.gemini.wire import FINISH_OUT
 
 _ENCODE = msgspec.json.encode
 SSE_END = b"\r\n\r\n"  # what Google sends
@@ -57,7 +58,7 @@ def from_canonical_response(response: dict, model: str) -> dict:
 
 
 def error_event(err: TollgateError) -> dict:
-    return {"error": {"code": err.status, "message": err.message, "status": status_name(err.status)}}
+    return error_bodies.gemini(err)
 
 
 class Encoder:

@@ -8,6 +8,8 @@ from litestar import Request
 from services.edge import limits
 from services.edge.frontends.base import Parsed
 from services.edge.limits import decode_object  # noqa: F401 - the doors' one body decoder
+from tollgate import error_bodies
+from tollgate.credentials import bearer_token
 from tollgate.errors import BadRequest, TollgateError
 
 _ENCODE = msgspec.json.encode
@@ -15,8 +17,8 @@ DONE = b"data: [DONE]\n\n"
 
 
 def bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    """The key in ``Authorization: Bearer <key>`` ("" when absent)."""
+    return bearer_token(request.headers.get("authorization", ""))
 
 
 class _Encoder:
@@ -32,7 +34,7 @@ class _Encoder:
         return DONE
 
     def error(self, err: TollgateError) -> bytes:
-        return b"data: " + _ENCODE(err.to_openai()) + b"\n\n" + DONE
+        return b"data: " + _ENCODE(error_bodies.openai(err)) + b"\n\n" + DONE
 
 
 class OpenAIFrontend:
@@ -72,7 +74,7 @@ class OpenAIFrontend:
         return DONE
 
     def error_body(self, err: TollgateError) -> dict:
-        return err.to_openai()
+        return error_bodies.openai(err)
 
 
 def parse_embeddings(raw: bytes) -> dict:
