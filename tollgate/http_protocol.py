@@ -17,6 +17,7 @@ picks the front door by the path.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import msgspec
@@ -33,6 +34,11 @@ MAX_HEADER_BYTES = 64 * 1024  # the request line and every header
 class HeadersTooLarge(BadRequest):
     status = 431
     default_code = "headers_too_large"
+
+
+# The scope key holding ``time.perf_counter()`` when the server began parsing the request: the
+# start of the edge's ``x-tollgate-overhead-ms`` (server parsing and framework routing included).
+ARRIVED = "tollgate.arrived"
 
 
 def openai_shape(_path: str, err: TollgateError) -> bytes:
@@ -69,6 +75,7 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self.scope[ARRIVED] = time.perf_counter()  # type: ignore[literal-required]  # the request's first byte is parsed now
             self._header_bytes = 0
             self._arm_header_timer()
 

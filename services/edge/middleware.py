@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from services.edge.context import SCOPE_KEY, RequestTimer
 from tollgate import tracing
+from tollgate.http_protocol import ARRIVED
 
 log = structlog.get_logger(service="edge")
 UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes: no trace every few seconds
@@ -28,6 +29,7 @@ def timing_middleware(app):
             await app(scope, receive, send)
             return
         timer = RequestTimer()
+        timer.started = scope.get(ARRIVED, timer.started)  # from the first byte parsed, not from here
         scope[SCOPE_KEY] = timer
         sent = [500]  # the HTTP status, once the response starts; 500 if it never does
 

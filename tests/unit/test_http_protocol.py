@@ -183,3 +183,29 @@ def test_the_accounts_sqlite_database_is_0600_in_a_0700_directory(tmp_path) -> N
         db.close()
     finally:
         os.umask(old)
+
+
+async def test_the_overhead_header_counts_from_the_requests_first_byte():
+    """x-tollgate-overhead-ms starts when the server begins parsing the request, not when the
+    app is called: here the headers arrive 0.3 s after the first byte, and that time counts."""
+    from services.edge.middleware import timing_middleware
+
+    async def app(scope, receive, send):
+        while scope["type"] == "lifespan":
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    stack = AsyncExitStack()
+    port = free_port()
+    await lifecycle.asgi_server(stack, timing_middleware(app), "127.0.0.1", port, grace_s=1)
+    try:
+        answer, _ = await _exchange(port, b"GET /v1/ping HTTP/1.1\r\n", pause_s=0.3, then=b"Host: x\r\nConnection: close\r\n\r\n")
+        head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+        overhead = float(next(line.split(": ", 1)[1] for line in head.split("\r\n") if line.startswith("x-tollgate-overhead-ms")))
+        assert overhead >= 300
+    finally:
+        await stack.aclose()
