@@ -5,7 +5,7 @@ front door (client requests -> canonical, canonical answers and chunks -> Gemini
 The canned client request is what the official ``google-genai`` SDK sends, and encoded
 answers are also read back with the SDK's own types and stream reader. Importing the SDK
 costs ~2.5 s, so those checks run only when it is already loaded (a whole-suite run: the
-e2e tests import it) or with TOLLGATE_SDK_TESTS=1, as in test_anthropic_protocol.py."""
+e2e tests import it) or with TOLLGATE_SDK_TESTS=1, as in test_anthropic.py."""
 
 from __future__ import annotations
 

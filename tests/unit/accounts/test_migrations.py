@@ -17,7 +17,7 @@ from tollgate.keys import hash_key
 from services.accounts.notices import Outbox
 from services.accounts.store import SqlStore
 
-LEGACY = Path(__file__).parents[1] / "data" / "accounts_schema_legacy.sql"
+LEGACY = Path(__file__).parents[2] / "data" / "accounts_schema_legacy.sql"
 EVERY = ["0001_initial.sql", "0002_added_columns.sql", "0003_notice_outbox.sql"]
 TABLES_LAST_FIRST = ["notice_outbox", "leases", "key_spend", "ledger", "api_keys", "accounts", "schema_migrations"]
 SECRET = "sk-tg-legacy-key"

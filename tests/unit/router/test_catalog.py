@@ -12,7 +12,7 @@ from services.router.catalog import PROVIDER_KINDS, Catalog, CatalogError, load,
 from services.router.health import HealthConfig
 from services.router.policies import DEFAULT_VENDORS, SHIPPED_TABLE, DataPolicy, read_table
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 MODELS = """
 [[models]]

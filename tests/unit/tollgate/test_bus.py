@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.unit.test_health_metrics import connect
+from tests.unit.tollgate.test_health_metrics import connect
 from tollgate import bus, events
 from tools.stack import free_ports, nats_server_binary
 

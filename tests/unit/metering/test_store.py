@@ -1,6 +1,6 @@
 """Metering's ingestion path: rows reach ClickHouse exactly as published (JSONCompactEachRow),
 and the exactly-once lookup works across chunks and on any request id. Which events are looked
-up, and redeliveries after a nats-server crash: test_metering_exactly_once.py."""
+up, and redeliveries after a nats-server crash: test_exactly_once.py."""
 
 from __future__ import annotations
 
