@@ -1,132 +1,58 @@
-"""``make bench``: latency of a chat completion straight to the simulator vs. through
-Tollgate (edge + cached auth/route + usage publish), non-streaming, at concurrency 1 and 16:
-OpenAI client to an OpenAI upstream (pass-through) and to Anthropic and Gemini upstreams
-(translated both ways).
+"""``make bench``: first the gateway (``tools/bench_gateway.py``): what Tollgate adds to a
+chat completion, measured from outside against calling a mock OpenAI upstream
+(``tools/mock_upstream.py``) directly and, with ``BENCH_COMPARE_URL`` / ``BENCH_COMPARE_KEY``,
+against another OpenAI-compatible gateway, in one run with alternating rounds: added
+p50/p99 at c=1 and c=16, whole and streamed, max RPS, an open-loop run at a fixed rate, CPU
+ms per request and RSS of every process of the stack, and the count of answered requests vs.
+usage rows vs. ledger debits (the run fails when they differ).
 
-Starts its own stack on free ports in a temporary folder; prints a table of p50/p99 and
-the overhead the edge reports (``x-tollgate-overhead-ms``). Then metering
-(``tools/bench_metering.py``): ingestion throughput into ClickHouse, and the latency of the
-analytics queries over 10 million events (generated once into ``.bench/``).
+Then metering (``tools/bench_metering.py``): ingestion throughput into ClickHouse, and the
+latency of the analytics queries over 10 million events (generated once into ``.bench/``).
+
+Every option is also an environment variable for ``make bench``: ``--rate 1200`` is
+``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
-import tempfile
-import time
-from pathlib import Path
+import os
+import sys
 
-import httpx
-
-from tools import bench_metering
-from tools.stack import SIM_KEY, Ports, Stack
-
-CATALOG = """
-[[models]]
-id = "bench"
-price = { input_per_mtok_micros = 1, output_per_mtok_micros = 1 }
-[[models]]
-id = "bench-anthropic"
-price = { input_per_mtok_micros = 1, output_per_mtok_micros = 1 }
-[[models]]
-id = "bench-gemini"
-price = { input_per_mtok_micros = 1, output_per_mtok_micros = 1 }
-[[channels]]
-id = "openai-kind"
-provider = "simulator"
-base_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/v1"
-api_key_env = "TOLLGATE_SIM_KEY"
-models = { "bench" = "sim-1" }
-[[channels]]
-id = "anthropic-kind"
-provider = "anthropic"
-base_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/anthropic"
-api_key_env = "TOLLGATE_SIM_KEY"
-models = { "bench-anthropic" = "sim-1" }
-[[channels]]
-id = "gemini-kind"
-provider = "gemini"
-base_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/gemini"
-api_key_env = "TOLLGATE_SIM_KEY"
-models = { "bench-gemini" = "sim-1" }
-"""
-BODY = {"model": "sim-1", "messages": [{"role": "user", "content": "benchmark prompt of a few words"}], "max_tokens": 16}
+from tools import bench_gateway, bench_metering
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def env(name: str, default: float) -> float:
+    """``--name``'s default: ``BENCH_NAME`` from the environment, else ``default``."""
+    return type(default)(os.environ.get("BENCH_" + name.upper().replace("-", "_"), default))
 
 
-async def run(url: str, key: str, requests: int, concurrency: int, model: str = "sim-1") -> tuple[list[float], float, list[float]]:
-    latencies: list[float] = []
-    overheads: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
-        queue = iter(range(requests))
-
-        async def worker() -> None:
-            for _ in queue:
-                start = time.perf_counter()
-                r = await client.post(url, json={**BODY, "model": model})
-                latencies.append((time.perf_counter() - start) * 1000)
-                r.raise_for_status()
-                if "x-tollgate-overhead-ms" in r.headers:
-                    overheads.append(float(r.headers["x-tollgate-overhead-ms"]))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, requests / elapsed, overheads
-
-
-async def bench(stack: Stack, key: str, requests: int) -> None:
-    edge = stack.edge_url + "/chat/completions"
-    targets = {
-        "direct": (stack.sim_url + "/chat/completions", SIM_KEY, "sim-1"),
-        "edge openai→openai": (edge, key, "bench"),
-        "edge openai→anthropic": (edge, key, "bench-anthropic"),
-        "edge openai→gemini": (edge, key, "bench-gemini"),
-    }
-    print(f"{'path':<24} {'conc':>4} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'overhead p50/p99 ms':>20}")
-    for concurrency in (1, 16):
-        for name, (url, secret, model) in targets.items():
-            await run(url, secret, 50, concurrency, model)  # warm up pools and caches
-            n = requests * (4 if concurrency > 1 else 1)
-            lat, rps, over = await run(url, secret, n, concurrency, model)
-            extra = f"{statistics.median(over):.2f} / {pct(over, 0.99):.2f}" if over else "-"
-            print(f"{name:<24} {concurrency:>4} {n:>6} {pct(lat, 0.5):>8.2f} {pct(lat, 0.99):>8.2f} {rps:>8.0f} {extra:>20}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300, help="requests per run at concurrency 1 (x4 at 16; 0: skip the edge)")
-    parser.add_argument("--metering-events", type=int, default=200_000, help="events for metering's ingestion run (0: skip it)")
-    parser.add_argument("--query-events", type=int, default=10_000_000, help="events in metering's query dataset (0: skip the queries)")
-    parser.add_argument("--query-runs", type=int, default=20, help="timed runs per metering query")
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gateway = parser.add_argument_group("gateway")
+    gateway.add_argument("--requests", type=int, default=env("requests", 200), help="requests per path per round at c=1 (x4 at c=16); 0: skip the gateway bench")
+    gateway.add_argument("--rounds", type=int, default=env("rounds", 5), help="alternating rounds (direct, Tollgate[, the other gateway])")
+    gateway.add_argument("--rate", type=float, default=env("rate", 500.0), help="open loop: requests per second (issue 14's target: 1200)")
+    gateway.add_argument("--duration", type=float, default=env("duration", 20.0), help="open loop: seconds per path (issue 14's target: 60)")
+    gateway.add_argument("--connections", type=int, default=env("connections", 256), help="open loop: most connections per path (a request due when all are busy is dropped)")
+    gateway.add_argument("--words", type=int, default=env("words", 24), help="the mock upstream's completion: words = completion tokens = stream events")
+    gateway.add_argument("--mock-port", type=int, default=env("mock-port", 0),
+                         help="the mock upstream's port (BENCH_MOCK_PORT; default: a free one, 18098 when comparing)")  # fmt: skip
+    metering = parser.add_argument_group("metering")
+    metering.add_argument("--skip-metering", action="store_true", default=os.environ.get("BENCH_SKIP_METERING", "") not in ("", "0"), help="only the gateway bench")
+    metering.add_argument("--metering-events", type=int, default=env("metering-events", 200_000), help="events for metering's ingestion run (0: skip it)")
+    metering.add_argument("--query-events", type=int, default=env("query-events", 10_000_000), help="events in metering's query dataset (0: skip the queries)")
+    metering.add_argument("--query-runs", type=int, default=env("query-runs", 20), help="timed runs per metering query")
     args = parser.parse_args()
+    status = 0
     if args.requests:
-        bench_edge(args.requests)
+        opts = bench_gateway.Options(args.requests, args.rounds, args.rate, args.duration, args.connections, args.words, args.mock_port)
+        status = bench_gateway.run(opts)
         print()
-    bench_metering.run(args.metering_events, 0, args.query_events, args.query_runs)
-
-
-def bench_edge(requests: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as tmp:
-        catalog = Path(tmp) / "catalog.toml"
-        catalog.write_text(CATALOG)
-        ports = Ports.free()
-        ports.edge2 = 0  # one edge: the bench measures a single hop
-        stack = Stack(data_dir=Path(tmp), ports=ports, catalog=catalog, log_to_files=True, extra_env={"TOLLGATE_LOG_LEVEL": "warning"})
-        stack.start()
-        try:
-            _, key = stack.bootstrap_demo(balance_micros=10**12, rpm_limit=-1)  # unlimited: the bench is the load
-            asyncio.run(bench(stack, key, requests))
-        finally:
-            stack.stop()
+    if not args.skip_metering:
+        bench_metering.run(args.metering_events, 0, args.query_events, args.query_runs)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
