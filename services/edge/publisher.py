@@ -24,6 +24,9 @@ from services.edge.spool import Spool, SpoolFull
 from tollgate import events, tracing
 from tollgate.errors import ServiceUnavailable
 
+BATCH_MAX = 512  # events published before their acks are awaited
+ACK_TIMEOUT_S = 5.0
+LINGER_S = 0.01  # a batch gathers for this long after its first event (fewer, larger writes to NATS)
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
 SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
 
@@ -124,36 +127,58 @@ class UsagePublisher:
             await self._queue.join()
 
     async def _work(self) -> None:
+        """Publish what is queued in batches: every message of a batch is written before any
+        acknowledgement is awaited, so the connection sends them in one write (one flush per
+        batch instead of one per event), then the acks are gathered; what failed is retried."""
         await self._attached.wait()
         while True:
-            subject, rid, data, headers, seq, span = await self._queue.get()
-            self._sending += 1
-            error = UNPUBLISHED  # unless JetStream acknowledges (cancelled mid-retry at shutdown)
+            batch = [await self._queue.get()]
+            await asyncio.sleep(LINGER_S)  # gather what arrives meanwhile: no client waits on this
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._sending += len(batch)
+            done: list[Item] = []
             try:
-                await self._publish(subject, rid, data, headers)
-                error = ""
-                if seq:
-                    self.spool.ack(seq)
+                await self._publish(batch, done)
             finally:
-                self._sending -= 1
-                self._queue.task_done()
-                if span is not None:
-                    tracing.end(span, error=error)
+                self._sending -= len(batch)
+                sent = {id(item) for item in done}
+                for item in batch:
+                    self._queue.task_done()
+                    span = item[5]
+                    if span is not None:  # unacknowledged: cancelled mid-retry at shutdown
+                        tracing.end(span, error="" if id(item) in sent else UNPUBLISHED)
 
-    async def _publish(self, subject: str, rid: str, data: bytes, headers: dict[str, str]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._js.publish(subject, data, timeout=5.0, headers=headers)
-                self.published += 1
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.failures += 1
-                self._log.warning("usage publish failed; retrying", request_id=rid, error=type(exc).__name__, retry_in_s=delay)
+    async def _publish(self, batch: list[Item], done: list[Item]) -> None:
+        pending, delay = batch, 0.1
+        while pending:
+            futures = []
+            for subject, _rid, data, headers, _seq, _span in pending:
+                try:
+                    futures.append(await self._js.publish_async(subject, data, headers=headers, wait_stall=ACK_TIMEOUT_S))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # not even sent (connection closed): retried below
+                    futures.append(exc)
+            results = await asyncio.gather(*(_acked(f) for f in futures))
+            failed = []
+            for item, error in zip(pending, results, strict=True):
+                if error is None:
+                    self.published += 1
+                    done.append(item)
+                    if item[4]:
+                        self.spool.ack(item[4])
+                else:
+                    failed.append(item)
+            if failed:
+                self.failures += len(failed)
+                self._log.warning(
+                    "usage publish failed; retrying", count=len(failed), request_id=failed[0][1], error=type(next(r for r in results if r is not None)).__name__,
+                    retry_in_s=delay,
+                )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            pending = failed
 
     async def _refill(self) -> None:
         """Move spooled records that are not in memory (left by an earlier process, or written
@@ -180,6 +205,21 @@ class UsagePublisher:
                     self._log.error("usage spool fsync failed", error=type(exc).__name__)
 
 
+async def _acked(future) -> BaseException | None:
+    """None once JetStream acknowledged (the stream stored it, or dropped it as a duplicate);
+    else why not. A publish that was never sent arrives here as its exception."""
+    if isinstance(future, BaseException):
+        return future
+    try:
+        await asyncio.wait_for(future, ACK_TIMEOUT_S)
+        return None
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:  # a timeout, no stream, an API error
+        return exc
+
+
 def _fsync_close(fd: int) -> None:
     try:
         os.fsync(fd)
@@ -191,8 +231,9 @@ class OutcomeReporter:
     """Channel health reports to the router over core NATS: best effort, never blocking
     a request (a full queue drops reports; health is a statistic, not a ledger)."""
 
-    def __init__(self, nc, log, *, maxsize: int = 10_000):
+    def __init__(self, nc, log, *, maxsize: int = 10_000, linger_s: float = 0.02):
         self._nc = nc
+        self._linger_s = linger_s
         self._log = log
         self._queue: asyncio.Queue[events.ChannelOutcome] = asyncio.Queue(maxsize)
         self._task: asyncio.Task | None = None
@@ -215,16 +256,22 @@ class OutcomeReporter:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _work(self) -> None:
+        """Reports go out in batches, every ``linger_s``: one write to NATS for all of them."""
         while True:
-            outcome = await self._queue.get()
+            outcomes = [await self._queue.get()]
+            await asyncio.sleep(self._linger_s)
+            while not self._queue.empty():
+                outcomes.append(self._queue.get_nowait())
             try:
-                if not self._nc.is_connected:  # NATS away: the report is dropped, as when the queue is full
-                    self.dropped += 1
-                    continue
-                await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
+                for outcome in outcomes:
+                    if not self._nc.is_connected:  # NATS away: the report is dropped, as when the queue is full
+                        self.dropped += 1
+                        continue
+                    await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._log.warning("channel outcome not reported", channel=outcome.channel_id, error=type(exc).__name__)
+                self._log.warning("channel outcomes not reported", count=len(outcomes), error=type(exc).__name__)
             finally:
-                self._queue.task_done()
+                for _ in outcomes:
+                    self._queue.task_done()

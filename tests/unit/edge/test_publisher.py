@@ -21,6 +21,9 @@ class SlowJetStream:
         await asyncio.sleep(self.delay_s)
         self.ids.append(headers["Nats-Msg-Id"])
 
+    async def publish_async(self, subject, data, headers=None, **_):  # as nats-py's: sent now, acked by the future
+        return asyncio.ensure_future(self.publish(subject, data, headers=headers))
+
 
 def usage(i: int) -> events.UsageEvent:
     return events.UsageEvent(request_id=f"req_{i}", occurred_at_ms=1, account_id="acct", key_id="key")

@@ -32,6 +32,9 @@ class FakeJs:
         await asyncio.sleep(0)
         self.acked.append(headers["Nats-Msg-Id"])
 
+    async def publish_async(self, subject, data, headers=None, **_):  # as nats-py's: sent now, acked by the future
+        return asyncio.ensure_future(self.publish(subject, data, None, headers))
+
 
 def test_records_survive_a_crash_and_a_torn_tail(tmp_path):
     spool = Spool(tmp_path / "s", max_bytes=1 << 20)
