@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install browser run test bench proto clean
+.PHONY: install browser run lint test bench proto clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,6 +35,13 @@ browser:
 	    echo "no /usr/bin/chromium and no root apt-get to install it: the dashboard test will be skipped"; \
 	  fi; \
 	fi
+
+## lint: ruff (lint rules and the formatter, as a check) and mypy (tollgate/ and services/; strict on the core);
+## `ruff check --fix . && ruff format .` fixes most of what it finds
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## test: the whole suite (real nats-server, gRPC services and chDB on free ports)
 test: install browser
