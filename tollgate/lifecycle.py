@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -171,7 +172,9 @@ class _InFlight:
             await asyncio.wait(list(self.tasks), timeout=timeout_s)
 
 
-async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0, header_timeout_s: float = 10.0) -> None:
+async def asgi_server(
+    stack: AsyncExitStack, app, host: str, port: int, grace_s: float = 10.0, header_timeout_s: float = 10.0, reuse_port: bool = False
+) -> None:
     """Serve ``app``; at shutdown stop accepting at once and give requests and streams in
     flight ``grace_s`` seconds to finish; those still running are cancelled, and their
     clean-up is awaited before the next resource in the stack shuts down. A request whose
@@ -185,7 +188,8 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s:
         ws="none",  # no service speaks WebSocket: an upgrade request is served as plain HTTP (uvicorn's own refusal is an empty text/plain 403)
     )
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve())
+    sockets = [_reuse_port_socket(host, port)] if reuse_port else None  # several processes share the port
+    task = asyncio.create_task(server.serve(sockets))
     try:
         while not server.started:
             if task.done():
@@ -204,6 +208,22 @@ async def asgi_server(stack: AsyncExitStack, app, host: str, port: int, grace_s:
         await app.settle()
 
     stack.push_async_callback(_stop)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with SO_REUSEPORT: every process that binds the port this way gets a
+    share of its new connections from the kernel."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 async def background(stack: AsyncExitStack, run: Callable[[asyncio.Event], Awaitable[None]], name: str, grace: float = 10.0) -> asyncio.Task:

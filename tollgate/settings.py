@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     edge_host: str = "127.0.0.1"
     edge_port: int = 18080
+    edge_workers: int = 1  # edge processes on edge_port (SO_REUSEPORT), supervised by the first one (services/edge/workers.py)
+    edge_worker: int = 0  # set by that supervisor: this process's worker number (1..N); 0 = not a worker
     edge_metrics_port: int = 0  # 0: /metrics on the API port; else on its own port (TOLLGATE_METRICS_HOST), off the public one
     principal_cache_ttl_s: float = 60.0
     negative_cache_ttl_s: float = 5.0
@@ -92,7 +94,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         orphaned sibling folders of edges that are gone (``services/edge/spool.py``)."""
         if self.edge_spool_dir:
             return Path(self.edge_spool_dir).resolve()
-        return self.data_path / "spool" / f"edge-{socket.gethostname()}-{self.edge_port}"
+        worker = f"-w{self.edge_worker}" if self.edge_worker else ""
+        return self.data_path / "spool" / f"edge-{socket.gethostname()}-{self.edge_port}{worker}"
+
+    @property
+    def edge_worker_metrics_port(self) -> int:
+        """Where this edge process serves /metrics (0: on the API port): worker i, port + i - 1."""
+        if not self.edge_metrics_port or not self.edge_worker:
+            return self.edge_metrics_port
+        return self.edge_metrics_port + self.edge_worker - 1
 
     @property
     def accounts_db_path(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from contextlib import AsyncExitStack
 
 import grpc
@@ -18,7 +19,8 @@ from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from services.edge.spool import Spool
-from tollgate import bus, credentials, events, health, lifecycle, notices, tracing
+from services.edge import workers
+from tollgate import bus, credentials, events, health, lifecycle, notices, telemetry, tracing
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
@@ -88,7 +90,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     stack.push_async_callback(client.aclose)
 
     metrics = EdgeMetrics(CollectorRegistry())
-    serve_metrics(metrics.registry, settings.edge_metrics_port, settings.metrics_host)  # else /metrics is on the API port
+    serve_metrics(metrics.registry, settings.edge_worker_metrics_port, settings.metrics_host)  # else /metrics is on the API port
     metrics.watch_publisher(publisher, outcomes)
     readiness = health.Readiness()
     readiness.add("usage_spool", spool_check(spool))
@@ -99,7 +101,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases,
         metrics=metrics, readiness=readiness,
     )  # fmt: skip
-    await lifecycle.asgi_server(stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s)
+    await lifecycle.asgi_server(
+        stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s, reuse_port=settings.edge_worker > 0
+    )
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 
@@ -141,5 +145,12 @@ def _invalidation(subject: str, handler, log):
     return on_message
 
 
+def run() -> None:
+    settings = Settings.from_env()
+    if settings.edge_workers > 1 and not settings.edge_worker:  # the supervisor of N edge processes on one port
+        sys.exit(workers.supervise(settings, telemetry.setup_telemetry("edge-supervisor", settings.log_level, settings.log_format)))
+    lifecycle.run_service("edge", main, settings)
+
+
 if __name__ == "__main__":
-    lifecycle.run_service("edge", main)
+    run()
