@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")  # before gRPC is imported: see tools/stack.py
 
-import pytest  # noqa: E402
+import pytest
 
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
@@ -118,7 +118,7 @@ POSTGRES_DSN = os.environ.get("TOLLGATE_TEST_POSTGRES_DSN", "postgresql://postgr
 
 
 def _docker_answers() -> str:
-    """"" when a Docker daemon answers, else why not."""
+    """ "" when a Docker daemon answers, else why not."""
     try:
         import docker
 

@@ -68,9 +68,15 @@ async def _log_error(exc: Exception) -> None:
 def dead_letter_stream_config(replicas: int = 1) -> StreamConfig:
     """Events a consumer could not read, kept 30 days (at most 256 MiB) for an operator to inspect or replay."""
     return StreamConfig(
-        name=DEAD_LETTER_STREAM, subjects=[DEAD_LETTER_PREFIX + ".>"], retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD, max_age=30 * DAY_S, max_bytes=256 << 20, num_replicas=replicas,
-    )  # fmt: skip
+        name=DEAD_LETTER_STREAM,
+        subjects=[DEAD_LETTER_PREFIX + ".>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=30 * DAY_S,
+        max_bytes=256 << 20,
+        num_replicas=replicas,
+    )
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1, usage_max_bytes: int = USAGE_MAX_BYTES) -> None:
@@ -84,7 +90,9 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, usage_max_byte
         except APIError as exc:
             if "insufficient" not in str(exc.description or "").lower():
                 raise
-            structlog.get_logger().warning("nats cannot reserve the stream's byte bound; created without it", stream=config.name, max_bytes=config.max_bytes)
+            structlog.get_logger().warning(
+                "nats cannot reserve the stream's byte bound; created without it", stream=config.name, max_bytes=config.max_bytes
+            )
             config.max_bytes = -1
             await _create_or_update(js, config)
 

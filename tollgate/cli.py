@@ -34,18 +34,19 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 
 from tollgate import credentials
+from tollgate.protojson import to_data
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tollgate.rpc import router_pb2 as rpb
 from tollgate.rpc import router_pb2_grpc as rpb_grpc
-from tollgate.protojson import to_data
 from tollgate.settings import Settings
 
 TIMEOUT_S = 30
@@ -76,7 +77,7 @@ def fmt_usd(micros: int) -> str:
 def fmt_time(ms: int, never: str = "-") -> str:
     if not ms:
         return never
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_ms() -> int:
@@ -128,8 +129,16 @@ def key_limits(k: pb.KeyInfo) -> str:
 
 
 def key_row(k: pb.KeyInfo, now: int) -> tuple[str, ...]:
-    return (k.key_id, k.name, f"{k.prefix}…", key_status(k, now), key_limits(k), fmt_time(k.expires_at_ms, "never"),
-            fmt_time(k.last_used_at_ms, "never"), fmt_time(k.created_at_ms))  # fmt: skip
+    return (
+        k.key_id,
+        k.name,
+        f"{k.prefix}…",
+        key_status(k, now),
+        key_limits(k),
+        fmt_time(k.expires_at_ms, "never"),
+        fmt_time(k.last_used_at_ms, "never"),
+        fmt_time(k.created_at_ms),
+    )
 
 
 def show_secret(created: pb.CreatedKey, what: str = "key") -> str:
@@ -147,8 +156,18 @@ def show_rotated(r: pb.RotatedKey, args) -> str:
 
 
 def show_ledger(reply: pb.ListLedgerResponse, args) -> str:
-    rows = [(str(e.id), fmt_time(e.effective_at_ms or e.created_at_ms), e.kind, fmt_usd(e.amount_micros), e.key_id or "-",
-             e.reference or "-", e.note or "-") for e in reply.entries]  # fmt: skip
+    rows = [
+        (
+            str(e.id),
+            fmt_time(e.effective_at_ms or e.created_at_ms),
+            e.kind,
+            fmt_usd(e.amount_micros),
+            e.key_id or "-",
+            e.reference or "-",
+            e.note or "-",
+        )
+        for e in reply.entries
+    ]
     lines = [format_table([LEDGER_COLUMNS, *rows]), f"balance {fmt_usd(reply.balance_micros)}"]
     if reply.entries and len(reply.entries) >= min(args.limit or 50, MAX_PAGE):
         lines.append(f"(older entries: --before {reply.entries[-1].id})")
@@ -194,8 +213,9 @@ def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict:
         raise Failed(f"metering unreachable ({type(err).__name__})") from None
     days = [
         {"day": d, "ledger_micros": ledger, "metering_micros": metering, "diff_micros": ledger - metering}
-        for what, d, ledger, metering in rows if what == reconcile.RAW_COST
-    ]  # fmt: skip
+        for what, d, ledger, metering in rows
+        if what == reconcile.RAW_COST
+    ]
     checks = [{"what": what, "period": p, "expected": ref, "metering": got, "diff": ref - got} for what, p, ref, got in rows]
     return {"days": days, "checks": checks, "ok": all(c["diff"] == 0 for c in checks)}
 
@@ -234,80 +254,248 @@ def balance_line(b: pb.Balance, args) -> str:
 
 
 ACCOUNT_ID = arg("account_id", metavar="ACCOUNT_ID")
-OPTIONAL_ACCOUNT_ID = arg("account_id", metavar="ACCOUNT_ID", nargs="?", default="", help="the account (with TOLLGATE_API_KEY: its own when omitted)")
+OPTIONAL_ACCOUNT_ID = arg(
+    "account_id", metavar="ACCOUNT_ID", nargs="?", default="", help="the account (with TOLLGATE_API_KEY: its own when omitted)"
+)
 REFERENCE = arg("--reference", default="", help="idempotency reference: a repeated reference applies once")
 
 # (command, aliases, action or None, help, arguments, Command)
 COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str, tuple, Command], ...] = (
-    ("accounts", ("account",), "create", "create an account", (
-        arg("name"), arg("--balance", metavar="USD", type=usd_to_micros, default=0, help="initial balance in USD"),
-        arg("--require-zdr", action="store_true", help="route all of the account's traffic to zero-data-retention channels only"),
-        arg("--no-trial", action="store_true", help="do not grant the configured free trial credit")),
-     Command(lambda s, a: s.CreateAccount(pb.CreateAccountRequest(name=a.name, initial_balance_micros=a.balance, require_zdr=a.require_zdr,
-                                                                   skip_trial_credit=a.no_trial), timeout=TIMEOUT_S),
-             lambda r, a: f"account {r.account_id} ({r.name}) balance {fmt_usd(r.balance_micros)}")),
-    ("accounts", ("account",), "list", "list accounts, oldest id first", (
-        arg("--limit", type=int, default=0, help="at most this many (default 100)"), arg("--after", default="", help="paging: accounts after this id")),
-     Command(lambda s, a: s.ListAccounts(pb.ListAccountsRequest(limit=a.limit, after_id=a.after), timeout=TIMEOUT_S), show_accounts)),
-    ("accounts", ("account",), "show", "one account", (OPTIONAL_ACCOUNT_ID,),
-     Command(lambda s, a: s.GetAccount(pb.GetAccountRequest(account_id=a.account_id), timeout=TIMEOUT_S), show_account)),
-    ("accounts", ("account",), "suspend", "every request of the account then gets 403 account_suspended", (
-        ACCOUNT_ID, arg("--reason", required=True, help="shown to the account's callers in the 403 message")),
-     Command(lambda s, a: s.SetAccountStatus(pb.SetAccountStatusRequest(account_id=a.account_id, status="suspended", reason=a.reason), timeout=TIMEOUT_S),
-             lambda r, a: f"account {r.account_id} is {account_status(r)}")),
-    ("accounts", ("account",), "activate", "lift a suspension", (ACCOUNT_ID,),
-     Command(lambda s, a: s.SetAccountStatus(pb.SetAccountStatusRequest(account_id=a.account_id, status="active"), timeout=TIMEOUT_S),
-             lambda r, a: f"account {r.account_id} is {account_status(r)}")),
-    ("keys", ("key",), "create", "create an API key (the secret is shown once)", (
-        OPTIONAL_ACCOUNT_ID, arg("--name", default="default"),
-        arg("--require-zdr", action="store_true", help="route this key's traffic to zero-data-retention channels only"),
-        arg("--models", default="", help="comma-separated model patterns the key may use, e.g. 'gpt-4o*,sim-1'"),
-        arg("--expires-in-days", type=float, default=0, help="the key stops working after this many days"),
-        arg("--rpm", type=int, default=0, help="requests per minute (default 180; -1 = unlimited)"),
-        arg("--tpm", type=int, default=0, help="tokens per minute (default unlimited)"),
-        arg("--cap-day", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC day, USD"),
-        arg("--cap-month", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC month, USD")),
-     Command(lambda s, a: s.CreateKey(pb.CreateKeyRequest(
-         account_id=a.account_id, name=a.name, require_zdr=a.require_zdr, allowed_models=patterns(a.models), expires_at_ms=expires_at(a.expires_in_days),
-         rpm_limit=a.rpm, tpm_limit=a.tpm, spend_cap_day_micros=a.cap_day, spend_cap_month_micros=a.cap_month), timeout=TIMEOUT_S),
-         lambda r, a: show_secret(r))),
-    ("keys", ("key",), "list", "an account's keys", (OPTIONAL_ACCOUNT_ID,),
-     Command(lambda s, a: s.ListKeys(pb.ListKeysRequest(account_id=a.account_id), timeout=TIMEOUT_S),
-             lambda r, a: format_table([KEY_COLUMNS, *(key_row(k, now_ms()) for k in r.keys)]))),
-    ("keys", ("key",), "revoke", "every edge drops the key within a second", (arg("key_id", metavar="KEY_ID"),),
-     Command(lambda s, a: s.RevokeKey(pb.RevokeKeyRequest(key_id=a.key_id), timeout=TIMEOUT_S), lambda r, a: f"key {r.key_id} revoked")),
-    ("keys", ("key",), "rotate", "a new key with the old one's settings (the new secret is shown once)", (
-        arg("key_id", metavar="KEY_ID"), arg("--grace", metavar="SECONDS", type=int, default=0, help="seconds the old key keeps working (default 86400; -1 = stop at once)")),
-     Command(lambda s, a: s.RotateKey(pb.RotateKeyRequest(key_id=a.key_id, grace_s=a.grace), timeout=TIMEOUT_S), show_rotated)),
-    ("topup", (), None, "add credit", (ACCOUNT_ID, arg("amount", metavar="USD", type=usd_to_micros, help="amount in USD"), REFERENCE),
-     Command(lambda s, a: s.TopUp(pb.TopUpRequest(account_id=a.account_id, amount_micros=a.amount, reference=a.reference), timeout=TIMEOUT_S),
-             balance_line)),
-    ("adjust", (), None, "a signed correction with a reason (refund +, chargeback -)", (
-        ACCOUNT_ID, arg("amount", metavar="USD", type=usd_to_micros, help="signed amount in USD: 2.50 or -1.50"),
-        arg("--reason", required=True, help="recorded in the ledger"), REFERENCE),
-     Command(lambda s, a: s.Adjust(pb.AdjustRequest(account_id=a.account_id, amount_micros=a.amount, reason=a.reason, reference=a.reference),
-                                   timeout=TIMEOUT_S), balance_line)),
-    ("balance", (), None, "an account's balance", (OPTIONAL_ACCOUNT_ID,),
-     Command(lambda s, a: s.GetBalance(pb.GetBalanceRequest(account_id=a.account_id), timeout=TIMEOUT_S), balance_line)),
-    ("ledger", (), None, "an account's ledger, newest first", (
-        OPTIONAL_ACCOUNT_ID, arg("--limit", type=int, default=0, help="at most this many (default 50)"),
-        arg("--before", metavar="ENTRY_ID", type=int, default=0, help="paging: entries older than this entry id")),
-     Command(lambda s, a: s.ListLedger(pb.ListLedgerRequest(account_id=a.account_id, limit=a.limit, before_id=a.before), timeout=TIMEOUT_S),
-             show_ledger)),
-    ("reconcile", (), None, "ledger debits vs metering's raw table, rollups, statements and rankings (exit 1 on any difference)", (
-        ACCOUNT_ID, arg("--days", type=int, default=30),
-        arg("--metering", default=None, help="metering base URL (default from TOLLGATE_METERING_HOST/PORT)")),
-     Command(run_reconcile, show_reconcile,
-             ok=lambda r: r["ok"])),
-    ("channels", (), "list", "every channel with its state, error rate, latency and reason", (),
-     Command(lambda s, a: s.ListChannels(rpb.ListChannelsRequest(), timeout=10), show_channels, "router")),
-    ("channels", (), "disable", "take a channel out of rotation until enabled", (arg("channel_id", metavar="CHANNEL_ID"), arg("--reason", default="", help="shown in `channels list`")),
-     Command(lambda s, a: s.SetChannelEnabled(rpb.SetChannelEnabledRequest(channel_id=a.channel_id, enabled=False, reason=a.reason), timeout=10),
-             lambda c, a: f"channel {c.channel_id} is {c.state}" + (f": {c.disabled_reason}" if c.disabled_reason else ""), "router")),
-    ("channels", (), "enable", "put a channel back in rotation with a fresh health window", (arg("channel_id", metavar="CHANNEL_ID"),),
-     Command(lambda s, a: s.SetChannelEnabled(rpb.SetChannelEnabledRequest(channel_id=a.channel_id, enabled=True), timeout=10),
-             lambda c, a: f"channel {c.channel_id} is {c.state}", "router")),
-)  # fmt: skip
+    (
+        "accounts",
+        ("account",),
+        "create",
+        "create an account",
+        (
+            arg("name"),
+            arg("--balance", metavar="USD", type=usd_to_micros, default=0, help="initial balance in USD"),
+            arg("--require-zdr", action="store_true", help="route all of the account's traffic to zero-data-retention channels only"),
+            arg("--no-trial", action="store_true", help="do not grant the configured free trial credit"),
+        ),
+        Command(
+            lambda s, a: s.CreateAccount(
+                pb.CreateAccountRequest(
+                    name=a.name, initial_balance_micros=a.balance, require_zdr=a.require_zdr, skip_trial_credit=a.no_trial
+                ),
+                timeout=TIMEOUT_S,
+            ),
+            lambda r, a: f"account {r.account_id} ({r.name}) balance {fmt_usd(r.balance_micros)}",
+        ),
+    ),
+    (
+        "accounts",
+        ("account",),
+        "list",
+        "list accounts, oldest id first",
+        (
+            arg("--limit", type=int, default=0, help="at most this many (default 100)"),
+            arg("--after", default="", help="paging: accounts after this id"),
+        ),
+        Command(lambda s, a: s.ListAccounts(pb.ListAccountsRequest(limit=a.limit, after_id=a.after), timeout=TIMEOUT_S), show_accounts),
+    ),
+    (
+        "accounts",
+        ("account",),
+        "show",
+        "one account",
+        (OPTIONAL_ACCOUNT_ID,),
+        Command(lambda s, a: s.GetAccount(pb.GetAccountRequest(account_id=a.account_id), timeout=TIMEOUT_S), show_account),
+    ),
+    (
+        "accounts",
+        ("account",),
+        "suspend",
+        "every request of the account then gets 403 account_suspended",
+        (ACCOUNT_ID, arg("--reason", required=True, help="shown to the account's callers in the 403 message")),
+        Command(
+            lambda s, a: s.SetAccountStatus(
+                pb.SetAccountStatusRequest(account_id=a.account_id, status="suspended", reason=a.reason), timeout=TIMEOUT_S
+            ),
+            lambda r, a: f"account {r.account_id} is {account_status(r)}",
+        ),
+    ),
+    (
+        "accounts",
+        ("account",),
+        "activate",
+        "lift a suspension",
+        (ACCOUNT_ID,),
+        Command(
+            lambda s, a: s.SetAccountStatus(pb.SetAccountStatusRequest(account_id=a.account_id, status="active"), timeout=TIMEOUT_S),
+            lambda r, a: f"account {r.account_id} is {account_status(r)}",
+        ),
+    ),
+    (
+        "keys",
+        ("key",),
+        "create",
+        "create an API key (the secret is shown once)",
+        (
+            OPTIONAL_ACCOUNT_ID,
+            arg("--name", default="default"),
+            arg("--require-zdr", action="store_true", help="route this key's traffic to zero-data-retention channels only"),
+            arg("--models", default="", help="comma-separated model patterns the key may use, e.g. 'gpt-4o*,sim-1'"),
+            arg("--expires-in-days", type=float, default=0, help="the key stops working after this many days"),
+            arg("--rpm", type=int, default=0, help="requests per minute (default 180; -1 = unlimited)"),
+            arg("--tpm", type=int, default=0, help="tokens per minute (default unlimited)"),
+            arg("--cap-day", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC day, USD"),
+            arg("--cap-month", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC month, USD"),
+        ),
+        Command(
+            lambda s, a: s.CreateKey(
+                pb.CreateKeyRequest(
+                    account_id=a.account_id,
+                    name=a.name,
+                    require_zdr=a.require_zdr,
+                    allowed_models=patterns(a.models),
+                    expires_at_ms=expires_at(a.expires_in_days),
+                    rpm_limit=a.rpm,
+                    tpm_limit=a.tpm,
+                    spend_cap_day_micros=a.cap_day,
+                    spend_cap_month_micros=a.cap_month,
+                ),
+                timeout=TIMEOUT_S,
+            ),
+            lambda r, a: show_secret(r),
+        ),
+    ),
+    (
+        "keys",
+        ("key",),
+        "list",
+        "an account's keys",
+        (OPTIONAL_ACCOUNT_ID,),
+        Command(
+            lambda s, a: s.ListKeys(pb.ListKeysRequest(account_id=a.account_id), timeout=TIMEOUT_S),
+            lambda r, a: format_table([KEY_COLUMNS, *(key_row(k, now_ms()) for k in r.keys)]),
+        ),
+    ),
+    (
+        "keys",
+        ("key",),
+        "revoke",
+        "every edge drops the key within a second",
+        (arg("key_id", metavar="KEY_ID"),),
+        Command(lambda s, a: s.RevokeKey(pb.RevokeKeyRequest(key_id=a.key_id), timeout=TIMEOUT_S), lambda r, a: f"key {r.key_id} revoked"),
+    ),
+    (
+        "keys",
+        ("key",),
+        "rotate",
+        "a new key with the old one's settings (the new secret is shown once)",
+        (
+            arg("key_id", metavar="KEY_ID"),
+            arg(
+                "--grace",
+                metavar="SECONDS",
+                type=int,
+                default=0,
+                help="seconds the old key keeps working (default 86400; -1 = stop at once)",
+            ),
+        ),
+        Command(lambda s, a: s.RotateKey(pb.RotateKeyRequest(key_id=a.key_id, grace_s=a.grace), timeout=TIMEOUT_S), show_rotated),
+    ),
+    (
+        "topup",
+        (),
+        None,
+        "add credit",
+        (ACCOUNT_ID, arg("amount", metavar="USD", type=usd_to_micros, help="amount in USD"), REFERENCE),
+        Command(
+            lambda s, a: s.TopUp(
+                pb.TopUpRequest(account_id=a.account_id, amount_micros=a.amount, reference=a.reference), timeout=TIMEOUT_S
+            ),
+            balance_line,
+        ),
+    ),
+    (
+        "adjust",
+        (),
+        None,
+        "a signed correction with a reason (refund +, chargeback -)",
+        (
+            ACCOUNT_ID,
+            arg("amount", metavar="USD", type=usd_to_micros, help="signed amount in USD: 2.50 or -1.50"),
+            arg("--reason", required=True, help="recorded in the ledger"),
+            REFERENCE,
+        ),
+        Command(
+            lambda s, a: s.Adjust(
+                pb.AdjustRequest(account_id=a.account_id, amount_micros=a.amount, reason=a.reason, reference=a.reference), timeout=TIMEOUT_S
+            ),
+            balance_line,
+        ),
+    ),
+    (
+        "balance",
+        (),
+        None,
+        "an account's balance",
+        (OPTIONAL_ACCOUNT_ID,),
+        Command(lambda s, a: s.GetBalance(pb.GetBalanceRequest(account_id=a.account_id), timeout=TIMEOUT_S), balance_line),
+    ),
+    (
+        "ledger",
+        (),
+        None,
+        "an account's ledger, newest first",
+        (
+            OPTIONAL_ACCOUNT_ID,
+            arg("--limit", type=int, default=0, help="at most this many (default 50)"),
+            arg("--before", metavar="ENTRY_ID", type=int, default=0, help="paging: entries older than this entry id"),
+        ),
+        Command(
+            lambda s, a: s.ListLedger(pb.ListLedgerRequest(account_id=a.account_id, limit=a.limit, before_id=a.before), timeout=TIMEOUT_S),
+            show_ledger,
+        ),
+    ),
+    (
+        "reconcile",
+        (),
+        None,
+        "ledger debits vs metering's raw table, rollups, statements and rankings (exit 1 on any difference)",
+        (
+            ACCOUNT_ID,
+            arg("--days", type=int, default=30),
+            arg("--metering", default=None, help="metering base URL (default from TOLLGATE_METERING_HOST/PORT)"),
+        ),
+        Command(run_reconcile, show_reconcile, ok=lambda r: r["ok"]),
+    ),
+    (
+        "channels",
+        (),
+        "list",
+        "every channel with its state, error rate, latency and reason",
+        (),
+        Command(lambda s, a: s.ListChannels(rpb.ListChannelsRequest(), timeout=10), show_channels, "router"),
+    ),
+    (
+        "channels",
+        (),
+        "disable",
+        "take a channel out of rotation until enabled",
+        (arg("channel_id", metavar="CHANNEL_ID"), arg("--reason", default="", help="shown in `channels list`")),
+        Command(
+            lambda s, a: s.SetChannelEnabled(
+                rpb.SetChannelEnabledRequest(channel_id=a.channel_id, enabled=False, reason=a.reason), timeout=10
+            ),
+            lambda c, a: f"channel {c.channel_id} is {c.state}" + (f": {c.disabled_reason}" if c.disabled_reason else ""),
+            "router",
+        ),
+    ),
+    (
+        "channels",
+        (),
+        "enable",
+        "put a channel back in rotation with a fresh health window",
+        (arg("channel_id", metavar="CHANNEL_ID"),),
+        Command(
+            lambda s, a: s.SetChannelEnabled(rpb.SetChannelEnabledRequest(channel_id=a.channel_id, enabled=True), timeout=10),
+            lambda c, a: f"channel {c.channel_id} is {c.state}",
+            "router",
+        ),
+    ),
+)
 
 GROUP_HELP = {"accounts": "accounts (admin)", "keys": "API keys", "channels": "channel health (router)"}
 
@@ -321,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", help="accounts service address (host:port)")
     parser.add_argument("--router", help="router service address (host:port)")
     parser.add_argument("--json", action="store_true", help="print JSON (micro-USD, ms timestamps) instead of tables")
-    parser.add_argument("--admin-token", default=None, help="credential for the accounts service (default: TOLLGATE_API_KEY, else the admin token)")
+    parser.add_argument(
+        "--admin-token", default=None, help="credential for the accounts service (default: TOLLGATE_API_KEY, else the admin token)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for name, aliases, action, help_, arguments, command in COMMANDS:

@@ -86,16 +86,16 @@ async def ack_batch(msgs: list[Msg]) -> None:
     draining, each message is acked on its own (raising what ``ack`` raises)."""
     if not msgs:
         return
-    nc = msgs[0]._client  # noqa: SLF001 - the connection the messages came on
+    nc = msgs[0]._client  # the connection the messages came on
     send = getattr(nc, "_send_command", None)
-    if send is None or nc.is_closed or nc.is_draining_pubs or any(not m.reply or m._ackd for m in msgs):  # noqa: SLF001
+    if send is None or nc.is_closed or nc.is_draining_pubs or any(not m.reply or m._ackd for m in msgs):
         for msg in msgs:
             await msg.ack()
         return
     if len(msgs) > 1:
         await send(b"".join(b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs[:-1]))
         for msg in msgs[:-1]:
-            msg._ackd = True  # noqa: SLF001
+            msg._ackd = True
     await msgs[-1].ack()
 
 
@@ -137,7 +137,7 @@ class Puller:
             config.durable_name = config.name = durable
             config.filter_subject = subject
             await js.add_consumer(stream, config=config)
-        nc = js._nc  # noqa: SLF001 - the connection the JetStream context publishes on
+        nc = js._nc  # the connection the JetStream context publishes on
         prefix = getattr(js, "_prefix", DEFAULT_PREFIX)
         puller = cls(nc, f"{prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}")
         puller._sub = await nc.subscribe(f"{puller._inbox}.*", cb=puller._on_msg, pending_msgs_limit=0, pending_bytes_limit=0)

@@ -180,6 +180,7 @@ def http_routes(readiness: Readiness, registry: CollectorRegistry | None, *, liv
     """Litestar handlers: ``GET /readyz`` and ``GET /metrics`` (Prometheus text format 0.0.4
     of ``registry``; none when ``registry`` is None: it is served on a port of its own);
     ``GET /healthz`` too when the app has no liveness route of its own."""
+
     @get("/readyz")
     async def readyz() -> Response:
         report = await readiness.evaluate()

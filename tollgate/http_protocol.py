@@ -107,10 +107,15 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
             url = getattr(self, "url", b"") or self._last_data.split(b"\r\n", 1)[0].partition(b" ")[2].rpartition(b" ")[0]
             body = render(url.split(b"?", 1)[0].decode("latin-1"), err)
             self.transport.write(
-                b"".join((
-                    STATUS_LINE[err.status], b"content-type: application/json\r\n",
-                    b"content-length: " + str(len(body)).encode() + b"\r\n", b"connection: close\r\n\r\n", body,
-                ))  # fmt: skip
+                b"".join(
+                    (
+                        STATUS_LINE[err.status],
+                        b"content-type: application/json\r\n",
+                        b"content-length: " + str(len(body)).encode() + b"\r\n",
+                        b"connection: close\r\n\r\n",
+                        body,
+                    )
+                )
             )
             self.transport.close()
 

@@ -20,7 +20,9 @@ class GrpcMetrics(grpc.aio.ServerInterceptor):
 
     def __init__(self, registry: CollectorRegistry):
         self.handled = Counter("tollgate_grpc_server_handled", "gRPC calls handled", ["method", "code"], registry=registry)
-        self.seconds = Histogram("tollgate_grpc_server_seconds", "gRPC handling time (a stream: until it ends)", ["method"], registry=registry)
+        self.seconds = Histogram(
+            "tollgate_grpc_server_seconds", "gRPC handling time (a stream: until it ends)", ["method"], registry=registry
+        )
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -31,7 +33,9 @@ class GrpcMetrics(grpc.aio.ServerInterceptor):
             inner = getattr(handler, kind)
             if inner is not None:
                 return factory(
-                    self._wrap(inner, method), request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+                    self._wrap(inner, method),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
                 )
         return handler
 
@@ -117,7 +121,9 @@ class ConsumerMetrics:
         self.ack_pending = Gauge(f"{prefix}_consumer_ack_pending", f"{what}: events delivered but not yet acked", registry=registry)
 
 
-async def watch_consumer(stop: asyncio.Event, js, stream: str, durable: str, lag: Gauge, ack_pending: Gauge, interval_s: float = 5.0) -> None:
+async def watch_consumer(
+    stop: asyncio.Event, js, stream: str, durable: str, lag: Gauge, ack_pending: Gauge, interval_s: float = 5.0
+) -> None:
     """Copy a durable consumer's own counters (pending = lag, ack pending) into gauges every ``interval_s``."""
     while not stop.is_set():
         try:

@@ -55,9 +55,16 @@ RECONNECT_FAST_S: Final = 3.0  # after a reconnect, catch up every ``fast_s`` fo
 
 def control_stream_config(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
-        name=CONTROL_STREAM, subjects=list(CONTROL_SUBJECTS), retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD, max_age=MAX_AGE_S, max_bytes=MAX_BYTES, duplicate_window=DUPLICATE_WINDOW_S, num_replicas=replicas,
-    )  # fmt: skip
+        name=CONTROL_STREAM,
+        subjects=list(CONTROL_SUBJECTS),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=MAX_AGE_S,
+        max_bytes=MAX_BYTES,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        num_replicas=replicas,
+    )
 
 
 async def ensure_control_stream(js, replicas: int = 1) -> None:
@@ -69,7 +76,9 @@ async def ensure_control_stream(js, replicas: int = 1) -> None:
     except APIError as exc:
         if "insufficient" not in str(exc.description or "").lower():
             raise
-        structlog.get_logger().warning("nats cannot reserve the stream's byte bound; created without it", stream=CONTROL_STREAM, max_bytes=MAX_BYTES)
+        structlog.get_logger().warning(
+            "nats cannot reserve the stream's byte bound; created without it", stream=CONTROL_STREAM, max_bytes=MAX_BYTES
+        )
         config.max_bytes = -1
         await _create_or_update(js, config)
 
@@ -95,7 +104,15 @@ class Plan:
 
 
 def plan(
-    seq: int | None, created: object, *, first_seq: int, last_seq: int, stream_created: object, started_s: float, now_s: float, max_age_s: float
+    seq: int | None,
+    created: object,
+    *,
+    first_seq: int,
+    last_seq: int,
+    stream_created: object,
+    started_s: float,
+    now_s: float,
+    max_age_s: float,
 ) -> Plan:
     """``seq``: the last sequence this process has read (None: none yet since it started);
     ``created``: the stream's creation time when it was read (a new one = the stream was recreated)."""
@@ -116,9 +133,16 @@ class NoticeFeed:
     every cached principal. ``start(nc)`` once NATS is (or is being) connected."""
 
     def __init__(
-        self, handlers: Mapping[str, Callable], on_gap: Callable[[], None], log, *, check_s: float = 1.0, fast_s: float = 0.2,
-        poll_s: float = 0.05, clock: Callable[[], float] = time.time,
-    ):  # fmt: skip
+        self,
+        handlers: Mapping[str, Callable],
+        on_gap: Callable[[], None],
+        log,
+        *,
+        check_s: float = 1.0,
+        fast_s: float = 0.2,
+        poll_s: float = 0.05,
+        clock: Callable[[], float] = time.time,
+    ):
         unknown = set(handlers) - set(CONTROL_SUBJECTS)
         if unknown:
             raise ValueError(f"not control subjects: {sorted(unknown)}")
@@ -209,9 +233,15 @@ class NoticeFeed:
             return 0
         state = info.state
         p = plan(
-            self._seq, self._created, first_seq=state.first_seq, last_seq=state.last_seq, stream_created=info.created, started_s=self._started_s,
-            now_s=self._clock(), max_age_s=info.config.max_age or MAX_AGE_S,
-        )  # fmt: skip
+            self._seq,
+            self._created,
+            first_seq=state.first_seq,
+            last_seq=state.last_seq,
+            stream_created=info.created,
+            started_s=self._started_s,
+            now_s=self._clock(),
+            max_age_s=info.config.max_age or MAX_AGE_S,
+        )
         if p.gap:
             self._gap("notices expired or stream recreated")
         read_to = state.last_seq

@@ -48,7 +48,11 @@ def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days
     rows: list[Row] = []
     rows += _by_day(RAW_COST, debits, _column(raw, "total_cost_micros"))
     rows += _by_day("billed requests: raw usage_events vs ledger debits", debit_counts, _column(raw, "billed_requests"))
-    rows += _by_day("requests: request log (usage_events without FINAL) vs raw", _column(raw, "total_requests"), _column(tables["usage_events_unmerged"], "total_requests"))
+    rows += _by_day(
+        "requests: request log (usage_events without FINAL) vs raw",
+        _column(raw, "total_requests"),
+        _column(tables["usage_events_unmerged"], "total_requests"),
+    )
     for table in STATEMENT_TABLES:
         rows += _by_day(f"cost µUSD: {table} (statement) vs ledger", debits, _column(tables[table], "total_cost_micros"))
         rows += _by_day(f"requests: {table} (statement) vs raw", _column(raw, "total_requests"), _column(tables[table], "total_requests"))
@@ -56,17 +60,31 @@ def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
         after = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
         month_debits = stub.DailyDebits(
-            pb.DailyDebitsRequest(account_id=account_id, start_ms=int(first.timestamp() * 1000), end_ms=int(after.timestamp() * 1000)), timeout=30
+            pb.DailyDebitsRequest(account_id=account_id, start_ms=int(first.timestamp() * 1000), end_ms=int(after.timestamp() * 1000)),
+            timeout=30,
         )
         statement = get("/v1/statement", account_id=account_id, month=month)
-        rows.append(("cost µUSD: statement (month) vs ledger", month, sum(d.debits_micros for d in month_debits.days), int(statement["total_cost_micros"])))
+        rows.append(
+            (
+                "cost µUSD: statement (month) vs ledger",
+                month,
+                sum(d.debits_micros for d in month_debits.days),
+                int(statement["total_cost_micros"]),
+            )
+        )
     everyone = figures.get("all_accounts")
     if everyone:
         all_raw = {r["utc_day"]: r for r in everyone["usage_events"]}
         for table in RANKING_TABLES:
             by_day = {r["utc_day"]: r for r in everyone[table]}
-            rows += _by_day(f"cost µUSD: {table} (rankings) vs raw, all accounts", _column(all_raw, "total_cost_micros"), _column(by_day, "total_cost_micros"))
-            rows += _by_day(f"requests: {table} (rankings) vs raw, all accounts", _column(all_raw, "total_requests"), _column(by_day, "total_requests"))
+            rows += _by_day(
+                f"cost µUSD: {table} (rankings) vs raw, all accounts",
+                _column(all_raw, "total_cost_micros"),
+                _column(by_day, "total_cost_micros"),
+            )
+            rows += _by_day(
+                f"requests: {table} (rankings) vs raw, all accounts", _column(all_raw, "total_requests"), _column(by_day, "total_requests")
+            )
     return rows
 
 

@@ -244,7 +244,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                         span.set_attribute("error.type", code.name)
                         span.set_status(StatusCode.ERROR)
 
-        return grpc.unary_unary_rpc_method_handler(traced, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            traced, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
 
 
 def client_interceptors(target: str) -> list:
@@ -307,7 +309,9 @@ async def process(tracer_: trace.Tracer | None, msg, consumer: str, work: Awaita
         end(span, error=error)
 
 
-def per_message(tracer_: trace.Tracer | None, consumer: str, handle: Callable[[list], Awaitable[None]]) -> Callable[[list], Awaitable[None]]:
+def per_message(
+    tracer_: trace.Tracer | None, consumer: str, handle: Callable[[list], Awaitable[None]]
+) -> Callable[[list], Awaitable[None]]:
     """Wrap a batch handler of ``(msg, event)`` pairs: each traced message gets a CONSUMER span
     covering its batch's handling (a batch is one write: its messages share the timing)."""
     if tracer_ is None:

@@ -30,18 +30,45 @@ def env(name: str, default: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     gateway = parser.add_argument_group("gateway")
-    gateway.add_argument("--requests", type=int, default=env("requests", 200), help="requests per path per round at c=1 (x4 at c=16); 0: skip the gateway bench")
+    gateway.add_argument(
+        "--requests",
+        type=int,
+        default=env("requests", 200),
+        help="requests per path per round at c=1 (x4 at c=16); 0: skip the gateway bench",
+    )
     gateway.add_argument("--rounds", type=int, default=env("rounds", 5), help="alternating rounds (direct, Tollgate[, the other gateway])")
     gateway.add_argument("--rate", type=float, default=env("rate", 500.0), help="open loop: requests per second (issue 14's target: 1200)")
-    gateway.add_argument("--duration", type=float, default=env("duration", 20.0), help="open loop: seconds per path (issue 14's target: 60)")
-    gateway.add_argument("--connections", type=int, default=env("connections", 256), help="open loop: most connections per path (a request due when all are busy is dropped)")
-    gateway.add_argument("--words", type=int, default=env("words", 24), help="the mock upstream's completion: words = completion tokens = stream events")
-    gateway.add_argument("--mock-port", type=int, default=env("mock-port", 0),
-                         help="the mock upstream's port (BENCH_MOCK_PORT; default: a free one, 18098 when comparing)")  # fmt: skip
+    gateway.add_argument(
+        "--duration", type=float, default=env("duration", 20.0), help="open loop: seconds per path (issue 14's target: 60)"
+    )
+    gateway.add_argument(
+        "--connections",
+        type=int,
+        default=env("connections", 256),
+        help="open loop: most connections per path (a request due when all are busy is dropped)",
+    )
+    gateway.add_argument(
+        "--words", type=int, default=env("words", 24), help="the mock upstream's completion: words = completion tokens = stream events"
+    )
+    gateway.add_argument(
+        "--mock-port",
+        type=int,
+        default=env("mock-port", 0),
+        help="the mock upstream's port (BENCH_MOCK_PORT; default: a free one, 18098 when comparing)",
+    )
     metering = parser.add_argument_group("metering")
-    metering.add_argument("--skip-metering", action="store_true", default=os.environ.get("BENCH_SKIP_METERING", "") not in ("", "0"), help="only the gateway bench")
-    metering.add_argument("--metering-events", type=int, default=env("metering-events", 200_000), help="events for metering's ingestion run (0: skip it)")
-    metering.add_argument("--query-events", type=int, default=env("query-events", 10_000_000), help="events in metering's query dataset (0: skip the queries)")
+    metering.add_argument(
+        "--skip-metering",
+        action="store_true",
+        default=os.environ.get("BENCH_SKIP_METERING", "") not in ("", "0"),
+        help="only the gateway bench",
+    )
+    metering.add_argument(
+        "--metering-events", type=int, default=env("metering-events", 200_000), help="events for metering's ingestion run (0: skip it)"
+    )
+    metering.add_argument(
+        "--query-events", type=int, default=env("query-events", 10_000_000), help="events in metering's query dataset (0: skip the queries)"
+    )
     metering.add_argument("--query-runs", type=int, default=env("query-runs", 20), help="timed runs per metering query")
     args = parser.parse_args()
     status = 0

@@ -193,11 +193,15 @@ def count(stack: Stack, account_id: str, answered: int, timeout: float = 60.0) -
     with credentials.channel(stack.settings.accounts_addr, stack.settings.admin_credential) as channel:
         accounts = pb_grpc.AccountsStub(channel)
         while True:
-            r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, headers=stack.admin_headers, timeout=30)
+            r = httpx.get(
+                f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, headers=stack.admin_headers, timeout=30
+            )
             r.raise_for_status()
             rows = r.json()["data"]
             now_ms = time.time_ns() // 1_000_000
-            days = accounts.DailyDebits(pb.DailyDebitsRequest(account_id=account_id, start_ms=now_ms - 2 * 86_400_000, end_ms=now_ms + 60_000)).days
+            days = accounts.DailyDebits(
+                pb.DailyDebitsRequest(account_id=account_id, start_ms=now_ms - 2 * 86_400_000, end_ms=now_ms + 60_000)
+            ).days
             seen = {
                 "usage_requests": sum(row["requests"] for row in rows),
                 "usage_errors": sum(row["errors"] for row in rows),
@@ -218,7 +222,9 @@ def count(stack: Stack, account_id: str, answered: int, timeout: float = 60.0) -
 
 
 def start_mock(port: int, words: int) -> subprocess.Popen:
-    mock = subprocess.Popen([sys.executable, "-m", "tools.mock_upstream", "--port", str(port), "--words", str(words)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "tools.mock_upstream", "--port", str(port), "--words", str(words)], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -246,11 +252,17 @@ def run(opts: Options) -> int:
         try:
             stack.start()
             account_id, key = stack.bootstrap_demo(balance_micros=10**13, rpm_limit=-1)  # unlimited: the bench is the load
-            targets = [Target("direct", f"http://127.0.0.1:{port}/v1/chat/completions", SIM_KEY, "mock-1"), Target("tollgate", stack.edge_url + "/chat/completions", key, "bench")]
+            targets = [
+                Target("direct", f"http://127.0.0.1:{port}/v1/chat/completions", SIM_KEY, "mock-1"),
+                Target("tollgate", stack.edge_url + "/chat/completions", key, "bench"),
+            ]
             targets += [opts.compare] if opts.compare else []
             pids = {name: stack.service(name).proc.pid for name in STACK_PROCESSES}
             procs = Processes({**pids, "mock": mock.pid, "client": os.getpid()}, alone=("client",))
-            print(f"gateway bench: {opts.rounds} rounds x {opts.requests} requests (x4 at c=16) per path, then {opts.rate:g}/s open loop for {opts.duration:g} s", file=sys.stderr)
+            print(
+                f"gateway bench: {opts.rounds} rounds x {opts.requests} requests (x4 at c=16) per path, then {opts.rate:g}/s open loop for {opts.duration:g} s",
+                file=sys.stderr,
+            )
             _event_loop_run(measure(targets, opts, procs, res))
             res.counts = count(stack, account_id, res.answered)
             res.rss_mb = procs.rss_mb()
@@ -292,11 +304,21 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
             run = res.closed[False, concurrency, path]
             p50, p99 = pct(run.latencies, 0.5), pct(run.latencies, 0.99)
             added = path != "direct"
-            rows.append([
-                "non-stream", concurrency, path, run.ok, run.errors, f2(p50), f2(p99),
-                f2(p50 - pct(direct.latencies, 0.5)) if added else "-", f2(p99 - pct(direct.latencies, 0.99)) if added else "-",
-                f2(pct(run.overheads, 0.5)) if run.overheads else "-", f"{run.rate:,.0f}",
-            ])  # fmt: skip
+            rows.append(
+                [
+                    "non-stream",
+                    concurrency,
+                    path,
+                    run.ok,
+                    run.errors,
+                    f2(p50),
+                    f2(p99),
+                    f2(p50 - pct(direct.latencies, 0.5)) if added else "-",
+                    f2(p99 - pct(direct.latencies, 0.99)) if added else "-",
+                    f2(pct(run.overheads, 0.5)) if run.overheads else "-",
+                    f"{run.rate:,.0f}",
+                ]
+            )
     print(table(["", "c", "path", "ok", "errors", "p50", "p99", "added p50", "added p99", "header p50", "req/s"], rows))
     print()
     rows = []
@@ -306,71 +328,207 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
             run = res.closed[True, concurrency, path]
             added = path != "direct"
             d = lambda values, base, q: f2(pct(values, q) - pct(base, q)) if added else "-"  # noqa: E731
-            rows.append([
-                f"stream ({opts.words} events)", concurrency, path, run.ok, run.errors, f2(pct(run.ttfb, 0.5)), f2(pct(run.latencies, 0.5)),
-                f2(pct(run.latencies, 0.99)), d(run.ttfb, direct.ttfb, 0.5), d(run.latencies, direct.latencies, 0.5), d(run.latencies, direct.latencies, 0.99),
-                f2(pct(run.overheads, 0.5)) if run.overheads else "-", f"{run.rate:,.0f}",
-            ])  # fmt: skip
-    print(table(["", "c", "path", "ok", "errors", "TTFB p50", "total p50", "total p99", "added TTFB p50", "added p50", "added p99", "header p50", "streams/s"], rows))
+            rows.append(
+                [
+                    f"stream ({opts.words} events)",
+                    concurrency,
+                    path,
+                    run.ok,
+                    run.errors,
+                    f2(pct(run.ttfb, 0.5)),
+                    f2(pct(run.latencies, 0.5)),
+                    f2(pct(run.latencies, 0.99)),
+                    d(run.ttfb, direct.ttfb, 0.5),
+                    d(run.latencies, direct.latencies, 0.5),
+                    d(run.latencies, direct.latencies, 0.99),
+                    f2(pct(run.overheads, 0.5)) if run.overheads else "-",
+                    f"{run.rate:,.0f}",
+                ]
+            )
+    print(
+        table(
+            [
+                "",
+                "c",
+                "path",
+                "ok",
+                "errors",
+                "TTFB p50",
+                "total p50",
+                "total p99",
+                "added TTFB p50",
+                "added p50",
+                "added p99",
+                "header p50",
+                "streams/s",
+            ],
+            rows,
+        )
+    )
     print("  header p50: the edge's own x-tollgate-overhead-ms (what it says it adds), next to the added latency measured from outside")
 
     print("\n== Max throughput, closed loop c=16")
-    rows = [[path, f"{res.closed[False, 16, path].rate:,.0f}", f2(pct(res.closed[False, 16, path].latencies, 0.99)),
-             f"{res.closed[True, 16, path].rate:,.0f}", f2(pct(res.closed[True, 16, path].latencies, 0.99))] for path in paths]  # fmt: skip
+    rows = [
+        [
+            path,
+            f"{res.closed[False, 16, path].rate:,.0f}",
+            f2(pct(res.closed[False, 16, path].latencies, 0.99)),
+            f"{res.closed[True, 16, path].rate:,.0f}",
+            f2(pct(res.closed[True, 16, path].latencies, 0.99)),
+        ]
+        for path in paths
+    ]
     print(table(["path", "req/s non-stream", "p99 ms", "streams/s", "p99 ms"], rows))
 
-    print(f"\n== Open loop: {opts.rate:g} req/s for {opts.duration:g} s, non-stream, up to {opts.connections} connections; ms from the scheduled send time")
+    print(
+        f"\n== Open loop: {opts.rate:g} req/s for {opts.duration:g} s, non-stream, up to {opts.connections} connections; ms from the scheduled send time"
+    )
     rows = []
     for path in paths:
         run = res.opened[path]
-        rows.append([path, run.ok + run.errors, run.ok, run.errors, run.dropped, run.unfinished, f"{run.rate:,.0f}",
-                     f2(pct(run.latencies, 0.5)), f2(pct(run.latencies, 0.99)), f2(max(run.latencies, default=None))])  # fmt: skip
+        rows.append(
+            [
+                path,
+                run.ok + run.errors,
+                run.ok,
+                run.errors,
+                run.dropped,
+                run.unfinished,
+                f"{run.rate:,.0f}",
+                f2(pct(run.latencies, 0.5)),
+                f2(pct(run.latencies, 0.99)),
+                f2(max(run.latencies, default=None)),
+            ]
+        )
     print(table(["path", "scheduled", "ok", "errors", "dropped", "unfinished", "achieved/s", "p50", "p99", "max"], rows))
     for (stream, concurrency, path), run in [*res.closed.items(), *(((False, 0, p), r) for p, r in res.opened.items())]:
         if run.error_samples:
             where = "open loop" if not concurrency else f"{'stream' if stream else 'non-stream'} c={concurrency}"
             print(f"  {path} errors ({where}), e.g.: {'; '.join(sorted(set(run.error_samples))[:3])}")
 
-    print(f"\n== CPU and memory per process: CPU over Tollgate's open-loop run + {TAIL_S:g} s tail ({res.cpu_window_requests:,} requests answered)")
-    rows = [[name, f2(res.idle_ms_per_s[name]), f"{res.cpu_ms_per_request[name]:.3f}", f"{res.rss_mb[name]:.0f}"] for name in STACK_PROCESSES]
+    print(
+        f"\n== CPU and memory per process: CPU over Tollgate's open-loop run + {TAIL_S:g} s tail ({res.cpu_window_requests:,} requests answered)"
+    )
+    rows = [
+        [name, f2(res.idle_ms_per_s[name]), f"{res.cpu_ms_per_request[name]:.3f}", f"{res.rss_mb[name]:.0f}"] for name in STACK_PROCESSES
+    ]
     others = sum(res.cpu_ms_per_request[n] for n in STACK_PROCESSES if n != "edge")
-    rows.append(["accounts+router+metering+nats", f2(sum(res.idle_ms_per_s[n] for n in STACK_PROCESSES if n != "edge")), f"{others:.3f}", "-"])
-    rows.append(["whole stack", f2(sum(res.idle_ms_per_s[n] for n in STACK_PROCESSES)), f"{others + res.cpu_ms_per_request['edge']:.3f}", f"{sum(res.rss_mb[n] for n in STACK_PROCESSES):.0f}"])
-    rows.append(["mock upstream (not the stack)", f2(res.idle_ms_per_s["mock"]), f"{res.cpu_ms_per_request['mock']:.3f}", f"{res.rss_mb['mock']:.0f}"])
-    rows.append(["load generator (not the stack)", f2(res.idle_ms_per_s["client"]), f"{res.cpu_ms_per_request['client']:.3f}", f"{res.rss_mb['client']:.0f}"])
+    rows.append(
+        ["accounts+router+metering+nats", f2(sum(res.idle_ms_per_s[n] for n in STACK_PROCESSES if n != "edge")), f"{others:.3f}", "-"]
+    )
+    rows.append(
+        [
+            "whole stack",
+            f2(sum(res.idle_ms_per_s[n] for n in STACK_PROCESSES)),
+            f"{others + res.cpu_ms_per_request['edge']:.3f}",
+            f"{sum(res.rss_mb[n] for n in STACK_PROCESSES):.0f}",
+        ]
+    )
+    rows.append(
+        [
+            "mock upstream (not the stack)",
+            f2(res.idle_ms_per_s["mock"]),
+            f"{res.cpu_ms_per_request['mock']:.3f}",
+            f"{res.rss_mb['mock']:.0f}",
+        ]
+    )
+    rows.append(
+        [
+            "load generator (not the stack)",
+            f2(res.idle_ms_per_s["client"]),
+            f"{res.cpu_ms_per_request['client']:.3f}",
+            f"{res.rss_mb['client']:.0f}",
+        ]
+    )
     print(table(["process", "idle ms/s", "CPU ms/request", "RSS MB at end"], rows))
     print("\n== The bench's own tools: direct, closed loop c=16 for 3 s (their CPU per request; the rate one core of each would allow)")
-    rows = [["stream" if stream else "non-stream", f"{rate:,.0f}", f"{mock_us:.0f}", f"{1e6 / max(mock_us, 1):,.0f}", f"{client_us:.0f}", f"{1e6 / max(client_us, 1):,.0f}"]
-            for stream, (rate, mock_us, client_us) in res.side.items()]  # fmt: skip
+    rows = [
+        [
+            "stream" if stream else "non-stream",
+            f"{rate:,.0f}",
+            f"{mock_us:.0f}",
+            f"{1e6 / max(mock_us, 1):,.0f}",
+            f"{client_us:.0f}",
+            f"{1e6 / max(client_us, 1):,.0f}",
+        ]
+        for stream, (rate, mock_us, client_us) in res.side.items()
+    ]
     print(table(["", "achieved/s", "mock µs/req", "mock max/s", "client µs/req", "client max/s"], rows))
 
     print_targets(res, opts)
     c = res.counts
     print("\n== Every request metered and debited once (Tollgate's account, the whole run)")
-    print(table(["answered 200", "sent, not 200", "usage rows (requests)", "usage errors", "ledger debits (requests)", "usage cost µ$", "debited µ$"],
-                [[res.answered, res.failed, c["usage_requests"], c["usage_errors"], c["debited_requests"], c["usage_cost_micros"], c["debited_micros"]]]))  # fmt: skip
+    print(
+        table(
+            [
+                "answered 200",
+                "sent, not 200",
+                "usage rows (requests)",
+                "usage errors",
+                "ledger debits (requests)",
+                "usage cost µ$",
+                "debited µ$",
+            ],
+            [
+                [
+                    res.answered,
+                    res.failed,
+                    c["usage_requests"],
+                    c["usage_errors"],
+                    c["debited_requests"],
+                    c["usage_cost_micros"],
+                    c["debited_micros"],
+                ]
+            ],
+        )
+    )
     exact = c["usage_requests"] == c["debited_requests"] and c["usage_cost_micros"] == c["debited_micros"]
-    ok = exact and (c["usage_requests"] == res.answered if not res.failed else res.answered <= c["usage_requests"] <= res.answered + res.failed)
+    ok = exact and (
+        c["usage_requests"] == res.answered if not res.failed else res.answered <= c["usage_requests"] <= res.answered + res.failed
+    )
     if not res.answered:
         print("  TOLLGATE ANSWERED NOTHING: see the errors above and the services' logs")
         return 1
     if res.failed:  # a request that was not answered 200 may have been metered (an upstream error, a timeout after the answer began)
-        print(f"  {res.failed} requests were sent and not answered 200: usage rows may count them (within [answered, answered + {res.failed}])")
+        print(
+            f"  {res.failed} requests were sent and not answered 200: usage rows may count them (within [answered, answered + {res.failed}])"
+        )
     print("  counts agree" if ok else "  COUNTS DIFFER: answered 200, usage rows and ledger debits must be equal")
     return 0 if ok else 1
 
 
 def print_targets(res: Results, opts: Options) -> None:
     """This run against issue 14's targets."""
-    whole, stream, direct, direct_stream = res.closed[False, 1, "tollgate"], res.closed[True, 1, "tollgate"], res.closed[False, 1, "direct"], res.closed[True, 1, "direct"]
+    whole, stream, direct, direct_stream = (
+        res.closed[False, 1, "tollgate"],
+        res.closed[True, 1, "tollgate"],
+        res.closed[False, 1, "direct"],
+        res.closed[True, 1, "direct"],
+    )
     added = lambda run, base, q, ttfb=False: pct(run.ttfb if ttfb else run.latencies, q) - pct(base.ttfb if ttfb else base.latencies, q)  # noqa: E731
     cpu = res.cpu_ms_per_request
     opened = res.opened["tollgate"]
     rows = [
-        ["added latency, non-stream c=1, p50 / p99 ms", f"{added(whole, direct, 0.5):.2f} / {added(whole, direct, 0.99):.2f}", "<= 0.6 / <= 2"],
-        ["stream c=1: added TTFB p50 / added total p50 ms", f"{added(stream, direct_stream, 0.5, True):.2f} / {added(stream, direct_stream, 0.5):.2f}", "<= 0.6 / <= 1"],
-        ["CPU per request: edge / accounts+router+metering+nats ms", f"{cpu['edge']:.2f} / {sum(cpu[n] for n in STACK_PROCESSES if n != 'edge'):.2f}", "<= 0.5 / <= 0.6"],
-        [f"open loop {opts.rate:g}/s for {opts.duration:g} s: achieved/s, errors, p99 ms", f"{opened.rate:,.0f}, {opened.errors}, {pct(opened.latencies, 0.99):.1f}", "1,200/s for 60 s, 0, <= 50"],
+        [
+            "added latency, non-stream c=1, p50 / p99 ms",
+            f"{added(whole, direct, 0.5):.2f} / {added(whole, direct, 0.99):.2f}",
+            "<= 0.6 / <= 2",
+        ],
+        [
+            "stream c=1: added TTFB p50 / added total p50 ms",
+            f"{added(stream, direct_stream, 0.5, True):.2f} / {added(stream, direct_stream, 0.5):.2f}",
+            "<= 0.6 / <= 1",
+        ],
+        [
+            "CPU per request: edge / accounts+router+metering+nats ms",
+            f"{cpu['edge']:.2f} / {sum(cpu[n] for n in STACK_PROCESSES if n != 'edge'):.2f}",
+            "<= 0.5 / <= 0.6",
+        ],
+        [
+            f"open loop {opts.rate:g}/s for {opts.duration:g} s: achieved/s, errors, p99 ms",
+            f"{opened.rate:,.0f}, {opened.errors}, {pct(opened.latencies, 0.99):.1f}",
+            "1,200/s for 60 s, 0, <= 50",
+        ],
         ["edge RSS MB", f"{res.rss_mb['edge']:.0f}", "<= 120"],
     ]
     print("\n== Against issue 14's targets")

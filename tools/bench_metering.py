@@ -46,7 +46,11 @@ BENCH_DIR = ROOT / ".bench"
 MIGRATIONS = ROOT / "services" / "metering" / "migrations"
 GENERATOR_VERSION = 2  # bump when the generating SQL changes: the cached dataset is rebuilt
 
-MODELS = [f"{family}-{size}" for family in ("gpt", "claude", "gemini", "llama", "mistral", "qwen", "deepseek") for size in ("mini", "pro", "max", "lite", "turbo")][:36]
+MODELS = [
+    f"{family}-{size}"
+    for family in ("gpt", "claude", "gemini", "llama", "mistral", "qwen", "deepseek")
+    for size in ("mini", "pro", "max", "lite", "turbo")
+][:36]
 PROVIDERS = ["openai", "anthropic", "gemini", "simulator", "azure", "bedrock"]
 ACCOUNTS = 300
 
@@ -83,13 +87,29 @@ class Traffic:
         completion = 0 if failed else int(r.expovariate(1 / 300)) + 1
         latency = min(int(r.lognormvariate(7, 0.6)), 600_000)
         return events.UsageEvent(
-            request_id=f"req_{i:08x}{r.getrandbits(64):016x}", occurred_at_ms=occurred_at_ms, account_id=account, key_id=r.choice(keys),
-            endpoint="chat", model_requested=model, model_served=model, provider=self.provider[channel], channel_id=channel,
-            stream=r.random() < 0.6, status=500 if failed else 200, error_code="upstream_error" if failed else "", attempts=2 if failed else 1,
-            prompt_tokens=prompt, completion_tokens=completion, cached_tokens=prompt // 4 if r.random() < 0.2 else 0,
-            cost_micros=prompt * 3 + completion * 7, price_version="v1", latency_ms=latency, ttft_ms=latency // 5,
-            upstream_latency_ms=max(latency - 3, 0), gateway_overhead_ms=3,
-        )  # fmt: skip
+            request_id=f"req_{i:08x}{r.getrandbits(64):016x}",
+            occurred_at_ms=occurred_at_ms,
+            account_id=account,
+            key_id=r.choice(keys),
+            endpoint="chat",
+            model_requested=model,
+            model_served=model,
+            provider=self.provider[channel],
+            channel_id=channel,
+            stream=r.random() < 0.6,
+            status=500 if failed else 200,
+            error_code="upstream_error" if failed else "",
+            attempts=2 if failed else 1,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=prompt // 4 if r.random() < 0.2 else 0,
+            cost_micros=prompt * 3 + completion * 7,
+            price_version="v1",
+            latency_ms=latency,
+            ttft_ms=latency // 5,
+            upstream_latency_ms=max(latency - 3, 0),
+            gateway_overhead_ms=3,
+        )
 
 
 def traffic(n: int, rate_per_s: int = 20_000, seed: int = 1) -> list[events.UsageEvent]:
@@ -164,7 +184,13 @@ async def watch_drain(url: str, n: int, metering: Service, nats_proc: Service, t
         t10 = next(t for t, a in samples if a >= 0.1 * n)
         t90 = next(t for t, a in samples if a >= 0.9 * n)
         spent = [b - a if a is not None and b is not None else None for a, b in zip(cpu0, cpu1, strict=True)]
-        return {"seconds": now - first, "rate": n / (now - first), "rate_10_90": 0.8 * n / (t90 - t10), "cpu_metering": spent[0], "cpu_nats": spent[1]}
+        return {
+            "seconds": now - first,
+            "rate": n / (now - first),
+            "rate_10_90": 0.8 * n / (t90 - t10),
+            "cpu_metering": spent[0],
+            "cpu_nats": spent[1],
+        }
     finally:
         await nc.close()
 
@@ -179,7 +205,11 @@ def bench_ingest(n: int, batch_size: int | None) -> dict:
             extra["TOLLGATE_METERING_BATCH_SIZE"] = str(batch_size)
         stack = Stack(data_dir=Path(tmp), ports=Ports.free(), log_to_files=True, extra_env=extra)
         env = stack.env()
-        nats_service = Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(stack.ports.nats), "-js", "-sd", f"{tmp}/nats"], ("127.0.0.1", stack.ports.nats, None))
+        nats_service = Service(
+            "nats",
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(stack.ports.nats), "-js", "-sd", f"{tmp}/nats"],
+            ("127.0.0.1", stack.ports.nats, None),
+        )
         metering = Service("metering", [sys.executable, "-m", "services.metering"], ("127.0.0.1", stack.ports.metering, "/healthz"))
         try:
             stack._spawn(nats_service, env)
@@ -192,9 +222,11 @@ def bench_ingest(n: int, batch_size: int | None) -> dict:
             stack._wait_ready(metering)
             lo = datetime.fromtimestamp(min(e.occurred_at_ms for e in load) / 1000, UTC) - timedelta(hours=1)
             reply = httpx.get(
-                f"{stack.metering_url}/v1/usage", params={"bucket": "none", "start": lo.isoformat(), "end": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
-                headers=stack.admin_headers, timeout=30,
-            )  # fmt: skip
+                f"{stack.metering_url}/v1/usage",
+                params={"bucket": "none", "start": lo.isoformat(), "end": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+                headers=stack.admin_headers,
+                timeout=30,
+            )
             reply.raise_for_status()
             [row] = reply.json()["data"]
             drain["stored_ok"] = (int(row["requests"]), int(row["cost_micros"])) == (n, cost)
@@ -207,12 +239,14 @@ def bench_ingest(n: int, batch_size: int | None) -> dict:
 
 def print_ingest(r: dict) -> None:
     cpu = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
-    print(f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} {'cpu s metering/nats':>20}  check")
+    print(
+        f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} {'cpu s metering/nats':>20}  check"
+    )
     check = "ok" if r["stored_ok"] else f"FAILED: {r['stored']} stored"
     print(
         f"{'publish → JetStream → metering → chDB':<40} {r['events']:>8} {r['batch']:>6} {r['seconds']:>8.2f} {r['rate']:>9.0f} {r['rate_10_90']:>12.0f} "
         f"{cpu(r['cpu_metering']) + ' / ' + cpu(r['cpu_nats']):>20}  {check}"
-    )  # fmt: skip
+    )
     print(f"  (backlog published in {r['publish_s']:.1f}s; metering start-up to first ack {r['startup_s']:.1f}s, not counted)")
 
 
@@ -274,12 +308,19 @@ def open_dataset(rows: int, log=print):
         anchor_ms = int(time.time()) // 3600 * 3600 * 1000
         log(f"generating {rows:,} synthetic events in {folder} (once; later runs reuse them)…", flush=True)
         started = time.perf_counter()
-        with store._lock:  # noqa: SLF001 - one statement, as the API's queries are run
-            store._client.command(generate_sql(rows, anchor_ms), settings={"max_insert_threads": 2})  # noqa: SLF001
+        with store._lock:  # one statement, as the API's queries are run
+            store._client.command(generate_sql(rows, anchor_ms), settings={"max_insert_threads": 2})
             # The rollups are fed from usage_feed (migration 0005), as metering feeds them.
             columns = ", ".join(FEED_COLUMNS)
-            store._client.command(f"INSERT INTO usage_feed ({columns}) SELECT {columns} FROM usage_events", settings={"max_insert_threads": 2})  # noqa: SLF001
-        meta = {**want, "anchor_ms": anchor_ms, "generated_s": round(time.perf_counter() - started, 1), "generated_at": datetime.now(UTC).isoformat()}
+            store._client.command(
+                f"INSERT INTO usage_feed ({columns}) SELECT {columns} FROM usage_events", settings={"max_insert_threads": 2}
+            )
+        meta = {
+            **want,
+            "anchor_ms": anchor_ms,
+            "generated_s": round(time.perf_counter() - started, 1),
+            "generated_at": datetime.now(UTC).isoformat(),
+        }
         meta_file.write_text(json.dumps(meta, indent=2) + "\n")
         log(f"generated in {meta['generated_s']:.0f}s", flush=True)
         return store, meta
@@ -296,12 +337,12 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
     try:
         anchor = datetime.fromtimestamp(meta["anchor_ms"] / 1000, UTC)
         month, week = anchor - timedelta(days=30), anchor - timedelta(days=7)
-        [(busiest, share)] = store._client.query(  # noqa: SLF001
+        [(busiest, share)] = store._client.query(
             "SELECT account_id, count() / (SELECT count() FROM usage_events) FROM usage_events GROUP BY account_id ORDER BY count() DESC LIMIT 1"
         ).result_rows
         sample = "SELECT request_id FROM usage_events {} ORDER BY cityHash64(request_id) LIMIT {}"
-        ids = [r[0] for r in store._client.query(sample.format(f"WHERE account_id = '{busiest}'", runs + 2)).result_rows]  # noqa: SLF001
-        any_ids = [r[0] for r in store._client.query(sample.format("", runs + 2)).result_rows]  # noqa: SLF001
+        ids = [r[0] for r in store._client.query(sample.format(f"WHERE account_id = '{busiest}'", runs + 2)).result_rows]
+        any_ids = [r[0] for r in store._client.query(sample.format("", runs + 2)).result_rows]
         usage_one, _ = queries.usage_sql(busiest, ["model"], "day")
         usage_all, _ = queries.usage_sql(None, ["model"], "day")
         usage_hour, _ = queries.usage_sql(busiest, ["model", "key"], "hour")
@@ -333,10 +374,10 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
         # costs one lookup and inserts nothing.
         redelivered = [
             UsageEvent(request_id=r, occurred_at_ms=int(t.timestamp() * 1000), account_id=a, key_id=k)
-            for r, t, a, k in store._client.query(  # noqa: SLF001
+            for r, t, a, k in store._client.query(
                 "SELECT request_id, occurred_at, account_id, key_id FROM usage_events ORDER BY occurred_at DESC LIMIT 10000"
             ).result_rows
-        ]  # fmt: skip
+        ]
         times = []
         for i in range(max(5, runs // 4) + 1):
             started = time.perf_counter()
@@ -344,7 +385,9 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
             if i:
                 times.append((time.perf_counter() - started) * 1000)
         results.append(("exactly-once lookup, 10,000 redelivered*", len(times), pct(times, 0.5), pct(times, 0.95), 0))
-        parts = store._client.query("SELECT table, count(), sum(rows) FROM system.parts WHERE active AND database = currentDatabase() GROUP BY table").result_rows  # noqa: SLF001
+        parts = store._client.query(
+            "SELECT table, count(), sum(rows) FROM system.parts WHERE active AND database = currentDatabase() GROUP BY table"
+        ).result_rows
         meta = {**meta, "busiest": busiest, "busiest_share": share, "parts": {t: (int(c), int(r)) for t, c, r in parts}}
     finally:
         store.close()

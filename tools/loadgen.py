@@ -225,7 +225,9 @@ class Run:
         if reply.error or reply.status != 200 or (stream and b"[DONE]" not in reply.tail):
             self.errors += 1
             if len(self.error_samples) < 5:
-                self.error_samples.append(reply.error or f"HTTP {reply.status}" + (" (stream without [DONE])" if reply.status == 200 else ""))
+                self.error_samples.append(
+                    reply.error or f"HTTP {reply.status}" + (" (stream without [DONE])" if reply.status == 200 else "")
+                )
             return
         self.ok += 1
         self.latencies.append((reply.done - started) * 1000)
@@ -247,11 +249,15 @@ class Pool:
         self.idle: list[Connection] = []
 
     async def get(self) -> Connection:
+        return self.take() or await Connection.open(self.host, self.port)
+
+    def take(self) -> Connection | None:
+        """An idle connection still open (the server may close idle ones: uvicorn after 5 s), or None."""
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
-        return await Connection.open(self.host, self.port)
+        return None
 
     def put(self, conn: Connection) -> None:
         if not conn.closed:
@@ -263,7 +269,9 @@ class Pool:
         self.idle.clear()
 
 
-async def closed_loop(pool: Pool, raw: bytes, requests: int, concurrency: int, stream: bool, timeout: float = 30.0, seconds: float = 0.0) -> Run:
+async def closed_loop(
+    pool: Pool, raw: bytes, requests: int, concurrency: int, stream: bool, timeout: float = 30.0, seconds: float = 0.0
+) -> Run:
     """``requests`` requests from ``concurrency`` workers (or as many as fit in ``seconds``)."""
     run = Run()
     deadline = time.perf_counter() + seconds
@@ -291,10 +299,11 @@ async def closed_loop(pool: Pool, raw: bytes, requests: int, concurrency: int, s
     return run
 
 
-async def open_loop(pool: Pool, raw: bytes, rate: float, duration: float, max_connections: int, stream: bool = False, grace_s: float = 30.0) -> Run:
+async def open_loop(
+    pool: Pool, raw: bytes, rate: float, duration: float, max_connections: int, stream: bool = False, grace_s: float = 30.0
+) -> Run:
     run = Run()
     total = int(rate * duration)
-    opened = len(pool.idle)
     tasks: set[asyncio.Task] = set()
     last_done = 0.0
 
@@ -323,11 +332,10 @@ async def open_loop(pool: Pool, raw: bytes, rate: float, duration: float, max_co
             await asyncio.sleep(due - now)
             continue
         while i < total and start + i / rate <= now:
-            conn = pool.idle.pop() if pool.idle else None
-            if conn is None and opened >= max_connections:
+            conn = pool.take()
+            if conn is None and len(tasks) >= max_connections:  # every connection busy (one per request in flight)
                 run.dropped += 1
             else:
-                opened += conn is None
                 task = asyncio.get_running_loop().create_task(one(conn, start + i / rate))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

@@ -24,7 +24,14 @@ import msgspec
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 8 * 1024 * 1024
-REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed", 413: b"Payload Too Large", 501: b"Not Implemented"}
+REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    413: b"Payload Too Large",
+    501: b"Not Implemented",
+}
 
 
 class Completion:
@@ -56,8 +63,10 @@ class Completion:
         """The SSE events of one stream, each a ``data: …\\n\\n`` frame."""
         self.count += 1
         head = b'{"id":"chatcmpl-mock%d","object":"chat.completion.chunk","created":%d,"model":%s' % (
-            self.count, int(time.time()), msgspec.json.encode(model),
-        )  # fmt: skip
+            self.count,
+            int(time.time()),
+            msgspec.json.encode(model),
+        )
         tail = b',"usage":null}' if include_usage else b"}"
 
         def event(choice: dict) -> bytes:
@@ -240,7 +249,9 @@ class MockUpstream(asyncio.Protocol):
             tokens = prompt_tokens(body.get("messages"))
             if not body.get("stream"):
                 return write(response(200, self.completion.body(model, tokens), close=request.close))
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
+            include_usage = (
+                bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
+            )
             events = self.completion.events(model, tokens, include_usage)
             head = STREAM_HEAD + (b"connection: close\r\n\r\n" if request.close else b"\r\n")
             if not self.completion.gap_s:

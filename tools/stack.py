@@ -26,7 +26,7 @@ from pathlib import Path
 # before gRPC is imported (it reads the variable once).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
-import grpc  # noqa: E402
+import grpc
 import msgspec
 
 from tollgate import credentials
@@ -88,10 +88,16 @@ class Ports:
         port = lambda addr: int(addr.rsplit(":", 1)[1])  # noqa: E731
         accounts_metrics, router_metrics = free_ports(2)
         return cls(
-            port(settings.nats_url), port(settings.accounts_addr), port(settings.router_addr), settings.edge_port, settings.metering_port, sim,
-            accounts_metrics=settings.accounts_metrics_port or accounts_metrics, router_metrics=settings.router_metrics_port or router_metrics,
+            port(settings.nats_url),
+            port(settings.accounts_addr),
+            port(settings.router_addr),
+            settings.edge_port,
+            settings.metering_port,
+            sim,
+            accounts_metrics=settings.accounts_metrics_port or accounts_metrics,
+            router_metrics=settings.router_metrics_port or router_metrics,
             metering_metrics=settings.metering_metrics_port,
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -162,7 +168,13 @@ class Stack:
         py = sys.executable
         p = self.ports
         groups = [
-            [Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(p.nats), "-js", "-sd", str(self.data_dir.resolve() / "nats")], ("127.0.0.1", p.nats, None))],
+            [
+                Service(
+                    "nats",
+                    [nats_server_binary(), "-a", "127.0.0.1", "-p", str(p.nats), "-js", "-sd", str(self.data_dir.resolve() / "nats")],
+                    ("127.0.0.1", p.nats, None),
+                )
+            ],
             [
                 Service("sim", [py, "-m", "tools.provider_sim", "--port", str(p.sim)], ("127.0.0.1", p.sim, "/healthz")),
                 Service("accounts", [py, "-m", "services.accounts"], ("127.0.0.1", p.accounts, None)),
@@ -172,7 +184,9 @@ class Stack:
             [Service("edge", [py, "-m", "services.edge"], ("127.0.0.1", p.edge, "/healthz"))],
         ]
         if p.edge2:
-            groups[-1].append(Service("edge2", [py, "-m", "services.edge"], ("127.0.0.1", p.edge2, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(p.edge2)}))
+            groups[-1].append(
+                Service("edge2", [py, "-m", "services.edge"], ("127.0.0.1", p.edge2, "/healthz"), env={"TOLLGATE_EDGE_PORT": str(p.edge2)})
+            )
         env = self.env()
         try:
             for group in groups:
@@ -196,9 +210,14 @@ class Stack:
             out.close()
         else:
             service.proc = subprocess.Popen(
-                service.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                service.argv,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 preexec_fn=_die_with_parent,
-            )  # fmt: skip
+            )
             threading.Thread(target=_prefix_output, args=(service,), daemon=True).start()
         self.services.append(service)
 
@@ -206,7 +225,12 @@ class Stack:
         """One more edge replica on ``port`` (default: a free one), with extra ``env``, stopped
         with the stack: the service and its /v1 URL."""
         port = port or free_port()
-        service = Service(name, [sys.executable, "-m", "services.edge"], ("127.0.0.1", port, "/healthz"), env={**(env or {}), "TOLLGATE_EDGE_PORT": str(port)})
+        service = Service(
+            name,
+            [sys.executable, "-m", "services.edge"],
+            ("127.0.0.1", port, "/healthz"),
+            env={**(env or {}), "TOLLGATE_EDGE_PORT": str(port)},
+        )
         self._spawn(service, self.env())
         self._wait_ready(service)
         return service, f"http://127.0.0.1:{port}/v1"
@@ -370,9 +394,15 @@ def main() -> int:
         account, key = stack.bootstrap_demo()
         token_file = stack.data_dir / credentials.TOKEN_FILE
         banner = BANNER.format(
-            url=stack.edge_url, key=key, account=account, metering=stack.metering_url, token_file=token_file, edge_base=stack.edge_url.removesuffix("/v1"),
-            accounts_metrics=ports.accounts_metrics, router_metrics=ports.router_metrics,
-        )  # fmt: skip
+            url=stack.edge_url,
+            key=key,
+            account=account,
+            metering=stack.metering_url,
+            token_file=token_file,
+            edge_base=stack.edge_url.removesuffix("/v1"),
+            accounts_metrics=ports.accounts_metrics,
+            router_metrics=ports.router_metrics,
+        )
         print(banner, flush=True)
         supervise(stack, stopping)
         return 0

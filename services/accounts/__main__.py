@@ -48,7 +48,11 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     await lifecycle.background(stack, notifier.run, "notice-outbox", grace=1.0)
     await lifecycle.background(stack, grpc_health.run, "health-watch", grace=1.0)
     health.drain_first(stack, readiness, grpc_health)  # NOT_SERVING as soon as shutdown starts
-    log.info("accounts listening", addr=settings.accounts_addr, db="postgresql" if "://" in settings.accounts_db_target else settings.accounts_db_target)
+    log.info(
+        "accounts listening",
+        addr=settings.accounts_addr,
+        db="postgresql" if "://" in settings.accounts_db_target else settings.accounts_db_target,
+    )
 
 
 if __name__ == "__main__":

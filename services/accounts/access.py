@@ -11,8 +11,8 @@ import fnmatch
 import hmac
 from dataclasses import dataclass
 
-from tollgate import keys
 from services.accounts.store import KeyRow, SqlStore, now_ms
+from tollgate import keys
 from tollgate.credentials import presented
 from tollgate.errors import BadRequest, Forbidden, Unauthorized
 
@@ -107,5 +107,7 @@ class Access:
         if found is None or found.key.revoked_at_ms or (found.key.expires_at_ms and found.key.expires_at_ms <= now_ms()):
             raise Unauthorized("Incorrect API key provided.")
         if found.account.status != "active":
-            raise Forbidden("This account is suspended; its keys cannot manage it until an operator reactivates it.", code="account_suspended")
+            raise Forbidden(
+                "This account is suspended; its keys cannot manage it until an operator reactivates it.", code="account_suspended"
+            )
         return Caller(admin=False, account_id=found.account.id, key=found.key)

@@ -12,10 +12,10 @@ from nats.js import JetStreamContext
 
 from services.accounts.service import Notifier
 from services.accounts.store import SqlStore, now_ms
-from tollgate.periods import day_number, month_number
 from tollgate import events, tracing
 from tollgate.consume import pull_loop
 from tollgate.metrics import ConsumerMetrics, watch_consumer
+from tollgate.periods import day_number, month_number
 
 DURABLE = "accounts-ledger"
 
@@ -27,7 +27,13 @@ def ledger_metrics(registry) -> ConsumerMetrics:
 
 
 async def consume(
-    stop: asyncio.Event, js: JetStreamContext, store: SqlStore, notifier: Notifier, log, batch: int = 256, metrics: ConsumerMetrics | None = None
+    stop: asyncio.Event,
+    js: JetStreamContext,
+    store: SqlStore,
+    notifier: Notifier,
+    log,
+    batch: int = 256,
+    metrics: ConsumerMetrics | None = None,
 ) -> None:
     tracer = tracing.tracer()
 
@@ -59,7 +65,13 @@ async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, l
     if event.cost_micros <= 0:
         return "free"
     result = await store.apply(
-        event.account_id, "usage", -event.cost_micros, f"usage:{event.request_id}", event.occurred_at_ms, key_id=event.key_id, lease_id=event.lease_id
+        event.account_id,
+        "usage",
+        -event.cost_micros,
+        f"usage:{event.request_id}",
+        event.occurred_at_ms,
+        key_id=event.key_id,
+        lease_id=event.lease_id,
     )
     if result is None:
         log.error("usage event for unknown account", request_id=event.request_id, account_id=event.account_id)
@@ -69,9 +81,14 @@ async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, l
         now = now_ms()
         day, month = await store.key_spend(event.key_id, now)
         await notifier.balance_changed(
-            event.account_id, balance, key_id=event.key_id, key_spent_day_micros=day, key_spent_month_micros=month, day=day_number(now),
+            event.account_id,
+            balance,
+            key_id=event.key_id,
+            key_spent_day_micros=day,
+            key_spent_month_micros=month,
+            day=day_number(now),
             month=month_number(now),
-        )  # fmt: skip
+        )
         return "debited"
     log.info("duplicate usage event ignored", request_id=event.request_id)
     return "duplicate"

@@ -12,11 +12,11 @@ differently, which those files write as placeholders.
 from __future__ import annotations
 
 import contextlib
-
 import sqlite3
 from pathlib import Path
 
 from tollgate.files import private_dir, private_file
+
 
 class SqliteDatabase:
     """sqlite3 in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
@@ -67,7 +67,14 @@ class PostgresDatabase:
     dialect = "postgres"
     words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
     MIGRATION_LOCK = 0x546F6C6C67617465  # "Tollgate": the advisory lock key schema migrations hold
-    CONNECT = {"autocommit": True, "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    CONNECT = {
+        "autocommit": True,
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
 
     def __init__(self, dsn: str):
         import psycopg
@@ -117,7 +124,9 @@ class PostgresDatabase:
         return {row[0] for row in rows}
 
     def columns(self, table: str) -> set[str]:
-        rows = self.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()", (table,))
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()", (table,)
+        )
         return {row[0] for row in rows}
 
     def close(self) -> None:

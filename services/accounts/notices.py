@@ -59,7 +59,9 @@ class Outbox:
         """Up to ``limit`` rows: (id, subject, payload, created_at_ms)."""
 
         def read():
-            rows = self._db.execute("SELECT id, subject, payload, created_at_ms FROM notice_outbox ORDER BY id LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(
+                "SELECT id, subject, payload, created_at_ms FROM notice_outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
             return [(int(i), s, bytes.fromhex(p), int(c)) for i, s, p, c in rows]
 
         return await asyncio.to_thread(self._locked, read)
@@ -105,7 +107,9 @@ class Notifier:
         self._wake.set()
 
     async def balance_changed(self, account_id: str, balance: int, **key_spend) -> None:
-        await self.publish(events.BALANCE_CHANGED_SUBJECT, events.BalanceChanged(account_id=account_id, balance_micros=balance, **key_spend))
+        await self.publish(
+            events.BALANCE_CHANGED_SUBJECT, events.BalanceChanged(account_id=account_id, balance_micros=balance, **key_spend)
+        )
 
     async def _fire_and_forget(self, subject: str, data: bytes) -> None:
         try:
@@ -128,10 +132,16 @@ class Notifier:
                     failing = False
                 except Exception as exc:
                     if not failing:
-                        self._log.warning("notice publish failed: kept in the outbox, retrying", pending=self.pending, error=type(exc).__name__)
+                        self._log.warning(
+                            "notice publish failed: kept in the outbox, retrying", pending=self.pending, error=type(exc).__name__
+                        )
                     failing = True
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waits, timeout=self._retry_s if (failing or self.pending or not self._nc.is_connected) else 30.0, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waits,
+                timeout=self._retry_s if (failing or self.pending or not self._nc.is_connected) else 30.0,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             for w in waits:
                 w.cancel()
             self._wake.clear()

@@ -126,7 +126,10 @@ def migrate(db, directory: Path = MIGRATIONS) -> list[str]:
                 if adopting and m.version <= ADOPTED_UP_TO and _adds_a_present_column(db, stmt):
                     continue
                 db.execute(stmt)
-            db.execute("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)", (m.version, m.name, time.time_ns() // 1_000_000))
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)",
+                (m.version, m.name, time.time_ns() // 1_000_000),
+            )
             applied.append(m.name)
     return applied
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime
 import re
 
-from tollgate import keys
 from services.accounts.access import Access, Caller, KeyLimits
 from services.accounts.notices import Notifier  # control notices durably (outbox + JetStream), balance hints on core NATS
 from services.accounts.store import AccountRow, KeyRow, LeaseRow, SqlStore, new_id, now_ms
-from tollgate import events
+from tollgate import events, keys
 from tollgate.errors import BadRequest, Forbidden, NotFound, TollgateError, Unauthorized, abort
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
@@ -22,11 +21,21 @@ STATUSES = ("active", "suspended")
 
 def key_info(row: KeyRow) -> pb.KeyInfo:
     return pb.KeyInfo(
-        key_id=row.id, account_id=row.account_id, name=row.name, prefix=row.prefix, created_at_ms=row.created_at_ms,
-        revoked_at_ms=row.revoked_at_ms, require_zdr=row.require_zdr, allowed_models=row.allowed_models, expires_at_ms=row.expires_at_ms,
-        rpm_limit=row.rpm_limit, tpm_limit=row.tpm_limit, last_used_at_ms=row.last_used_at_ms, spend_cap_day_micros=row.spend_cap_day_micros,
+        key_id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at_ms=row.created_at_ms,
+        revoked_at_ms=row.revoked_at_ms,
+        require_zdr=row.require_zdr,
+        allowed_models=row.allowed_models,
+        expires_at_ms=row.expires_at_ms,
+        rpm_limit=row.rpm_limit,
+        tpm_limit=row.tpm_limit,
+        last_used_at_ms=row.last_used_at_ms,
+        spend_cap_day_micros=row.spend_cap_day_micros,
         spend_cap_month_micros=row.spend_cap_month_micros,
-    )  # fmt: skip
+    )
 
 
 def day_name(day_number: int) -> str:
@@ -35,16 +44,27 @@ def day_name(day_number: int) -> str:
 
 def account_msg(row: AccountRow) -> pb.Account:
     return pb.Account(
-        account_id=row.id, name=row.name, balance_micros=row.balance_micros, created_at_ms=row.created_at_ms, require_zdr=row.require_zdr,
-        status=row.status, status_reason=row.status_reason,
-    )  # fmt: skip
+        account_id=row.id,
+        name=row.name,
+        balance_micros=row.balance_micros,
+        created_at_ms=row.created_at_ms,
+        require_zdr=row.require_zdr,
+        status=row.status,
+        status_reason=row.status_reason,
+    )
 
 
 def lease_msg(row: LeaseRow) -> pb.Lease:
     return pb.Lease(
-        lease_id=row.id, account_id=row.account_id, granted_micros=row.granted_now, total_granted_micros=row.total_granted,
-        expires_at_ms=row.expires_at_ms, available_micros=row.available, key_id=row.key_id, limited_by=row.limited_by,
-    )  # fmt: skip
+        lease_id=row.id,
+        account_id=row.account_id,
+        granted_micros=row.granted_now,
+        total_granted_micros=row.total_granted,
+        expires_at_ms=row.expires_at_ms,
+        available_micros=row.available,
+        key_id=row.key_id,
+        limited_by=row.limited_by,
+    )
 
 
 def _rpc(method: str):
@@ -99,12 +119,25 @@ class AccountsService(pb_grpc.AccountsServicer):
             raise Unauthorized("This API key has expired.", code="expired_api_key")
         k, a = found.key, found.account
         return pb.Principal(
-            account_id=a.id, key_id=k.id, key_prefix=k.prefix, balance_micros=a.balance_micros, account_name=a.name,
-            require_zdr=k.require_zdr or a.require_zdr, allowed_models=k.allowed_models, expires_at_ms=k.expires_at_ms,
-            rpm_limit=k.rpm_limit, tpm_limit=k.tpm_limit, account_status=a.status, status_reason=a.status_reason,
-            spend_cap_day_micros=k.spend_cap_day_micros, spend_cap_month_micros=k.spend_cap_month_micros,
-            spent_day_micros=found.spent_day_micros, spent_month_micros=found.spent_month_micros, spend_day=found.day, spend_month=found.month,
-        )  # fmt: skip
+            account_id=a.id,
+            key_id=k.id,
+            key_prefix=k.prefix,
+            balance_micros=a.balance_micros,
+            account_name=a.name,
+            require_zdr=k.require_zdr or a.require_zdr,
+            allowed_models=k.allowed_models,
+            expires_at_ms=k.expires_at_ms,
+            rpm_limit=k.rpm_limit,
+            tpm_limit=k.tpm_limit,
+            account_status=a.status,
+            status_reason=a.status_reason,
+            spend_cap_day_micros=k.spend_cap_day_micros,
+            spend_cap_month_micros=k.spend_cap_month_micros,
+            spent_day_micros=found.spent_day_micros,
+            spent_month_micros=found.spent_month_micros,
+            spend_day=found.day,
+            spend_month=found.month,
+        )
 
     # -- accounts -----------------------------------------------------------------------
     async def _create_account(self, request: pb.CreateAccountRequest, _caller: Caller) -> pb.Account:
@@ -132,7 +165,9 @@ class AccountsService(pb_grpc.AccountsServicer):
         row = await self._store.set_status(caller.account(request.account_id), request.status, reason)
         if row is None:
             raise NotFound(f"no account {request.account_id!r}")
-        await self._notify.publish(events.ACCOUNT_STATUS_SUBJECT, events.AccountStatusChanged(account_id=row.id, status=row.status, reason=row.status_reason))
+        await self._notify.publish(
+            events.ACCOUNT_STATUS_SUBJECT, events.AccountStatusChanged(account_id=row.id, status=row.status, reason=row.status_reason)
+        )
         return account_msg(row)
 
     # -- keys ---------------------------------------------------------------------------
@@ -151,14 +186,27 @@ class AccountsService(pb_grpc.AccountsServicer):
         else:  # a user key: 0 = as the presenting key
             rpm = max(request.rpm_limit, 0)
         asked = KeyLimits(
-            request.require_zdr, patterns, request.expires_at_ms, rpm, max(request.tpm_limit, 0), request.spend_cap_day_micros,
+            request.require_zdr,
+            patterns,
+            request.expires_at_ms,
+            rpm,
+            max(request.tpm_limit, 0),
+            request.spend_cap_day_micros,
             request.spend_cap_month_micros,
-        )  # fmt: skip
+        )
         k = caller.limits(asked)
         secret, row = await self._insert_key(
-            account_id, request.name or "default", k.require_zdr, k.allowed_models, k.expires_at_ms, k.rpm_limit, k.tpm_limit,
-            k.spend_cap_day_micros, k.spend_cap_month_micros, parent_key_id=caller.key.id if caller.key else "",
-        )  # fmt: skip
+            account_id,
+            request.name or "default",
+            k.require_zdr,
+            k.allowed_models,
+            k.expires_at_ms,
+            k.rpm_limit,
+            k.tpm_limit,
+            k.spend_cap_day_micros,
+            k.spend_cap_month_micros,
+            parent_key_id=caller.key.id if caller.key else "",
+        )
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
     async def _insert_key(self, account_id: str, name: str, *settings, parent_key_id: str = "") -> tuple[str, KeyRow]:
@@ -173,7 +221,9 @@ class AccountsService(pb_grpc.AccountsServicer):
     async def _revoke_key(self, request: pb.RevokeKeyRequest, caller: Caller) -> pb.KeyInfo:
         caller.check((await self._key(request.key_id)).account_id)
         row = await self._store.revoke_key(request.key_id)
-        await self._notify.publish(events.KEY_REVOKED_SUBJECT, events.KeyRevoked(key_id=row.id, key_hash=row.key_hash, account_id=row.account_id))
+        await self._notify.publish(
+            events.KEY_REVOKED_SUBJECT, events.KeyRevoked(key_id=row.id, key_hash=row.key_hash, account_id=row.account_id)
+        )
         return key_info(row)
 
     async def _rotate_key(self, request: pb.RotateKeyRequest, caller: Caller) -> pb.RotatedKey:
@@ -183,11 +233,21 @@ class AccountsService(pb_grpc.AccountsServicer):
             raise BadRequest("only a working key can be rotated")
         grace_s = DEFAULT_ROTATION_GRACE_S if request.grace_s == 0 else max(request.grace_s, 0)
         secret, new = await self._insert_key(
-            old.account_id, old.name, old.require_zdr, old.allowed_models, old.expires_at_ms, old.rpm_limit, old.tpm_limit,
-            old.spend_cap_day_micros, old.spend_cap_month_micros, parent_key_id=old.id,
-        )  # fmt: skip
+            old.account_id,
+            old.name,
+            old.require_zdr,
+            old.allowed_models,
+            old.expires_at_ms,
+            old.rpm_limit,
+            old.tpm_limit,
+            old.spend_cap_day_micros,
+            old.spend_cap_month_micros,
+            parent_key_id=old.id,
+        )
         old = await self._store.expire_key(old.id, now_ms() + grace_s * 1000)
-        await self._notify.publish(events.KEY_UPDATED_SUBJECT, events.KeyUpdated(key_id=old.id, key_hash=old.key_hash, account_id=old.account_id))
+        await self._notify.publish(
+            events.KEY_UPDATED_SUBJECT, events.KeyUpdated(key_id=old.id, key_hash=old.key_hash, account_id=old.account_id)
+        )
         return pb.RotatedKey(new_key=pb.CreatedKey(key=key_info(new), secret=secret), old_key=key_info(old))
 
     async def _list_keys(self, request: pb.ListKeysRequest, caller: Caller) -> pb.ListKeysResponse:
@@ -210,7 +270,9 @@ class AccountsService(pb_grpc.AccountsServicer):
             raise BadRequest("an adjustment needs a reason")
         account_id = caller.account(request.account_id)
         reference = request.reference or new_id("ref")
-        return await self._entry(account_id, "adjustment", request.amount_micros, f"adjustment:{account_id}:{reference}", request.reason.strip()[:500])
+        return await self._entry(
+            account_id, "adjustment", request.amount_micros, f"adjustment:{account_id}:{reference}", request.reason.strip()[:500]
+        )
 
     async def _entry(self, account_id: str, kind: str, amount: int, reference: str, note: str = "") -> pb.Balance:
         result = await self._store.apply(account_id, kind, amount, reference, note=note)
@@ -235,9 +297,15 @@ class AccountsService(pb_grpc.AccountsServicer):
         rows, balance = found
         entries = [
             pb.LedgerEntry(
-                id=r.id, kind=r.kind, amount_micros=r.amount_micros, reference=r.reference, note=r.note, key_id=r.key_id,
-                created_at_ms=r.created_at_ms, effective_at_ms=r.effective_at_ms,
-            )  # fmt: skip
+                id=r.id,
+                kind=r.kind,
+                amount_micros=r.amount_micros,
+                reference=r.reference,
+                note=r.note,
+                key_id=r.key_id,
+                created_at_ms=r.created_at_ms,
+                effective_at_ms=r.effective_at_ms,
+            )
             for r in rows
         ]
         return pb.ListLedgerResponse(entries=entries, balance_micros=balance)
@@ -280,4 +348,3 @@ class AccountsService(pb_grpc.AccountsServicer):
         if key is None:
             raise NotFound(f"no key {key_id!r}")
         return key
-

@@ -173,14 +173,39 @@ class SqlStore:
 
     # -- keys ---------------------------------------------------------------------
     async def create_key(
-        self, account_id: str, name: str, prefix: str, key_hash: str, require_zdr: bool = False,
-        allowed_models: tuple[str, ...] = (), expires_at_ms: int = 0, rpm_limit: int = 0, tpm_limit: int = 0,
-        spend_cap_day_micros: int = 0, spend_cap_month_micros: int = 0, *, parent_key_id: str = "",
-    ) -> KeyRow:  # fmt: skip
+        self,
+        account_id: str,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        require_zdr: bool = False,
+        allowed_models: tuple[str, ...] = (),
+        expires_at_ms: int = 0,
+        rpm_limit: int = 0,
+        tpm_limit: int = 0,
+        spend_cap_day_micros: int = 0,
+        spend_cap_month_micros: int = 0,
+        *,
+        parent_key_id: str = "",
+    ) -> KeyRow:
         key = KeyRow(
-            new_id("key"), account_id, name, prefix, key_hash, now_ms(), 0, require_zdr, tuple(allowed_models), expires_at_ms, rpm_limit, tpm_limit,
-            0, spend_cap_day_micros, spend_cap_month_micros, parent_key_id,
-        )  # fmt: skip
+            new_id("key"),
+            account_id,
+            name,
+            prefix,
+            key_hash,
+            now_ms(),
+            0,
+            require_zdr,
+            tuple(allowed_models),
+            expires_at_ms,
+            rpm_limit,
+            tpm_limit,
+            0,
+            spend_cap_day_micros,
+            spend_cap_month_micros,
+            parent_key_id,
+        )
         await self._run(self._insert_key, key)
         return key
 
@@ -190,10 +215,24 @@ class SqlStore:
                 "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
                 "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros, parent_key_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key.id, key.account_id, key.name, key.prefix, key.key_hash, key.created_at_ms, key.revoked_at_ms, key.require_zdr,
-                 "\n".join(key.allowed_models), key.expires_at_ms, key.rpm_limit, key.tpm_limit, key.spend_cap_day_micros,
-                 key.spend_cap_month_micros, key.parent_key_id),
-            )  # fmt: skip
+                (
+                    key.id,
+                    key.account_id,
+                    key.name,
+                    key.prefix,
+                    key.key_hash,
+                    key.created_at_ms,
+                    key.revoked_at_ms,
+                    key.require_zdr,
+                    "\n".join(key.allowed_models),
+                    key.expires_at_ms,
+                    key.rpm_limit,
+                    key.tpm_limit,
+                    key.spend_cap_day_micros,
+                    key.spend_cap_month_micros,
+                    key.parent_key_id,
+                ),
+            )
         except self._db.integrity_error:
             raise Conflict("a key with this hash already exists") from None
 
@@ -210,7 +249,9 @@ class SqlStore:
         key = _key(row[:_N_KEY_COLS])
         now = now_ms()
         day, month = day_number(now), month_number(now)
-        spent = dict(self._db.execute("SELECT period, micros FROM key_spend WHERE key_id = ? AND period IN (?, ?)", (key.id, f"d{day}", f"m{month}")))
+        spent = dict(
+            self._db.execute("SELECT period, micros FROM key_spend WHERE key_id = ? AND period IN (?, ?)", (key.id, f"d{day}", f"m{month}"))
+        )
         return PrincipalRow(key, _account(row[_N_KEY_COLS:]), spent.get(f"d{day}", 0), spent.get(f"m{month}", 0), day, month)
 
     async def get_key(self, key_id: str) -> KeyRow | None:
@@ -233,7 +274,8 @@ class SqlStore:
 
     def _expire_key(self, key_id: str, expires_at_ms: int) -> KeyRow | None:
         self._db.execute(
-            "UPDATE api_keys SET expires_at_ms = ? WHERE id = ? AND (expires_at_ms = 0 OR expires_at_ms > ?)", (expires_at_ms, key_id, expires_at_ms)
+            "UPDATE api_keys SET expires_at_ms = ? WHERE id = ? AND (expires_at_ms = 0 OR expires_at_ms > ?)",
+            (expires_at_ms, key_id, expires_at_ms),
         )
         return self._get_key(key_id)
 
@@ -246,9 +288,17 @@ class SqlStore:
 
     # -- ledger -------------------------------------------------------------------
     async def apply(
-        self, account_id: str, kind: str, amount_micros: int, reference: str, effective_at_ms: int = 0, *, note: str = "", key_id: str = "",
+        self,
+        account_id: str,
+        kind: str,
+        amount_micros: int,
+        reference: str,
+        effective_at_ms: int = 0,
+        *,
+        note: str = "",
+        key_id: str = "",
         lease_id: str = "",
-    ) -> tuple[bool, int] | None:  # fmt: skip
+    ) -> tuple[bool, int] | None:
         """Apply one ledger entry once. Returns (applied, balance), or None for an unknown account."""
         return await self._run(self._apply_tx, account_id, kind, amount_micros, reference, effective_at_ms, note, key_id, lease_id)
 
@@ -261,7 +311,9 @@ class SqlStore:
                 self._after_usage(-amount, effective_at_ms or now_ms(), key_id, lease_id)
             return applied, self._get_account(account_id).balance_micros
 
-    def _apply(self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0, note: str = "", key_id: str = "") -> bool:
+    def _apply(
+        self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0, note: str = "", key_id: str = ""
+    ) -> bool:
         created = now_ms()
         cur = self._db.execute(
             "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms, effective_at_ms, note, key_id) "
@@ -301,7 +353,8 @@ class SqlStore:
             if account is None:
                 return None
             rows = self._db.execute(
-                f"SELECT {_LEDGER_COLS} FROM ledger WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (account_id, before_id or 2**62, limit)
+                f"SELECT {_LEDGER_COLS} FROM ledger WHERE account_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (account_id, before_id or 2**62, limit),
             )
             return [LedgerRow(*row) for row in rows], account.balance_micros
 
@@ -324,7 +377,9 @@ class SqlStore:
         return [(int(day), int(total), int(count)) for day, total, count in rows]
 
     # -- balance leases (docs/balance-leases.md) ------------------------------------
-    async def acquire_lease(self, account_id: str, lease_id: str, amount: int, needed: int, holder: str, key_id: str = "") -> LeaseRow | None:
+    async def acquire_lease(
+        self, account_id: str, lease_id: str, amount: int, needed: int, holder: str, key_id: str = ""
+    ) -> LeaseRow | None:
         """Reserve up to ``amount`` more of the account's unreserved balance under ``lease_id``
         (or a new lease), granting nothing unless at least ``needed`` is free. Renews the lease.
         With ``key_id`` (a capped key's lease), the grant also fits within the room the caps of
@@ -378,7 +433,8 @@ class SqlStore:
             account_id, granted = row
             self._db.lock_account(account_id)
             self._db.execute(
-                "UPDATE leases SET spent_micros = ?, expires_at_ms = ? WHERE id = ? AND spent_micros < 0", (max(spent, 0), now + self._lease_settle_ms, lease_id)
+                "UPDATE leases SET spent_micros = ?, expires_at_ms = ? WHERE id = ? AND spent_micros < 0",
+                (max(spent, 0), now + self._lease_settle_ms, lease_id),
             )
             account = self._get_account(account_id)
             return LeaseRow(lease_id, account_id, 0, granted, now, account.balance_micros - self._reserved(account_id, now))

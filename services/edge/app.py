@@ -61,7 +61,15 @@ async def healthz() -> dict:
 
 def create_app(edge: Edge) -> Litestar:
     app = Litestar(
-        route_handlers=[chat_completions, embeddings, rerank, list_models, healthz, *FRONTEND_ROUTES, *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry)],
+        route_handlers=[
+            chat_completions,
+            embeddings,
+            rerank,
+            list_models,
+            healthz,
+            *FRONTEND_ROUTES,
+            *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry),
+        ],
         middleware=[timing_middleware],
         exception_handlers=error_handlers(door_for),
         request_max_body_size=32 * 1024 * 1024,

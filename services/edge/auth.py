@@ -21,7 +21,7 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 class AccountState:
     """One account's last known balance and status, shared by every cached key of it."""
 
-    __slots__ = ("account_id", "balance_micros", "status", "status_reason", "__weakref__")
+    __slots__ = ("__weakref__", "account_id", "balance_micros", "status", "status_reason")
 
     def __init__(self, account_id: str, balance_micros: int, status: str = "active", status_reason: str = ""):
         self.account_id = account_id
@@ -34,7 +34,7 @@ class KeySpend:
     """A capped key's spend in the current UTC day and month: what accounts last reported
     (it has debited), plus what this edge has spent since."""
 
-    __slots__ = ("cap_day", "cap_month", "day", "month", "spent_day", "spent_month", "__weakref__")
+    __slots__ = ("__weakref__", "cap_day", "cap_month", "day", "month", "spent_day", "spent_month")
 
     def __init__(self, cap_day: int, cap_month: int, day: int, month: int, spent_day: int, spent_month: int):
         self.cap_day, self.cap_month = cap_day, cap_month
@@ -140,14 +140,26 @@ class Authenticator:
         spend = None
         if reply.spend_cap_day_micros or reply.spend_cap_month_micros:
             spend = KeySpend(
-                reply.spend_cap_day_micros, reply.spend_cap_month_micros, reply.spend_day, reply.spend_month, reply.spent_day_micros,
+                reply.spend_cap_day_micros,
+                reply.spend_cap_month_micros,
+                reply.spend_day,
+                reply.spend_month,
+                reply.spent_day_micros,
                 reply.spent_month_micros,
-            )  # fmt: skip
+            )
             self._spend[reply.key_id] = spend
         return Principal(
-            reply.account_id, reply.key_id, reply.key_prefix, account, reply.require_zdr, tuple(reply.allowed_models), reply.expires_at_ms,
-            reply.rpm_limit, reply.tpm_limit, spend,
-        )  # fmt: skip
+            reply.account_id,
+            reply.key_id,
+            reply.key_prefix,
+            account,
+            reply.require_zdr,
+            tuple(reply.allowed_models),
+            reply.expires_at_ms,
+            reply.rpm_limit,
+            reply.tpm_limit,
+            spend,
+        )
 
     # -- invalidations pushed by the accounts service ---------------------------------
     def on_key_changed(self, event: events.KeyRevoked | events.KeyUpdated) -> None:

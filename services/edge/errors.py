@@ -13,6 +13,7 @@ from tollgate.errors import BadRequest, Forbidden, NotFound, RateLimited, Tollga
 
 log = structlog.get_logger(service="edge")
 
+
 class MethodNotAllowed(BadRequest):
     status = 405
 
@@ -23,8 +24,13 @@ class RequestTooLarge(BadRequest):
 
 # Framework errors (unknown route, wrong method, body too large) as our own classes.
 _HTTP_ERRORS: dict[int, type[TollgateError]] = {
-    401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed, 413: RequestTooLarge, 429: RateLimited,
-}  # fmt: skip
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: RequestTooLarge,
+    429: RateLimited,
+}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 

@@ -30,7 +30,19 @@ RENEW_BEFORE_MS = 20_000  # renew a lease this long before accounts would let it
 class Lease:
     """One account's lease on this edge, or one capped key's."""
 
-    __slots__ = ("account_id", "key_id", "lease_id", "granted", "held", "spent", "expires_at_ms", "last_used", "closed", "limited_by", "lock")
+    __slots__ = (
+        "account_id",
+        "closed",
+        "expires_at_ms",
+        "granted",
+        "held",
+        "key_id",
+        "last_used",
+        "lease_id",
+        "limited_by",
+        "lock",
+        "spent",
+    )
 
     def __init__(self, account_id: str, key_id: str = ""):
         self.account_id = account_id
@@ -57,7 +69,7 @@ class Lease:
 class Hold:
     """One request's reservation; settled exactly once with what the request cost."""
 
-    __slots__ = ("lease", "amount", "settled")
+    __slots__ = ("amount", "lease", "settled")
 
     def __init__(self, lease: Lease, amount: int):
         self.lease = lease
@@ -120,7 +132,12 @@ class LeaseBook:
         reply = await self._call(
             self._stub.AcquireLease,
             pb.AcquireLeaseRequest(
-                account_id=lease.account_id, lease_id=lease.lease_id, amount_micros=want, needed_micros=short, holder=self._holder, key_id=lease.key_id
+                account_id=lease.account_id,
+                lease_id=lease.lease_id,
+                amount_micros=want,
+                needed_micros=short,
+                holder=self._holder,
+                key_id=lease.key_id,
             ),
         )
         lease.limited_by = reply.limited_by
@@ -159,7 +176,9 @@ class LeaseBook:
                 elif lease.expires_at_ms - now_ms < RENEW_BEFORE_MS:
                     reply = await self._call(
                         self._stub.AcquireLease,
-                        pb.AcquireLeaseRequest(account_id=lease.account_id, lease_id=lease.lease_id, holder=self._holder, key_id=lease.key_id),
+                        pb.AcquireLeaseRequest(
+                            account_id=lease.account_id, lease_id=lease.lease_id, holder=self._holder, key_id=lease.key_id
+                        ),
                     )
                     if reply.lease_id == lease.lease_id:
                         lease.expires_at_ms = reply.expires_at_ms

@@ -24,19 +24,33 @@ class EdgeMetrics:
         r = self.registry
         self.requests = Counter("tollgate_edge_requests", "API requests answered", ["endpoint", "model", "status"], registry=r)
         self.request_seconds = Histogram(
-            "tollgate_edge_request_seconds", "API request latency, to the last byte", ["endpoint", "model", "status"], buckets=LATENCY_BUCKETS, registry=r
+            "tollgate_edge_request_seconds",
+            "API request latency, to the last byte",
+            ["endpoint", "model", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.overhead_seconds = Histogram(
-            "tollgate_edge_gateway_overhead_seconds", "time spent in Tollgate per request, upstream excluded", ["endpoint"], buckets=OVERHEAD_BUCKETS,
+            "tollgate_edge_gateway_overhead_seconds",
+            "time spent in Tollgate per request, upstream excluded",
+            ["endpoint"],
+            buckets=OVERHEAD_BUCKETS,
             registry=r,
-        )  # fmt: skip
+        )
         self.upstream_seconds = Histogram(
-            "tollgate_edge_upstream_seconds", "time waiting on the upstream per metered request", ["provider", "model"], buckets=LATENCY_BUCKETS, registry=r
+            "tollgate_edge_upstream_seconds",
+            "time waiting on the upstream per metered request",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft_seconds = Histogram(
-            "tollgate_edge_ttft_seconds", "time to the first byte of the answer sent to the client", ["provider", "model"], buckets=LATENCY_BUCKETS,
+            "tollgate_edge_ttft_seconds",
+            "time to the first byte of the answer sent to the client",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
-        )  # fmt: skip
+        )
         self.tokens = Counter("tollgate_edge_tokens", "tokens metered, by kind", ["kind", "model"], registry=r)
         self.cost = Counter("tollgate_edge_cost_micro_usd", "cost metered, in micro-USD", ["model"], registry=r)
 
@@ -73,16 +87,28 @@ class PublisherCollector(Collector):
     def collect(self):
         p = self._publisher
         yield CounterMetricFamily("tollgate_edge_usage_events_published", "usage events acknowledged by JetStream", value=p.published)
-        yield CounterMetricFamily("tollgate_edge_usage_publish_failures", "usage publish attempts that failed (each is retried)", value=p.failures)
+        yield CounterMetricFamily(
+            "tollgate_edge_usage_publish_failures", "usage publish attempts that failed (each is retried)", value=p.failures
+        )
         yield CounterMetricFamily("tollgate_edge_usage_events_dropped", "usage events dropped because the queue was full", value=p.dropped)
-        yield GaugeMetricFamily("tollgate_edge_usage_events_pending", "usage events accepted but not yet acknowledged by JetStream", value=p.pending)
+        yield GaugeMetricFamily(
+            "tollgate_edge_usage_events_pending", "usage events accepted but not yet acknowledged by JetStream", value=p.pending
+        )
         if p.spool is not None:
-            yield GaugeMetricFamily("tollgate_edge_usage_spool_bytes", "bytes in the usage spool (its bound: TOLLGATE_EDGE_SPOOL_MAX_BYTES)", value=p.spool.bytes)
             yield GaugeMetricFamily(
-                "tollgate_edge_usage_spool_oldest_seconds", "age of the oldest spool segment holding unacknowledged events", value=p.spool.oldest_age_s()
+                "tollgate_edge_usage_spool_bytes",
+                "bytes in the usage spool (its bound: TOLLGATE_EDGE_SPOOL_MAX_BYTES)",
+                value=p.spool.bytes,
+            )
+            yield GaugeMetricFamily(
+                "tollgate_edge_usage_spool_oldest_seconds",
+                "age of the oldest spool segment holding unacknowledged events",
+                value=p.spool.oldest_age_s(),
             )
         if self._outcomes is not None:
-            yield CounterMetricFamily("tollgate_edge_channel_outcomes_dropped", "channel health reports dropped (queue full)", value=self._outcomes.dropped)
+            yield CounterMetricFamily(
+                "tollgate_edge_channel_outcomes_dropped", "channel health reports dropped (queue full)", value=self._outcomes.dropped
+            )
 
     def describe(self):
         return []

@@ -55,9 +55,16 @@ def timing_middleware(app):
             level = logging.WARNING if status >= 500 else logging.DEBUG
             if log.is_enabled_for(level):  # the line's fields are not even computed when it is filtered out
                 log.log(
-                    level, "request", method=scope["method"], path=scope["path"], status=status, endpoint=timer.endpoint, model=timer.model,
-                    duration_ms=timer.elapsed_ms(), overhead_ms=round(timer.overhead_ms(), 2),
-                )  # fmt: skip
+                    level,
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    endpoint=timer.endpoint,
+                    model=timer.model,
+                    duration_ms=timer.elapsed_ms(),
+                    overhead_ms=round(timer.overhead_ms(), 2),
+                )
             if token is not None:
                 _end_span(timer, sent[0], token)
             structlog.contextvars.reset_contextvars(**bound)
@@ -73,7 +80,12 @@ def _start_span(tracer, scope, timer: RequestTimer):
     timer.span = tracer.start_span(
         f"{scope['method']} {route}",
         kind=SpanKind.SERVER,
-        attributes={"http.request.method": scope["method"], "http.route": route, "url.path": scope["path"], "tollgate.request_id": timer.request_id},
+        attributes={
+            "http.request.method": scope["method"],
+            "http.route": route,
+            "url.path": scope["path"],
+            "tollgate.request_id": timer.request_id,
+        },
         links=tracing.link_from({"traceparent": traceparent.decode("latin-1")}) if traceparent else None,
     )
     return otel_context.attach(trace.set_span_in_context(timer.span))

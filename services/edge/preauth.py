@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from services.edge.routes import Route
 from tollgate.pricing import cost_micros
 
-
 MAX_HOLD_MICROS = 2**62  # beyond any balance (refused anyway), within the lease request's int64
 
 

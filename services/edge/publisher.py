@@ -35,7 +35,9 @@ Item = tuple[str, str, bytes, dict[str, str], int, object]
 
 
 class UsagePublisher:
-    def __init__(self, js: JetStreamContext | None, log, *, maxsize: int, workers: int = 8, spool: Spool | None = None, fsync_s: float = 0.2):
+    def __init__(
+        self, js: JetStreamContext | None, log, *, maxsize: int, workers: int = 8, spool: Spool | None = None, fsync_s: float = 0.2
+    ):
         self._js = js
         self._attached = asyncio.Event()
         if js is not None:
@@ -67,7 +69,9 @@ class UsagePublisher:
     def check_accepting(self) -> None:
         """Raise 503 while the spool is full: a request served now could not be billed."""
         if self.spool is not None and self.spool.full:
-            raise ServiceUnavailable("Tollgate cannot record usage right now (its usage spool is full); try again shortly.", code="usage_spool_full")
+            raise ServiceUnavailable(
+                "Tollgate cannot record usage right now (its usage spool is full); try again shortly.", code="usage_spool_full"
+            )
 
     def submit(self, event: events.UsageEvent, parent=None) -> None:
         """Spool and queue ``event``; with ``parent`` (the request's span, tracing on) the message
@@ -173,9 +177,12 @@ class UsagePublisher:
             if failed:
                 self.failures += len(failed)
                 self._log.warning(
-                    "usage publish failed; retrying", count=len(failed), request_id=failed[0][1], error=type(next(r for r in results if r is not None)).__name__,
+                    "usage publish failed; retrying",
+                    count=len(failed),
+                    request_id=failed[0][1],
+                    error=type(next(r for r in results if r is not None)).__name__,
                     retry_in_s=delay,
-                )  # fmt: skip
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             pending = failed
@@ -188,7 +195,9 @@ class UsagePublisher:
             room = self._maxsize - self._queue.qsize()
             if spool.backlog and room >= self._maxsize // 2:
                 for record in spool.read_backlog(min(room, 5_000)):
-                    self._queue.put_nowait((record.subject, record.request_id, record.data, {"Nats-Msg-Id": record.request_id}, record.seq, None))
+                    self._queue.put_nowait(
+                        (record.subject, record.request_id, record.data, {"Nats-Msg-Id": record.request_id}, record.seq, None)
+                    )
                 await asyncio.sleep(0)
             else:
                 await asyncio.sleep(0.05)

@@ -63,13 +63,18 @@ class RateLimiter:
         if rpm:
             headers |= {"x-ratelimit-limit-requests": str(rpm), "x-ratelimit-reset-requests": f"{reset_s}s"}
         if tpm:
-            headers |= {"x-ratelimit-limit-tokens": str(tpm), "x-ratelimit-reset-tokens": f"{reset_s}s",
-                        "x-ratelimit-remaining-tokens": str(max(tpm - tokens, 0))}  # fmt: skip
+            headers |= {
+                "x-ratelimit-limit-tokens": str(tpm),
+                "x-ratelimit-reset-tokens": f"{reset_s}s",
+                "x-ratelimit-remaining-tokens": str(max(tpm - tokens, 0)),
+            }
         if (rpm and requests >= rpm) or (tpm and tokens >= tpm):
             what = "requests" if rpm and requests >= rpm else "tokens"
             limit = rpm if what == "requests" else tpm
             headers |= {"retry-after": str(reset_s), "x-ratelimit-remaining-requests": str(max(rpm - requests, 0)) if rpm else "0"}
-            raise RateLimited(f"Rate limit reached for {what} per minute on this API key (limit {limit}). Retry after {reset_s}s.", headers=headers)
+            raise RateLimited(
+                f"Rate limit reached for {what} per minute on this API key (limit {limit}). Retry after {reset_s}s.", headers=headers
+            )
         counts = self._local[window].setdefault(principal.key_id, [0, 0])
         counts[0] += 1
         self._dirty = True

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import grpc
 
 from services.edge.limits import check_model_name
-from tollgate.cache import CachedLookup
 from tollgate import errors, events
+from tollgate.cache import CachedLookup
 from tollgate.errors import ModelUnavailable
 from tollgate.rpc import router_pb2 as pb
 from tollgate.rpc import router_pb2_grpc as pb_grpc
@@ -26,7 +26,9 @@ class Route:
 class RouteTable:
     def __init__(self, stub: pb_grpc.RouterStub, *, ttl: float, maxsize: int):
         self._stub = stub
-        self._routes: CachedLookup[str, Route] = CachedLookup(self._route, ttl=ttl, maxsize=maxsize, negative=(ModelUnavailable,), negative_ttl=min(ttl, 5.0))
+        self._routes: CachedLookup[str, Route] = CachedLookup(
+            self._route, ttl=ttl, maxsize=maxsize, negative=(ModelUnavailable,), negative_ttl=min(ttl, 5.0)
+        )
         self._models: CachedLookup[str, list[pb.Model]] = CachedLookup(self._list_models, ttl=ttl, maxsize=1)
 
     @property
@@ -47,7 +49,11 @@ class RouteTable:
             raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelUnavailable}) from None
         timeouts = reply.timeouts if reply.HasField("timeouts") else None
         return Route(
-            model=reply.model, price=reply.price, candidates=tuple(reply.candidates), timeouts=timeouts, max_output_tokens=reply.max_output_tokens
+            model=reply.model,
+            price=reply.price,
+            candidates=tuple(reply.candidates),
+            timeouts=timeouts,
+            max_output_tokens=reply.max_output_tokens,
         )
 
     async def _list_models(self, _key: str) -> list[pb.Model]:

@@ -108,7 +108,9 @@ def order(candidates: list[pb.Candidate], prefs: Preferences, rng: random.Random
         # Unknown latency (no samples yet) sorts after measured channels.
         ordered = sorted(usable, key=lambda c: (c.state == "half_open", c.latency_ewma_ms or float("inf")))
     else:  # "price" is per model in the catalog, so every channel of a model costs the same
-        ordered = by_priority(usable, rng, priority=lambda c: c.priority, weight=lambda c: c.weight, demoted=lambda c: c.state == "half_open")
+        ordered = by_priority(
+            usable, rng, priority=lambda c: c.priority, weight=lambda c: c.weight, demoted=lambda c: c.state == "half_open"
+        )
     if prefs.order:
         rank = {name: i for i, name in enumerate(prefs.order)}
         first = sorted((c for c in ordered if _labels(c) & rank.keys()), key=lambda c: min(rank[n] for n in _labels(c) & rank.keys()))

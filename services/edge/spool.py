@@ -86,7 +86,9 @@ class Spool:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise SystemExit(f"the usage spool {self.dir} is in use by another edge process; give each edge its own TOLLGATE_EDGE_SPOOL_DIR") from None
+            raise SystemExit(
+                f"the usage spool {self.dir} is in use by another edge process; give each edge its own TOLLGATE_EDGE_SPOOL_DIR"
+            ) from None
         self._adopt_orphans()
         left = 0
         for path in sorted(self.dir.glob("seg-*.log")):

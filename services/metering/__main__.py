@@ -42,7 +42,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     stack.push_async_callback(control.close)
     await lifecycle.background(
         stack,
-        lambda stop: consume(stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s, metrics=metrics),
+        lambda stop: consume(
+            stop, js, store, log, batch=settings.metering_batch_size, wait_s=settings.metering_batch_wait_s, metrics=metrics
+        ),
         "usage-consumer",
     )
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
@@ -55,7 +57,11 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
-    log.info("metering listening", url=f"http://{settings.metering_host}:{settings.metering_port}", clickhouse=settings.clickhouse.split("://")[0])
+    log.info(
+        "metering listening",
+        url=f"http://{settings.metering_host}:{settings.metering_port}",
+        clickhouse=settings.clickhouse.split("://")[0],
+    )
 
 
 if __name__ == "__main__":

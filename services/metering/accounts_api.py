@@ -29,8 +29,8 @@ from litestar.params import FromPath, FromQuery
 
 from services.metering.auth import bearer
 from tollgate import credentials, error_bodies
-from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
 from tollgate.errors import BadRequest, TollgateError, Unauthorized, from_grpc
+from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
@@ -143,7 +143,9 @@ class AccountsApi:
             return await call(request, "ListAccounts", build)
 
         @get("/v1/ledger")
-        async def list_ledger(request: Request, account_id: FromQuery[str] = "", limit: FromQuery[int] = 50, before: FromQuery[int] = 0) -> Response:
+        async def list_ledger(
+            request: Request, account_id: FromQuery[str] = "", limit: FromQuery[int] = 50, before: FromQuery[int] = 0
+        ) -> Response:
             async def build():
                 if not 0 < limit <= 1000 or before < 0:
                     raise BadRequest("limit must be between 1 and 1000 and before a positive entry id")

@@ -20,7 +20,13 @@ from services.metering.store import UsageStore
 from tollgate import error_bodies
 from tollgate.errors import BadRequest, NotFound, TollgateError
 
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+WINDOWS = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
 
 
 # Times a query may name: what ClickHouse's Date and DateTime64 columns and parameters hold.
@@ -45,7 +51,9 @@ def _time(value: str | None, default: datetime, name: str) -> datetime:
         if not EARLIEST <= parsed <= LATEST:
             raise ValueError
     except (ValueError, OverflowError, OSError):
-        raise BadRequest(f"{name} must be an ISO-8601 time or a Unix timestamp between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", code=f"invalid_{name}") from None
+        raise BadRequest(
+            f"{name} must be an ISO-8601 time or a Unix timestamp between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", code=f"invalid_{name}"
+        ) from None
     return parsed
 
 
@@ -104,9 +112,14 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
 
     @get("/v1/usage")
     async def usage(
-        request: Request, start: str | None = None, end: str | None = None, group_by: str | None = None, bucket: str = "day",
-        account_id: str | None = None, format: str = "json",
-    ) -> Response:  # fmt: skip
+        request: Request,
+        start: str | None = None,
+        end: str | None = None,
+        group_by: str | None = None,
+        bucket: str = "day",
+        account_id: str | None = None,
+        format: str = "json",
+    ) -> Response:
         account = (await auth.viewer(request)).scope(account_id)
         if bucket not in queries.BUCKETS:
             raise BadRequest(f"bucket must be one of {', '.join(queries.BUCKETS)}", code="invalid_bucket")
@@ -116,14 +129,26 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         rows = await run(sql, {"account": account or "", **queries.range_params(t_start, t_end)})
         if format == "csv":
             return _csv(rows, "usage.csv")
-        body = {"account_id": account, "start": t_start.isoformat(), "end": t_end.isoformat(), "bucket": bucket, "group_by": groups, "data": rows}
+        body = {
+            "account_id": account,
+            "start": t_start.isoformat(),
+            "end": t_end.isoformat(),
+            "bucket": bucket,
+            "group_by": groups,
+            "data": rows,
+        }
         return Response(body)
 
     @get("/v1/requests")
     async def request_log(
-        request: Request, limit: int = 50, key_id: str | None = None, model: str | None = None, status: int | None = None,
-        before: str | None = None, account_id: str | None = None,
-    ) -> dict:  # fmt: skip
+        request: Request,
+        limit: int = 50,
+        key_id: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        before: str | None = None,
+        account_id: str | None = None,
+    ) -> dict:
         account = (await auth.viewer(request)).scope(account_id)
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
@@ -151,7 +176,9 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         end = datetime.now(UTC) + timedelta(hours=1)
         start = end - timedelta(hours=1) - WINDOWS[window]
         channel_params = queries.range_params(start, end)
-        models, channels = await asyncio.gather(run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), channel_params))
+        models, channels = await asyncio.gather(
+            run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), channel_params)
+        )
         for c in channels:
             c["error_rate"] = round(float(c["error_rate"]), 4)
             c["tokens_per_s"] = round(float(c["tokens_per_s"]), 1)
@@ -162,17 +189,29 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         account = (await auth.viewer(request)).one_account(account_id)
         now = datetime.now(UTC)
         try:
-            first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            first = (
+                datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+                if month
+                else now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            )
             if not EARLIEST <= first < LATEST:
                 raise ValueError
         except ValueError:
-            raise BadRequest(f"month must look like 2026-11 (from {EARLIEST:%Y-%m} to {LATEST - timedelta(days=1):%Y-%m})", code="invalid_month") from None
+            raise BadRequest(
+                f"month must look like 2026-11 (from {EARLIEST:%Y-%m} to {LATEST - timedelta(days=1):%Y-%m})", code="invalid_month"
+            ) from None
         after = (first + timedelta(days=32)).replace(day=1)
         lines = await run(queries.statement_sql(), {"account": account, **queries.range_params(first, after)})
         if format == "csv":
             return _csv(lines, f"statement-{first:%Y-%m}.csv")
         total = sum(int(line["cost_micros"]) for line in lines)
-        body = {"account_id": account, "month": f"{first:%Y-%m}", "lines": lines, "total_cost_micros": total, "requests": sum(int(x["requests"]) for x in lines)}
+        body = {
+            "account_id": account,
+            "month": f"{first:%Y-%m}",
+            "lines": lines,
+            "total_cost_micros": total,
+            "requests": sum(int(x["requests"]) for x in lines),
+        }
         if ledger_debits is not None:
             debited = await ledger_debits(account, int(first.timestamp() * 1000), int(after.timestamp() * 1000))
             body.update(ledger_debits_micros=debited, matches_ledger=debited == total)
@@ -217,9 +256,25 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
             status, message = 500, "internal error"
         return Response(error_bodies.openai_body(message, error_bodies.openai_type(status), param=False), status_code=status)
 
-    handlers = [whoami, usage, request_log, request_metadata, rankings, statement, usage_by_model, usage_by_day, reconcile, healthz, *(extra_routes or [])]
+    handlers = [
+        whoami,
+        usage,
+        request_log,
+        request_metadata,
+        rankings,
+        statement,
+        usage_by_model,
+        usage_by_day,
+        reconcile,
+        healthz,
+        *(extra_routes or []),
+    ]
     return Litestar(
-        route_handlers=handlers, exception_handlers={Exception: on_error}, before_request=_short_params, openapi_config=None, logging_config=None
+        route_handlers=handlers,
+        exception_handlers={Exception: on_error},
+        before_request=_short_params,
+        openapi_config=None,
+        logging_config=None,
     )
 
 

@@ -51,7 +51,9 @@ class Authorizer:
         self._admin = admin_token.encode()
         self._pepper = pepper.encode()
         self._stub = stub
-        self._keys: CachedLookup[str, str] = CachedLookup(self._account_of, ttl=ttl, maxsize=10_000, negative=(Unauthorized,), negative_ttl=5.0)
+        self._keys: CachedLookup[str, str] = CachedLookup(
+            self._account_of, ttl=ttl, maxsize=10_000, negative=(Unauthorized,), negative_ttl=5.0
+        )
 
     async def viewer(self, request: Request) -> Viewer:
         credential = bearer(request)

@@ -27,7 +27,9 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry):
         self.inserted = Counter("tollgate_metering_events_inserted", "usage events stored in ClickHouse", registry=registry)
         self.duplicates = Counter("tollgate_metering_events_duplicate", "redelivered usage events skipped", registry=registry)
-        self.looked_up = Counter("tollgate_metering_events_looked_up", "usage events looked up in ClickHouse (they may be stored already)", registry=registry)
+        self.looked_up = Counter(
+            "tollgate_metering_events_looked_up", "usage events looked up in ClickHouse (they may be stored already)", registry=registry
+        )
         self.failures = Counter("tollgate_metering_insert_failures", "batches whose insert failed (redelivered)", registry=registry)
         self.insert_seconds = Histogram("tollgate_metering_insert_seconds", "time to store one batch", registry=registry)
         self.lag = Gauge("tollgate_metering_consumer_lag", "usage events in the stream not yet delivered to metering", registry=registry)
@@ -65,10 +67,18 @@ async def consume(
 ) -> None:
     handle = batch_handler(store, log, metrics)
     await pull_loop(
-        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECTS, stream=events.USAGE_STREAM, log=log,
+        stop,
+        js,
+        durable=DURABLE,
+        subject=events.USAGE_SUBJECTS,
+        stream=events.USAGE_STREAM,
+        log=log,
         handle=tracing.per_message(tracing.tracer(), DURABLE, handle),  # a span per traced event, as long as its batch's write
-        batch=batch, wait_s=wait_s, ack_wait_s=60.0, linger_s=wait_s,
-    )  # fmt: skip
+        batch=batch,
+        wait_s=wait_s,
+        ack_wait_s=60.0,
+        linger_s=wait_s,
+    )
 
 
 async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: IngestMetrics, interval_s: float = 5.0) -> None:

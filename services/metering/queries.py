@@ -97,7 +97,9 @@ def requests_sql(account_id: str | None, *, key_id: bool, model: bool, status: b
         "occurred_at < {before:DateTime64(3)}" if before else "",
     ]
     clause = " AND ".join(w for w in where if w)
-    return f"SELECT {REQUEST_COLUMNS} FROM usage_events{' WHERE ' + clause if clause else ''} ORDER BY occurred_at DESC LIMIT {{limit:UInt32}}"
+    return (
+        f"SELECT {REQUEST_COLUMNS} FROM usage_events{' WHERE ' + clause if clause else ''} ORDER BY occurred_at DESC LIMIT {{limit:UInt32}}"
+    )
 
 
 def request_sql(account_id: str | None) -> str:

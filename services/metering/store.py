@@ -10,7 +10,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import clickhouse_connect
@@ -23,11 +23,32 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 COLUMNS = [
-    "request_id", "occurred_at", "account_id", "key_id", "endpoint", "model_requested", "model_served", "provider",
-    "channel_id", "stream", "status", "error_code", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens",
-    "reasoning_tokens", "cost_micros", "price_version", "latency_ms", "ttft_ms", "upstream_latency_ms",
-    "gateway_overhead_ms", "client_app", "zdr",
-]  # fmt: skip
+    "request_id",
+    "occurred_at",
+    "account_id",
+    "key_id",
+    "endpoint",
+    "model_requested",
+    "model_served",
+    "provider",
+    "channel_id",
+    "stream",
+    "status",
+    "error_code",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+    "price_version",
+    "latency_ms",
+    "ttft_ms",
+    "upstream_latency_ms",
+    "gateway_overhead_ms",
+    "client_app",
+    "zdr",
+]
 
 
 # The container image leaves chDB out (~830 MB with its dependencies): there, metering needs a server.
@@ -55,11 +76,32 @@ def json_row(e: UsageEvent) -> tuple:
     writes the shortest text that round-trips, which for ``ms / 1000`` is the exact
     millisecond value, and ClickHouse parses it as a decimal into DateTime64(3)."""
     return (
-        e.request_id, e.occurred_at_ms / 1000, e.account_id, e.key_id, e.endpoint, e.model_requested, e.model_served,
-        e.provider, e.channel_id, e.stream, e.status, e.error_code, e.attempts, e.prompt_tokens, e.completion_tokens,
-        e.cached_tokens, e.reasoning_tokens, e.cost_micros, e.price_version, e.latency_ms, e.ttft_ms, e.upstream_latency_ms,
-        e.gateway_overhead_ms, e.client_app, e.zdr,
-    )  # fmt: skip
+        e.request_id,
+        e.occurred_at_ms / 1000,
+        e.account_id,
+        e.key_id,
+        e.endpoint,
+        e.model_requested,
+        e.model_served,
+        e.provider,
+        e.channel_id,
+        e.stream,
+        e.status,
+        e.error_code,
+        e.attempts,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.cached_tokens,
+        e.reasoning_tokens,
+        e.cost_micros,
+        e.price_version,
+        e.latency_ms,
+        e.ttft_ms,
+        e.upstream_latency_ms,
+        e.gateway_overhead_ms,
+        e.client_app,
+        e.zdr,
+    )
 
 
 FEED_COLUMNS = [*COLUMNS, "batch_id"]
@@ -136,7 +178,9 @@ class UsageStore:
                 self._client.command("ALTER TABLE usage_events REMOVE TTL")
 
     def _has_ttl(self) -> bool:
-        rows = self._client.query("SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()")
+        rows = self._client.query(
+            "SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()"
+        )
         return bool(rows.result_rows) and " TTL " in rows.result_rows[0][0]
 
     def insert(self, events: list[UsageEvent]) -> int:
@@ -178,9 +222,12 @@ class UsageStore:
                 self._client.raw_insert("usage_events", FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=FEED_SETTINGS)
                 self._unrolled.add(batch)
                 self._client.raw_insert(
-                    "usage_feed", FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow",
+                    "usage_feed",
+                    FEED_COLUMNS,
+                    insert_block=rows,
+                    fmt="JSONCompactEachRow",
                     settings={**FEED_SETTINGS, "insert_deduplication_token": batch},
-                )  # fmt: skip
+                )
                 self._done(batch)
             return len(fresh)
 
@@ -202,8 +249,9 @@ class UsageStore:
             self._client.command(
                 f"INSERT INTO usage_feed ({', '.join(FEED_COLUMNS)}) SELECT {', '.join(FEED_COLUMNS)} FROM usage_events "
                 "WHERE batch_id = {batch:String} ORDER BY request_id",
-                parameters={"batch": batch}, settings={**REPLAY_SETTINGS, "insert_deduplication_token": batch},
-            )  # fmt: skip
+                parameters={"batch": batch},
+                settings={**REPLAY_SETTINGS, "insert_deduplication_token": batch},
+            )
             self._done(batch)
 
     def _load_recent(self) -> None:

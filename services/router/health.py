@@ -94,7 +94,9 @@ class ChannelHealth:
 
 
 class HealthTracker:
-    def __init__(self, config: HealthConfig | None = None, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+    def __init__(
+        self, config: HealthConfig | None = None, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+    ):
         self.config = config or HealthConfig()
         self._clock = clock
         self._wall = wall
@@ -221,7 +223,9 @@ class HealthTracker:
             h.until = max(h.until, until)
             return None
         h.until = until
-        return self._move(outcome.channel_id, h, COOLING_DOWN, f"rate limited by the provider (HTTP 429); retry after {wait:g}s", "rate_limit")
+        return self._move(
+            outcome.channel_id, h, COOLING_DOWN, f"rate limited by the provider (HTTP 429); retry after {wait:g}s", "rate_limit"
+        )
 
     @staticmethod
     def _move(cid: str, h: ChannelHealth, new: str, reason: str, cause: str) -> Transition | None:
@@ -255,7 +259,9 @@ class ChannelStateCollector(Collector):
     def collect(self):
         states = self._table.health.states()
         gauge = GaugeMetricFamily(
-            "tollgate_router_channel_state", "channel health: 0 closed, 1 half-open, 2 open, 3 cooling down (429), 4 disabled", labels=["channel", "provider"]
+            "tollgate_router_channel_state",
+            "channel health: 0 closed, 1 half-open, 2 open, 3 cooling down (429), 4 disabled",
+            labels=["channel", "provider"],
         )
         for channel in self._table.catalog.channels:
             state = states.get(channel.id)

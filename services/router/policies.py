@@ -77,7 +77,12 @@ class PolicyOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _entry_policy(vendor: str, entry: VendorEntry) -> DataPolicy:
-    return DataPolicy(vendor=vendor, zdr=_is_zdr(entry.retention_days, entry.trains_on_data), trains_on_data=entry.trains_on_data, retention_days=entry.retention_days)
+    return DataPolicy(
+        vendor=vendor,
+        zdr=_is_zdr(entry.retention_days, entry.trains_on_data),
+        trains_on_data=entry.trains_on_data,
+        retention_days=entry.retention_days,
+    )
 
 
 def _is_zdr(retention_days: int, trains: bool) -> bool:

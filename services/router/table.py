@@ -90,7 +90,9 @@ class RoutingTable:
         return [(c, self.health.view(c.id)) for c in self.catalog.channels]
 
 
-async def publish_changes(stop: asyncio.Event, table: RoutingTable, publish: Callable[[bytes], Awaitable[None]], log, tick_s: float = TICK_S) -> None:
+async def publish_changes(
+    stop: asyncio.Event, table: RoutingTable, publish: Callable[[bytes], Awaitable[None]], log, tick_s: float = TICK_S
+) -> None:
     """Tick the time-based transitions and publish ``RoutingTableChanged`` whenever the
     version moved (bursts coalesce into one notice carrying the latest version). The first
     notice goes out at start, so edges drop routes cached from a previous router."""

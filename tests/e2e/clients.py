@@ -86,7 +86,13 @@ class OpenAIDriver:
         call = self.last_call
         return [
             *first,
-            {"role": "assistant", "content": None, "tool_calls": [{"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
+                ],
+            },
             {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT},
         ]
 
@@ -143,7 +149,13 @@ class GeminiDriver:
         self.client = genai.Client(
             api_key=key, http_options=gtypes.HttpOptions(base_url=base, timeout=30_000, retry_options=gtypes.HttpRetryOptions(attempts=1))
         )
-        self.tools = [gtypes.Tool(function_declarations=[gtypes.FunctionDeclaration(name="get_weather", description="Weather", parameters_json_schema=WEATHER_SCHEMA)])]
+        self.tools = [
+            gtypes.Tool(
+                function_declarations=[
+                    gtypes.FunctionDeclaration(name="get_weather", description="Weather", parameters_json_schema=WEATHER_SCHEMA)
+                ]
+            )
+        ]
 
     def first_turn(self) -> list:
         return [gtypes.Content(role="user", parts=[gtypes.Part(text=QUESTION)])]
@@ -168,7 +180,7 @@ class GeminiDriver:
                 if rid and rid not in seen.request_ids:
                     seen.request_ids.append(rid)
             for cand in r.candidates or []:
-                for part in (cand.content.parts if cand.content and cand.content.parts else []):
+                for part in cand.content.parts if cand.content and cand.content.parts else []:
                     if part.text:
                         seen.text += part.text
                     if part.function_call:
@@ -186,7 +198,10 @@ class GeminiDriver:
         return [
             *first,
             gtypes.Content(role="model", parts=[gtypes.Part(function_call=call)]),
-            gtypes.Content(role="user", parts=[gtypes.Part(function_response=gtypes.FunctionResponse(name=call.name, response={"result": TOOL_RESULT}))]),
+            gtypes.Content(
+                role="user",
+                parts=[gtypes.Part(function_response=gtypes.FunctionResponse(name=call.name, response={"result": TOOL_RESULT}))],
+            ),
         ]
 
 

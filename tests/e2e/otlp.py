@@ -81,7 +81,7 @@ class Collector:
             collector = self
 
             class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
-                def Export(self, request, context):  # noqa: N802 - the gRPC method's name
+                def Export(self, request, context):  # the gRPC method's name
                     collector._receive(request.SerializeToString())
                     return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -94,7 +94,7 @@ class Collector:
             collector = self
 
             class Handler(BaseHTTPRequestHandler):
-                def do_POST(self):  # noqa: N802 - http.server's hook
+                def do_POST(self):  # http.server's hook
                     payload = self.rfile.read(int(self.headers.get("content-length", 0)))
                     if self.path != "/v1/traces":
                         self.send_response(404)

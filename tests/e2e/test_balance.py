@@ -22,7 +22,10 @@ def ask(client: openai.OpenAI, **kw):
 
 
 def edges(stack, key: str) -> list[openai.OpenAI]:
-    return [openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30) for url in (stack.edge_url, f"http://127.0.0.1:{stack.ports.edge2}/v1")]
+    return [
+        openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+        for url in (stack.edge_url, f"http://127.0.0.1:{stack.ports.edge2}/v1")
+    ]
 
 
 def usage_debits(accounts, account_id: str) -> list[int]:
@@ -58,7 +61,9 @@ def test_200_concurrent_requests_on_3_edges_never_overdraw_an_account_with_credi
 
         async def one(i: int) -> int | str:
             try:
-                r = await clients[i % 3].chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS)
+                r = await clients[i % 3].chat.completions.create(
+                    model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS
+                )
                 return r.usage.prompt_tokens * PRICE_IN + r.usage.completion_tokens * PRICE_OUT
             except openai.APIStatusError as err:
                 return f"{err.status_code} {err.body.get('code') if isinstance(err.body, dict) else err.body}"
@@ -116,9 +121,10 @@ def test_a_suspended_account_gets_403_on_every_edge_until_reactivated(stack, new
 
     assert eventually(refused_everywhere, timeout=1.0), "suspension not enforced on every edge within 1 s"
     anthropic_door = httpx.post(
-        stack.edge_url.removesuffix("/v1") + "/v1/messages", headers={"x-api-key": key},
+        stack.edge_url.removesuffix("/v1") + "/v1/messages",
+        headers={"x-api-key": key},
         json={"model": "sim-1", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
-    )  # fmt: skip
+    )
     assert anthropic_door.status_code == 403 and anthropic_door.json()["error"]["type"] == "permission_error"
     accounts.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account_id, status="active"))
 

@@ -40,7 +40,9 @@ def auth_rpcs(stack) -> float:
     """Authenticate calls accounts has handled, whatever their status code."""
     text = httpx.get(f"http://127.0.0.1:{stack.ports.accounts_metrics}/metrics", timeout=5).text
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("tollgate_grpc_server_handled_total") and "Accounts/Authenticate" in line
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tollgate_grpc_server_handled_total") and "Accounts/Authenticate" in line
     )
 
 
@@ -100,8 +102,14 @@ def test_usage_lands_in_clickhouse_and_balance_is_debited_exactly_once(stack, ne
     assert balance == start_balance - expected_cost
     row = usage_rows(stack, account_id)["sim-1"]
     assert row == {
-        "model": "sim-1", "requests": 2, "errors": 0, "attempts": 2, "prompt_tokens": 12, "completion_tokens": 12, "cost_micros": expected_cost,
-    }  # fmt: skip
+        "model": "sim-1",
+        "requests": 2,
+        "errors": 0,
+        "attempts": 2,
+        "prompt_tokens": 12,
+        "completion_tokens": 12,
+        "cost_micros": expected_cost,
+    }
 
 
 def test_bad_key_is_401(stack):
@@ -125,7 +133,12 @@ def test_unknown_model_is_503(stack, new_account):
     with pytest.raises(openai.InternalServerError) as err:
         ask(client(stack, key), model="no-such-model")
     assert err.value.status_code == 503
-    assert err.value.body == {"message": "No available channel for model no-such-model", "type": "invalid_request_error", "code": "model_not_found", "param": None}
+    assert err.value.body == {
+        "message": "No available channel for model no-such-model",
+        "type": "invalid_request_error",
+        "code": "model_not_found",
+        "param": None,
+    }
 
 
 def test_bad_request_is_400(stack, new_account):
@@ -208,7 +221,9 @@ def test_models_list(stack, new_account):
 
 def test_model_allow_list_and_expiry(stack, accounts):
     account = accounts.CreateAccount(pb.CreateAccountRequest(name="limited", initial_balance_micros=1_000_000))
-    limited = accounts.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="l", allowed_models=["sim-*", "tollgate/*"])).secret
+    limited = accounts.CreateKey(
+        pb.CreateKeyRequest(account_id=account.account_id, name="l", allowed_models=["sim-*", "tollgate/*"])
+    ).secret
     c = client(stack, limited)
     assert ask(c, max_tokens=1).choices[0].message.content  # sim-1 matches sim-*
     with pytest.raises(openai.PermissionDeniedError) as err:

@@ -20,8 +20,12 @@ import pytest
 def cli(stack, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in stack.env().items() if k != "TOLLGATE_API_KEY"} | env
     return subprocess.run(
-        [sys.executable, "-m", "tollgate.cli", "--accounts", stack.settings.accounts_addr, *args], capture_output=True, text=True, timeout=30, env=environ
-    )  # fmt: skip
+        [sys.executable, "-m", "tollgate.cli", "--accounts", stack.settings.accounts_addr, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=environ,
+    )
 
 
 def tollgate(stack, *args: str, **env: str) -> str:
@@ -45,7 +49,9 @@ def fails(stack, *args: str, **env: str) -> str:
 
 def chat(stack, key: str) -> str:
     client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
-    return client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5).choices[0].message.content
+    return (
+        client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5).choices[0].message.content
+    )
 
 
 def new_account(stack, name: str, balance: str = "5") -> str:
@@ -81,7 +87,12 @@ def test_cli_admin_credential_sources(stack, admin_token, tmp_path):
 def test_cli_accounts_create_list_show_suspend_activate(stack):
     created = tollgate_json(stack, "accounts", "create", "cli-accounts", "--balance", "2", "--require-zdr", "--no-trial")
     account_id = created["account_id"]
-    assert (created["name"], created["balance_micros"], created["require_zdr"], created["status"]) == ("cli-accounts", 2_000_000, True, "active")
+    assert (created["name"], created["balance_micros"], created["require_zdr"], created["status"]) == (
+        "cli-accounts",
+        2_000_000,
+        True,
+        "active",
+    )
     assert isinstance(created["created_at_ms"], int) and abs(created["created_at_ms"] - time.time() * 1000) < 60_000
 
     listed, after = {}, ""
@@ -95,7 +106,10 @@ def test_cli_accounts_create_list_show_suspend_activate(stack):
     table = tollgate(stack, "accounts", "list").splitlines()
     assert table[0].split() == ["ACCOUNT", "NAME", "STATUS", "BALANCE", "ZDR", "CREATED"]
 
-    assert tollgate(stack, "accounts", "suspend", account_id, "--reason", "unpaid invoice").strip() == f"account {account_id} is suspended (unpaid invoice)"
+    assert (
+        tollgate(stack, "accounts", "suspend", account_id, "--reason", "unpaid invoice").strip()
+        == f"account {account_id} is suspended (unpaid invoice)"
+    )
     shown = tollgate_json(stack, "accounts", "show", account_id)
     assert (shown["status"], shown["status_reason"], shown["balance_micros"]) == ("suspended", "unpaid invoice", 2_000_000)
     assert tollgate(stack, "account", "activate", account_id).strip() == f"account {account_id} is active"
@@ -131,8 +145,26 @@ def test_cli_suspended_account_is_refused_at_the_edge(stack):
 
 def test_cli_keys_create_rotate_revoke_list(stack):
     account_id = new_account(stack, "cli-keys")
-    created = tollgate_json(stack, "keys", "create", account_id, "--name", "svc", "--models", "sim-1", "--rpm", "-1", "--tpm", "100000",
-                            "--cap-day", "1", "--cap-month", "20", "--expires-in-days", "30")  # fmt: skip
+    created = tollgate_json(
+        stack,
+        "keys",
+        "create",
+        account_id,
+        "--name",
+        "svc",
+        "--models",
+        "sim-1",
+        "--rpm",
+        "-1",
+        "--tpm",
+        "100000",
+        "--cap-day",
+        "1",
+        "--cap-month",
+        "20",
+        "--expires-in-days",
+        "30",
+    )
     key, secret = created["key"], created["secret"]
     assert re.fullmatch(r"sk-[A-Za-z0-9]{48}", secret) and secret.startswith(key["prefix"])
     assert (key["name"], key["allowed_models"], key["tpm_limit"]) == ("svc", ["sim-1"], 100_000)
@@ -150,7 +182,11 @@ def test_cli_keys_create_rotate_revoke_list(stack):
     keys = {k["key_id"]: k for k in tollgate_json(stack, "keys", "list", account_id)["keys"]}
     assert len(keys) == 2 and key["key_id"] in keys
     new = next(k for k in keys.values() if k["key_id"] != key["key_id"])
-    assert new["prefix"] == new_secret[:10] and (new["allowed_models"], new["tpm_limit"], new["spend_cap_day_micros"]) == (["sim-1"], 100_000, 1_000_000)
+    assert new["prefix"] == new_secret[:10] and (new["allowed_models"], new["tpm_limit"], new["spend_cap_day_micros"]) == (
+        ["sim-1"],
+        100_000,
+        1_000_000,
+    )
     assert abs(keys[key["key_id"]]["expires_at_ms"] - (time.time() + 600) * 1000) < 60_000
 
     assert tollgate(stack, "keys", "revoke", new["key_id"]).strip() == f"key {new['key_id']} revoked"
@@ -178,7 +214,9 @@ def test_cli_adjust_and_ledger_json(stack):
     account_id = new_account(stack, "cli-ledger", balance="10")
     tollgate(stack, "topup", account_id, "2.5", "--reference", "inv-7")
     assert tollgate(stack, "adjust", account_id, "-1.50", "--reason", "chargeback", "--reference", "cb-1").strip() == "balance $11.000000"
-    assert tollgate(stack, "adjust", account_id, "-1.50", "--reason", "chargeback", "--reference", "cb-1").strip() == "balance $11.000000"  # once
+    assert (
+        tollgate(stack, "adjust", account_id, "-1.50", "--reason", "chargeback", "--reference", "cb-1").strip() == "balance $11.000000"
+    )  # once
     assert tollgate(stack, "adjust", account_id, "--reason", "goodwill", "--", "0.25").strip() == "balance $11.250000"
     assert tollgate(stack, "adjust", account_id, "=-0.05", "--reason", "rounding").strip() == "balance $11.200000"
     assert "reason" in fails(stack, "adjust", account_id, "1", "--reason", "")
@@ -191,9 +229,12 @@ def test_cli_adjust_and_ledger_json(stack):
     assert sum(e["amount_micros"] for e in entries) == ledger["balance_micros"]
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)  # newest first
     assert [(e["kind"], e["amount_micros"], e["note"]) for e in entries] == [
-        ("adjustment", -50_000, "rounding"), ("adjustment", 250_000, "goodwill"), ("adjustment", -1_500_000, "chargeback"),
-        ("topup", 2_500_000, ""), ("credit", 10_000_000, ""),
-    ]  # fmt: skip
+        ("adjustment", -50_000, "rounding"),
+        ("adjustment", 250_000, "goodwill"),
+        ("adjustment", -1_500_000, "chargeback"),
+        ("topup", 2_500_000, ""),
+        ("credit", 10_000_000, ""),
+    ]
     assert all(isinstance(e["created_at_ms"], int) and abs(e["created_at_ms"] - time.time() * 1000) < 120_000 for e in entries)
 
     page = tollgate_json(stack, "ledger", account_id, "--limit", "2", "--before", str(entries[1]["id"]))["entries"]
@@ -223,7 +264,12 @@ def test_cli_user_key_manages_only_its_own_account(stack):
     fails(stack, "keys", "revoke", other_key, **as_user)
     fails(stack, "balance", other, **as_user)
     fails(stack, "ledger", other, **as_user)
-    for admin_only in (("topup", own, "1"), ("adjust", own, "1", "--reason", "x"), ("accounts", "list"), ("accounts", "suspend", own, "--reason", "x")):
+    for admin_only in (
+        ("topup", own, "1"),
+        ("adjust", own, "1", "--reason", "x"),
+        ("accounts", "list"),
+        ("accounts", "suspend", own, "--reason", "x"),
+    ):
         fails(stack, *admin_only, **as_user)
     assert tollgate_json(stack, "balance", own)["balance_micros"] == 5_000_000  # nothing a user tried moved money
     assert [k["revoked_at_ms"] > 0 for k in tollgate_json(stack, "keys", "list", other)["keys"]] == [False]

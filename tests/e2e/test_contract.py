@@ -26,7 +26,9 @@ def wait_for_usage(stack, account_id: str, requests: int, timeout: float = 15.0)
     while True:
         r = httpx.get(f"{stack.metering_url}/v1/usage/models", params={"account_id": account_id}, headers=stack.admin_headers, timeout=10)
         rows = r.json()["data"]
-        total = {k: sum(row[k] for row in rows) for k in ("requests", "errors", "attempts", "prompt_tokens", "completion_tokens", "cost_micros")}
+        total = {
+            k: sum(row[k] for row in rows) for k in ("requests", "errors", "attempts", "prompt_tokens", "completion_tokens", "cost_micros")
+        }
         if total["requests"] >= requests or time.monotonic() > deadline:
             return total
         time.sleep(0.1)
@@ -81,7 +83,10 @@ def test_anthropic_headers_reach_an_anthropic_upstream(stack, new_account):
     _, key = new_account()
     claude = anthropic.Anthropic(base_url=stack.edge_url.removesuffix("/v1"), api_key=key, max_retries=0)
     claude.messages.create(
-        model="contract-anthropic", max_tokens=2, messages=[{"role": "user", "content": "hi"}], extra_headers={"anthropic-beta": "tollgate-test-2026"}
+        model="contract-anthropic",
+        max_tokens=2,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"anthropic-beta": "tollgate-test-2026"},
     )
     seen = httpx.get(f"{stack.sim_url.removesuffix('/v1')}/_sim/stats", timeout=5).json()["headers"]
     assert seen["anthropic-beta"] == "tollgate-test-2026"

@@ -20,9 +20,17 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1440,1000",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1440,1000",
+)
 FAILING_MODEL = "openai-openai-error-400"  # a channel of its own that answers 400 (says nothing about channel health)
 
 
@@ -85,8 +93,15 @@ def send_traffic(stack, key: str) -> tuple[list[str], str]:
     and one that the upstream refuses with a 400: their request ids."""
     client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
     ok = []
-    for model, stream in (("sim-1", False), ("sim-1", False), ("sim-1", True), ("contract-anthropic", False),
-                          ("contract-anthropic", True), ("contract-gemini", False), ("contract-gemini", False)):  # fmt: skip
+    for model, stream in (
+        ("sim-1", False),
+        ("sim-1", False),
+        ("sim-1", True),
+        ("contract-anthropic", False),
+        ("contract-anthropic", True),
+        ("contract-gemini", False),
+        ("contract-gemini", False),
+    ):
         raw = client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": "Hello from the dashboard test"}], max_tokens=8, stream=stream
         )
@@ -177,7 +192,9 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     served = httpx.get(page_url, timeout=10)
     assert served.status_code == 200 and "plotly.min.js" in served.text, f"metering does not serve the dashboard ({served.status_code})"
     assert "script-src 'self'" in served.headers["content-security-policy"]
-    assert httpx.get(f"{stack.metering_url}/dashboard/static/plotly.min.js", timeout=10).headers["content-type"].startswith("text/javascript")
+    assert (
+        httpx.get(f"{stack.metering_url}/dashboard/static/plotly.min.js", timeout=10).headers["content-type"].startswith("text/javascript")
+    )
     assert httpx.get(f"{stack.metering_url}/dashboard/static/__init__.py", timeout=10).status_code == 404  # only the page's own files
 
     account_id, key = new_account(balance_micros=5_000_000, name="dashboard")
@@ -208,11 +225,20 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     shown = {row[0]: row for row in page.rows("models-table")}
     assert set(shown) == set(by_model)
     for model, row in by_model.items():
-        assert shown[model][1:5] == [str(row["requests"]), str(row["errors"]), f"{row['prompt_tokens'] + row['completion_tokens']:,}", usd(row["cost_micros"])]
+        assert shown[model][1:5] == [
+            str(row["requests"]),
+            str(row["errors"]),
+            f"{row['prompt_tokens'] + row['completion_tokens']:,}",
+            usd(row["cost_micros"]),
+        ]
     # The charts drew Plotly figures (one trace per model, the same sums per model).
-    usage_traces = browser.execute_script("return document.getElementById('chart-usage').data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)])")
+    usage_traces = browser.execute_script(
+        "return document.getElementById('chart-usage').data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)])"
+    )
     assert {name: total for name, total in usage_traces} == {m: r["requests"] for m, r in by_model.items()}
-    cost_traces = browser.execute_script("return document.getElementById('chart-cost').data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)])")
+    cost_traces = browser.execute_script(
+        "return document.getElementById('chart-cost').data.map(t => [t.name, t.y.reduce((a, b) => a + b, 0)])"
+    )
     assert {name: round(total * 1e6) for name, total in cost_traces} == {m: r["cost_micros"] for m, r in by_model.items()}
     assert browser.execute_script("return document.getElementById('chart-latency').data.length") == 6
 
@@ -280,7 +306,9 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     page.wait(lambda: page.key_state(replacement.key_id) == "revoked")
     revoked = {k.key_id: k for k in accounts.ListKeys(pb.ListKeysRequest(account_id=account_id)).keys}[replacement.key_id]
     assert revoked.revoked_at_ms > 0
-    assert httpx.get(f"{stack.metering_url}/v1/keys", headers={"authorization": f"Bearer {replacement_secret}"}, timeout=10).status_code == 401
+    assert (
+        httpx.get(f"{stack.metering_url}/v1/keys", headers={"authorization": f"Bearer {replacement_secret}"}, timeout=10).status_code == 401
+    )
     page.find("dismiss-secret").click()
     assert page.text("new-key-secret") == ""
 
@@ -308,6 +336,10 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     assert page.text("who") == "admin" and page.find("account-picker").is_displayed()
     page.select("account-select", account_id)
     page.wait(
-        lambda: page.state() == "ready" and page.text("stat-requests") == f"{totals['requests']:,}" and page.text("balance") == usd(account.balance_micros)
+        lambda: (
+            page.state() == "ready"
+            and page.text("stat-requests") == f"{totals['requests']:,}"
+            and page.text("balance") == usd(account.balance_micros)
+        )
     )
     assert {row[0] for row in page.rows("keys-table")} == {"k", "from-dashboard"}

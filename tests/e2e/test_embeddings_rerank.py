@@ -26,7 +26,13 @@ def test_embeddings_with_the_openai_sdk(stack, new_account):
 
 def test_rerank_over_http(stack, new_account):
     account_id, key = new_account()
-    body = {"model": "rerank-1", "query": "red apple", "documents": ["a green pear", "a red apple", "red wine"], "top_n": 2, "return_documents": True}
+    body = {
+        "model": "rerank-1",
+        "query": "red apple",
+        "documents": ["a green pear", "a red apple", "red wine"],
+        "top_n": 2,
+        "return_documents": True,
+    }
     r = httpx.post(f"{stack.edge_url}/rerank", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -39,7 +45,9 @@ def test_rerank_over_http(stack, new_account):
 
 def test_bad_rerank_body_is_a_400_in_openai_shape(stack, new_account):
     _, key = new_account()
-    r = httpx.post(f"{stack.edge_url}/rerank", json={"model": "rerank-1", "query": "x"}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    r = httpx.post(
+        f"{stack.edge_url}/rerank", json={"model": "rerank-1", "query": "x"}, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_documents"
 
 

@@ -138,8 +138,12 @@ def test_nats_down_then_the_edge_killed_twice_loses_no_usage(drill_stack):
     assert rows["errors"] == 0, rows
     assert answered <= rows["requests"] <= answered + min(cut, 2 * WORKERS), (rows, answered, load.failed[:5])
     assert debited_requests == rows["requests"] and debited == rows["cost_micros"] > 0, (debited_requests, debited, rows)
-    statement = httpx.get(f"{stack.metering_url}/v1/statement", params={"account_id": account_id, "month": f"{datetime.now(UTC):%Y-%m}"},
-                          headers=stack.admin_headers, timeout=10).json()  # fmt: skip
+    statement = httpx.get(
+        f"{stack.metering_url}/v1/statement",
+        params={"account_id": account_id, "month": f"{datetime.now(UTC):%Y-%m}"},
+        headers=stack.admin_headers,
+        timeout=10,
+    ).json()
     assert statement["matches_ledger"] is True and statement["total_cost_micros"] == debited, statement
     assert statement["requests"] == rows["requests"]
 

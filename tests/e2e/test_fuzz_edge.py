@@ -18,21 +18,70 @@ from tollgate.rpc import accounts_pb2 as pb
 
 # TOLLGATE_FUZZ_EXAMPLES=2000 for a deeper, random run; by default 200 fixed examples (a few seconds).
 EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not EXAMPLES, database=None)
+FUZZ = settings(
+    max_examples=EXAMPLES or 200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not EXAMPLES, database=None
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20), st.sampled_from(["200000", "20000.0", "", "x" * 300, "\u0000", "-1", "true", "{}", "\ud7ff\uffff"]),
-)  # fmt: skip
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(["200000", "20000.0", "", "x" * 300, "\u0000", "-1", "true", "{}", "\ud7ff\uffff"]),
+)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8
+)
 # Names an edge reads somewhere (so a mutation lands on a field that matters), and any name.
-FIELD_NAMES = st.sampled_from([
-    "model", "messages", "max_tokens", "max_completion_tokens", "max_output_tokens", "n", "stream", "stream_options", "tools",
-    "tool_choice", "models", "provider", "system", "content", "role", "parts", "text", "contents", "generationConfig",
-    "generation_config", "maxOutputTokens", "candidateCount", "systemInstruction", "input", "query", "documents", "top_n",
-    "response_format", "functionCall", "functionResponse", "tool_calls", "function", "arguments", "type", "image_url",
-    "thinking", "metadata", "stop", "requests", "embedContent", "encoding_format", "dimensions", "safetySettings", "toolConfig",
-]) | st.text(max_size=10)  # fmt: skip
+FIELD_NAMES = st.sampled_from(
+    [
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "n",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "models",
+        "provider",
+        "system",
+        "content",
+        "role",
+        "parts",
+        "text",
+        "contents",
+        "generationConfig",
+        "generation_config",
+        "maxOutputTokens",
+        "candidateCount",
+        "systemInstruction",
+        "input",
+        "query",
+        "documents",
+        "top_n",
+        "response_format",
+        "functionCall",
+        "functionResponse",
+        "tool_calls",
+        "function",
+        "arguments",
+        "type",
+        "image_url",
+        "thinking",
+        "metadata",
+        "stop",
+        "requests",
+        "embedContent",
+        "encoding_format",
+        "dimensions",
+        "safetySettings",
+        "toolConfig",
+    ]
+) | st.text(max_size=10)
 
 
 TEMPLATES = sorted(ENDPOINTS.items()) + RICH * 3  # the rich bodies weigh more: translation is where most can go wrong
@@ -79,10 +128,22 @@ def requests_(draw):
     if kind == "raw":
         valid = json.dumps(body).encode()
         cut = draw(st.integers(min_value=0, max_value=len(valid)))
-        content = draw(st.sampled_from([
-            valid[:cut], valid[:cut] + b"\xff" + valid[cut:], b"[" * 5000 + b"]" * 5000, b"{" * 3000, b"", b"null", b"[]", b'"x"',
-            valid.replace(b'"hi"', b'"' + b"\\ud800" + b'"'), valid.replace(b'"hi"', b"1e999999"),
-        ]))  # fmt: skip
+        content = draw(
+            st.sampled_from(
+                [
+                    valid[:cut],
+                    valid[:cut] + b"\xff" + valid[cut:],
+                    b"[" * 5000 + b"]" * 5000,
+                    b"{" * 3000,
+                    b"",
+                    b"null",
+                    b"[]",
+                    b'"x"',
+                    valid.replace(b'"hi"', b'"' + b"\\ud800" + b'"'),
+                    valid.replace(b'"hi"', b"1e999999"),
+                ]
+            )
+        )
     else:
         where = draw(st.sampled_from(list(_paths(body))))
         action = draw(st.sampled_from(["replace", "delete", "add"]))
@@ -91,12 +152,32 @@ def requests_(draw):
         content = json.dumps(body).encode()
     headers = {"x-fuzz": "1"}
     if kind == "headers":
-        headers.update(draw(st.dictionaries(
-            st.sampled_from(["content-type", "authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "anthropic-beta",
-                             "x-title", "http-referer", "traceparent", "x-request-id", "content-encoding", "accept"]),
-            st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=300).map(lambda v: v.strip() or "x"),
-            max_size=3,
-        )))  # fmt: skip
+        headers.update(
+            draw(
+                st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "content-type",
+                            "authorization",
+                            "x-api-key",
+                            "x-goog-api-key",
+                            "anthropic-version",
+                            "anthropic-beta",
+                            "x-title",
+                            "http-referer",
+                            "traceparent",
+                            "x-request-id",
+                            "content-encoding",
+                            "accept",
+                        ]
+                    ),
+                    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=300).map(
+                        lambda v: v.strip() or "x"
+                    ),
+                    max_size=3,
+                )
+            )
+        )
     return path, content, headers
 
 

@@ -37,9 +37,12 @@ class Load:
             began = None
             try:
                 stream = self.client.chat.completions.create(
-                    model="sim-drip", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS, stream=True,
+                    model="sim-drip",
+                    messages=[{"role": "user", "content": "hi"}],
+                    max_tokens=MAX_TOKENS,
+                    stream=True,
                     stream_options={"include_usage": True},
-                )  # fmt: skip
+                )
                 text, finish, usage = [], None, None
                 for chunk in stream:
                     if began is None:
@@ -132,7 +135,10 @@ def test_streams_still_open_when_the_grace_period_ends_are_cut_but_still_metered
     def one() -> None:
         try:
             stream = client.chat.completions.create(
-                model="sim-drip", messages=[{"role": "user", "content": "hi"}], max_tokens=40, stream=True  # about 8 s
+                model="sim-drip",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=40,
+                stream=True,  # about 8 s
             )
             for i, _ in enumerate(stream):
                 if i == 0:

@@ -57,7 +57,11 @@ CASES = [
     (CHAT, {"model": "sim-1", "messages": MESSAGES, "stream_options": "x"}, 400),
     (CHAT, {"model": "sim-1", "messages": MESSAGES, "stream": True, "stream_options": ["x"]}, 400),
     ("/gemini/v1beta/models/sim-1:countTokens", {"contents": 5}, 400),
-    ("/gemini/v1beta/models/sim-1:countTokens", {"contents": [{"parts": [{"text": 5}]}], "systemInstruction": {"parts": [{"text": 7}]}}, None),
+    (
+        "/gemini/v1beta/models/sim-1:countTokens",
+        {"contents": [{"parts": [{"text": 5}]}], "systemInstruction": {"parts": [{"text": 7}]}},
+        None,
+    ),
     ("/v1/messages/count_tokens", {"model": "sim-1", "messages": MESSAGES, "tools": 5}, None),  # counted (an estimate) or refused
     # model names far beyond any catalog: refused before they reach gRPC metadata
     (CHAT, {"model": "m" * 10_000, "messages": MESSAGES}, 400),
@@ -104,7 +108,10 @@ def test_n_multiplies_the_hold(stack, new_account):
     assert many.status_code == 402, many.text
     assert_error_shape(CHAT, many)
     gemini = httpx.post(
-        stack.edge_url.removesuffix("/v1") + GEMINI, json=_gemini(maxOutputTokens=1000, candidateCount=100), headers=headers_for(GEMINI, key), timeout=30
+        stack.edge_url.removesuffix("/v1") + GEMINI,
+        json=_gemini(maxOutputTokens=1000, candidateCount=100),
+        headers=headers_for(GEMINI, key),
+        timeout=30,
     )
     assert gemini.status_code == 402, gemini.text
     assert_error_shape(GEMINI, gemini)
@@ -210,7 +217,9 @@ def test_metering_refuses_hostile_json_bodies(stack, admin_token):
         response = httpx.post(f"{stack.metering_url}/v1/keys", content=content, headers=headers, timeout=30)
         assert response.status_code == 400, response.text[:300]
         assert_error_shape("/v1/keys", response)
-    response = httpx.post(f"{stack.metering_url}/v1/keys", params={"account_id": "a" * 30_000}, json={"name": "x"}, headers=headers, timeout=30)
+    response = httpx.post(
+        f"{stack.metering_url}/v1/keys", params={"account_id": "a" * 30_000}, json={"name": "x"}, headers=headers, timeout=30
+    )
     assert response.status_code == 400, response.text[:300]
     assert_error_shape("/v1/keys", response)
 

@@ -95,16 +95,42 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
     """(name, path, body, expected status or None) for every public endpoint, with the canary as content."""
     chat = lambda model, **kw: {"model": model, "messages": [{"role": "user", "content": f"say {canary}"}], "max_tokens": 4, **kw}  # noqa: E731
     msgs = lambda model, **kw: {"model": model, "max_tokens": 4, "system": canary, "messages": [{"role": "user", "content": canary}], **kw}  # noqa: E731
-    gem = {"contents": [{"role": "user", "parts": [{"text": canary}]}], "systemInstruction": {"parts": [{"text": canary}]}, "generationConfig": {"maxOutputTokens": 4}}
+    gem = {
+        "contents": [{"role": "user", "parts": [{"text": canary}]}],
+        "systemInstruction": {"parts": [{"text": canary}]},
+        "generationConfig": {"maxOutputTokens": 4},
+    }
     g = "/gemini/v1beta/models/"
     return [
         ("openai chat", "/v1/chat/completions", chat("sim-1"), 200),
         ("openai chat stream", "/v1/chat/completions", chat("sim-1", stream=True, stream_options={"include_usage": True}), 200),
         ("openai chat -> anthropic", "/v1/chat/completions", chat("canary-claude"), 200),
         ("openai chat stream -> gemini", "/v1/chat/completions", chat("canary-gemini", stream=True), 200),
-        ("openai chat, tools", "/v1/chat/completions", chat("sim-1", tools=[{"type": "function", "function": {"name": "f", "description": canary, "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]), 200),
+        (
+            "openai chat, tools",
+            "/v1/chat/completions",
+            chat(
+                "sim-1",
+                tools=[
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "f",
+                            "description": canary,
+                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                        },
+                    }
+                ],
+            ),
+            200,
+        ),
         ("embeddings", "/v1/embeddings", {"model": "embed-1", "input": [canary, f"{canary} again"]}, 200),
-        ("rerank", "/v1/rerank", {"model": "rerank-1", "query": canary, "documents": [canary, "other"], "top_n": 1, "return_documents": True}, 200),
+        (
+            "rerank",
+            "/v1/rerank",
+            {"model": "rerank-1", "query": canary, "documents": [canary, "other"], "top_n": 1, "return_documents": True},
+            200,
+        ),
         ("anthropic messages", "/v1/messages", msgs("canary-claude"), 200),
         ("anthropic messages stream", "/v1/messages", msgs("canary-claude", stream=True), 200),
         ("anthropic messages -> openai", "/v1/messages", msgs("sim-1"), 200),
@@ -118,11 +144,26 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
         ("stream that breaks", "/v1/chat/completions", chat("sim-midstream-error", stream=True), 200),
         ("upstream refuses", "/v1/chat/completions", chat("canary-400"), 400),
         ("all upstreams fail", "/v1/chat/completions", chat("sim-broken"), 502),
-        ("invalid JSON", "/v1/chat/completions", b'{"model": "sim-1", "messages": [{"role": "user", "content": "' + canary.encode() + b'"', 400),
+        (
+            "invalid JSON",
+            "/v1/chat/completions",
+            b'{"model": "sim-1", "messages": [{"role": "user", "content": "' + canary.encode() + b'"',
+            400,
+        ),
         ("messages not a list", "/v1/chat/completions", {"model": "sim-1", "messages": canary}, 400),
-        ("content of the wrong type", "/v1/chat/completions", {"model": "sim-1", "messages": [{"role": canary, "content": 7}]}, None),  # passed through
+        (
+            "content of the wrong type",
+            "/v1/chat/completions",
+            {"model": "sim-1", "messages": [{"role": canary, "content": 7}]},
+            None,
+        ),  # passed through
         ("anthropic without max_tokens", "/v1/messages", {"model": "sim-1", "messages": [{"role": "user", "content": canary}]}, 400),
-        ("anthropic bad block", "/v1/messages", {"model": "sim-1", "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": canary, "text": canary}]}]}, None),
+        (
+            "anthropic bad block",
+            "/v1/messages",
+            {"model": "sim-1", "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": canary, "text": canary}]}]},
+            None,
+        ),
         ("gemini bad part", g + "sim-1:generateContent", {"contents": [{"role": "user", "parts": [{canary: canary}]}]}, None),
         ("gemini unknown action", g + "sim-1:noSuchAction", gem, 404),
         ("rerank without documents", "/v1/rerank", {"model": "rerank-1", "query": canary}, 400),
@@ -169,7 +210,9 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     for request_id in metered:
         busutil.find_event(stack.settings.nats_url, request_id)
     busutil.wait_consumers_idle(stack.settings.nats_url)
-    collector.wait(lambda spans: {s.attributes.get("tollgate.request_id") for s in spans} >= set(request_ids), what="every request's server span")
+    collector.wait(
+        lambda spans: {s.attributes.get("tollgate.request_id") for s in spans} >= set(request_ids), what="every request's server span"
+    )
     stack.stop()  # everything flushed: logs, NATS and ClickHouse files, the last spans
     unclean = {name: code for name, code in stack.exit_codes.items() if name in PYTHON_SERVICES and code != 0}
     assert not unclean, unclean
@@ -196,5 +239,7 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     assert set(request_ids) <= set(finished)
     hexes = re.compile(r"^[0-9a-f]{32}$")
     assert all(hexes.match(finished[r]["trace_id"]) and finished[r]["span_id"] for r in request_ids)
-    traced = {s.attributes.get("tollgate.request_id"): s.trace_id for s in collector.spans if s.kind == "SERVER" and s.service == "tollgate-edge"}
+    traced = {
+        s.attributes.get("tollgate.request_id"): s.trace_id for s in collector.spans if s.kind == "SERVER" and s.service == "tollgate-edge"
+    }
     assert all(finished[r]["trace_id"] == traced[r] for r in request_ids), "a log line's trace id is its request's trace"

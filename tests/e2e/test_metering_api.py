@@ -83,7 +83,9 @@ def test_malformed_and_unknown_version_events_are_dead_lettered_without_blocking
             await js.publish(events.USAGE_SUBJECT, b"\xc1 not msgpack", headers={"Nats-Msg-Id": f"bad-{account_id}"})
             await js.publish("tollgate.usage.v9", b"\x80", headers={"Nats-Msg-Id": f"v9-{account_id}"})
             # Well-formed, but outside the table's column range: ClickHouse would refuse its batch forever.
-            huge = events.UsageEvent(request_id=f"huge-{account_id}", occurred_at_ms=int(time.time() * 1000), account_id=account_id, key_id="k", latency_ms=2**32)
+            huge = events.UsageEvent(
+                request_id=f"huge-{account_id}", occurred_at_ms=int(time.time() * 1000), account_id=account_id, key_id="k", latency_ms=2**32
+            )
             await js.publish(events.USAGE_SUBJECT, events.encode(huge), headers={"Nats-Msg-Id": f"huge-{account_id}"})
         finally:
             await nc.close()

@@ -100,16 +100,22 @@ async def create_consumer(js) -> None:
     await js.add_consumer(
         events.USAGE_STREAM,
         ConsumerConfig(
-            durable_name=DURABLE, name=DURABLE, filter_subject=events.USAGE_SUBJECTS, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
+            durable_name=DURABLE,
+            name=DURABLE,
+            filter_subject=events.USAGE_SUBJECTS,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
             max_ack_pending=50_000,
         ),
-    )  # fmt: skip
+    )
 
 
 async def publish(js, batch: list[events.UsageEvent], msg_id_suffix: str = "", pace_every: int = 1_000) -> list:
     futures = []
     for i, e in enumerate(batch, 1):
-        futures.append(await js.publish_async(events.USAGE_SUBJECT, events.encode(e), headers={"Nats-Msg-Id": e.request_id + msg_id_suffix}))
+        futures.append(
+            await js.publish_async(events.USAGE_SUBJECT, events.encode(e), headers={"Nats-Msg-Id": e.request_id + msg_id_suffix})
+        )
         if i % pace_every == 0:
             await asyncio.sleep(0.05)  # a steady load over a few seconds, not one burst
     return await asyncio.gather(*futures)
@@ -119,7 +125,9 @@ async def stored_requests(http: httpx.AsyncClient, stack: Stack, since: datetime
     """(requests, cost, prompt tokens) the metering API reports (from the hourly rollup)."""
     end = datetime.now(UTC) + timedelta(hours=1)
     reply = await http.get(
-        f"{stack.metering_url}/v1/usage", params={"bucket": "none", "start": since.isoformat(), "end": end.isoformat()}, headers=stack.admin_headers
+        f"{stack.metering_url}/v1/usage",
+        params={"bucket": "none", "start": since.isoformat(), "end": end.isoformat()},
+        headers=stack.admin_headers,
     )
     assert reply.status_code == 200, reply.text
     rows = reply.json()["data"]
@@ -179,7 +187,9 @@ async def scenario(stack: Stack, load: list[events.UsageEvent], since: datetime)
             info = await js.consumer_info(events.USAGE_STREAM, DURABLE)
             if info.ack_floor.stream_seq >= again[-1].seq and info.num_pending == 0 and info.num_ack_pending == 0:
                 break
-            assert time.monotonic() < deadline, f"metering did not drain: acked {info.ack_floor.stream_seq}/{again[-1].seq}, {info.num_ack_pending} unacked"
+            assert time.monotonic() < deadline, (
+                f"metering did not drain: acked {info.ack_floor.stream_seq}/{again[-1].seq}, {info.num_ack_pending} unacked"
+            )
             await asyncio.sleep(0.1)
         seen["api"] = await stored_requests(http, stack, since)
         seen["skipped"] = await metric(http, stack, "tollgate_metering_events_duplicate_total")
@@ -210,12 +220,18 @@ def test_kill_9_mid_load_stores_every_event_exactly_once(tmp_path) -> None:
     cost, prompt = sum(e.cost_micros for e in load), sum(e.prompt_tokens for e in load)
     since = datetime.fromtimestamp(min(e.occurred_at_ms for e in load) / 1000, UTC) - timedelta(hours=1)
     stack = Stack(
-        data_dir=tmp_path, ports=Ports.free(), log_to_files=True,
+        data_dir=tmp_path,
+        ports=Ports.free(),
+        log_to_files=True,
         extra_env={"TOLLGATE_METERING_BATCH_SIZE": "2000", "TOLLGATE_METERING_BATCH_WAIT_S": "0.2", "TOLLGATE_LOG_LEVEL": "info"},
-    )  # fmt: skip
+    )
     started = time.monotonic()
     try:
-        nats_service = Service("nats", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(stack.ports.nats), "-js", "-sd", str(tmp_path / "nats")], ("127.0.0.1", stack.ports.nats, None))
+        nats_service = Service(
+            "nats",
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(stack.ports.nats), "-js", "-sd", str(tmp_path / "nats")],
+            ("127.0.0.1", stack.ports.nats, None),
+        )
         stack._spawn(nats_service, stack.env())
         stack._wait_ready(nats_service)
         seen = asyncio.run(scenario(stack, load, since))
@@ -229,7 +245,9 @@ def test_kill_9_mid_load_stores_every_event_exactly_once(tmp_path) -> None:
     # The restarted metering found (and skipped) every stored event delivered again.
     assert seen["skipped"] >= REPUBLISHED + lost_acks, seen
 
-    checked = subprocess.run([sys.executable, "-c", RAW_CHECK, stack.settings.clickhouse], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        [sys.executable, "-c", RAW_CHECK, stack.settings.clickhouse], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert checked.returncode == 0, checked.stderr[-2000:]
     found = json.loads(checked.stdout.strip().splitlines()[-1])
     assert found["raw"] == [N, N, cost], found["raw"]  # read without FINAL: no request id was inserted twice

@@ -104,20 +104,28 @@ def test_a_completion_moves_every_services_series(stack, new_account):
     assert ("tollgate_edge_tokens_total", frozenset({"kind": "reasoning", "model": "sim-1"}.items())) in edge
     assert delta("tollgate_edge_cost_micro_usd_total", model="sim-1") == cost(6, 5) + cost(6, 4) > 0
     assert edge.get_("tollgate_edge_usage_publish_failures_total") == 0
-    assert ("tollgate_edge_usage_publish_failures_total", frozenset()) in edge and ("tollgate_edge_usage_events_pending", frozenset()) in edge
+    assert ("tollgate_edge_usage_publish_failures_total", frozenset()) in edge and (
+        "tollgate_edge_usage_events_pending",
+        frozenset(),
+    ) in edge
     assert edge.label_values("tollgate_edge_requests_total", "model") <= {"sim-1", "unknown", *_catalog_models(stack)}
 
     def published() -> None:
         now = scrape(urls(stack)["edge"])
         assert now.get_("tollgate_edge_usage_events_published_total") - edge0.get_("tollgate_edge_usage_events_published_total") >= 2
         assert now.get_("tollgate_edge_usage_events_pending") == 0
-        assert now.get_("tollgate_edge_usage_spool_oldest_seconds") == 0 and now.get_("tollgate_edge_usage_spool_bytes") > 0  # the active segment stays until it rotates
+        assert (
+            now.get_("tollgate_edge_usage_spool_oldest_seconds") == 0 and now.get_("tollgate_edge_usage_spool_bytes") > 0
+        )  # the active segment stays until it rotates
 
     eventually(published)
 
     def metered() -> None:
         metering = scrape(urls(stack)["metering"])
-        assert metering.get_("tollgate_metering_events_inserted_total") - before["metering"].get_("tollgate_metering_events_inserted_total") >= 2
+        assert (
+            metering.get_("tollgate_metering_events_inserted_total") - before["metering"].get_("tollgate_metering_events_inserted_total")
+            >= 2
+        )
         assert ("tollgate_metering_consumer_lag", frozenset()) in metering and metering.get_("tollgate_metering_consumer_lag") >= 0
 
     eventually(metered)
@@ -138,9 +146,11 @@ def test_a_completion_moves_every_services_series(stack, new_account):
     router, router0 = scrape(urls(stack)["router"]), before["router"]
     route = "/tollgate.router.v1.Router/Route"
     assert router.get_("tollgate_grpc_server_handled_total", method=route, code="OK") >= 1
-    assert router.get_("tollgate_grpc_server_handled_total", method=route, code="NOT_FOUND") - router0.get_(
-        "tollgate_grpc_server_handled_total", method=route, code="NOT_FOUND"
-    ) == 1  # the unknown model, asked once (the edge then caches the miss)
+    assert (
+        router.get_("tollgate_grpc_server_handled_total", method=route, code="NOT_FOUND")
+        - router0.get_("tollgate_grpc_server_handled_total", method=route, code="NOT_FOUND")
+        == 1
+    )  # the unknown model, asked once (the edge then caches the miss)
     with grpc.insecure_channel(stack.settings.router_addr) as channel:
         channels = rpb_grpc.RouterStub(channel).ListChannels(rpb.ListChannelsRequest(), timeout=5).channels
     assert router.label_values("tollgate_router_channel_state", "channel") == {c.channel_id for c in channels}
@@ -153,7 +163,10 @@ def _catalog_models(stack) -> set[str]:
 
 
 def test_http_services_are_ready(stack):
-    for base, checks in ((f"http://127.0.0.1:{stack.ports.edge}", {"nats", "accounts", "router", "usage_spool"}), (stack.metering_url, {"nats", "clickhouse"})):
+    for base, checks in (
+        (f"http://127.0.0.1:{stack.ports.edge}", {"nats", "accounts", "router", "usage_spool"}),
+        (stack.metering_url, {"nats", "clickhouse"}),
+    ):
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         answer = httpx.get(f"{base}/readyz", timeout=10)
         assert answer.status_code == 200, answer.text

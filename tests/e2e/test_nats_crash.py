@@ -106,7 +106,9 @@ def test_nats_killed_9_and_restarted_under_load_counts_each_request_once_everywh
     stack = Stack(data_dir=tmp_path / "stack", ports=Ports.free(), catalog=catalog, extra_env=env, log_to_files=True)
     stack.start()
     try:
-        account_id = accounts_call(stack, lambda a: a.CreateAccount(pb.CreateAccountRequest(name="nats-crash", initial_balance_micros=50_000_000)).account_id)
+        account_id = accounts_call(
+            stack, lambda a: a.CreateAccount(pb.CreateAccountRequest(name="nats-crash", initial_balance_micros=50_000_000)).account_id
+        )
         key = accounts_call(stack, lambda a: a.CreateKey(pb.CreateKeyRequest(account_id=account_id, name="k", rpm_limit=-1)).secret)
         load = Load(stack.edge_url, key)
         for t in load.threads:
@@ -144,16 +146,22 @@ def test_nats_killed_9_and_restarted_under_load_counts_each_request_once_everywh
         statement = httpx.get(
             f"{stack.metering_url}/v1/statement", params={"account_id": account_id, "month": month}, headers=stack.admin_headers, timeout=10
         ).json()
-        rankings = httpx.get(f"{stack.metering_url}/v1/rankings", params={"window": "24h", "by": "requests"}, headers=stack.admin_headers, timeout=10).json()
+        rankings = httpx.get(
+            f"{stack.metering_url}/v1/rankings", params={"window": "24h", "by": "requests"}, headers=stack.admin_headers, timeout=10
+        ).json()
         cli = [sys.executable, "-m", "tollgate.cli", "--accounts", stack.settings.accounts_addr]
         where = [account_id, "--days", "2", "--metering", stack.metering_url]
-        reconciled = subprocess.run([*cli, "--json", "reconcile", *where], capture_output=True, text=True, timeout=60, env=stack.env(), check=False)
+        reconciled = subprocess.run(
+            [*cli, "--json", "reconcile", *where], capture_output=True, text=True, timeout=60, env=stack.env(), check=False
+        )
         shown = subprocess.run([*cli, "reconcile", *where], capture_output=True, text=True, timeout=60, env=stack.env(), check=False)
     finally:
         stack.stop()
 
-    print(f"\n{crashes} nats-server kills: {answered} answered 200, {len(load.failed)} not answered, {rows} metered, "
-          f"{debited_requests} debited, {skipped:.0f} events delivered again after being stored (skipped)\n{shown.stdout}")  # fmt: skip
+    print(
+        f"\n{crashes} nats-server kills: {answered} answered 200, {len(load.failed)} not answered, {rows} metered, "
+        f"{debited_requests} debited, {skipped:.0f} events delivered again after being stored (skipped)\n{shown.stdout}"
+    )
     # Only the edge's answers count: it was never killed, so every request was answered whole.
     assert load.failed == [], load.failed[:5]
     assert skipped > 0, f"{crashes} kills never made NATS deliver a stored event again: the test proved nothing"

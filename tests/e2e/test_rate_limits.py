@@ -19,7 +19,9 @@ def test_a_60_rpm_key_gets_429_at_the_61st_request_across_two_edges(stack, new_a
         time.sleep(61 - time.time() % 60)
     remaining = []
     for i in range(60):
-        raw = edges[i % 2].chat.completions.with_raw_response.create(model="sim-1", messages=[{"role": "user", "content": "x"}], max_tokens=1)
+        raw = edges[i % 2].chat.completions.with_raw_response.create(
+            model="sim-1", messages=[{"role": "user", "content": "x"}], max_tokens=1
+        )
         assert raw.headers["x-ratelimit-limit-requests"] == "60"
         remaining.append(int(raw.headers["x-ratelimit-remaining-requests"]))
         time.sleep(0.12)  # longer than the edges' count-sharing interval (documented accuracy)

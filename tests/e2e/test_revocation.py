@@ -85,7 +85,11 @@ def test_a_key_revoked_with_nats_up_is_refused_by_both_edges_and_metering_within
 @pytest.fixture
 def own_stack(tmp_path):
     stack = Stack(
-        data_dir=tmp_path / "stack", ports=Ports.free(), catalog=DATA / "catalog.toml", extra_env={"TOLLGATE_LOG_LEVEL": "info"}, log_to_files=True
+        data_dir=tmp_path / "stack",
+        ports=Ports.free(),
+        catalog=DATA / "catalog.toml",
+        extra_env={"TOLLGATE_LOG_LEVEL": "info"},
+        log_to_files=True,
     )
     stack.start()
     yield stack

@@ -155,9 +155,11 @@ def test_config_reload_reaches_the_edge_within_a_second_without_dropping_streams
     worker.start()
     time.sleep(0.3)  # the stream is in flight
     catalog = stack.catalog
-    catalog.write_text(catalog.read_text() + '\n[[models]]\nid = "hot-model"\nprice = { input_per_mtok_micros = 1, output_per_mtok_micros = 1 }\n'
-                       '[[channels]]\nid = "hot-channel"\nprovider = "simulator"\nbase_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/v1"\n'
-                       'api_key_env = "TOLLGATE_SIM_KEY"\nmodels = { "hot-model" = "sim-1" }\n')  # fmt: skip
+    catalog.write_text(
+        catalog.read_text() + '\n[[models]]\nid = "hot-model"\nprice = { input_per_mtok_micros = 1, output_per_mtok_micros = 1 }\n'
+        '[[channels]]\nid = "hot-channel"\nprovider = "simulator"\nbase_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/v1"\n'
+        'api_key_env = "TOLLGATE_SIM_KEY"\nmodels = { "hot-model" = "sim-1" }\n'
+    )
     changed = time.monotonic()
     raw = None
     while raw is None:

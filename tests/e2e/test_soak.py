@@ -51,8 +51,21 @@ def test_soak_with_a_flaky_channel(stack, new_account):
     # Invariant 2: what the ledger debited equals what metering recorded, day by day.
     busutil.wait_consumers_idle(stack.settings.nats_url, timeout=60)
     out = subprocess.run(
-        [sys.executable, "-m", "tollgate.cli", "--accounts", stack.settings.accounts_addr, "reconcile", account_id, "--metering", stack.metering_url],
-        capture_output=True, text=True, timeout=60, env=stack.env(),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tollgate.cli",
+            "--accounts",
+            stack.settings.accounts_addr,
+            "reconcile",
+            account_id,
+            "--metering",
+            stack.metering_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=stack.env(),
+    )
     assert out.returncode == 0 and "no differences" in out.stdout, out.stdout + out.stderr
     assert str(stored["cost_micros"]) in out.stdout

@@ -88,14 +88,18 @@ def test_child_keys_of_a_capped_key_share_its_cap(stack, accounts):
     created = [httpx.post(f"{stack.metering_url}/v1/keys", json={"name": f"child-{i}"}, headers=as_parent, timeout=10) for i in range(3)]
     assert [r.status_code for r in created] == [201] * 3
     assert all(r.json()["key"]["spend_cap_day_micros"] == CAP for r in created)  # inherited, never more
-    wider = httpx.post(f"{stack.metering_url}/v1/keys", json={"name": "wider", "spend_cap_day_micros": 2 * CAP}, headers=as_parent, timeout=10)
+    wider = httpx.post(
+        f"{stack.metering_url}/v1/keys", json={"name": "wider", "spend_cap_day_micros": 2 * CAP}, headers=as_parent, timeout=10
+    )
     assert wider.status_code == 403
     children = [r.json()["secret"] for r in created]
     # A grandchild with a cap of its own, below its parent's.
     grand = httpx.post(
-        f"{stack.metering_url}/v1/keys", json={"name": "grandchild", "spend_cap_day_micros": CAP // 2},
-        headers={"authorization": f"Bearer {children[0]}"}, timeout=10,
-    )  # fmt: skip
+        f"{stack.metering_url}/v1/keys",
+        json={"name": "grandchild", "spend_cap_day_micros": CAP // 2},
+        headers={"authorization": f"Bearer {children[0]}"},
+        timeout=10,
+    )
     assert grand.status_code == 201
     keys = [parent.secret, *children, grand.json()["secret"]]
 

@@ -47,7 +47,9 @@ def _key(stack: Stack) -> str:
 
 def _one(spans: list[Span], **want) -> Span:
     found = [s for s in spans if all(getattr(s, k) == v for k, v in want.items())]
-    assert len(found) == 1, f"expected one span with {want}, found {[(s.service, s.kind, s.name) for s in found]} in {[(s.service, s.kind, s.name) for s in spans]}"
+    assert len(found) == 1, (
+        f"expected one span with {want}, found {[(s.service, s.kind, s.name) for s in found]} in {[(s.service, s.kind, s.name) for s in spans]}"
+    )
     return found[0]
 
 
@@ -63,9 +65,14 @@ def test_one_trace_crosses_every_service(traced):
         lambda spans: next((s for s in spans if s.attributes.get("tollgate.request_id") == request_id), None), what="the edge's server span"
     )
     expected = {
-        ("tollgate-edge", "SERVER"), ("tollgate-edge", "CLIENT"), ("tollgate-edge", "PRODUCER"), ("tollgate-accounts", "SERVER"),
-        ("tollgate-router", "SERVER"), ("tollgate-accounts", "CONSUMER"), ("tollgate-metering", "CONSUMER"),
-    }  # fmt: skip
+        ("tollgate-edge", "SERVER"),
+        ("tollgate-edge", "CLIENT"),
+        ("tollgate-edge", "PRODUCER"),
+        ("tollgate-accounts", "SERVER"),
+        ("tollgate-router", "SERVER"),
+        ("tollgate-accounts", "CONSUMER"),
+        ("tollgate-metering", "CONSUMER"),
+    }
     spans = collector.wait(
         lambda all_: (t := [s for s in all_ if s.trace_id == root.trace_id]) and expected <= {(s.service, s.kind) for s in t} and t,
         what="spans of every service in the request's trace",
@@ -80,7 +87,11 @@ def test_one_trace_crosses_every_service(traced):
     assert root.attributes["gen_ai.usage.output_tokens"] == 3
 
     # gRPC: each client span in the edge is the parent of its server span in accounts or router.
-    for service, rpc in (("accounts", "tollgate.accounts.v1.Accounts/Authenticate"), ("accounts", "tollgate.accounts.v1.Accounts/AcquireLease"), ("router", "tollgate.router.v1.Router/Route")):
+    for service, rpc in (
+        ("accounts", "tollgate.accounts.v1.Accounts/Authenticate"),
+        ("accounts", "tollgate.accounts.v1.Accounts/AcquireLease"),
+        ("router", "tollgate.router.v1.Router/Route"),
+    ):
         call = _one(spans, service="tollgate-edge", kind="CLIENT", name=rpc)
         assert call.parent_id == root.span_id, rpc
         served = _one(spans, service=f"tollgate-{service}", kind="SERVER", name=rpc)
@@ -91,7 +102,10 @@ def test_one_trace_crosses_every_service(traced):
     # The upstream HTTP call.
     upstream = _one(spans, service="tollgate-edge", kind="CLIENT", name="upstream simulator")
     assert upstream.parent_id == root.span_id and upstream.attributes["http.response.status_code"] == 200
-    assert upstream.attributes["server.address"] == "127.0.0.1" and upstream.attributes["tollgate.channel"] == root.attributes["tollgate.channel"]
+    assert (
+        upstream.attributes["server.address"] == "127.0.0.1"
+        and upstream.attributes["tollgate.channel"] == root.attributes["tollgate.channel"]
+    )
 
     # The usage message: produced under the request, consumed by accounts (the debit) and metering (the insert).
     send = _one(spans, service="tollgate-edge", kind="PRODUCER")
@@ -103,7 +117,9 @@ def test_one_trace_crosses_every_service(traced):
         assert processed.attributes["messaging.message.id"] == request_id and not processed.error
 
     # Every parent is in the trace: nothing hangs off a span that was not exported.
-    assert all(s.parent_id in ids for s in spans if s is not root), [(s.service, s.name) for s in spans if s.parent_id not in ids and s is not root]
+    assert all(s.parent_id in ids for s in spans if s is not root), [
+        (s.service, s.name) for s in spans if s.parent_id not in ids and s is not root
+    ]
     assert not any(PROMPT in json.dumps(s.attributes) for s in collector.spans)
     assert not any(key.encode() in payload or PROMPT.encode() in payload for payload in collector.raw)
 
@@ -118,7 +134,9 @@ def test_a_failed_call_is_an_error_span_and_a_known_key_needs_no_rpc(traced):
     stack, collector = traced
     key = _key(stack)
     client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
-    client.chat.completions.create(model="sim-claude", messages=[{"role": "user", "content": "warm"}], max_tokens=1)  # not sim-1: routes are cached
+    client.chat.completions.create(
+        model="sim-claude", messages=[{"role": "user", "content": "warm"}], max_tokens=1
+    )  # not sim-1: routes are cached
     with pytest.raises(openai.APIStatusError) as refused:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert refused.value.status_code == 503

@@ -9,10 +9,24 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from tollgate import error_bodies
-from tools.provider_sim.common import MALFORMED_DATA, Completion, Sim, apply_fault, complete, decode_object, emit, error_headers, split_pieces, text_pieces, words
+from tools.provider_sim.common import (
+    MALFORMED_DATA,
+    Completion,
+    Sim,
+    apply_fault,
+    complete,
+    decode_object,
+    emit,
+    error_headers,
+    split_pieces,
+    text_pieces,
+    words,
+)
 
 PREFIX = "/anthropic/v1"
 TOOL_USE_ID = "toolu_sim_1"
+
+
 def anthropic_error(status: int, message: str) -> Response:
     return Response(error_bodies.anthropic_body(status, message), status_code=status, headers=error_headers(status))
 
@@ -140,7 +154,16 @@ def _event(kind: str, data: dict) -> bytes:
 
 def _stream(ident: str, model: str, completion: Completion) -> list:
     usage = {**_usage(completion), "output_tokens": 1}
-    message = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}
+    message = {
+        "id": ident,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
     frames: list = [_event("message_start", {"message": message})]
     call = completion.tool_call
     if call is not None:
@@ -151,7 +174,9 @@ def _stream(ident: str, model: str, completion: Completion) -> list:
         stop_reason = "tool_use"
     else:
         frames += [_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}), _event("ping", {})]
-        pieces = [_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}}) for p in text_pieces(completion.words)]
+        pieces = [
+            _event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}}) for p in text_pieces(completion.words)
+        ]
         body, fired = apply_fault(model, pieces, b"event: content_block_delta\ndata: " + MALFORMED_DATA + b"\n\n")
         frames += body
         if fired:
@@ -159,6 +184,11 @@ def _stream(ident: str, model: str, completion: Completion) -> list:
         stop_reason = "end_turn"
     frames.append(_event("content_block_stop", {"index": 0}))
     delta = {"stop_reason": stop_reason, "stop_sequence": None}
-    frames.append(_event("message_delta", {"delta": delta, "usage": {"output_tokens": completion.completion_tokens, "input_tokens": completion.prompt_tokens}}))
+    frames.append(
+        _event(
+            "message_delta",
+            {"delta": delta, "usage": {"output_tokens": completion.completion_tokens, "input_tokens": completion.prompt_tokens}},
+        )
+    )
     frames.append(_event("message_stop", {}))
     return frames

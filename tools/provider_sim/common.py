@@ -13,12 +13,30 @@ import hashlib
 import math
 import struct
 from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 import msgspec
 
-WORDS = ("the quick brown fox jumps over the lazy dog while tollgate meters every token exactly once").split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "tollgate",
+    "meters",
+    "every",
+    "token",
+    "exactly",
+    "once",
+]
 DEFAULT_COMPLETION_WORDS = 12
 TOOL_CALL_TOKENS = 7
 EMBEDDING_DIMENSIONS = 8

@@ -48,7 +48,7 @@ def routes(sim: Sim) -> list:
             return openai_error(400, "query (string) and documents (list) are required")
         texts = [d.get("text") if isinstance(d, dict) else d for d in documents]
         if not all(isinstance(t, str) for t in texts):
-            return openai_error(400, "documents must be strings or {\"text\": ...} objects")
+            return openai_error(400, 'documents must be strings or {"text": ...} objects')
         scored = sorted(((relevance(query, t), i) for i, t in enumerate(texts)), key=lambda s: (-s[0], s[1]))
         top_n = body.get("top_n")
         if isinstance(top_n, int) and top_n >= 0:

@@ -12,7 +12,20 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from tollgate import error_bodies
-from tools.provider_sim.common import MALFORMED_DATA, Completion, Sim, apply_fault, complete, decode_object, embedding, emit, error_headers, string_values, text_pieces, words
+from tools.provider_sim.common import (
+    MALFORMED_DATA,
+    Completion,
+    Sim,
+    apply_fault,
+    complete,
+    decode_object,
+    embedding,
+    emit,
+    error_headers,
+    string_values,
+    text_pieces,
+    words,
+)
 
 ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
 SSE_END = b"\r\n\r\n"  # what Google sends; SDKs accept \n\n too
@@ -80,7 +93,11 @@ def _response(model: str, ident: str, parts: list[dict], usage: dict, finish: bo
 
 
 def _usage(completion: Completion) -> dict:
-    return {"promptTokenCount": completion.prompt_tokens, "candidatesTokenCount": completion.completion_tokens, "totalTokenCount": completion.total_tokens}
+    return {
+        "promptTokenCount": completion.prompt_tokens,
+        "candidatesTokenCount": completion.completion_tokens,
+        "totalTokenCount": completion.total_tokens,
+    }
 
 
 def _answer_parts(completion: Completion) -> list[dict]:

@@ -101,7 +101,11 @@ def routes(sim: Sim) -> list:
             first_tool(body.get("tools")),
             has_tool_result(messages),
         )
-        usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens, "total_tokens": completion.total_tokens}
+        usage = {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.total_tokens,
+        }
         ident = f"chatcmpl-sim{sim.next_id()}"
         created = int(time.time())
         if body.get("stream"):

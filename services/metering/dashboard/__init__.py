@@ -63,9 +63,12 @@ def routes() -> list[HTTPRouteHandler]:
             raise NotFound(f"no dashboard file {name!r}")
         cache = "public, max-age=86400" if name == "plotly.min.js" else "no-cache"
         return File(
-            path, filename=name, media_type=MEDIA_TYPES[path.suffix], content_disposition_type="inline",
+            path,
+            filename=name,
+            media_type=MEDIA_TYPES[path.suffix],
+            content_disposition_type="inline",
             headers={"cache-control": cache, "x-content-type-options": "nosniff"},
-        )  # fmt: skip
+        )
 
     @get("/", include_in_schema=False)
     async def home() -> Response:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tollgate import keys
 from services.accounts.store import now_ms
-from tollgate.periods import day_number, month_number
 from tests.unit.conftest import PEPPER, TRIAL
-from tollgate import events
+from tollgate import events, keys
+from tollgate.periods import day_number, month_number
 from tollgate.rpc import accounts_pb2 as pb
 
 
@@ -108,7 +107,9 @@ async def test_suspend_and_reactivate(served) -> None:
     lease = await served.stub.AcquireLease(pb.AcquireLeaseRequest(account_id=account.account_id, amount_micros=10))
     assert lease.granted_micros == 0
 
-    active = await served.stub.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account.account_id, status="active", reason="ignored"))
+    active = await served.stub.SetAccountStatus(
+        pb.SetAccountStatusRequest(account_id=account.account_id, status="active", reason="ignored")
+    )
     assert (active.status, active.status_reason) == ("active", "")
     assert (await served.stub.Authenticate(pb.AuthenticateRequest(key=key.secret))).account_status == "active"
     err = await rpc_error(served.stub.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account.account_id, status="frozen")))
@@ -155,7 +156,9 @@ async def test_rotation_issues_a_new_key_and_keeps_the_old_one_for_the_grace(ser
 
 async def test_spend_caps_and_counters(served) -> None:
     account = await served.stub.CreateAccount(pb.CreateAccountRequest(name="a", initial_balance_micros=10_000, skip_trial_credit=True))
-    key = await served.stub.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, spend_cap_day_micros=500, spend_cap_month_micros=2_000))
+    key = await served.stub.CreateKey(
+        pb.CreateKeyRequest(account_id=account.account_id, spend_cap_day_micros=500, spend_cap_month_micros=2_000)
+    )
     assert (key.key.spend_cap_day_micros, key.key.spend_cap_month_micros) == (500, 2_000)
     now = now_ms()
     await served.store.apply(account.account_id, "usage", -120, "usage:r1", now, key_id=key.key.key_id)
@@ -181,12 +184,17 @@ async def test_adjustments_carry_a_reason_and_apply_once(served) -> None:
     assert (await served.stub.Adjust(refund)).balance_micros == 1_250  # same reference
     charge = pb.AdjustRequest(account_id=account.account_id, amount_micros=-2_000, reason="chargeback")
     assert (await served.stub.Adjust(charge)).balance_micros == -750
-    for bad in (pb.AdjustRequest(account_id=account.account_id, amount_micros=5), pb.AdjustRequest(account_id=account.account_id, reason="x")):
+    for bad in (
+        pb.AdjustRequest(account_id=account.account_id, amount_micros=5),
+        pb.AdjustRequest(account_id=account.account_id, reason="x"),
+    ):
         assert (await rpc_error(served.stub.Adjust(bad))).code() == grpc.StatusCode.INVALID_ARGUMENT
     ledger = await served.stub.ListLedger(pb.ListLedgerRequest(account_id=account.account_id))
     assert [(e.kind, e.amount_micros, e.note) for e in ledger.entries] == [
-        ("adjustment", -2_000, "chargeback"), ("adjustment", 250, "refund for outage"), ("credit", 1_000, ""),
-    ]  # fmt: skip
+        ("adjustment", -2_000, "chargeback"),
+        ("adjustment", 250, "refund for outage"),
+        ("credit", 1_000, ""),
+    ]
     assert ledger.balance_micros == -750 == sum(e.amount_micros for e in ledger.entries)
 
 
@@ -208,9 +216,16 @@ async def test_a_user_key_creates_keys_no_broader_than_itself(served) -> None:
     account = await served.stub.CreateAccount(pb.CreateAccountRequest(name="a", initial_balance_micros=1_000, skip_trial_credit=True))
     expiry = now_ms() + 3_600_000
     own = await served.stub.CreateKey(
-        pb.CreateKeyRequest(account_id=account.account_id, allowed_models=["sim-*"], expires_at_ms=expiry, rpm_limit=10, tpm_limit=1_000,
-                            spend_cap_day_micros=500, require_zdr=True)
-    )  # fmt: skip
+        pb.CreateKeyRequest(
+            account_id=account.account_id,
+            allowed_models=["sim-*"],
+            expires_at_ms=expiry,
+            rpm_limit=10,
+            tpm_limit=1_000,
+            spend_cap_day_micros=500,
+            require_zdr=True,
+        )
+    )
     user = served.as_(own.secret)
     inherited = (await user.CreateKey(pb.CreateKeyRequest(name="child"))).key
     assert (inherited.allowed_models, inherited.expires_at_ms, inherited.rpm_limit, inherited.tpm_limit) == (["sim-*"], expiry, 10, 1_000)
@@ -233,6 +248,10 @@ async def test_a_suspended_accounts_keys_cannot_manage_it(served) -> None:
     user = served.as_(key.secret)
     await user.ListKeys(pb.ListKeysRequest())
     await served.stub.SetAccountStatus(pb.SetAccountStatusRequest(account_id=account.account_id, status="suspended", reason="x"))
-    for call in (user.ListKeys(pb.ListKeysRequest()), user.CreateKey(pb.CreateKeyRequest()), user.RotateKey(pb.RotateKeyRequest(key_id=key.key.key_id))):
+    for call in (
+        user.ListKeys(pb.ListKeysRequest()),
+        user.CreateKey(pb.CreateKeyRequest()),
+        user.RotateKey(pb.RotateKeyRequest(key_id=key.key.key_id)),
+    ):
         err = await rpc_error(call)
         assert err.code() == grpc.StatusCode.PERMISSION_DENIED and "suspended" in err.details()

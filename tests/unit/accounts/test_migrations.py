@@ -13,9 +13,9 @@ import pytest
 
 from services.accounts import schema
 from services.accounts.db import open_database
-from tollgate.keys import hash_key
 from services.accounts.notices import Outbox
 from services.accounts.store import SqlStore
+from tollgate.keys import hash_key
 
 LEGACY = Path(__file__).parents[2] / "data" / "accounts_schema_legacy.sql"
 EVERY = ["0001_initial.sql", "0002_added_columns.sql", "0003_notice_outbox.sql"]
@@ -38,7 +38,12 @@ def shape(db) -> dict:
                 (t,),
             )
         )
-    indexes = {(r[0], r[1]) for r in db.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'")}
+    indexes = {
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
+        )
+    }
     return {"tables": tables, "indexes": {name for name, _ in indexes}, "indexdefs": {d.split(" ON ")[1] for _, d in indexes}}
 
 
@@ -59,7 +64,10 @@ def build_legacy(target: str, columns_shipped: int | None = None) -> None:
             "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms) VALUES ('key_old', 'acct_old', 'k', 'sk-tg-leg', ?, ?)",
             (hash_key(SECRET), now),
         )
-        db.execute("INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms) VALUES ('acct_old', 'topup', 1000, 'topup:1', ?)", (now,))
+        db.execute(
+            "INSERT INTO ledger (account_id, kind, amount_micros, reference, created_at_ms) VALUES ('acct_old', 'topup', 1000, 'topup:1', ?)",
+            (now,),
+        )
         db.execute(
             "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms) VALUES ('lease_old', 'acct_old', 'edge-1', 100, ?, ?)",
             (now + 3_600_000, now),
@@ -189,7 +197,10 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({"0001_first.sql": "CREATE TABLE a (x INT);", "2_second.sql": "CREATE TABLE b (x INT);"}, "'2_second.sql' .* is not named NNNN_name.sql"),
+        (
+            {"0001_first.sql": "CREATE TABLE a (x INT);", "2_second.sql": "CREATE TABLE b (x INT);"},
+            "'2_second.sql' .* is not named NNNN_name.sql",
+        ),
         ({"0001_first.sql": "CREATE TABLE a (x INT);", "0002_Second.sql": ""}, "'0002_Second.sql' .* is not named"),
         ({"0001_first.sql": "CREATE TABLE a (x INT);", "0002_second.sqlite": ""}, "'0002_second.sqlite' .* is not named"),
         ({"0001_first.sql": "", "0001_other.sql": ""}, "0001 is given more than once: 0001_first.sql, 0001_other.sql"),
@@ -234,7 +245,10 @@ def test_per_engine_files_and_placeholders(accounts_db: str, tmp_path: Path) -> 
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(accounts_db: str, tmp_path: Path) -> None:
-    directory = write(tmp_path / "migrations", {"0001_good.sql": "CREATE TABLE good (x INT);", "0002_bad.sql": "CREATE TABLE bad (x NOSUCHTYPE NOT NULL,);"})
+    directory = write(
+        tmp_path / "migrations",
+        {"0001_good.sql": "CREATE TABLE good (x INT);", "0002_bad.sql": "CREATE TABLE bad (x NOSUCHTYPE NOT NULL,);"},
+    )
     db = open_database(accounts_db)
     try:
         with pytest.raises(Exception):

@@ -146,7 +146,11 @@ def test_compose_settings_are_real_and_the_services_find_each_other():
         assert host_port(settings[client].accounts_addr) == (names["accounts"], listen["accounts"][1]), client
     assert host_port(settings["edge"].router_addr) == (names["router"], listen["router"][1])
     images = {name: svc.get("image", "") for name, svc in doc["services"].items()}
-    stores = {"nats:": settings["edge"].nats_url, "clickhouse/": settings["metering"].clickhouse, "postgres:": settings["accounts"].accounts_db}
+    stores = {
+        "nats:": settings["edge"].nats_url,
+        "clickhouse/": settings["metering"].clickhouse,
+        "postgres:": settings["accounts"].accounts_db,
+    }
     for image, address in stores.items():
         assert images.get(urlsplit(address).hostname, "").startswith(image), f"{address} is not the {image} service"
     assert settings["metering"].clickhouse.startswith("http"), "the image has no embedded ClickHouse: metering needs a server"

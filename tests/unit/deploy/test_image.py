@@ -79,7 +79,14 @@ def test_dockerignore_sends_only_what_the_build_copies():
             for source in value.split()[:-1]:
                 assert (ROOT / source).exists(), f"COPY {source}: no such path"
                 assert not dockerignored(source), f"COPY {source} is excluded by .dockerignore"
-    for private in (".venv/bin/python", ".data/admin-token", ".git/config", "tests/unit/deploy/common.py", ".env", "tollgate/__pycache__/x.pyc"):
+    for private in (
+        ".venv/bin/python",
+        ".data/admin-token",
+        ".git/config",
+        "tests/unit/deploy/common.py",
+        ".env",
+        "tollgate/__pycache__/x.pyc",
+    ):
         assert dockerignored(private), f"{private} would be sent to the Docker daemon"
     for needed in ("pyproject.toml", "uv.lock", "tollgate/settings.py", "services/edge/app.py", "config/catalog.toml"):
         assert not dockerignored(needed), needed
@@ -138,7 +145,7 @@ def http_server(status_of=lambda path: 200):
     """A real HTTP server on a free port answering GET with ``status_of(path)``: its base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's hook
+        def do_GET(self):  # http.server's hook
             self.send_response(status_of(self.path))
             self.end_headers()
 

@@ -52,7 +52,9 @@ def test_gemini_cost_fields_must_be_integers_in_range(config, field, value):
 def test_valid_fields_pass_and_bound_the_request():
     assert limits.cost_bounds({}) == limits.CostBounds(0, 1)
     assert limits.cost_bounds({"max_tokens": None, "n": None}) == limits.CostBounds(0, 1)  # null = not set
-    assert limits.cost_bounds({"max_tokens": 10, "max_completion_tokens": 300, "n": 4}) == limits.CostBounds(300, 4)  # the largest limit counts
+    assert limits.cost_bounds({"max_tokens": 10, "max_completion_tokens": 300, "n": 4}) == limits.CostBounds(
+        300, 4
+    )  # the largest limit counts
     assert limits.cost_bounds({"generationConfig": {"maxOutputTokens": 50, "candidateCount": 3}}) == limits.CostBounds(50, 3)
     assert limits.cost_bounds({"generation_config": {"max_output_tokens": 7}}) == limits.CostBounds(7, 1)
     top = limits.cost_bounds({"max_tokens": limits.MAX_OUTPUT_TOKENS, "n": limits.MAX_CHOICES})
@@ -65,8 +67,12 @@ def test_valid_fields_pass_and_bound_the_request():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["max_tokens", "max_completion_tokens", "max_output_tokens", "n"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))))  # fmt: skip
+@given(
+    st.dictionaries(
+        st.sampled_from(["max_tokens", "max_completion_tokens", "max_output_tokens", "n"]),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+    )
+)
 def test_cost_bounds_accept_only_in_range_integers(body):
     def valid(name, value):
         high = limits.MAX_CHOICES if name == "n" else limits.MAX_OUTPUT_TOKENS
@@ -176,4 +182,6 @@ def test_a_servicer_error_quoting_a_huge_input_still_fits_grpc_metadata():
             await server.stop(0)
 
     err = asyncio.run(main())
-    assert isinstance(err, errors.NotFound) and err.message.startswith("unknown account aaa") and len(err.message) <= errors.MAX_DETAILS_CHARS
+    assert (
+        isinstance(err, errors.NotFound) and err.message.startswith("unknown account aaa") and len(err.message) <= errors.MAX_DETAILS_CHARS
+    )

@@ -12,10 +12,23 @@ from tollgate.errors import BadRequest
 from tollgate.rpc import router_pb2 as pb
 
 
-def cand(cid: str, provider: str = "openai", *, priority: int = 0, weight: int = 1, zdr: bool = False, trains: bool = False,
-         retention: int = 30, state: str = "closed", latency: float = 0.0, vendor: str = "") -> pb.Candidate:  # fmt: skip
+def cand(
+    cid: str,
+    provider: str = "openai",
+    *,
+    priority: int = 0,
+    weight: int = 1,
+    zdr: bool = False,
+    trains: bool = False,
+    retention: int = 30,
+    state: str = "closed",
+    latency: float = 0.0,
+    vendor: str = "",
+) -> pb.Candidate:
     policy = pb.DataPolicy(zdr=zdr, trains_on_data=trains, retention_days=0 if zdr else retention, vendor=vendor or provider)
-    return pb.Candidate(channel_id=cid, provider=provider, priority=priority, weight=weight, data_policy=policy, state=state, latency_ewma_ms=latency)
+    return pb.Candidate(
+        channel_id=cid, provider=provider, priority=priority, weight=weight, data_policy=policy, state=state, latency_ewma_ms=latency
+    )
 
 
 def ids(cands) -> list[str]:
@@ -69,9 +82,16 @@ def test_take_options_strips_gateway_fields_and_orders_models():
 
 @pytest.mark.parametrize(
     "extra",
-    [{"models": "b"}, {"fallback_models": [1]}, {"provider": []}, {"provider": {"sort": "cheap"}}, {"provider": {"zdr": "yes"}},
-     {"provider": {"data_collection": "maybe"}}, {"models": [f"m{i}" for i in range(9)]}],
-)  # fmt: skip
+    [
+        {"models": "b"},
+        {"fallback_models": [1]},
+        {"provider": []},
+        {"provider": {"sort": "cheap"}},
+        {"provider": {"zdr": "yes"}},
+        {"provider": {"data_collection": "maybe"}},
+        {"models": [f"m{i}" for i in range(9)]},
+    ],
+)
 def test_bad_routing_options_are_400(extra):
     with pytest.raises(BadRequest):
         take_options({"model": "a", **extra}, "a")

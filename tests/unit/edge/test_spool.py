@@ -16,7 +16,9 @@ from tollgate import events
 
 
 def usage(i: int) -> events.UsageEvent:
-    return events.UsageEvent(request_id=f"req_{i:06d}", occurred_at_ms=1_700_000_000_000 + i, account_id="acct", key_id="key", cost_micros=i)
+    return events.UsageEvent(
+        request_id=f"req_{i:06d}", occurred_at_ms=1_700_000_000_000 + i, account_id="acct", key_id="key", cost_micros=i
+    )
 
 
 class FakeJs:
@@ -44,7 +46,7 @@ def test_records_survive_a_crash_and_a_torn_tail(tmp_path):
     seg = next((tmp_path / "s").glob("seg-*.log"))
     with open(seg, "ab") as f:
         f.write(b"\x40\x00\x00\x00garbage")  # a record cut short by a crash mid-write
-    os.close(spool._lock_fd)  # the process died: no close(), the lock goes with it  # noqa: SLF001
+    os.close(spool._lock_fd)  # the process died: no close(), the lock goes with it
 
     again = Spool(tmp_path / "s", max_bytes=1 << 20)
     assert again.open() == 5
@@ -109,9 +111,9 @@ async def test_nats_down_then_edge_killed_then_replayed(tmp_path):
         publisher.submit(usage(i))
     await asyncio.sleep(0.05)
     assert publisher.dropped == 0 and publisher.pending == 50
-    for task in publisher._tasks:  # kill -9: no close, no flush  # noqa: SLF001
+    for task in publisher._tasks:  # kill -9: no close, no flush
         task.cancel()
-    os.close(spool._lock_fd)  # noqa: SLF001
+    os.close(spool._lock_fd)
 
     js2 = FakeJs(up=True)
     spool2 = Spool(tmp_path / "s", max_bytes=1 << 20)
@@ -158,7 +160,7 @@ def test_an_orphaned_spool_is_adopted_but_a_live_one_is_not(tmp_path):
     dead = Spool(tmp_path / "edge-a-1", max_bytes=1 << 20)
     dead.open()
     dead.append(events.USAGE_SUBJECT, "req_dead", b"x", in_memory=True)
-    os.close(dead._lock_fd)  # the process is gone  # noqa: SLF001
+    os.close(dead._lock_fd)  # the process is gone
 
     new = Spool(tmp_path / "edge-c-3", max_bytes=1 << 20)
     assert new.open() == 1

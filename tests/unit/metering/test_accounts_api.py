@@ -80,7 +80,11 @@ async def test_a_user_key_cannot_reach_another_account(served, client) -> None:
         await client.post(f"/v1/keys/{their_key.key.key_id}/rotate", headers=me, json={}),
     ):
         assert response.status_code == 403, response.text
-        assert response.json()["error"] == {"message": "This API key can only manage its own account.", "type": "permission_error", "code": "forbidden"}
+        assert response.json()["error"] == {
+            "message": "This API key can only manage its own account.",
+            "type": "permission_error",
+            "code": "forbidden",
+        }
     admin_only = await client.get("/v1/accounts", headers=me)
     assert admin_only.status_code == 403 and admin_only.json()["error"]["code"] == "admin_required"
     assert (await served.stub.ListKeys(pb.ListKeysRequest(account_id=theirs))).keys[0].revoked_at_ms == 0

@@ -24,10 +24,23 @@ NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(
 def event(i: int, account: str = "acct_a", *, hours_ago: int = 0, **kw) -> UsageEvent:
     at = NOW - timedelta(hours=hours_ago)
     fields = dict(
-        request_id=f"req_{account}_{i}", occurred_at_ms=int(at.timestamp() * 1000) + i, account_id=account, key_id="key_1",
-        endpoint="chat", model_requested="m1", model_served="m1", provider="openai", channel_id="ch1", status=200, attempts=1,
-        prompt_tokens=10, completion_tokens=20, cost_micros=100, latency_ms=100 + i, ttft_ms=10,
-    )  # fmt: skip
+        request_id=f"req_{account}_{i}",
+        occurred_at_ms=int(at.timestamp() * 1000) + i,
+        account_id=account,
+        key_id="key_1",
+        endpoint="chat",
+        model_requested="m1",
+        model_served="m1",
+        provider="openai",
+        channel_id="ch1",
+        status=200,
+        attempts=1,
+        prompt_tokens=10,
+        completion_tokens=20,
+        cost_micros=100,
+        latency_ms=100 + i,
+        ttft_ms=10,
+    )
     fields.update(kw)
     return UsageEvent(**fields)
 
@@ -49,7 +62,12 @@ def store(clickhouse_dsn):
     s = UsageStore(clickhouse_dsn)
     s.migrate()
     events = [event(i) for i in range(100)]
-    events += [event(i + 1000, hours_ago=30, latency_ms=150, model_served="m2", key_id="key_2", channel_id="ch2", status=500 if i % 4 == 0 else 200) for i in range(20)]
+    events += [
+        event(
+            i + 1000, hours_ago=30, latency_ms=150, model_served="m2", key_id="key_2", channel_id="ch2", status=500 if i % 4 == 0 else 200
+        )
+        for i in range(20)
+    ]
     events += [event(i, "acct_b", model_served="m2", latency_ms=5_000) for i in range(7)]
     assert s.insert(events) == 127
     assert s.insert(events[:50] + events[:50]) == 0  # redelivered: nothing twice

@@ -38,11 +38,23 @@ ROLLUPS = ("usage_hourly", "usage_hourly_all", "usage_daily", "usage_daily_all",
 
 def usage(i: int, *, ago_ms: int = 30_000, account: str = ACCOUNT) -> events.UsageEvent:
     return events.UsageEvent(
-        request_id=f"req_{account}_{i:05d}", occurred_at_ms=int(time.time() * 1000) - ago_ms + i, account_id=account, key_id="key_1",
-        endpoint="chat", model_requested=MODEL, model_served=MODEL if account == ACCOUNT else "m-other", provider="openai",
-        channel_id=CHANNEL if account == ACCOUNT else "ch-other", status=200, attempts=1, prompt_tokens=10, completion_tokens=20,
-        cost_micros=29, latency_ms=100, ttft_ms=10,
-    )  # fmt: skip
+        request_id=f"req_{account}_{i:05d}",
+        occurred_at_ms=int(time.time() * 1000) - ago_ms + i,
+        account_id=account,
+        key_id="key_1",
+        endpoint="chat",
+        model_requested=MODEL,
+        model_served=MODEL if account == ACCOUNT else "m-other",
+        provider="openai",
+        channel_id=CHANNEL if account == ACCOUNT else "ch-other",
+        status=200,
+        attempts=1,
+        prompt_tokens=10,
+        completion_tokens=20,
+        cost_micros=29,
+        latency_ms=100,
+        ttft_ms=10,
+    )
 
 
 class FakeNats:
@@ -55,7 +67,9 @@ class FakeNats:
         self.sent.append((subject, payload))
 
 
-def delivery(nc: FakeNats, e: events.UsageEvent, seq: int, *, delivered: int = 1, msg_id: str | None = None) -> tuple[Msg, events.UsageEvent]:
+def delivery(
+    nc: FakeNats, e: events.UsageEvent, seq: int, *, delivered: int = 1, msg_id: str | None = None
+) -> tuple[Msg, events.UsageEvent]:
     """As JetStream delivers a message: stored in the stream 5 ms after the event, ``Nats-Msg-Id`` = request id."""
     ns = (e.occurred_at_ms + 5) * 1_000_000
     reply = f"$JS.ACK.USAGE.metering-usage.{delivered}.{seq}.{seq}.{ns}.0"
@@ -117,7 +131,7 @@ class Ledger:
     def __init__(self, debited: list[events.UsageEvent]):
         self.debited = {e.request_id: e for e in debited}
 
-    def DailyDebits(self, request: pb.DailyDebitsRequest, timeout: float = 0) -> pb.DailyDebitsResponse:  # noqa: N802
+    def DailyDebits(self, request: pb.DailyDebitsRequest, timeout: float = 0) -> pb.DailyDebitsResponse:
         days: dict[str, list[int]] = {}
         for e in self.debited.values():
             if e.account_id == request.account_id and request.start_ms <= e.occurred_at_ms < request.end_ms and e.cost_micros > 0:
@@ -199,7 +213,9 @@ def test_redelivered_with_delivery_count_1_after_a_nats_crash_counts_once_everyw
 
     total = (120, 120 * 29)
     assert rollup_counts(store) == dict.fromkeys(ROLLUPS, total)
-    raw = store.query("SELECT count() AS n, uniqExact(request_id) AS ids FROM usage_events WHERE account_id = {a:String}", {"a": ACCOUNT})[0]
+    raw = store.query("SELECT count() AS n, uniqExact(request_id) AS ids FROM usage_events WHERE account_id = {a:String}", {"a": ACCOUNT})[
+        0
+    ]
     assert (raw["n"], raw["ids"]) == (120, 120)  # without FINAL: no id was inserted twice
 
     served = Served(store)
@@ -228,7 +244,11 @@ def test_redelivered_with_delivery_count_1_after_a_nats_crash_counts_once_everyw
                 f"VALUES (toDate(fromUnixTimestamp64Milli({load[0].occurred_at_ms}, 'UTC')), '{ACCOUNT}', 'key_1', '{MODEL}', '{CHANNEL}', 'openai', 'chat', 2, 58)"
             )
         text, ok = reconcile.report(reconcile.compare(Ledger(load), served.url, ACCOUNT, 2, "admin"))
-        assert not ok and "DIFFERENT: cost µUSD: statement (month) vs ledger" in text and "DIFFERENT: cost µUSD: usage_daily (statement) vs ledger" in text
+        assert (
+            not ok
+            and "DIFFERENT: cost µUSD: statement (month) vs ledger" in text
+            and "DIFFERENT: cost µUSD: usage_daily (statement) vs ledger" in text
+        )
         assert "DIFFERENT: cost µUSD: usage_daily_all" not in text  # the rankings' tables still match the raw one
         # A user key reconciles its own account; the rankings' tables span every account: admin only.
         user_rows = reconcile.compare(Ledger(load), served.url, ACCOUNT, 2, f"key-{ACCOUNT}")

@@ -18,12 +18,32 @@ ODD_IDS = ["req_'quote", 'req_"dq', "req_back\\slash", "req_{id:String}", "req_Ã
 
 def event(i: int, request_id: str | None = None, **kw) -> UsageEvent:
     fields = dict(
-        request_id=request_id or f"req_{i:06d}", occurred_at_ms=NOW_MS + i * 7 + i % 1000, account_id=f"acct_{i % 37}", key_id=f"key_{i % 5}",
-        endpoint="chat", model_requested="m-req", model_served="m-served", provider="openai", channel_id="ch1", stream=i % 2 == 0,
-        status=500 if i % 11 == 0 else 200, error_code="upstream_error" if i % 11 == 0 else "", attempts=1 + i % 3, prompt_tokens=i,
-        completion_tokens=2 * i, cached_tokens=i // 3, reasoning_tokens=i % 17, cost_micros=10 * i + 1, price_version="v9",
-        latency_ms=100 + i, ttft_ms=i % 50, upstream_latency_ms=90 + i, gateway_overhead_ms=i % 4, client_app="app's \"x\"", zdr=i % 3 == 0,
-    )  # fmt: skip
+        request_id=request_id or f"req_{i:06d}",
+        occurred_at_ms=NOW_MS + i * 7 + i % 1000,
+        account_id=f"acct_{i % 37}",
+        key_id=f"key_{i % 5}",
+        endpoint="chat",
+        model_requested="m-req",
+        model_served="m-served",
+        provider="openai",
+        channel_id="ch1",
+        stream=i % 2 == 0,
+        status=500 if i % 11 == 0 else 200,
+        error_code="upstream_error" if i % 11 == 0 else "",
+        attempts=1 + i % 3,
+        prompt_tokens=i,
+        completion_tokens=2 * i,
+        cached_tokens=i // 3,
+        reasoning_tokens=i % 17,
+        cost_micros=10 * i + 1,
+        price_version="v9",
+        latency_ms=100 + i,
+        ttft_ms=i % 50,
+        upstream_latency_ms=90 + i,
+        gateway_overhead_ms=i % 4,
+        client_app='app\'s "x"',
+        zdr=i % 3 == 0,
+    )
     fields.update(kw)
     return UsageEvent(**fields)
 
@@ -43,16 +63,38 @@ def stored_rows(s: UsageStore, ids: list[str]) -> dict[str, tuple]:
         "price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr FROM usage_events "
         "WHERE request_id IN {ids:Array(String)}",
         {"ids": ids},
-    )  # fmt: skip
+    )
     return {r["request_id"]: tuple(r.values()) for r in rows}
 
 
 def expected(e: UsageEvent) -> tuple:
     return (
-        e.request_id, e.occurred_at_ms, e.account_id, e.key_id, e.endpoint, e.model_requested, e.model_served, e.provider, e.channel_id,
-        e.stream, e.status, e.error_code, e.attempts, e.prompt_tokens, e.completion_tokens, e.cached_tokens, e.reasoning_tokens,
-        e.cost_micros, e.price_version, e.latency_ms, e.ttft_ms, e.upstream_latency_ms, e.gateway_overhead_ms, e.client_app, e.zdr,
-    )  # fmt: skip
+        e.request_id,
+        e.occurred_at_ms,
+        e.account_id,
+        e.key_id,
+        e.endpoint,
+        e.model_requested,
+        e.model_served,
+        e.provider,
+        e.channel_id,
+        e.stream,
+        e.status,
+        e.error_code,
+        e.attempts,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.cached_tokens,
+        e.reasoning_tokens,
+        e.cost_micros,
+        e.price_version,
+        e.latency_ms,
+        e.ttft_ms,
+        e.upstream_latency_ms,
+        e.gateway_overhead_ms,
+        e.client_app,
+        e.zdr,
+    )
 
 
 def test_rows_arrive_exactly_and_odd_ids_are_found_again(store: UsageStore) -> None:
@@ -94,7 +136,9 @@ def test_a_crash_between_the_raw_rows_and_the_rollups_is_made_good_at_restart(cl
     cut = own_events("acct_cut", 40, 500_000)
     with first._lock:
         rows = store_module._JSON.encode_lines([(*store_module.json_row(e), "batch-cut") for e in cut])
-        first._client.raw_insert("usage_events", store_module.FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=store_module.FEED_SETTINGS)
+        first._client.raw_insert(
+            "usage_events", store_module.FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=store_module.FEED_SETTINGS
+        )
     first.close()
     # The restarted process: its redelivered events are all stored already, yet the rollups
     # get them, once, before anything else is inserted.
@@ -116,7 +160,9 @@ def test_a_replayed_batch_fills_only_the_rollups_that_missed_it(clickhouse_dsn) 
         # As if the process died after some rollup views had run and before the others, and
         # before it recorded the batch: usage_daily lost it, the rest have it.
         [(batch_id,)] = first._client.query("SELECT DISTINCT batch_id FROM usage_events WHERE account_id = 'acct_part'").result_rows
-        first._client.command("ALTER TABLE usage_batches DELETE WHERE batch_id = {b:String} SETTINGS mutations_sync = 1", parameters={"b": batch_id})
+        first._client.command(
+            "ALTER TABLE usage_batches DELETE WHERE batch_id = {b:String} SETTINGS mutations_sync = 1", parameters={"b": batch_id}
+        )
         first._client.command("TRUNCATE TABLE usage_daily")  # and its deduplication log with it
     first.close()
     second = UsageStore(clickhouse_dsn)

@@ -124,8 +124,12 @@ INVALID = {
     "unknown channel field": (MODELS, [channel("c1", colour='"red"')], r"invalid catalog: .*colour"),
     "unknown price field": ('[[models]]\nid = "a"\nprice = { per_request = 1 }\n', [], r"invalid catalog: .*per_request"),
     "unknown top-level table": (MODELS + "\n[extras]\nx = 1\n", [], r"invalid catalog: .*extras"),
-    "wrong type": ('[[models]]\nid = 5\n', [], r"invalid catalog"),
-    "missing required channel field": (MODELS, ['[[channels]]\nid = "c1"\nprovider = "openai"\nmodels = {}\n'], r"invalid catalog: .*base_url"),
+    "wrong type": ("[[models]]\nid = 5\n", [], r"invalid catalog"),
+    "missing required channel field": (
+        MODELS,
+        ['[[channels]]\nid = "c1"\nprovider = "openai"\nmodels = {}\n'],
+        r"invalid catalog: .*base_url",
+    ),
     "not toml": ("this is = = not toml", [], r"invalid catalog"),
 }
 
@@ -318,9 +322,17 @@ def test_channel_data_policy_override(provider: str, override: str, expected: tu
 
 
 INVALID_EXTENDED = {
-    "unknown capability": ('[[models]]\nid = "m1"\ncapabilities = ["chat", "telepathy"]\n', [channel("c1")], r"model 'm1': unknown capabilities telepathy"),
+    "unknown capability": (
+        '[[models]]\nid = "m1"\ncapabilities = ["chat", "telepathy"]\n',
+        [channel("c1")],
+        r"model 'm1': unknown capabilities telepathy",
+    ),
     "negative context length": ('[[models]]\nid = "m1"\ncontext_length = -1\n', [channel("c1")], r"context_length must be >= 0"),
-    "zero timeout": ('[[models]]\nid = "m1"\ntimeouts = { connect_ms = 0 }\n', [channel("c1")], r"model 'm1': timeouts.connect_ms must be positive"),
+    "zero timeout": (
+        '[[models]]\nid = "m1"\ntimeouts = { connect_ms = 0 }\n',
+        [channel("c1")],
+        r"model 'm1': timeouts.connect_ms must be positive",
+    ),
     "total shorter than first byte": (
         '[defaults]\ntimeouts = { total_ms = 1_000 }\n[[models]]\nid = "m1"\ntimeouts = { first_byte_ms = 5_000 }\n',
         [channel("c1")],
@@ -334,7 +346,11 @@ INVALID_EXTENDED = {
     "no channels at all": (MODELS, [], r"the catalog routes to nothing"),
     "unknown vendor": (MODELS, [channel("c1", vendor='"acme-ai"')], r"channel 'c1': vendor 'acme-ai' is not in the data-policy table"),
     "provider without a table vendor": (MODELS, [channel("c1", provider="together")], r"vendor 'together' is not in the data-policy table"),
-    "incomplete policy for an unknown vendor": (MODELS, [channel("c1", provider="vllm", data_policy="{ retention_days = 3 }")], r"vendor 'vllm'"),
+    "incomplete policy for an unknown vendor": (
+        MODELS,
+        [channel("c1", provider="vllm", data_policy="{ retention_days = 3 }")],
+        r"vendor 'vllm'",
+    ),
     "contradictory zdr": (MODELS, [channel("c1", data_policy="{ zdr = true, trains_on_data = true }")], r"zdr = true contradicts"),
     "zdr false with nothing kept": (
         MODELS,
@@ -362,7 +378,20 @@ def test_health_settings_come_from_the_catalog() -> None:
 
 # -- the data-policy table ----------------------------------------------------------
 
-SEED_ZDR = {"aws", "azure", "bytedance", "cerebras", "deepinfra", "google-vertex", "groq", "moonshot", "perplexity", "siliconflow", "sophnet", "zai"}
+SEED_ZDR = {
+    "aws",
+    "azure",
+    "bytedance",
+    "cerebras",
+    "deepinfra",
+    "google-vertex",
+    "groq",
+    "moonshot",
+    "perplexity",
+    "siliconflow",
+    "sophnet",
+    "zai",
+}
 SEED_TRAINING = {"chutes", "deepseek", "ideogram", "jina", "minimax", "nvidia"}
 SEED_30_DAYS = {"anthropic", "cohere", "mistral", "xai", "xiaomi"}
 
@@ -402,13 +431,20 @@ def test_shipped_table_is_the_fallback(tmp_path: Path) -> None:
     (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
     cat = load(tmp_path / "catalog.toml")
     # The file that would override it is watched too (absent for now).
-    assert [(p, d is None) for p, d in cat.sources] == [(tmp_path / "catalog.toml", False), (tmp_path / "data_policies.toml", True), (SHIPPED_TABLE, False)]
+    assert [(p, d is None) for p, d in cat.sources] == [
+        (tmp_path / "catalog.toml", False),
+        (tmp_path / "data_policies.toml", True),
+        (SHIPPED_TABLE, False),
+    ]
 
 
 @pytest.mark.parametrize(
     "table, message",
     [
-        ("[vendors.x]\nstores_data = true\nretention_days = 0\ntrains_on_data = false\n", r"vendor 'x': stores_data = true contradicts retention_days = 0"),
+        (
+            "[vendors.x]\nstores_data = true\nretention_days = 0\ntrains_on_data = false\n",
+            r"vendor 'x': stores_data = true contradicts retention_days = 0",
+        ),
         ("[vendors.x]\nstores_data = true\nretention_days = -5\ntrains_on_data = false\n", r"retention_days must be >= 0, or -1"),
         ("[vendors.x]\nstores_data = true\n", r"invalid data-policy table .*retention_days"),
     ],

@@ -119,7 +119,7 @@ def test_failed_probe_reopens_with_a_doubled_capped_cooldown(clock: FakeClock) -
         [t] = feed(h, "timeout")
         assert (t.new, t.cause) == (OPEN, "probe")
     assert waits == [1, 2, 3]
-    assert "half-open probe failed; open for 3s" == h.view("c1").reason
+    assert h.view("c1").reason == "half-open probe failed; open for 3s"
 
 
 def test_outcomes_while_open_are_ignored(clock: FakeClock) -> None:

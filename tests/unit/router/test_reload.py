@@ -54,7 +54,9 @@ POLICIES = "[vendors.{vendor}]\nstores_data = {stores}\nretention_days = {days}\
 @pytest.fixture(scope="module")
 def nats_url():
     port = free_port()
-    proc = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -118,7 +120,9 @@ class Router:
         return {c.channel_id: c.state for c in (await self.stub.ListChannels(pb.ListChannelsRequest())).channels}
 
     async def report(self, channel: str, kind: str, **kw) -> None:
-        await self.nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(events.ChannelOutcome(channel_id=channel, model="m1", kind=kind, **kw)))
+        await self.nc.publish(
+            events.CHANNEL_OUTCOME_SUBJECT, events.encode(events.ChannelOutcome(channel_id=channel, model="m1", kind=kind, **kw))
+        )
         await self.nc.flush()
 
 

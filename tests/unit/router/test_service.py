@@ -94,7 +94,13 @@ async def test_route_by_alias_returns_ordered_candidates(router) -> None:
         region="us",
         state="closed",
     )
-    assert (backup.provider, backup.upstream_model, backup.api_key_env, backup.priority, backup.weight) == ("groq", "alpha-backup", "", 1, 1)
+    assert (backup.provider, backup.upstream_model, backup.api_key_env, backup.priority, backup.weight) == (
+        "groq",
+        "alpha-backup",
+        "",
+        1,
+        1,
+    )
     assert (backup.api_key_file, backup.region, backup.state, backup.latency_ewma_ms) == ("/run/secrets/groq", "", "closed", 0.0)
     assert backup.data_policy == pb.DataPolicy(zdr=True, trains_on_data=False, retention_days=0, vendor="groq")
     # Model metadata: declared capabilities and context length; timeouts from [defaults] and the model.
@@ -183,7 +189,13 @@ async def test_list_channels_reports_health() -> None:
         resp = await stub.ListChannels(pb.ListChannelsRequest())
     assert resp.table_version == 3
     primary, backup = resp.channels
-    assert (primary.channel_id, primary.provider, primary.state, primary.samples, primary.error_rate) == ("primary", "openai", "closed", 2, 0.5)
+    assert (primary.channel_id, primary.provider, primary.state, primary.samples, primary.error_rate) == (
+        "primary",
+        "openai",
+        "closed",
+        2,
+        0.5,
+    )
     assert (primary.latency_ewma_ms, primary.disabled_reason, primary.cooldown_until_ms) == (80.0, "", 0)
     assert list(primary.models) == ["alpha", "beta"]
     assert primary.data_policy == pb.DataPolicy(zdr=False, trains_on_data=False, retention_days=-1, vendor="openai")

@@ -19,7 +19,9 @@ def nats_server(request, tmp_path):
     store = "1G" if request.param == "roomy" else "64M"
     conf = tmp_path / "nats.conf"
     conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "js"}", max_file_store: {store} }}\n')
-    proc = subprocess.Popen([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     yield port, request.param
     proc.terminate()
     proc.wait(10)

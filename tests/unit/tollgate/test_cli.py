@@ -53,9 +53,18 @@ def run(stub, *argv: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     "text, micros",
-    [("1.5", 1_500_000), ("0.000001", 1), ("-1.50", -1_500_000), ("=-1.5", -1_500_000), ("+2", 2_000_000), ("$3", 3_000_000),
-     ("-$0.25", -250_000), (".5", 500_000), ("10", 10_000_000)],
-)  # fmt: skip
+    [
+        ("1.5", 1_500_000),
+        ("0.000001", 1),
+        ("-1.50", -1_500_000),
+        ("=-1.5", -1_500_000),
+        ("+2", 2_000_000),
+        ("$3", 3_000_000),
+        ("-$0.25", -250_000),
+        (".5", 500_000),
+        ("10", 10_000_000),
+    ],
+)
 def test_usd_to_micros(text: str, micros: int) -> None:
     assert cli.usd_to_micros(text) == micros
 
@@ -68,9 +77,13 @@ def test_usd_to_micros_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [("adjust", "acct_1", "-1.50", "--reason", "chargeback"), ("adjust", "acct_1", "--reason", "chargeback", "--", "-1.50"),
-     ("adjust", "acct_1", "=-1.5", "--reason", "chargeback"), ("adjust", "--reason", "chargeback", "acct_1", "-1.5")],
-)  # fmt: skip
+    [
+        ("adjust", "acct_1", "-1.50", "--reason", "chargeback"),
+        ("adjust", "acct_1", "--reason", "chargeback", "--", "-1.50"),
+        ("adjust", "acct_1", "=-1.5", "--reason", "chargeback"),
+        ("adjust", "--reason", "chargeback", "acct_1", "-1.5"),
+    ],
+)
 def test_negative_adjustments_parse(argv: tuple[str, ...]) -> None:
     args = parse(*argv)
     assert (args.account_id, args.amount, args.reason) == ("acct_1", -1_500_000, "chargeback")
@@ -109,21 +122,39 @@ def test_credential_order(tmp_path) -> None:
 
 
 def account(**kw) -> pb.Account:
-    return pb.Account(**{"account_id": "acct_1", "name": "acme", "balance_micros": 25_000_000, "created_at_ms": T0, "status": "active", **kw})
+    return pb.Account(
+        **{"account_id": "acct_1", "name": "acme", "balance_micros": 25_000_000, "created_at_ms": T0, "status": "active", **kw}
+    )
 
 
 def test_accounts_create_sends_every_option() -> None:
     stub = FakeAccounts(CreateAccount=account())
     code, out = run(stub, "accounts", "create", "acme", "--balance", "25", "--require-zdr", "--no-trial")
     assert code == 0 and out.strip() == "account acct_1 (acme) balance $25.000000"
-    (method, request), = stub.calls  # fmt: skip
+    ((method, request),) = stub.calls
     assert method == "CreateAccount"
-    assert (request.name, request.initial_balance_micros, request.require_zdr, request.skip_trial_credit) == ("acme", 25_000_000, True, True)
+    assert (request.name, request.initial_balance_micros, request.require_zdr, request.skip_trial_credit) == (
+        "acme",
+        25_000_000,
+        True,
+        True,
+    )
 
 
 def test_accounts_list_table_and_json() -> None:
-    reply = pb.ListAccountsResponse(accounts=[account(), account(account_id="acct_2", name="bad-co", balance_micros=-1_500_000, status="suspended",
-                                                                 status_reason="chargeback", require_zdr=True)])  # fmt: skip
+    reply = pb.ListAccountsResponse(
+        accounts=[
+            account(),
+            account(
+                account_id="acct_2",
+                name="bad-co",
+                balance_micros=-1_500_000,
+                status="suspended",
+                status_reason="chargeback",
+                require_zdr=True,
+            ),
+        ]
+    )
     stub = FakeAccounts(ListAccounts=reply)
     code, out = run(stub, "accounts", "list", "--limit", "2")
     header, first, second, more = out.strip().splitlines()
@@ -135,8 +166,15 @@ def test_accounts_list_table_and_json() -> None:
 
     code, out = run(stub, "--json", "accounts", "list")
     data = json.loads(out)
-    assert data["accounts"][1] == {"account_id": "acct_2", "name": "bad-co", "balance_micros": -1_500_000, "created_at_ms": T0,
-                                   "require_zdr": True, "status": "suspended", "status_reason": "chargeback"}  # fmt: skip
+    assert data["accounts"][1] == {
+        "account_id": "acct_2",
+        "name": "bad-co",
+        "balance_micros": -1_500_000,
+        "created_at_ms": T0,
+        "require_zdr": True,
+        "status": "suspended",
+        "status_reason": "chargeback",
+    }
     assert "$" not in out
 
 
@@ -155,8 +193,27 @@ def key(**kw) -> pb.KeyInfo:
 
 def test_keys_create_options_and_secret_once() -> None:
     stub = FakeAccounts(CreateKey=pb.CreatedKey(key=key(), secret="sk-" + "x" * 48))
-    code, out = run(stub, "keys", "create", "acct_1", "--name", "ci", "--models", "gpt-4o*, sim-1,", "--rpm", "-1", "--tpm", "5000",
-                    "--cap-day", "5", "--cap-month", "50.5", "--expires-in-days", "1", "--require-zdr")  # fmt: skip
+    code, out = run(
+        stub,
+        "keys",
+        "create",
+        "acct_1",
+        "--name",
+        "ci",
+        "--models",
+        "gpt-4o*, sim-1,",
+        "--rpm",
+        "-1",
+        "--tpm",
+        "5000",
+        "--cap-day",
+        "5",
+        "--cap-month",
+        "50.5",
+        "--expires-in-days",
+        "1",
+        "--require-zdr",
+    )
     request = stub.calls[0][1]
     assert list(request.allowed_models) == ["gpt-4o*", "sim-1"] and (request.rpm_limit, request.tpm_limit) == (-1, 5000)
     assert (request.spend_cap_day_micros, request.spend_cap_month_micros) == (5_000_000, 50_500_000) and request.require_zdr
@@ -168,12 +225,14 @@ def test_keys_create_options_and_secret_once() -> None:
 
 def test_keys_list_states_and_limits() -> None:
     now = cli.now_ms()
-    reply = pb.ListKeysResponse(keys=[
-        key(rpm_limit=180, last_used_at_ms=T0 + 3_600_000),
-        key(key_id="key_2", name="old", revoked_at_ms=T0 + 1, spend_cap_day_micros=5_000_000, allowed_models=["gpt-4o*", "sim-1"]),
-        key(key_id="key_3", name="rotated", expires_at_ms=now - 1000),
-        key(key_id="key_4", name="grace", expires_at_ms=now + 3_600_000, require_zdr=True),
-    ])  # fmt: skip
+    reply = pb.ListKeysResponse(
+        keys=[
+            key(rpm_limit=180, last_used_at_ms=T0 + 3_600_000),
+            key(key_id="key_2", name="old", revoked_at_ms=T0 + 1, spend_cap_day_micros=5_000_000, allowed_models=["gpt-4o*", "sim-1"]),
+            key(key_id="key_3", name="rotated", expires_at_ms=now - 1000),
+            key(key_id="key_4", name="grace", expires_at_ms=now + 3_600_000, require_zdr=True),
+        ]
+    )
     code, out = run(FakeAccounts(ListKeys=reply), "key", "list", "acct_1")
     lines = out.strip().splitlines()
     assert lines[0].split() == ["KEY", "NAME", "PREFIX", "STATUS", "LIMITS", "EXPIRES", "LAST", "USED", "CREATED"]
@@ -203,15 +262,26 @@ def test_adjust_topup_balance() -> None:
     request = stub.calls[0][1]
     assert (request.amount_micros, request.reason, request.reference) == (-1_500_000, "chargeback", "cb-1")
     assert out.strip() == "balance -$0.500000"
-    assert json.loads(run(stub, "--json", "adjust", "acct_1", "2", "--reason", "refund")[1]) == {"account_id": "acct_1", "balance_micros": -500_000}
+    assert json.loads(run(stub, "--json", "adjust", "acct_1", "2", "--reason", "refund")[1]) == {
+        "account_id": "acct_1",
+        "balance_micros": -500_000,
+    }
     assert run(stub, "topup", "acct_1", "2.25")[1].strip() == "balance $3.750000"
 
 
 def test_ledger_table_json_and_paging() -> None:
     entries = [
-        pb.LedgerEntry(id=12, kind="usage", amount_micros=-1234, key_id="key_1", reference="usage:req_1", created_at_ms=T0 + 5000, effective_at_ms=T0 + 1000),
+        pb.LedgerEntry(
+            id=12,
+            kind="usage",
+            amount_micros=-1234,
+            key_id="key_1",
+            reference="usage:req_1",
+            created_at_ms=T0 + 5000,
+            effective_at_ms=T0 + 1000,
+        ),
         pb.LedgerEntry(id=11, kind="adjustment", amount_micros=-1_500_000, reference="cb-1", note="charge back", created_at_ms=T0),
-    ]  # fmt: skip
+    ]
     stub = FakeAccounts(ListLedger=pb.ListLedgerResponse(entries=entries, balance_micros=8_498_766))
     code, out = run(stub, "ledger", "acct_1", "--limit", "2", "--before", "13")
     assert (stub.calls[0][1].limit, stub.calls[0][1].before_id) == (2, 13)
@@ -226,14 +296,30 @@ def test_ledger_table_json_and_paging() -> None:
 
 
 def test_reconcile_json_and_exit_status(monkeypatch) -> None:
-    rows = [(reconcile.RAW_COST, "2026-01-01", 100, 100), (reconcile.RAW_COST, "2026-01-02", 7, 7), ("cost: usage_daily (statement) vs ledger", "2026-01-02", 7, 5)]
+    rows = [
+        (reconcile.RAW_COST, "2026-01-01", 100, 100),
+        (reconcile.RAW_COST, "2026-01-02", 7, 7),
+        ("cost: usage_daily (statement) vs ledger", "2026-01-02", 7, 5),
+    ]
     monkeypatch.setattr(reconcile, "compare", lambda stub, url, account_id, days, credential: rows)
     code, out = run(FakeAccounts(), "--json", "reconcile", "acct_1", "--metering", "http://x")
     data = json.loads(out)
-    assert code == 1 and data["ok"] is False and data["days"] == [
-        {"day": "2026-01-01", "ledger_micros": 100, "metering_micros": 100, "diff_micros": 0},
-        {"day": "2026-01-02", "ledger_micros": 7, "metering_micros": 7, "diff_micros": 0}]  # fmt: skip
-    assert data["checks"][2] == {"what": "cost: usage_daily (statement) vs ledger", "period": "2026-01-02", "expected": 7, "metering": 5, "diff": 2}
+    assert (
+        code == 1
+        and data["ok"] is False
+        and data["days"]
+        == [
+            {"day": "2026-01-01", "ledger_micros": 100, "metering_micros": 100, "diff_micros": 0},
+            {"day": "2026-01-02", "ledger_micros": 7, "metering_micros": 7, "diff_micros": 0},
+        ]
+    )
+    assert data["checks"][2] == {
+        "what": "cost: usage_daily (statement) vs ledger",
+        "period": "2026-01-02",
+        "expected": 7,
+        "metering": 5,
+        "diff": 2,
+    }
     code, out = run(FakeAccounts(), "reconcile", "acct_1", "--metering", "http://x")
     assert code == 1 and "DIFFERENCES FOUND" in out and "DIFFERENT: cost: usage_daily (statement) vs ledger" in out
     rows[2] = (rows[2][0], "2026-01-02", 7, 7)

@@ -33,9 +33,15 @@ def test_round_trip(subject: str, event) -> None:
 
 def test_every_subject_is_versioned_and_has_a_decoder() -> None:
     subjects = [
-        events.USAGE_SUBJECT, events.KEY_REVOKED_SUBJECT, events.BALANCE_CHANGED_SUBJECT, events.ROUTING_CHANGED_SUBJECT,
-        events.CHANNEL_OUTCOME_SUBJECT, events.RATE_COUNTS_SUBJECT, events.KEY_UPDATED_SUBJECT, events.ACCOUNT_STATUS_SUBJECT,
-    ]  # fmt: skip
+        events.USAGE_SUBJECT,
+        events.KEY_REVOKED_SUBJECT,
+        events.BALANCE_CHANGED_SUBJECT,
+        events.ROUTING_CHANGED_SUBJECT,
+        events.CHANNEL_OUTCOME_SUBJECT,
+        events.RATE_COUNTS_SUBJECT,
+        events.KEY_UPDATED_SUBJECT,
+        events.ACCOUNT_STATUS_SUBJECT,
+    ]
     assert set(events.DECODERS) == set(subjects)
     assert all(s.startswith("tollgate.") and s.rsplit(".", 1)[1].startswith("v") for s in subjects)
     with pytest.raises(KeyError):
@@ -113,5 +119,7 @@ def test_absurd_provider_counts_are_clamped_so_the_event_stays_billable() -> Non
     # The dearest plausible price on the clamped counts still fits the usage table's Int64 cost,
     # so the event decodes at both consumers and is metered and debited.
     cost = cost_micros(usage.prompt_tokens, usage.completion_tokens, 1_000_000_000, 1_000_000_000)
-    event = events.UsageEvent(request_id="r", occurred_at_ms=1, account_id="a", key_id="k", completion_tokens=usage.completion_tokens, cost_micros=cost)
+    event = events.UsageEvent(
+        request_id="r", occurred_at_ms=1, account_id="a", key_id="k", completion_tokens=usage.completion_tokens, cost_micros=cost
+    )
     assert events.decode(events.USAGE_SUBJECT, events.encode(event)).cost_micros == cost

@@ -124,7 +124,10 @@ async def test_http_routes_answer_readyz_and_metrics():
         assert ready.status_code == 200 and ready.json()["checks"]["dep"] == {"ok": True, "detail": "up"}
         state["up"] = False
         not_ready = await client.get("/readyz")
-        assert not_ready.status_code == 503 and not_ready.json() == {"status": "not_ready", "checks": {"dep": {"ok": False, "detail": "gone"}}}
+        assert not_ready.status_code == 503 and not_ready.json() == {
+            "status": "not_ready",
+            "checks": {"dep": {"ok": False, "detail": "gone"}},
+        }
         scraped = await client.get("/metrics")
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     values = parse_text(scraped.text)
@@ -140,8 +143,9 @@ def nats_port(tmp_path):
     [port] = free_ports(1)
     proc = subprocess.Popen(
         [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "nats")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     yield port, proc
     if proc.poll() is None:
         proc.terminate()
@@ -349,7 +353,9 @@ async def test_middleware_counts_requests_by_endpoint_model_and_status():
         assert (await client.get("/t/unrouted")).status_code == 400
         await client.get("/readyz")  # not an API call: not counted
     values = samples(metrics.registry)
-    count = lambda model, status: values.get(("tollgate_edge_requests_total", frozenset({"endpoint": "chat", "model": model, "status": status}.items())))  # noqa: E731
+    count = lambda model, status: values.get(
+        ("tollgate_edge_requests_total", frozenset({"endpoint": "chat", "model": model, "status": status}.items()))
+    )  # noqa: E731
     assert count("sim-1", "200") == 1 and count("unknown", "400") == 1
     assert values[("tollgate_edge_gateway_overhead_seconds_count", frozenset({"endpoint": "chat"}.items()))] == 2
     assert sum(v for (name, _), v in values.items() if name == "tollgate_edge_requests_total") == 2

@@ -15,8 +15,8 @@ import pytest
 from litestar import Litestar, Request, get, post
 
 from services.edge.app import transport_error_body
-from tools.stack import free_port
 from tollgate import files, lifecycle
+from tools.stack import free_port
 
 
 @get("/v1/ping")
@@ -114,10 +114,13 @@ def test_a_websocket_upgrade_is_served_as_plain_http() -> None:
     async def main():
         stack, port = await _serve(header_timeout_s=5)
         async with stack:
-            return await _exchange(port, (
-                b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ))  # fmt: skip
+            return await _exchange(
+                port,
+                (
+                    b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ),
+            )
 
     answer, _ = asyncio.run(main())
     assert _split(answer)[0] == 200 and _split(answer)[2] == {"ok": True}  # not uvicorn's empty text/plain 403
@@ -133,7 +136,9 @@ def test_headers_beyond_the_limit_get_a_431_and_a_large_body_does_not() -> None:
             flood = b"POST /gemini/v1beta/models/m:generateContent HTTP/1.1\r\nHost: x\r\n" + header * (MAX_HEADER_BYTES // len(header) + 2)
             big = await _exchange(port, flood)
             body = b"{" + b" " * 300_000 + b"}"
-            ok = await _exchange(port, b"POST /v1/size HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            ok = await _exchange(
+                port, b"POST /v1/size HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            )
         return big, ok
 
     (big, _), (ok, _) = asyncio.run(main())

@@ -24,10 +24,15 @@ def _until_line(proc: subprocess.Popen, text: str, lines: list[str], timeout: fl
 def test_sigterm_while_waiting_for_nats_at_start_up_stops_the_service_at_once(tmp_path) -> None:
     """accounts needs NATS to start (its notices and ledger consumer): a signal while it waits stops it."""
     env = {
-        **os.environ, "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "TOLLGATE_DATA_DIR": str(tmp_path),
-        "TOLLGATE_ACCOUNTS_ADDR": f"127.0.0.1:{free_port()}", "TOLLGATE_LOG_FORMAT": "json",
-    }  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "services.accounts"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        **os.environ,
+        "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "TOLLGATE_DATA_DIR": str(tmp_path),
+        "TOLLGATE_ACCOUNTS_ADDR": f"127.0.0.1:{free_port()}",
+        "TOLLGATE_LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.accounts"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         lines: list[str] = []
         _until_line(proc, "nats connection error", lines)  # up, and retrying a NATS nothing answers
@@ -49,10 +54,15 @@ def test_the_edge_starts_without_nats_and_stops_cleanly_at_any_moment(tmp_path) 
     during start-up or after it stops it at once with no traceback."""
     for when in ("nats connection error", "edge listening"):
         env = {
-            **os.environ, "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "TOLLGATE_DATA_DIR": str(tmp_path),
-            "TOLLGATE_EDGE_PORT": str(free_port()), "TOLLGATE_LOG_FORMAT": "json",
-        }  # fmt: skip
-        proc = subprocess.Popen([sys.executable, "-m", "services.edge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            **os.environ,
+            "TOLLGATE_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+            "TOLLGATE_DATA_DIR": str(tmp_path),
+            "TOLLGATE_EDGE_PORT": str(free_port()),
+            "TOLLGATE_LOG_FORMAT": "json",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.edge"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         try:
             lines: list[str] = []
             _until_line(proc, when, lines)

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 import pytest
 import structlog
 
-from tollgate.keys import hash_key
 from services.accounts.notices import Notifier, Outbox
 from services.edge.auth import Authenticator
 from services.metering.auth import Authorizer
 from tollgate import bus, events, notices
 from tollgate.errors import Unauthorized
+from tollgate.keys import hash_key
 from tollgate.notices import CONTROL_STREAM, NoticeFeed, plan
 from tollgate.rpc import accounts_pb2 as pb
 from tools.stack import free_ports, nats_server_binary
@@ -342,7 +342,9 @@ async def test_a_subscriber_cut_off_while_the_notice_was_published_applies_it_wi
         assert rec.seen == []
         back = await relay.start()
         while revoked(7) not in rec.seen:
-            assert time.monotonic() - back < 3.0, f"not applied after reconnecting {edge_nc.is_connected} {edge_nc.stats} {feed.seq} {feed.catch_ups}"
+            assert time.monotonic() - back < 3.0, (
+                f"not applied after reconnecting {edge_nc.is_connected} {edge_nc.stats} {feed.seq} {feed.catch_ups}"
+            )
             await asyncio.sleep(0.01)
         applied_s = time.monotonic() - back
         print(f"caught up {applied_s:.3f} s after the subscriber could reconnect")
@@ -364,7 +366,7 @@ class Accounts:
         self.calls = 0
         self.revoked = False
 
-    async def Authenticate(self, request, timeout=None):  # noqa: N802 - the gRPC method's name
+    async def Authenticate(self, request, timeout=None):  # the gRPC method's name
         self.calls += 1
         if self.revoked:
             raise Unauthorized("Incorrect API key provided.")

@@ -56,8 +56,10 @@ def test_cost_matches_exact_rational_arithmetic() -> None:
         completion = rng.randrange(0, 10**7)
         cached = rng.randrange(0, prompt + 1)
         p_in, p_out, p_cached = rng.randrange(0, 10**8), rng.randrange(0, 10**8), rng.randrange(0, 10**8)
-        exact = Fraction((prompt - cached) * p_in + cached * p_cached + completion * p_out, MTOK) if p_cached else Fraction(
-            prompt * p_in + completion * p_out, MTOK
+        exact = (
+            Fraction((prompt - cached) * p_in + cached * p_cached + completion * p_out, MTOK)
+            if p_cached
+            else Fraction(prompt * p_in + completion * p_out, MTOK)
         )
         got = cost_micros(prompt, completion, p_in, p_out, cached_tokens=cached, cached_input_per_mtok=p_cached)
         assert type(got) is int

@@ -107,11 +107,16 @@ def test_shutdown_is_bounded_when_the_collector_is_down(protocol):
     give up in a few seconds, well within the pods' grace periods."""
     [port] = free_ports(1)
     env = {
-        "PATH": "/usr/bin:/bin", "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "60000",
-    }  # fmt: skip
+        "PATH": "/usr/bin:/bin",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_BSP_SCHEDULE_DELAY": "60000",
+    }
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(DOWN_SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(DOWN_SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     took = time.monotonic() - began
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.split()[-1]) < 4.5 and took < 20, (result.stdout, took)  # took: with interpreter start-up
@@ -137,10 +142,15 @@ async def test_grpc_interceptors_link_client_and_server_spans():
     server = grpc.aio.server(interceptors=[tracing.ServerInterceptor(tracer)])
     identity = dict(request_deserializer=None, response_serializer=None)
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("test.v1.Echo", {
-            "Ok": grpc.unary_unary_rpc_method_handler(_Echo.ok, **identity),
-            "Missing": grpc.unary_unary_rpc_method_handler(_Echo.missing, **identity),
-        })]  # fmt: skip
+        [
+            grpc.method_handlers_generic_handler(
+                "test.v1.Echo",
+                {
+                    "Ok": grpc.unary_unary_rpc_method_handler(_Echo.ok, **identity),
+                    "Missing": grpc.unary_unary_rpc_method_handler(_Echo.missing, **identity),
+                },
+            )
+        ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -12,7 +12,10 @@ import pytest
 from tools import loadgen, mock_upstream
 from tools.mock_upstream import CONTINUE, Completion, parse
 
-BODY = {"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "three words here"}]}]}
+BODY = {
+    "model": "m",
+    "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "three words here"}]}],
+}
 
 
 def test_parse_content_length_pipelined_and_incomplete():

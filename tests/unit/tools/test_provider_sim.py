@@ -93,7 +93,10 @@ def test_openai_chat(oai: openai.OpenAI) -> None:
 
 
 def test_openai_tool_call(oai: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": WEATHER_SCHEMA}}, {"type": "function", "function": {"name": "other"}}]
+    tools = [
+        {"type": "function", "function": {"name": "weather", "parameters": WEATHER_SCHEMA}},
+        {"type": "function", "function": {"name": "other"}},
+    ]
     messages = [{"role": "user", "content": PROMPT}]
     done = oai.chat.completions.create(model="sim-1", messages=messages, tools=tools)
     call = done.choices[0].message.tool_calls[0]
@@ -119,9 +122,18 @@ def test_openai_embeddings_and_rerank(oai: openai.OpenAI, base: str) -> None:
     floats = oai.embeddings.create(model="sim-embed", input="hello world", encoding_format="float")
     assert floats.data[0].embedding == embedding("hello world")
 
-    body = {"model": "sim-rerank", "query": "Brown fox fox", "documents": ["a lazy dog", {"text": "the brown fox"}, "fox only"], "top_n": 2, "return_documents": True}
+    body = {
+        "model": "sim-rerank",
+        "query": "Brown fox fox",
+        "documents": ["a lazy dog", {"text": "the brown fox"}, "fox only"],
+        "top_n": 2,
+        "return_documents": True,
+    }
     r = httpx.post(f"{base}/v1/rerank", json=body, headers={"authorization": "Bearer x"}).json()
-    assert [(x["index"], x["relevance_score"], x["document"]["text"]) for x in r["results"]] == [(1, 1.0, "the brown fox"), (2, 0.5, "fox only")]
+    assert [(x["index"], x["relevance_score"], x["document"]["text"]) for x in r["results"]] == [
+        (1, 1.0, "the brown fox"),
+        (2, 0.5, "fox only"),
+    ]
     assert r["usage"] == {"total_tokens": 3 * 3 + 3 + 3 + 2}
 
 
@@ -133,7 +145,9 @@ def test_openai_errors_and_faults(oai: openai.OpenAI, base: str) -> None:
     with pytest.raises(openai.APIError):
         for _ in oai.chat.completions.create(model="sim-midstream-error", messages=[{"role": "user", "content": "hi"}], stream=True):
             pass
-    lines = sse_lines(base, "/v1/chat/completions", {"model": "sim-malformed-stream", "messages": [], "stream": True}, {"authorization": "Bearer x"})
+    lines = sse_lines(
+        base, "/v1/chat/completions", {"model": "sim-malformed-stream", "messages": [], "stream": True}, {"authorization": "Bearer x"}
+    )
     assert len(lines) == 4 and lines[-1] == "data: {not json"  # role chunk, 2 words, the bad line; no [DONE]
 
 
@@ -166,9 +180,15 @@ def test_anthropic_tool_use(claude: anthropic.Anthropic, base: str) -> None:
         final = stream.get_final_message()
     assert final.content[0].input == WEATHER_ARGS and final.stop_reason == "tool_use" and final.usage.output_tokens == 7
 
-    lines = sse_lines(base, "/anthropic/v1/messages", {"model": "sim-1", "messages": messages, "tools": tools, "stream": True}, {"x-api-key": "x"})
+    lines = sse_lines(
+        base, "/anthropic/v1/messages", {"model": "sim-1", "messages": messages, "tools": tools, "stream": True}, {"x-api-key": "x"}
+    )
     events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
-    assert events[:3] == ["message_start", "content_block_start", "ping"] and events[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert events[:3] == ["message_start", "content_block_start", "ping"] and events[-3:] == [
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert events.count("content_block_delta") >= 2
     assert json.loads(lines[1].removeprefix("data: "))["message"]["usage"]["output_tokens"] == 1
 
@@ -217,9 +237,14 @@ def test_gemini_generate(gem: genai.Client) -> None:
 
 
 def test_gemini_function_call(gem: genai.Client) -> None:
-    schema = {"type": "OBJECT", "properties": {k: {"type": v["type"].upper()} for k, v in WEATHER_SCHEMA["properties"].items() if k != "tags"}}
+    schema = {
+        "type": "OBJECT",
+        "properties": {k: {"type": v["type"].upper()} for k, v in WEATHER_SCHEMA["properties"].items() if k != "tags"},
+    }
     schema["properties"]["tags"] = {"type": "ARRAY", "items": {"type": "STRING"}}
-    tool = gtypes.Tool(function_declarations=[gtypes.FunctionDeclaration(name="weather", parameters=schema), gtypes.FunctionDeclaration(name="other")])
+    tool = gtypes.Tool(
+        function_declarations=[gtypes.FunctionDeclaration(name="weather", parameters=schema), gtypes.FunctionDeclaration(name="other")]
+    )
     config = gtypes.GenerateContentConfig(tools=[tool], max_output_tokens=3)
     resp = gem.models.generate_content(model="sim-1", contents=PROMPT, config=config)
     call = resp.function_calls[0]
@@ -231,7 +256,10 @@ def test_gemini_function_call(gem: genai.Client) -> None:
     contents = [
         gtypes.Content(role="user", parts=[gtypes.Part(text=PROMPT)]),
         resp.candidates[0].content,
-        gtypes.Content(role="user", parts=[gtypes.Part.from_function_response(name="weather", response={"result": TOOL_RESULT, "n": 3, "more": ["x y"]})]),
+        gtypes.Content(
+            role="user",
+            parts=[gtypes.Part.from_function_response(name="weather", response={"result": TOOL_RESULT, "n": 3, "more": ["x y"]})],
+        ),
     ]
     after = gem.models.generate_content(model="sim-1", contents=contents, config=config)
     assert after.text == text(3) and after.usage_metadata.prompt_token_count == 4 + 4 + 2
@@ -265,7 +293,11 @@ def test_gemini_errors_and_faults(gem: genai.Client, base: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "headers"),
-    [("/v1/chat/completions", {"authorization": "Bearer x"}), ("/anthropic/v1/messages", {"x-api-key": "x"}), ("/gemini/v1beta/models/sim-timeout:generateContent", {"x-goog-api-key": "x"})],
+    [
+        ("/v1/chat/completions", {"authorization": "Bearer x"}),
+        ("/anthropic/v1/messages", {"x-api-key": "x"}),
+        ("/gemini/v1beta/models/sim-timeout:generateContent", {"x-goog-api-key": "x"}),
+    ],
 )
 def test_timeout_and_slow(base: str, path: str, headers: dict) -> None:
     body = {"model": "sim-timeout", "messages": [{"role": "user", "content": "hi"}], "contents": []}

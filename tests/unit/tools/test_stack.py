@@ -23,7 +23,7 @@ def test_a_child_that_dies_is_restarted_and_the_others_keep_running(tmp_path):
     flaky = Service("flaky", [sys.executable, "-c", "import time; time.sleep(0.3)"], ("127.0.0.1", 1, None))
     steady = Service("steady", [sys.executable, "-c", "import time; time.sleep(30)"], ("127.0.0.1", 1, None))
     for service in (flaky, steady):
-        stack._spawn(service, stack.env())  # noqa: SLF001
+        stack._spawn(service, stack.env())
     steady_pid = steady.proc.pid
     stopping = threading.Event()
     thread = threading.Thread(target=supervise, args=(stack, stopping, 0.05))
