@@ -20,6 +20,7 @@ from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import estimate, events, sse
+from tollgate.canonical import ChatRequest
 from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.providers.base import Adapter, Operation, Usage
@@ -137,11 +138,11 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     parsed = frontend.parse(raw, model=model, stream=stream)
     forwarded = frontend.forward_headers(request)  # validated before anything is held
     plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream, size=len(raw))
-    canonical: list[dict] = []  # translated at most once, and only if an upstream needs it
+    canonical: list[ChatRequest] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
-        if adapter.protocol == frontend.protocol:
-            req = adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream, native=True)
+        if adapter.protocol == frontend.protocol:  # the client's own body, never decoded into canonical
+            req = adapter.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
             return msgspec.structs.replace(req, headers={**req.headers, **dict(forwarded)}) if forwarded else req
         if not canonical:
             canonical.append(frontend.to_canonical(parsed))

@@ -1,10 +1,11 @@
 """What every upstream adapter provides.
 
-The edge's lingua franca is OpenAI's chat-completions shape ("canonical"): a client
-protocol translates its request into it, an upstream adapter translates it into its
-own wire format and its answers (whole or streamed) back into canonical dicts. When
-the client and the upstream speak the same protocol the body passes through natively
-(``native=True``) and the adapter only reads the usage counts.
+The edge's lingua franca is OpenAI's chat-completions shape ("canonical", typed in
+``tollgate.canonical``): a client protocol translates its request into a ``ChatRequest``,
+an upstream adapter translates that into its own wire format (``chat_request``) and its
+answers back into a ``ChatResponse`` or, streamed, ``ChatChunk``s. When the client and the
+upstream speak the same protocol the client's body passes through natively
+(``native_request``: only ``model`` is replaced) and the adapter only reads the usage counts.
 """
 
 from __future__ import annotations
@@ -15,37 +16,14 @@ from typing import Protocol
 
 import msgspec
 
+from tollgate.canonical import MAX_TOKENS, ChatChunk, ChatRequest, ChatResponse, Usage
 from tollgate.sse import Event
 
-
-# Most tokens one request can be billed for: far above any model's context, far below what
-# would overflow a cost in micro-USD (or the usage table's columns).
-MAX_TOKENS = 10**12
-
-
-class Usage(msgspec.Struct, frozen=True):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    def bounded(self) -> Usage:
-        """The counts clamped into [0, MAX_TOKENS]: a provider's absurd count (negative, or
-        beyond any context) is still metered and billed, never refused by the usage
-        consumers as out of range."""
-        counts = (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.reasoning_tokens)
-        if all(0 <= c <= MAX_TOKENS for c in counts):
-            return self
-        return Usage(*(min(max(c, 0), MAX_TOKENS) for c in counts))
-
-    def to_openai(self) -> dict:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
-            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-        }
+__all__ = [
+    "ABILITIES", "CHAT", "COUNT_TOKENS", "EMBEDDINGS", "EMBEDDINGS_OPERATION", "MAX_TOKENS", "RERANK", "RERANK_OPERATION",
+    "RESPONSES", "STREAM", "Adapter", "NotSupported", "Operation", "StreamDecoder", "Unsupported", "UpstreamRequest", "Usage",
+    "tool_arguments",
+]  # fmt: skip
 
 
 class UpstreamRequest(msgspec.Struct, frozen=True):
@@ -59,11 +37,11 @@ class StreamDecoder(Protocol):
 
     usage: Usage | None
 
-    def feed(self, event: Event) -> list[dict]:
-        """Canonical ``chat.completion.chunk`` dicts for one upstream event."""
+    def feed(self, event: Event) -> list[ChatChunk]:
+        """Canonical chunks for one upstream event."""
         ...
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[ChatChunk]:
         """Chunks owed at the end of the stream (e.g. the usage-only chunk)."""
         ...
 
@@ -93,10 +71,16 @@ class Adapter(Protocol):
     protocol: str  # the wire protocol it speaks: "openai" | "anthropic" | "gemini"
     abilities: frozenset[str]  # what it serves, from ``ABILITIES``; the optional methods below raise NotSupported otherwise
 
-    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest: ...
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
+        """A canonical request in this upstream's wire format."""
+        ...
 
-    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
-        """A whole native answer as a canonical ``chat.completion`` dict, plus usage."""
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+        """A client's body already in this upstream's protocol, passed on (``model`` replaced)."""
+        ...
+
+    def chat_response(self, payload: bytes) -> tuple[ChatResponse, Usage]:
+        """A whole native answer as a canonical ``ChatResponse``, plus usage."""
         ...
 
     def native_usage(self, payload: bytes) -> Usage | None: ...

@@ -1,8 +1,9 @@
 """What every client-facing protocol (OpenAI, Anthropic, Gemini) provides.
 
-A front door parses its own request shape, translates it to the canonical (OpenAI
-chat-completions) shape when the upstream speaks another protocol, and renders
-canonical answers, stream chunks and errors back in its own shape.
+A front door parses its own request shape, translates it to the canonical
+``tollgate.canonical.ChatRequest`` when the upstream speaks another protocol, and renders
+canonical answers (``ChatResponse``), stream chunks (``ChatChunk``) and errors back in its
+own shape. A same-protocol request passes through as the client's bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 
 from litestar import Request
 
+from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse
 from tollgate.errors import TollgateError
 
 
@@ -24,8 +26,8 @@ class Parsed:
 
 
 class StreamEncoder(Protocol):
-    def encode(self, chunk: dict) -> bytes:
-        """SSE bytes for one canonical ``chat.completion.chunk`` (may be empty)."""
+    def encode(self, chunk: ChatChunk) -> bytes:
+        """SSE bytes for one canonical chunk (may be empty)."""
         ...
 
     def finish(self) -> bytes:
@@ -51,9 +53,14 @@ class Frontend(Protocol):
         """Validate the client's body (model and stream may come from the URL)."""
         ...
 
-    def to_canonical(self, parsed: Parsed) -> dict: ...
+    def to_canonical(self, parsed: Parsed) -> ChatRequest:
+        """The client's request as canonical (called at most once, only when the upstream speaks
+        another protocol); a shape that cannot be read is a ``BadRequest``."""
+        ...
 
-    def from_canonical(self, response: dict, model: str) -> dict: ...
+    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+        """A canonical answer as the client's JSON body."""
+        ...
 
     def stream_encoder(self, parsed: Parsed) -> StreamEncoder: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.providers.anthropic import translate, wire
 from tollgate.providers.anthropic.stream import Decoder
 from tollgate.providers.base import CHAT, COUNT_TOKENS, STREAM, Unsupported, UpstreamRequest, Usage
@@ -31,11 +32,12 @@ class AnthropicAdapter(Unsupported):
             headers["x-api-key"] = secret
         return headers
 
-    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
-        if native:
-            out = {**body, "model": upstream_model}
-        else:
-            out = translate.request_body(body, upstream_model, stream=stream)
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
+        out = translate.request_body(request, upstream_model, stream=stream)
+        return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
+
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+        out = {**body, "model": upstream_model}
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
 
     def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
@@ -43,7 +45,7 @@ class AnthropicAdapter(Unsupported):
         out = {**body, "model": upstream_model}
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages/count_tokens", headers=self.headers(secret), body=_ENCODE(out))
 
-    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+    def chat_response(self, payload: bytes) -> tuple[ChatResponse, Usage]:
         try:
             message = _MESSAGE.decode(payload)
         except msgspec.DecodeError:

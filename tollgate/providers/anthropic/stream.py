@@ -12,6 +12,7 @@ import time
 
 import msgspec
 
+from tollgate.canonical import ChatChunk, ChunkChoice, Delta, FunctionCall, ToolCall
 from tollgate.providers.anthropic import translate, wire
 from tollgate.providers.base import Usage
 from tollgate.sse import Event
@@ -72,23 +73,17 @@ class Decoder:
 
     # --- translation --------------------------------------------------------------
 
-    def _chunk(self, delta: dict, finish: str | None = None) -> dict:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
+    def _chunk(self, delta: Delta, finish: str | None = None) -> ChatChunk:
+        return ChatChunk(id=self._id, created=self._created, model=self.model, choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)])
 
-    def feed(self, event: Event) -> list[dict]:
+    def feed(self, event: Event) -> list[ChatChunk]:
         ev = decode(event)
         kind = ev.type
         if kind == "message_start":
             if ev.message is not None:
                 self._id = ev.message.id
                 self.usage = self._counts.update(ev.message.usage) or self.usage
-            return [self._chunk({"role": "assistant", "content": ""})]
+            return [self._chunk(Delta(role="assistant", content=""))]
         if kind == "content_block_start" and ev.content_block is not None:
             return self._block_start(ev.index, ev.content_block)
         if kind == "content_block_delta" and ev.delta is not None:
@@ -97,35 +92,35 @@ class Decoder:
             self._ended = True
             self.usage = self._counts.update(ev.usage) or self.usage
             stop = ev.delta.stop_reason if ev.delta is not None else None
-            return [self._chunk({}, wire.finish_reason(stop))]
+            return [self._chunk(Delta(), wire.finish_reason(stop))]
         if kind == "message_stop":
             self._ended = True
         elif kind == "error":
             raise ValueError("upstream stream reported an error")
         return []  # ping, content_block_stop, and event kinds this edge does not know
 
-    def _block_start(self, index: int | None, block: wire.Block) -> list[dict]:
+    def _block_start(self, index: int | None, block: wire.Block) -> list[ChatChunk]:
         if block.type == "text" and block.text:
-            return [self._chunk({"content": block.text})]
+            return [self._chunk(Delta(content=block.text))]
         if block.type != "tool_use":
             return []  # thinking, redacted_thinking, server tools: not part of a chat completion
         position = self._tools[index if index is not None else -1] = len(self._tools)
         # Streamed tool_use blocks start with input {} and send it as input_json_delta pieces.
-        args = translate.tool_call(block)["function"]["arguments"] if block.input else ""
-        return [self._chunk({"tool_calls": [translate.tool_call(block, position, args)]})]
+        args = None if block.input else ""
+        return [self._chunk(Delta(tool_calls=[translate.tool_call(block, position, args)]))]
 
-    def _block_delta(self, index: int | None, delta: wire.Delta) -> list[dict]:
+    def _block_delta(self, index: int | None, delta: wire.Delta) -> list[ChatChunk]:
         if delta.type == "text_delta" and delta.text:
-            return [self._chunk({"content": delta.text})]
+            return [self._chunk(Delta(content=delta.text))]
         if delta.type == "input_json_delta" and delta.partial_json:
             position = self._tools.get(index if index is not None else -1)
             if position is not None:
-                return [self._chunk({"tool_calls": [{"index": position, "function": {"arguments": delta.partial_json}}]})]
+                piece = ToolCall(index=position, function=FunctionCall(arguments=delta.partial_json))
+                return [self._chunk(Delta(tool_calls=[piece]))]
         return []  # thinking, signature and citation deltas
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[ChatChunk]:
         """The usage-only chunk; a stream that never reached message_delta/message_stop was cut short."""
         if not self._ended:
             raise ValueError("upstream stream ended before message_stop")
-        usage = self.usage or Usage()
-        return [{"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self.model, "choices": [], "usage": usage.to_openai()}]
+        return [ChatChunk(id=self._id, created=self._created, model=self.model, choices=[], usage=self.usage or Usage())]

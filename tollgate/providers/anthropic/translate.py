@@ -1,5 +1,5 @@
-"""Canonical (OpenAI chat) requests -> Anthropic Messages bodies, and Anthropic answers
--> canonical ``chat.completion`` dicts.
+"""Canonical requests (``ChatRequest``) -> Anthropic Messages bodies, and Anthropic answers
+-> canonical ``ChatResponse``s.
 
 Kept: system/developer text (hoisted to ``system``), text and image parts, tool calls and
 tool results, tools and tool_choice (incl. ``parallel_tool_calls: false``), max tokens,
@@ -11,10 +11,13 @@ presence/frequency_penalty, seed, reasoning_effort, audio/file parts, stream_opt
 from __future__ import annotations
 
 import time
-from typing import Any
-
 import msgspec
+from msgspec import UnsetType
 
+from tollgate.canonical import (
+    ChatRequest, ChatResponse, Choice, ContentPart, FunctionCall, FunctionDef, ImageURL, Message, NamedFunction, Tool, ToolCall,
+    ToolChoice, ToolChoiceFunction,
+)  # fmt: skip
 from tollgate.providers.anthropic import wire
 from tollgate.providers.base import Usage, tool_arguments
 
@@ -23,19 +26,19 @@ DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients often
 _ENCODE = msgspec.json.encode
 
 
-def text_of(content: Any, sep: str = "\n") -> str:
-    """The text of OpenAI content: a string, or the text parts of a parts list."""
+def text_of(content: str | list[ContentPart] | None | UnsetType, sep: str = "\n") -> str:
+    """The text of canonical content: a string, or the text parts of a parts list."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return sep.join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+        return sep.join(p.text for p in content if p.type == "text" and isinstance(p.text, str))
     return ""
 
 
-def image_block(part: dict) -> dict | None:
-    """An OpenAI ``image_url`` part as an Anthropic image block (data: URL or http(s) URL)."""
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
+def image_block(part: ContentPart) -> dict | None:
+    """An ``image_url`` part as an Anthropic image block (data: URL or http(s) URL)."""
+    image = part.image_url
+    url = image.url if isinstance(image, ImageURL) else image
     if not isinstance(url, str):
         return None
     if url.startswith("data:"):
@@ -49,28 +52,26 @@ def image_block(part: dict) -> dict | None:
     return None
 
 
-def content_blocks(content: Any) -> list[dict]:
-    """OpenAI message content as Anthropic blocks (empty text is dropped: Anthropic rejects it)."""
+def content_blocks(content: str | list[ContentPart] | None | UnsetType) -> list[dict]:
+    """Canonical message content as Anthropic blocks (empty text is dropped: Anthropic rejects it)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     blocks: list[dict] = []
     for part in content if isinstance(content, list) else ():
-        if not isinstance(part, dict):
-            continue
-        if part.get("type") == "text" and isinstance(part.get("text"), str) and part["text"]:
-            blocks.append({"type": "text", "text": part["text"]})
-        elif part.get("type") == "image_url" and (block := image_block(part)) is not None:
+        if part.type == "text" and isinstance(part.text, str) and part.text:
+            blocks.append({"type": "text", "text": part.text})
+        elif part.type == "image_url" and (block := image_block(part)) is not None:
             blocks.append(block)
     return blocks
 
 
-def tool_use_blocks(tool_calls: Any) -> list[dict]:
+def tool_use_blocks(tool_calls: list[ToolCall] | None | UnsetType) -> list[dict]:
     blocks = []
-    for call in tool_calls if isinstance(tool_calls, list) else ():
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict):
+    for call in tool_calls or ():
+        fn = call.function
+        if not isinstance(fn, FunctionCall):
             continue
-        blocks.append({"type": "tool_use", "id": str(call.get("id") or ""), "name": str(fn.get("name") or ""), "input": tool_arguments(fn.get("arguments"))})
+        blocks.append({"type": "tool_use", "id": str(call.id or ""), "name": str(fn.name or ""), "input": tool_arguments(fn.arguments)})
     return blocks
 
 
@@ -84,52 +85,50 @@ def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
         messages.append({"role": role, "content": list(blocks)})
 
 
-def messages_and_system(canonical: list) -> tuple[list[dict], str]:
+def messages_and_system(canonical: list[Message]) -> tuple[list[dict], str]:
     system: list[str] = []
     messages: list[dict] = []
     for m in canonical:
-        if not isinstance(m, dict):
-            continue
-        role, content = m.get("role"), m.get("content")
+        role, content = m.role, m.content
         if role in ("system", "developer"):
             if text := text_of(content):
                 system.append(text)
         elif role == "user":
             _append(messages, "user", content_blocks(content))
         elif role == "assistant":
-            _append(messages, "assistant", content_blocks(content) + tool_use_blocks(m.get("tool_calls")))
+            _append(messages, "assistant", content_blocks(content) + tool_use_blocks(m.tool_calls))
         elif role == "tool":
-            result = {"type": "tool_result", "tool_use_id": str(m.get("tool_call_id") or ""), "content": text_of(content)}
+            result = {"type": "tool_result", "tool_use_id": str(m.tool_call_id or ""), "content": text_of(content)}
             _append(messages, "user", [result])
-    for m in messages:  # Anthropic wants a user turn's tool_result blocks before its other blocks
-        if m["role"] == "user":
-            m["content"].sort(key=lambda b: b["type"] != "tool_result")
+    for turn in messages:  # Anthropic wants a user turn's tool_result blocks before its other blocks
+        if turn["role"] == "user":
+            turn["content"].sort(key=lambda b: b["type"] != "tool_result")
     return messages, "\n\n".join(system)
 
 
-def tools(canonical: Any) -> list[dict]:
+def tools(canonical: list[Tool] | None | UnsetType) -> list[dict]:
     out = []
-    for tool in canonical if isinstance(canonical, list) else ():
-        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
-        if not isinstance(fn, dict) or not fn.get("name"):
+    for tool in canonical or ():
+        fn = tool.function if (tool.type or "function") == "function" else None
+        if not isinstance(fn, FunctionDef) or not fn.name:
             continue
-        entry: dict = {"name": fn["name"]}
-        if fn.get("description"):
-            entry["description"] = fn["description"]
-        params = fn.get("parameters")
+        entry: dict = {"name": fn.name}
+        if fn.description:
+            entry["description"] = fn.description
+        params = fn.parameters
         entry["input_schema"] = params if isinstance(params, dict) and params else {"type": "object"}
         out.append(entry)
     return out
 
 
-def tool_choice(choice: Any, parallel: Any) -> dict | None:
-    """OpenAI's tool_choice (and ``parallel_tool_calls: false``) as Anthropic's; None = the default."""
+def tool_choice(choice: ToolChoice | None | UnsetType, parallel: bool | None | UnsetType) -> dict | None:
+    """Canonical tool_choice (and ``parallel_tool_calls: false``) as Anthropic's; None = the default."""
     if choice == "none":
         return {"type": "none"}
     if choice == "required":
         out: dict = {"type": "any"}
-    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
-        out = {"type": "tool", "name": choice["function"]["name"]}
+    elif isinstance(choice, ToolChoiceFunction) and isinstance(choice.function, NamedFunction) and choice.function.name:
+        out = {"type": "tool", "name": choice.function.name}
     elif choice == "auto" or parallel is False:
         out = {"type": "auto"}
     else:
@@ -139,32 +138,28 @@ def tool_choice(choice: Any, parallel: Any) -> dict | None:
     return out
 
 
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def request_body(body: dict, upstream_model: str, *, stream: bool) -> dict:
+def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> dict:
     """A canonical request as an Anthropic Messages body."""
-    messages, system = messages_and_system(body.get("messages") or [])
+    messages, system = messages_and_system(request.messages)
     out: dict = {"model": upstream_model, "messages": messages}
     if system:
         out["system"] = system
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    out["max_tokens"] = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_MAX_TOKENS
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)] if isinstance(stop, list) else []
+    limit = request.max_completion_tokens or request.max_tokens
+    out["max_tokens"] = limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_TOKENS
+    stop = request.stop
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     if stops := [s for s in stops if s.strip()]:  # Anthropic rejects whitespace-only sequences
         out["stop_sequences"] = stops
-    if (temperature := _number(body.get("temperature"))) is not None:
+    if isinstance(temperature := request.temperature, float):
         out["temperature"] = min(max(temperature, 0.0), 1.0)
-    if (top_p := _number(body.get("top_p"))) is not None and top_p < 1:  # 1 is the neutral default
+    if isinstance(top_p := request.top_p, float) and top_p < 1:  # 1 is the neutral default
         out["top_p"] = top_p
-    if tool_list := tools(body.get("tools")):
+    if tool_list := tools(request.tools):
         out["tools"] = tool_list
-        if (choice := tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))) is not None:
+        if (choice := tool_choice(request.tool_choice, request.parallel_tool_calls)) is not None:
             out["tool_choice"] = choice
-    if isinstance(body.get("user"), str) and body["user"]:
-        out["metadata"] = {"user_id": body["user"]}
+    if isinstance(request.user, str) and request.user:
+        out["metadata"] = {"user_id": request.user}
     if stream:
         out["stream"] = True
     return out
@@ -182,25 +177,25 @@ def usage(w: wire.Usage | None) -> Usage | None:
     return Usage(prompt_tokens=prompt, completion_tokens=int(w.output_tokens or 0), cached_tokens=cache_read)
 
 
-def tool_call(block: wire.Block, index: int | None = None, arguments: str | None = None) -> dict:
-    call: dict = {} if index is None else {"index": index}
+def tool_call(block: wire.Block, index: int | None = None, arguments: str | None = None) -> ToolCall:
     args = arguments if arguments is not None else _ENCODE(block.input if isinstance(block.input, dict) else {}).decode()
-    call.update(id=block.id or "", type="function", function={"name": block.name or "", "arguments": args})
+    call = ToolCall(id=block.id or "", type="function", function=FunctionCall(name=block.name or "", arguments=args))
+    if index is not None:
+        call.index = index
     return call
 
 
-def completion(message: wire.Message) -> dict:
+def completion(message: wire.Message) -> ChatResponse:
     """An Anthropic message as a canonical ``chat.completion`` (thinking blocks are left out)."""
     text = "".join(b.text or "" for b in message.content if b.type == "text")
     calls = [tool_call(b) for b in message.content if b.type == "tool_use"]
-    reply: dict = {"role": "assistant", "content": text if text or not calls else None}
+    reply = Message(role="assistant", content=text if text or not calls else None)
     if calls:
-        reply["tool_calls"] = calls
-    return {
-        "id": message.id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": message.model,
-        "choices": [{"index": 0, "message": reply, "finish_reason": wire.finish_reason(message.stop_reason)}],
-        "usage": (usage(message.usage) or Usage()).to_openai(),
-    }
+        reply.tool_calls = calls
+    return ChatResponse(
+        id=message.id,
+        created=int(time.time()),
+        model=message.model,
+        choices=[Choice(index=0, message=reply, finish_reason=wire.finish_reason(message.stop_reason))],
+        usage=usage(message.usage) or Usage(),
+    )

@@ -12,8 +12,10 @@ from urllib.parse import quote
 
 import msgspec
 
+from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
-from tollgate.providers.gemini import request, response, wire
+from tollgate.providers.gemini import request as request_
+from tollgate.providers.gemini import response, wire
 from tollgate.errors import BadRequest
 
 __all__ = ["ADAPTERS", "GeminiAdapter"]
@@ -39,12 +41,14 @@ class GeminiAdapter(Unsupported):
             headers["x-goog-api-key"] = secret
         return headers
 
-    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
-        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        payload = body if native else request.to_gemini(body)
-        return UpstreamRequest(url=self.url(base_url, upstream_model, action), headers=self.headers(secret), body=_ENCODE(payload))
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
+        return self.native_request(base_url, secret, upstream_model, request_.to_gemini(request), stream=stream)
 
-    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return UpstreamRequest(url=self.url(base_url, upstream_model, action), headers=self.headers(secret), body=_ENCODE(body))
+
+    def chat_response(self, payload: bytes) -> tuple[ChatResponse, Usage]:
         return response.chat_completion(payload)
 
     def native_usage(self, payload: bytes) -> Usage | None:

@@ -1,4 +1,4 @@
-"""Canonical (OpenAI chat-completions) request -> Gemini GenerateContentRequest.
+"""Canonical request (``ChatRequest``) -> Gemini GenerateContentRequest.
 
 Translated: system/developer messages (systemInstruction), user/assistant/tool turns
 (merged when consecutive roles repeat, as Gemini wants strictly alternating turns),
@@ -17,6 +17,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
+from msgspec import UnsetType
+
+from tollgate.canonical import (
+    ChatRequest, ContentPart, FileData, FunctionCall, FunctionDef, ImageURL, InputAudio, JSONSchemaSpec, Message, NamedFunction,
+    ResponseFormat, Tool, ToolChoice, ToolChoiceFunction,
+)  # fmt: skip
 from tollgate.providers.base import tool_arguments
 
 
@@ -39,34 +45,32 @@ _FORMATS = {"string": {"enum", "date-time"}, "integer": {"int32", "int64"}, "num
 _MAX_REF_DEPTH = 16
 
 
-def to_gemini(body: dict) -> dict:
+def to_gemini(request: ChatRequest) -> dict:
     out: dict[str, Any] = {}
     system: list[str] = []
     contents: list[dict] = []
     names: dict[str, str] = {}  # tool_call id -> function name, for the tool results
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
+    for message in request.messages:
+        role = message.role
         if role in ("system", "developer"):
-            if text := _text(message.get("content")):
+            if text := _text(message.content):
                 system.append(text)
         elif role == "user":
-            _append(contents, "user", _user_parts(message.get("content")))
+            _append(contents, "user", _user_parts(message.content))
         elif role == "assistant":
             _append(contents, "model", _assistant_parts(message, names))
         elif role in ("tool", "function"):
-            name = names.get(message.get("tool_call_id") or "") or message.get("name") or ""
-            response = {"result": _text(message.get("content"))}
+            name = names.get(message.tool_call_id or "") or message.name or ""
+            response = {"result": _text(message.content)}
             _append(contents, "user", [{"functionResponse": {"name": name, "response": response}}])
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
     out["contents"] = contents
-    if tools := _tools(body.get("tools")):
+    if tools := _tools(request.tools):
         out["tools"] = tools
-        if (config := _tool_config(body.get("tool_choice"))) is not None:
+        if (config := _tool_config(request.tool_choice)) is not None:
             out["toolConfig"] = config
-    if generation := _generation_config(body):
+    if generation := _generation_config(request):
         out["generationConfig"] = generation
     return out
 
@@ -80,33 +84,31 @@ def _append(contents: list[dict], role: str, parts: list[dict]) -> None:
         contents.append({"role": role, "parts": parts})
 
 
-def _text(content: Any) -> str:
+def _text(content: str | list[ContentPart] | None | UnsetType) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return "".join(p.text for p in content if isinstance(p.text, str))
     return ""
 
 
-def _user_parts(content: Any) -> list[dict]:
+def _user_parts(content: str | list[ContentPart] | None | UnsetType) -> list[dict]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     parts: list[dict] = []
     for p in content if isinstance(content, list) else ():
-        if not isinstance(p, dict):
-            continue
-        kind = p.get("type")
-        if kind == "text" and isinstance(p.get("text"), str) and p["text"]:
-            parts.append({"text": p["text"]})
+        kind = p.type
+        if kind == "text" and isinstance(p.text, str) and p.text:
+            parts.append({"text": p.text})
         elif kind == "image_url":
-            url = p["image_url"].get("url") if isinstance(p.get("image_url"), dict) else p.get("image_url")
+            url = p.image_url.url if isinstance(p.image_url, ImageURL) else p.image_url
             if isinstance(url, str) and (part := media_part(url)):
                 parts.append(part)
-        elif kind == "input_audio" and isinstance(p.get("input_audio"), dict):
-            audio = p["input_audio"]
-            parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format') or 'wav'}", "data": audio.get("data") or ""}})
-        elif kind == "file" and isinstance(p.get("file"), dict) and isinstance(p["file"].get("file_data"), str):
-            if part := media_part(p["file"]["file_data"]):
+        elif kind == "input_audio" and isinstance(p.input_audio, InputAudio):
+            audio = p.input_audio
+            parts.append({"inlineData": {"mimeType": f"audio/{audio.format or 'wav'}", "data": audio.data or ""}})
+        elif kind == "file" and isinstance(p.file, FileData) and isinstance(p.file.file_data, str):
+            if part := media_part(p.file.file_data):
                 parts.append(part)
     return parts
 
@@ -126,42 +128,42 @@ def media_part(url: str) -> dict | None:
     return None
 
 
-def _assistant_parts(message: dict, names: dict[str, str]) -> list[dict]:
+def _assistant_parts(message: Message, names: dict[str, str]) -> list[dict]:
     parts: list[dict] = []
-    if text := _text(message.get("content")):
+    if text := _text(message.content):
         parts.append({"text": text})
-    for i, call in enumerate(message.get("tool_calls") or ()):
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict):
+    for i, call in enumerate(message.tool_calls or ()):
+        fn = call.function
+        if not isinstance(fn, FunctionCall):
             continue
-        name = fn.get("name") or ""
-        names[call.get("id") or ""] = name
-        part: dict[str, Any] = {"functionCall": {"name": name, "args": tool_arguments(fn.get("arguments"))}}
+        name = fn.name or ""
+        names[call.id or ""] = name
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": tool_arguments(fn.arguments)}}
         if i == 0:  # Google: only the first of parallel calls carries the signature
             part["thoughtSignature"] = SKIP_SIGNATURE
         parts.append(part)
     return parts
 
 
-def _tools(tools: Any) -> list[dict]:
+def _tools(tools: list[Tool] | None | UnsetType) -> list[dict]:
     declarations = []
-    for tool in tools if isinstance(tools, list) else ():
-        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
-        if not isinstance(fn, dict) or not fn.get("name"):
+    for tool in tools or ():
+        fn = tool.function if (tool.type or "function") == "function" else None
+        if not isinstance(fn, FunctionDef) or not fn.name:
             continue
-        declaration: dict[str, Any] = {"name": fn["name"]}
-        if fn.get("description"):
-            declaration["description"] = fn["description"]
-        parameters = clean_schema(fn.get("parameters"))
+        declaration: dict[str, Any] = {"name": fn.name}
+        if fn.description:
+            declaration["description"] = fn.description
+        parameters = clean_schema(fn.parameters)
         if parameters and (parameters.get("properties") or parameters.get("type") not in ("object", None)):
             declaration["parameters"] = parameters  # Gemini rejects an OBJECT without properties
         declarations.append(declaration)
     return [{"functionDeclarations": declarations}] if declarations else []
 
 
-def _tool_config(choice: Any) -> dict | None:
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
+def _tool_config(choice: ToolChoice | None | UnsetType) -> dict | None:
+    if isinstance(choice, ToolChoiceFunction):
+        name = choice.function.name if isinstance(choice.function, NamedFunction) else None
         if not name:
             return None
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
@@ -169,26 +171,28 @@ def _tool_config(choice: Any) -> dict | None:
     return {"functionCallingConfig": {"mode": mode}} if mode else None
 
 
-def _generation_config(body: dict) -> dict:
+def _generation_config(request: ChatRequest) -> dict:
     config: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+    max_tokens = request.max_completion_tokens or request.max_tokens
+    if isinstance(max_tokens, int):
         config["maxOutputTokens"] = max_tokens
-    for src, dst in (("temperature", "temperature"), ("top_p", "topP"), ("seed", "seed"), ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
-        if isinstance(body.get(src), (int, float)) and not isinstance(body.get(src), bool):
-            config[dst] = body[src]
-    stop = body.get("stop")
+    sampling = (("temperature", request.temperature), ("topP", request.top_p), ("seed", request.seed),
+                ("presencePenalty", request.presence_penalty), ("frequencyPenalty", request.frequency_penalty))  # fmt: skip
+    for dst, value in sampling:
+        if isinstance(value, int | float):
+            config[dst] = value
+    stop = request.stop
     if isinstance(stop, str) and stop:
         config["stopSequences"] = [stop]
-    elif isinstance(stop, list) and (stops := [s for s in stop if isinstance(s, str) and s]):
+    elif isinstance(stop, list) and (stops := [s for s in stop if s]):
         config["stopSequences"] = stops
-    if isinstance(body.get("n"), int) and body["n"] > 1:
-        config["candidateCount"] = body["n"]
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+    if isinstance(request.n, int) and request.n > 1:
+        config["candidateCount"] = request.n
+    fmt = request.response_format
+    if isinstance(fmt, ResponseFormat) and fmt.type in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
-        spec = fmt.get("json_schema")
-        if fmt["type"] == "json_schema" and isinstance(spec, dict) and (schema := clean_schema(spec.get("schema"))):
+        spec = fmt.json_schema
+        if fmt.type == "json_schema" and isinstance(spec, JSONSchemaSpec) and (schema := clean_schema(spec.schema)):
             config["responseSchema"] = schema
     return config
 

@@ -13,6 +13,7 @@ import time
 
 import msgspec
 
+from tollgate.canonical import ChatChunk, ChatResponse, Choice, ChunkChoice, Delta, FunctionCall, Message, ToolCall
 from tollgate.providers.base import Usage
 from tollgate.providers.gemini import wire
 from tollgate.sse import Event
@@ -35,12 +36,15 @@ def split_parts(candidate: wire.Candidate) -> tuple[str, list[wire.FunctionCall]
     return text, [p.function_call for p in parts if p.function_call is not None]
 
 
-def tool_call(call: wire.FunctionCall, call_id: str, index: int | None = None) -> dict:
-    out = {"id": call.id or call_id, "type": "function", "function": {"name": call.name, "arguments": _ENCODE(call.args or {}).decode()}}
-    return out if index is None else {"index": index, **out}
+def tool_call(call: wire.FunctionCall, call_id: str, index: int | None = None) -> ToolCall:
+    function = FunctionCall(name=call.name, arguments=_ENCODE(call.args or {}).decode())
+    out = ToolCall(id=call.id or call_id, type="function", function=function)
+    if index is not None:
+        out.index = index
+    return out
 
 
-def chat_completion(payload: bytes) -> tuple[dict, Usage]:
+def chat_completion(payload: bytes) -> tuple[ChatResponse, Usage]:
     resp = decode(payload)
     if resp.error is not None:
         raise ValueError("Gemini answered with an error")
@@ -49,23 +53,18 @@ def chat_completion(payload: bytes) -> tuple[dict, Usage]:
     choices = []
     for cand in resp.candidates:
         text, calls = split_parts(cand)
-        message: dict = {"role": "assistant", "content": text or None}
+        message = Message(role="assistant", content=text or None)
         if calls:
-            message["tool_calls"] = [tool_call(c, f"{prefix}{n + i}") for i, c in enumerate(calls)]
+            message.tool_calls = [tool_call(c, f"{prefix}{n + i}") for i, c in enumerate(calls)]
             n += len(calls)
-        choices.append({"index": cand.index, "message": message, "finish_reason": wire.finish_reason(cand.finish_reason, bool(calls))})
+        choices.append(Choice(index=cand.index, message=message, finish_reason=wire.finish_reason(cand.finish_reason, bool(calls))))
     if not choices:  # the prompt itself was blocked (promptFeedback.blockReason) or nothing came back
         blocked = resp.prompt_feedback is not None and bool(resp.prompt_feedback.block_reason)
-        choices.append({"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "content_filter" if blocked else "stop"})
+        choices.append(Choice(index=0, message=Message(role="assistant", content=None), finish_reason="content_filter" if blocked else "stop"))
     usage = wire.usage(resp.usage_metadata) or Usage()
-    body = {
-        "id": "chatcmpl-" + (resp.response_id or secrets.token_hex(12)),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": resp.model_version,
-        "choices": choices,
-        "usage": usage.to_openai(),
-    }
+    body = ChatResponse(
+        id="chatcmpl-" + (resp.response_id or secrets.token_hex(12)), created=int(time.time()), model=resp.model_version, choices=choices, usage=usage
+    )
     return body, usage
 
 
@@ -96,7 +95,7 @@ class StreamDecoder:
         self._read(event)
         return False  # every Gemini event may carry content: none is usage-only
 
-    def feed(self, event: Event) -> list[dict]:
+    def feed(self, event: Event) -> list[ChatChunk]:
         resp = self._read(event)
         if resp is None:
             return []
@@ -106,32 +105,31 @@ class StreamDecoder:
         chunks = []
         for cand in resp.candidates:
             text, calls = split_parts(cand)
-            delta: dict = {}
+            delta = Delta()
             if text:
-                delta["content"] = text
+                delta.content = text
             if calls:
                 first = self._per_choice.get(cand.index, 0)
-                delta["tool_calls"] = [tool_call(c, f"{self._prefix}{self._calls + i}", first + i) for i, c in enumerate(calls)]
+                delta.tool_calls = [tool_call(c, f"{self._prefix}{self._calls + i}", first + i) for i, c in enumerate(calls)]
                 self._calls += len(calls)
                 self._per_choice[cand.index] = first + len(calls)
-            if delta:
+            if delta.content or delta.tool_calls:
                 chunks.append(self._chunk(cand.index, delta, None))
             if cand.finish_reason:
                 reason = wire.finish_reason(cand.finish_reason, bool(self._per_choice.get(cand.index)))
-                chunks.append(self._chunk(cand.index, {}, reason))
+                chunks.append(self._chunk(cand.index, Delta(), reason))
         if not resp.candidates and resp.prompt_feedback is not None and resp.prompt_feedback.block_reason:
-            chunks.append(self._chunk(0, {}, "content_filter"))
+            chunks.append(self._chunk(0, Delta(), "content_filter"))
         return chunks
 
-    def _chunk(self, index: int, delta: dict, finish: str | None) -> dict:
+    def _chunk(self, index: int, delta: Delta, finish: str | None) -> ChatChunk:
         if index not in self._started:
             self._started.add(index)
-            delta = {"role": "assistant", **delta}
-        choice = {"index": index, "delta": delta, "finish_reason": finish}
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self.model, "choices": [choice]}
+            delta.role = "assistant"
+        choice = ChunkChoice(index=index, delta=delta, finish_reason=finish)
+        return ChatChunk(id=self._id, created=self._created, model=self.model, choices=[choice])
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[ChatChunk]:
         if self.usage is None:
             return []
-        return [{"id": self._id or "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion.chunk", "created": self._created,
-                 "model": self.model, "choices": [], "usage": self.usage.to_openai()}]  # fmt: skip
+        return [ChatChunk(id=self._id or "chatcmpl-" + secrets.token_hex(12), created=self._created, model=self.model, choices=[], usage=self.usage)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
 from tollgate.providers.base import CHAT, EMBEDDINGS, RERANK, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.openai_compat import wire
 from tollgate.providers.openai_compat.profiles import PROFILES, Profile
@@ -16,6 +17,8 @@ __all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "Stre
 
 _COMPLETION = msgspec.json.Decoder(wire.Completion)
 _CHUNK = msgspec.json.Decoder(wire.Chunk)
+_FULL_COMPLETION = msgspec.json.Decoder(wire.FullCompletion)
+_FULL_CHUNK = msgspec.json.Decoder(wire.FullChunk)
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _EMBEDDINGS = msgspec.json.Decoder(wire.EmbeddingsResponse)
 _RERANK = msgspec.json.Decoder(wire.RerankResponse)
@@ -41,7 +44,7 @@ def usage_from_wire(w: wire.WireUsage | None) -> Usage | None:
 
 
 class _Decoder:
-    """OpenAI chunks are already canonical: decode, remember usage, hand them on."""
+    """OpenAI chunks are already canonical: decode them as such, remember usage, hand them on."""
 
     def __init__(self, adapter: OpenAICompatible):
         self._adapter = adapter
@@ -58,20 +61,23 @@ class _Decoder:
         self.usage = chunk.usage
         return not chunk.has_choices
 
-    def feed(self, event: Event) -> list[dict]:
+    def feed(self, event: Event) -> list[ChatChunk]:
         if event.data == b"[DONE]":
             return []
         try:
-            chunk = _JSON.decode(event.data)
+            w = _FULL_CHUNK.decode(event.data)
+        except msgspec.ValidationError:
+            if not isinstance(_JSON.decode(event.data), dict):
+                return []  # not a chunk at all: skipped
+            raise ValueError("malformed upstream stream event") from None
         except msgspec.DecodeError:
             raise ValueError("malformed upstream stream event") from None
-        if not isinstance(chunk, dict):
-            return []
-        if chunk.get("usage"):
-            self.usage = self._adapter.chunk(event.data).usage
-        return [chunk]
+        usage = usage_from_wire(w.usage)
+        if usage is not None:
+            self.usage = usage
+        return [ChatChunk(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)]
 
-    def close(self) -> list[dict]:
+    def close(self) -> list[ChatChunk]:
         return []
 
 
@@ -83,7 +89,10 @@ class OpenAICompatible(Unsupported):
         self.kind = kind
         self.profile = profile
 
-    def chat_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool, native: bool = False) -> UpstreamRequest:
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
+        return self.native_request(base_url, secret, upstream_model, to_openai(request), stream=stream)
+
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
         out["model"] = upstream_model
         if stream and self.profile.stream_usage:
@@ -98,12 +107,14 @@ class OpenAICompatible(Unsupported):
             headers["authorization"] = f"Bearer {secret}"
         return headers
 
-    def chat_response(self, payload: bytes) -> tuple[dict, Usage]:
+    def chat_response(self, payload: bytes) -> tuple[ChatResponse, Usage]:
         try:
-            body = _JSON.decode(payload)
+            w = _FULL_COMPLETION.decode(payload)
         except msgspec.DecodeError:
-            raise ValueError("upstream answer is not JSON") from None
-        return body, self.completion_usage(payload) or Usage()
+            raise ValueError("upstream answer is not a chat completion") from None
+        usage = usage_from_wire(w.usage)
+        response = ChatResponse(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)
+        return response, usage or Usage()
 
     def native_usage(self, payload: bytes) -> Usage | None:
         return self.completion_usage(payload)

@@ -1,8 +1,10 @@
-"""OpenAI chat-completions wire structs: only what the edge reads (usage, choices)."""
+"""OpenAI chat-completions wire structs: usage and choices (only counted, or read as canonical)."""
 
 from __future__ import annotations
 
 import msgspec
+
+from tollgate.canonical import Choice, ChunkChoice
 
 
 class PromptDetails(msgspec.Struct):
@@ -28,6 +30,26 @@ class Completion(msgspec.Struct):
 class Chunk(msgspec.Struct):
     usage: WireUsage | None = None
     choices: list[msgspec.Raw] | None = None
+
+
+class FullCompletion(msgspec.Struct):
+    """A whole answer read for translation (usage as the provider counts it)."""
+
+    id: str | None = None
+    created: int | None = None
+    model: str | None = None
+    choices: list[Choice] | None = None
+    usage: WireUsage | None = None
+
+
+class FullChunk(msgspec.Struct):
+    """A streamed chunk read for translation."""
+
+    id: str | None = None
+    created: int | None = None
+    model: str | None = None
+    choices: list[ChunkChoice] | None = None
+    usage: WireUsage | None = None
 
 
 class Error(msgspec.Struct):

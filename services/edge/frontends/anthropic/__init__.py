@@ -20,6 +20,7 @@ from services.edge.frontends.anthropic.counting import estimate_tokens
 from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
+from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest, TollgateError
 from tollgate import error_bodies
 
@@ -58,10 +59,10 @@ class AnthropicFrontend:
             raise BadRequest("stream: must be a boolean", code="invalid_stream")
         return Parsed(model=model, stream=bool(body.get("stream")) if stream is None else stream, body=body)
 
-    def to_canonical(self, parsed: Parsed) -> dict:
+    def to_canonical(self, parsed: Parsed) -> ChatRequest:
         return to_canonical_request(parsed.body, parsed.model, stream=parsed.stream)
 
-    def from_canonical(self, response: dict, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict:
         return render.message(response, model)
 
     def stream_encoder(self, parsed: Parsed) -> render.Encoder:

@@ -1,4 +1,4 @@
-"""An Anthropic client's Messages request -> canonical (OpenAI chat-completions) request,
+"""An Anthropic client's Messages request -> canonical request (``ChatRequest``),
 for the Anthropic front door when the upstream speaks another protocol.
 
 Translated: system (string or text blocks), text/image (base64 or URL) blocks, tool_use
@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate.canonical import ChatRequest, from_openai
 from tollgate.providers.anthropic import wire
 from tollgate.errors import BadRequest
 
@@ -115,7 +116,7 @@ def tool_fields(req: wire.Request) -> dict:
     return out
 
 
-def to_canonical_request(body: dict, model: str, *, stream: bool) -> dict:
+def to_canonical_request(body: dict, model: str, *, stream: bool) -> ChatRequest:
     """Decoded into typed structs first: a malformed request is a 400 in Anthropic's shape."""
     try:
         req = msgspec.convert(body, wire.Request)
@@ -140,4 +141,4 @@ def to_canonical_request(body: dict, model: str, *, stream: bool) -> dict:
         out["stream_options"] = {"include_usage": True}
     if req.metadata is not None and req.metadata.user_id:
         out["user"] = req.metadata.user_id
-    return out
+    return from_openai(out)

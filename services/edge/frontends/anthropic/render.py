@@ -8,8 +8,9 @@ from typing import Any
 
 import msgspec
 
-from services.edge.frontends.anthropic.inbound import text_of
 from tollgate import error_bodies
+from tollgate.canonical import UNSET, ChatChunk, ChatResponse, Choice, FunctionCall, ToolCall, Usage
+from tollgate.providers.anthropic.translate import text_of
 from tollgate.errors import TollgateError
 from tollgate.providers.anthropic import wire
 from tollgate.sse import frame
@@ -18,13 +19,11 @@ _ENCODE = msgspec.json.encode
 _JSON = msgspec.json.Decoder()
 
 
-def _usage(response: dict) -> dict:
+def _usage(usage: Usage | None) -> dict:
     """Canonical usage as Anthropic's: cached prompt tokens are not part of ``input_tokens``."""
-    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    cached = int(details.get("cached_tokens") or 0)
-    prompt = int(usage.get("prompt_tokens") or 0)
-    return {"input_tokens": max(prompt - cached, 0), "output_tokens": int(usage.get("completion_tokens") or 0), "cache_read_input_tokens": cached}
+    usage = usage or Usage()
+    cached = usage.cached_tokens
+    return {"input_tokens": max(usage.prompt_tokens - cached, 0), "output_tokens": usage.completion_tokens, "cache_read_input_tokens": cached}
 
 
 def _message_id(ident: Any) -> str:
@@ -47,7 +46,7 @@ class Encoder:
         self._tool_id = ""
         self._tool_used = False
         self._finish: str | None = None
-        self._usage_chunk: dict = {}  # the (last) chunk carrying usage
+        self._usage: Usage | None = None  # the (last) usage seen
 
     @staticmethod
     def _event(kind: str, data: dict) -> bytes:
@@ -57,7 +56,7 @@ class Encoder:
         if self._started:
             return b""
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
         }  # fmt: skip
@@ -78,36 +77,34 @@ class Encoder:
     def _delta(self, delta: dict) -> bytes:
         return self._event("content_block_delta", {"index": self._index, "delta": delta})
 
-    def _tool_call(self, call: Any) -> bytes:
-        if not isinstance(call, dict):
-            return b""
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
-        index, ident = call.get("index"), call.get("id")
+    def _tool_call(self, call: ToolCall) -> bytes:
+        fn = call.function if isinstance(call.function, FunctionCall) else FunctionCall()
+        index, ident = (None if call.index is UNSET else call.index), call.id
         same = self._open == "tool" and (index is None or index == self._tool_index) and (not ident or ident == self._tool_id)
         out = b""
         if not same:
             self._tool_index, self._tool_id, self._tool_used = index, ident or "toolu_" + secrets.token_hex(12), True
-            out = self._open_block("tool", {"type": "tool_use", "id": self._tool_id, "name": fn.get("name") or "", "input": {}})
-        if isinstance(args := fn.get("arguments"), str) and args:
+            out = self._open_block("tool", {"type": "tool_use", "id": self._tool_id, "name": fn.name or "", "input": {}})
+        if isinstance(args := fn.arguments, str) and args:
             out += self._delta({"type": "input_json_delta", "partial_json": args})
         return out
 
-    def encode(self, chunk: dict) -> bytes:
+    def encode(self, chunk: ChatChunk) -> bytes:
         out = [self._start()]
-        if isinstance(chunk.get("usage"), dict):
-            self._usage_chunk = chunk
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.index != 0:
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-            if isinstance(text := delta.get("content"), str) and text:
+            delta = choice.delta
+            if isinstance(text := delta.content, str) and text:
                 if self._open != "text":
                     out.append(self._open_block("text", {"type": "text", "text": ""}))
                 out.append(self._delta({"type": "text_delta", "text": text}))
-            for call in delta.get("tool_calls") or ():
+            for call in delta.tool_calls or ():
                 out.append(self._tool_call(call))
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -116,7 +113,7 @@ class Encoder:
             (
                 self._start(),
                 self._close_block(),
-                self._event("message_delta", {"delta": delta, "usage": _usage(self._usage_chunk)}),
+                self._event("message_delta", {"delta": delta, "usage": _usage(self._usage)}),
                 self._event("message_stop", {}),
             )
         )
@@ -125,30 +122,30 @@ class Encoder:
         return self._event("error", {"error": error_bodies.anthropic(err)["error"]})
 
 
-def message(response: dict, model: str) -> dict:
+def message(response: ChatResponse, model: str) -> dict:
     """A canonical ``chat.completion`` as an Anthropic message."""
-    choice = (response.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
+    choice = response.choices[0] if response.choices else Choice()
+    message = choice.message
     content: list[dict] = []
-    if text := text_of(message.get("content"), sep=""):
+    if text := text_of(message.content, sep=""):
         content.append({"type": "text", "text": text})
-    for call in message.get("tool_calls") or ():
-        fn = call.get("function") or {}
-        arguments = fn.get("arguments")
+    for call in message.tool_calls or ():
+        fn = call.function if isinstance(call.function, FunctionCall) else FunctionCall()
+        arguments = fn.arguments
         try:
             args = _JSON.decode(arguments) if isinstance(arguments, str) and arguments else {}
         except msgspec.DecodeError:
             args = {}
-        ident = call.get("id") or "toolu_" + secrets.token_hex(12)
-        content.append({"type": "tool_use", "id": ident, "name": fn.get("name") or "", "input": args if isinstance(args, dict) else {}})
+        ident = call.id or "toolu_" + secrets.token_hex(12)
+        content.append({"type": "tool_use", "id": ident, "name": fn.name or "", "input": args if isinstance(args, dict) else {}})
     tool_used = any(b["type"] == "tool_use" for b in content)
     return {
-        "id": _message_id(response.get("id")),
+        "id": _message_id(response.id),
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": wire.stop_reason(choice.get("finish_reason"), tool_used),
+        "stop_reason": wire.stop_reason(choice.finish_reason, tool_used),
         "stop_sequence": None,
-        "usage": {**_usage(response), "cache_creation_input_tokens": 0},
+        "usage": {**_usage(response.usage), "cache_creation_input_tokens": 0},
     }

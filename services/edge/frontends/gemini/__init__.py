@@ -27,6 +27,7 @@ from services.edge.frontends.gemini.inbound import get, parts, to_canonical_requ
 from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate import estimate
+from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest, NotFound, TollgateError
 from tollgate.providers.base import EMBEDDINGS_OPERATION
 
@@ -52,10 +53,10 @@ class GeminiFrontend:
         limits.cost_bounds(body)
         return Parsed(model=model, stream=bool(stream), body=body)
 
-    def to_canonical(self, parsed: Parsed) -> dict:
+    def to_canonical(self, parsed: Parsed) -> ChatRequest:
         return to_canonical_request(parsed.body, parsed.model, parsed.stream)
 
-    def from_canonical(self, response: dict, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict:
         return from_canonical_response(response, model)
 
     def stream_encoder(self, parsed: Parsed) -> Encoder:

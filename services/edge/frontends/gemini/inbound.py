@@ -1,4 +1,4 @@
-"""A Gemini client's GenerateContentRequest -> canonical (OpenAI chat-completions) request,
+"""A Gemini client's GenerateContentRequest -> canonical request (``ChatRequest``),
 for the Gemini front door when the upstream speaks another protocol.
 
 Client bodies are read as dicts because Google accepts camelCase and snake_case field
@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate.canonical import ChatRequest, from_openai
 from tollgate.errors import BadRequest
 from tollgate.providers.gemini.wire import get, parts
 
@@ -29,7 +30,7 @@ def _number(value: Any) -> bool:
 # --- Gemini request -> canonical ------------------------------------------------------
 
 
-def to_canonical_request(body: dict, model: str, stream: bool) -> dict:
+def to_canonical_request(body: dict, model: str, stream: bool) -> ChatRequest:
     messages: list[dict] = []
     system = get(body, "systemInstruction")
     system_text = system if isinstance(system, str) else "".join(p["text"] for p in parts(system) if isinstance(p.get("text"), str))
@@ -50,7 +51,7 @@ def to_canonical_request(body: dict, model: str, stream: bool) -> dict:
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    return out
+    return from_openai(out)
 
 
 class _Calls:

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate.canonical import ChatChunk, ChatResponse, FunctionCall, Usage
 from tollgate.errors import TollgateError
 from tollgate.providers.base import tool_arguments
 from tollgate import error_bodies
@@ -16,12 +17,10 @@ _ENCODE = msgspec.json.encode
 SSE_END = b"\r\n\r\n"  # what Google sends
 
 
-def usage_metadata(usage: Any) -> dict | None:
-    if not isinstance(usage, dict):
+def usage_metadata(usage: Usage | None) -> dict | None:
+    if usage is None:
         return None
-    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    thoughts = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    prompt, completion, cached, thoughts = usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens
     out = {"promptTokenCount": prompt, "candidatesTokenCount": max(completion - thoughts, 0), "totalTokenCount": prompt + completion}
     if cached > 0:
         out["cachedContentTokenCount"] = cached
@@ -34,26 +33,26 @@ def _call_part(name: Any, arguments: Any) -> dict:
     return {"functionCall": {"name": str(name or ""), "args": tool_arguments(arguments)}}
 
 
-def from_canonical_response(response: dict, model: str) -> dict:
+def from_canonical_response(response: ChatResponse, model: str) -> dict:
     candidates = []
-    for choice in response.get("choices") or ():
-        message = choice.get("message") or {}
-        content = message.get("content")
-        text = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content or () if isinstance(p, dict))
+    for choice in response.choices:
+        message = choice.message
+        content = message.content
+        text = content if isinstance(content, str) else "".join(p.text or "" for p in content or ())
         parts: list[dict] = [{"text": text}] if text else []
-        for call in message.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            parts.append(_call_part(fn.get("name"), fn.get("arguments")))
+        for call in message.tool_calls or ():
+            fn = call.function if isinstance(call.function, FunctionCall) else FunctionCall()
+            parts.append(_call_part(fn.name, fn.arguments))
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}} if parts else {}
-        candidate["finishReason"] = FINISH_OUT.get(choice.get("finish_reason") or "", "STOP")
-        candidate["index"] = choice.get("index") or 0
+        candidate["finishReason"] = FINISH_OUT.get(choice.finish_reason or "", "STOP")
+        candidate["index"] = choice.index
         candidates.append(candidate)
     out: dict[str, Any] = {"candidates": candidates}
-    if (meta := usage_metadata(response.get("usage"))) is not None:
+    if (meta := usage_metadata(response.usage)) is not None:
         out["usageMetadata"] = meta
     out["modelVersion"] = model
-    if response.get("id"):
-        out["responseId"] = response["id"]
+    if response.id:
+        out["responseId"] = response.id
     return out
 
 
@@ -70,7 +69,7 @@ class Encoder:
     def __init__(self, model: str):
         self.model = model
         self.response_id = ""
-        self.usage: dict | None = None
+        self.usage: Usage | None = None
         self.finish_reasons: dict[int, str] = {}
         self.calls: dict[int, dict[int, list[str]]] = {}  # choice -> tool-call index -> [name, arguments]
 
@@ -88,22 +87,22 @@ class Encoder:
         parts = [_call_part(name, arguments) for _, (name, arguments) in sorted(pending.items())]
         return self._parts_event(index, parts) if parts else b""
 
-    def encode(self, chunk: dict) -> bytes:
-        self.response_id = self.response_id or str(chunk.get("id") or "")
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
+    def encode(self, chunk: ChatChunk) -> bytes:
+        self.response_id = self.response_id or chunk.id
+        if chunk.usage is not None:
+            self.usage = chunk.usage
         out = []
-        for choice in chunk.get("choices") or ():
-            index, delta = choice.get("index") or 0, choice.get("delta") or {}
-            if isinstance(text := delta.get("content"), str) and text:
+        for choice in chunk.choices:
+            index, delta = choice.index, choice.delta
+            if isinstance(text := delta.content, str) and text:
                 out.append(self._parts_event(index, [{"text": text}]))
-            for call in delta.get("tool_calls") or ():
-                slot = self.calls.setdefault(index, {}).setdefault(call.get("index") or 0, ["", ""])
-                fn = call.get("function") or {}
-                slot[0] = fn.get("name") or slot[0]
-                slot[1] += fn.get("arguments") or ""
-            if choice.get("finish_reason"):
-                self.finish_reasons[index] = choice["finish_reason"]
+            for call in delta.tool_calls or ():
+                slot = self.calls.setdefault(index, {}).setdefault(call.index or 0, ["", ""])
+                fn = call.function if isinstance(call.function, FunctionCall) else FunctionCall()
+                slot[0] = fn.name or slot[0]
+                slot[1] += fn.arguments if isinstance(fn.arguments, str) else ""
+            if choice.finish_reason:
+                self.finish_reasons[index] = choice.finish_reason
                 out.append(self._flush_calls(index))
         return b"".join(out)
 

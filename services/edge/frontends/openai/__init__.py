@@ -1,4 +1,4 @@
-"""The OpenAI front door: ``/v1/chat/completions``. Canonical already, so mostly checks."""
+"""The OpenAI front door: ``/v1/chat/completions``. Canonical already: checks, and the typed reading."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from services.edge import limits
 from services.edge.frontends.base import Parsed
 from services.edge.limits import decode_object  # noqa: F401 - the doors' one body decoder
 from tollgate import error_bodies
+from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, from_openai, to_openai
 from tollgate.credentials import bearer_token
 from tollgate.errors import BadRequest, TollgateError
 
@@ -25,10 +26,10 @@ class _Encoder:
     def __init__(self, wants_usage: bool):
         self._wants_usage = wants_usage
 
-    def encode(self, chunk: dict) -> bytes:
-        if not chunk.get("choices") and chunk.get("usage") and not self._wants_usage:
+    def encode(self, chunk: ChatChunk) -> bytes:
+        if not chunk.choices and chunk.usage is not None and not self._wants_usage:
             return b""
-        return b"data: " + _ENCODE(chunk) + b"\n\n"
+        return b"data: " + _ENCODE(to_openai(chunk)) + b"\n\n"
 
     def finish(self) -> bytes:
         return DONE
@@ -61,11 +62,13 @@ class OpenAIFrontend:
         wants_usage = limits.stream_options(body)
         return Parsed(model=body["model"], stream=bool(body.get("stream")), body=body, wants_usage=wants_usage)
 
-    def to_canonical(self, parsed: Parsed) -> dict:
-        return parsed.body
+    def to_canonical(self, parsed: Parsed) -> ChatRequest:
+        """The body read as typed (only when the upstream speaks another protocol): a shape it
+        cannot take is a 400."""
+        return from_openai(parsed.body)
 
-    def from_canonical(self, response: dict, model: str) -> dict:
-        return response
+    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+        return to_openai(response)
 
     def stream_encoder(self, parsed: Parsed) -> _Encoder:
         return _Encoder(parsed.wants_usage)

@@ -20,6 +20,7 @@ from litestar import Litestar
 
 from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
 from services.edge.middleware import timing_middleware
+from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
 from tollgate.providers import anthropic as provider
 from tollgate.sse import Event, Parser
 from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
@@ -31,7 +32,23 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 def sent(body: dict, **kw) -> dict:
-    return json.loads(ADAPTER.chat_request("https://api.anthropic.com", "sk-ant", "claude-x", body, stream=kw.get("stream", False), native=kw.get("native", False)).body)
+    return json.loads(ADAPTER.chat_request("https://api.anthropic.com", "sk-ant", "claude-x", from_openai(body), stream=kw.get("stream", False)).body)
+
+
+def canonical_of(parsed) -> dict:
+    """The front door's canonical request as its OpenAI JSON object."""
+    return to_openai(FRONTEND.to_canonical(parsed))
+
+
+def rendered(completion: dict, model: str) -> dict:
+    """The front door's rendering of a canonical answer given as its OpenAI JSON object."""
+    return FRONTEND.from_canonical(from_openai(completion, ChatResponse), model)
+
+
+def answer(payload: bytes) -> tuple[dict, object]:
+    """The adapter's canonical answer as its OpenAI JSON object, and the usage."""
+    canonical, usage = ADAPTER.chat_response(payload)
+    return to_openai(canonical), usage
 
 
 def frame(kind: str, data: dict) -> bytes:
@@ -43,7 +60,7 @@ def frame(kind: str, data: dict) -> bytes:
 
 def test_request_url_headers_and_native_pass_through() -> None:
     body = {"model": "alias", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9, "top_k": 3, "stream": True}
-    req = ADAPTER.chat_request("http://127.0.0.1:1/anthropic", "sk-ant", "claude-x", body, stream=True, native=True)
+    req = ADAPTER.native_request("http://127.0.0.1:1/anthropic", "sk-ant", "claude-x", body, stream=True)
     assert req.url == "http://127.0.0.1:1/anthropic/v1/messages"
     assert req.headers == {"content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": "sk-ant"}
     assert json.loads(req.body) == {**body, "model": "claude-x"}
@@ -143,7 +160,7 @@ MESSAGE = {
 
 
 def test_chat_response() -> None:
-    canonical, usage = ADAPTER.chat_response(json.dumps(MESSAGE).encode())
+    canonical, usage = answer(json.dumps(MESSAGE).encode())
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (115, 7, 100)
     assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
     assert canonical["usage"] == usage.to_openai()
@@ -167,7 +184,7 @@ def test_chat_response() -> None:
 )  # fmt: skip
 def test_stop_reasons(stop, finish) -> None:
     payload = {**MESSAGE, "content": [{"type": "text", "text": "x"}], "stop_reason": stop}
-    assert ADAPTER.chat_response(json.dumps(payload).encode())[0]["choices"][0]["finish_reason"] == finish
+    assert answer(json.dumps(payload).encode())[0]["choices"][0]["finish_reason"] == finish
 
 
 def test_error_message() -> None:
@@ -210,7 +227,7 @@ def decode_stream(raw: bytes, cuts: list[int], decoder=None) -> tuple[list[dict]
         start = cut
     for event in parser.close():
         chunks += decoder.feed(event)
-    return chunks + decoder.close(), decoder
+    return [to_openai(c) for c in chunks + decoder.close()], decoder
 
 
 def collect(chunks: list[dict]) -> dict:
@@ -305,7 +322,7 @@ ANTHROPIC_REQUEST = {
 def test_front_door_to_canonical() -> None:
     parsed = FRONTEND.parse(json.dumps(ANTHROPIC_REQUEST).encode())
     assert (parsed.model, parsed.stream, parsed.wants_usage) == ("claude-alias", True, True)
-    out = FRONTEND.to_canonical(parsed)
+    out = canonical_of(parsed)
     assert out["messages"] == [
         {"role": "system", "content": "Be terse.\nNo emoji."},
         {"role": "user", "content": [
@@ -329,13 +346,13 @@ def test_front_door_to_canonical() -> None:
 @pytest.mark.parametrize(("choice", "expected"), [("auto", "auto"), ("none", "none"), ("tool", {"type": "function", "function": {"name": "w"}})])
 def test_front_door_tool_choice(choice: str, expected) -> None:
     body = {**ANTHROPIC_REQUEST, "tool_choice": {"type": choice, "name": "w"} if choice == "tool" else {"type": choice}, "stream": False}
-    out = FRONTEND.to_canonical(FRONTEND.parse(json.dumps(body).encode()))
+    out = canonical_of(FRONTEND.parse(json.dumps(body).encode()))
     assert out["tool_choice"] == expected and "parallel_tool_calls" not in out and "stream" not in out
 
 
 def test_tool_use_round_trip() -> None:
     """Anthropic -> canonical -> Anthropic keeps the conversation (minus what has no canonical form)."""
-    canonical = FRONTEND.to_canonical(FRONTEND.parse(json.dumps(ANTHROPIC_REQUEST).encode()))
+    canonical = canonical_of(FRONTEND.parse(json.dumps(ANTHROPIC_REQUEST).encode()))
     back = sent(canonical, stream=True)
     assert back["system"] == "Be terse.\nNo emoji."
     assert back["tools"] == [ANTHROPIC_REQUEST["tools"][0]]
@@ -402,7 +419,7 @@ COMPLETION = {
 
 
 def test_from_canonical() -> None:
-    out = FRONTEND.from_canonical(COMPLETION, "claude-alias")
+    out = rendered(COMPLETION, "claude-alias")
     assert out["id"].startswith("msg_") and out["type"] == "message" and out["role"] == "assistant" and out["model"] == "claude-alias"
     assert out["content"] == [
         {"type": "text", "text": "Checking."},
@@ -419,7 +436,7 @@ def test_from_canonical() -> None:
 )
 def test_from_canonical_stop_reasons(finish, stop) -> None:
     answer = {"id": "x", "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": "hi"}}]}
-    out = FRONTEND.from_canonical(answer, "m")
+    out = rendered(answer, "m")
     assert out["stop_reason"] == stop and out["content"] == [{"type": "text", "text": "hi"}] and out["usage"]["input_tokens"] == 0
 
 
@@ -502,7 +519,7 @@ def sdk_final_message(raw: bytes):
 
 def encode(chunks: list[dict]) -> bytes:
     encoder = FRONTEND.stream_encoder(FRONTEND.parse(b'{"model":"claude-alias","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}'))
-    return b"".join(encoder.encode(c) for c in chunks) + encoder.finish()
+    return b"".join(encoder.encode(from_openai(c, ChatChunk)) for c in chunks) + encoder.finish()
 
 
 def test_stream_encoding_event_sequence() -> None:
@@ -561,7 +578,7 @@ def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
 
 def errored() -> bytes:
     encoder = FRONTEND.stream_encoder(FRONTEND.parse(b'{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'))
-    return encoder.encode(CHUNKS[1]) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
+    return encoder.encode(from_openai(CHUNKS[1], ChatChunk)) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
 
 
 ERRORED = errored()
@@ -585,7 +602,7 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
     }
     translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
     assert translated.content[0].text == "Héllo, wörld" and translated.content[1].input == {"city": "Paris"}
-    anthropic.types.Message.model_validate(FRONTEND.from_canonical(COMPLETION, "claude-alias"))
+    anthropic.types.Message.model_validate(rendered(COMPLETION, "claude-alias"))
     with pytest.raises(anthropic.APIError):
         sdk_final_message(ERRORED)
 

@@ -22,6 +22,7 @@ from tollgate import sse
 from services.edge.frontends import gemini as front
 from services.edge.frontends.base import Parsed
 from tollgate.providers import gemini as provider
+from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
 from tollgate.providers.base import Usage
 from tollgate.providers.gemini.request import SKIP_SIGNATURE, clean_schema
 from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, RateLimited, UpstreamError, UpstreamTimeout
@@ -46,16 +47,32 @@ def sent(req) -> dict:
     return json.loads(req.body)
 
 
+def translated(body: dict, **kw) -> dict:
+    """A canonical request given as its OpenAI JSON object, as the adapter sends it."""
+    return sent(ADAPTER.chat_request(BASE, "k", "m", from_openai(body), **kw))
+
+
+def canonical_of(parsed: Parsed) -> dict:
+    """The front door's canonical request as its OpenAI JSON object."""
+    return to_openai(FRONTEND.to_canonical(parsed))
+
+
+def answered(payload: bytes) -> tuple[dict, Usage]:
+    """The adapter's canonical answer as its OpenAI JSON object, and the usage."""
+    body, usage = ADAPTER.chat_response(payload)
+    return to_openai(body), usage
+
+
 # --- adapter: canonical -> Gemini -----------------------------------------------------------
 
 
 def test_request_url_headers_and_native_pass_through() -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generation_config": {"max_output_tokens": 3}}
-    req = ADAPTER.chat_request(BASE, "g-secret", "gemini-2.5-flash", body, stream=False, native=True)
+    req = ADAPTER.native_request(BASE, "g-secret", "gemini-2.5-flash", body, stream=False)
     assert req.url == f"{BASE}/v1beta/models/gemini-2.5-flash:generateContent"
     assert req.headers == {"content-type": "application/json", "x-goog-api-key": "g-secret"}
     assert sent(req) == body  # passed through unchanged, snake_case and all
-    streamed = ADAPTER.chat_request(BASE + "/", "g-secret", "models/gemini-2.5-flash", body, stream=True, native=True)
+    streamed = ADAPTER.native_request(BASE + "/", "g-secret", "models/gemini-2.5-flash", body, stream=True)
     assert streamed.url == f"{BASE}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     assert "g-secret" not in streamed.url
 
@@ -88,7 +105,7 @@ def test_canonical_conversation_to_gemini() -> None:
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}}},
         "logit_bias": {"1": 2}, "user": "u",
     }  # fmt: skip
-    out = sent(ADAPTER.chat_request(BASE, "k", "m", body, stream=True))
+    out = translated(body, stream=True)
     assert out["systemInstruction"] == {"parts": [{"text": "Be brief.\n\nUse metric."}]}
     user, model, results, answer = out["contents"]
     assert user == {"role": "user", "parts": [
@@ -133,7 +150,7 @@ def test_canonical_conversation_to_gemini() -> None:
 )
 def test_tool_choice(choice, config) -> None:
     body = {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}
-    out = sent(ADAPTER.chat_request(BASE, "k", "m", {**body, "stop": ["a", "b"], "response_format": {"type": "json_object"}}, stream=False))
+    out = translated({**body, "stop": ["a", "b"], "response_format": {"type": "json_object"}}, stream=False)
     assert out["toolConfig"] == {"functionCallingConfig": config}
     assert out["generationConfig"] == {"stopSequences": ["a", "b"], "responseMimeType": "application/json"}
 
@@ -165,7 +182,7 @@ def test_whole_answer_with_thoughts_function_calls_and_usage() -> None:
          {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"name": "get_time"}}],
         usageMetadata=usage,
     )  # fmt: skip
-    body, got = ADAPTER.chat_response(payload)
+    body, got = answered(payload)
     assert got == Usage(prompt_tokens=100, completion_tokens=50, cached_tokens=60, reasoning_tokens=30)
     assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-r-1/x" and body["model"] == "gemini-2.5-flash"
     (choice,) = body["choices"]
@@ -188,18 +205,18 @@ def test_whole_answer_with_thoughts_function_calls_and_usage() -> None:
      ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("SOMETHING_NEW", "stop"), (None, "stop")],
 )  # fmt: skip
 def test_finish_reasons(reason, expected) -> None:
-    body, usage = ADAPTER.chat_response(answer([{"text": "x"}], reason))
+    body, usage = answered(answer([{"text": "x"}], reason))
     assert body["choices"][0]["finish_reason"] == expected
     assert usage == Usage()
 
 
 def test_blocked_prompt_and_errors() -> None:
     blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}
-    body, usage = ADAPTER.chat_response(json.dumps(blocked).encode())
+    body, usage = answered(json.dumps(blocked).encode())
     assert body["choices"] == [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "content_filter"}]
     assert usage == Usage(prompt_tokens=9)
     with pytest.raises(ValueError):
-        ADAPTER.chat_response(b"not json")
+        answered(b"not json")
     google_error = b'{"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}}'
     assert ADAPTER.error_message(google_error) == "API key not valid."
     assert ADAPTER.error_message(b"<html>") == ""
@@ -225,7 +242,7 @@ def decode_stream(raw: bytes, step: int) -> tuple[list[dict], provider.response.
             chunks.extend(decoder.feed(event))
     for event in parser.close():
         chunks.extend(decoder.feed(event))
-    return chunks + decoder.close(), decoder
+    return [to_openai(c) for c in chunks + decoder.close()], decoder
 
 
 @pytest.mark.parametrize("step", [1, 3, 7, 64, 100_000])
@@ -258,7 +275,7 @@ def test_stream_failures_and_pass_through_observation() -> None:
     with pytest.raises(ValueError):
         observer.observe(sse.Event(b"{oops"))
     blocked = ADAPTER.stream_decoder("m")
-    assert blocked.feed(sse.Event(b'{"promptFeedback": {"blockReason": "OTHER"}}'))[0]["choices"][0]["finish_reason"] == "content_filter"
+    assert to_openai(blocked.feed(sse.Event(b'{"promptFeedback": {"blockReason": "OTHER"}}'))[0])["choices"][0]["finish_reason"] == "content_filter"
     assert blocked.close() == []  # no usage seen, no usage chunk
 
 
@@ -289,7 +306,7 @@ SDK_REQUEST = {
 def test_client_request_to_canonical_and_back() -> None:
     raw = json.dumps(SDK_REQUEST).encode()
     parsed = FRONTEND.parse(raw, model="alias", stream=True)
-    canonical = FRONTEND.to_canonical(parsed)
+    canonical = canonical_of(parsed)
     assert canonical["model"] == "alias" and canonical["stream"] is True and canonical["stream_options"] == {"include_usage": True}
     system, user, assistant, tool1, tool2, thanks = canonical["messages"]
     assert system == {"role": "system", "content": "Be brief."}
@@ -308,7 +325,7 @@ def test_client_request_to_canonical_and_back() -> None:
     assert canonical["response_format"] == {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}
 
     # ... and back to Gemini through the adapter: the function-call round trip survives.
-    back = sent(ADAPTER.chat_request(BASE, "k", "m", canonical, stream=True))
+    back = translated(canonical, stream=True)
     assert [c["role"] for c in back["contents"]] == ["user", "model", "user"]
     assert [p["functionCall"]["args"] for p in back["contents"][1]["parts"]] == [{"city": "Paris"}, {"city": "Rome"}]
     assert back["contents"][2]["parts"][:2] == [
@@ -351,8 +368,8 @@ def test_canned_request_is_what_the_sdk_sends() -> None:
         automatic_function_calling=gtypes.AutomaticFunctionCallingConfig(disable=True),
     )  # fmt: skip
     client.models.generate_content(model="m", contents=contents, config=config)
-    canonical = FRONTEND.to_canonical(FRONTEND.parse(json.dumps(captured[0]).encode(), model="alias", stream=False))
-    assert canonical == FRONTEND.to_canonical(Parsed(model="alias", stream=False, body=SDK_REQUEST))
+    canonical = canonical_of(FRONTEND.parse(json.dumps(captured[0]).encode(), model="alias", stream=False))
+    assert canonical == canonical_of(Parsed(model="alias", stream=False, body=SDK_REQUEST))
 
 
 def test_parse_rejects_bad_requests() -> None:
@@ -367,7 +384,7 @@ def test_parse_rejects_bad_requests() -> None:
         FRONTEND.to_canonical(Parsed(model="m", stream=False, body=pdf))
     parsed = FRONTEND.parse(b'{"contents": [{"parts": [{"text": "x"}]}], "toolConfig": {}}', model="m", stream=False)
     assert parsed == Parsed(model="m", stream=False, body={"contents": [{"parts": [{"text": "x"}]}], "toolConfig": {}})
-    assert FRONTEND.to_canonical(parsed) == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    assert canonical_of(parsed) == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
 
 
 # --- front door: canonical answers -> Gemini ------------------------------------------------
@@ -384,7 +401,7 @@ FINISHES = [("stop", "STOP"), ("length", "MAX_TOKENS"), ("tool_calls", "STOP"), 
 
 @pytest.mark.parametrize(("finish", "expected"), FINISHES)
 def test_from_canonical(finish: str, expected: str) -> None:
-    assert FRONTEND.from_canonical(canonical_answer(finish), "alias") == {
+    assert FRONTEND.from_canonical(from_openai(canonical_answer(finish), ChatResponse), "alias") == {
         "candidates": [{
             "content": {"role": "model", "parts": [{"text": "Checking."}, {"functionCall": {"name": "f", "args": {"a": [1]}}}]},
             "finishReason": expected,
@@ -401,7 +418,7 @@ def test_from_canonical(finish: str, expected: str) -> None:
 def test_from_canonical_read_by_the_sdk(finish: str, expected: str) -> None:
     from google.genai import types as gtypes
 
-    r = gtypes.GenerateContentResponse.model_validate(FRONTEND.from_canonical(canonical_answer(finish), "alias"))
+    r = gtypes.GenerateContentResponse.model_validate(FRONTEND.from_canonical(from_openai(canonical_answer(finish), ChatResponse), "alias"))
     assert r.candidates[0].content.parts[0].text == "Checking."
     assert (r.function_calls[0].name, r.function_calls[0].args) == ("f", {"a": [1]})
     assert r.candidates[0].finish_reason.value == expected
@@ -435,7 +452,7 @@ def canonical_chunks() -> list[dict]:
 
 def encode_all(chunks: list[dict]) -> bytes:
     encoder = FRONTEND.stream_encoder(Parsed(model="alias", stream=True, body={}))
-    return b"".join(encoder.encode(c) for c in chunks) + encoder.finish()
+    return b"".join(encoder.encode(from_openai(c, ChatChunk)) for c in chunks) + encoder.finish()
 
 
 def test_stream_encoding() -> None:
@@ -474,7 +491,7 @@ def test_stream_through_the_sdk_and_in_stream_error() -> None:
     from google.genai import types as gtypes
 
     encoder = FRONTEND.stream_encoder(Parsed(model="alias", stream=True, body={}))
-    broken = encoder.encode(canonical_chunks()[1]) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
+    broken = encoder.encode(from_openai(canonical_chunks()[1], ChatChunk)) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
 
     def client(payload: bytes) -> genai.Client:
         transport = httpx.MockTransport(lambda _r: httpx.Response(200, content=payload, headers={"content-type": "text/event-stream"}))

@@ -39,7 +39,7 @@ def test_basic_request(kind: str, stream: bool) -> None:
     adapter = REGISTRY[kind]
     body = {**BODY, "stream": stream}
     original = json.dumps(body, sort_keys=True)
-    req = adapter.chat_request("https://up.test/v1", "sk-upstream", "real-model", body, stream=stream)
+    req = adapter.native_request("https://up.test/v1", "sk-upstream", "real-model", body, stream=stream)
 
     assert isinstance(req, UpstreamRequest)
     assert req.url == "https://up.test/v1/chat/completions"
@@ -63,38 +63,38 @@ def test_basic_request(kind: str, stream: bool) -> None:
 
 def test_stream_options_are_merged_not_replaced() -> None:
     body = {**BODY, "stream_options": {"include_usage": False, "other": 1}}
-    out = sent(OPENAI.chat_request("https://up.test/v1", "", "m", body, stream=True))
+    out = sent(OPENAI.native_request("https://up.test/v1", "", "m", body, stream=True))
     assert out["stream_options"] == {"include_usage": True, "other": 1}
     assert body["stream_options"] == {"include_usage": False, "other": 1}
 
 
 def test_stream_options_null_is_handled() -> None:
-    out = sent(OPENAI.chat_request("https://up.test/v1", "", "m", {**BODY, "stream_options": None}, stream=True))
+    out = sent(OPENAI.native_request("https://up.test/v1", "", "m", {**BODY, "stream_options": None}, stream=True))
     assert out["stream_options"] == {"include_usage": True}
 
 
 def test_groq_drops_logit_bias_and_logprobs() -> None:
     body = {**BODY, "logprobs": True, "top_logprobs": 3}
-    out = sent(REGISTRY["groq"].chat_request("https://api.groq.com/openai/v1", "k", "llama", body, stream=False))
+    out = sent(REGISTRY["groq"].native_request("https://api.groq.com/openai/v1", "k", "llama", body, stream=False))
     assert not {"logit_bias", "logprobs", "top_logprobs"} & set(out)
     assert out["user"] == "end-user-1"
-    kept = sent(OPENAI.chat_request("https://api.openai.com/v1", "k", "gpt", body, stream=False))
+    kept = sent(OPENAI.native_request("https://api.openai.com/v1", "k", "gpt", body, stream=False))
     assert kept["logit_bias"] == {"50256": -100} and kept["logprobs"] is True and kept["top_logprobs"] == 3
 
 
 def test_mistral_drops_user() -> None:
-    out = sent(REGISTRY["mistral"].chat_request("https://api.mistral.ai/v1", "k", "m", BODY, stream=False))
+    out = sent(REGISTRY["mistral"].native_request("https://api.mistral.ai/v1", "k", "m", BODY, stream=False))
     assert "user" not in out and "logit_bias" not in out
 
 
 @pytest.mark.parametrize("secret", ["", None])
 def test_no_authorization_header_without_secret(secret) -> None:
-    req = REGISTRY["ollama"].chat_request("http://127.0.0.1:11434/v1", secret, "llama3", BODY, stream=False)
+    req = REGISTRY["ollama"].native_request("http://127.0.0.1:11434/v1", secret, "llama3", BODY, stream=False)
     assert "authorization" not in {h.lower() for h in req.headers}
 
 
 def test_secret_only_in_header_not_body() -> None:
-    req = OPENAI.chat_request("https://up.test/v1", "sk-very-secret", "m", BODY, stream=False)
+    req = OPENAI.native_request("https://up.test/v1", "sk-very-secret", "m", BODY, stream=False)
     assert b"sk-very-secret" not in req.body
 
 
