@@ -22,11 +22,34 @@ from msgspec import UNSET, UnsetType
 from tollgate.errors import BadRequest
 
 __all__ = [
-    "MAX_TOKENS", "UNSET", "ChatChunk", "ChatRequest", "ChatResponse", "Choice", "ChunkChoice", "ContentPart", "Delta",
-    "FileData", "FunctionCall", "FunctionDef", "ImageURL", "InputAudio", "JSONSchemaSpec", "Message", "NamedFunction",
-    "ResponseFormat", "StreamOptions", "Tool", "ToolCall", "ToolChoice", "ToolChoiceFunction", "Usage", "UnsetType",
-    "from_openai", "to_openai",
-]  # fmt: skip
+    "MAX_TOKENS",
+    "UNSET",
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "ChunkChoice",
+    "ContentPart",
+    "Delta",
+    "FileData",
+    "FunctionCall",
+    "FunctionDef",
+    "ImageURL",
+    "InputAudio",
+    "JSONSchemaSpec",
+    "Message",
+    "NamedFunction",
+    "ResponseFormat",
+    "StreamOptions",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "ToolChoiceFunction",
+    "UnsetType",
+    "Usage",
+    "from_openai",
+    "to_openai",
+]
 
 # Most tokens one request can be billed for: far above any model's context, far below what
 # would overflow a cost in micro-USD (or the usage table's columns).
@@ -65,18 +88,18 @@ class Usage(msgspec.Struct, frozen=True):
 
 class ImageURL(msgspec.Struct):
     url: str
-    detail: str | None | UnsetType = UNSET
+    detail: str | UnsetType | None = UNSET
 
 
 class InputAudio(msgspec.Struct):
-    data: str | None | UnsetType = UNSET
-    format: str | None | UnsetType = UNSET
+    data: str | UnsetType | None = UNSET
+    format: str | UnsetType | None = UNSET
 
 
 class FileData(msgspec.Struct):
-    file_data: str | None | UnsetType = UNSET
-    file_id: str | None | UnsetType = UNSET
-    filename: str | None | UnsetType = UNSET
+    file_data: str | UnsetType | None = UNSET
+    file_id: str | UnsetType | None = UNSET
+    filename: str | UnsetType | None = UNSET
 
 
 class ContentPart(msgspec.Struct):
@@ -84,10 +107,10 @@ class ContentPart(msgspec.Struct):
     (a part of another type is kept, with its type only, and skipped by the translations)."""
 
     type: str
-    text: str | None | UnsetType = UNSET
-    image_url: ImageURL | str | None | UnsetType = UNSET
-    input_audio: InputAudio | None | UnsetType = UNSET
-    file: FileData | None | UnsetType = UNSET
+    text: str | UnsetType | None = UNSET
+    image_url: ImageURL | str | UnsetType | None = UNSET
+    input_audio: InputAudio | UnsetType | None = UNSET
+    file: FileData | UnsetType | None = UNSET
 
 
 # --- tools and tool calls -----------------------------------------------------------------
@@ -96,37 +119,37 @@ class ContentPart(msgspec.Struct):
 class FunctionCall(msgspec.Struct):
     """A tool call's function; streamed, each piece may carry only part of the arguments."""
 
-    name: str | None | UnsetType = UNSET
-    arguments: str | dict[str, Any] | None | UnsetType = UNSET  # a JSON string (an object tolerated)
+    name: str | UnsetType | None = UNSET
+    arguments: str | dict[str, Any] | UnsetType | None = UNSET  # a JSON string (an object tolerated)
 
 
 class ToolCall(msgspec.Struct):
     """An assistant's tool call (``index`` only in stream deltas)."""
 
     index: int | UnsetType = UNSET
-    id: str | None | UnsetType = UNSET
-    type: str | None | UnsetType = UNSET
-    function: FunctionCall | None | UnsetType = UNSET
+    id: str | UnsetType | None = UNSET
+    type: str | UnsetType | None = UNSET
+    function: FunctionCall | UnsetType | None = UNSET
 
 
 class FunctionDef(msgspec.Struct):
-    name: str | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
-    parameters: dict[str, Any] | None | UnsetType = UNSET  # JSON Schema
+    name: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
+    parameters: dict[str, Any] | UnsetType | None = UNSET  # JSON Schema
 
 
 class Tool(msgspec.Struct):
-    type: str | None | UnsetType = UNSET  # "function" (the default when absent)
-    function: FunctionDef | None | UnsetType = UNSET
+    type: str | UnsetType | None = UNSET  # "function" (the default when absent)
+    function: FunctionDef | UnsetType | None = UNSET
 
 
 class NamedFunction(msgspec.Struct):
-    name: str | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
 
 
 class ToolChoiceFunction(msgspec.Struct):
-    type: str | None | UnsetType = UNSET
-    function: NamedFunction | None | UnsetType = UNSET
+    type: str | UnsetType | None = UNSET
+    function: NamedFunction | UnsetType | None = UNSET
 
 
 ToolChoice = str | ToolChoiceFunction  # "auto" | "required" | "none" | a named function
@@ -140,26 +163,26 @@ class Message(msgspec.Struct):
     ``reasoning_content`` is a reasoning model's visible thinking (DeepSeek's field)."""
 
     role: str
-    content: str | list[ContentPart] | None | UnsetType = UNSET
-    name: str | None | UnsetType = UNSET
-    tool_calls: list[ToolCall] | None | UnsetType = UNSET
-    tool_call_id: str | None | UnsetType = UNSET
-    reasoning_content: str | None | UnsetType = UNSET
+    content: str | list[ContentPart] | UnsetType | None = UNSET
+    name: str | UnsetType | None = UNSET
+    tool_calls: list[ToolCall] | UnsetType | None = UNSET
+    tool_call_id: str | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
 
 
 class JSONSchemaSpec(msgspec.Struct):
-    name: str | None | UnsetType = UNSET
-    schema: dict[str, Any] | None | UnsetType = UNSET
-    strict: bool | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
+    schema: dict[str, Any] | UnsetType | None = UNSET
+    strict: bool | UnsetType | None = UNSET
 
 
 class ResponseFormat(msgspec.Struct):
     type: str
-    json_schema: JSONSchemaSpec | None | UnsetType = UNSET
+    json_schema: JSONSchemaSpec | UnsetType | None = UNSET
 
 
 class StreamOptions(msgspec.Struct):
-    include_usage: bool | None | UnsetType = UNSET
+    include_usage: bool | UnsetType | None = UNSET
 
 
 class ChatRequest(msgspec.Struct):
@@ -169,23 +192,23 @@ class ChatRequest(msgspec.Struct):
 
     model: str | UnsetType = UNSET
     messages: list[Message] = []
-    max_tokens: int | None | UnsetType = UNSET
-    max_completion_tokens: int | None | UnsetType = UNSET
-    stop: str | list[str] | None | UnsetType = UNSET
-    temperature: float | None | UnsetType = UNSET
-    top_p: float | None | UnsetType = UNSET
-    n: int | None | UnsetType = UNSET
-    seed: int | None | UnsetType = UNSET
-    presence_penalty: float | None | UnsetType = UNSET
-    frequency_penalty: float | None | UnsetType = UNSET
-    tools: list[Tool] | None | UnsetType = UNSET
-    tool_choice: ToolChoice | None | UnsetType = UNSET
-    parallel_tool_calls: bool | None | UnsetType = UNSET
-    response_format: ResponseFormat | None | UnsetType = UNSET
-    reasoning_effort: str | None | UnsetType = UNSET
-    user: str | None | UnsetType = UNSET
-    stream: bool | None | UnsetType = UNSET
-    stream_options: StreamOptions | None | UnsetType = UNSET
+    max_tokens: int | UnsetType | None = UNSET
+    max_completion_tokens: int | UnsetType | None = UNSET
+    stop: str | list[str] | UnsetType | None = UNSET
+    temperature: float | UnsetType | None = UNSET
+    top_p: float | UnsetType | None = UNSET
+    n: int | UnsetType | None = UNSET
+    seed: int | UnsetType | None = UNSET
+    presence_penalty: float | UnsetType | None = UNSET
+    frequency_penalty: float | UnsetType | None = UNSET
+    tools: list[Tool] | UnsetType | None = UNSET
+    tool_choice: ToolChoice | UnsetType | None = UNSET
+    parallel_tool_calls: bool | UnsetType | None = UNSET
+    response_format: ResponseFormat | UnsetType | None = UNSET
+    reasoning_effort: str | UnsetType | None = UNSET
+    user: str | UnsetType | None = UNSET
+    stream: bool | UnsetType | None = UNSET
+    stream_options: StreamOptions | UnsetType | None = UNSET
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -209,10 +232,10 @@ class ChatResponse(msgspec.Struct):
 
 
 class Delta(msgspec.Struct):
-    role: str | None | UnsetType = UNSET
-    content: str | None | UnsetType = UNSET
-    tool_calls: list[ToolCall] | None | UnsetType = UNSET
-    reasoning_content: str | None | UnsetType = UNSET
+    role: str | UnsetType | None = UNSET
+    content: str | UnsetType | None = UNSET
+    tool_calls: list[ToolCall] | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
 
 
 class ChunkChoice(msgspec.Struct):

@@ -11,8 +11,18 @@ import pytest
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import OpenAIFrontend
 from tollgate.canonical import (
-    UNSET, ChatChunk, ChatRequest, ChatResponse, ContentPart, ImageURL, Message, ToolChoiceFunction, Usage, from_openai, to_openai,
-)  # fmt: skip
+    UNSET,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    ImageURL,
+    Message,
+    ToolChoiceFunction,
+    Usage,
+    from_openai,
+    to_openai,
+)
 from tollgate.errors import BadRequest
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
 from tollgate.sse import Event
@@ -23,22 +33,40 @@ REQUEST = {
     "model": "m",
     "messages": [
         {"role": "system", "content": "Be terse."},
-        {"role": "user", "content": [{"type": "text", "text": "Look:"}, {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Look:"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "Sunny"},
     ],
     "tools": [{"type": "function", "function": {"name": "w", "description": "Weather", "parameters": {"type": "object"}}}],
     "tool_choice": {"type": "function", "function": {"name": "w"}},
-    "max_tokens": 5, "temperature": 0.5, "stop": ["END"], "stream": True, "stream_options": {"include_usage": True},
-    "response_format": {"type": "json_object"}, "reasoning_effort": "low", "user": "u",
-}  # fmt: skip
+    "max_tokens": 5,
+    "temperature": 0.5,
+    "stop": ["END"],
+    "stream": True,
+    "stream_options": {"include_usage": True},
+    "response_format": {"type": "json_object"},
+    "reasoning_effort": "low",
+    "user": "u",
+}
 
 
 def test_request_round_trip_keeps_absent_and_null_apart() -> None:
     request = from_openai(REQUEST)
     assert isinstance(request, ChatRequest)
     user, assistant = request.messages[1], request.messages[2]
-    assert isinstance(user.content, list) and user.content[1] == ContentPart(type="image_url", image_url=ImageURL(url="https://x.test/a.png", detail="low"))
+    assert isinstance(user.content, list) and user.content[1] == ContentPart(
+        type="image_url", image_url=ImageURL(url="https://x.test/a.png", detail="low")
+    )
     assert assistant.content is None and assistant.tool_call_id is UNSET
     assert isinstance(request.tool_choice, ToolChoiceFunction) and request.n is UNSET
     assert to_openai(request) == REQUEST
@@ -70,8 +98,14 @@ def test_openai_door_reads_the_body_typed() -> None:
 
 def test_response_and_chunk_usage_in_openai_shape() -> None:
     usage = Usage(prompt_tokens=10, completion_tokens=4, cached_tokens=3, reasoning_tokens=1)
-    answer = {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}], "usage": usage.to_openai()}  # fmt: skip
+    answer = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": usage.to_openai(),
+    }
     response = from_openai(answer, ChatResponse)
     assert response.usage == usage and to_openai(response) == answer
     chunk = to_openai(ChatChunk(id="x", created=1, model="m"))
@@ -79,11 +113,23 @@ def test_response_and_chunk_usage_in_openai_shape() -> None:
 
 
 def test_openai_upstream_answers_as_canonical() -> None:
-    payload = json.dumps({
-        "id": "chatcmpl-1", "created": 7, "model": "gpt", "system_fingerprint": "fp",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "reasoning_content": "think"}, "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "prompt_cache_hit_tokens": 1},
-    }).encode()  # fmt: skip
+    payload = json.dumps(
+        {
+            "id": "chatcmpl-1",
+            "created": 7,
+            "model": "gpt",
+            "system_fingerprint": "fp",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "hi", "reasoning_content": "think"},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "prompt_cache_hit_tokens": 1},
+        }
+    ).encode()
     response, usage = OPENAI.chat_response(payload)
     assert usage == Usage(3, 2, 1, 0) and response.usage == usage
     assert response.choices[0].message == Message(role="assistant", content="hi", reasoning_content="think")
@@ -96,7 +142,9 @@ def test_openai_upstream_answers_as_canonical() -> None:
 
 def test_openai_upstream_stream_as_canonical() -> None:
     decoder = OPENAI.stream_decoder("m")
-    (chunk,) = decoder.feed(Event(b'{"id":"c","created":1,"model":"gpt","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}'))
+    (chunk,) = decoder.feed(
+        Event(b'{"id":"c","created":1,"model":"gpt","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}')
+    )
     assert chunk.choices[0].delta.content == "x" and chunk.usage is None and decoder.usage is None
     (last,) = decoder.feed(Event(b'{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}'))
     assert last.usage == decoder.usage == Usage(3, 1)
@@ -109,7 +157,12 @@ def test_openai_upstream_stream_as_canonical() -> None:
 def test_canonical_request_to_an_openai_upstream() -> None:
     request = from_openai({"model": "alias", "messages": [{"role": "user", "content": "hi"}], "user": "u", "temperature": 1})
     sent = json.loads(OPENAI_COMPATIBLE["mistral"].chat_request("https://up.test/v1", "k", "real", request, stream=True).body)
-    assert sent == {"model": "real", "messages": [{"role": "user", "content": "hi"}], "temperature": 1.0, "stream_options": {"include_usage": True}}
+    assert sent == {
+        "model": "real",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 1.0,
+        "stream_options": {"include_usage": True},
+    }
 
 
 def test_validation_errors_are_value_errors() -> None:
