@@ -75,7 +75,7 @@ class GeminiAdapter(Unsupported):
         if isinstance(texts, dict):
             dimensions = texts.get("dimensions")
             value = texts.get("input")
-            texts = [value] if isinstance(value, str) else value
+            texts = [value] if isinstance(value, str) else value  # type: ignore[assignment]  # checked just below
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise BadRequest("Gemini models embed text only: 'input' must be a string or an array of strings.", code="invalid_input")
         name = "models/" + upstream_model.removeprefix("models/")

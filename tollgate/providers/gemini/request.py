@@ -252,7 +252,8 @@ def _clean(node: dict, defs: dict, depth: int) -> dict:
         out.update(out.pop("anyOf")[0])
     elif "anyOf" in out and not out["anyOf"]:
         del out["anyOf"]
-    if "format" in out and out["format"] not in _FORMATS.get(out.get("type"), ()):
+    kind: Any = out.get("type")  # a schema's own value: an unhashable one fails the translation (a 400), as before
+    if "format" in out and out["format"] not in _FORMATS.get(kind, ()):
         del out["format"]
     if isinstance(out.get("required"), list):
         known = out.get("properties") or {}
