@@ -86,7 +86,7 @@ def now_ms() -> int:
 
 def format_table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 # -- renderings (tables and lines for people; --json prints to_data(reply) instead) --------
@@ -106,7 +106,7 @@ def account_row(a: pb.Account) -> tuple[str, ...]:
 
 
 def show_account(a: pb.Account, args) -> str:
-    fields = zip(("account", "name", "status", "balance", "zdr", "created"), account_row(a))
+    fields = zip(("account", "name", "status", "balance", "zdr", "created"), account_row(a), strict=True)
     return format_table([(f"{name}:", value) for name, value in fields])
 
 

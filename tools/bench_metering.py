@@ -240,11 +240,13 @@ def bench_ingest(n: int, batch_size: int | None) -> dict:
 def print_ingest(r: dict) -> None:
     cpu = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
     print(
-        f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} {'cpu s metering/nats':>20}  check"
+        f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} "
+        f"{'cpu s metering/nats':>20}  check"
     )
     check = "ok" if r["stored_ok"] else f"FAILED: {r['stored']} stored"
     print(
-        f"{'publish → JetStream → metering → chDB':<40} {r['events']:>8} {r['batch']:>6} {r['seconds']:>8.2f} {r['rate']:>9.0f} {r['rate_10_90']:>12.0f} "
+        f"{'publish → JetStream → metering → chDB':<40} {r['events']:>8} {r['batch']:>6} {r['seconds']:>8.2f} {r['rate']:>9.0f} "
+        f"{r['rate_10_90']:>12.0f} "
         f"{cpu(r['cpu_metering']) + ' / ' + cpu(r['cpu_nats']):>20}  {check}"
     )
     print(f"  (backlog published in {r['publish_s']:.1f}s; metering start-up to first ack {r['startup_s']:.1f}s, not counted)")
@@ -338,7 +340,8 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
         anchor = datetime.fromtimestamp(meta["anchor_ms"] / 1000, UTC)
         month, week = anchor - timedelta(days=30), anchor - timedelta(days=7)
         [(busiest, share)] = store._client.query(
-            "SELECT account_id, count() / (SELECT count() FROM usage_events) FROM usage_events GROUP BY account_id ORDER BY count() DESC LIMIT 1"
+            "SELECT account_id, count() / (SELECT count() FROM usage_events) FROM usage_events GROUP BY account_id ORDER BY count() DESC "
+            "LIMIT 1"
         ).result_rows
         sample = "SELECT request_id FROM usage_events {} ORDER BY cityHash64(request_id) LIMIT {}"
         ids = [r[0] for r in store._client.query(sample.format(f"WHERE account_id = '{busiest}'", runs + 2)).result_rows]
@@ -397,15 +400,18 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
 def print_queries(results: list[tuple], meta: dict, target_ms: float = 300) -> None:
     parts = meta["parts"]
     print(
-        f"\n{'metering queries (chDB, ' + format(meta['rows'], ',') + ' events / 30 days)':<42} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6}  "
+        f"\n{'metering queries (chDB, ' + format(meta['rows'], ',') + ' events / 30 days)':<42} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'rows':>6}  "
         f"target p95 < {target_ms:.0f} ms"
     )
     for label, runs, p50, p95, rows in results:
         verdict = "(no target)" if label.endswith("*") else "ok" if p95 < target_ms else "OVER"
         print(f"{label:<42} {runs:>5} {p50:>8.1f} {p95:>8.1f} {rows:>6}  {verdict}")
     print(
-        f"  (one account = the busiest, {meta['busiest']}: {meta['busiest_share']:.0%} of events; rows: raw {parts.get('usage_events', (0, 0))[1]:,} in "
-        f"{parts.get('usage_events', (0, 0))[0]} parts, hourly rollup {parts.get('usage_hourly', (0, 0))[1]:,}, daily {parts.get('model_daily', (0, 0))[1]:,})"
+        f"  (one account = the busiest, {meta['busiest']}: {meta['busiest_share']:.0%} of events; rows: raw "
+        f"{parts.get('usage_events', (0, 0))[1]:,} in "
+        f"{parts.get('usage_events', (0, 0))[0]} parts, hourly rollup {parts.get('usage_hourly', (0, 0))[1]:,}, daily "
+        f"{parts.get('model_daily', (0, 0))[1]:,})"
     )
     print(
         "  * one store.insert of events already stored (metering after a crash); a new event of the last minutes skips the lookup\n"

@@ -72,7 +72,8 @@ def room(db, account_id: str, chain: list[Cap], now: int, day: int, month: int) 
     """What ``chain``'s caps still allow: for each cap, cap − spent − reserved under it."""
     reserved: dict[str, int] = {cap.key_id: 0 for cap in chain}
     rows = db.execute(
-        "SELECT granted_micros, debited_micros, spent_micros, cap_keys FROM leases WHERE account_id = ? AND cap_keys <> '' AND expires_at_ms > ?",
+        "SELECT granted_micros, debited_micros, spent_micros, cap_keys FROM leases WHERE account_id = ? AND cap_keys <> '' AND "
+        "expires_at_ms > ?",
         (account_id, now),
     )
     for granted, debited, spent, cap_keys in rows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any, ClassVar
 
 from tollgate.files import private_dir, private_file
 
@@ -22,7 +23,7 @@ class SqliteDatabase:
     """sqlite3 in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
 
     dialect = "sqlite"
-    words = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "false": "0"}
+    words: ClassVar[dict[str, str]] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "false": "0"}
     integrity_error: type[Exception] = sqlite3.IntegrityError
 
     def __init__(self, path: Path):
@@ -65,9 +66,9 @@ class PostgresDatabase:
     is given up (nothing half-done is carried over to a new connection)."""
 
     dialect = "postgres"
-    words = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
+    words: ClassVar[dict[str, str]] = {"serial": "BIGSERIAL PRIMARY KEY", "false": "FALSE"}
     MIGRATION_LOCK = 0x546F6C6C67617465  # "Tollgate": the advisory lock key schema migrations hold
-    CONNECT = {
+    CONNECT: ClassVar[dict[str, Any]] = {
         "autocommit": True,
         "connect_timeout": 5,
         "keepalives": 1,

@@ -80,7 +80,7 @@ def migrations(dialect: str, directory: Path = MIGRATIONS) -> list[Migration]:
         files = by_version.setdefault(version, {})
         stems = {_NAME.fullmatch(p.name)[2] for p in files.values()} | {match[2]}
         if engine in files or (files and (None in files or engine is None)) or len(stems) > 1:
-            names = sorted(p.name for p in files.values()) + [path.name]
+            names = [*sorted(p.name for p in files.values()), path.name]
             raise MigrationError(f"accounts migration {version:04d} is given more than once: {', '.join(names)}")
         files[engine] = path
     chosen = []

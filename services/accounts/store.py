@@ -403,14 +403,16 @@ class SqlStore:
             row = None
             if lease_id:
                 row = self._db.execute(
-                    "SELECT granted_micros FROM leases WHERE id = ? AND account_id = ? AND key_id = ? AND spent_micros < 0 AND expires_at_ms > ?",
+                    "SELECT granted_micros FROM leases WHERE id = ? AND account_id = ? AND key_id = ? AND spent_micros < 0 AND "
+                    "expires_at_ms > ?",
                     (lease_id, account_id, key_id, now),
                 ).fetchone()
             if row is None:
                 lease_id = new_id("lease")
                 total = grant
                 self._db.execute(
-                    "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms, key_id, cap_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO leases (id, account_id, holder, granted_micros, expires_at_ms, created_at_ms, key_id, cap_keys) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?)",
                     (lease_id, account_id, holder[:100], grant, expires, now, key_id, "\n".join(cap.key_id for cap in chain)),
                 )
                 self._db.execute("DELETE FROM leases WHERE account_id = ? AND expires_at_ms < ?", (account_id, now - 86_400_000))

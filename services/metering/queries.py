@@ -21,7 +21,8 @@ SUMS = (
 )
 
 REQUEST_COLUMNS = (
-    "request_id, formatDateTime(occurred_at, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS occurred_at, account_id, key_id, endpoint, model_requested, "
+    "request_id, formatDateTime(occurred_at, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS occurred_at, account_id, key_id, endpoint, "
+    "model_requested, "
     "model_served, provider, channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, "
     "reasoning_tokens, cost_micros, price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr"
 )
@@ -112,7 +113,8 @@ RANKED_MODELS = {"tokens": "tokens", "requests": "requests", "accounts": "accoun
 def model_rankings_sql(by: str) -> str:
     return (
         "SELECT model, sum(requests) AS requests, sum(tokens) AS tokens, uniqMerge(accounts) AS accounts, sum(errors) AS errors "
-        f"FROM model_daily WHERE day >= toDate({{start:DateTime64(3)}}) AND model != '' GROUP BY model ORDER BY {RANKED_MODELS[by]} DESC, model LIMIT 100"
+        f"FROM model_daily WHERE day >= toDate({{start:DateTime64(3)}}) AND model != '' GROUP BY model ORDER BY {RANKED_MODELS[by]} DESC, "
+        "model LIMIT 100"
     )
 
 
@@ -130,7 +132,8 @@ def channel_rankings_sql() -> str:
 def statement_sql() -> str:
     """One account over [start, end), with ``range_params``."""
     return (
-        "SELECT model, key_id, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
+        "SELECT model, key_id, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS "
+        "completion_tokens, "
         f"sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros FROM {rollup(PER_ACCOUNT, '', 'day')} "
         "GROUP BY model, key_id ORDER BY model, key_id"
     )
@@ -153,7 +156,8 @@ def reconcile_sql(table: str, per_account: bool) -> str:
         return (
             "SELECT toString(toDate(occurred_at)) AS utc_day, count() AS total_requests, countIf(cost_micros > 0) AS billed_requests, "
             f"sum(cost_micros) AS total_cost_micros FROM usage_events{final} "
-            f"WHERE {account}occurred_at >= {{start:DateTime64(3)}} AND occurred_at < {{end:DateTime64(3)}} GROUP BY utc_day ORDER BY utc_day"
+            f"WHERE {account}occurred_at >= {{start:DateTime64(3)}} AND occurred_at < {{end:DateTime64(3)}} GROUP BY utc_day ORDER BY "
+            "utc_day"
         )
     if table in ("usage_hourly", "usage_hourly_all"):
         day, where = "toString(toDate(hour))", "hour >= {start:DateTime64(3)} AND hour < {end:DateTime64(3)}"

@@ -92,7 +92,7 @@ def test_200_concurrent_requests_on_3_edges_never_overdraw_an_account_with_credi
 
 
 def test_a_request_whose_worst_case_exceeds_the_balance_is_402_and_costs_nothing(stack, new_account, accounts):
-    account_id, key = new_account(balance_micros=1_000)
+    _, key = new_account(balance_micros=1_000)
     client = edges(stack, key)[0]
     ask(client, max_tokens=10)  # worst case well under $0.001
     with pytest.raises(openai.APIStatusError) as err:

@@ -193,7 +193,7 @@ def test_an_edge_with_a_metrics_port_keeps_its_totals_off_the_api_port(stack, ne
     from tools.stack import free_port
 
     metrics_port = free_port()
-    edge, url = stack.start_edge("edge-metrics-port", env={"TOLLGATE_EDGE_METRICS_PORT": str(metrics_port)})
+    _, url = stack.start_edge("edge-metrics-port", env={"TOLLGATE_EDGE_METRICS_PORT": str(metrics_port)})
     _, key = new_account()
     openai.OpenAI(base_url=url, api_key=key, max_retries=0).chat.completions.create(
         model="sim-1", messages=[{"role": "user", "content": PROMPT}], max_tokens=3

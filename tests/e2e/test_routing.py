@@ -114,7 +114,7 @@ def test_fallback_models_and_models_fall_through_in_order(stack, new_account):
 
 
 def test_zdr_requests_never_reach_a_retaining_channel(stack, new_account):
-    account_id, key = new_account()
+    _, key = new_account()
     c = client(stack, key)
     for _ in range(10):
         assert served_by(ask(c, "policy-mixed", extra_body={"provider": {"zdr": True}}))[0] == "policy-zdr"

@@ -48,7 +48,8 @@ def _key(stack: Stack) -> str:
 def _one(spans: list[Span], **want) -> Span:
     found = [s for s in spans if all(getattr(s, k) == v for k, v in want.items())]
     assert len(found) == 1, (
-        f"expected one span with {want}, found {[(s.service, s.kind, s.name) for s in found]} in {[(s.service, s.kind, s.name) for s in spans]}"
+        f"expected one span with {want}, found {[(s.service, s.kind, s.name) for s in found]} in "
+        f"{[(s.service, s.kind, s.name) for s in spans]}"
     )
     return found[0]
 

@@ -116,7 +116,11 @@ def test_metering_without_chdb_asks_for_a_clickhouse_server(tmp_path, monkeypatc
 
 
 def test_metering_service_exits_with_that_one_line_not_a_traceback(tmp_path):
-    script = "import sys; sys.modules['chdb'] = None\nfrom services.metering.__main__ import main, lifecycle\nlifecycle.run_service('metering', main)"
+    script = (
+        "import sys; sys.modules['chdb'] = None\n"
+        "from services.metering.__main__ import main, lifecycle\n"
+        "lifecycle.run_service('metering', main)"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOLLGATE_", "OTEL_"))}
     env |= {"TOLLGATE_DATA_DIR": str(tmp_path), "TOLLGATE_LOG_FORMAT": "json"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)

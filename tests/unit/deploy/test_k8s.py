@@ -208,7 +208,7 @@ def test_manifests_reference_what_exists(target):
                 assert volume["configMap"]["name"] in kinds(docs, "ConfigMap"), volume
     pdbs, hpas = kinds(docs, "PodDisruptionBudget"), kinds(docs, "HorizontalPodAutoscaler")
     assert set(hpas) == {"edge"} and set(pdbs) >= set(SERVICES.values())
-    for name, hpa in hpas.items():
+    for hpa in hpas.values():
         ref = hpa["spec"]["scaleTargetRef"]
         target_deployment = deployments[ref["name"]]
         assert ref["kind"] == "Deployment" and "replicas" not in target_deployment["spec"], "the HPA owns the replica count"

@@ -33,7 +33,7 @@ def test_openai_cost_fields_must_be_integers_in_range(field, value):
     assert err.value.status == 400 and err.value.code == f"invalid_{field}"
 
 
-@pytest.mark.parametrize("value", BAD_NUMBERS + [None], ids=repr)
+@pytest.mark.parametrize("value", [*BAD_NUMBERS, None], ids=repr)
 def test_anthropic_max_tokens_is_required_and_in_range(value):
     body = {"model": "m", "messages": MESSAGES, "max_tokens": value}
     with pytest.raises(BadRequest, match="max_tokens"):

@@ -241,7 +241,8 @@ def test_redelivered_with_delivery_count_1_after_a_nats_crash_counts_once_everyw
         with store._lock:
             store._client.command(
                 "INSERT INTO usage_daily (day, account_id, key_id, model, channel_id, provider, endpoint, requests, cost_micros) "
-                f"VALUES (toDate(fromUnixTimestamp64Milli({load[0].occurred_at_ms}, 'UTC')), '{ACCOUNT}', 'key_1', '{MODEL}', '{CHANNEL}', 'openai', 'chat', 2, 58)"
+                f"VALUES (toDate(fromUnixTimestamp64Milli({load[0].occurred_at_ms}, 'UTC')), '{ACCOUNT}', 'key_1', '{MODEL}', '{CHANNEL}', "
+                "'openai', 'chat', 2, 58)"
             )
         text, ok = reconcile.report(reconcile.compare(Ledger(load), served.url, ACCOUNT, 2, "admin"))
         assert (

@@ -58,7 +58,8 @@ def store(clickhouse_dsn):
 
 def stored_rows(s: UsageStore, ids: list[str]) -> dict[str, tuple]:
     rows = s.query(
-        "SELECT request_id, toUnixTimestamp64Milli(occurred_at) AS ms, account_id, key_id, endpoint, model_requested, model_served, provider, "
+        "SELECT request_id, toUnixTimestamp64Milli(occurred_at) AS ms, account_id, key_id, endpoint, model_requested, model_served, "
+        "provider, "
         "channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, "
         "price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr FROM usage_events "
         "WHERE request_id IN {ids:Array(String)}",

@@ -28,7 +28,11 @@ created = 1700000000
 context_length = 128_000
 capabilities = ["chat", "tools"]
 timeouts = { first_byte_ms = 120_000 }
-price = { input_per_mtok_micros = 1_000_000, output_per_mtok_micros = 2_000_000, cached_input_per_mtok_micros = 250_000, version = "v-alpha" }
+[models.price]
+input_per_mtok_micros = 1_000_000
+output_per_mtok_micros = 2_000_000
+cached_input_per_mtok_micros = 250_000
+version = "v-alpha"
 
 [[models]]
 id = "beta"

@@ -110,7 +110,7 @@ async def test_negative_caching_of_listed_error() -> None:
     fetch = Fetcher(error=Unauthorized("Incorrect API key provided."))
     cache = CachedLookup(fetch, ttl=60, maxsize=10, negative=(Unauthorized,), negative_ttl=60)
     for _ in range(5):
-        with pytest.raises(Unauthorized, match="Incorrect API key provided."):
+        with pytest.raises(Unauthorized, match=r"Incorrect API key provided\."):
             await cache.get("bad")
     assert len(fetch.calls) == 1
     assert cache.peek("bad") is None

@@ -156,7 +156,7 @@ def test_accounts_list_table_and_json() -> None:
         ]
     )
     stub = FakeAccounts(ListAccounts=reply)
-    code, out = run(stub, "accounts", "list", "--limit", "2")
+    _, out = run(stub, "accounts", "list", "--limit", "2")
     header, first, second, more = out.strip().splitlines()
     assert header.split() == ["ACCOUNT", "NAME", "STATUS", "BALANCE", "ZDR", "CREATED"]
     assert first.split() == ["acct_1", "acme", "active", "$25.000000", "no", "2026-01-01T00:00:00Z"]
@@ -164,7 +164,7 @@ def test_accounts_list_table_and_json() -> None:
     assert header.index("BALANCE") == first.index("$25") == second.index("-$1.5")  # aligned columns
     assert more == "(more: --after acct_2)" and stub.calls[0][1].limit == 2
 
-    code, out = run(stub, "--json", "accounts", "list")
+    _, out = run(stub, "--json", "accounts", "list")
     data = json.loads(out)
     assert data["accounts"][1] == {
         "account_id": "acct_2",
@@ -180,7 +180,7 @@ def test_accounts_list_table_and_json() -> None:
 
 def test_suspend_and_activate_send_the_status() -> None:
     stub = FakeAccounts(SetAccountStatus=account(status="suspended", status_reason="fraud"))
-    code, out = run(stub, "accounts", "suspend", "acct_1", "--reason", "fraud")
+    _, out = run(stub, "accounts", "suspend", "acct_1", "--reason", "fraud")
     assert out.strip() == "account acct_1 is suspended (fraud)"
     assert (stub.calls[0][1].status, stub.calls[0][1].reason) == ("suspended", "fraud")
     run(stub, "account", "activate", "acct_1")
@@ -193,7 +193,7 @@ def key(**kw) -> pb.KeyInfo:
 
 def test_keys_create_options_and_secret_once() -> None:
     stub = FakeAccounts(CreateKey=pb.CreatedKey(key=key(), secret="sk-" + "x" * 48))
-    code, out = run(
+    _, out = run(
         stub,
         "keys",
         "create",
@@ -233,7 +233,7 @@ def test_keys_list_states_and_limits() -> None:
             key(key_id="key_4", name="grace", expires_at_ms=now + 3_600_000, require_zdr=True),
         ]
     )
-    code, out = run(FakeAccounts(ListKeys=reply), "key", "list", "acct_1")
+    _, out = run(FakeAccounts(ListKeys=reply), "key", "list", "acct_1")
     lines = out.strip().splitlines()
     assert lines[0].split() == ["KEY", "NAME", "PREFIX", "STATUS", "LIMITS", "EXPIRES", "LAST", "USED", "CREATED"]
     rows = {line.split()[0]: line for line in lines[1:]}
@@ -247,7 +247,7 @@ def test_keys_list_states_and_limits() -> None:
 def test_keys_rotate_prints_the_new_secret_and_the_old_keys_end() -> None:
     old = key(expires_at_ms=T0 + 86_400_000 * 400)
     stub = FakeAccounts(RotateKey=pb.RotatedKey(new_key=pb.CreatedKey(key=key(key_id="key_2"), secret="sk-" + "n" * 48), old_key=old))
-    code, out = run(stub, "keys", "rotate", "key_1", "--grace", "600")
+    _, out = run(stub, "keys", "rotate", "key_1", "--grace", "600")
     assert stub.calls[0][1].grace_s == 600 and stub.calls[0][1].key_id == "key_1"
     assert out.count("sk-" + "n" * 48) == 1 and "new key key_2" in out and "shown once" in out
     assert "old key key_1 stops working at 2027-02-05T00:00:00Z" in out
@@ -258,7 +258,7 @@ def test_keys_rotate_prints_the_new_secret_and_the_old_keys_end() -> None:
 
 def test_adjust_topup_balance() -> None:
     stub = FakeAccounts(Adjust=pb.Balance(account_id="acct_1", balance_micros=-500_000), TopUp=pb.Balance(balance_micros=3_750_000))
-    code, out = run(stub, "adjust", "acct_1", "-1.50", "--reason", "chargeback", "--reference", "cb-1")
+    _, out = run(stub, "adjust", "acct_1", "-1.50", "--reason", "chargeback", "--reference", "cb-1")
     request = stub.calls[0][1]
     assert (request.amount_micros, request.reason, request.reference) == (-1_500_000, "chargeback", "cb-1")
     assert out.strip() == "balance -$0.500000"
@@ -283,7 +283,7 @@ def test_ledger_table_json_and_paging() -> None:
         pb.LedgerEntry(id=11, kind="adjustment", amount_micros=-1_500_000, reference="cb-1", note="charge back", created_at_ms=T0),
     ]
     stub = FakeAccounts(ListLedger=pb.ListLedgerResponse(entries=entries, balance_micros=8_498_766))
-    code, out = run(stub, "ledger", "acct_1", "--limit", "2", "--before", "13")
+    _, out = run(stub, "ledger", "acct_1", "--limit", "2", "--before", "13")
     assert (stub.calls[0][1].limit, stub.calls[0][1].before_id) == (2, 13)
     lines = out.strip().splitlines()
     assert lines[0].split() == ["ID", "TIME", "KIND", "AMOUNT", "KEY", "REFERENCE", "NOTE"]

@@ -57,7 +57,7 @@ def test_events_are_msgpack_maps_keyed_by_field_name() -> None:
 def test_newer_event_with_extra_field_decodes_with_v1_decoder() -> None:
     class UsageEventV2(events.UsageEvent, frozen=True, kw_only=True):
         region: str = "eu-west"
-        tags: list[str] = []
+        tags: list[str] = msgspec.field(default_factory=list)
 
     newer = UsageEventV2(request_id="r", occurred_at_ms=1, account_id="a", key_id="k", cost_micros=99, region="us", tags=["x"])
     decoded = events.decode(events.USAGE_SUBJECT, events.encode(newer))

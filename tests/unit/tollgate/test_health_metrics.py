@@ -353,9 +353,10 @@ async def test_middleware_counts_requests_by_endpoint_model_and_status():
         assert (await client.get("/t/unrouted")).status_code == 400
         await client.get("/readyz")  # not an API call: not counted
     values = samples(metrics.registry)
-    count = lambda model, status: values.get(
-        ("tollgate_edge_requests_total", frozenset({"endpoint": "chat", "model": model, "status": status}.items()))
-    )  # noqa: E731
+
+    def count(model: str, status: str) -> float | None:
+        return values.get(("tollgate_edge_requests_total", frozenset({"endpoint": "chat", "model": model, "status": status}.items())))
+
     assert count("sim-1", "200") == 1 and count("unknown", "400") == 1
     assert values[("tollgate_edge_gateway_overhead_seconds_count", frozenset({"endpoint": "chat"}.items()))] == 2
     assert sum(v for (name, _), v in values.items() if name == "tollgate_edge_requests_total") == 2

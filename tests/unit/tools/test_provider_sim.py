@@ -211,9 +211,11 @@ def test_anthropic_errors_and_faults(claude: anthropic.Anthropic, base: str) -> 
     assert err.value.body == {"type": "error", "error": {"type": "api_error", "message": "simulated HTTP 500"}}
     r = httpx.post(f"{base}/anthropic/v1/messages", json={"model": "sim-1"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
-    with pytest.raises(Exception, match="incomplete chunked read"):  # the SDK's vendored httpx2 error
-        with claude.messages.stream(model="sim-midstream-error", max_tokens=9, messages=[{"role": "user", "content": "hi"}]) as stream:
-            stream.get_final_message()
+    with (
+        pytest.raises(Exception, match="incomplete chunked read"),  # the SDK's vendored httpx2 error
+        claude.messages.stream(model="sim-midstream-error", max_tokens=9, messages=[{"role": "user", "content": "hi"}]) as stream,
+    ):
+        stream.get_final_message()
     lines = sse_lines(base, "/anthropic/v1/messages", {"model": "sim-malformed-stream", "messages": [], "stream": True}, {"x-api-key": "x"})
     assert lines[-1] == "data: {not json" and sum(line == "event: content_block_delta" for line in lines) == 3
 

@@ -22,7 +22,8 @@ def test_generated_code_matches_committed(tmp_path: Path) -> None:
     # Every proto yields _pb2.py, _pb2.pyi and _pb2_grpc.py.
     assert len(generated_names) == 3 * len(codegen.proto_files())
     assert generated_names == committed_names, (
-        f"{HINT}\n  only generated: {sorted(generated_names - committed_names)}\n  only committed: {sorted(committed_names - generated_names)}"
+        f"{HINT}\n  only generated: {sorted(generated_names - committed_names)}\n  only committed: "
+        f"{sorted(committed_names - generated_names)}"
     )
 
     stale = sorted(name for name in generated_names if (out_dir / name).read_bytes() != (COMMITTED / name).read_bytes())
