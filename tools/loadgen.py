@@ -71,6 +71,7 @@ class Connection(asyncio.Protocol):
         self.state = "head"  # head | length | chunk-size | chunk-data | trailer | until-close
         self.remaining = 0
         self.closed = False
+        self.idle_since = 0.0  # perf_counter when it went back to its pool
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
@@ -241,10 +242,12 @@ class Run:
 
 
 class Pool:
-    """Idle keep-alive connections to one target, kept across runs."""
+    """Idle keep-alive connections to one target, kept across runs. A connection idle for
+    ``max_idle_s`` is closed rather than reused (as httpx's keepalive_expiry): servers close
+    idle ones (uvicorn after 5 s), and a request written as the server closes is reset."""
 
-    def __init__(self, target: Target):
-        self.target = target
+    def __init__(self, target: Target, max_idle_s: float = 2.0):
+        self.target, self.max_idle_s = target, max_idle_s
         self.host, self.port, _ = target.address
         self.idle: list[Connection] = []
 
@@ -252,15 +255,18 @@ class Pool:
         return self.take() or await Connection.open(self.host, self.port)
 
     def take(self) -> Connection | None:
-        """An idle connection still open (the server may close idle ones: uvicorn after 5 s), or None."""
+        """The most recently used idle connection, or None."""
+        fresh = time.perf_counter() - self.max_idle_s
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed:
+            if not conn.closed and conn.idle_since > fresh:
                 return conn
+            conn.close()
         return None
 
     def put(self, conn: Connection) -> None:
         if not conn.closed:
+            conn.idle_since = time.perf_counter()
             self.idle.append(conn)
 
     def close(self) -> None:
