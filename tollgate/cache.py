@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
@@ -35,7 +36,12 @@ class CachedLookup(Generic[K, V]):
         self._generation = 0
         self.fetches = 0
 
-    async def get(self, key: K, *fetch_args) -> V:
+    def _forget(self, key: K, task: asyncio.Task[V]) -> None:
+        """A finished load leaves the in-flight table, unless a newer one took its place."""
+        if self._inflight.get(key) is task:
+            self._inflight.pop(key)
+
+    async def get(self, key: K, *fetch_args: Any) -> V:
         try:
             return self._hits[key]
         except KeyError:
@@ -48,7 +54,7 @@ class CachedLookup(Generic[K, V]):
         if task is None:
             task = asyncio.ensure_future(self._load(key, self._generation, fetch_args))
             self._inflight[key] = task
-            task.add_done_callback(lambda t, k=key: self._inflight.get(k) is t and self._inflight.pop(k))
+            task.add_done_callback(functools.partial(self._forget, key))
         return await asyncio.shield(task)
 
     async def _load(self, key: K, generation: int, fetch_args: tuple) -> V:

@@ -7,7 +7,7 @@ servicers abort with them; gRPC clients map status codes back to them.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import grpc
 
@@ -139,7 +139,7 @@ def from_grpc(err: grpc.aio.AioRpcError, overrides: dict[grpc.StatusCode, type[T
     for a caller's error (a quota, a bad request): it is an internal service failure, and
     its ``details()`` (transport text) is never passed on."""
     code = err.code()
-    error_code = next((v for k, v in (err.trailing_metadata() or ()) if k == ERROR_CODE_METADATA), None)
+    error_code = next((v for k, v in (err.trailing_metadata() or ()) if k == ERROR_CODE_METADATA and isinstance(v, str)), None)
     if error_code is None:
         return ServiceUnavailable(f"internal service unavailable ({code.name.lower()})")
     cls = (overrides or {}).get(code) or _FROM_GRPC.get(code, TollgateError)
@@ -155,6 +155,6 @@ ERROR_CODE_METADATA = "tollgate-error-code"  # carries the error's ``code`` (e.g
 MAX_DETAILS_CHARS = 2000  # gRPC carries details in metadata (16 KiB in all): a message quoting a huge input must not overflow it
 
 
-async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> None:
+async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> NoReturn:
     message = err.message if len(err.message) <= MAX_DETAILS_CHARS else err.message[: MAX_DETAILS_CHARS - 1] + "…"
     await context.abort(err.grpc_code, message, trailing_metadata=((ERROR_CODE_METADATA, (err.code or "")[:200]),))

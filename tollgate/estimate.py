@@ -24,7 +24,7 @@ def tokens(chars: int) -> int:
     return -(-chars // CHARS_PER_TOKEN)
 
 
-def _chars(value) -> int:
+def _chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
@@ -34,12 +34,16 @@ def _chars(value) -> int:
     return 0
 
 
-def prompt_tokens(body: dict) -> int:
+def prompt_tokens(body: dict[str, Any]) -> int:
     """Any protocol's request: every string value (messages, system, tools) but the settings'."""
     return tokens(_chars(body))
 
 
 # --- Anthropic Messages ---------------------------------------------------------------
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _anthropic_chars(value: Any) -> int:
@@ -59,13 +63,13 @@ def _anthropic_chars(value: Any) -> int:
     return 0  # images, documents, thinking: not estimated
 
 
-def anthropic_tokens(body: dict) -> int:
+def anthropic_tokens(body: dict[str, Any]) -> int:
     """An ESTIMATE, for upstreams that cannot count: the text is the system prompt, text
     blocks, tool_use inputs, tool results and the tool definitions (as JSON). Images and
     documents are not counted."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages = _list(body.get("messages"))
     chars = _anthropic_chars(body.get("system")) + sum(_anthropic_chars(m.get("content")) for m in messages if isinstance(m, dict))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    tools = _list(body.get("tools"))
     chars += sum(len(_ENCODE(t)) for t in tools if isinstance(t, dict))
     return tokens(chars)
 
@@ -73,7 +77,7 @@ def anthropic_tokens(body: dict) -> int:
 # --- Gemini GenerateContentRequest ----------------------------------------------------
 
 
-def gemini_tokens(body: dict) -> int:
+def gemini_tokens(body: dict[str, Any]) -> int:
     """The text is the system instruction, text parts, function call args and function
     results (a countTokens body may wrap the request in ``generateContentRequest``): an
     estimate (no tokenizer runs here), not Google's count."""

@@ -186,11 +186,16 @@ def http_routes(readiness: Readiness, registry: CollectorRegistry | None, *, liv
         report = await readiness.evaluate()
         return Response(report.body(), status_code=200 if report.ready else 503, headers={"cache-control": "no-store"})
 
-    @get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    if registry is None:
+        routes = [readyz]
+    else:
+        metered: CollectorRegistry = registry
 
-    routes = [readyz, metrics] if registry is not None else [readyz]
+        @get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(metered), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+        routes = [readyz, metrics]
     if liveness:
 
         @get("/healthz")

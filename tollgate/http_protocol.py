@@ -47,7 +47,7 @@ def openai_shape(_path: str, err: TollgateError) -> bytes:
 
 def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0) -> type[asyncio.Protocol]:
     """The protocol class to pass as uvicorn's ``http`` setting."""
-    render = render or openai_shape
+    shape: Render = render or openai_shape
 
     class JsonErrorsProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -65,7 +65,7 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
                 self._disarm_header_timer()
                 self._send_error(HeadersTooLarge(f"The request's headers exceed {MAX_HEADER_BYTES // 1024} KiB."))
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm_header_timer()
 
@@ -105,7 +105,7 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
 
         def _send_error(self, err: TollgateError) -> None:
             url = getattr(self, "url", b"") or self._last_data.split(b"\r\n", 1)[0].partition(b" ")[2].rpartition(b" ")[0]
-            body = render(url.split(b"?", 1)[0].decode("latin-1"), err)
+            body = shape(url.split(b"?", 1)[0].decode("latin-1"), err)
             self.transport.write(
                 b"".join(
                     (

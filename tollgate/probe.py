@@ -41,7 +41,9 @@ def check_grpc(target: str, service: str, timeout: float) -> tuple[bool, str]:
 
     with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+            stub = health_pb2_grpc.HealthStub(channel)
+            # types-grpcio-health-checking declares HealthStub without its methods (they are set in __init__)
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)  # type: ignore[attr-defined]
         except grpc.RpcError as exc:
             return False, f"gRPC {exc.code().name}"
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

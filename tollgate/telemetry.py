@@ -13,12 +13,13 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 from opentelemetry import trace
 
 from tollgate import tracing
 
 
-def add_trace_ids(_logger, _method, event_dict: dict) -> dict:
+def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: the current span's trace and span ids, when there is one."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
@@ -39,7 +40,7 @@ def setup_telemetry(service: str, level: str = "info", fmt: str = "auto") -> str
             numeric = logging.INFO
         console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
         renderer = structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
-        shared = [
+        shared: list[Processor] = [
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -67,14 +67,17 @@ def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
     if name != "otlp":
         raise SystemExit(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console or none)")
     protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or DEFAULT_PROTOCOL).strip()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    else:
-        raise SystemExit(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc or http/protobuf)")
     configured = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
-    return OTLPSpanExporter() if configured else OTLPSpanExporter(timeout=EXPORT_TIMEOUT_S)
+    timeout = None if configured else EXPORT_TIMEOUT_S  # None: the exporter reads the variable
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(timeout=timeout)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter(timeout=timeout)
+    raise SystemExit(f"OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol {protocol!r} (grpc or http/protobuf)")
 
 
 def configure(service: str, environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
@@ -162,7 +165,9 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, tracer_: trace.Tracer, target: str):
         self._tracer = tracer_
         host, _, port = target.rpartition(":")
-        self._server = {"server.address": host or target, **({"server.port": int(port)} if port.isdigit() else {})}
+        self._server: dict[str, str | int] = {"server.address": host or target}
+        if port.isdigit():
+            self._server["server.port"] = int(port)
 
     async def intercept_unary_unary(self, continuation, details, request):
         method = details.method.decode() if isinstance(details.method, bytes) else details.method

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.accounts.db import Transaction
+from services.accounts.db import PostgresDatabase, SqliteDatabase, Transaction
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 ADOPTED_UP_TO = 3  # the last version a database made before numbered migrations can (partly) have
@@ -78,7 +78,7 @@ def migrations(dialect: str, directory: Path = MIGRATIONS) -> list[Migration]:
             )
         version, engine = int(match[1]), match[3]
         files = by_version.setdefault(version, {})
-        stems = {_NAME.fullmatch(p.name)[2] for p in files.values()} | {match[2]}
+        stems = {_stem(p) for p in files.values()} | {match[2]}
         if engine in files or (files and (None in files or engine is None)) or len(stems) > 1:
             names = [*sorted(p.name for p in files.values()), path.name]
             raise MigrationError(f"accounts migration {version:04d} is given more than once: {', '.join(names)}")
@@ -134,6 +134,13 @@ def migrate(db, directory: Path = MIGRATIONS) -> list[str]:
     return applied
 
 
-def _adds_a_present_column(db, stmt: str) -> bool:
+def _stem(path: Path) -> str:
+    """The name part of a file already accepted by ``_NAME``."""
+    match = _NAME.fullmatch(path.name)
+    assert match is not None, path
+    return match[2]
+
+
+def _adds_a_present_column(db: SqliteDatabase | PostgresDatabase, stmt: str) -> bool:
     match = _ADD_COLUMN.match(stmt)
-    return bool(match) and match[2].lower() in db.columns(match[1].lower())
+    return match is not None and match[2].lower() in db.columns(match[1].lower())

@@ -221,6 +221,8 @@ class AccountsService(pb_grpc.AccountsServicer):
     async def _revoke_key(self, request: pb.RevokeKeyRequest, caller: Caller) -> pb.KeyInfo:
         caller.check((await self._key(request.key_id)).account_id)
         row = await self._store.revoke_key(request.key_id)
+        if row is None:  # removed since: keys are never deleted, but say so rather than fail on None
+            raise NotFound(f"no key {request.key_id!r}")
         await self._notify.publish(
             events.KEY_REVOKED_SUBJECT, events.KeyRevoked(key_id=row.id, key_hash=row.key_hash, account_id=row.account_id)
         )
@@ -244,7 +246,10 @@ class AccountsService(pb_grpc.AccountsServicer):
             old.spend_cap_month_micros,
             parent_key_id=old.id,
         )
-        old = await self._store.expire_key(old.id, now_ms() + grace_s * 1000)
+        expired = await self._store.expire_key(old.id, now_ms() + grace_s * 1000)
+        if expired is None:
+            raise NotFound(f"no key {old.id!r}")
+        old = expired
         await self._notify.publish(
             events.KEY_UPDATED_SUBJECT, events.KeyUpdated(key_id=old.id, key_hash=old.key_hash, account_id=old.account_id)
         )

@@ -12,8 +12,10 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.accounts import caps
 from services.accounts.db import Transaction, open_database
@@ -148,7 +150,7 @@ class SqlStore:
                 self._apply(account.id, "credit", initial, f"initial:{account.id}")
             if trial:
                 self._apply(account.id, "trial", trial, f"trial:{account.id}", note="free trial credit")
-        return self._get_account(account.id)
+        return self._existing_account(account.id)
 
     async def get_account(self, account_id: str) -> AccountRow | None:
         return await self._run(self._get_account, account_id)
@@ -156,6 +158,13 @@ class SqlStore:
     def _get_account(self, account_id: str) -> AccountRow | None:
         row = self._db.execute(f"SELECT {_ACCOUNT_COLS} FROM accounts a WHERE a.id = ?", (account_id,)).fetchone()
         return _account(row) if row else None
+
+    def _existing_account(self, account_id: str) -> AccountRow:
+        """An account the caller's transaction has just created or found (accounts are never deleted)."""
+        account = self._get_account(account_id)
+        if account is None:
+            raise LookupError(f"account {account_id!r} vanished inside its transaction")
+        return account
 
     async def list_accounts(self, limit: int, after_id: str = "") -> list[AccountRow]:
         return await self._run(self._list_accounts, limit, after_id)
@@ -309,7 +318,7 @@ class SqlStore:
             applied = self._apply(account_id, kind, amount, reference, effective_at_ms, note, key_id)
             if applied and kind == "usage":
                 self._after_usage(-amount, effective_at_ms or now_ms(), key_id, lease_id)
-            return applied, self._get_account(account_id).balance_micros
+            return applied, self._existing_account(account_id).balance_micros
 
     def _apply(
         self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0, note: str = "", key_id: str = ""
@@ -438,7 +447,7 @@ class SqlStore:
                 "UPDATE leases SET spent_micros = ?, expires_at_ms = ? WHERE id = ? AND spent_micros < 0",
                 (max(spent, 0), now + self._lease_settle_ms, lease_id),
             )
-            account = self._get_account(account_id)
+            account = self._existing_account(account_id)
             return LeaseRow(lease_id, account_id, 0, granted, now, account.balance_micros - self._reserved(account_id, now))
 
     def _reserved(self, account_id: str, now: int) -> int:
@@ -454,9 +463,28 @@ class SqlStore:
         return await self._run(self._reserved, account_id, now_ms())
 
 
-def _key(row) -> KeyRow:
+def _key(row: Sequence[Any]) -> KeyRow:
     allowed = tuple(p for p in (row[8] or "").split("\n") if p)
-    return KeyRow(*row[:7], bool(row[7]), allowed, *(int(v) for v in row[9:15]), row[15])
+    expires, rpm, tpm, last_used, day_cap, month_cap = (int(v) for v in row[9:15])
+    key_id, account_id, name, prefix, key_hash, created, revoked = row[:7]
+    return KeyRow(
+        key_id,
+        account_id,
+        name,
+        prefix,
+        key_hash,
+        created,
+        revoked,
+        bool(row[7]),
+        allowed,
+        expires,
+        rpm,
+        tpm,
+        last_used,
+        day_cap,
+        month_cap,
+        row[15],
+    )
 
 
 def _account(row) -> AccountRow:

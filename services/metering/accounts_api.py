@@ -21,6 +21,8 @@ app's route handlers and ``api.close`` among its ``on_shutdown`` hooks.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import grpc
 import msgspec
 from litestar import Request, Response, get, post
@@ -67,7 +69,10 @@ def presented_credential(request: Request) -> str:
     return credential
 
 
-async def decode_body(request: Request, kind: type[msgspec.Struct]) -> msgspec.Struct:
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+async def decode_body(request: Request, kind: type[S]) -> S:
     raw = b""
     async for chunk in request.stream():
         raw += chunk

@@ -60,7 +60,7 @@ class RouterService(pb_grpc.RouterServicer):
 
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         model, serving = self.table.route(request.model, self._rng)
-        if not serving:
+        if model is None or not serving:
             await abort(context, ModelUnavailable(f"No available channel for model {request.model}"))
         t = model.timeouts
         return pb.RouteResponse(
@@ -114,4 +114,6 @@ class RouterService(pb_grpc.RouterServicer):
         except KeyError:
             await abort(context, NotFound(f"unknown channel {request.channel_id!r}"))
         channel = self.table.catalog.channel(request.channel_id)
+        if channel is None:  # set_enabled found it: the catalog it read is the one read here
+            await abort(context, NotFound(f"unknown channel {request.channel_id!r}"))
         return status_msg(channel, self.table.health.view(channel.id))
