@@ -7,10 +7,10 @@ import sys
 from contextlib import AsyncExitStack
 
 import grpc
-import httpx
 from prometheus_client import CollectorRegistry
 
 from services.edge.app import create_app
+from services.edge import http_client
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
 from services.edge.leases import LeaseBook
@@ -82,10 +82,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         await _ensure_streams(js, settings, log)
         publisher.attach(js)
 
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.upstream_read_timeout_s, connect=settings.upstream_connect_timeout_s),
-        limits=httpx.Limits(max_connections=settings.upstream_max_connections, max_keepalive_connections=settings.upstream_max_connections),
-        follow_redirects=False,
+    client = http_client.Client(
+        http_client.Timeouts(connect=settings.upstream_connect_timeout_s, read=settings.upstream_read_timeout_s),
+        max_connections=settings.upstream_max_connections,  # per upstream origin
     )
     stack.push_async_callback(client.aclose)
 

@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from services.edge.auth import Authenticator
+from services.edge.http_client import Client
 from services.edge.leases import LeaseBook
 from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
@@ -53,7 +52,7 @@ class Edge:
     settings: Settings
     auth: Authenticator
     routes: RouteTable
-    client: httpx.AsyncClient
+    client: Client
     publisher: UsagePublisher
     outcomes: OutcomeReporter
     limiter: RateLimiter

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 import weakref
 
-import httpx
 import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import limits, preauth
+from services.edge import http_client, limits, preauth
 from services.edge.auth import Principal
 from services.edge.context import SCOPE_KEY, Edge, RequestTimer
 from services.edge.frontends.base import Frontend, Parsed
@@ -229,9 +228,9 @@ async def read_body(outcome: Outcome, meter: Meter) -> bytes:
     started = time.perf_counter()
     try:
         return await outcome.response.aread()
-    except httpx.TimeoutException:
+    except http_client.TimeoutException:
         raise _fail(meter, outcome, UpstreamTimeout("The upstream timed out while sending its answer.")) from None
-    except httpx.HTTPError:
+    except http_client.HTTPError:
         raise _fail(meter, outcome, UpstreamError("The upstream connection failed while sending its answer.")) from None
     finally:
         meter.timer.upstream_s += time.perf_counter() - started
@@ -338,8 +337,8 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
         published = True  # before the last bytes: a stream the client saw end is in the spool
         meter.publish(status=200, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate)
         yield tail
-    except (httpx.HTTPError, ValueError) as exc:
-        err = (UpstreamTimeout if isinstance(exc, httpx.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
+    except (http_client.HTTPError, ValueError) as exc:
+        err = (UpstreamTimeout if isinstance(exc, http_client.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
         status, error_code = err.status, err.code or ""
         yield (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
     except BaseException:  # the client went away (cancelled): bill what was delivered

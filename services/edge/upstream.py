@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 from opentelemetry.trace import SpanKind
 
 from tollgate.providers import adapter_for
 from tollgate.providers.base import Adapter, UpstreamRequest
+from services.edge import http_client
 from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
@@ -39,7 +40,7 @@ class Attempt:
 class Outcome:
     """What the loop settled on: an open upstream response and who produced it."""
 
-    response: httpx.Response
+    response: http_client.Response
     route: Route
     candidate: pb.Candidate
     adapter: Adapter
@@ -88,12 +89,15 @@ def outcome_kind(status: int) -> str:
     return "error"
 
 
-def _timeout(route: Route, default: httpx.Timeout) -> httpx.Timeout:
+def _timeout(route: Route, default: http_client.Timeouts) -> http_client.Timeouts:
+    """The route's connect and first-byte timeouts over the client's (first_byte_ms bounds
+    every wait for the upstream's next bytes, as httpx's read timeout did; total_ms is not applied)."""
     t = route.timeouts
     if t is None or not (t.connect_ms or t.first_byte_ms):
         return default
-    read = t.first_byte_ms / 1000 if t.first_byte_ms else default.read
-    return httpx.Timeout(read, connect=t.connect_ms / 1000 if t.connect_ms else default.connect)
+    return http_client.Timeouts(
+        connect=t.connect_ms / 1000 if t.connect_ms else default.connect, read=t.first_byte_ms / 1000 if t.first_byte_ms else default.read
+    )
 
 
 # What building an upstream request from a client's body raises when a field has a type or
@@ -102,7 +106,7 @@ UNTRANSLATABLE = (TypeError, AttributeError, ValueError, KeyError, IndexError, R
 
 
 async def call(
-    client: httpx.AsyncClient,
+    client: http_client.Client,
     plan: list[tuple[Route, pb.Candidate]],
     build: Build,
     *,
@@ -142,20 +146,18 @@ async def call(
         attempts += 1
         last = candidate
         started = time.perf_counter()
-        request = client.build_request("POST", req.url, headers=req.headers, content=req.body)
-        request.extensions["timeout"] = _timeout(route, client.timeout).as_dict()
         span = tracing.child_span(f"upstream {candidate.provider}", kind=SpanKind.CLIENT)  # None unless the request is traced
         if span is not None:
-            span.set_attributes(_span_attributes(request, candidate, attempts))
+            span.set_attributes(_span_attributes(req.url, candidate, attempts))
         try:
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await client.request("POST", req.url, req.headers, req.body, _timeout(route, client.timeouts))
+        except http_client.TimeoutException:
             _report(report, route, candidate, "timeout", 0, started)
             failures.append(Attempt(candidate.channel_id, "timed out", timeout=True))
             if span is not None:
                 tracing.end(span, error="timeout")
             continue
-        except httpx.HTTPError as exc:
+        except http_client.HTTPError as exc:
             _report(report, route, candidate, "error", 0, started)
             failures.append(Attempt(candidate.channel_id, f"connection failed ({type(exc).__name__})"))
             if span is not None:
@@ -184,12 +186,17 @@ async def call(
     raise CallFailed(_summarize(model, failures), attempts, upstream_s, last)
 
 
-def _span_attributes(request: httpx.Request, candidate: pb.Candidate, attempt: int) -> dict:
+def _span_attributes(address: str, candidate: pb.Candidate, attempt: int) -> dict:
     """Where the attempt went; never its URL's query (a provider key may ride there) or body."""
-    url = request.url
+    try:
+        url = urlsplit(address)
+        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:  # the client refuses it too
+        url, host, port = urlsplit(""), "", 0
     return {
-        "http.request.method": "POST", "server.address": url.host, "server.port": url.port or (443 if url.scheme == "https" else 80),
-        "url.path": url.path, "tollgate.channel": candidate.channel_id, "tollgate.provider": candidate.provider, "tollgate.attempt": attempt,
+        "http.request.method": "POST", "server.address": host, "server.port": port,
+        "url.path": url.path or "/", "tollgate.channel": candidate.channel_id, "tollgate.provider": candidate.provider,
+        "tollgate.attempt": attempt,
     }  # fmt: skip
 
 
@@ -207,10 +214,10 @@ def _report(report: Report, route: Route, candidate: pb.Candidate, kind: str, st
     )
 
 
-async def _read_quietly(response: httpx.Response) -> bytes:
+async def _read_quietly(response: http_client.Response) -> bytes:
     try:
         return await response.aread()
-    except httpx.HTTPError:
+    except http_client.HTTPError:
         return b""
     finally:
         await response.aclose()

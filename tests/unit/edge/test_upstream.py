@@ -15,12 +15,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from services.edge import upstream
+from services.edge import http_client, upstream
 from tollgate.providers.base import UpstreamRequest
 from services.edge.publisher import UsagePublisher
 from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.rpc import router_pb2 as pb
+from tests.unit.edge.upstream_fakes import HandlerClient
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def _build(candidate, adapter, secret) -> UpstreamRequest:
     return UpstreamRequest(url="http://upstream.test/v1/chat/completions", headers={}, body=b"{}")
 
 
-async def _call(client: httpx.AsyncClient):
+async def _call(client: HandlerClient):
     return await upstream.call(client, [(ROUTE, CANDIDATE)], _build, report=lambda _o: None, max_attempts=1, deadline_s=30)
 
 
@@ -60,13 +61,13 @@ async def test_a_cancelled_upstream_attempt_ends_its_span(spans):
         raise AssertionError("not reached")
 
     request_span = tracing._TRACER.start_span("request", kind=SpanKind.SERVER)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as client:
-        with trace.use_span(request_span, end_on_exit=True):
-            task = asyncio.create_task(_call(client))
-            await asyncio.wait_for(sent.wait(), 5)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+    client = HandlerClient(hang)
+    with trace.use_span(request_span, end_on_exit=True):
+        task = asyncio.create_task(_call(client))
+        await asyncio.wait_for(sent.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     [span] = _ended(spans, SpanKind.CLIENT)
     assert span.name == "upstream openai" and span.parent.span_id == request_span.get_span_context().span_id
     assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "CancelledError"
@@ -76,22 +77,20 @@ async def test_an_unexpected_error_ends_the_upstream_span(spans):
     def broken(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("a bug, not a connection failure")
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as client:
-        with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True):
-            with pytest.raises(RuntimeError):
-                await _call(client)
+    client = HandlerClient(broken)
+    with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True), pytest.raises(RuntimeError):
+        await _call(client)
     [span] = _ended(spans, SpanKind.CLIENT)
     assert span.status.status_code == StatusCode.ERROR and span.attributes["error.type"] == "RuntimeError"
 
 
 async def test_a_failed_connection_ends_the_upstream_span_once(spans):
     def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+        raise http_client.ConnectError("refused")
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(refused)) as client:
-        with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True):
-            with pytest.raises(upstream.CallFailed):
-                await _call(client)
+    client = HandlerClient(refused)
+    with trace.use_span(tracing._TRACER.start_span("request", kind=SpanKind.SERVER), end_on_exit=True), pytest.raises(upstream.CallFailed):
+        await _call(client)
     [span] = _ended(spans, SpanKind.CLIENT)
     assert span.attributes["error.type"] == "ConnectError"
 
@@ -145,3 +144,14 @@ async def test_a_published_event_ends_its_send_span_without_error(spans):
     request.end()
     [span] = _ended(spans, SpanKind.PRODUCER)
     assert span.status.status_code == StatusCode.UNSET and "error.type" not in span.attributes
+
+
+async def test_the_routes_timeouts_go_to_the_client():
+    """A route's connect_ms / first_byte_ms replace the client's connect / read timeouts."""
+    client = HandlerClient(lambda request: httpx.Response(200), http_client.Timeouts(connect=10.0, read=300.0))
+    timed = Route(model="m", price=pb.Price(), candidates=(CANDIDATE,), timeouts=pb.Timeouts(connect_ms=1500, first_byte_ms=2500))
+    first_byte_only = Route(model="m", price=pb.Price(), candidates=(CANDIDATE,), timeouts=pb.Timeouts(first_byte_ms=2500))
+    for route in (ROUTE, timed, first_byte_only):
+        outcome = await upstream.call(client, [(route, CANDIDATE)], _build, report=lambda _o: None, max_attempts=1, deadline_s=30)
+        await outcome.response.aclose()
+    assert [t for _, t in client.sent] == [(10.0, 300.0), (1.5, 2.5), (10.0, 2.5)]

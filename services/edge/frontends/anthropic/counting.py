@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from litestar import Request, Response
 
-from services.edge import limits, proxy, upstream
+from services.edge import http_client, limits, proxy, upstream
 from services.edge.context import SCOPE_KEY, Edge
 from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import decode_object
@@ -50,7 +49,7 @@ async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) 
     started = time.perf_counter()
     try:
         payload = await outcome.response.aread()
-    except httpx.HTTPError:
+    except http_client.HTTPError:
         return None
     finally:
         await outcome.response.aclose()

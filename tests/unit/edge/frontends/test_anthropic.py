@@ -25,6 +25,7 @@ from tollgate.providers import anthropic as provider
 from tollgate.sse import Event, Parser
 from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
 from tollgate.rpc import router_pb2 as pb
+from tests.unit.edge.upstream_fakes import HandlerClient
 
 ADAPTER = provider.ADAPTERS["anthropic"]
 PNG = "iVBORw0KGgo="
@@ -629,7 +630,7 @@ class FakeEdge:
         account = SimpleNamespace(balance_micros=balance)
         self.auth = SimpleNamespace(principal=self._principal(account))
         self.routes = SimpleNamespace(route=self._route(candidates))
-        self.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        self.client = HandlerClient(handler)  # the edge's upstream client, answering from the handler
         # count_tokens goes through the one upstream path: its attempt budget, its health reports
         self.settings = SimpleNamespace(max_attempts=3, failover_deadline_s=30.0)
         self.reported: list = []
