@@ -29,10 +29,10 @@ class CachedLookup(Generic[K, V]):
         negative_ttl: float = 0.0,
     ):
         self._fetch = fetch
-        self._hits: TTLCache = TTLCache(maxsize, ttl)
-        self._misses: TTLCache | None = TTLCache(maxsize, negative_ttl) if negative and negative_ttl > 0 else None
+        self._hits: TTLCache[K, V] = TTLCache(maxsize, ttl)
+        self._misses: TTLCache[K, Exception] | None = TTLCache(maxsize, negative_ttl) if negative and negative_ttl > 0 else None
         self._negative = negative
-        self._inflight: dict[K, asyncio.Task] = {}
+        self._inflight: dict[K, asyncio.Task[V]] = {}
         self._generation = 0
         self.fetches = 0
 
@@ -57,7 +57,7 @@ class CachedLookup(Generic[K, V]):
             task.add_done_callback(functools.partial(self._forget, key))
         return await asyncio.shield(task)
 
-    async def _load(self, key: K, generation: int, fetch_args: tuple) -> V:
+    async def _load(self, key: K, generation: int, fetch_args: tuple[Any, ...]) -> V:
         self.fetches += 1
         try:
             value = await self._fetch(key, *fetch_args)

@@ -9,7 +9,7 @@ shape and its status tables are written once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tollgate.errors import TollgateError
@@ -57,30 +57,30 @@ def openai_type(status: int) -> str:
     return "invalid_request_error" if status < 500 else "server_error"
 
 
-def openai_body(message: str, kind: str, code: str | None = None, *, param: bool = True) -> dict:
+def openai_body(message: str, kind: str, code: str | None = None, *, param: bool = True) -> dict[str, Any]:
     """OpenAI's error object; ``param=False`` leaves out its ``param`` (always null here), as
     metering's accounts API documents its errors."""
-    error: dict = {"message": message, "type": kind, "code": code}
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
     if param:
         error["param"] = None
     return {"error": error}
 
 
-def anthropic_body(status: int, message: str) -> dict:
+def anthropic_body(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
 
 
-def gemini_body(status: int, message: str) -> dict:
+def gemini_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": google_status(status)}}
 
 
-def openai(err: TollgateError, *, param: bool = True) -> dict:
+def openai(err: TollgateError, *, param: bool = True) -> dict[str, Any]:
     return openai_body(err.message, err.error_type, err.code, param=param)
 
 
-def anthropic(err: TollgateError) -> dict:
+def anthropic(err: TollgateError) -> dict[str, Any]:
     return anthropic_body(err.status, err.message)
 
 
-def gemini(err: TollgateError) -> dict:
+def gemini(err: TollgateError) -> dict[str, Any]:
     return gemini_body(err.status, err.message)

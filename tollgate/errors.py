@@ -7,7 +7,7 @@ servicers abort with them; gRPC clients map status codes back to them.
 
 from __future__ import annotations
 
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import grpc
 
@@ -26,7 +26,7 @@ class TollgateError(Exception):
         self.code = code if code is not None else self.default_code
         self.headers = headers or {}
 
-    def to_openai(self) -> dict:
+    def to_openai(self) -> dict[str, Any]:
         return error_bodies.openai(self)
 
 
@@ -155,6 +155,6 @@ ERROR_CODE_METADATA = "tollgate-error-code"  # carries the error's ``code`` (e.g
 MAX_DETAILS_CHARS = 2000  # gRPC carries details in metadata (16 KiB in all): a message quoting a huge input must not overflow it
 
 
-async def abort(context: grpc.aio.ServicerContext, err: TollgateError) -> NoReturn:
+async def abort(context: grpc.aio.ServicerContext[Any, Any], err: TollgateError) -> NoReturn:
     message = err.message if len(err.message) <= MAX_DETAILS_CHARS else err.message[: MAX_DETAILS_CHARS - 1] + "…"
     await context.abort(err.grpc_code, message, trailing_metadata=((ERROR_CODE_METADATA, (err.code or "")[:200]),))

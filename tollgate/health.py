@@ -31,6 +31,8 @@ from litestar import Response, get
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
+from tollgate.telemetry import Log
+
 Check = Callable[[], Awaitable[str]]
 
 
@@ -215,7 +217,7 @@ class GrpcHealth:
     ``services`` are the full names of the server's services (``tollgate.accounts.v1.Accounts``);
     each, and the server as a whole (""), is SERVING exactly when the readiness is ready."""
 
-    def __init__(self, readiness: Readiness, services: Iterable[str] = (), *, interval_s: float = 2.0, log=None):
+    def __init__(self, readiness: Readiness, services: Iterable[str] = (), *, interval_s: float = 2.0, log: Log | None = None):
         from grpc_health.v1 import health
 
         self.readiness = readiness

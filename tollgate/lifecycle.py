@@ -14,33 +14,33 @@ import contextlib
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
+from typing import Any
 
 import grpc
 import uvicorn
 
 from tollgate import bus, files, http_protocol, tracing
 from tollgate.settings import Settings
-from tollgate.telemetry import setup_telemetry
+from tollgate.telemetry import Log, setup_telemetry
 
-Main = Callable[[AsyncExitStack, Settings, object], Awaitable[None]]
+Main = Callable[[AsyncExitStack, Settings, Log], Awaitable[None]]
 
 
 def run_service(name: str, main: Main, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     files.private_dir(settings.data_path)  # 0700: what the services keep there is nobody else's to read
     log = setup_telemetry(name, settings.log_level, settings.log_format)
+    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency
         runner = asyncio.run
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # pragma: no cover
         runner(_serve(name, main, settings, log))
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
     sys.exit(0)
 
 
@@ -53,14 +53,14 @@ class _StartupExit(Exception):
         self.code = code
 
 
-async def _start(main: Main, stack: AsyncExitStack, settings: Settings, log) -> None:
+async def _start(main: Main, stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     try:
         await main(stack, settings, log)
     except SystemExit as exc:
         raise _StartupExit(exc.code) from None
 
 
-async def _serve(name: str, main: Main, settings: Settings, log) -> None:
+async def _serve(name: str, main: Main, settings: Settings, log: Log) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,7 +97,7 @@ async def nats_connection(stack: AsyncExitStack, settings: Settings, name: str):
     return nc
 
 
-def nats_in_background(stack: AsyncExitStack, settings: Settings, name: str, on_connect: Callable[[object], Awaitable[None]], log):
+def nats_in_background(stack: AsyncExitStack, settings: Settings, name: str, on_connect: Callable[[object], Awaitable[None]], log: Log):
     """A NATS client connected in the background, so the service starts and serves while NATS
     is away; ``on_connect(nc)`` (subscriptions, stream set-up) runs once, when it first connects.
     Returns the client at once (not yet connected)."""
@@ -131,7 +131,9 @@ async def _drain(nc) -> None:
             await nc.close()
 
 
-async def grpc_server(stack: AsyncExitStack, settings: Settings, addr: str, register: Callable[[grpc.aio.Server], None], interceptors=()) -> grpc.aio.Server:
+async def grpc_server(
+    stack: AsyncExitStack, settings: Settings, addr: str, register: Callable[[grpc.aio.Server], None], interceptors=()
+) -> grpc.aio.Server:
     server = grpc.aio.server(interceptors=[*tracing.server_interceptors(), *interceptors], options=[("grpc.so_reuseport", 0)])
     register(server)
     if server.add_insecure_port(addr) == 0:
@@ -144,7 +146,7 @@ async def grpc_server(stack: AsyncExitStack, settings: Settings, addr: str, regi
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside our own lifecycle: signals are ours, not uvicorn's."""
 
-    def capture_signals(self):  # noqa: D102 - uvicorn hook
+    def capture_signals(self):
         return contextlib.nullcontext()
 
 
@@ -184,8 +186,18 @@ async def asgi_server(
     http = http_protocol.protocol_class(getattr(getattr(app, "state", None), "transport_error_body", None), header_timeout_s)
     app = _InFlight(app)
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", loop="none", timeout_graceful_shutdown=grace_s, http=http,
-        ws="none",  # no service speaks WebSocket: an upgrade request is served as plain HTTP (uvicorn's own refusal is an empty text/plain 403)
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="none",
+        timeout_graceful_shutdown=grace_s,  # type: ignore[arg-type]  # annotated int, used as a wait_for timeout: fractions work
+        http=http,
+        # No service speaks WebSocket: an upgrade request is served as plain HTTP (uvicorn's own
+        # refusal is an empty text/plain 403).
+        ws="none",
     )
     server = _EmbeddedServer(config)
     sockets = [_reuse_port_socket(host, port)] if reuse_port else None  # several processes share the port
@@ -226,7 +238,9 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def background(stack: AsyncExitStack, run: Callable[[asyncio.Event], Awaitable[None]], name: str, grace: float = 10.0) -> asyncio.Task:
+async def background(
+    stack: AsyncExitStack, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str, grace: float = 10.0
+) -> asyncio.Task[None]:
     """Run ``run(stop)`` as a task; at shutdown set ``stop`` and give it ``grace`` seconds
     to finish what it holds (a consumer acks its batch) before cancelling it."""
     stop = asyncio.Event()
@@ -236,7 +250,7 @@ async def background(stack: AsyncExitStack, run: Callable[[asyncio.Event], Await
         stop.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -13,10 +13,14 @@ import logging
 import sys
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
 from opentelemetry import trace
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from tollgate import tracing
+
+# What every ``log`` parameter is: the logger ``setup_telemetry`` returns (structlog's
+# filtering bound logger: ``info``, ``warning``, ``exception``, ``bind``... with key-value context).
+Log = FilteringBoundLogger
 
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -28,7 +32,7 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
     return event_dict
 
 
-def setup_telemetry(service: str, level: str = "info", fmt: str = "auto") -> structlog.stdlib.BoundLogger:
+def setup_telemetry(service: str, level: str = "info", fmt: str = "auto") -> Log:
     """Configure structlog (JSON or console), route standard logging through it, and
     install the tracer provider when ``OTEL_*`` asks for tracing.
 
@@ -66,4 +70,5 @@ def setup_telemetry(service: str, level: str = "info", fmt: str = "auto") -> str
         for noisy in ("httpx", "httpcore", "uvicorn.access"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         tracing.configure(service)
-    return structlog.get_logger(service=service)
+    logger: Log = structlog.get_logger(service=service)
+    return logger

@@ -15,9 +15,10 @@ from tollgate import bus, health, lifecycle, notices
 from tollgate.metrics import GrpcMetrics, serve_metrics
 from tollgate.rpc import accounts_pb2, accounts_pb2_grpc
 from tollgate.settings import Settings
+from tollgate.telemetry import Log
 
 
-async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     store = SqlStore(settings.accounts_db_target, lease_ttl_s=settings.lease_ttl_s, lease_settle_s=settings.lease_settle_s)
     stack.callback(store.close)
     nc = await lifecycle.nats_connection(stack, settings, "accounts")

@@ -34,6 +34,7 @@ from services.accounts.db import open_database
 from services.accounts.schema import migrate
 from tollgate import events
 from tollgate.notices import CONTROL_SUBJECTS, ensure_control_stream
+from tollgate.telemetry import Log
 
 
 class Outbox:
@@ -77,7 +78,7 @@ class Notifier:
     """``publish(subject, event)``: control notices durably (outbox, then JetStream), anything
     else (balance hints) fire-and-forget on core NATS. ``run(stop)`` drains the outbox."""
 
-    def __init__(self, nc, outbox: Outbox, log, *, retry_s: float = 0.2, replicas: int = 1, registry: CollectorRegistry | None = None):
+    def __init__(self, nc, outbox: Outbox, log: Log, *, retry_s: float = 0.2, replicas: int = 1, registry: CollectorRegistry | None = None):
         self._nc = nc
         self._outbox = outbox
         self._log = log

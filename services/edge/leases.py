@@ -23,6 +23,7 @@ from tollgate import errors
 from tollgate.errors import InsufficientQuota
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.telemetry import Log
 
 RENEW_BEFORE_MS = 20_000  # renew a lease this long before accounts would let it lapse
 
@@ -89,7 +90,7 @@ class Hold:
 
 
 class LeaseBook:
-    def __init__(self, stub: pb_grpc.AccountsStub, log, *, holder: str, slice_micros: int, idle_s: float):
+    def __init__(self, stub: pb_grpc.AccountsStub, log: Log, *, holder: str, slice_micros: int, idle_s: float):
         self._stub = stub
         self._log = log
         self._holder = holder

@@ -20,6 +20,7 @@ from collections import defaultdict
 from services.edge.auth import Principal
 from tollgate import events
 from tollgate.errors import RateLimited
+from tollgate.telemetry import Log
 
 WINDOW_S = 60
 
@@ -29,7 +30,7 @@ def _window(now: float) -> int:
 
 
 class RateLimiter:
-    def __init__(self, nc, log, *, interval: float = 0.1, clock=time.time):
+    def __init__(self, nc, log: Log, *, interval: float = 0.1, clock=time.time):
         self._nc = nc
         self._log = log
         self._interval = interval

@@ -20,9 +20,10 @@ from tollgate import health, lifecycle
 from tollgate.metrics import GrpcMetrics, serve_metrics
 from tollgate.rpc import router_pb2, router_pb2_grpc
 from tollgate.settings import Settings
+from tollgate.telemetry import Log
 
 
-async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     path = Path(settings.catalog)
     try:
         catalog = load(path)

@@ -32,6 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tollgate import events
+from tollgate.telemetry import Log
 
 CLOSED, OPEN, HALF_OPEN, COOLING_DOWN, DISABLED = "closed", "open", "half_open", "cooling_down", "disabled"
 ROUTABLE = frozenset({CLOSED, HALF_OPEN})
@@ -273,7 +274,7 @@ class ChannelStateCollector(Collector):
         return []
 
 
-async def subscribe_outcomes(nc, table, log):
+async def subscribe_outcomes(nc, table, log: Log):
     """Feed every edge's ChannelOutcome reports (core NATS, no queue group: every router
     replica keeps the same health) into ``table.record``."""
     decoder = events.DECODERS[events.CHANNEL_OUTCOME_SUBJECT]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.router.catalog import CatalogError, digest, load
 from services.router.table import RoutingTable
+from tollgate.telemetry import Log
 
 POLL_S = 0.25
 
@@ -30,7 +31,7 @@ def fingerprint(paths: list[Path]) -> tuple[tuple[Path, str | None], ...]:
 
 
 class CatalogWatcher:
-    def __init__(self, path: Path, table: RoutingTable, log):
+    def __init__(self, path: Path, table: RoutingTable, log: Log):
         self.path = path
         self._table = table
         self._log = log

@@ -18,12 +18,20 @@ import structlog
 from services.router.catalog import Catalog, Channel, Model, order
 from services.router.health import ROUTABLE, ChannelView, HealthTracker, Transition
 from tollgate import events
+from tollgate.telemetry import Log
 
 TICK_S = 0.2  # time-based transitions (open -> half_open, cooling_down -> closed) are noticed this fast
 
 
 class RoutingTable:
-    def __init__(self, catalog: Catalog, *, log=None, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        log: Log | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ):
         self.catalog = catalog
         self.version = catalog.version
         self.changed = asyncio.Event()
