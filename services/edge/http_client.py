@@ -117,9 +117,14 @@ class Client:
     response's head arrived; the caller reads its body and always ``aclose``s it."""
 
     def __init__(
-        self, timeouts: Timeouts, *, max_connections: int, ssl_context: ssl.SSLContext | None = None, trust_env: bool = True,
+        self,
+        timeouts: Timeouts,
+        *,
+        max_connections: int,
+        ssl_context: ssl.SSLContext | None = None,
+        trust_env: bool = True,
         user_agent: str = "tollgate",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.timeouts = timeouts
         self.max_connections = max(1, max_connections)
         self._ssl = ssl_context

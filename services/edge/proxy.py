@@ -41,7 +41,18 @@ async def authorize(edge: Edge, key: str, request: Request | None = None) -> Pri
 class Meter:
     """Builds the one usage event of a request; content never passes through here."""
 
-    def __init__(self, edge: Edge, request: Request, principal: Principal, route: Route, *, endpoint: str, model: str, stream: bool, zdr: bool = False):
+    def __init__(
+        self,
+        edge: Edge,
+        request: Request,
+        principal: Principal,
+        route: Route,
+        *,
+        endpoint: str,
+        model: str,
+        stream: bool,
+        zdr: bool = False,
+    ):
         self.edge = edge
         self.timer: RequestTimer = request.scope[SCOPE_KEY]
         self.principal = principal
@@ -66,34 +77,59 @@ class Meter:
             self.hold.settle(0)
 
     def publish(
-        self, *, status: int, usage: Usage | None, attempts: int, channel: pb.Candidate | None, error_code: str = "",
-        route: Route | None = None, estimated: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        status: int,
+        usage: Usage | None,
+        attempts: int,
+        channel: pb.Candidate | None,
+        error_code: str = "",
+        route: Route | None = None,
+        estimated: bool = False,
+    ) -> None:
         usage = (usage or Usage()).bounded()
         route = route or self.route
         self.edge.limiter.add_tokens(self.principal.key_id, usage.prompt_tokens + usage.completion_tokens)
         price = route.price
         cost = cost_micros(
-            usage.prompt_tokens, usage.completion_tokens, price.input_per_mtok_micros, price.output_per_mtok_micros,
-            usage.cached_tokens, price.cached_input_per_mtok_micros,
-        )  # fmt: skip
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            price.input_per_mtok_micros,
+            price.output_per_mtok_micros,
+            usage.cached_tokens,
+            price.cached_input_per_mtok_micros,
+        )
         lease_id = self.hold.settle(cost) if self.hold is not None else ""
         self.timer.model, self.timer.status = route.model, status
         self.edge.metrics.metered(
-            provider=channel.provider if channel else "", model=route.model, upstream_s=self.timer.upstream_s, ttft_s=self.ttft_ms / 1000,
-            tokens={"prompt": usage.prompt_tokens, "completion": usage.completion_tokens, "cached": usage.cached_tokens, "reasoning": usage.reasoning_tokens},
+            provider=channel.provider if channel else "",
+            model=route.model,
+            upstream_s=self.timer.upstream_s,
+            ttft_s=self.ttft_ms / 1000,
+            tokens={
+                "prompt": usage.prompt_tokens,
+                "completion": usage.completion_tokens,
+                "cached": usage.cached_tokens,
+                "reasoning": usage.reasoning_tokens,
+            },
             cost_micros=cost,
-        )  # fmt: skip
+        )
         now_ms = time.time_ns() // 1_000_000
         if self.principal.spend is not None:
             self.principal.spend.add(cost, now_ms)
         span = self.timer.span
         if span is not None and span.is_recording():  # tracing on: who served it (never what was said)
-            span.set_attributes({
-                "tollgate.provider": channel.provider if channel else "", "tollgate.channel": channel.channel_id if channel else "",
-                "tollgate.attempts": attempts, "tollgate.stream": self.stream, "tollgate.account_id": self.principal.account_id,
-                "gen_ai.usage.input_tokens": usage.prompt_tokens, "gen_ai.usage.output_tokens": usage.completion_tokens,
-            })  # fmt: skip
+            span.set_attributes(
+                {
+                    "tollgate.provider": channel.provider if channel else "",
+                    "tollgate.channel": channel.channel_id if channel else "",
+                    "tollgate.attempts": attempts,
+                    "tollgate.stream": self.stream,
+                    "tollgate.account_id": self.principal.account_id,
+                    "gen_ai.usage.input_tokens": usage.prompt_tokens,
+                    "gen_ai.usage.output_tokens": usage.completion_tokens,
+                }
+            )
         self.edge.publisher.submit(
             events.UsageEvent(
                 request_id=self.timer.request_id,
@@ -136,7 +172,9 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     raw = await request.body()
     parsed = frontend.parse(raw, model=model, stream=stream)
     forwarded = frontend.forward_headers(request)  # validated before anything is held
-    plan, meter = await prepare(edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream, size=len(raw))
+    plan, meter = await prepare(
+        edge, request, principal, parsed.body, parsed.model, endpoint=frontend.endpoint, stream=parsed.stream, size=len(raw)
+    )
     canonical: list[ChatRequest] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
@@ -157,7 +195,16 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
 
 
 async def prepare(
-    edge: Edge, request: Request, principal: Principal, body: dict, model: str, *, endpoint: str, stream: bool, size: int, completes: bool = True
+    edge: Edge,
+    request: Request,
+    principal: Principal,
+    body: dict,
+    model: str,
+    *,
+    endpoint: str,
+    stream: bool,
+    size: int,
+    completes: bool = True,
 ) -> tuple[list[tuple[Route, pb.Candidate]], Meter]:
     """What every endpoint does between parsing and calling upstream: take the request's
     routing options out of its body, check the key may use every model it names, plan
@@ -173,14 +220,18 @@ async def prepare(
     settings = edge.settings
     routes = {id(route): route for route, _ in plan}.values()
     bounds = limits.cost_bounds(body)  # every field that bounds the cost: validated, never guessed
-    worst = preauth.worst_case_micros(routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices)
+    worst = preauth.worst_case_micros(
+        routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices
+    )
     spend = principal.spend
     if spend is None:
         hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)
     else:  # a capped key: its own lease, which accounts grants within its caps (and its parents')
         now_ms = time.time_ns() // 1_000_000
         spend.check(worst, now_ms)
-        hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros, key_id=principal.key_id, cap_hint=spend.room(now_ms))
+        hold = await edge.leases.hold(
+            principal.account_id, worst, principal.account.balance_micros, key_id=principal.key_id, cap_hint=spend.room(now_ms)
+        )
     meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=model, stream=stream, zdr=options.prefs.zdr)
     meter.held(hold)
     return plan, meter
@@ -202,7 +253,10 @@ async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candida
         plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
     if not plan:
         wanted = options.prefs.describe()
-        raise ModelUnavailable(f"No available channel for model {options.models[0]}" + (f" matching the request's provider preferences ({wanted})" if wanted else ""))
+        raise ModelUnavailable(
+            f"No available channel for model {options.models[0]}"
+            + (f" matching the request's provider preferences ({wanted})" if wanted else "")
+        )
     return plan
 
 
@@ -210,12 +264,19 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
     settings = edge.settings
     try:
         outcome = await call(
-            edge.client, plan, build, report=edge.outcomes.report, max_attempts=settings.max_attempts, deadline_s=settings.failover_deadline_s
+            edge.client,
+            plan,
+            build,
+            report=edge.outcomes.report,
+            max_attempts=settings.max_attempts,
+            deadline_s=settings.failover_deadline_s,
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s
         if failed.attempts:  # an upstream was reached: the request is metered
-            meter.publish(status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or "")
+            meter.publish(
+                status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or ""
+            )
         else:
             meter.release()
         raise failed.error from None
@@ -246,7 +307,9 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     body = parse(raw)
-    plan, meter = await prepare(edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False)
+    plan, meter = await prepare(
+        edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False
+    )
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         if not operation.serves(adapter):
@@ -359,4 +422,6 @@ def _publish_cut(meter: Meter, outcome: Outcome, parsed: Parsed, usage: Usage | 
         usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
     if status not in (200, 499):
         outcome_failed(meter, outcome, "timeout" if status == 504 else "error")
-    meter.publish(status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated)
+    meter.publish(
+        status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated
+    )

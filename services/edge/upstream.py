@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
 
-from tollgate.providers import adapter_for
-from tollgate.providers.base import Adapter, UpstreamRequest
 from services.edge import http_client
 from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.providers import adapter_for
+from tollgate.providers.base import Adapter, UpstreamRequest
 from tollgate.rpc import router_pb2 as pb
 
 # Upstream answers that say "this request is wrong" (the client's fault): passed back, no failover.
@@ -194,10 +194,14 @@ def _span_attributes(address: str, candidate: pb.Candidate, attempt: int) -> dic
     except ValueError:  # the client refuses it too
         url, host, port = urlsplit(""), "", 0
     return {
-        "http.request.method": "POST", "server.address": host, "server.port": port,
-        "url.path": url.path or "/", "tollgate.channel": candidate.channel_id, "tollgate.provider": candidate.provider,
+        "http.request.method": "POST",
+        "server.address": host,
+        "server.port": port,
+        "url.path": url.path or "/",
+        "tollgate.channel": candidate.channel_id,
+        "tollgate.provider": candidate.provider,
         "tollgate.attempt": attempt,
-    }  # fmt: skip
+    }
 
 
 def _report(report: Report, route: Route, candidate: pb.Candidate, kind: str, status: int, started: float, retry_after: str = "") -> None:

@@ -38,7 +38,7 @@ class Worker:
 
     def start(self) -> None:
         env = {**os.environ, "TOLLGATE_EDGE_WORKER": str(self.index)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.edge"], env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.edge"], env=env, preexec_fn=_die_with_parent)
         self.started = time.monotonic()
 
     def exited(self, now: float) -> bool:

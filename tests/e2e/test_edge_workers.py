@@ -20,7 +20,9 @@ BODY = {"model": "sim-1", "messages": [{"role": "user", "content": "workers"}], 
 def _fresh(url: str, key: str) -> int:
     """One request on a connection of its own (the kernel picks a worker per connection)."""
     with httpx.Client(timeout=10) as http:
-        return http.post(f"{url}/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}", "connection": "close"}).status_code
+        return http.post(
+            f"{url}/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}", "connection": "close"}
+        ).status_code
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,25 @@ from tollgate.canonical import MAX_TOKENS, ChatChunk, ChatRequest, ChatResponse,
 from tollgate.sse import Event
 
 __all__ = [
-    "ABILITIES", "CHAT", "COUNT_TOKENS", "EMBEDDINGS", "EMBEDDINGS_OPERATION", "MAX_TOKENS", "RERANK", "RERANK_OPERATION",
-    "RESPONSES", "STREAM", "Adapter", "NotSupported", "Operation", "StreamDecoder", "Unsupported", "UpstreamRequest", "Usage",
+    "ABILITIES",
+    "CHAT",
+    "COUNT_TOKENS",
+    "EMBEDDINGS",
+    "EMBEDDINGS_OPERATION",
+    "MAX_TOKENS",
+    "RERANK",
+    "RERANK_OPERATION",
+    "RESPONSES",
+    "STREAM",
+    "Adapter",
+    "NotSupported",
+    "Operation",
+    "StreamDecoder",
+    "Unsupported",
+    "UpstreamRequest",
+    "Usage",
     "tool_arguments",
-]  # fmt: skip
+]
 
 
 class UpstreamRequest(msgspec.Struct, frozen=True):
@@ -142,8 +157,12 @@ class Operation:
         return self.ability in adapter.abilities
 
 
-EMBEDDINGS_OPERATION = Operation(EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), lambda a, p: a.embeddings_result(p))
-RERANK_OPERATION = Operation(RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p: a.rerank_result(p))
+EMBEDDINGS_OPERATION = Operation(
+    EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), lambda a, p: a.embeddings_result(p)
+)
+RERANK_OPERATION = Operation(
+    RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p: a.rerank_result(p)
+)
 
 
 _JSON = msgspec.json.Decoder()

@@ -323,10 +323,27 @@ def certificate(tmp_path_factory):
         pytest.skip("openssl is not installed")
     d = tmp_path_factory.mktemp("tls")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", d / "key.pem", "-out", d / "cert.pem"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            d / "key.pem",
+            "-out",
+            d / "cert.pem",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(d / "cert.pem", d / "key.pem")
     return server, d / "cert.pem"

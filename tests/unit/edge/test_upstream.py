@@ -16,12 +16,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from services.edge import http_client, upstream
-from tollgate.providers.base import UpstreamRequest
 from services.edge.publisher import UsagePublisher
 from services.edge.routes import Route
-from tollgate import events, tracing
-from tollgate.rpc import router_pb2 as pb
 from tests.unit.edge.upstream_fakes import HandlerClient
+from tollgate import events, tracing
+from tollgate.providers.base import UpstreamRequest
+from tollgate.rpc import router_pb2 as pb
 
 
 @pytest.fixture

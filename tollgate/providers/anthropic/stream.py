@@ -74,7 +74,9 @@ class Decoder:
     # --- translation --------------------------------------------------------------
 
     def _chunk(self, delta: Delta, finish: str | None = None) -> ChatChunk:
-        return ChatChunk(id=self._id, created=self._created, model=self.model, choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)])
+        return ChatChunk(
+            id=self._id, created=self._created, model=self.model, choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)]
+        )
 
     def feed(self, event: Event) -> list[ChatChunk]:
         ev = decode(event)

@@ -11,13 +11,25 @@ presence/frequency_penalty, seed, reasoning_effort, audio/file parts, stream_opt
 from __future__ import annotations
 
 import time
+
 import msgspec
 from msgspec import UnsetType
 
 from tollgate.canonical import (
-    ChatRequest, ChatResponse, Choice, ContentPart, FunctionCall, FunctionDef, ImageURL, Message, NamedFunction, Tool, ToolCall,
-    ToolChoice, ToolChoiceFunction,
-)  # fmt: skip
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ContentPart,
+    FunctionCall,
+    FunctionDef,
+    ImageURL,
+    Message,
+    NamedFunction,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolChoiceFunction,
+)
 from tollgate.providers.anthropic import wire
 from tollgate.providers.base import Usage, tool_arguments
 
@@ -26,7 +38,7 @@ DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; OpenAI clients often
 _ENCODE = msgspec.json.encode
 
 
-def text_of(content: str | list[ContentPart] | None | UnsetType, sep: str = "\n") -> str:
+def text_of(content: str | list[ContentPart] | UnsetType | None, sep: str = "\n") -> str:
     """The text of canonical content: a string, or the text parts of a parts list."""
     if isinstance(content, str):
         return content
@@ -52,7 +64,7 @@ def image_block(part: ContentPart) -> dict | None:
     return None
 
 
-def content_blocks(content: str | list[ContentPart] | None | UnsetType) -> list[dict]:
+def content_blocks(content: str | list[ContentPart] | UnsetType | None) -> list[dict]:
     """Canonical message content as Anthropic blocks (empty text is dropped: Anthropic rejects it)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
@@ -65,7 +77,7 @@ def content_blocks(content: str | list[ContentPart] | None | UnsetType) -> list[
     return blocks
 
 
-def tool_use_blocks(tool_calls: list[ToolCall] | None | UnsetType) -> list[dict]:
+def tool_use_blocks(tool_calls: list[ToolCall] | UnsetType | None) -> list[dict]:
     blocks = []
     for call in tool_calls or ():
         fn = call.function
@@ -106,7 +118,7 @@ def messages_and_system(canonical: list[Message]) -> tuple[list[dict], str]:
     return messages, "\n\n".join(system)
 
 
-def tools(canonical: list[Tool] | None | UnsetType) -> list[dict]:
+def tools(canonical: list[Tool] | UnsetType | None) -> list[dict]:
     out = []
     for tool in canonical or ():
         fn = tool.function if (tool.type or "function") == "function" else None
@@ -121,7 +133,7 @@ def tools(canonical: list[Tool] | None | UnsetType) -> list[dict]:
     return out
 
 
-def tool_choice(choice: ToolChoice | None | UnsetType, parallel: bool | None | UnsetType) -> dict | None:
+def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetType | None) -> dict | None:
     """Canonical tool_choice (and ``parallel_tool_calls: false``) as Anthropic's; None = the default."""
     if choice == "none":
         return {"type": "none"}

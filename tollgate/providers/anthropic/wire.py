@@ -134,7 +134,13 @@ FINISH_REASONS = {
 }
 
 # canonical finish_reason -> Anthropic stop_reason; anything else reads as "end_turn".
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use", "content_filter": "refusal"}
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
 
 
 def finish_reason(stop_reason: str | None) -> str:

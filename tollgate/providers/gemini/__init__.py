@@ -13,10 +13,10 @@ from urllib.parse import quote
 import msgspec
 
 from tollgate.canonical import ChatRequest, ChatResponse
+from tollgate.errors import BadRequest
 from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.gemini import request as request_
 from tollgate.providers.gemini import response, wire
-from tollgate.errors import BadRequest
 
 __all__ = ["ADAPTERS", "GeminiAdapter"]
 
@@ -85,7 +85,9 @@ class GeminiAdapter(Unsupported):
             if isinstance(dimensions, int) and not isinstance(dimensions, bool):
                 item["outputDimensionality"] = dimensions
             requests.append(item)
-        return UpstreamRequest(self.url(base_url, upstream_model, "batchEmbedContents"), self.headers(secret), _ENCODE({"requests": requests}))
+        return UpstreamRequest(
+            self.url(base_url, upstream_model, "batchEmbedContents"), self.headers(secret), _ENCODE({"requests": requests})
+        )
 
     def embeddings_response(self, payload: bytes) -> list[list[float]]:
         try:

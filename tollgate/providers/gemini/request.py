@@ -16,15 +16,25 @@ import mimetypes
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-
 from msgspec import UnsetType
 
 from tollgate.canonical import (
-    ChatRequest, ContentPart, FileData, FunctionCall, FunctionDef, ImageURL, InputAudio, JSONSchemaSpec, Message, NamedFunction,
-    ResponseFormat, Tool, ToolChoice, ToolChoiceFunction,
-)  # fmt: skip
+    ChatRequest,
+    ContentPart,
+    FileData,
+    FunctionCall,
+    FunctionDef,
+    ImageURL,
+    InputAudio,
+    JSONSchemaSpec,
+    Message,
+    NamedFunction,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+    ToolChoiceFunction,
+)
 from tollgate.providers.base import tool_arguments
-
 
 # Google's documented sentinel for replayed function calls whose real thoughtSignature
 # is unknown (canonical tool calls cannot carry it). Gemini 3 rejects a replayed
@@ -36,11 +46,30 @@ SKIP_SIGNATURE = "skip_thought_signature_validator"
 # examples, patternProperties, …) is rejected upstream, so it is dropped here.
 _SCHEMA_KEYS = frozenset(
     {
-        "type", "format", "title", "description", "nullable", "enum", "items", "properties", "required",
-        "minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
-        "minimum", "maximum", "anyOf", "propertyOrdering", "default", "example",
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "properties",
+        "required",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "example",
     }
-)  # fmt: skip
+)
 _FORMATS = {"string": {"enum", "date-time"}, "integer": {"int32", "int64"}, "number": {"float", "double"}}
 _MAX_REF_DEPTH = 16
 
@@ -84,7 +113,7 @@ def _append(contents: list[dict], role: str, parts: list[dict]) -> None:
         contents.append({"role": role, "parts": parts})
 
 
-def _text(content: str | list[ContentPart] | None | UnsetType) -> str:
+def _text(content: str | list[ContentPart] | UnsetType | None) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -92,7 +121,7 @@ def _text(content: str | list[ContentPart] | None | UnsetType) -> str:
     return ""
 
 
-def _user_parts(content: str | list[ContentPart] | None | UnsetType) -> list[dict]:
+def _user_parts(content: str | list[ContentPart] | UnsetType | None) -> list[dict]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
     parts: list[dict] = []
@@ -107,9 +136,10 @@ def _user_parts(content: str | list[ContentPart] | None | UnsetType) -> list[dic
         elif kind == "input_audio" and isinstance(p.input_audio, InputAudio):
             audio = p.input_audio
             parts.append({"inlineData": {"mimeType": f"audio/{audio.format or 'wav'}", "data": audio.data or ""}})
-        elif kind == "file" and isinstance(p.file, FileData) and isinstance(p.file.file_data, str):
-            if part := media_part(p.file.file_data):
-                parts.append(part)
+        elif (
+            kind == "file" and isinstance(p.file, FileData) and isinstance(p.file.file_data, str) and (part := media_part(p.file.file_data))
+        ):
+            parts.append(part)
     return parts
 
 
@@ -145,7 +175,7 @@ def _assistant_parts(message: Message, names: dict[str, str]) -> list[dict]:
     return parts
 
 
-def _tools(tools: list[Tool] | None | UnsetType) -> list[dict]:
+def _tools(tools: list[Tool] | UnsetType | None) -> list[dict]:
     declarations = []
     for tool in tools or ():
         fn = tool.function if (tool.type or "function") == "function" else None
@@ -161,7 +191,7 @@ def _tools(tools: list[Tool] | None | UnsetType) -> list[dict]:
     return [{"functionDeclarations": declarations}] if declarations else []
 
 
-def _tool_config(choice: ToolChoice | None | UnsetType) -> dict | None:
+def _tool_config(choice: ToolChoice | UnsetType | None) -> dict | None:
     if isinstance(choice, ToolChoiceFunction):
         name = choice.function.name if isinstance(choice.function, NamedFunction) else None
         if not name:
@@ -176,8 +206,13 @@ def _generation_config(request: ChatRequest) -> dict:
     max_tokens = request.max_completion_tokens or request.max_tokens
     if isinstance(max_tokens, int):
         config["maxOutputTokens"] = max_tokens
-    sampling = (("temperature", request.temperature), ("topP", request.top_p), ("seed", request.seed),
-                ("presencePenalty", request.presence_penalty), ("frequencyPenalty", request.frequency_penalty))  # fmt: skip
+    sampling = (
+        ("temperature", request.temperature),
+        ("topP", request.top_p),
+        ("seed", request.seed),
+        ("presencePenalty", request.presence_penalty),
+        ("frequencyPenalty", request.frequency_penalty),
+    )
     for dst, value in sampling:
         if isinstance(value, int | float):
             config[dst] = value

@@ -60,10 +60,16 @@ def chat_completion(payload: bytes) -> tuple[ChatResponse, Usage]:
         choices.append(Choice(index=cand.index, message=message, finish_reason=wire.finish_reason(cand.finish_reason, bool(calls))))
     if not choices:  # the prompt itself was blocked (promptFeedback.blockReason) or nothing came back
         blocked = resp.prompt_feedback is not None and bool(resp.prompt_feedback.block_reason)
-        choices.append(Choice(index=0, message=Message(role="assistant", content=None), finish_reason="content_filter" if blocked else "stop"))
+        choices.append(
+            Choice(index=0, message=Message(role="assistant", content=None), finish_reason="content_filter" if blocked else "stop")
+        )
     usage = wire.usage(resp.usage_metadata) or Usage()
     body = ChatResponse(
-        id="chatcmpl-" + (resp.response_id or secrets.token_hex(12)), created=int(time.time()), model=resp.model_version, choices=choices, usage=usage
+        id="chatcmpl-" + (resp.response_id or secrets.token_hex(12)),
+        created=int(time.time()),
+        model=resp.model_version,
+        choices=choices,
+        usage=usage,
     )
     return body, usage
 
@@ -132,4 +138,8 @@ class StreamDecoder:
     def close(self) -> list[ChatChunk]:
         if self.usage is None:
             return []
-        return [ChatChunk(id=self._id or "chatcmpl-" + secrets.token_hex(12), created=self._created, model=self.model, choices=[], usage=self.usage)]
+        return [
+            ChatChunk(
+                id=self._id or "chatcmpl-" + secrets.token_hex(12), created=self._created, model=self.model, choices=[], usage=self.usage
+            )
+        ]

@@ -133,7 +133,9 @@ class OpenAICompatible(Unsupported):
         return StreamChunk(usage=usage_from_wire(w.usage), has_choices=bool(w.choices))
 
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
-        return UpstreamRequest(base_url + self.profile.embeddings_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model}))
+        return UpstreamRequest(
+            base_url + self.profile.embeddings_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
 
     def embeddings_result(self, payload: bytes) -> tuple[bytes, Usage]:
         try:
@@ -144,7 +146,9 @@ class OpenAICompatible(Unsupported):
         return payload, Usage(prompt_tokens=tokens)
 
     def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
-        return UpstreamRequest(base_url + self.profile.rerank_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model}))
+        return UpstreamRequest(
+            base_url + self.profile.rerank_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
 
     def rerank_result(self, payload: bytes) -> tuple[bytes, Usage]:
         try:

@@ -20,9 +20,9 @@ from services.edge.frontends.anthropic.counting import estimate_tokens
 from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
+from tollgate import error_bodies
 from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest, TollgateError
-from tollgate import error_bodies
 
 __all__ = ["FRONTEND", "ROUTES", "AnthropicFrontend", "estimate_tokens"]
 

@@ -16,7 +16,6 @@ from tollgate.estimate import anthropic_tokens as estimate_tokens
 from tollgate.providers.base import COUNT_TOKENS, Adapter, UpstreamRequest
 from tollgate.rpc import router_pb2 as pb
 
-
 # Messages-only generation settings Anthropic's count_tokens endpoint does not accept.
 _NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
 
@@ -37,9 +36,13 @@ async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) 
     settings = edge.settings
     try:
         outcome = await upstream.call(
-            edge.client, [(route, c) for c in route.candidates], build, report=edge.outcomes.report,
-            max_attempts=settings.max_attempts, deadline_s=settings.failover_deadline_s,
-        )  # fmt: skip
+            edge.client,
+            [(route, c) for c in route.candidates],
+            build,
+            report=edge.outcomes.report,
+            max_attempts=settings.max_attempts,
+            deadline_s=settings.failover_deadline_s,
+        )
     except upstream.CallFailed as failed:
         if timer is not None:
             timer.upstream_s += failed.upstream_s

@@ -18,8 +18,8 @@ from typing import Any
 import msgspec
 
 from tollgate.canonical import ChatRequest, from_openai
-from tollgate.providers.anthropic import wire
 from tollgate.errors import BadRequest
+from tollgate.providers.anthropic import wire
 
 _ENCODE = msgspec.json.encode
 
@@ -76,7 +76,11 @@ def _assistant(content: str | list[wire.Block]) -> list[dict]:
         return [{"role": "assistant", "content": content}] if content else []
     text = "".join(b.text or "" for b in content if b.type == "text")
     calls = [
-        {"id": b.id or "", "type": "function", "function": {"name": b.name or "", "arguments": _ENCODE(b.input if isinstance(b.input, dict) else {}).decode()}}
+        {
+            "id": b.id or "",
+            "type": "function",
+            "function": {"name": b.name or "", "arguments": _ENCODE(b.input if isinstance(b.input, dict) else {}).decode()},
+        }
         for b in content
         if b.type == "tool_use"
     ]

@@ -10,9 +10,9 @@ import msgspec
 
 from tollgate import error_bodies
 from tollgate.canonical import UNSET, ChatChunk, ChatResponse, Choice, FunctionCall, ToolCall, Usage
-from tollgate.providers.anthropic.translate import text_of
 from tollgate.errors import TollgateError
 from tollgate.providers.anthropic import wire
+from tollgate.providers.anthropic.translate import text_of
 from tollgate.sse import frame
 
 _ENCODE = msgspec.json.encode
@@ -23,7 +23,11 @@ def _usage(usage: Usage | None) -> dict:
     """Canonical usage as Anthropic's: cached prompt tokens are not part of ``input_tokens``."""
     usage = usage or Usage()
     cached = usage.cached_tokens
-    return {"input_tokens": max(usage.prompt_tokens - cached, 0), "output_tokens": usage.completion_tokens, "cache_read_input_tokens": cached}
+    return {
+        "input_tokens": max(usage.prompt_tokens - cached, 0),
+        "output_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": cached,
+    }
 
 
 def _message_id(ident: Any) -> str:
@@ -57,9 +61,15 @@ class Encoder:
             return b""
         self._started = True
         message: dict[str, Any] = {
-            "id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
-        }  # fmt: skip
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
         return self._event("message_start", {"message": message})
 
     def _close_block(self) -> bytes:

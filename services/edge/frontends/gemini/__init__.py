@@ -34,7 +34,6 @@ from tollgate.providers.base import EMBEDDINGS_OPERATION
 __all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
 
 
-
 class GeminiFrontend:
     protocol = "gemini"
     endpoint = "gemini"
@@ -138,12 +137,14 @@ ACTIONS = {
 }
 
 
-@post(["/gemini/v1beta/models/{target:path}", "/gemini/v1/models/{target:path}"], status_code=200, exception_handlers=error_handlers(FRONTEND))
+@post(
+    ["/gemini/v1beta/models/{target:path}", "/gemini/v1/models/{target:path}"], status_code=200, exception_handlers=error_handlers(FRONTEND)
+)
 async def gemini_models(request: Request, target: FromPath[str]) -> Response:
     model, _, action = target.lstrip("/").rpartition(":")
     handler = ACTIONS.get(action)
     if not model or handler is None:
-        raise NotFound(f"Method not found: {target.lstrip('/')[:limits.MAX_MODEL_CHARS]!r}.")
+        raise NotFound(f"Method not found: {target.lstrip('/')[: limits.MAX_MODEL_CHARS]!r}.")
     return await handler(request, limits.check_model_name(model))
 
 

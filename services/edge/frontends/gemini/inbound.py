@@ -23,6 +23,8 @@ from tollgate.errors import BadRequest
 from tollgate.providers.gemini.wire import get, parts
 
 _ENCODE = msgspec.json.encode
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -91,7 +93,9 @@ def _assistant(parts: list[dict], calls: _Calls) -> list[dict]:
         if isinstance(fc := get(p, "functionCall"), dict):
             name = str(fc.get("name") or "")
             arguments = _ENCODE(fc.get("args") or {}).decode()
-            tool_calls.append({"id": calls.call(name, fc.get("id")), "type": "function", "function": {"name": name, "arguments": arguments}})
+            tool_calls.append(
+                {"id": calls.call(name, fc.get("id")), "type": "function", "function": {"name": name, "arguments": arguments}}
+            )
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if tool_calls:
         message["tool_calls"] = tool_calls
@@ -104,7 +108,9 @@ def _user(parts: list[dict], calls: _Calls) -> list[dict]:
     for p in parts:
         if isinstance(fr := get(p, "functionResponse"), dict):
             name = str(fr.get("name") or "")
-            results.append({"role": "tool", "tool_call_id": calls.answer(name, fr.get("id")), "content": tool_result_text(fr.get("response"))})
+            results.append(
+                {"role": "tool", "tool_call_id": calls.answer(name, fr.get("id")), "content": tool_result_text(fr.get("response"))}
+            )
         elif isinstance(p.get("text"), str) and not p.get("thought"):
             if p["text"]:
                 content.append({"type": "text", "text": p["text"]})
@@ -188,8 +194,14 @@ def _generation(config: Any) -> dict:
     if not isinstance(config, dict):
         return {}
     out: dict[str, Any] = {}
-    for src, dst in (("maxOutputTokens", "max_tokens"), ("temperature", "temperature"), ("topP", "top_p"), ("seed", "seed"),
-                     ("presencePenalty", "presence_penalty"), ("frequencyPenalty", "frequency_penalty")):  # fmt: skip
+    for src, dst in (
+        ("maxOutputTokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("topP", "top_p"),
+        ("seed", "seed"),
+        ("presencePenalty", "presence_penalty"),
+        ("frequencyPenalty", "frequency_penalty"),
+    ):
         if _number(value := get(config, src)):
             out[dst] = value
     if isinstance(stops := get(config, "stopSequences"), list) and stops:
@@ -200,6 +212,8 @@ def _generation(config: Any) -> dict:
         schema = get(config, "responseJsonSchema")
         schema = schema if isinstance(schema, dict) else to_json_schema(get(config, "responseSchema"))
         out["response_format"] = (
-            {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}} if isinstance(schema, dict) else {"type": "json_object"}
+            {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+            if isinstance(schema, dict)
+            else {"type": "json_object"}
         )
     return out

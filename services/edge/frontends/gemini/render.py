@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 
+from tollgate import error_bodies
 from tollgate.canonical import ChatChunk, ChatResponse, FunctionCall, Usage
 from tollgate.errors import TollgateError
 from tollgate.providers.base import tool_arguments
-from tollgate import error_bodies
 from tollgate.providers.gemini.wire import FINISH_OUT
 
 _ENCODE = msgspec.json.encode

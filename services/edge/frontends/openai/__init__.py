@@ -7,7 +7,7 @@ from litestar import Request
 
 from services.edge import limits
 from services.edge.frontends.base import Parsed
-from services.edge.limits import decode_object  # noqa: F401 - the doors' one body decoder
+from services.edge.limits import decode_object
 from tollgate import error_bodies
 from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, from_openai, to_openai
 from tollgate.credentials import bearer_token

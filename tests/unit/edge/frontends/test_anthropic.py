@@ -20,12 +20,12 @@ from litestar import Litestar
 
 from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
 from services.edge.middleware import timing_middleware
-from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
-from tollgate.providers import anthropic as provider
-from tollgate.sse import Event, Parser
-from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
-from tollgate.rpc import router_pb2 as pb
 from tests.unit.edge.upstream_fakes import HandlerClient
+from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
+from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
+from tollgate.providers import anthropic as provider
+from tollgate.rpc import router_pb2 as pb
+from tollgate.sse import Event, Parser
 
 ADAPTER = provider.ADAPTERS["anthropic"]
 PNG = "iVBORw0KGgo="
@@ -33,7 +33,9 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 def sent(body: dict, **kw) -> dict:
-    return json.loads(ADAPTER.chat_request("https://api.anthropic.com", "sk-ant", "claude-x", from_openai(body), stream=kw.get("stream", False)).body)
+    return json.loads(
+        ADAPTER.chat_request("https://api.anthropic.com", "sk-ant", "claude-x", from_openai(body), stream=kw.get("stream", False)).body
+    )
 
 
 def canonical_of(parsed) -> dict:
@@ -75,24 +77,41 @@ def test_request_translation() -> None:
             {"role": "system", "content": "Be terse."},
             {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
             {"role": "user", "content": "Weather?"},
-            {"role": "user", "content": [
-                {"type": "text", "text": "And this:"},
-                {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}},
-                {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
-                {"type": "input_audio", "input_audio": {"data": "..."}},
-            ]},
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city": "Paris"}'}},
-                {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{not json"}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "And this:"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                    {"type": "input_audio", "input_audio": {"data": "..."}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city": "Paris"}'}},
+                    {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{not json"}},
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
             {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "Rain"}]},
             {"role": "user", "content": "Thanks"},
         ],
-        "max_completion_tokens": 100, "max_tokens": 5, "stop": "END", "temperature": 1.7, "top_p": 0.5,
-        "n": 1, "logprobs": True, "response_format": {"type": "json_object"}, "seed": 1, "presence_penalty": 0.1,
-        "frequency_penalty": 0.1, "user": "u-1", "stream_options": {"include_usage": True},
-    }  # fmt: skip
+        "max_completion_tokens": 100,
+        "max_tokens": 5,
+        "stop": "END",
+        "temperature": 1.7,
+        "top_p": 0.5,
+        "n": 1,
+        "logprobs": True,
+        "response_format": {"type": "json_object"},
+        "seed": 1,
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.1,
+        "user": "u-1",
+        "stream_options": {"include_usage": True},
+    }
     out = sent(body, stream=True)
     assert out["model"] == "claude-x" and out["stream"] is True
     assert out["system"] == "Be terse.\n\nNo emoji."
@@ -102,27 +121,41 @@ def test_request_translation() -> None:
     for dropped in ("n", "logprobs", "response_format", "seed", "presence_penalty", "frequency_penalty", "user", "stream_options", "stop"):
         assert dropped not in out
     user, assistant, results = out["messages"]
-    assert user == {"role": "user", "content": [
-        {"type": "text", "text": "Weather?"},
-        {"type": "text", "text": "And this:"},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
-        {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
-    ]}  # fmt: skip
-    assert assistant == {"role": "assistant", "content": [
-        {"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}},
-        {"type": "tool_use", "id": "call_2", "name": "w", "input": {}},
-    ]}  # fmt: skip
-    assert results == {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "call_1", "content": "Sunny"},
-        {"type": "tool_result", "tool_use_id": "call_2", "content": "Rain"},
-        {"type": "text", "text": "Thanks"},
-    ]}  # fmt: skip
+    assert user == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Weather?"},
+            {"type": "text", "text": "And this:"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+        ],
+    }
+    assert assistant == {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "call_2", "name": "w", "input": {}},
+        ],
+    }
+    assert results == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "call_1", "content": "Sunny"},
+            {"type": "tool_result", "tool_use_id": "call_2", "content": "Rain"},
+            {"type": "text", "text": "Thanks"},
+        ],
+    }
 
 
 def test_request_defaults() -> None:
     out = sent({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", " "], "top_p": 1, "temperature": -1})
-    assert out == {"model": "claude-x", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "max_tokens": 4096,
-                   "stop_sequences": ["a"], "temperature": 0.0}  # fmt: skip
+    assert out == {
+        "model": "claude-x",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "max_tokens": 4096,
+        "stop_sequences": ["a"],
+        "temperature": 0.0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -138,26 +171,42 @@ def test_request_defaults() -> None:
     ],
 )
 def test_tools_and_tool_choice(choice, parallel, expected) -> None:
-    tools = [{"type": "function", "function": {"name": "w", "description": "Weather", "parameters": WEATHER}}, {"type": "function", "function": {"name": "bare"}}]
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": choice, "parallel_tool_calls": parallel}
+    tools = [
+        {"type": "function", "function": {"name": "w", "description": "Weather", "parameters": WEATHER}},
+        {"type": "function", "function": {"name": "bare"}},
+    ]
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": tools,
+        "tool_choice": choice,
+        "parallel_tool_calls": parallel,
+    }
     out = sent(body)
-    assert out["tools"] == [{"name": "w", "description": "Weather", "input_schema": WEATHER}, {"name": "bare", "input_schema": {"type": "object"}}]
+    assert out["tools"] == [
+        {"name": "w", "description": "Weather", "input_schema": WEATHER},
+        {"name": "bare", "input_schema": {"type": "object"}},
+    ]
     assert out.get("tool_choice") == expected
 
 
 # --- Anthropic answers -> canonical ----------------------------------------------------
 
 MESSAGE = {
-    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-x",
     "content": [
         {"type": "thinking", "thinking": "hmm", "signature": "sig"},
         {"type": "text", "text": "Let me check. "},
         {"type": "text", "text": "One moment."},
         {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
     ],
-    "stop_reason": "tool_use", "stop_sequence": None,
+    "stop_reason": "tool_use",
+    "stop_sequence": None,
     "usage": {"input_tokens": 10, "output_tokens": 7, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5},
-}  # fmt: skip
+}
 
 
 def test_chat_response() -> None:
@@ -180,43 +229,66 @@ def test_chat_response() -> None:
 
 @pytest.mark.parametrize(
     ("stop", "finish"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter"),
-     ("something_new", "stop"), (None, "stop")],
-)  # fmt: skip
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("something_new", "stop"),
+        (None, "stop"),
+    ],
+)
 def test_stop_reasons(stop, finish) -> None:
     payload = {**MESSAGE, "content": [{"type": "text", "text": "x"}], "stop_reason": stop}
     assert answer(json.dumps(payload).encode())[0]["choices"][0]["finish_reason"] == finish
 
 
 def test_error_message() -> None:
-    assert ADAPTER.error_message(b'{"type":"error","error":{"type":"invalid_request_error","message":"bad max_tokens"}}') == "bad max_tokens"
+    assert (
+        ADAPTER.error_message(b'{"type":"error","error":{"type":"invalid_request_error","message":"bad max_tokens"}}') == "bad max_tokens"
+    )
     assert ADAPTER.error_message(b"oops") == ""
 
 
 # --- Anthropic streams -> canonical chunks ---------------------------------------------
 
-STREAM = b"".join([
-    frame("message_start", {"message": {**MESSAGE, "content": [], "stop_reason": None,
-                                        "usage": {"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5}}}),
-    frame("ping", {}),
-    frame("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
-    frame("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
-    frame("content_block_stop", {"index": 0}),
-    frame("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
-    frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "Héllo, "}}),
-    frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "wörld"}}),
-    frame("content_block_stop", {"index": 1}),
-    frame("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}}),
-    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": ""}}),
-    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}}),
-    frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}}),
-    frame("content_block_stop", {"index": 2}),
-    frame("content_block_start", {"index": 3, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}}}),
-    frame("content_block_delta", {"index": 3, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
-    frame("content_block_stop", {"index": 3}),
-    frame("message_delta", {"delta": {"type": "message_delta", "stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 42}}),
-    frame("message_stop", {}),
-])  # fmt: skip
+STREAM = b"".join(
+    [
+        frame(
+            "message_start",
+            {
+                "message": {
+                    **MESSAGE,
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5},
+                }
+            },
+        ),
+        frame("ping", {}),
+        frame("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+        frame("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+        frame("content_block_stop", {"index": 0}),
+        frame("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
+        frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "Héllo, "}}),
+        frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "wörld"}}),
+        frame("content_block_stop", {"index": 1}),
+        frame("content_block_start", {"index": 2, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}}),
+        frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}}),
+        frame("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}}),
+        frame("content_block_stop", {"index": 2}),
+        frame("content_block_start", {"index": 3, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}}}),
+        frame("content_block_delta", {"index": 3, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+        frame("content_block_stop", {"index": 3}),
+        frame(
+            "message_delta",
+            {"delta": {"type": "message_delta", "stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 42}},
+        ),
+        frame("message_stop", {}),
+    ]
+)
 
 
 def decode_stream(raw: bytes, cuts: list[int], decoder=None) -> tuple[list[dict], object]:
@@ -252,7 +324,10 @@ def test_stream_decoding_at_any_byte_boundary(seed: int) -> None:
     assert all(c["object"] == "chat.completion.chunk" and c["model"] == "client-model" and c["id"] == "msg_1" for c in chunks)
     assert collect(chunks) == {
         "text": "Héllo, wörld",
-        "calls": {0: {"id": "toolu_1", "name": "w", "arguments": '{"city": "Paris"}'}, 1: {"id": "toolu_2", "name": "t", "arguments": "{}"}},
+        "calls": {
+            0: {"id": "toolu_1", "name": "w", "arguments": '{"city": "Paris"}'},
+            1: {"id": "toolu_2", "name": "t", "arguments": "{}"},
+        },
         "finish": "tool_calls",
     }
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 115
@@ -299,25 +374,39 @@ ANTHROPIC_REQUEST = {
     "max_tokens": 50,
     "system": [{"type": "text", "text": "Be terse."}, {"type": "text", "text": "No emoji."}],
     "messages": [
-        {"role": "user", "content": [
-            {"type": "text", "text": "Weather?"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
-        ]},
-        {"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "hmm", "signature": "s"},
-            {"type": "text", "text": "Checking."},
-            {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "text", "text": "Quick please"},
-            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "Sunny"}]},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Weather?"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Quick please"},
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "Sunny"}]},
+            ],
+        },
     ],
     "tools": [{"name": "w", "description": "Weather", "input_schema": WEATHER}, {"type": "web_search_20250305", "name": "web_search"}],
     "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
-    "stop_sequences": ["END"], "temperature": 1, "top_p": 0.9, "top_k": 5, "stream": True, "metadata": {"user_id": "u-1"},
-}  # fmt: skip
+    "stop_sequences": ["END"],
+    "temperature": 1,
+    "top_p": 0.9,
+    "top_k": 5,
+    "stream": True,
+    "metadata": {"user_id": "u-1"},
+}
 
 
 def test_front_door_to_canonical() -> None:
@@ -326,17 +415,24 @@ def test_front_door_to_canonical() -> None:
     out = canonical_of(parsed)
     assert out["messages"] == [
         {"role": "system", "content": "Be terse.\nNo emoji."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "Weather?"},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-            {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
-        ]},
-        {"role": "assistant", "content": "Checking.", "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Weather?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
+            ],
+        },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"},
         {"role": "user", "content": "Quick please"},
-    ]  # fmt: skip
+    ]
     assert out["tools"] == [{"type": "function", "function": {"name": "w", "description": "Weather", "parameters": WEATHER}}]
     assert (out["tool_choice"], out["parallel_tool_calls"]) == ("required", False)
     assert out["stop"] == ["END"] and out["max_tokens"] == 50 and out["temperature"] == 1 and out["top_p"] == 0.9
@@ -344,7 +440,9 @@ def test_front_door_to_canonical() -> None:
     assert "top_k" not in out
 
 
-@pytest.mark.parametrize(("choice", "expected"), [("auto", "auto"), ("none", "none"), ("tool", {"type": "function", "function": {"name": "w"}})])
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("auto", "auto"), ("none", "none"), ("tool", {"type": "function", "function": {"name": "w"}})]
+)
 def test_front_door_tool_choice(choice: str, expected) -> None:
     body = {**ANTHROPIC_REQUEST, "tool_choice": {"type": choice, "name": "w"} if choice == "tool" else {"type": choice}, "stream": False}
     out = canonical_of(FRONTEND.parse(json.dumps(body).encode()))
@@ -358,7 +456,13 @@ def test_tool_use_round_trip() -> None:
     assert back["system"] == "Be terse.\nNo emoji."
     assert back["tools"] == [ANTHROPIC_REQUEST["tools"][0]]
     assert back["tool_choice"] == ANTHROPIC_REQUEST["tool_choice"]
-    assert (back["stop_sequences"], back["max_tokens"], back["temperature"], back["top_p"], back["metadata"]) == (["END"], 50, 1, 0.9, {"user_id": "u-1"})
+    assert (back["stop_sequences"], back["max_tokens"], back["temperature"], back["top_p"], back["metadata"]) == (
+        ["END"],
+        50,
+        1,
+        0.9,
+        {"user_id": "u-1"},
+    )
     user, assistant, result = ANTHROPIC_REQUEST["messages"]
     assert back["messages"][0] == user
     assert back["messages"][1] == {"role": "assistant", "content": assistant["content"][1:]}
@@ -398,10 +502,22 @@ def test_api_key() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(400, "invalid_request_error"), (401, "authentication_error"), (402, "billing_error"), (403, "permission_error"), (404, "not_found_error"),
-     (413, "request_too_large"), (429, "rate_limit_error"), (503, "overloaded_error"), (529, "overloaded_error"), (502, "api_error"),
-     (504, "api_error"), (500, "api_error"), (409, "invalid_request_error")],
-)  # fmt: skip
+    [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (402, "billing_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (413, "request_too_large"),
+        (429, "rate_limit_error"),
+        (503, "overloaded_error"),
+        (529, "overloaded_error"),
+        (502, "api_error"),
+        (504, "api_error"),
+        (500, "api_error"),
+        (409, "invalid_request_error"),
+    ],
+)
 def test_error_body(status: int, kind: str) -> None:
     err = type("E", (TollgateError,), {"status": status})("nope")
     assert FRONTEND.error_body(err) == {"type": "error", "error": {"type": kind, "message": "nope"}}
@@ -410,13 +526,26 @@ def test_error_body(status: int, kind: str) -> None:
 # --- the front door: canonical answers -> Anthropic ----------------------------------------
 
 COMPLETION = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-x",
-    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Checking.", "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
-        {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{broken"}},
-    ]}}],
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-x",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": "Checking.",
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
+                    {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{broken"}},
+                ],
+            },
+        }
+    ],
     "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129, "prompt_tokens_details": {"cached_tokens": 100}},
-}  # fmt: skip
+}
 
 
 def test_from_canonical() -> None:
@@ -433,7 +562,14 @@ def test_from_canonical() -> None:
 
 @pytest.mark.parametrize(
     ("finish", "stop"),
-    [("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("content_filter", "refusal"), ("weird", "end_turn"), (None, "end_turn")],
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("tool_calls", "tool_use"),
+        ("content_filter", "refusal"),
+        ("weird", "end_turn"),
+        (None, "end_turn"),
+    ],
 )
 def test_from_canonical_stop_reasons(finish, stop) -> None:
     answer = {"id": "x", "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": "hi"}}]}
@@ -504,7 +640,8 @@ def accumulate(raw: bytes) -> dict:
 
 
 needs_sdk = pytest.mark.skipif(
-    "anthropic" not in sys.modules and not os.environ.get("TOLLGATE_SDK_TESTS"), reason="anthropic SDK not loaded (slow import); set TOLLGATE_SDK_TESTS=1"
+    "anthropic" not in sys.modules and not os.environ.get("TOLLGATE_SDK_TESTS"),
+    reason="anthropic SDK not loaded (slow import); set TOLLGATE_SDK_TESTS=1",
 )
 
 
@@ -519,7 +656,9 @@ def sdk_final_message(raw: bytes):
 
 
 def encode(chunks: list[dict]) -> bytes:
-    encoder = FRONTEND.stream_encoder(FRONTEND.parse(b'{"model":"claude-alias","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}'))
+    encoder = FRONTEND.stream_encoder(
+        FRONTEND.parse(b'{"model":"claude-alias","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stream":true}')
+    )
     return b"".join(encoder.encode(from_openai(c, ChatChunk)) for c in chunks) + encoder.finish()
 
 
@@ -527,11 +666,20 @@ def test_stream_encoding_event_sequence() -> None:
     events = Parser().feed(encode(CHUNKS))
     assert [e.name for e in events] == [
         "message_start",
-        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-        "content_block_start", "content_block_delta", "content_block_stop",
-        "message_delta", "message_stop",
-    ]  # fmt: skip
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert all(json.loads(e.data)["type"] == e.name for e in events)
     assert json.loads(events[-2].data) == {
         "type": "message_delta",
@@ -573,8 +721,16 @@ def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
         chunk({"content": "done"}, "stop"),  # some upstreams say "stop" after tool calls
     ]
     message = accumulate(encode(chunks))
-    assert [(b["type"], b.get("id"), b.get("input")) for b in message["content"]] == [("tool_use", "a", {"n": 1}), ("tool_use", "b", {}), ("text", None, None)]
-    assert message["stop_reason"] == "tool_use" and message["usage"] == {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0}
+    assert [(b["type"], b.get("id"), b.get("input")) for b in message["content"]] == [
+        ("tool_use", "a", {"n": 1}),
+        ("tool_use", "b", {}),
+        ("text", None, None),
+    ]
+    assert message["stop_reason"] == "tool_use" and message["usage"] == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
 
 
 def errored() -> bytes:
@@ -588,7 +744,9 @@ ERRORED = errored()
 def test_stream_encoding_of_an_empty_answer_and_of_an_error() -> None:
     message = accumulate(encode([chunk({}, "length")]))
     assert message["content"] == [] and message["stop_reason"] == "max_tokens"
-    assert Parser().feed(ERRORED)[-1] == Event(b'{"type":"error","error":{"type":"api_error","message":"The upstream stream ended abnormally."}}', "error")
+    assert Parser().feed(ERRORED)[-1] == Event(
+        b'{"type":"error","error":{"type":"api_error","message":"The upstream stream ended abnormally."}}', "error"
+    )
 
 
 @needs_sdk
@@ -617,11 +775,16 @@ def test_estimate_tokens() -> None:
         "messages": [
             {"role": "user", "content": "abcdefgh"},  # 8
             {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "w", "input": {"a": 1}}]},  # 1 + 7
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "xy"}]},  # 2
-                                         {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]},  # 0
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "xy"}]},  # 2
+                    {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+                ],
+            },  # 0
         ],
         "tools": [{"name": "w"}],  # 12
-    }  # fmt: skip
+    }
     assert estimate_tokens(body) == 9  # ceil(34 / 4)
 
 
@@ -674,7 +837,13 @@ async def test_count_tokens_forwarded_to_an_anthropic_channel(monkeypatch) -> No
         return httpx.Response(200, json={"input_tokens": 77})
 
     other = pb.Candidate(channel_id="oai", provider="openai", base_url="http://o.test", upstream_model="gpt")
-    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test/anthropic", api_key_env="TEST_ANTHROPIC_KEY", upstream_model="claude-x")
+    channel = pb.Candidate(
+        channel_id="ant",
+        provider="anthropic",
+        base_url="http://a.test/anthropic",
+        api_key_env="TEST_ANTHROPIC_KEY",
+        upstream_model="claude-x",
+    )
     answer = await count(FakeEdge([other, channel], upstream), COUNT_BODY)
     assert answer.status_code == 200 and answer.json() == {"input_tokens": 77}
     assert answer.headers["x-tollgate-token-count"] == "upstream" and answer.headers["x-tollgate-channel"] == "ant"
@@ -697,8 +866,12 @@ async def test_count_tokens_uses_the_channels_secret_file_and_reports_its_outcom
             return httpx.Response(500, json={"type": "error", "error": {"type": "api_error", "message": "boom"}})
         return httpx.Response(200, json={"input_tokens": 12})
 
-    down = pb.Candidate(channel_id="down", provider="anthropic", base_url="http://down.test", api_key_file=str(key_file), upstream_model="claude-x")
-    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(key_file), upstream_model="claude-x")
+    down = pb.Candidate(
+        channel_id="down", provider="anthropic", base_url="http://down.test", api_key_file=str(key_file), upstream_model="claude-x"
+    )
+    channel = pb.Candidate(
+        channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(key_file), upstream_model="claude-x"
+    )
     edge = FakeEdge([down, channel], upstream)
     answer = await count(edge, COUNT_BODY)
     assert answer.status_code == 200 and answer.json() == {"input_tokens": 12}
@@ -708,7 +881,9 @@ async def test_count_tokens_uses_the_channels_secret_file_and_reports_its_outcom
 
 
 async def test_count_tokens_skips_a_channel_whose_secret_file_is_missing(tmp_path) -> None:
-    channel = pb.Candidate(channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(tmp_path / "absent"), upstream_model="claude-x")
+    channel = pb.Candidate(
+        channel_id="ant", provider="anthropic", base_url="http://a.test", api_key_file=str(tmp_path / "absent"), upstream_model="claude-x"
+    )
     seen = []
     answer = await count(FakeEdge([channel], lambda r: seen.append(r) or httpx.Response(200, json={"input_tokens": 1})), COUNT_BODY)
     assert answer.status_code == 200 and answer.headers["x-tollgate-token-count"] == "estimate" and not seen
@@ -728,4 +903,7 @@ async def test_count_tokens_errors_use_anthropic_shape() -> None:
     answer = await count(edge, {"model": "m"})
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     answer = await count(FakeEdge([], lambda r: httpx.Response(500), balance=0), COUNT_BODY)
-    assert answer.status_code == 402 and answer.json()["error"] == {"type": "billing_error", "message": InsufficientQuota("").message or answer.json()["error"]["message"]}
+    assert answer.status_code == 402 and answer.json()["error"] == {
+        "type": "billing_error",
+        "message": InsufficientQuota("").message or answer.json()["error"]["message"],
+    }

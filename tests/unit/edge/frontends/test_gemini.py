@@ -18,17 +18,18 @@ import pytest
 from litestar import Litestar, Response
 from litestar.testing import TestClient
 
-from tollgate import sse
 from services.edge.frontends import gemini as front
 from services.edge.frontends.base import Parsed
-from tollgate.providers import gemini as provider
+from tollgate import sse
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
+from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, RateLimited, UpstreamError, UpstreamTimeout
+from tollgate.providers import gemini as provider
 from tollgate.providers.base import Usage
 from tollgate.providers.gemini.request import SKIP_SIGNATURE, clean_schema
-from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, RateLimited, UpstreamError, UpstreamTimeout
 
 needs_sdk = pytest.mark.skipif(
-    "google.genai" not in sys.modules and not os.environ.get("TOLLGATE_SDK_TESTS"), reason="google-genai SDK not loaded (slow import); set TOLLGATE_SDK_TESTS=1"
+    "google.genai" not in sys.modules and not os.environ.get("TOLLGATE_SDK_TESTS"),
+    reason="google-genai SDK not loaded (slow import); set TOLLGATE_SDK_TESTS=1",
 )
 ADAPTER = provider.ADAPTERS["gemini"]
 FRONTEND = front.FRONTEND
@@ -36,7 +37,11 @@ BASE = "http://127.0.0.1:9/gemini"
 WEATHER = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "type": "object",
-    "properties": {"city": {"type": "string", "description": "City"}, "unit": {"$ref": "#/$defs/Unit"}, "days": {"type": ["integer", "null"], "format": "uint8"}},
+    "properties": {
+        "city": {"type": "string", "description": "City"},
+        "unit": {"$ref": "#/$defs/Unit"},
+        "days": {"type": ["integer", "null"], "format": "uint8"},
+    },
     "required": ["city", "ghost"],
     "additionalProperties": False,
     "$defs": {"Unit": {"type": "string", "enum": ["c", "f"]}},
@@ -83,59 +88,100 @@ def test_canonical_conversation_to_gemini() -> None:
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "developer", "content": [{"type": "text", "text": "Use metric."}]},
-            {"role": "user", "content": [
-                {"type": "text", "text": "Weather here?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}},
-                {"type": "image_url", "image_url": {"url": "https://example.com/a/photo.webp?x=1"}},
-                {"type": "image_url", "image_url": {"url": "https://example.com/noext"}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Weather here?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a/photo.webp?x=1"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/noext"}},
+                ],
+            },
             {"role": "user", "content": "Paris and Rome."},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-                {"id": "t2", "type": "function", "function": {"name": "get_time", "arguments": "{not json"}},
-            ]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+                    {"id": "t2", "type": "function", "function": {"name": "get_time", "arguments": "{not json"}},
+                ],
+            },
             {"role": "tool", "tool_call_id": "t1", "content": "Sunny"},
             {"role": "tool", "tool_call_id": "t2", "content": [{"type": "text", "text": "noon"}]},
             {"role": "assistant", "content": "Sunny at noon."},
         ],
-        "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER}},
-                  {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}],
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER}},
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}},
+        ],
         "tool_choice": "required",
-        "max_tokens": 10, "max_completion_tokens": 20, "temperature": 0.5, "top_p": 0.9, "stop": "END", "n": 2, "seed": 7,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}}},
-        "logit_bias": {"1": 2}, "user": "u",
-    }  # fmt: skip
+        "max_tokens": 10,
+        "max_completion_tokens": 20,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "stop": "END",
+        "n": 2,
+        "seed": 7,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "x",
+                "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+            },
+        },
+        "logit_bias": {"1": 2},
+        "user": "u",
+    }
     out = translated(body, stream=True)
     assert out["systemInstruction"] == {"parts": [{"text": "Be brief.\n\nUse metric."}]}
     user, model, results, answer = out["contents"]
-    assert user == {"role": "user", "parts": [
-        {"text": "Weather here?"},
-        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}},
-        {"fileData": {"fileUri": "https://example.com/a/photo.webp?x=1", "mimeType": "image/webp"}},
-        {"fileData": {"fileUri": "https://example.com/noext", "mimeType": "image/jpeg"}},
-        {"text": "Paris and Rome."},
-    ]}  # fmt: skip
-    assert model == {"role": "model", "parts": [
-        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SKIP_SIGNATURE},
-        {"functionCall": {"name": "get_time", "args": {}}},
-    ]}  # fmt: skip
-    assert results == {"role": "user", "parts": [
-        {"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}},
-        {"functionResponse": {"name": "get_time", "response": {"result": "noon"}}},
-    ]}  # fmt: skip
+    assert user == {
+        "role": "user",
+        "parts": [
+            {"text": "Weather here?"},
+            {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}},
+            {"fileData": {"fileUri": "https://example.com/a/photo.webp?x=1", "mimeType": "image/webp"}},
+            {"fileData": {"fileUri": "https://example.com/noext", "mimeType": "image/jpeg"}},
+            {"text": "Paris and Rome."},
+        ],
+    }
+    assert model == {
+        "role": "model",
+        "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": SKIP_SIGNATURE},
+            {"functionCall": {"name": "get_time", "args": {}}},
+        ],
+    }
+    assert results == {
+        "role": "user",
+        "parts": [
+            {"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}},
+            {"functionResponse": {"name": "get_time", "response": {"result": "noon"}}},
+        ],
+    }
     assert answer == {"role": "model", "parts": [{"text": "Sunny at noon."}]}
     weather, clock = out["tools"][0]["functionDeclarations"]
     assert weather["parameters"] == {
         "type": "object",
-        "properties": {"city": {"type": "string", "description": "City"}, "unit": {"type": "string", "enum": ["c", "f"]}, "days": {"type": "integer", "nullable": True}},
+        "properties": {
+            "city": {"type": "string", "description": "City"},
+            "unit": {"type": "string", "enum": ["c", "f"]},
+            "days": {"type": "integer", "nullable": True},
+        },
         "required": ["city"],
     }
     assert clock == {"name": "get_time"}  # an OBJECT without properties is rejected by Gemini
     assert out["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     assert out["generationConfig"] == {
-        "maxOutputTokens": 20, "temperature": 0.5, "topP": 0.9, "seed": 7, "stopSequences": ["END"], "candidateCount": 2,
-        "responseMimeType": "application/json", "responseSchema": {"type": "object", "properties": {"a": {"type": "string"}}},
-    }  # fmt: skip
+        "maxOutputTokens": 20,
+        "temperature": 0.5,
+        "topP": 0.9,
+        "seed": 7,
+        "stopSequences": ["END"],
+        "candidateCount": 2,
+        "responseMimeType": "application/json",
+        "responseSchema": {"type": "object", "properties": {"a": {"type": "string"}}},
+    }
     assert not {"model", "messages", "stream", "logit_bias", "user"} & set(out)
 
 
@@ -149,7 +195,11 @@ def test_canonical_conversation_to_gemini() -> None:
     ],
 )
 def test_tool_choice(choice, config) -> None:
-    body = {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}
+    body = {
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": choice,
+    }
     out = translated({**body, "stop": ["a", "b"], "response_format": {"type": "json_object"}}, stream=False)
     assert out["toolConfig"] == {"functionCallingConfig": config}
     assert out["generationConfig"] == {"stopSequences": ["a", "b"], "responseMimeType": "application/json"}
@@ -176,12 +226,23 @@ def answer(parts: list[dict], finish: str | None = "STOP", **extra) -> bytes:
 
 
 def test_whole_answer_with_thoughts_function_calls_and_usage() -> None:
-    usage = {"promptTokenCount": 100, "candidatesTokenCount": 20, "thoughtsTokenCount": 30, "cachedContentTokenCount": 60, "totalTokenCount": 150}
+    usage = {
+        "promptTokenCount": 100,
+        "candidatesTokenCount": 20,
+        "thoughtsTokenCount": 30,
+        "cachedContentTokenCount": 60,
+        "totalTokenCount": 150,
+    }
     payload = answer(
-        [{"text": "pondering", "thought": True}, {"text": "Let me "}, {"text": "check."},
-         {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"name": "get_time"}}],
+        [
+            {"text": "pondering", "thought": True},
+            {"text": "Let me "},
+            {"text": "check."},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+            {"functionCall": {"name": "get_time"}},
+        ],
         usageMetadata=usage,
-    )  # fmt: skip
+    )
     body, got = answered(payload)
     assert got == Usage(prompt_tokens=100, completion_tokens=50, cached_tokens=60, reasoning_tokens=30)
     assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-r-1/x" and body["model"] == "gemini-2.5-flash"
@@ -201,9 +262,18 @@ def test_whole_answer_with_thoughts_function_calls_and_usage() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "expected"),
-    [("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"), ("BLOCKLIST", "content_filter"),
-     ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("SOMETHING_NEW", "stop"), (None, "stop")],
-)  # fmt: skip
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("SOMETHING_NEW", "stop"),
+        (None, "stop"),
+    ],
+)
 def test_finish_reasons(reason, expected) -> None:
     body, usage = answered(answer([{"text": "x"}], reason))
     assert body["choices"][0]["finish_reason"] == expected
@@ -228,10 +298,20 @@ STREAM_EVENTS = [
     {"candidates": [{"content": {"role": "model", "parts": [{"text": "thinking", "thought": True}]}, "index": 0}], "responseId": "abc"},
     {"candidates": [{"content": {"role": "model", "parts": [{"text": "Héllo"}]}, "index": 0}], "usageMetadata": {"promptTokenCount": 5}},
     {"candidates": [{"content": {"role": "model", "parts": [{"text": " wörld"}]}, "index": 0}]},
-    {"candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"q": "x y"}}}, {"functionCall": {"name": "g", "args": {}}}]},
-                     "finishReason": "STOP", "index": 0}],
-     "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "thoughtsTokenCount": 2, "cachedContentTokenCount": 1}},
-]  # fmt: skip
+    {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [{"functionCall": {"name": "f", "args": {"q": "x y"}}}, {"functionCall": {"name": "g", "args": {}}}],
+                },
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "thoughtsTokenCount": 2, "cachedContentTokenCount": 1},
+    },
+]
 STREAM_BYTES = b"".join(b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\r\n\r\n" for e in STREAM_EVENTS)
 
 
@@ -275,7 +355,10 @@ def test_stream_failures_and_pass_through_observation() -> None:
     with pytest.raises(ValueError):
         observer.observe(sse.Event(b"{oops"))
     blocked = ADAPTER.stream_decoder("m")
-    assert to_openai(blocked.feed(sse.Event(b'{"promptFeedback": {"blockReason": "OTHER"}}'))[0])["choices"][0]["finish_reason"] == "content_filter"
+    assert (
+        to_openai(blocked.feed(sse.Event(b'{"promptFeedback": {"blockReason": "OTHER"}}'))[0])["choices"][0]["finish_reason"]
+        == "content_filter"
+    )
     assert blocked.close() == []  # no usage seen, no usage chunk
 
 
@@ -287,20 +370,48 @@ def test_stream_failures_and_pass_through_observation() -> None:
 SDK_REQUEST = {
     "contents": [
         {"parts": [{"text": "Weather in Paris and Rome?"}, {"inlineData": {"data": "YWJj", "mime_type": "image/png"}}], "role": "user"},
-        {"parts": [{"text": "pondering", "thought": True}, {"functionCall": {"args": {"city": "Paris"}, "name": "get_weather"}},
-                   {"functionCall": {"args": {"city": "Rome"}, "name": "get_weather"}}], "role": "model"},
-        {"parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}},
-                   {"functionResponse": {"name": "get_weather", "response": {"temp": 21}}}, {"text": "Thanks!"}], "role": "user"},
+        {
+            "parts": [
+                {"text": "pondering", "thought": True},
+                {"functionCall": {"args": {"city": "Paris"}, "name": "get_weather"}},
+                {"functionCall": {"args": {"city": "Rome"}, "name": "get_weather"}},
+            ],
+            "role": "model",
+        },
+        {
+            "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"result": "Sunny"}}},
+                {"functionResponse": {"name": "get_weather", "response": {"temp": 21}}},
+                {"text": "Thanks!"},
+            ],
+            "role": "user",
+        },
     ],
     "systemInstruction": {"parts": [{"text": "Be brief."}], "role": "user"},
-    "tools": [{"functionDeclarations": [
-        {"description": "Weather", "name": "get_weather", "parameters_json_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
-        {"name": "legacy", "parameters": {"properties": {"n": {"nullable": True, "type": "INTEGER"}}, "type": "OBJECT"}},
-    ]}],
+    "tools": [
+        {
+            "functionDeclarations": [
+                {
+                    "description": "Weather",
+                    "name": "get_weather",
+                    "parameters_json_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+                {"name": "legacy", "parameters": {"properties": {"n": {"nullable": True, "type": "INTEGER"}}, "type": "OBJECT"}},
+            ]
+        }
+    ],
     "toolConfig": {"functionCallingConfig": {"allowedFunctionNames": ["get_weather"], "mode": "ANY"}},
-    "generationConfig": {"temperature": 0.2, "topP": 0.8, "candidateCount": 2, "maxOutputTokens": 50, "stopSequences": ["END"], "seed": 3,
-                         "responseMimeType": "application/json", "responseSchema": {"properties": {"a": {"type": "STRING"}}, "type": "OBJECT"}},
-}  # fmt: skip
+    "generationConfig": {
+        "temperature": 0.2,
+        "topP": 0.8,
+        "candidateCount": 2,
+        "maxOutputTokens": 50,
+        "stopSequences": ["END"],
+        "seed": 3,
+        "responseMimeType": "application/json",
+        "responseSchema": {"properties": {"a": {"type": "STRING"}}, "type": "OBJECT"},
+    },
+}
 
 
 def test_client_request_to_canonical_and_back() -> None:
@@ -310,19 +421,37 @@ def test_client_request_to_canonical_and_back() -> None:
     assert canonical["model"] == "alias" and canonical["stream"] is True and canonical["stream_options"] == {"include_usage": True}
     system, user, assistant, tool1, tool2, thanks = canonical["messages"]
     assert system == {"role": "system", "content": "Be brief."}
-    assert user == {"role": "user", "content": [{"type": "text", "text": "Weather in Paris and Rome?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,YWJj"}}]}
+    assert user == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Weather in Paris and Rome?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,YWJj"}},
+        ],
+    }
     assert assistant["content"] is None and [c["id"] for c in assistant["tool_calls"]] == ["call_0", "call_1"]
     assert [json.loads(c["function"]["arguments"]) for c in assistant["tool_calls"]] == [{"city": "Paris"}, {"city": "Rome"}]
     assert tool1 == {"role": "tool", "tool_call_id": "call_0", "content": "Sunny"}  # {"result": str} -> the string
     assert tool2 == {"role": "tool", "tool_call_id": "call_1", "content": '{"temp":21}'}  # anything else -> JSON
     assert thanks == {"role": "user", "content": "Thanks!"}
-    assert canonical["tools"][0]["function"] == {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    assert canonical["tools"][0]["function"] == {
+        "name": "get_weather",
+        "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
     assert canonical["tools"][1]["function"]["parameters"] == {"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}
     assert canonical["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert {k: canonical[k] for k in ("max_tokens", "temperature", "top_p", "stop", "n", "seed")} == {
-        "max_tokens": 50, "temperature": 0.2, "top_p": 0.8, "stop": ["END"], "n": 2, "seed": 3,
-    }  # fmt: skip
-    assert canonical["response_format"] == {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}
+        "max_tokens": 50,
+        "temperature": 0.2,
+        "top_p": 0.8,
+        "stop": ["END"],
+        "n": 2,
+        "seed": 3,
+    }
+    assert canonical["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}},
+    }
 
     # ... and back to Gemini through the adapter: the function-call round trip survives.
     back = translated(canonical, stream=True)
@@ -347,26 +476,60 @@ def test_canned_request_is_what_the_sdk_sends() -> None:
         captured.append(json.loads(request.content))
         return httpx.Response(200, json={"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}]})
 
-    client = genai.Client(api_key="k", http_options=gtypes.HttpOptions(base_url=BASE, httpx_client=httpx.Client(transport=httpx.MockTransport(handler))))
+    client = genai.Client(
+        api_key="k", http_options=gtypes.HttpOptions(base_url=BASE, httpx_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    )
     contents = [
-        gtypes.Content(role="user", parts=[gtypes.Part(text="Weather in Paris and Rome?"), gtypes.Part.from_bytes(data=b"abc", mime_type="image/png")]),
-        gtypes.Content(role="model", parts=[gtypes.Part(text="pondering", thought=True),
-                                            gtypes.Part(function_call=gtypes.FunctionCall(name="get_weather", args={"city": "Paris"})),
-                                            gtypes.Part(function_call=gtypes.FunctionCall(name="get_weather", args={"city": "Rome"}))]),
-        gtypes.Content(role="user", parts=[gtypes.Part(function_response=gtypes.FunctionResponse(name="get_weather", response={"result": "Sunny"})),
-                                           gtypes.Part(function_response=gtypes.FunctionResponse(name="get_weather", response={"temp": 21})),
-                                           gtypes.Part(text="Thanks!")]),
-    ]  # fmt: skip
+        gtypes.Content(
+            role="user", parts=[gtypes.Part(text="Weather in Paris and Rome?"), gtypes.Part.from_bytes(data=b"abc", mime_type="image/png")]
+        ),
+        gtypes.Content(
+            role="model",
+            parts=[
+                gtypes.Part(text="pondering", thought=True),
+                gtypes.Part(function_call=gtypes.FunctionCall(name="get_weather", args={"city": "Paris"})),
+                gtypes.Part(function_call=gtypes.FunctionCall(name="get_weather", args={"city": "Rome"})),
+            ],
+        ),
+        gtypes.Content(
+            role="user",
+            parts=[
+                gtypes.Part(function_response=gtypes.FunctionResponse(name="get_weather", response={"result": "Sunny"})),
+                gtypes.Part(function_response=gtypes.FunctionResponse(name="get_weather", response={"temp": 21})),
+                gtypes.Part(text="Thanks!"),
+            ],
+        ),
+    ]
     config = gtypes.GenerateContentConfig(
-        system_instruction="Be brief.", max_output_tokens=50, temperature=0.2, top_p=0.8, stop_sequences=["END"], candidate_count=2, seed=3,
-        tools=[gtypes.Tool(function_declarations=[
-            gtypes.FunctionDeclaration(name="get_weather", description="Weather", parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}}),
-            gtypes.FunctionDeclaration(name="legacy", parameters=gtypes.Schema(type="OBJECT", properties={"n": gtypes.Schema(type="INTEGER", nullable=True)})),
-        ])],
-        tool_config=gtypes.ToolConfig(function_calling_config=gtypes.FunctionCallingConfig(mode="ANY", allowed_function_names=["get_weather"])),
-        response_mime_type="application/json", response_schema={"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
+        system_instruction="Be brief.",
+        max_output_tokens=50,
+        temperature=0.2,
+        top_p=0.8,
+        stop_sequences=["END"],
+        candidate_count=2,
+        seed=3,
+        tools=[
+            gtypes.Tool(
+                function_declarations=[
+                    gtypes.FunctionDeclaration(
+                        name="get_weather",
+                        description="Weather",
+                        parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+                    ),
+                    gtypes.FunctionDeclaration(
+                        name="legacy",
+                        parameters=gtypes.Schema(type="OBJECT", properties={"n": gtypes.Schema(type="INTEGER", nullable=True)}),
+                    ),
+                ]
+            )
+        ],
+        tool_config=gtypes.ToolConfig(
+            function_calling_config=gtypes.FunctionCallingConfig(mode="ANY", allowed_function_names=["get_weather"])
+        ),
+        response_mime_type="application/json",
+        response_schema={"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
         automatic_function_calling=gtypes.AutomaticFunctionCallingConfig(disable=True),
-    )  # fmt: skip
+    )
     client.models.generate_content(model="m", contents=contents, config=config)
     canonical = canonical_of(FRONTEND.parse(json.dumps(captured[0]).encode(), model="alias", stream=False))
     assert canonical == canonical_of(Parsed(model="alias", stream=False, body=SDK_REQUEST))
@@ -392,8 +555,19 @@ def test_parse_rejects_bad_requests() -> None:
 
 def canonical_answer(finish: str) -> dict:
     usage = Usage(prompt_tokens=12, completion_tokens=8, cached_tokens=4, reasoning_tokens=3).to_openai()
-    message = {"role": "assistant", "content": "Checking.", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": [1]}'}}]}
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "up", "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage}
+    message = {
+        "role": "assistant",
+        "content": "Checking.",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": [1]}'}}],
+    }
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "up",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 FINISHES = [("stop", "STOP"), ("length", "MAX_TOKENS"), ("tool_calls", "STOP"), ("content_filter", "SAFETY"), ("weird", "STOP")]
@@ -402,15 +576,23 @@ FINISHES = [("stop", "STOP"), ("length", "MAX_TOKENS"), ("tool_calls", "STOP"), 
 @pytest.mark.parametrize(("finish", "expected"), FINISHES)
 def test_from_canonical(finish: str, expected: str) -> None:
     assert FRONTEND.from_canonical(from_openai(canonical_answer(finish), ChatResponse), "alias") == {
-        "candidates": [{
-            "content": {"role": "model", "parts": [{"text": "Checking."}, {"functionCall": {"name": "f", "args": {"a": [1]}}}]},
-            "finishReason": expected,
-            "index": 0,
-        }],
-        "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 5, "totalTokenCount": 20, "cachedContentTokenCount": 4, "thoughtsTokenCount": 3},
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "Checking."}, {"functionCall": {"name": "f", "args": {"a": [1]}}}]},
+                "finishReason": expected,
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 12,
+            "candidatesTokenCount": 5,
+            "totalTokenCount": 20,
+            "cachedContentTokenCount": 4,
+            "thoughtsTokenCount": 3,
+        },
         "modelVersion": "alias",
         "responseId": "chatcmpl-1",
-    }  # fmt: skip
+    }
 
 
 @needs_sdk
@@ -423,7 +605,13 @@ def test_from_canonical_read_by_the_sdk(finish: str, expected: str) -> None:
     assert (r.function_calls[0].name, r.function_calls[0].args) == ("f", {"a": [1]})
     assert r.candidates[0].finish_reason.value == expected
     meta = r.usage_metadata
-    assert (meta.prompt_token_count, meta.candidates_token_count, meta.thoughts_token_count, meta.cached_content_token_count, meta.total_token_count) == (12, 5, 3, 4, 20)
+    assert (
+        meta.prompt_token_count,
+        meta.candidates_token_count,
+        meta.thoughts_token_count,
+        meta.cached_content_token_count,
+        meta.total_token_count,
+    ) == (12, 5, 3, 4, 20)
     assert r.model_version == "alias" and r.response_id == "chatcmpl-1"
 
 
@@ -461,7 +649,12 @@ def test_stream_encoding() -> None:
     events = encoded_events(raw)
     assert {e["modelVersion"] for e in events} == {"alias"} and {e["responseId"] for e in events} == {"chatcmpl-9"}
     candidates = [e["candidates"][0] for e in events]
-    assert [c["content"]["parts"] for c in candidates] == [[{"text": "Hel"}], [{"text": "lo"}], [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}], [{"text": ""}]]
+    assert [c["content"]["parts"] for c in candidates] == [
+        [{"text": "Hel"}],
+        [{"text": "lo"}],
+        [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}],
+        [{"text": ""}],
+    ]
     assert [c.get("finishReason") for c in candidates] == [None, None, None, "STOP"]  # the finishReason goes out with the usage, last
     assert events[-1]["usageMetadata"] == {"promptTokenCount": 7, "candidatesTokenCount": 9, "totalTokenCount": 16}
     assert all("usageMetadata" not in e for e in events[:-1])
@@ -491,7 +684,9 @@ def test_stream_through_the_sdk_and_in_stream_error() -> None:
     from google.genai import types as gtypes
 
     encoder = FRONTEND.stream_encoder(Parsed(model="alias", stream=True, body={}))
-    broken = encoder.encode(from_openai(canonical_chunks()[1], ChatChunk)) + encoder.error(UpstreamError("The upstream stream ended abnormally."))
+    broken = encoder.encode(from_openai(canonical_chunks()[1], ChatChunk)) + encoder.error(
+        UpstreamError("The upstream stream ended abnormally.")
+    )
 
     def client(payload: bytes) -> genai.Client:
         transport = httpx.MockTransport(lambda _r: httpx.Response(200, content=payload, headers={"content-type": "text/event-stream"}))
@@ -517,14 +712,26 @@ def test_gemini_upstream_to_gemini_client_through_canonical() -> None:
     parts = [p for e in events for p in e["candidates"][0].get("content", {}).get("parts", ())]
     assert "".join(p.get("text", "") for p in parts) == "Héllo wörld"
     assert [p["functionCall"] for p in parts if "functionCall" in p] == [{"name": "f", "args": {"q": "x y"}}, {"name": "g", "args": {}}]
-    assert events[-1]["usageMetadata"] == {"promptTokenCount": 5, "candidatesTokenCount": 7, "totalTokenCount": 14, "cachedContentTokenCount": 1, "thoughtsTokenCount": 2}
+    assert events[-1]["usageMetadata"] == {
+        "promptTokenCount": 5,
+        "candidatesTokenCount": 7,
+        "totalTokenCount": 14,
+        "cachedContentTokenCount": 1,
+        "thoughtsTokenCount": 2,
+    }
 
 
 @pytest.mark.parametrize(
     ("err", "status", "name"),
-    [(BadRequest("bad"), 400, "INVALID_ARGUMENT"), (InsufficientQuota("q"), 402, "RESOURCE_EXHAUSTED"), (RateLimited("r"), 429, "RESOURCE_EXHAUSTED"),
-     (ModelUnavailable("m"), 503, "UNAVAILABLE"), (UpstreamTimeout("t"), 504, "DEADLINE_EXCEEDED"), (UpstreamError("u"), 502, "INTERNAL")],
-)  # fmt: skip
+    [
+        (BadRequest("bad"), 400, "INVALID_ARGUMENT"),
+        (InsufficientQuota("q"), 402, "RESOURCE_EXHAUSTED"),
+        (RateLimited("r"), 429, "RESOURCE_EXHAUSTED"),
+        (ModelUnavailable("m"), 503, "UNAVAILABLE"),
+        (UpstreamTimeout("t"), 504, "DEADLINE_EXCEEDED"),
+        (UpstreamError("u"), 502, "INTERNAL"),
+    ],
+)
 def test_error_bodies(err, status, name) -> None:
     assert FRONTEND.error_body(err) == {"error": {"code": status, "message": err.message, "status": name}}
     assert FRONTEND.passthrough_end() == b""
@@ -550,7 +757,9 @@ def test_routes_keys_and_count_tokens() -> None:
     front.ACTIONS["generateContent"] = fake_generate
     try:
         with TestClient(app) as client:
-            assert client.post("/gemini/v1beta/models/gemini-x:generateContent", json={}, headers={"x-goog-api-key": "hk"}).json() == {"model": "gemini-x"}
+            assert client.post("/gemini/v1beta/models/gemini-x:generateContent", json={}, headers={"x-goog-api-key": "hk"}).json() == {
+                "model": "gemini-x"
+            }
             assert client.post("/gemini/v1/models/openai/gpt-4o:generateContent?key=qk", json={}).json() == {"model": "openai/gpt-4o"}
             client.post("/gemini/v1beta/models/m:generateContent", json={}, headers={"authorization": "Bearer bk"})
             missing = client.post("/gemini/v1beta/models/m:launchRockets", json={})

@@ -7,8 +7,16 @@ import pytest
 
 from tollgate.providers import REGISTRY
 from tollgate.providers.base import (
-    ABILITIES, CHAT, COUNT_TOKENS, EMBEDDINGS, EMBEDDINGS_OPERATION, RERANK, RERANK_OPERATION, STREAM, NotSupported,
-)  # fmt: skip
+    ABILITIES,
+    CHAT,
+    COUNT_TOKENS,
+    EMBEDDINGS,
+    EMBEDDINGS_OPERATION,
+    RERANK,
+    RERANK_OPERATION,
+    STREAM,
+    NotSupported,
+)
 
 CALLS = {
     EMBEDDINGS: lambda a: a.embeddings_request("http://u.test", "k", "m", {"input": ["x"]}),

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from services.router.catalog import PROVIDER_KINDS
 from tollgate.providers import REGISTRY, adapter_for
 from tollgate.providers.base import UpstreamRequest, Usage
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE, PROFILES, StreamChunk
-from services.router.catalog import PROVIDER_KINDS
 
 OPENAI = OPENAI_COMPATIBLE["openai"]
 BODY = {
@@ -129,7 +129,10 @@ def test_openai_cached_tokens_take_precedence_over_deepseek_field() -> None:
 
 
 def test_null_details_fall_back() -> None:
-    payload = b'{"usage": {"prompt_tokens": 100, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": null}, "prompt_cache_hit_tokens": 7, "completion_tokens_details": null}}'
+    payload = (
+        b'{"usage": {"prompt_tokens": 100, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": null}, '
+        b'"prompt_cache_hit_tokens": 7, "completion_tokens_details": null}}'
+    )
     assert OPENAI.completion_usage(payload) == Usage(100, 1, 7, 0)
 
 
@@ -148,7 +151,15 @@ def test_completion_without_usage(payload: bytes) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"not json", b"[DONE]", b'{"usage": "lots"}', b'{"usage": {"prompt_tokens": "12"}}', b"[1, 2]", b'{"usage": {"prompt_tokens": 1}'],
+    [
+        b"",
+        b"not json",
+        b"[DONE]",
+        b'{"usage": "lots"}',
+        b'{"usage": {"prompt_tokens": "12"}}',
+        b"[1, 2]",
+        b'{"usage": {"prompt_tokens": 1}',
+    ],
 )
 def test_garbage_payload_returns_none(payload: bytes) -> None:
     assert OPENAI.completion_usage(payload) is None
@@ -172,7 +183,10 @@ def test_final_usage_chunk() -> None:
 
 
 def test_chunk_with_choices_and_usage() -> None:
-    payload = b'{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "prompt_cache_hit_tokens": 1}}'
+    payload = (
+        b'{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], '
+        b'"usage": {"prompt_tokens": 3, "completion_tokens": 2, "prompt_cache_hit_tokens": 1}}'
+    )
     assert REGISTRY["deepseek"].chunk(payload) == StreamChunk(usage=Usage(3, 2, 1, 0), has_choices=True)
 
 
