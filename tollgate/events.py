@@ -7,6 +7,7 @@ Each subject has exactly one Decoder, built here.
 
 from __future__ import annotations
 
+import zlib
 from typing import Annotated, Final
 
 import msgspec
@@ -20,7 +21,13 @@ BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
 RATE_COUNTS_SUBJECT: Final = "tollgate.ratelimit.counts.v1"
-USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version; a consumer dead-letters the ones it cannot read
+USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version and shard; a consumer dead-letters the ones it cannot read
+# Usage subjects carry a shard: ``tollgate.usage.v1.<shard>``, shard = CRC-32 of the request id
+# modulo the edge's TOLLGATE_USAGE_SHARDS, so every copy of an event (a retry, a spool replay)
+# goes to the same subject, and to the one metering process that owns the shard. The unsharded
+# ``tollgate.usage.v1`` (edges before sharding, spools they left) is still read: metering's
+# replica 0 owns it.
+USAGE_UNSHARDED: Final = "tollgate.usage.*"  # every version, no shard
 DEAD_LETTER_STREAM: Final = "DEADLETTER"
 DEAD_LETTER_PREFIX: Final = "tollgate.deadletter"
 
@@ -143,9 +150,40 @@ DECODERS: Final = {
 }
 
 
+SHARDED: Final = frozenset({USAGE_SUBJECT})  # subjects that may carry a trailing ``.<shard>`` token
+
+
+def usage_shard(request_id: str, shards: int) -> int:
+    """The request id's shard: stable across processes and releases (CRC-32, as ClickHouse's ``CRC32``)."""
+    return zlib.crc32(request_id.encode()) % shards
+
+
+def usage_subject(request_id: str, shards: int) -> str:
+    """Where the edge publishes the request's UsageEvent; ``shards`` <= 0: the unsharded subject."""
+    return f"{USAGE_SUBJECT}.{zlib.crc32(request_id.encode()) % shards}" if shards > 0 else USAGE_SUBJECT
+
+
+def usage_shard_filter(shard: int) -> str:
+    """Every version of one shard (a durable consumer's filter)."""
+    return f"{USAGE_SUBJECTS[:-1]}*.{shard}"
+
+
+def decoder_for(subject: str) -> msgspec.msgpack.Decoder | None:
+    """The subject's Decoder; a sharded subject (``tollgate.usage.v1.7``) decodes as its base."""
+    decoder = DECODERS.get(subject)
+    if decoder is None:
+        base, _, shard = subject.rpartition(".")
+        if shard.isdigit() and base in SHARDED:
+            decoder = DECODERS[base]
+    return decoder
+
+
 def encode(event: msgspec.Struct) -> bytes:
     return ENCODER.encode(event)
 
 
 def decode(subject: str, data: bytes):
-    return DECODERS[subject].decode(data)
+    decoder = decoder_for(subject)
+    if decoder is None:
+        raise KeyError(subject)
+    return decoder.decode(data)

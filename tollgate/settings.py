@@ -68,6 +68,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metering_batch_wait_s: float = 0.5
     metering_raw_ttl_days: int = 90  # raw usage rows expire after this many days (0 = never); hourly/daily rollups stay
     metering_metrics_port: int = 0  # 0 = no Prometheus endpoint
+    # Usage events go to tollgate.usage.v1.<CRC-32(request id) % usage_shards> (0: the unsharded
+    # subject). Metering replica k of metering_replicas owns the shards s with s % replicas == k
+    # (replica 0 also the unsharded subject): every copy of an event reaches one process.
+    usage_shards: int = 16
+    metering_replicas: int = 1
+    metering_replica: int = -1  # -1: the ordinal of a StatefulSet host name (metering-<k>), else 0
 
     grpc_shutdown_grace_s: float = 5.0
     http_shutdown_grace_s: float = 10.0  # SIGTERM: in-flight requests and streams get this long to finish

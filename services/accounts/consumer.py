@@ -52,7 +52,15 @@ async def consume(
                 metrics.processed.labels(result).inc()
 
     await pull_loop(
-        stop, js, durable=DURABLE, subject=events.USAGE_SUBJECT, stream=events.USAGE_STREAM, handle=handle, log=log, batch=batch, wait_s=1.0
+        stop,
+        js,
+        durable=DURABLE,
+        subject=events.USAGE_SUBJECTS,
+        stream=events.USAGE_STREAM,
+        handle=handle,
+        log=log,
+        batch=batch,
+        wait_s=1.0,
     )
 
 

@@ -33,7 +33,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     spool = Spool(settings.edge_spool_path(), max_bytes=settings.edge_spool_max_bytes)
     if left := spool.open():
         log.warning("usage events left by an earlier edge process will be published", count=left, spool=str(spool.dir))
-    publisher = UsagePublisher(None, log, maxsize=settings.publish_queue_max, spool=spool, fsync_s=settings.edge_spool_fsync_s)
+    publisher = UsagePublisher(
+        None, log, maxsize=settings.publish_queue_max, spool=spool, fsync_s=settings.edge_spool_fsync_s, shards=settings.usage_shards
+    )
     publisher.start()  # before NATS answers: events wait in the spool
     stack.push_async_callback(publisher.close)
     outcomes = OutcomeReporter(nc, log)

@@ -36,9 +36,18 @@ Item = tuple[str, str, bytes, dict[str, str], int, object]
 
 class UsagePublisher:
     def __init__(
-        self, js: JetStreamContext | None, log, *, maxsize: int, workers: int = 8, spool: Spool | None = None, fsync_s: float = 0.2
+        self,
+        js: JetStreamContext | None,
+        log,
+        *,
+        maxsize: int,
+        workers: int = 8,
+        spool: Spool | None = None,
+        fsync_s: float = 0.2,
+        shards: int = 0,
     ):
         self._js = js
+        self._shards = shards  # TOLLGATE_USAGE_SHARDS: the subject's shard (0: unsharded), fixed with the event in the spool
         self._attached = asyncio.Event()
         if js is not None:
             self._attached.set()
@@ -77,6 +86,7 @@ class UsagePublisher:
         """Spool and queue ``event``; with ``parent`` (the request's span, tracing on) the message
         gets a PRODUCER span, ended once JetStream has it, whose context its headers carry."""
         rid = event.request_id
+        subject = events.usage_subject(rid, self._shards)
         headers = {"Nats-Msg-Id": rid}
         span = tracing.start_send(parent, events.USAGE_SUBJECT, rid, headers) if parent is not None else None
         data = events.encode(event)
@@ -84,7 +94,7 @@ class UsagePublisher:
         seq = 0
         if self.spool is not None:
             try:
-                seq = self.spool.append(events.USAGE_SUBJECT, rid, data, in_memory=in_memory)
+                seq = self.spool.append(subject, rid, data, in_memory=in_memory)
             except (SpoolFull, OSError) as exc:  # not durable: memory only, if there is room
                 self._log.error("usage spool cannot take the event; kept in memory only", request_id=rid, error=type(exc).__name__)
                 in_memory = self._queue.qsize() < self._maxsize
@@ -95,7 +105,7 @@ class UsagePublisher:
                         tracing.end(span, error="queue_full")
                     return
         if in_memory:
-            self._queue.put_nowait((events.USAGE_SUBJECT, rid, data, headers, seq, span))
+            self._queue.put_nowait((subject, rid, data, headers, seq, span))
         elif span is not None:
             tracing.end(span, error=SPOOLED)
 

@@ -12,6 +12,7 @@ from services.metering.accounts_api import AccountsApi
 from services.metering.app import create_app
 from services.metering.auth import Authorizer
 from services.metering.consumer import IngestMetrics, consume, watch_lag
+from services.metering.shards import Assignment
 from services.metering.store import UsageStore
 from tollgate import bus, credentials, events, health, lifecycle, notices
 from tollgate.metrics import serve_metrics
@@ -20,12 +21,20 @@ from tollgate.settings import Settings
 
 
 async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
-    store = await asyncio.to_thread(UsageStore, settings.clickhouse)
+    assignment = Assignment.from_settings(settings)
+    store = await asyncio.to_thread(UsageStore, settings.clickhouse, assignment)
     stack.callback(store.close)
-    applied = await asyncio.to_thread(store.migrate)
-    if applied:
-        log.info("clickhouse migrations applied", migrations=applied)
-    await asyncio.to_thread(store.set_raw_ttl, settings.metering_raw_ttl_days)
+    if assignment.replica == 0 or settings.clickhouse.startswith("chdb:"):  # on a server one replica changes the schema
+        # and the others wait for it; an embedded chDB path belongs to one process
+        applied = await asyncio.to_thread(store.migrate)
+        if applied:
+            log.info("clickhouse migrations applied", migrations=applied)
+        await asyncio.to_thread(store.set_raw_ttl, settings.metering_raw_ttl_days)
+    else:
+        while waiting := await asyncio.to_thread(store.unapplied):
+            log.info("waiting for metering replica 0 to apply clickhouse migrations", migrations=waiting)
+            await asyncio.sleep(2.0)
+    log.info("usage shards", writer=assignment.writer, shards=assignment.owned, of=assignment.shards, unsharded=assignment.replica == 0)
     nc = await lifecycle.nats_connection(stack, settings, "metering")
     js = nc.jetstream()
     await bus.ensure_streams(js, settings.nats_stream_replicas, settings.nats_usage_max_bytes)
@@ -47,7 +56,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
         ),
         "usage-consumer",
     )
-    await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics), "lag-watch")
+    await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics, assignment), "lag-watch")
     accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)

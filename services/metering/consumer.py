@@ -5,22 +5,26 @@ decode go to the dead-letter stream (``tollgate.consume``). Exactly once: the st
 request ids it already holds, so a redelivered batch adds nothing, to the raw table or to
 any rollup. Which events it must look up comes from its own index of recent inserts
 (``recent.RecentIds``), not from NATS delivery metadata: a nats-server crash rolls that back
-(messages already stored come again with a delivery count of 1)."""
+(messages already stored come again with a delivery count of 1).
+
+Which events this process reads — the shards it owns, so that it is the one writer of every
+request id it sees — comes from ``shards.Assignment``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.metering.shards import LEGACY_DURABLE, Assignment
 from services.metering.store import UsageStore
 from tollgate import events, tracing
 from tollgate.consume import ack_batch, pull_loop
-from tollgate.metrics import watch_consumer
 
-DURABLE = "metering-usage"
+DURABLE = LEGACY_DURABLE  # names the dead-letter subject (tollgate.deadletter.metering-usage) for every shard
 
 
 class IngestMetrics:
@@ -71,6 +75,7 @@ async def consume(
         js,
         durable=DURABLE,
         subject=events.USAGE_SUBJECTS,
+        consumers=store.assignment.consumers(),
         stream=events.USAGE_STREAM,
         log=log,
         handle=tracing.per_message(tracing.tracer(), DURABLE, handle),  # a span per traced event, as long as its batch's write
@@ -81,6 +86,17 @@ async def consume(
     )
 
 
-async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: IngestMetrics, interval_s: float = 5.0) -> None:
-    """Consumer lag and pending acks from the durable consumer's own counters."""
-    await watch_consumer(stop, js, events.USAGE_STREAM, DURABLE, metrics.lag, metrics.unacked, interval_s)
+async def watch_lag(
+    stop: asyncio.Event, js: JetStreamContext, metrics: IngestMetrics, assignment: Assignment, interval_s: float = 5.0
+) -> None:
+    """Consumer lag and pending acks, summed over this process's durable consumers' own counters."""
+    durables = [durable for durable, _ in assignment.consumers()]
+    while not stop.is_set():
+        try:
+            infos = [await js.consumer_info(events.USAGE_STREAM, durable) for durable in durables]
+            metrics.lag.set(sum(info.num_pending or 0 for info in infos))
+            metrics.unacked.set(sum(info.num_ack_pending or 0 for info in infos))
+        except Exception:  # not created yet, or NATS reconnecting: keep the last values
+            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)

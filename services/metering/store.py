@@ -17,6 +17,7 @@ import clickhouse_connect
 import msgspec
 
 from services.metering.recent import RecentIds
+from services.metering.shards import Assignment
 from tollgate.events import UsageEvent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -125,8 +126,9 @@ REPLAY_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "max
 
 
 class UsageStore:
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, assignment: Assignment | None = None):
         self._client = connect(dsn)
+        self.assignment = assignment or Assignment()  # whose batches this writer completes (services/metering/shards.py)
         self._lock = threading.Lock()
         self._unrolled: set[str] = set()  # batches stored raw whose rollups are not known to be complete
         self._recovered = False
@@ -146,6 +148,15 @@ class UsageStore:
             self._client.query("SELECT 1")
         finally:
             self._lock.release()
+
+    def unapplied(self) -> list[str]:
+        """Migration files not yet recorded (replicas other than 0 wait for replica 0 to apply them)."""
+        with self._lock:
+            try:
+                done = {row[0] for row in self._client.query("SELECT version FROM schema_migrations").result_rows}
+            except Exception:  # no schema_migrations table yet
+                done = set()
+        return [p.name for p in sorted(MIGRATIONS.glob("*.sql")) if (m := _MIGRATION_NAME.match(p.name)) and int(m.group(1)) not in done]
 
     def migrate(self) -> list[str]:
         """Apply numbered migration files not yet recorded; returns the ones applied."""
@@ -213,7 +224,7 @@ class UsageStore:
             check = [e for e in unique.values() if self._recent.may_hold(e.request_id, e.occurred_at_ms)]
             self.looked_up = len(check)
             known = self._stored(check) if check else set()
-            batch = uuid.uuid4().hex
+            batch = self.assignment.new_batch_id(uuid.uuid4().hex)
             new = [e for e in unique.values() if e.request_id not in known]
             self._recent.add((e.request_id, e.occurred_at_ms) for e in new)  # before the insert: from now on they may be stored
             fresh = [(*json_row(e), batch) for e in new]
@@ -237,13 +248,17 @@ class UsageStore:
 
     def _roll_up_unfinished(self) -> None:
         """Replay the rollup insert of every batch stored raw but not recorded as rolled up: on
-        the first insert after start-up (a crash cut them short), and after a failure."""
+        the first insert after start-up (a crash cut them short), and after a failure.
+
+        Only this writer's batches (``Assignment.owns_batch``): with several metering
+        processes on one ClickHouse, another writer's batch that is not yet recorded is, as a
+        rule, one it is completing right now; it replays its own after a crash."""
         if not self._recovered:
             rows = self._client.query(
                 "SELECT DISTINCT batch_id FROM usage_events WHERE batch_id != '' AND ingested_at >= now() - INTERVAL 7 DAY "
                 "AND batch_id NOT IN (SELECT batch_id FROM usage_batches)"
             ).result_rows
-            self._unrolled.update(r[0] for r in rows)
+            self._unrolled.update(r[0] for r in rows if self.assignment.owns_batch(r[0]))
             self._recovered = True
         for batch in sorted(self._unrolled):
             self._client.command(
@@ -281,7 +296,8 @@ class UsageStore:
             sql = (
                 "SELECT request_id FROM usage_events "
                 f"WHERE account_id IN (SELECT arrayJoin(JSONExtract({_json_literal(accounts)}, 'Array(String)'))) "
-                f"AND occurred_at >= fromUnixTimestamp64Milli({int(lo)}, 'UTC') AND occurred_at <= fromUnixTimestamp64Milli({int(hi)}, 'UTC') "
+                f"AND occurred_at >= fromUnixTimestamp64Milli({int(lo)}, 'UTC') AND occurred_at <= fromUnixTimestamp64Milli({int(hi)}, "
+                "'UTC') "
                 f"AND request_id IN (SELECT arrayJoin(JSONExtract({_json_literal([e.request_id for e in chunk])}, 'Array(String)')))"
             )  # no bound parameters: every value above is a JSON string literal or an int
             known.update(row[0] for row in self._client.query(sql).result_rows)

@@ -42,7 +42,8 @@ async def _idle(url: str, timeout: float) -> None:
         js = nc.jetstream()
         deadline = time.monotonic() + timeout
         while True:
-            infos = [await js.consumer_info(events.USAGE_STREAM, name) for name in (LEDGER, METERING)]
+            names = {LEDGER, METERING} | {c.name for c in await js.consumers_info(events.USAGE_STREAM)}  # metering: one per shard
+            infos = [await js.consumer_info(events.USAGE_STREAM, name) for name in sorted(names)]
             if all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos):
                 return
             if time.monotonic() > deadline:

@@ -78,7 +78,7 @@ def render(directory: Path) -> list[dict]:
         if kustomization.get("namespace") and doc["kind"] not in CLUSTER_SCOPED:
             doc["metadata"]["namespace"] = kustomization["namespace"]
     for image in kustomization.get("images", []):
-        for container in (c for d in docs if d["kind"] == "Deployment" for c in containers(d)):
+        for container in (c for d in docs if d["kind"] in WORKLOADS for c in containers(d)):
             name, _, tag = container["image"].partition(":")
             if name == image["name"]:
                 container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}"
@@ -87,6 +87,14 @@ def render(directory: Path) -> list[dict]:
 
 def kinds(docs: list[dict], kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def workloads(docs: list[dict]) -> dict[str, dict]:
+    """The Deployments and StatefulSets (metering's), by name."""
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] in WORKLOADS}
 
 
 def containers(deployment: dict) -> list[dict]:
@@ -136,7 +144,7 @@ def pod_env(docs: list[dict], container: dict) -> tuple[dict[str, str], set[str]
 
 def tollgate_pods(docs: list[dict]):
     """(Deployment name, Deployment, container, service, its Settings) per Tollgate container."""
-    for name, deployment in kinds(docs, "Deployment").items():
+    for name, deployment in workloads(docs).items():
         for container in containers(deployment):
             if service := service_of(container):
                 yield name, deployment, container, service, settings_from(pod_env(docs, container)[0], name)
@@ -149,7 +157,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(target):
     assert expected <= {d["kind"] for d in docs}
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    broken = copy.deepcopy(kinds(docs, "Deployment")["edge"])
+    broken = copy.deepcopy(workloads(docs)["edge"])
     containers(broken)[0]["readinessProbe"]["httpGet"]["paht"] = "/readyz"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
@@ -167,7 +175,7 @@ def test_renderer_agrees_with_kubectl_kustomize(target):
 @pytest.mark.parametrize("target", TARGETS)
 def test_manifests_reference_what_exists(target):
     docs = render(K8S / target)
-    deployments = kinds(docs, "Deployment")
+    deployments = workloads(docs)
     for name, deployment in deployments.items():
         assert deployment in selected({name: deployment}, deployment["spec"]["selector"]["matchLabels"]), name
     for name, svc in kinds(docs, "Service").items():
@@ -227,21 +235,36 @@ def test_manifests_reference_what_exists(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_metering_runs_one_replica_never_two_at_once(target):
-    """Metering's exactly-once insert (look the request ids up, insert the new ones) is not
-    atomic across processes: two consumers of the shared durable could both insert a batch
-    redelivered after the ack wait, double counting the rollups. One replica, replaced with
-    Recreate (a rolling update runs old and new side by side), no autoscaler, and a budget
-    that does not block node drains."""
+def test_metering_scales_out_by_shard_never_two_writers_of_one(target):
+    """Metering's exactly-once insert (look the request ids up, insert the new ones) holds for
+    one writer per request id. Replicas own disjoint shards of the usage subject
+    (services/metering/shards.py) by their StatefulSet ordinal: the pod-index label is
+    TOLLGATE_METERING_REPLICA, TOLLGATE_METERING_REPLICAS equals spec.replicas, the replicas
+    share a ClickHouse server (chDB is one process per path), rolling updates replace one pod
+    at a time (a StatefulSet never runs two pods of one ordinal), no autoscaler changes the
+    count, and the budget does not block node drains."""
     docs = render(K8S / target)
-    spec = kinds(docs, "Deployment")["metering"]["spec"]
-    assert spec.get("replicas") == 1, f"metering replicas: {spec.get('replicas')}"
-    assert spec["strategy"] == {"type": "Recreate"}, spec["strategy"]
+    assert "metering" not in kinds(docs, "Deployment"), "metering is a StatefulSet: its pods' ordinals pick their shards"
+    sts = kinds(docs, "StatefulSet")["metering"]
+    spec = sts["spec"]
+    assert spec["replicas"] > 1 and spec["updateStrategy"]["type"] == "RollingUpdate", spec
+    assert kinds(docs, "Service")[spec["serviceName"]]["spec"]["clusterIP"] == "None", "the governing Service is headless"
+    container = containers(sts)[0]
+    env = {v["name"]: v for v in container["env"]}
+    assert int(env["TOLLGATE_METERING_REPLICAS"]["value"]) == spec["replicas"]
+    ordinal = env["TOLLGATE_METERING_REPLICA"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert ordinal == "metadata.labels['apps.kubernetes.io/pod-index']", ordinal
+    assert "secretKeyRef" in env["TOLLGATE_CLICKHOUSE_DSN"]["valueFrom"], "the replicas share a ClickHouse server"
+    values, _ = pod_env(docs, container)
+    settings = settings_from(values, "metering")
+    assert spec["replicas"] <= settings.usage_shards, "every replica owns a shard"
+    edge = settings_from(pod_env(docs, containers(workloads(docs)["edge"])[0])[0], "edge")
+    assert edge.usage_shards == settings.usage_shards, "edges and metering agree on the shard count"
     hpas = kinds(docs, "HorizontalPodAutoscaler").values()
     assert not [h for h in hpas if h["spec"]["scaleTargetRef"]["name"] == "metering"], "no HPA may scale metering"
     pdb = kinds(docs, "PodDisruptionBudget")["metering"]["spec"]
-    assert "minAvailable" not in pdb and pdb["maxUnavailable"] >= 1, pdb
-    assert "Recreate" in README.read_text() and "one replica" in README.read_text(), "infra/README.md says why"
+    assert "minAvailable" not in pdb and 1 <= pdb["maxUnavailable"] < spec["replicas"], pdb
+    assert "StatefulSet" in README.read_text() and "shard" in README.read_text(), "infra/README.md says why"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -273,7 +296,7 @@ def test_manifest_settings_are_real_and_the_services_find_each_other(target, mon
     docs = render(K8S / target)
     catalog = kinds(docs, "ConfigMap")["tollgate-catalog"]["data"]["catalog.toml"]
     services, settings, names = {s["metadata"]["name"]: s for s in kinds(docs, "Service").values()}, {}, {}
-    for name, deployment in kinds(docs, "Deployment").items():
+    for name, deployment in workloads(docs).items():
         for container in containers(deployment):
             if service := service_of(container):
                 values, every = pod_env(docs, container)
@@ -296,7 +319,7 @@ def test_manifest_settings_are_real_and_the_services_find_each_other(target, mon
     for client, server in (("edge", "accounts"), ("metering", "accounts"), ("edge", "router")):
         host, port = host_port(getattr(settings[client], f"{server}_addr"))
         backend = next(p for p in services[host]["spec"]["ports"] if p["port"] == port)
-        assert selected(kinds(docs, "Deployment"), services[host]["spec"]["selector"])[0]["metadata"]["name"] == names[server]
+        assert selected(workloads(docs), services[host]["spec"]["selector"])[0]["metadata"]["name"] == names[server]
         assert backend["targetPort"] == "grpc", f"{client} reaches {server} at {host}:{port}"
     nats_values = yaml.safe_load((K8S / "deps" / "nats-values.yaml").read_text())
     jetstream = nats_values["config"]["jetstream"]
@@ -320,7 +343,7 @@ def test_data_stores_match_the_secrets_the_services_read():
     service = chi["spec"]["templates"]["serviceTemplates"][0]
     assert urlsplit(dsn).hostname == service["generateName"] and urlsplit(dsn).port in [p["port"] for p in service["spec"]["ports"]]
     assert urlsplit(dsn).username in [key.split("/")[0] for key in chi["spec"]["configuration"]["users"]]
-    metering = kinds(render(K8S / "base"), "Deployment")["metering"]
+    metering = workloads(render(K8S / "base"))["metering"]
     dsn_ref = next(v for v in containers(metering)[0]["env"] if v["name"] == "TOLLGATE_CLICKHOUSE_DSN")["valueFrom"]["secretKeyRef"]
     assert (dsn_ref["name"], dsn_ref["key"]) == (password["name"], "dsn")
     base_catalog = (K8S / "base" / "catalog.toml").read_text()

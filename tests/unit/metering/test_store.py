@@ -9,6 +9,7 @@ import time
 import pytest
 
 from services.metering import store as store_module
+from services.metering.shards import Assignment
 from services.metering.store import UsageStore
 from tollgate.events import UsageEvent
 
@@ -172,3 +173,40 @@ def test_a_replayed_batch_fills_only_the_rollups_that_missed_it(clickhouse_dsn) 
         assert rollup_requests(second, "acct_part") == dict.fromkeys(ROLLUPS, 30)
     finally:
         second.close()
+
+
+def test_a_writer_replays_only_its_own_unfinished_batches(clickhouse_dsn) -> None:
+    """Several metering processes on one ClickHouse: a batch stored raw and not yet recorded is,
+    for any writer but its own, one that writer may be completing right now. Each replays its
+    own (``m<k>of<n>.`` prefix); replica 0 also adopts what no current writer owns."""
+    setup = UsageStore(clickhouse_dsn)
+    setup.migrate()
+    cut = {
+        "m1of3.live": own_events("acct_w1", 5, 800_000),  # replica 1's, in flight
+        "m0of3.cut": own_events("acct_w0", 6, 810_000),  # replica 0's own, cut short
+        "legacy0123abcd": own_events("acct_wl", 7, 820_000),  # untagged, from before sharding
+        "m4of5.gone": own_events("acct_wg", 8, 830_000),  # of a replica count no longer deployed
+    }
+    with setup._lock:
+        for batch_id, rows_ in cut.items():
+            rows = store_module._JSON.encode_lines([(*store_module.json_row(e), batch_id) for e in rows_])
+            setup._client.raw_insert(
+                "usage_events", store_module.FEED_COLUMNS, insert_block=rows, fmt="JSONCompactEachRow", settings=store_module.FEED_SETTINGS
+            )
+    setup.close()
+    zero = UsageStore(clickhouse_dsn, Assignment(0, 3, 12))
+    try:
+        assert zero.insert(own_events("acct_w0new", 1, 840_000)) == 1
+        got = {acct: rollup_requests(zero, acct)["usage_hourly"] for acct in ("acct_w1", "acct_w0", "acct_wl", "acct_wg")}
+        assert got == {"acct_w1": 0, "acct_w0": 6, "acct_wl": 7, "acct_wg": 8}, got  # never replica 1's live batch
+        batch_ids = {r["b"] for r in zero.query("SELECT DISTINCT batch_id AS b FROM usage_events WHERE account_id = 'acct_w0new'", {})}
+        assert len(batch_ids) == 1 and next(iter(batch_ids)).startswith("m0of3.")
+    finally:
+        zero.close()
+    one = UsageStore(clickhouse_dsn, Assignment(1, 3, 12))  # replica 1 restarted: it completes its own
+    try:
+        assert one.insert(own_events("acct_w1new", 1, 850_000)) == 1
+        assert rollup_requests(one, "acct_w1") == dict.fromkeys(ROLLUPS, 5)
+        assert rollup_requests(one, "acct_w0")["usage_hourly"] == 6  # nothing replayed twice
+    finally:
+        one.close()
