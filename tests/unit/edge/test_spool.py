@@ -168,3 +168,37 @@ def test_an_orphaned_spool_is_adopted_but_a_live_one_is_not(tmp_path):
     assert not (tmp_path / "edge-a-1").exists() and (tmp_path / "edge-b-2").exists()
     live.close()
     new.close()
+
+
+async def test_every_copy_of_an_event_goes_to_the_shard_it_was_spooled_with(tmp_path):
+    """Usage subjects carry the request id's shard (tollgate.usage.v1.<CRC-32 % shards>), and one
+    metering process owns each shard: a retry and a replay after a crash must use the subject the
+    event was first spooled with, even when the next process has another shard count."""
+    sent: list[tuple[str, str]] = []
+
+    class Recording(FakeJs):
+        async def publish(self, subject, data, timeout, headers):
+            await super().publish(subject, data, timeout, headers)
+            sent.append((subject, headers["Nats-Msg-Id"]))
+
+    spool = Spool(tmp_path / "s", max_bytes=1 << 20)
+    spool.open()
+    publisher = UsagePublisher(FakeJs(up=False), structlog.get_logger(), maxsize=10, workers=1, spool=spool, shards=16)
+    publisher.start()
+    for i in range(30):
+        publisher.submit(usage(i))
+    await asyncio.sleep(0.05)
+    for task in publisher._tasks:  # kill -9
+        task.cancel()
+    os.close(spool._lock_fd)
+
+    spool2 = Spool(tmp_path / "s", max_bytes=1 << 20)
+    assert spool2.open() == 30
+    publisher2 = UsagePublisher(Recording(), structlog.get_logger(), maxsize=10, workers=2, spool=spool2, shards=7)
+    publisher2.start()
+    publisher2.submit(usage(30))
+    await asyncio.wait_for(publisher2.close(), 10)
+    expected = {f"req_{i:06d}": events.usage_subject(f"req_{i:06d}", 16) for i in range(30)}
+    expected["req_000030"] = events.usage_subject("req_000030", 7)
+    assert dict((rid, subject) for subject, rid in sent) == expected and len(sent) == 31
+    assert len(set(expected.values())) > 4 and all(events.decoder_for(s) is not None for s in expected.values())
