@@ -6,7 +6,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post
 
 from services.edge import proxy
-from services.edge.context import SCOPE_KEY, Edge
+from services.edge.context import Edge, timer_of
 from services.edge.errors import error_handlers
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
@@ -48,7 +48,7 @@ async def rerank(request: Request) -> Response:
 @get("/v1/models")
 async def list_models(request: Request) -> dict:
     edge: Edge = request.app.state.edge
-    request.scope[SCOPE_KEY].endpoint = "models"
+    timer_of(request.scope).endpoint = "models"
     await edge.auth.principal(bearer(request))
     models = await edge.routes.models()
     return {"object": "list", "data": [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]}

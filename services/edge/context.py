@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,13 @@ class RequestTimer:
 
     def overhead_ms(self) -> float:
         return max(0.0, (time.perf_counter() - self.started - self.upstream_s) * 1000)
+
+
+def timer_of(scope: Mapping[str, Any]) -> RequestTimer:
+    """The request's timer, put in its ASGI scope under ``SCOPE_KEY`` by ``timing_middleware``
+    (a key of our own: the scope's TypedDict does not declare it)."""
+    timer: RequestTimer = scope[SCOPE_KEY]
+    return timer
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from litestar.response import Stream
 
 from services.edge import http_client, limits, preauth
 from services.edge.auth import Principal
-from services.edge.context import SCOPE_KEY, Edge, RequestTimer
+from services.edge.context import Edge, RequestTimer, timer_of
 from services.edge.frontends.base import Frontend, Parsed
 from services.edge.leases import Hold
 from services.edge.routes import Route
@@ -34,7 +34,7 @@ async def authorize(edge: Edge, key: str, request: Request | None = None) -> Pri
     principal = await edge.auth.principal(key)
     principal.check_status()
     if request is not None:
-        request.scope[SCOPE_KEY].headers.update(edge.limiter.admit(principal))
+        timer_of(request.scope).headers.update(edge.limiter.admit(principal))
     return principal
 
 
@@ -54,7 +54,7 @@ class Meter:
         zdr: bool = False,
     ):
         self.edge = edge
-        self.timer: RequestTimer = request.scope[SCOPE_KEY]
+        self.timer: RequestTimer = timer_of(request.scope)
         self.principal = principal
         self.route = route
         self.endpoint = endpoint
@@ -167,7 +167,7 @@ class Meter:
 async def chat(request: Request, frontend: Frontend, *, model: str | None = None, stream: bool | None = None) -> Response:
     """Serve one chat request arriving at ``frontend``'s door, whatever the upstream speaks."""
     edge: Edge = request.app.state.edge
-    request.scope[SCOPE_KEY].endpoint = frontend.endpoint
+    timer_of(request.scope).endpoint = frontend.endpoint
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     parsed = frontend.parse(raw, model=model, stream=stream)
@@ -210,7 +210,7 @@ async def prepare(
     routing options out of its body, check the key may use every model it names, plan
     the attempts, pre-authorize the worst-case cost (spend caps, then the balance lease)
     and open the request's meter."""
-    if (span := request.scope[SCOPE_KEY].span) is not None:
+    if (span := timer_of(request.scope).span) is not None:
         span.set_attribute("tollgate.model_requested", model)
     edge.publisher.check_accepting()  # 503 while usage cannot be made durable
     options = take_options(body, model, require_zdr=principal.require_zdr)
@@ -303,7 +303,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     the OpenAI shape; an adapter with the ``operation``'s ability serves it through the
     operation's typed calls (OpenAI-shaped JSON); ``render`` turns that into the front door's shape."""
     edge: Edge = request.app.state.edge
-    request.scope[SCOPE_KEY].endpoint = endpoint
+    timer_of(request.scope).endpoint = endpoint
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     body = parse(raw)
@@ -383,7 +383,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 meter.timer.upstream_s += time.perf_counter() - waited
             events_ = parser.feed(piece) if piece is not None else parser.close()
             for event in events_:
-                if native:
+                if encoder is None:  # native: passed through as the upstream sent it
                     if decoder.observe(event) and (event.data == b"[DONE]" or not parsed.wants_usage):
                         continue
                     out = sse.frame(event.data, event.name)
@@ -396,7 +396,11 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                     yield out
             if piece is None:
                 break
-        tail = frontend.passthrough_end() if native else b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+        tail = (
+            frontend.passthrough_end()
+            if encoder is None
+            else b"".join(encoder.encode(chunk) for chunk in decoder.close()) + encoder.finish()
+        )
         published = True  # before the last bytes: a stream the client saw end is in the spool
         meter.publish(status=200, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate)
         yield tail

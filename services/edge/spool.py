@@ -159,10 +159,10 @@ class Spool:
         when the caller could not keep it in memory: it will be read back from disk."""
         if self.full:
             raise SpoolFull(str(self.dir))
-        active = self._active
+        active = self._writing()
         if active.size >= self.segment_bytes:
             self._rotate()
-            active = self._active
+            active = self._writing()
         subj, rid = subject.encode(), request_id.encode()
         rest = struct.pack("<HH", len(subj), len(rid)) + subj + rid + data
         record = struct.pack("<II", len(rest), zlib.crc32(rest)) + rest
@@ -255,6 +255,12 @@ class Spool:
         return max(0.0, (now or time.time()) - min(waiting)) if waiting else 0.0
 
     # -- internals --------------------------------------------------------------------
+    def _writing(self) -> Segment:
+        """The segment appends go to: there is one from start-up until ``close``."""
+        if self._active is None:
+            raise RuntimeError(f"the spool {self.dir} is closed")
+        return self._active
+
     def _unread(self, segment: Segment) -> bool:
         return self._cursor is not None and self._cursor[0] <= segment.seq
 
@@ -262,7 +268,7 @@ class Spool:
         if self._fd >= 0:
             self.sync()
             os.close(self._fd)
-            old = self._active
+            old = self._writing()
             old.closed = True
             if old.acked >= old.count and not self._unread(old):
                 self._forget(old)

@@ -138,8 +138,8 @@ async def call(
         except TollgateError as err:
             raise CallFailed(err, attempts, upstream_s, last) from None
         except UNTRANSLATABLE:  # client input of a shape the translation to this upstream cannot take: theirs, not ours
-            err = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
-            raise CallFailed(err, attempts, upstream_s, last) from None
+            bad = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
+            raise CallFailed(bad, attempts, upstream_s, last) from None
         if req is None:
             failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
             continue

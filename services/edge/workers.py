@@ -23,6 +23,7 @@ import threading
 import time
 
 from tollgate.settings import Settings
+from tollgate.telemetry import Log
 
 FIRST_DELAY_S, MAX_DELAY_S, HEALTHY_S = 0.5, 30.0, 60.0
 
@@ -31,7 +32,7 @@ class Worker:
     def __init__(self, index: int, settings: Settings):
         self.index = index
         self.settings = settings
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
         self.delay = FIRST_DELAY_S
         self.due = 0.0  # when to start it again after it exited (0: running)
@@ -40,6 +41,14 @@ class Worker:
         env = {**os.environ, "TOLLGATE_EDGE_WORKER": str(self.index)}
         self.proc = subprocess.Popen([sys.executable, "-m", "services.edge"], env=env, preexec_fn=_die_with_parent)
         self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else None
 
     def exited(self, now: float) -> bool:
         """Whether it exited since last asked; schedules its restart."""
@@ -52,12 +61,12 @@ class Worker:
         return True
 
 
-def supervise(settings: Settings, log) -> int:
+def supervise(settings: Settings, log: Log) -> int:
     """Run ``settings.edge_workers`` workers until a signal; 0 when they all stopped cleanly."""
     stopping = threading.Event()
     received: list[int] = []
 
-    def on_signal(signum, _frame) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
         stopping.set()
 
@@ -66,12 +75,12 @@ def supervise(settings: Settings, log) -> int:
     workers = [Worker(i, settings) for i in range(1, settings.edge_workers + 1)]
     for worker in workers:
         worker.start()
-    log.info("edge workers started", workers=len(workers), port=settings.edge_port, pids=[w.proc.pid for w in workers])
+    log.info("edge workers started", workers=len(workers), port=settings.edge_port, pids=[w.pid for w in workers])
     while not stopping.wait(0.2):
         now = time.monotonic()
         for worker in workers:
             if worker.exited(now):
-                log.warning("edge worker exited; restarting", worker=worker.index, code=worker.proc.returncode, in_s=worker.due - now)
+                log.warning("edge worker exited; restarting", worker=worker.index, code=worker.returncode, in_s=worker.due - now)
             elif worker.due and now >= worker.due:
                 worker.due = 0.0
                 worker.start()

@@ -8,7 +8,7 @@ import time
 from litestar import Request, Response
 
 from services.edge import http_client, limits, proxy, upstream
-from services.edge.context import SCOPE_KEY, Edge
+from services.edge.context import SCOPE_KEY, Edge, timer_of
 from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import decode_object
 from tollgate.errors import BadRequest, InsufficientQuota
@@ -32,7 +32,7 @@ async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) 
             return None
         return adapter.count_tokens_request(candidate.base_url, secret, candidate.upstream_model, question)
 
-    timer = request.scope.get(SCOPE_KEY)
+    timer = timer_of(request.scope) if SCOPE_KEY in request.scope else None
     settings = edge.settings
     try:
         outcome = await upstream.call(
