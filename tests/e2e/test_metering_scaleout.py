@@ -111,7 +111,7 @@ async def publish(js, load: list[tuple[str, events.UsageEvent]], msg_id_suffix: 
     for i, (subject, e) in enumerate(load, 1):
         futures.append(await js.publish_async(subject, events.encode(e), headers={"Nats-Msg-Id": e.request_id + msg_id_suffix}))
         if i % pace_every == 0:
-            await asyncio.sleep(0.1)  # a steady load over several seconds, not one burst
+            await asyncio.sleep(0.25)  # a steady load over 5 s or more, not one burst: the kill comes mid-load
     return await asyncio.gather(*futures)
 
 
