@@ -56,6 +56,7 @@ def main() -> int:
         default=env("mock-port", 0),
         help="the mock upstream's port (BENCH_MOCK_PORT; default: a free one, 18098 when comparing)",
     )
+    gateway.add_argument("--edge-workers", type=int, default=env("edge-workers", 1), help="edge processes (TOLLGATE_EDGE_WORKERS)")
     metering = parser.add_argument_group("metering")
     metering.add_argument(
         "--skip-metering",
@@ -73,7 +74,9 @@ def main() -> int:
     args = parser.parse_args()
     status = 0
     if args.requests:
-        opts = bench_gateway.Options(args.requests, args.rounds, args.rate, args.duration, args.connections, args.words, args.mock_port)
+        opts = bench_gateway.Options(
+            args.requests, args.rounds, args.rate, args.duration, args.connections, args.words, args.mock_port, args.edge_workers
+        )
         status = bench_gateway.run(opts)
         print()
     if not args.skip_metering:

@@ -75,6 +75,7 @@ class Options:
     connections: int = 256
     words: int = 24
     mock_port: int = 0
+    edge_workers: int = 1  # TOLLGATE_EDGE_WORKERS: edge processes on the edge's port (their CPU and RSS summed as "edge")
     compare: Target | None = None
 
     @classmethod
@@ -248,7 +249,8 @@ def run(opts: Options) -> int:
         ports = Ports.free()
         ports.edge2 = 0  # one edge: the bench measures a single hop
         mock = start_mock(port, opts.words)
-        stack = Stack(data_dir=Path(tmp), ports=ports, catalog=catalog, log_to_files=True, extra_env={"TOLLGATE_LOG_LEVEL": "warning"})
+        env = {"TOLLGATE_LOG_LEVEL": "warning", "TOLLGATE_EDGE_WORKERS": str(opts.edge_workers)}
+        stack = Stack(data_dir=Path(tmp), ports=ports, catalog=catalog, log_to_files=True, extra_env=env)
         try:
             stack.start()
             account_id, key = stack.bootstrap_demo(balance_micros=10**13, rpm_limit=-1)  # unlimited: the bench is the load
@@ -334,6 +336,8 @@ def latency_rows(res: Results, paths: list[str], stream: bool) -> list[list]:
 
 
 def report(res: Results, paths: list[str], opts: Options) -> int:
+    if opts.edge_workers > 1:
+        print(f"\n(the edge: {opts.edge_workers} processes on one port, TOLLGATE_EDGE_WORKERS; their CPU and RSS are summed as 'edge')")
     print(f"\n== Added latency, closed loop, {opts.rounds} alternating rounds (ms; added = path - direct; same client, same mock upstream)")
     print(
         table(["c", "path", "ok", "errors", "p50", "p99", "added p50", "added p99", "header p50", "req/s"], latency_rows(res, paths, False))
