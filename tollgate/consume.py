@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import msgspec
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import DEFAULT_PREFIX, AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from tollgate import events
 
-Handler = Callable[[list[tuple[Msg, msgspec.Struct]]], Awaitable[None]]
+Handler = Callable[[list[tuple[Msg, msgspec.Struct]]], Coroutine[Any, Any, None]]
 
 
 async def pull_loop(
@@ -50,7 +52,7 @@ async def pull_loop(
     ``subject`` (metering's shards); ``durable`` then only names the dead-letter subject."""
     config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=50_000)
     puller = await Puller.start(js, stream=stream, consumers=consumers or [(durable, subject)], config=config)
-    handling: asyncio.Task | None = None
+    handling: asyncio.Task[None] | None = None
     try:
         while not stop.is_set():
             try:
@@ -119,7 +121,7 @@ class _Lane:
         self.durable = durable
         self.api = api_subject
         self.inbox = puller._nc.new_inbox()
-        self.sub = None
+        self.sub: Subscription | None = None
         self.msgs: list[Msg] = []
         self.seq = 0
         self.request = ""  # reply subject of the open pull request; "" = none open
@@ -130,12 +132,13 @@ class _Lane:
 
     async def on_msg(self, msg: Msg) -> None:
         puller = self.puller
-        status = msg.headers.get("Status") if msg.headers and not msg.reply else None
+        headers = msg.headers or {}
+        status = headers.get("Status") if headers and not msg.reply else None
         if status:
             if msg.subject == self.request:
                 self.request, self.open, self.hot, self.busy = "", 0, False, False
                 if status not in ("404", "408"):
-                    puller._error = f"{status} {msg.headers.get('Description', '').strip()}"
+                    puller._error = f"{status} {headers.get('Description', '').strip()}"
                 puller._wake.set()
             return
         if not puller._count:
@@ -276,7 +279,8 @@ class Puller:
         (not after the ack wait)."""
         for lane in self._lanes:
             with contextlib.suppress(Exception):
-                await lane.sub.unsubscribe()
+                if lane.sub is not None:
+                    await lane.sub.unsubscribe()
             for msg in lane.msgs:
                 with contextlib.suppress(Exception):
                     await msg.nak()

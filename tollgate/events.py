@@ -8,7 +8,7 @@ Each subject has exactly one Decoder, built here.
 from __future__ import annotations
 
 import zlib
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -138,7 +138,7 @@ class RoutingTableChanged(msgspec.Struct, frozen=True, kw_only=True):
 
 ENCODER: Final = msgspec.msgpack.Encoder()
 
-DECODERS: Final = {
+DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
     USAGE_SUBJECT: msgspec.msgpack.Decoder(UsageEvent),
     KEY_REVOKED_SUBJECT: msgspec.msgpack.Decoder(KeyRevoked),
     KEY_UPDATED_SUBJECT: msgspec.msgpack.Decoder(KeyUpdated),
@@ -168,7 +168,7 @@ def usage_shard_filter(shard: int) -> str:
     return f"{USAGE_SUBJECTS[:-1]}*.{shard}"
 
 
-def decoder_for(subject: str) -> msgspec.msgpack.Decoder | None:
+def decoder_for(subject: str) -> msgspec.msgpack.Decoder[Any] | None:
     """The subject's Decoder; a sharded subject (``tollgate.usage.v1.7``) decodes as its base."""
     decoder = DECODERS.get(subject)
     if decoder is None:

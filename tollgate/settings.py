@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -79,7 +80,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     http_shutdown_grace_s: float = 10.0  # SIGTERM: in-flight requests and streams get this long to finish
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         raw = {}
         for field in msgspec.structs.fields(cls):

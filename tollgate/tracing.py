@@ -25,8 +25,8 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from opentelemetry import context as otel_context
@@ -315,14 +315,14 @@ async def process(tracer_: trace.Tracer | None, msg, consumer: str, work: Awaita
 
 
 def per_message(
-    tracer_: trace.Tracer | None, consumer: str, handle: Callable[[list], Awaitable[None]]
-) -> Callable[[list], Awaitable[None]]:
+    tracer_: trace.Tracer | None, consumer: str, handle: Callable[[list[Any]], Coroutine[Any, Any, None]]
+) -> Callable[[list[Any]], Coroutine[Any, Any, None]]:
     """Wrap a batch handler of ``(msg, event)`` pairs: each traced message gets a CONSUMER span
     covering its batch's handling (a batch is one write: its messages share the timing)."""
     if tracer_ is None:
         return handle
 
-    async def traced(batch: list) -> None:
+    async def traced(batch: list[Any]) -> None:
         spans = [s for msg, _ in batch if (s := start_process(tracer_, msg, consumer, **{"messaging.batch.message_count": len(batch)}))]
         error = ""
         try:

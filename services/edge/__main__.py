@@ -9,8 +9,8 @@ from contextlib import AsyncExitStack
 import grpc
 from prometheus_client import CollectorRegistry
 
+from services.edge import http_client, workers
 from services.edge.app import create_app
-from services.edge import http_client
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
 from services.edge.leases import LeaseBook
@@ -19,7 +19,6 @@ from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from services.edge.spool import Spool
-from services.edge import workers
 from tollgate import bus, credentials, events, health, lifecycle, notices, telemetry, tracing
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
@@ -65,9 +64,14 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     # Revocations, key changes, suspensions: from the CONTROL stream, caught up after an outage
     # (tollgate/notices.py). The rest are hints on core NATS.
     control = notices.NoticeFeed(
-        {events.KEY_REVOKED_SUBJECT: auth.on_key_changed, events.KEY_UPDATED_SUBJECT: auth.on_key_changed, events.ACCOUNT_STATUS_SUBJECT: auth.on_account_status},
-        on_gap=auth.forget_all, log=log,
-    )  # fmt: skip
+        {
+            events.KEY_REVOKED_SUBJECT: auth.on_key_changed,
+            events.KEY_UPDATED_SUBJECT: auth.on_key_changed,
+            events.ACCOUNT_STATUS_SUBJECT: auth.on_account_status,
+        },
+        on_gap=auth.forget_all,
+        log=log,
+    )
     stack.push_async_callback(control.close)
     handlers = {
         events.BALANCE_CHANGED_SUBJECT: auth.on_balance_changed,
@@ -99,9 +103,17 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     readiness.add("accounts", health.grpc_channel_check(accounts, cached=lambda: auth.cached > 0))
     readiness.add("router", health.grpc_channel_check(router, cached=lambda: routes.cached > 0))
     edge = Edge(
-        settings=settings, auth=auth, routes=routes, client=client, publisher=publisher, outcomes=outcomes, limiter=limiter, leases=leases,
-        metrics=metrics, readiness=readiness,
-    )  # fmt: skip
+        settings=settings,
+        auth=auth,
+        routes=routes,
+        client=client,
+        publisher=publisher,
+        outcomes=outcomes,
+        limiter=limiter,
+        leases=leases,
+        metrics=metrics,
+        readiness=readiness,
+    )
     await lifecycle.asgi_server(
         stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s, reuse_port=settings.edge_worker > 0
     )

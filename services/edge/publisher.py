@@ -19,6 +19,8 @@ import contextlib
 import os
 
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from opentelemetry.trace import Span
 
 from services.edge.spool import Spool, SpoolFull
 from tollgate import events, tracing
@@ -31,7 +33,7 @@ UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left un
 SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
 
 # (subject, request id, encoded event, headers, spool segment or 0, send span)
-Item = tuple[str, str, bytes, dict[str, str], int, object]
+Item = tuple[str, str, bytes, dict[str, str], int, Span | None]
 
 
 class UsagePublisher:
@@ -164,12 +166,14 @@ class UsagePublisher:
                         tracing.end(span, error="" if id(item) in sent else UNPUBLISHED)
 
     async def _publish(self, batch: list[Item], done: list[Item]) -> None:
+        js = self._js
+        assert js is not None, "the workers publish only once attached"
         pending, delay = batch, 0.1
         while pending:
-            futures = []
+            futures: list[asyncio.Future[PubAck] | Exception] = []  # an exception: not even sent
             for subject, _rid, data, headers, _seq, _span in pending:
                 try:
-                    futures.append(await self._js.publish_async(subject, data, headers=headers, wait_stall=ACK_TIMEOUT_S))
+                    futures.append(await js.publish_async(subject, data, headers=headers, wait_stall=ACK_TIMEOUT_S))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # not even sent (connection closed): retried below
@@ -180,7 +184,7 @@ class UsagePublisher:
                 if error is None:
                     self.published += 1
                     done.append(item)
-                    if item[4]:
+                    if item[4] and self.spool is not None:  # a segment number: it was spooled
                         self.spool.ack(item[4])
                 else:
                     failed.append(item)
@@ -201,6 +205,7 @@ class UsagePublisher:
         """Move spooled records that are not in memory (left by an earlier process, or written
         while the queue was full) into the queue as it empties."""
         spool = self.spool
+        assert spool is not None, "started only with a spool"
         while True:
             room = self._maxsize - self._queue.qsize()
             if spool.backlog and room >= self._maxsize // 2:
@@ -214,9 +219,11 @@ class UsagePublisher:
 
     async def _sync(self) -> None:
         """fsync the spool every ``fsync_s`` (in a thread, on a duplicate of its descriptor)."""
+        spool = self.spool
+        assert spool is not None, "started only with a spool"
         while True:
             await asyncio.sleep(self._fsync_s)
-            fd = self.spool.take_dirty_fd()
+            fd = spool.take_dirty_fd()
             if fd >= 0:
                 try:
                     await asyncio.to_thread(_fsync_close, fd)
@@ -224,7 +231,7 @@ class UsagePublisher:
                     self._log.error("usage spool fsync failed", error=type(exc).__name__)
 
 
-async def _acked(future) -> BaseException | None:
+async def _acked(future: asyncio.Future[PubAck] | Exception) -> BaseException | None:
     """None once JetStream acknowledged (the stream stored it, or dropped it as a duplicate);
     else why not. A publish that was never sent arrives here as its exception."""
     if isinstance(future, BaseException):
