@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from nats.aio.client import Client
@@ -56,7 +57,7 @@ def connect_later(url: str, name: str, **kwargs) -> tuple[Client, asyncio.Task]:
     return nc, asyncio.ensure_future(nc.connect(url, **_options(name, kwargs)))
 
 
-def _options(name: str, kwargs: dict) -> dict:
+def _options(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "max_reconnect_attempts": -1, "reconnect_time_wait": 0.5, "error_cb": _log_error, **kwargs}
 
 

@@ -198,7 +198,7 @@ class Failed(Exception):
     """A command failed for a reason worth one line on stderr."""
 
 
-def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict:
+def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict[str, Any]:
     import httpx  # only here: importing it costs half a second
 
     from tollgate import reconcile
@@ -220,7 +220,7 @@ def run_reconcile(stub: pb_grpc.AccountsStub, args) -> dict:
     return {"days": days, "checks": checks, "ok": all(c["diff"] == 0 for c in checks)}
 
 
-def show_reconcile(reply: dict, args) -> str:
+def show_reconcile(reply: dict[str, Any], args) -> str:
     from tollgate import reconcile
 
     return reconcile.report([(c["what"], c["period"], c["expected"], c["metering"]) for c in reply["checks"]])[0]

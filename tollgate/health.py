@@ -25,6 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from litestar import Response, get
@@ -56,7 +57,7 @@ class Report:
     def failing(self) -> list[str]:
         return [name for name, result in self.checks.items() if not result.ok]
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         status = "draining" if self.draining else "ready" if self.ready else "not_ready"
         return {"status": status, "checks": {name: {"ok": r.ok, "detail": r.detail} for name, r in self.checks.items()}}
 
@@ -201,7 +202,7 @@ def http_routes(readiness: Readiness, registry: CollectorRegistry | None, *, liv
     if liveness:
 
         @get("/healthz")
-        async def healthz() -> dict:
+        async def healthz() -> dict[str, Any]:
             return {"status": "ok"}
 
         routes.append(healthz)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -33,7 +34,7 @@ def compare(stub: pb_grpc.AccountsStub, metering_url: str, account_id: str, days
     today = time.time_ns() // 1_000_000 // DAY_MS
     start_ms, end_ms = (today - days + 1) * DAY_MS, (today + 1) * DAY_MS
 
-    def get(path: str, **params) -> dict:
+    def get(path: str, **params) -> dict[str, Any]:
         reply = httpx.get(f"{base}{path}", params=params, headers=headers, timeout=60)
         reply.raise_for_status()
         return reply.json()

@@ -266,7 +266,7 @@ def server_interceptors() -> list:
 
 
 # -- NATS ---------------------------------------------------------------------------------
-def _messaging(subject: str, message_id: str) -> dict:
+def _messaging(subject: str, message_id: str) -> dict[str, Any]:
     return {"messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": message_id}
 
 

@@ -34,6 +34,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -154,7 +155,7 @@ async def publish_backlog(url: str, batch: list[events.UsageEvent]) -> float:
         await nc.close()
 
 
-async def watch_drain(url: str, n: int, metering: Service, nats_proc: Service, timeout_s: float = 300) -> dict:
+async def watch_drain(url: str, n: int, metering: Service, nats_proc: Service, timeout_s: float = 300) -> dict[str, Any]:
     """Poll the metering consumer until it has acked n events; the timings of the drain."""
     from services.metering.consumer import DURABLE
 
@@ -195,7 +196,7 @@ async def watch_drain(url: str, n: int, metering: Service, nats_proc: Service, t
         await nc.close()
 
 
-def bench_ingest(n: int, batch_size: int | None) -> dict:
+def bench_ingest(n: int, batch_size: int | None) -> dict[str, Any]:
     """Backlog of n events, then a fresh metering process drains it into chDB; checked through the API."""
     load = traffic(n)
     cost = sum(e.cost_micros for e in load)
@@ -237,7 +238,7 @@ def bench_ingest(n: int, batch_size: int | None) -> dict:
     return drain
 
 
-def print_ingest(r: dict) -> None:
+def print_ingest(r: dict[str, Any]) -> None:
     cpu = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
     print(
         f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} "
@@ -397,7 +398,7 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
     return results, meta
 
 
-def print_queries(results: list[tuple], meta: dict, target_ms: float = 300) -> None:
+def print_queries(results: list[tuple], meta: dict[str, Any], target_ms: float = 300) -> None:
     parts = meta["parts"]
     print(
         f"\n{'metering queries (chDB, ' + format(meta['rows'], ',') + ' events / 30 days)':<42} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8} "

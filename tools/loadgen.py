@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -40,7 +41,7 @@ class Target:
             raise SystemExit(f"{self.name}: only http:// URLs are benchmarked, not {self.url}")
         return parts.hostname or "127.0.0.1", parts.port or 80, parts.path + (f"?{parts.query}" if parts.query else "")
 
-    def request(self, body: dict) -> bytes:
+    def request(self, body: dict[str, Any]) -> bytes:
         """The raw HTTP/1.1 request posting ``body`` (with this target's model)."""
         host, port, path = self.address
         payload = msgspec.json.encode({**body, "model": self.model})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from typing import Any
 
 import msgspec
 
@@ -56,7 +57,7 @@ class Completion:
             }
         )
 
-    def usage(self, prompt_tokens: int) -> dict:
+    def usage(self, prompt_tokens: int) -> dict[str, Any]:
         return {"prompt_tokens": prompt_tokens, "completion_tokens": len(self.words), "total_tokens": prompt_tokens + len(self.words)}
 
     def events(self, model: str, prompt_tokens: int, include_usage: bool) -> list[bytes]:
@@ -69,7 +70,7 @@ class Completion:
         )
         tail = b',"usage":null}' if include_usage else b"}"
 
-        def event(choice: dict) -> bytes:
+        def event(choice: dict[str, Any]) -> bytes:
             return b"data: " + head + b',"choices":[' + msgspec.json.encode(choice) + b"]" + tail + b"\n\n"
 
         out = [event({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None})]

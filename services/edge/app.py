@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 
@@ -46,7 +48,7 @@ async def rerank(request: Request) -> Response:
 
 
 @get("/v1/models")
-async def list_models(request: Request) -> dict:
+async def list_models(request: Request) -> dict[str, Any]:
     edge: Edge = request.app.state.edge
     timer_of(request.scope).endpoint = "models"
     await edge.auth.principal(bearer(request))
@@ -55,7 +57,7 @@ async def list_models(request: Request) -> dict:
 
 
 @get("/healthz")
-async def healthz() -> dict:
+async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from services.edge.frontends.base import Frontend
 from tollgate.errors import BadRequest, Forbidden, NotFound, RateLimited, TollgateError, Unauthorized
@@ -45,7 +46,7 @@ def as_tollgate(exc: Exception) -> TollgateError:
     return TollgateError("The server had an error while processing your request.")
 
 
-def error_handlers(frontend: Frontend | Callable[[str], Frontend]) -> dict:
+def error_handlers(frontend: Frontend | Callable[[str], Frontend]) -> ExceptionHandlersMap:
     """Litestar ``exception_handlers`` for routes of one front door; or, given a function of
     the request path (the app-level handler: unknown routes, wrong methods), of the door the
     path names."""

@@ -51,7 +51,7 @@ def bounded_int(value: Any, name: str, high: int, low: int = 1) -> int | None:
     return value
 
 
-def cost_bounds(body: dict) -> CostBounds:
+def cost_bounds(body: dict[str, Any]) -> CostBounds:
     """The request's completion limit and number of choices, every such field validated
     (in any of the three protocols: a field one door does not define is checked all the
     same, since an upstream of that protocol would read it)."""
@@ -81,7 +81,7 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
                 stack.append((child, depth + 1))
 
 
-def decode_object(raw: bytes) -> dict:
+def decode_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object: valid UTF-8, well-formed, nested at most MAX_DEPTH deep."""
     try:
         body = _JSON.decode(raw)
@@ -105,7 +105,7 @@ def check_model_name(model: str) -> str:
     return model
 
 
-def stream_options(body: dict) -> bool:
+def stream_options(body: dict[str, Any]) -> bool:
     """OpenAI's ``stream_options``: an object (or absent); whether it asks for usage."""
     options = body.get("stream_options")
     if options is None:

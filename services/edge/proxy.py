@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
@@ -198,7 +199,7 @@ async def prepare(
     edge: Edge,
     request: Request,
     principal: Principal,
-    body: dict,
+    body: dict[str, Any],
     model: str,
     *,
     endpoint: str,
@@ -348,7 +349,7 @@ def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
     return err
 
 
-async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool, headers: dict) -> Response:
+async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool, headers: dict[str, Any]) -> Response:
     payload = await read_body(outcome, meter)
     meter.ttft_ms = meter.timer.elapsed_ms()
     if native:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from tollgate.errors import BadRequest
 from tollgate.ordering import by_priority
@@ -54,7 +55,7 @@ def _names(value, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def take_options(body: dict, model: str, *, require_zdr: bool = False) -> Options:
+def take_options(body: dict[str, Any], model: str, *, require_zdr: bool = False) -> Options:
     """Remove the gateway's own fields from ``body`` (upstreams must not see them).
     ``require_zdr`` (the key's or account's setting) forces ``zdr`` whatever the body says."""
     extra = {k: body.pop(k) for k in GATEWAY_FIELDS if k in body}

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
@@ -186,7 +187,7 @@ async def call(
     raise CallFailed(_summarize(model, failures), attempts, upstream_s, last)
 
 
-def _span_attributes(address: str, candidate: pb.Candidate, attempt: int) -> dict:
+def _span_attributes(address: str, candidate: pb.Candidate, attempt: int) -> dict[str, Any]:
     """Where the attempt went; never its URL's query (a provider key may ride there) or body."""
     try:
         url = urlsplit(address)

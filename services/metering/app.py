@@ -9,6 +9,7 @@ import csv
 import io
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from litestar import Litestar, Request, Response, get
@@ -74,7 +75,7 @@ def _choices(value: str | None, allowed, name: str) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
-def _quantiles(row: dict) -> dict:
+def _quantiles(row: dict[str, Any]) -> dict[str, Any]:
     """quantile arrays -> latency_ms_p50 … ttft_ms_p99 (0 where there were no samples)."""
     for column, prefix in (("latency_q", "latency_ms"), ("ttft_q", "ttft_ms")):
         if column not in row:
@@ -102,11 +103,11 @@ def _csv(rows: list[dict], filename: str) -> Response:
 def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = None, ledger_debits=None) -> Litestar:
     """``ledger_debits(account, start_ms, end_ms)``: the ledger's usage debits, shown beside a statement's total."""
 
-    async def run(sql: str, params: dict) -> list[dict]:
+    async def run(sql: str, params: dict[str, Any]) -> list[dict]:
         return [_quantiles(r) for r in await asyncio.to_thread(store.query, sql, params)]
 
     @get("/v1/whoami")
-    async def whoami(request: Request) -> dict:
+    async def whoami(request: Request) -> dict[str, Any]:
         viewer = await auth.viewer(request)
         return {"admin": viewer.admin, "account_id": viewer.account_id}
 
@@ -148,7 +149,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         status: int | None = None,
         before: str | None = None,
         account_id: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         account = (await auth.viewer(request)).scope(account_id)
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be between 1 and 1000")
@@ -161,7 +162,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         return {"data": await run(sql, params)}
 
     @get("/v1/requests/{request_id:str}")
-    async def request_metadata(request: Request, request_id: str) -> dict:
+    async def request_metadata(request: Request, request_id: str) -> dict[str, Any]:
         account = (await auth.viewer(request)).scope(None)
         rows = await run(queries.request_sql(account), {"account": account or "", "request_id": request_id})
         if not rows:
@@ -169,7 +170,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         return rows[0]
 
     @get("/v1/rankings")
-    async def rankings(request: Request, window: str = "7d", by: str = "tokens") -> dict:
+    async def rankings(request: Request, window: str = "7d", by: str = "tokens") -> dict[str, Any]:
         await auth.viewer(request)  # any signed-in caller: rankings are aggregate, per model and channel, never per account
         if window not in WINDOWS or by not in queries.RANKED_MODELS:
             raise BadRequest(f"window must be one of {', '.join(WINDOWS)} and by one of {', '.join(queries.RANKED_MODELS)}")
@@ -219,15 +220,21 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
 
     # The reconciliation and quick-look endpoints (exact, from the raw table).
     @get("/v1/usage/models")
-    async def usage_by_model(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+    async def usage_by_model(
+        request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
         return await _raw(store.usage_by_model, (await auth.viewer(request)).one_account(account_id), start, end)
 
     @get("/v1/usage/daily")
-    async def usage_by_day(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+    async def usage_by_day(
+        request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
         return await _raw(store.daily_cost, (await auth.viewer(request)).one_account(account_id), start, end)
 
     @get("/v1/reconcile")
-    async def reconcile(request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None) -> dict:
+    async def reconcile(
+        request: Request, account_id: str | None = None, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
         """Per UTC day, what each table holds for the account (raw, and the statement's
         rollups); for the admin also over every account (raw, and the rankings' rollups).
         The range is widened to whole UTC days. ``tollgate reconcile`` compares it with the ledger."""
@@ -243,7 +250,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         return {"account_id": account, "start": d0.isoformat(), "end": d1.isoformat(), "tables": tables, "all_accounts": everyone}
 
     @get("/healthz")
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     def on_error(_request: Request, exc: Exception) -> Response:
@@ -278,7 +285,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
     )
 
 
-async def _raw(query, account_id: str, start: str | None, end: str | None) -> dict:
+async def _raw(query, account_id: str, start: str | None, end: str | None) -> dict[str, Any]:
     t_start, t_end = _range(start, end)
     rows = await asyncio.to_thread(query, account_id, t_start, t_end)
     return {"account_id": account_id, "start": t_start.isoformat(), "end": t_end.isoformat(), "data": rows}

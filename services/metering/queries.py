@@ -4,6 +4,7 @@ SQL text: it is a query parameter or picks an entry from a table below)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 GROUPS = {"model": "model", "key": "key_id", "channel": "channel_id", "provider": "provider", "endpoint": "endpoint"}
 BUCKETS = {
@@ -57,7 +58,7 @@ def rollup(tables: tuple[str, str, str], account_id: str | None, bucket: str) ->
     )
 
 
-def whole_days(start: datetime, end: datetime) -> dict:
+def whole_days(start: datetime, end: datetime) -> dict[str, Any]:
     """Parameters d0/d1: the whole UTC days inside [start rounded down to the hour, end)."""
     first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     d0 = first.date() if first.hour == 0 else first.date() + timedelta(days=1)
@@ -65,7 +66,7 @@ def whole_days(start: datetime, end: datetime) -> dict:
     return {"d0": d0, "d1": max(d0, d1)}
 
 
-def range_params(start: datetime, end: datetime) -> dict:
+def range_params(start: datetime, end: datetime) -> dict[str, Any]:
     """The time parameters of the usage, statement and channel-ranking queries over [start, end)."""
     return {"start": start, "end": end, **whole_days(start, end)}
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
 import msgspec
@@ -303,7 +304,7 @@ class UsageStore:
             known.update(row[0] for row in self._client.query(sql).result_rows)
         return known
 
-    def query(self, sql: str, params: dict) -> list[dict]:
+    def query(self, sql: str, params: dict[str, Any]) -> list[dict]:
         with self._lock:
             result = self._client.query(sql, parameters=params)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -90,7 +90,7 @@ class Adapter(Protocol):
         """A canonical request in this upstream's wire format."""
         ...
 
-    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         """A client's body already in this upstream's protocol, passed on (``model`` replaced)."""
         ...
 
@@ -104,7 +104,7 @@ class Adapter(Protocol):
 
     def error_message(self, payload: bytes) -> str: ...
 
-    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """An OpenAI ``/v1/embeddings`` body as this upstream's request."""
         ...
 
@@ -112,11 +112,11 @@ class Adapter(Protocol):
         """The upstream's answer as an OpenAI embeddings list (a dict, or its JSON bytes), plus usage."""
         ...
 
-    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest: ...
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest: ...
 
     def rerank_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
 
-    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """A native token count of an Anthropic-shaped body (the answer is passed on as it is)."""
         ...
 
@@ -128,19 +128,19 @@ class Unsupported:
     kind: str
     abilities: frozenset[str] = frozenset({CHAT, STREAM})
 
-    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, EMBEDDINGS)
 
     def embeddings_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
         raise NotSupported(self.kind, EMBEDDINGS)
 
-    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, RERANK)
 
     def rerank_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
         raise NotSupported(self.kind, RERANK)
 
-    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, COUNT_TOKENS)
 
 
@@ -168,7 +168,7 @@ RERANK_OPERATION = Operation(
 _JSON = msgspec.json.Decoder()
 
 
-def tool_arguments(arguments: object) -> dict:
+def tool_arguments(arguments: object) -> dict[str, Any]:
     """A canonical tool call's JSON-string arguments as an object (providers that take
     objects: Anthropic's ``input``, Gemini's ``args``); anything unreadable becomes ``{}``."""
     if isinstance(arguments, dict):

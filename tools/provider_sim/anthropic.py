@@ -47,7 +47,7 @@ def _text_words(content: Any) -> int:
     return 0
 
 
-def _blocks(body: dict) -> list[dict]:
+def _blocks(body: dict[str, Any]) -> list[dict]:
     blocks: list[dict] = []
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
@@ -56,7 +56,7 @@ def _blocks(body: dict) -> list[dict]:
     return blocks
 
 
-def prompt_tokens(body: dict) -> int:
+def prompt_tokens(body: dict[str, Any]) -> int:
     """Words in ``system`` (string or text blocks), in every message's text (string content or
     text blocks) and in tool_result contents (string or text blocks)."""
     total = _text_words(body.get("system"))
@@ -79,12 +79,12 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _completion(model: str, body: dict) -> Completion:
+def _completion(model: str, body: dict[str, Any]) -> Completion:
     has_result = any(b.get("type") == "tool_result" for b in _blocks(body))
     return complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result)
 
 
-def _usage(completion: Completion) -> dict:
+def _usage(completion: Completion) -> dict[str, Any]:
     return {
         "input_tokens": completion.prompt_tokens,
         "output_tokens": completion.completion_tokens,
@@ -148,7 +148,7 @@ def routes(sim: Sim) -> list:
     return [messages, count_tokens]
 
 
-def _event(kind: str, data: dict) -> bytes:
+def _event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode({"type": kind, **data}) + b"\n\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, get, post
@@ -23,11 +24,11 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
     sim = Sim(base_latency / 1000, slow / 1000, float(os.environ.get("SIM_DRIP_MS", "200")) / 1000)
 
     @get("/_sim/stats")
-    async def get_stats() -> dict:
-        return {"requests": dict(sim.stats), "headers": dict(sim.headers_seen)}
+    async def get_stats() -> dict[str, Any]:
+        return {"requests": dict[str, Any](sim.stats), "headers": dict[str, Any](sim.headers_seen)}
 
     @post("/_sim/force", status_code=200)
-    async def force(request: Request) -> dict:
+    async def force(request: Request) -> dict[str, Any]:
         """Make ``model`` answer HTTP ``status`` (0 = behave normally again): for health tests."""
         data = msgspec.json.decode(await request.body())
         model, status = str(data["model"]), int(data.get("status") or 0)
@@ -35,10 +36,10 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
             sim.forced[model] = status
         else:
             sim.forced.pop(model, None)
-        return {"forced": dict(sim.forced)}
+        return {"forced": dict[str, Any](sim.forced)}
 
     @get("/healthz")
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     handlers = [*openai.routes(sim), *embeddings.routes(sim), *anthropic.routes(sim), *gemini.routes(sim), get_stats, force, healthz]

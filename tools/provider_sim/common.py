@@ -208,7 +208,7 @@ def error_headers(status: int) -> dict[str, str] | None:
     return {"retry-after": "1"} if status == 429 else None
 
 
-def decode_object(body: bytes) -> dict | None:
+def decode_object(body: bytes) -> dict[str, Any] | None:
     """The request body as a JSON object, or None if it is not one."""
     try:
         obj = msgspec.json.decode(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, post
 
 from tools.provider_sim.common import Sim, embedding, embedding_base64, words
@@ -55,7 +57,7 @@ def routes(sim: Sim) -> list:
             scored = scored[:top_n]
         results = []
         for score, i in scored:
-            result: dict = {"index": i, "relevance_score": score}
+            result: dict[str, Any] = {"index": i, "relevance_score": score}
             if body.get("return_documents"):
                 result["document"] = {"text": texts[i]}
             results.append(result)

@@ -49,12 +49,12 @@ def _parts(content: Any) -> list[dict]:
     return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
-def _all_parts(body: dict) -> list[dict]:
+def _all_parts(body: dict[str, Any]) -> list[dict]:
     contents = _get(body, "contents")
     return [p for c in (contents if isinstance(contents, list) else ()) for p in _parts(c)]
 
 
-def prompt_tokens(body: dict) -> int:
+def prompt_tokens(body: dict[str, Any]) -> int:
     """Words in systemInstruction parts, in every text part of ``contents`` and in every string
     value (recursively) of functionResponse.response."""
     system = _get(body, "systemInstruction")
@@ -74,7 +74,7 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _completion(model: str, body: dict) -> Completion:
+def _completion(model: str, body: dict[str, Any]) -> Completion:
     has_result = any(_get(p, "functionResponse") is not None for p in _all_parts(body))
     max_tokens = _get(_get(body, "generationConfig"), "maxOutputTokens")
     return complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result)
@@ -84,7 +84,7 @@ def _content_text(content: Any) -> str:
     return " ".join(p["text"] for p in _parts(content) if isinstance(p.get("text"), str))
 
 
-def _response(model: str, ident: str, parts: list[dict], usage: dict, finish: bool) -> dict:
+def _response(model: str, ident: str, parts: list[dict], usage: dict[str, Any], finish: bool) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
     if finish:
         candidate["finishReason"] = "STOP"
@@ -92,7 +92,7 @@ def _response(model: str, ident: str, parts: list[dict], usage: dict, finish: bo
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": ident}
 
 
-def _usage(completion: Completion) -> dict:
+def _usage(completion: Completion) -> dict[str, Any]:
     return {
         "promptTokenCount": completion.prompt_tokens,
         "candidatesTokenCount": completion.completion_tokens,

@@ -60,7 +60,7 @@ def bearer_ok(request: Request) -> bool:
     return request.headers.get("authorization", "").startswith("Bearer ")
 
 
-def _tool_call_message(completion: Completion) -> dict:
+def _tool_call_message(completion: Completion) -> dict[str, Any]:
     call = completion.tool_call
     assert call is not None
     return {
@@ -128,14 +128,14 @@ def routes(sim: Sim) -> list:
         )
 
     @get("/v1/models")
-    async def models() -> dict:
+    async def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": "sim-1", "object": "model", "created": 0, "owned_by": "simulator"}]}
 
     return [chat, models]
 
 
-def _stream(ident: str, created: int, model: str, completion: Completion, usage: dict, include_usage: bool) -> list:
-    def chunk(delta: dict, finish: str | None = None, with_usage: bool = False) -> bytes:
+def _stream(ident: str, created: int, model: str, completion: Completion, usage: dict[str, Any], include_usage: bool) -> list:
+    def chunk(delta: dict[str, Any], finish: str | None = None, with_usage: bool = False) -> bytes:
         obj: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
         obj["choices"] = [] if with_usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
         if include_usage:

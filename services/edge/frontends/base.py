@@ -9,7 +9,7 @@ own shape. A same-protocol request passes through as the client's bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from litestar import Request
 
@@ -21,7 +21,7 @@ from tollgate.errors import TollgateError
 class Parsed:
     model: str
     stream: bool
-    body: dict  # the request exactly as the client sent it (its own protocol)
+    body: dict[str, Any]  # the request exactly as the client sent it (its own protocol)
     wants_usage: bool = True  # OpenAI: stream_options.include_usage; always true elsewhere
 
 
@@ -58,7 +58,7 @@ class Frontend(Protocol):
         another protocol); a shape that cannot be read is a ``BadRequest``."""
         ...
 
-    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A canonical answer as the client's JSON body."""
         ...
 
@@ -68,4 +68,4 @@ class Frontend(Protocol):
         """Bytes that end a natively passed-through stream (OpenAI's ``[DONE]``)."""
         ...
 
-    def error_body(self, err: TollgateError) -> dict: ...
+    def error_body(self, err: TollgateError) -> dict[str, Any]: ...

@@ -7,6 +7,8 @@ whole or streamed (see ``stream``), are translated back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from tollgate.canonical import ChatRequest, ChatResponse
@@ -36,11 +38,11 @@ class AnthropicAdapter(Unsupported):
         out = translate.request_body(request, upstream_model, stream=stream)
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
 
-    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {**body, "model": upstream_model}
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
 
-    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """A native ``count_tokens`` call (used by the Anthropic front door)."""
         out = {**body, "model": upstream_model}
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages/count_tokens", headers=self.headers(secret), body=_ENCODE(out))

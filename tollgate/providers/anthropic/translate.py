@@ -11,6 +11,7 @@ presence/frequency_penalty, seed, reasoning_effort, audio/file parts, stream_opt
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 from msgspec import UnsetType
@@ -47,7 +48,7 @@ def text_of(content: str | list[ContentPart] | UnsetType | None, sep: str = "\n"
     return ""
 
 
-def image_block(part: ContentPart) -> dict | None:
+def image_block(part: ContentPart) -> dict[str, Any] | None:
     """An ``image_url`` part as an Anthropic image block (data: URL or http(s) URL)."""
     image = part.image_url
     url = image.url if isinstance(image, ImageURL) else image
@@ -124,7 +125,7 @@ def tools(canonical: list[Tool] | UnsetType | None) -> list[dict]:
         fn = tool.function if (tool.type or "function") == "function" else None
         if not isinstance(fn, FunctionDef) or not fn.name:
             continue
-        entry: dict = {"name": fn.name}
+        entry: dict[str, Any] = {"name": fn.name}
         if fn.description:
             entry["description"] = fn.description
         params = fn.parameters
@@ -133,12 +134,12 @@ def tools(canonical: list[Tool] | UnsetType | None) -> list[dict]:
     return out
 
 
-def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetType | None) -> dict | None:
+def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetType | None) -> dict[str, Any] | None:
     """Canonical tool_choice (and ``parallel_tool_calls: false``) as Anthropic's; None = the default."""
     if choice == "none":
         return {"type": "none"}
     if choice == "required":
-        out: dict = {"type": "any"}
+        out: dict[str, Any] = {"type": "any"}
     elif isinstance(choice, ToolChoiceFunction) and isinstance(choice.function, NamedFunction) and choice.function.name:
         out = {"type": "tool", "name": choice.function.name}
     elif choice == "auto" or parallel is False:
@@ -150,10 +151,10 @@ def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetTyp
     return out
 
 
-def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> dict:
+def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> dict[str, Any]:
     """A canonical request as an Anthropic Messages body."""
     messages, system = messages_and_system(request.messages)
-    out: dict = {"model": upstream_model, "messages": messages}
+    out: dict[str, Any] = {"model": upstream_model, "messages": messages}
     if system:
         out["system"] = system
     limit = request.max_completion_tokens or request.max_tokens

@@ -8,6 +8,7 @@ translated by ``request.to_gemini``, answers by ``response``.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -44,7 +45,7 @@ class GeminiAdapter(Unsupported):
     def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
         return self.native_request(base_url, secret, upstream_model, request_.to_gemini(request), stream=stream)
 
-    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return UpstreamRequest(url=self.url(base_url, upstream_model, action), headers=self.headers(secret), body=_ENCODE(body))
 
@@ -81,7 +82,7 @@ class GeminiAdapter(Unsupported):
         name = "models/" + upstream_model.removeprefix("models/")
         requests = []
         for text in texts:
-            item: dict = {"model": name, "content": {"parts": [{"text": text}]}}
+            item: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
             if isinstance(dimensions, int) and not isinstance(dimensions, bool):
                 item["outputDimensionality"] = dimensions
             requests.append(item)

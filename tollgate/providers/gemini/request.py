@@ -74,7 +74,7 @@ _FORMATS = {"string": {"enum", "date-time"}, "integer": {"int32", "int64"}, "num
 _MAX_REF_DEPTH = 16
 
 
-def to_gemini(request: ChatRequest) -> dict:
+def to_gemini(request: ChatRequest) -> dict[str, Any]:
     out: dict[str, Any] = {}
     system: list[str] = []
     contents: list[dict] = []
@@ -143,7 +143,7 @@ def _user_parts(content: str | list[ContentPart] | UnsetType | None) -> list[dic
     return parts
 
 
-def media_part(url: str) -> dict | None:
+def media_part(url: str) -> dict[str, Any] | None:
     """A data: URL as inlineData, an http(s) URL as fileData (MIME type guessed)."""
     if url.startswith("data:"):
         header, sep, payload = url[5:].partition(",")
@@ -191,7 +191,7 @@ def _tools(tools: list[Tool] | UnsetType | None) -> list[dict]:
     return [{"functionDeclarations": declarations}] if declarations else []
 
 
-def _tool_config(choice: ToolChoice | UnsetType | None) -> dict | None:
+def _tool_config(choice: ToolChoice | UnsetType | None) -> dict[str, Any] | None:
     if isinstance(choice, ToolChoiceFunction):
         name = choice.function.name if isinstance(choice.function, NamedFunction) else None
         if not name:
@@ -201,7 +201,7 @@ def _tool_config(choice: ToolChoice | UnsetType | None) -> dict | None:
     return {"functionCallingConfig": {"mode": mode}} if mode else None
 
 
-def _generation_config(request: ChatRequest) -> dict:
+def _generation_config(request: ChatRequest) -> dict[str, Any]:
     config: dict[str, Any] = {}
     max_tokens = request.max_completion_tokens or request.max_tokens
     if isinstance(max_tokens, int):
@@ -232,7 +232,7 @@ def _generation_config(request: ChatRequest) -> dict:
     return config
 
 
-def clean_schema(schema: Any) -> dict | None:
+def clean_schema(schema: Any) -> dict[str, Any] | None:
     """A JSON Schema reduced to what Gemini accepts: local ``$ref``s inlined, ``oneOf``
     read as ``anyOf``, ``["x", "null"]`` types as ``nullable``, ``const`` as a one-value
     enum, unsupported keywords and formats dropped, ``required`` limited to known properties."""
@@ -242,7 +242,7 @@ def clean_schema(schema: Any) -> dict | None:
     return _clean(schema, defs, 0)
 
 
-def _clean(node: dict, defs: dict, depth: int) -> dict:
+def _clean(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
     while True:  # inline local $refs and a lone allOf; recursive schemas stop at a depth limit
         if depth > _MAX_REF_DEPTH:
             return {}

@@ -5,6 +5,8 @@ One adapter; the per-provider differences are data in ``profiles.PROFILES``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
@@ -92,7 +94,7 @@ class OpenAICompatible(Unsupported):
     def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
         return self.native_request(base_url, secret, upstream_model, to_openai(request), stream=stream)
 
-    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict, *, stream: bool) -> UpstreamRequest:
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
         out["model"] = upstream_model
         if stream and self.profile.stream_usage:
@@ -132,7 +134,7 @@ class OpenAICompatible(Unsupported):
             return None
         return StreamChunk(usage=usage_from_wire(w.usage), has_choices=bool(w.choices))
 
-    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         return UpstreamRequest(
             base_url + self.profile.embeddings_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
         )
@@ -145,7 +147,7 @@ class OpenAICompatible(Unsupported):
         tokens = int((usage.prompt_tokens or usage.total_tokens or 0) if usage else 0)
         return payload, Usage(prompt_tokens=tokens)
 
-    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict) -> UpstreamRequest:
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         return UpstreamRequest(
             base_url + self.profile.rerank_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
         )

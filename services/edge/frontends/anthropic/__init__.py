@@ -11,6 +11,8 @@ drops), ``render`` (answers, stream events, errors) and ``counting`` (count_toke
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, post
 
 from services.edge import limits, proxy
@@ -62,7 +64,7 @@ class AnthropicFrontend:
     def to_canonical(self, parsed: Parsed) -> ChatRequest:
         return to_canonical_request(parsed.body, parsed.model, stream=parsed.stream)
 
-    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
         return render.message(response, model)
 
     def stream_encoder(self, parsed: Parsed) -> render.Encoder:
@@ -71,7 +73,7 @@ class AnthropicFrontend:
     def passthrough_end(self) -> bytes:
         return b""
 
-    def error_body(self, err: TollgateError) -> dict:
+    def error_body(self, err: TollgateError) -> dict[str, Any]:
         return error_bodies.anthropic(err)
 
 

@@ -4,6 +4,7 @@ natively; otherwise the answer is ``estimate_tokens`` (an estimate, flagged in a
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from litestar import Request, Response
 
@@ -20,7 +21,7 @@ from tollgate.rpc import router_pb2 as pb
 _NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
 
 
-async def _count_upstream(request: Request, edge: Edge, model: str, body: dict) -> Response | None:
+async def _count_upstream(request: Request, edge: Edge, model: str, body: dict[str, Any]) -> Response | None:
     """Ask the model's channels that can count (Anthropic's), in the route's order, through the
     one upstream path (the channel's secret, health reports, spans, timeouts, failover); None
     when none can or none answered."""

@@ -86,13 +86,13 @@ def _assistant(content: str | list[wire.Block]) -> list[dict]:
     ]
     if not text and not calls:
         return []
-    message: dict = {"role": "assistant", "content": text or None}
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
     return [message]
 
 
-def tool_fields(req: wire.Request) -> dict:
+def tool_fields(req: wire.Request) -> dict[str, Any]:
     """Client tools and tool_choice as canonical fields (none when no client tool is declared)."""
     declared = [
         {
@@ -108,7 +108,7 @@ def tool_fields(req: wire.Request) -> dict:
     ]
     if not declared:
         return {}
-    out: dict = {"tools": declared}
+    out: dict[str, Any] = {"tools": declared}
     choice = req.tool_choice
     if choice is not None:
         if choice.type == "tool" and choice.name:
@@ -120,7 +120,7 @@ def tool_fields(req: wire.Request) -> dict:
     return out
 
 
-def to_canonical_request(body: dict, model: str, *, stream: bool) -> ChatRequest:
+def to_canonical_request(body: dict[str, Any], model: str, *, stream: bool) -> ChatRequest:
     """Decoded into typed structs first: a malformed request is a 400 in Anthropic's shape."""
     try:
         req = msgspec.convert(body, wire.Request)
@@ -133,7 +133,7 @@ def to_canonical_request(body: dict, model: str, *, stream: bool) -> ChatRequest
         if m.role not in ("user", "assistant"):
             raise BadRequest("messages: role must be 'user' or 'assistant'")
         messages += _assistant(m.content) if m.role == "assistant" else _user(m.content)
-    out: dict = {"model": model, "messages": messages, "max_tokens": req.max_tokens, **tool_fields(req)}
+    out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": req.max_tokens, **tool_fields(req)}
     if req.stop_sequences:
         out["stop"] = req.stop_sequences
     if req.temperature is not None:

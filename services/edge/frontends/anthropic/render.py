@@ -19,7 +19,7 @@ _ENCODE = msgspec.json.encode
 _JSON = msgspec.json.Decoder()
 
 
-def _usage(usage: Usage | None) -> dict:
+def _usage(usage: Usage | None) -> dict[str, Any]:
     """Canonical usage as Anthropic's: cached prompt tokens are not part of ``input_tokens``."""
     usage = usage or Usage()
     cached = usage.cached_tokens
@@ -53,7 +53,7 @@ class Encoder:
         self._usage: Usage | None = None  # the (last) usage seen
 
     @staticmethod
-    def _event(kind: str, data: dict) -> bytes:
+    def _event(kind: str, data: dict[str, Any]) -> bytes:
         return frame(_ENCODE({"type": kind, **data}), kind)
 
     def _start(self) -> bytes:
@@ -78,13 +78,13 @@ class Encoder:
         self._open = None
         return self._event("content_block_stop", {"index": self._index})
 
-    def _open_block(self, kind: str, block: dict) -> bytes:
+    def _open_block(self, kind: str, block: dict[str, Any]) -> bytes:
         out = self._close_block()
         self._index += 1
         self._open = kind
         return out + self._event("content_block_start", {"index": self._index, "content_block": block})
 
-    def _delta(self, delta: dict) -> bytes:
+    def _delta(self, delta: dict[str, Any]) -> bytes:
         return self._event("content_block_delta", {"index": self._index, "delta": delta})
 
     def _tool_call(self, call: ToolCall) -> bytes:
@@ -132,7 +132,7 @@ class Encoder:
         return self._event("error", {"error": error_bodies.anthropic(err)["error"]})
 
 
-def message(response: ChatResponse, model: str) -> dict:
+def message(response: ChatResponse, model: str) -> dict[str, Any]:
     """A canonical ``chat.completion`` as an Anthropic message."""
     choice = response.choices[0] if response.choices else Choice()
     message = choice.message

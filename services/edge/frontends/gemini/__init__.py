@@ -55,7 +55,7 @@ class GeminiFrontend:
     def to_canonical(self, parsed: Parsed) -> ChatRequest:
         return to_canonical_request(parsed.body, parsed.model, parsed.stream)
 
-    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
         return from_canonical_response(response, model)
 
     def stream_encoder(self, parsed: Parsed) -> Encoder:
@@ -64,11 +64,11 @@ class GeminiFrontend:
     def passthrough_end(self) -> bytes:
         return b""
 
-    def error_body(self, err: TollgateError) -> dict:
+    def error_body(self, err: TollgateError) -> dict[str, Any]:
         return error_event(err)
 
 
-def check_contents(body: dict) -> None:
+def check_contents(body: dict[str, Any]) -> None:
     contents = get(body, "contents")
     if not isinstance(contents, list) or not contents or not all(isinstance(c, dict) for c in contents):
         raise BadRequest("'contents' must be a non-empty array of Content objects.", code="invalid_contents")
@@ -84,7 +84,7 @@ def _content_text(content: Any) -> str:
     return "".join(p["text"] for p in parts(content) if isinstance(p.get("text"), str))
 
 
-def embed_request_to_openai(action: str, body: dict) -> list[str]:
+def embed_request_to_openai(action: str, body: dict[str, Any]) -> list[str]:
     """The texts to embed for ``embedContent`` ({content}) or ``batchEmbedContents`` ({requests: [{content}]})."""
     if action == "embedContent":
         return [_content_text(get(body, "content"))]
@@ -94,7 +94,7 @@ def embed_request_to_openai(action: str, body: dict) -> list[str]:
     return [_content_text(get(r, "content")) for r in requests]
 
 
-def openai_embeddings_to_gemini(action: str, openai_response: dict) -> dict:
+def openai_embeddings_to_gemini(action: str, openai_response: dict[str, Any]) -> dict[str, Any]:
     data = sorted(openai_response.get("data") or (), key=lambda d: d.get("index") or 0)
     vectors = [{"values": d.get("embedding") or []} for d in data]
     if action == "embedContent":

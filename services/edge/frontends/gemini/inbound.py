@@ -32,7 +32,7 @@ def _number(value: Any) -> bool:
 # --- Gemini request -> canonical ------------------------------------------------------
 
 
-def to_canonical_request(body: dict, model: str, stream: bool) -> ChatRequest:
+def to_canonical_request(body: dict[str, Any], model: str, stream: bool) -> ChatRequest:
     messages: list[dict] = []
     system = get(body, "systemInstruction")
     system_text = system if isinstance(system, str) else "".join(p["text"] for p in parts(system) if isinstance(p.get("text"), str))
@@ -134,7 +134,7 @@ def tool_result_text(response: Any) -> str:
     return _ENCODE(response if response is not None else {}).decode()
 
 
-def _image_url(part: dict) -> str | None:
+def _image_url(part: dict[str, Any]) -> str | None:
     if isinstance(inline := get(part, "inlineData"), dict):
         mime = get(inline, "mimeType") or ""
         return f"data:{mime};base64,{inline.get('data') or ''}" if mime.startswith("image/") else None
@@ -190,7 +190,7 @@ def _tool_choice(config: Any) -> Any:
     return {"AUTO": "auto", "VALIDATED": "auto", "ANY": "required", "NONE": "none"}.get(mode)
 
 
-def _generation(config: Any) -> dict:
+def _generation(config: Any) -> dict[str, Any]:
     if not isinstance(config, dict):
         return {}
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ _ENCODE = msgspec.json.encode
 SSE_END = b"\r\n\r\n"  # what Google sends
 
 
-def usage_metadata(usage: Usage | None) -> dict | None:
+def usage_metadata(usage: Usage | None) -> dict[str, Any] | None:
     if usage is None:
         return None
     prompt, completion, cached, thoughts = usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens
@@ -29,11 +29,11 @@ def usage_metadata(usage: Usage | None) -> dict | None:
     return out
 
 
-def _call_part(name: Any, arguments: Any) -> dict:
+def _call_part(name: Any, arguments: Any) -> dict[str, Any]:
     return {"functionCall": {"name": str(name or ""), "args": tool_arguments(arguments)}}
 
 
-def from_canonical_response(response: ChatResponse, model: str) -> dict:
+def from_canonical_response(response: ChatResponse, model: str) -> dict[str, Any]:
     candidates = []
     for choice in response.choices:
         message = choice.message
@@ -56,7 +56,7 @@ def from_canonical_response(response: ChatResponse, model: str) -> dict:
     return out
 
 
-def error_event(err: TollgateError) -> dict:
+def error_event(err: TollgateError) -> dict[str, Any]:
     return error_bodies.gemini(err)
 
 
@@ -73,7 +73,7 @@ class Encoder:
         self.finish_reasons: dict[int, str] = {}
         self.calls: dict[int, dict[int, list[str]]] = {}  # choice -> tool-call index -> [name, arguments]
 
-    def _event(self, body: dict) -> bytes:
+    def _event(self, body: dict[str, Any]) -> bytes:
         body["modelVersion"] = self.model
         if self.response_id:
             body["responseId"] = self.response_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Request
 
@@ -67,7 +69,7 @@ class OpenAIFrontend:
         cannot take is a 400."""
         return from_openai(parsed.body)
 
-    def from_canonical(self, response: ChatResponse, model: str) -> dict:
+    def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
         return to_openai(response)
 
     def stream_encoder(self, parsed: Parsed) -> _Encoder:
@@ -76,11 +78,11 @@ class OpenAIFrontend:
     def passthrough_end(self) -> bytes:
         return DONE
 
-    def error_body(self, err: TollgateError) -> dict:
+    def error_body(self, err: TollgateError) -> dict[str, Any]:
         return error_bodies.openai(err)
 
 
-def parse_embeddings(raw: bytes) -> dict:
+def parse_embeddings(raw: bytes) -> dict[str, Any]:
     body = decode_object(raw)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise BadRequest("you must provide a model parameter", code="missing_model")
@@ -91,7 +93,7 @@ def parse_embeddings(raw: bytes) -> dict:
     return body
 
 
-def parse_rerank(raw: bytes) -> dict:
+def parse_rerank(raw: bytes) -> dict[str, Any]:
     body = decode_object(raw)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise BadRequest("you must provide a model parameter", code="missing_model")
