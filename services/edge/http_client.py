@@ -1,19 +1,14 @@
 """The edge's upstream HTTP/1.1 client: asyncio Protocols with httptools parsing responses.
 
-What it does, and nothing else: a keep-alive pool per origin (scheme, host, port) bounded
-by ``max_connections``, waiters served in order; a connect timeout (TCP, proxy CONNECT and
-TLS) and a read timeout (waiting for a connection from a full pool, for the response's
-head, and between any two pieces of its body); HTTPS verified against certifi's CAs (or
-``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, as httpx did); ``HTTP(S)_PROXY`` / ``ALL_PROXY`` /
-``NO_PROXY`` for ``http://`` proxies (CONNECT tunnels for https origins); Content-Length,
-chunked and read-until-close bodies, gzip/deflate decoded; bodies read whole (``aread``) or
-piece by piece as they arrive (``aiter_bytes``, for SSE). No cookies, no redirects, no
-retries, request bodies as bytes only.
-
-A connection goes back to its pool only once its response was read to the end and the
-server did not ask to close it; a response closed early (``aclose``), cut by an error or a
-timeout, or dropped unclosed, closes its connection. The errors mirror httpx's names
-(``HTTPError`` > ``TransportError`` > ``TimeoutException`` / ``ConnectError`` / ...)."""
+A keep-alive pool per origin (scheme, host, port) bounded by ``max_connections``, waiters
+served in order; a connect timeout (TCP, proxy CONNECT, TLS) and a read timeout (a full
+pool's wait, the response's head, every gap between body pieces); TLS verified against
+certifi's CAs or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx's default); ``HTTP(S)_PROXY`` /
+``ALL_PROXY`` / ``NO_PROXY`` for ``http://`` proxies; Content-Length, chunked and until-close
+bodies (gzip/deflate decoded), read whole (``aread``) or as they arrive (``aiter_bytes``).
+No cookies, no redirects, no retries; request bodies are bytes. A connection returns to its
+pool only once its response was read to the end and the server keeps it open: a response
+closed early, cut by an error or dropped unclosed closes it. Errors mirror httpx's names."""
 
 from __future__ import annotations
 
@@ -427,6 +422,9 @@ class _Connection(asyncio.Protocol):
         finally:
             timer.cancel()
             self.waiter = None
+        # A bare yield: anyio's cancel scopes (Litestar's, on a client's disconnect) cancel a task only while it
+        # waits on a pending future or none; under uvloop the upstream's bytes complete ours before they look.
+        await asyncio.sleep(0)
 
     def _wake(self) -> None:
         waiter = self.waiter

@@ -422,3 +422,43 @@ async def test_the_environments_http_proxy(certificate, monkeypatch):
         assert await response.aread() == b"plain"
         assert proxy.seen == [f"CONNECT localhost:{secure.port} auth=True", f"POST http://localhost:{plain.port}/a auth=True"]
         await client.aclose()
+
+
+def test_an_anyio_cancel_scope_stops_a_fast_stream_under_uvloop():
+    """Litestar stops a stream whose client left by cancelling an anyio scope, which cancels a
+    task only while it waits on a pending future: a stream read must leave it that chance even
+    when the upstream's bytes are always there first (uvloop runs I/O before the scope looks)."""
+    anyio = pytest.importorskip("anyio")
+    uvloop = pytest.importorskip("uvloop")
+    piece = b"data: " + b"x" * 200 + b"\n\n"
+    frames, writes = b"%x\r\n%s\r\n" % (len(piece), piece) * 50, 4000  # ~40 MB
+
+    async def long_stream(writer, request):
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(writes):
+            writer.write(frames)
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+
+    async def main() -> tuple[int, int]:
+        async with Server({"/s": long_stream}) as server:
+            client = Client(FAST, max_connections=1, trust_env=False)
+            response = await client.request("POST", server.url("/s"), {}, b"")
+            read, first = 0, anyio.Event()
+
+            async def consume() -> None:
+                nonlocal read
+                async for piece in response.aiter_bytes():
+                    read += len(piece)
+                    first.set()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(consume)
+                await first.wait()
+                group.cancel_scope.cancel()
+            await response.aclose()
+            await client.aclose()
+            return read, len(piece) * 50 * writes
+
+    read, whole = uvloop.run(main())
+    assert 0 < read < whole / 2  # stopped early, not at the stream's end
