@@ -257,16 +257,17 @@ class ChatChunk(msgspec.Struct):
 
 # --- the one conversion each way ---------------------------------------------------------------
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 
+# mypy cannot check a default for a TypeVar-typed parameter (T is ChatRequest when omitted)
 def from_openai(body: dict[str, Any], kind: type[T] = ChatRequest) -> T:  # type: ignore[assignment]
     """An OpenAI-shaped JSON object as its Struct (a ``ChatResponse``'s or ``ChatChunk``'s usage
     read from OpenAI's shape); a shape it cannot take is a 400."""
     try:
         if kind in (ChatResponse, ChatChunk) and isinstance(body.get("usage"), dict):
             usage = _usage_from_openai(body["usage"])
-            return msgspec.structs.replace(msgspec.convert({**body, "usage": None}, kind), usage=usage)  # type: ignore[type-var]
+            return msgspec.structs.replace(msgspec.convert({**body, "usage": None}, kind), usage=usage)
         return msgspec.convert(body, kind)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"Invalid request: {exc}", code="invalid_request") from None

@@ -16,6 +16,7 @@ from nats.js.api import DEFAULT_PREFIX, AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from tollgate import events
+from tollgate.telemetry import Log
 
 Handler = Callable[[list[tuple[Msg, msgspec.Struct]]], Coroutine[Any, Any, None]]
 
@@ -28,7 +29,7 @@ async def pull_loop(
     subject: str,
     stream: str,
     handle: Handler,
-    log,
+    log: Log,
     batch: int,
     wait_s: float,
     ack_wait_s: float = 30.0,
@@ -288,7 +289,7 @@ class Puller:
         self._count = 0
 
 
-async def dead_letter(js: JetStreamContext, consumer: str, msg: Msg, reason: str, log) -> None:
+async def dead_letter(js: JetStreamContext, consumer: str, msg: Msg, reason: str, log: Log) -> None:
     """Park a message the consumer cannot use, with why, and take it off the consumer."""
     headers = {"Tollgate-Reason": reason[:500], "Tollgate-Subject": msg.subject, "Tollgate-Consumer": consumer}
     try:

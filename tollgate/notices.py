@@ -43,6 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy,
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from tollgate import events
+from tollgate.telemetry import Log
 
 CONTROL_STREAM: Final = "CONTROL"
 CONTROL_SUBJECTS: Final = (events.KEY_REVOKED_SUBJECT, events.KEY_UPDATED_SUBJECT, events.ACCOUNT_STATUS_SUBJECT)
@@ -136,7 +137,7 @@ class NoticeFeed:
         self,
         handlers: Mapping[str, Callable],
         on_gap: Callable[[], None],
-        log,
+        log: Log,
         *,
         check_s: float = 1.0,
         fast_s: float = 0.2,

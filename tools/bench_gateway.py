@@ -421,7 +421,10 @@ def print_targets(res: Results, opts: Options) -> None:
     whole, direct = res.closed[False, 1, "tollgate"], res.closed[False, 1, "direct"]
     stream, direct_stream = res.closed[True, 1, "tollgate"], res.closed[True, 1, "direct"]
     cpu, opened = res.cpu_ms_per_request, res.opened["tollgate"]
-    both = lambda a, b: f"{a} / {b}"  # noqa: E731
+
+    def both(a, b):
+        return f"{a} / {b}"
+
     rows = [
         [
             "added latency, non-stream c=1: p50 / p99 ms",

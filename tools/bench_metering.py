@@ -239,7 +239,9 @@ def bench_ingest(n: int, batch_size: int | None) -> dict[str, Any]:
 
 
 def print_ingest(r: dict[str, Any]) -> None:
-    cpu = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
+    def cpu(v):
+        return f"{v:.1f}" if v is not None else "-"
+
     print(
         f"{'metering ingest (backlog drain)':<40} {'events':>8} {'batch':>6} {'seconds':>8} {'events/s':>9} {'10-90% ev/s':>12} "
         f"{'cpu s metering/nats':>20}  check"

@@ -80,7 +80,7 @@ class Connection(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream protocol's transport is an asyncio.Transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -99,7 +99,7 @@ class Connection(asyncio.Protocol):
             self.reply.error = "connection closed"
             self.waiter.set_result(self.reply)
         else:
-            self.transport.write(raw)  # type: ignore[union-attr]
+            self.transport.write(raw)  # type: ignore[union-attr]  # connected: requests are sent only after connection_made
         return self.waiter
 
     def close(self) -> None:

@@ -206,7 +206,7 @@ class MockUpstream(asyncio.Protocol):
         self.busy = False  # a spaced stream is being written: later pipelined requests wait
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream protocol's transport is an asyncio.Transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -235,7 +235,7 @@ class MockUpstream(asyncio.Protocol):
 
     def _answer(self, request: Request) -> None:
         self.continued = False
-        write = self.transport.write  # type: ignore[union-attr]
+        write = self.transport.write  # type: ignore[union-attr]  # answers follow connection_made
         path = request.path.split(b"?", 1)[0]
         if path.endswith(b"/chat/completions"):
             if request.method != b"POST":

@@ -85,7 +85,10 @@ class Ports:
     def from_settings(cls, settings: Settings, sim: int) -> Ports:
         """The ports ``make run`` uses: the settings' defaults unless overridden by TOLLGATE_* variables;
         the accounts and router metrics endpoints on free ports unless set."""
-        port = lambda addr: int(addr.rsplit(":", 1)[1])  # noqa: E731
+
+        def port(addr):
+            return int(addr.rsplit(":", 1)[1])
+
         accounts_metrics, router_metrics = free_ports(2)
         return cls(
             port(settings.nats_url),

@@ -16,6 +16,7 @@ from tollgate import events, tracing
 from tollgate.consume import pull_loop
 from tollgate.metrics import ConsumerMetrics, watch_consumer
 from tollgate.periods import day_number, month_number
+from tollgate.telemetry import Log
 
 DURABLE = "accounts-ledger"
 
@@ -31,7 +32,7 @@ async def consume(
     js: JetStreamContext,
     store: SqlStore,
     notifier: Notifier,
-    log,
+    log: Log,
     batch: int = 256,
     metrics: ConsumerMetrics | None = None,
 ) -> None:
@@ -68,7 +69,7 @@ async def watch_lag(stop: asyncio.Event, js: JetStreamContext, metrics: Consumer
     await watch_consumer(stop, js, events.USAGE_STREAM, DURABLE, metrics.lag, metrics.ack_pending, interval_s)
 
 
-async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log) -> str:
+async def debit(store: SqlStore, notifier: Notifier, event: events.UsageEvent, log: Log) -> str:
     """Apply one event; returns what became of it: debited, duplicate, free or unknown_account."""
     if event.cost_micros <= 0:
         return "free"

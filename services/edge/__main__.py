@@ -23,9 +23,10 @@ from tollgate import bus, credentials, events, health, lifecycle, notices, telem
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc, router_pb2_grpc
 from tollgate.settings import Settings
+from tollgate.telemetry import Log
 
 
-async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     # NATS connects in the background: the edge starts and serves without it (usage events wait
     # in the spool). ``on_nats`` is looked up when NATS answers, after this coroutine's first await.
     nc = lifecycle.nats_in_background(stack, settings, "edge", lambda nc: on_nats(nc), log)
@@ -121,7 +122,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")
 
 
-async def _ensure_streams(js, settings: Settings, log) -> None:
+async def _ensure_streams(js, settings: Settings, log: Log) -> None:
     """Create or update the streams, retrying while JetStream is not ready (a fresh or
     recovering server answers before its JetStream does)."""
     delay = 0.2
@@ -146,7 +147,7 @@ def spool_check(spool: Spool) -> health.Check:
     return check
 
 
-def _invalidation(subject: str, handler, log):
+def _invalidation(subject: str, handler, log: Log):
     decoder = events.DECODERS[subject]
 
     async def on_message(msg) -> None:

@@ -25,6 +25,7 @@ from opentelemetry.trace import Span
 from services.edge.spool import Spool, SpoolFull
 from tollgate import events, tracing
 from tollgate.errors import ServiceUnavailable
+from tollgate.telemetry import Log
 
 BATCH_MAX = 512  # events published before their acks are awaited
 ACK_TIMEOUT_S = 5.0
@@ -40,7 +41,7 @@ class UsagePublisher:
     def __init__(
         self,
         js: JetStreamContext | None,
-        log,
+        log: Log,
         *,
         maxsize: int,
         workers: int = 8,
@@ -257,7 +258,7 @@ class OutcomeReporter:
     """Channel health reports to the router over core NATS: best effort, never blocking
     a request (a full queue drops reports; health is a statistic, not a ledger)."""
 
-    def __init__(self, nc, log, *, maxsize: int = 10_000, linger_s: float = 0.02):
+    def __init__(self, nc, log: Log, *, maxsize: int = 10_000, linger_s: float = 0.02):
         self._nc = nc
         self._linger_s = linger_s
         self._log = log

@@ -18,9 +18,10 @@ from tollgate import bus, credentials, events, health, lifecycle, notices
 from tollgate.metrics import serve_metrics
 from tollgate.rpc import accounts_pb2_grpc
 from tollgate.settings import Settings
+from tollgate.telemetry import Log
 
 
-async def main(stack: AsyncExitStack, settings: Settings, log) -> None:
+async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     assignment = Assignment.from_settings(settings)
     store = await asyncio.to_thread(UsageStore, settings.clickhouse, assignment)
     stack.callback(store.close)

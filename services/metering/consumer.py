@@ -23,6 +23,7 @@ from services.metering.shards import LEGACY_DURABLE, Assignment
 from services.metering.store import UsageStore
 from tollgate import events, tracing
 from tollgate.consume import ack_batch, pull_loop
+from tollgate.telemetry import Log
 
 DURABLE = LEGACY_DURABLE  # names the dead-letter subject (tollgate.deadletter.metering-usage) for every shard
 
@@ -40,7 +41,7 @@ class IngestMetrics:
         self.unacked = Gauge("tollgate_metering_consumer_ack_pending", "usage events delivered but not yet acked", registry=registry)
 
 
-def batch_handler(store: UsageStore, log, metrics: IngestMetrics | None = None):
+def batch_handler(store: UsageStore, log: Log, metrics: IngestMetrics | None = None):
     """What the pull loop calls with each batch of (message, event): store, then ack (or nak)."""
 
     async def handle(batch_: list) -> None:

@@ -93,8 +93,13 @@ def _key(stack: Stack) -> str:
 
 def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
     """(name, path, body, expected status or None) for every public endpoint, with the canary as content."""
-    chat = lambda model, **kw: {"model": model, "messages": [{"role": "user", "content": f"say {canary}"}], "max_tokens": 4, **kw}  # noqa: E731
-    msgs = lambda model, **kw: {"model": model, "max_tokens": 4, "system": canary, "messages": [{"role": "user", "content": canary}], **kw}  # noqa: E731
+
+    def chat(model, **kw):
+        return {"model": model, "messages": [{"role": "user", "content": f"say {canary}"}], "max_tokens": 4, **kw}
+
+    def msgs(model, **kw):
+        return {"model": model, "max_tokens": 4, "system": canary, "messages": [{"role": "user", "content": canary}], **kw}
+
     gem = {
         "contents": [{"role": "user", "parts": [{"text": canary}]}],
         "systemInstruction": {"parts": [{"text": canary}]},

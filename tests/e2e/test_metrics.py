@@ -91,7 +91,10 @@ def test_a_completion_moves_every_services_series(stack, new_account):
     assert (prompt, completion) == (12, 9)
 
     edge, edge0 = scrape(urls(stack)["edge"]), before["edge"]
-    delta = lambda name, **labels: edge.get_(name, **labels) - edge0.get_(name, **labels)  # noqa: E731
+
+    def delta(name, **labels):
+        return edge.get_(name, **labels) - edge0.get_(name, **labels)
+
     assert delta("tollgate_edge_requests_total", **CHAT) == 2
     assert delta("tollgate_edge_request_seconds_count", **CHAT) == 2
     assert delta("tollgate_edge_requests_total", endpoint="chat", model="unknown", status="503") == 1

@@ -60,7 +60,10 @@ def compose_catalog_path(doc: dict) -> Path:
 
 def test_compose_file_follows_the_compose_specification(tmp_path):
     schema = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec"]
-    check_compose_spec = lambda path: subprocess.run([*schema, str(path)], capture_output=True, text=True)  # noqa: E731
+
+    def check_compose_spec(path):
+        return subprocess.run([*schema, str(path)], capture_output=True, text=True)
+
     result = check_compose_spec(COMPOSE)
     assert result.returncode == 0, result.stdout + result.stderr
     broken = compose()

@@ -103,7 +103,10 @@ def containers(deployment: dict) -> list[dict]:
 
 def selected(deployments: dict[str, dict], selector: dict) -> list[dict]:
     """The Deployments whose pods carry every label of a (non-empty) selector."""
-    labels = lambda d: d["spec"]["template"]["metadata"]["labels"]  # noqa: E731
+
+    def labels(d):
+        return d["spec"]["template"]["metadata"]["labels"]
+
     return [d for d in deployments.values() if selector and all(labels(d).get(k) == v for k, v in selector.items())]
 
 
@@ -168,7 +171,10 @@ def test_manifests_validate_against_the_kubernetes_schemas(target):
 def test_renderer_agrees_with_kubectl_kustomize(target):
     result = subprocess.run(["kubectl", "kustomize", str(K8S / target)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+
+    def key(d):
+        return (d["kind"], d["metadata"]["name"])
+
     assert sorted(render(K8S / target), key=key) == sorted(yaml.safe_load_all(result.stdout), key=key)
 
 

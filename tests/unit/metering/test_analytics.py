@@ -155,7 +155,9 @@ async def test_all_accounts_queries_match_the_sum_of_every_account_to_the_hour(a
     ],
 )
 def test_whole_days_are_utc_days_inside_the_hour_rounded_range(start, end, d0, d1) -> None:
-    parse = lambda s: datetime.fromisoformat(s if "+" in s else s + "+00:00")  # noqa: E731
+    def parse(s):
+        return datetime.fromisoformat(s if "+" in s else s + "+00:00")
+
     days = queries.whole_days(parse(start), parse(end))
     assert (days["d0"].isoformat(), days["d1"].isoformat()) == (d0, d1)
 

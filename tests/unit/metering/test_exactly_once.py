@@ -190,7 +190,9 @@ def test_redelivered_with_delivery_count_1_after_a_nats_crash_counts_once_everyw
     nc = FakeNats()
     handle = batch_handler(store, QuietLog())
     load = [usage(i) for i in range(120)]
-    run = lambda batch: __import__("asyncio").run(handle(batch))  # noqa: E731
+
+    def run(batch):
+        return __import__("asyncio").run(handle(batch))
 
     run([delivery(nc, e, seq) for seq, e in enumerate(load[:60], 1)])
     assert len(nc.sent) == 60 and all(payload == b"" for _, payload in nc.sent)  # stored, then acked
@@ -205,7 +207,10 @@ def test_redelivered_with_delivery_count_1_after_a_nats_crash_counts_once_everyw
     # stream rolled back once more.
     restarted = UsageStore(clickhouse_dsn)
     try:
-        run_after = lambda batch: __import__("asyncio").run(batch_handler(restarted, QuietLog())(batch))  # noqa: E731
+
+        def run_after(batch):
+            return __import__("asyncio").run(batch_handler(restarted, QuietLog())(batch))
+
         run_after([delivery(nc, e, seq) for seq, e in enumerate(load[:120], 1) if seq > 50])
     finally:
         restarted.close()
