@@ -43,8 +43,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-## test: the whole suite (real nats-server, gRPC services and chDB on free ports)
-test: install browser
+## test: lint, then the whole suite (real nats-server, gRPC services and chDB on free ports)
+test: install browser lint
 	$(VENV)/bin/python -m pytest
 
 ## bench: p50/p99 latency, direct to the simulator vs. through the edge; metering ingestion events/s and
