@@ -208,6 +208,7 @@ class Client:
             return None
         scheme, host, port = origin
         url = self._proxies.get(scheme) or self._proxies.get("all")
+        # proxy_bypass_environment: the no_proxy matching urllib (and httpx) use; typeshed leaves it out
         if not url or urllib.request.proxy_bypass_environment(f"{host}:{port}", self._proxies):  # type: ignore[attr-defined]
             return None
         parts = urlsplit(url if "://" in url else f"http://{url}")
