@@ -13,8 +13,9 @@ The events are published as edges publish them: ``tollgate.usage.v1.<CRC-32(id) 
 before sharding). Once replica 1 has stored a part of its share, at a moment it holds delivered
 events, its acks stop reaching NATS (a relay drops what it sends, as in ``test_metering_crash``);
 when it has stored events whose acks were lost (stored > what JetStream counts as acked) it is
-killed with SIGKILL and started again while the rest is still being published. Then 1,000 events are published a second time, on their own subjects, under other
-message ids (an edge re-publishing after JetStream's duplicate window).
+killed with SIGKILL and started again while the rest is still being published. Then 1,000
+events are published a second time, on their own subjects, under other message ids (an edge
+re-publishing after JetStream's duplicate window).
 
 The shards' durable consumers are created here first with a 3 s ack wait instead of 60 s, so
 that what the killed process held is redelivered within the test's time.
