@@ -19,23 +19,15 @@ from pathlib import Path
 
 import msgspec
 
+from tollgate.providers import KIND_VENDORS, vendor_of
+
 TABLE_FILENAME = "data_policies.toml"
 # The table shipped in config/, used when neither the catalog names a table nor one sits next to
 # it: in a source checkout, or (installed, e.g. the container image) under the working directory.
 SHIPPED_TABLE = Path(__file__).resolve().parents[2] / "config" / TABLE_FILENAME
 UNKNOWN_RETENTION = -1
 
-# Provider kind -> vendor, where they differ or matter; any other kind is its own vendor name.
-DEFAULT_VENDORS: dict[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "mistral": "mistral",
-    "xai": "xai",
-    "simulator": "simulator",
-}
+DEFAULT_VENDORS = KIND_VENDORS  # the provider kinds' vendors live with the kinds (tollgate.providers)
 
 
 class PolicyError(ValueError):
@@ -43,7 +35,7 @@ class PolicyError(ValueError):
 
 
 def default_vendor(provider: str) -> str:
-    return DEFAULT_VENDORS.get(provider, provider)
+    return vendor_of(provider)
 
 
 class DataPolicy(msgspec.Struct, frozen=True):

@@ -14,3 +14,21 @@ REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gem
 
 def adapter_for(provider: str) -> Adapter | None:
     return REGISTRY.get(provider)
+
+
+# Provider kind -> the vendor whose data policy applies (config/data_policies.toml), where they
+# differ or matter; any other kind is its own vendor name (and a channel of it names its policy).
+KIND_VENDORS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "mistral": "mistral",
+    "xai": "xai",
+    "simulator": "simulator",
+}
+
+
+def vendor_of(kind: str) -> str:
+    return KIND_VENDORS.get(kind, kind)
