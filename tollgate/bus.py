@@ -86,16 +86,22 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, usage_max_byte
     storage to reserve a stream's byte bound (a nearly full disk) gets the stream without it,
     and a warning, rather than no stream at all."""
     for config in (usage_stream_config(replicas, usage_max_bytes), dead_letter_stream_config(replicas)):
-        try:
-            await _create_or_update(js, config)
-        except APIError as exc:
-            if "insufficient" not in str(exc.description or "").lower():
-                raise
-            structlog.get_logger().warning(
-                "nats cannot reserve the stream's byte bound; created without it", stream=config.name, max_bytes=config.max_bytes
-            )
-            config.max_bytes = -1
-            await _create_or_update(js, config)
+        await ensure_stream(js, config)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create or update one stream; a server that cannot reserve its byte bound gets it without
+    one, and a warning."""
+    try:
+        await _create_or_update(js, config)
+    except APIError as exc:
+        if "insufficient" not in str(exc.description or "").lower():
+            raise
+        structlog.get_logger().warning(
+            "nats cannot reserve the stream's byte bound; created without it", stream=config.name, max_bytes=config.max_bytes
+        )
+        config.max_bytes = -1
+        await _create_or_update(js, config)
 
 
 async def _create_or_update(js: JetStreamContext, config: StreamConfig) -> None:

@@ -38,11 +38,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, BadRequestError, NotFoundError
+from nats.js.errors import NotFoundError
 
-from tollgate import events
+from tollgate import bus, events
 from tollgate.telemetry import Log
 
 CONTROL_STREAM: Final = "CONTROL"
@@ -71,26 +70,7 @@ def control_stream_config(replicas: int = 1) -> StreamConfig:
 async def ensure_control_stream(js, replicas: int = 1) -> None:
     """Create or update the stream; a server without the storage to reserve its byte bound gets
     it without one (and a warning) rather than no stream: notices must still flow."""
-    config = control_stream_config(replicas)
-    try:
-        await _create_or_update(js, config)
-    except APIError as exc:
-        if "insufficient" not in str(exc.description or "").lower():
-            raise
-        structlog.get_logger().warning(
-            "nats cannot reserve the stream's byte bound; created without it", stream=CONTROL_STREAM, max_bytes=MAX_BYTES
-        )
-        config.max_bytes = -1
-        await _create_or_update(js, config)
-
-
-async def _create_or_update(js, config: StreamConfig) -> None:
-    try:
-        await js.add_stream(config)
-    except BadRequestError as exc:
-        if "insufficient" in str(exc.description or "").lower():
-            raise
-        await js.update_stream(config)
+    await bus.ensure_stream(js, control_stream_config(replicas))
 
 
 @dataclass(frozen=True, slots=True)
