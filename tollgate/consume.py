@@ -37,7 +37,9 @@ async def pull_loop(
     consumers: list[tuple[str, str]] | None = None,
 ) -> None:
     """Fetch batches until ``stop`` is set; decode each message with its subject's
-    Decoder and hand the batch to ``handle``, which acks or naks every message.
+    Decoder and hand the batch to ``handle`` as (message, event) pairs, which acks or naks
+    every message. A message carrying several events (``events.UsageBatch``) gives a pair per
+    event, all with the same message: ``handle`` acks it once all of them are applied.
 
     A batch is complete when ``batch`` messages have arrived, or ``linger_s`` after its
     first message did (0: with what the server had sent by then), or when ``wait_s`` has
@@ -54,23 +56,26 @@ async def pull_loop(
     config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=50_000)
     puller = await Puller.start(js, stream=stream, consumers=consumers or [(durable, subject)], config=config)
     handling: asyncio.Task[None] | None = None
+    ask = batch  # messages asked for: fewer when messages carry several events (UsageBatch), so a batch stays ~``batch`` events
     try:
         while not stop.is_set():
             try:
-                msgs = await puller.fetch(batch, wait_s=wait_s, linger_s=linger_s)
+                msgs = await puller.fetch(ask, wait_s=wait_s, linger_s=linger_s)
             except PullError as exc:  # e.g. the consumer is being re-created, or NATS reconnecting
                 log.warning("fetch failed", consumer=durable, error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
-            decoded = []
+            decoded: list[tuple[Msg, Any]] = []
             for msg in msgs:
                 decoder = events.decoder_for(msg.subject)
                 try:
                     if decoder is None:
                         raise msgspec.DecodeError(f"no decoder for subject {msg.subject} (unknown event version)")
-                    decoded.append((msg, decoder.decode(msg.data)))
+                    decoded.extend((msg, event) for event in events.unbatched(decoder.decode(msg.data)))  # a batch: one pair per event
                 except msgspec.DecodeError as exc:
                     await dead_letter(js, durable, msg, str(exc), log)
+            if msgs:
+                ask = max(1, min(batch, batch * len(msgs) // max(len(decoded), 1)))
             if handling is not None:
                 await handling
                 handling = None
@@ -92,6 +97,7 @@ async def ack_batch(msgs: list[Msg]) -> None:
     one piece; the last message is acked through ``ack()``, which flushes them all in
     order. Where the client lacks that entry point, or the connection is closed or
     draining, each message is acked on its own (raising what ``ack`` raises)."""
+    msgs = list({id(m): m for m in msgs}.values())  # a batch message carries several events: acked once
     if not msgs:
         return
     nc = msgs[0]._client  # the connection the messages came on

@@ -14,6 +14,7 @@ import msgspec
 
 USAGE_STREAM: Final = "USAGE"
 USAGE_SUBJECT: Final = "tollgate.usage.v1"
+USAGE_BATCH_SUBJECT: Final = "tollgate.usage.v2"  # a UsageBatch: several UsageEvents of one shard in one message
 KEY_REVOKED_SUBJECT: Final = "tollgate.keys.revoked.v1"
 KEY_UPDATED_SUBJECT: Final = "tollgate.keys.updated.v1"
 ACCOUNT_STATUS_SUBJECT: Final = "tollgate.accounts.status.v1"
@@ -132,6 +133,31 @@ class BalanceChanged(msgspec.Struct, frozen=True, kw_only=True):
     month: int = 0  # year * 12 + month - 1
 
 
+class UsageBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Usage events of one shard in one JetStream message: the edge's publisher sends one
+    message per flush instead of one per request, so JetStream stores, delivers and acks a
+    batch at a time. Consumers apply it event by event (each one exactly once by its request
+    id, as they do v1 events); a redelivered or re-composed batch (an edge replaying its
+    spool) adds nothing twice. ``Nats-Msg-Id`` is the batch's (``batch_msg_id``)."""
+
+    events: list[UsageEvent]
+
+
+def batch_msg_id(request_ids: list[str]) -> str:
+    """The same batch, retried, gets the same id (JetStream's duplicate window drops it)."""
+    return f"batch:{len(request_ids)}:{zlib.crc32(chr(0).join(request_ids).encode()):08x}:{request_ids[0]}"
+
+
+def batch_subject(usage_subject_: str) -> str:
+    """The v2 (batch) subject of a v1 usage subject, shard kept: tollgate.usage.v1.7 -> tollgate.usage.v2.7."""
+    return USAGE_BATCH_SUBJECT + usage_subject_[len(USAGE_SUBJECT) :]
+
+
+def unbatched(decoded: msgspec.Struct) -> list:
+    """The events a decoded usage message carries: a UsageBatch's events, else the event itself."""
+    return decoded.events if isinstance(decoded, UsageBatch) else [decoded]
+
+
 class RoutingTableChanged(msgspec.Struct, frozen=True, kw_only=True):
     table_version: int
 
@@ -140,6 +166,7 @@ ENCODER: Final = msgspec.msgpack.Encoder()
 
 DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
     USAGE_SUBJECT: msgspec.msgpack.Decoder(UsageEvent),
+    USAGE_BATCH_SUBJECT: msgspec.msgpack.Decoder(UsageBatch),
     KEY_REVOKED_SUBJECT: msgspec.msgpack.Decoder(KeyRevoked),
     KEY_UPDATED_SUBJECT: msgspec.msgpack.Decoder(KeyUpdated),
     ACCOUNT_STATUS_SUBJECT: msgspec.msgpack.Decoder(AccountStatusChanged),
@@ -150,7 +177,7 @@ DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
 }
 
 
-SHARDED: Final = frozenset({USAGE_SUBJECT})  # subjects that may carry a trailing ``.<shard>`` token
+SHARDED: Final = frozenset({USAGE_SUBJECT, USAGE_BATCH_SUBJECT})  # subjects that may carry a trailing ``.<shard>`` token
 
 
 def usage_shard(request_id: str, shards: int) -> int:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.accounts import caps
 from services.accounts.db import Transaction, open_database
@@ -105,6 +105,17 @@ _KEY_COLS = (
 _ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 _LEDGER_COLS = "id, kind, amount_micros, reference, note, key_id, created_at_ms, effective_at_ms"
+
+
+class UsageDebit(NamedTuple):
+    """One usage event's debit: ``cost_micros`` > 0 is taken from the account's balance."""
+
+    account_id: str
+    cost_micros: int
+    reference: str  # usage:<request id>: applied at most once
+    at_ms: int
+    key_id: str = ""
+    lease_id: str = ""
 
 
 class SqlStore:
@@ -319,6 +330,34 @@ class SqlStore:
             if applied and kind == "usage":
                 self._after_usage(-amount, effective_at_ms or now_ms(), key_id, lease_id)
             return applied, self._existing_account(account_id).balance_micros
+
+    async def debit_usage(self, debits: list[UsageDebit]) -> list[tuple[bool, int, int, int] | None]:
+        """Apply a batch of usage debits in one transaction, each once (by its reference).
+        For each: None (unknown account), or (applied, the account's balance, the key's spend
+        in the day and month of the debit) as they stand after the whole batch."""
+        return await self._run(self._debit_usage_tx, debits)
+
+    def _debit_usage_tx(self, debits: list[UsageDebit]) -> list[tuple[bool, int, int, int] | None]:
+        with self._tx():
+            known: dict[str, bool] = {}
+            applied: list[bool | None] = []
+            for d in debits:
+                if d.account_id not in known:
+                    known[d.account_id] = self._get_account(d.account_id) is not None
+                if not known[d.account_id]:
+                    applied.append(None)
+                    continue
+                done = self._apply(d.account_id, "usage", -d.cost_micros, d.reference, d.at_ms, "", d.key_id)
+                if done:
+                    self._after_usage(d.cost_micros, d.at_ms or now_ms(), d.key_id, d.lease_id)
+                applied.append(done)
+            balances = {a: self._existing_account(a).balance_micros for a, ok in known.items() if ok}
+            now = now_ms()
+            spends = {d.key_id: self._key_spend(d.key_id, now) for d, done in zip(debits, applied, strict=True) if done and d.key_id}
+            return [
+                None if done is None else (done, balances[d.account_id], *spends.get(d.key_id, (0, 0)))
+                for d, done in zip(debits, applied, strict=True)
+            ]
 
     def _apply(
         self, account_id: str, kind: str, amount: int, reference: str, effective_at_ms: int = 0, note: str = "", key_id: str = ""

@@ -1,11 +1,16 @@
 """Ships usage events to JetStream without making any client wait, and without losing one.
 
 Handlers ``submit()`` an event: it is written to the edge's spool (``services/edge/spool``,
-one ``os.write``) and queued in memory, no network I/O. Worker tasks publish with
-``Nats-Msg-Id = request id`` and retry with backoff until JetStream acknowledges; only
-then is the spool record released. So a NATS outage delays events instead of losing them,
-an edge crash (with or without NATS) leaves them in the spool for the next process, and
-a retried publish that did land is absorbed by the stream's duplicate window.
+one ``os.write``) and queued in memory, no network I/O. Worker tasks gather what arrives
+within ``LINGER_S`` and publish it as few messages as they can: the events of one shard in
+one ``UsageBatch`` (``tollgate.usage.v2.<shard>``, ``Nats-Msg-Id`` = the batch's id), so
+JetStream stores, delivers and acks a batch at a time; an event alone goes as a v1 message
+(``Nats-Msg-Id`` = request id). They retry with backoff until JetStream acknowledges; only
+then are the spool records released. So a NATS outage delays events instead of losing them,
+an edge crash (with or without NATS) leaves them in the spool for the next process, a
+retried publish that did land is absorbed by the stream's duplicate window, and an event
+published twice in different batches (a spool replayed after a crash) is applied once by
+the consumers, which take each event once by its request id.
 
 The publisher works before NATS is reachable: events wait (in the spool, and in memory
 while the queue has room) until ``attach()`` hands it the JetStream context. When the
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import os
 
+import msgspec
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from opentelemetry.trace import Span
@@ -28,6 +34,7 @@ from tollgate.errors import ServiceUnavailable
 from tollgate.telemetry import Log
 
 BATCH_MAX = 512  # events published before their acks are awaited
+EVENTS_PER_MESSAGE = 128  # events of one shard in one UsageBatch message (~50 KB)
 ACK_TIMEOUT_S = 5.0
 LINGER_S = 0.01  # a batch gathers for this long after its first event (fewer, larger writes to NATS)
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
@@ -61,7 +68,8 @@ class UsagePublisher:
         self._tasks: list[asyncio.Task] = []
         self.spool = spool
         self._fsync_s = fsync_s
-        self.published = 0
+        self.published = 0  # events acknowledged by JetStream
+        self.messages = 0  # messages that carried them
         self.dropped = 0
         self.failures = 0  # publish attempts that failed (each retried)
         self._sending = 0  # taken off the queue, not yet acknowledged
@@ -169,38 +177,40 @@ class UsagePublisher:
     async def _publish(self, batch: list[Item], done: list[Item]) -> None:
         js = self._js
         assert js is not None, "the workers publish only once attached"
-        pending, delay = batch, 0.1
+        pending, delay = _messages(batch), 0.1
         while pending:
             futures: list[asyncio.Future[PubAck] | Exception] = []  # an exception: not even sent
-            for subject, _rid, data, headers, _seq, _span in pending:
+            for message in pending:
                 try:
-                    futures.append(await js.publish_async(subject, data, headers=headers, wait_stall=ACK_TIMEOUT_S))
+                    futures.append(await js.publish_async(message.subject, message.data, headers=message.headers, wait_stall=ACK_TIMEOUT_S))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # not even sent (connection closed): retried below
                     futures.append(exc)
             results = await asyncio.gather(*(_acked(f) for f in futures))
             failed = []
-            for item, error in zip(pending, results, strict=True):
+            for message, error in zip(pending, results, strict=True):
                 if error is None:
-                    self.published += 1
-                    done.append(item)
-                    if item[4] and self.spool is not None:  # a segment number: it was spooled
-                        self.spool.ack(item[4])
+                    self.published += len(message.items)
+                    self.messages += 1
+                    done.extend(message.items)
+                    for item in message.items:
+                        if item[4] and self.spool is not None:  # a segment number: it was spooled
+                            self.spool.ack(item[4])
                 else:
-                    failed.append(item)
+                    failed.append(message)
             if failed:
-                self.failures += len(failed)
+                self.failures += sum(len(m.items) for m in failed)
                 self._log.warning(
                     "usage publish failed; retrying",
-                    count=len(failed),
-                    request_id=failed[0][1],
+                    count=sum(len(m.items) for m in failed),
+                    request_id=failed[0].items[0][1],
                     error=type(next(r for r in results if r is not None)).__name__,
                     retry_in_s=delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            pending = failed
+            pending = failed  # retried as composed: a batch that did land is dropped by its Nats-Msg-Id
 
     async def _refill(self) -> None:
         """Move spooled records that are not in memory (left by an earlier process, or written
@@ -230,6 +240,38 @@ class UsagePublisher:
                     await asyncio.to_thread(_fsync_close, fd)
                 except OSError as exc:
                     self._log.error("usage spool fsync failed", error=type(exc).__name__)
+
+
+class _Message:
+    """One JetStream message: a v1 event on its own, or a v2 batch of one shard's events."""
+
+    __slots__ = ("data", "headers", "items", "subject")
+
+    def __init__(self, subject: str, data: bytes, headers: dict[str, str], items: list[Item]):
+        self.subject, self.data, self.headers, self.items = subject, data, headers, items
+
+
+def _messages(batch: list[Item]) -> list[_Message]:
+    """The messages that carry ``batch``: the events of one subject (shard) together in
+    UsageBatch messages of at most ``EVENTS_PER_MESSAGE``; an event alone, or one whose send
+    span continues a request's trace (tracing on), in a v1 message of its own."""
+    messages: list[_Message] = []
+    by_subject: dict[str, list[Item]] = {}
+    for item in batch:
+        if item[5] is not None:
+            messages.append(_Message(item[0], item[2], item[3], [item]))
+        else:
+            by_subject.setdefault(item[0], []).append(item)
+    for subject, items in by_subject.items():
+        for start in range(0, len(items), EVENTS_PER_MESSAGE):
+            chunk = items[start : start + EVENTS_PER_MESSAGE]
+            if len(chunk) == 1:
+                messages.append(_Message(subject, chunk[0][2], chunk[0][3], chunk))
+                continue
+            data = events.ENCODER.encode({"events": [msgspec.Raw(item[2]) for item in chunk]})  # a UsageBatch, events not re-encoded
+            headers = {"Nats-Msg-Id": events.batch_msg_id([item[1] for item in chunk])}
+            messages.append(_Message(events.batch_subject(subject), data, headers, chunk))
+    return messages
 
 
 async def _acked(future: asyncio.Future[PubAck] | Exception) -> BaseException | None:

@@ -53,7 +53,7 @@ def batch_handler(store: UsageStore, log: Log, metrics: IngestMetrics | None = N
             log.error("clickhouse insert failed; batch will be redelivered", rows=len(rows), error=type(exc).__name__)
             if metrics:
                 metrics.failures.inc()
-            for msg, _ in batch_:
+            for msg in {id(m): m for m, _ in batch_}.values():  # a batch message once
                 await msg.nak(delay=2.0)
             return
         if metrics:

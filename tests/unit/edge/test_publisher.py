@@ -15,11 +15,13 @@ class SlowJetStream:
 
     def __init__(self, delay_s: float):
         self.delay_s = delay_s
-        self.ids: list[str] = []
+        self.ids: list[str] = []  # request ids of the events acknowledged
+        self.messages = 0
 
     async def publish(self, subject, data, timeout=None, headers=None):
         await asyncio.sleep(self.delay_s)
-        self.ids.append(headers["Nats-Msg-Id"])
+        self.messages += 1
+        self.ids.extend(e.request_id for e in events.unbatched(events.decode(subject, data)))
 
     async def publish_async(self, subject, data, headers=None, **_):  # as nats-py's: sent now, acked by the future
         return asyncio.ensure_future(self.publish(subject, data, headers=headers))
@@ -38,6 +40,30 @@ async def test_close_publishes_every_queued_event_before_stopping() -> None:
     await publisher.close()
     assert sorted(js.ids) == sorted(f"req_{i}" for i in range(40))
     assert publisher.pending == 0 and publisher.published == 40
+    assert js.messages < 40 and publisher.messages == js.messages  # what arrived together went together (UsageBatch)
+
+
+async def test_events_of_one_shard_go_in_one_message_and_traced_ones_alone() -> None:
+    """Within one linger the events of a shard share a UsageBatch message (its Nats-Msg-Id the
+    batch's); different shards never share one."""
+    js = SlowJetStream(0)
+    seen: list[tuple[str, str, int]] = []
+    publish = js.publish
+
+    async def spy(subject, data, timeout=None, headers=None):
+        seen.append((subject, headers["Nats-Msg-Id"], len(events.unbatched(events.decode(subject, data)))))
+        await publish(subject, data, headers=headers)
+
+    js.publish = spy  # type: ignore[method-assign]
+    publisher = UsagePublisher(js, structlog.get_logger(), maxsize=1000, workers=1, shards=4)
+    publisher.start()
+    for i in range(200):
+        publisher.submit(usage(i))
+    await publisher.close()
+    assert sorted(js.ids) == sorted(f"req_{i}" for i in range(200))
+    assert len(seen) <= 8  # 4 shards, and 200 events fit in two messages of 128 per shard
+    for subject, msg_id, count in seen:
+        assert subject.startswith(events.USAGE_BATCH_SUBJECT + ".") and msg_id.startswith(f"batch:{count}:")
 
 
 async def test_close_gives_up_after_its_timeout_and_says_how_many_were_left() -> None:

@@ -32,7 +32,7 @@ class FakeJs:
         if not self.up:
             raise ConnectionError("nats down")
         await asyncio.sleep(0)
-        self.acked.append(headers["Nats-Msg-Id"])
+        self.acked.extend(e.request_id for e in events.unbatched(events.decode(subject, data)))  # a v1 event or a UsageBatch
 
     async def publish_async(self, subject, data, headers=None, **_):  # as nats-py's: sent now, acked by the future
         return asyncio.ensure_future(self.publish(subject, data, None, headers))
@@ -179,7 +179,8 @@ async def test_every_copy_of_an_event_goes_to_the_shard_it_was_spooled_with(tmp_
     class Recording(FakeJs):
         async def publish(self, subject, data, timeout, headers):
             await super().publish(subject, data, timeout, headers)
-            sent.append((subject, headers["Nats-Msg-Id"]))
+            v1 = subject.replace(events.USAGE_BATCH_SUBJECT, events.USAGE_SUBJECT)  # a batch goes to the v2 subject of the same shard
+            sent.extend((v1, e.request_id) for e in events.unbatched(events.decode(subject, data)))
 
     spool = Spool(tmp_path / "s", max_bytes=1 << 20)
     spool.open()

@@ -21,6 +21,7 @@ def usage(**overrides) -> events.UsageEvent:
         (events.KEY_REVOKED_SUBJECT, events.KeyRevoked(key_id="key_1", key_hash="ab" * 32, account_id="acct_1")),
         (events.BALANCE_CHANGED_SUBJECT, events.BalanceChanged(account_id="acct_1", balance_micros=-42)),
         (events.ROUTING_CHANGED_SUBJECT, events.RoutingTableChanged(table_version=9)),
+        (events.USAGE_BATCH_SUBJECT, events.UsageBatch(events=[usage(request_id="req_a"), usage(request_id="req_b", cost_micros=3)])),
     ],
 )
 def test_round_trip(subject: str, event) -> None:
@@ -34,6 +35,7 @@ def test_round_trip(subject: str, event) -> None:
 def test_every_subject_is_versioned_and_has_a_decoder() -> None:
     subjects = [
         events.USAGE_SUBJECT,
+        events.USAGE_BATCH_SUBJECT,
         events.KEY_REVOKED_SUBJECT,
         events.BALANCE_CHANGED_SUBJECT,
         events.ROUTING_CHANGED_SUBJECT,
@@ -123,3 +125,20 @@ def test_absurd_provider_counts_are_clamped_so_the_event_stays_billable() -> Non
         request_id="r", occurred_at_ms=1, account_id="a", key_id="k", completion_tokens=usage.completion_tokens, cost_micros=cost
     )
     assert events.decode(events.USAGE_SUBJECT, events.encode(event)).cost_micros == cost
+
+
+def test_a_batch_is_its_events_on_the_shard_of_v1() -> None:
+    """The edge writes a UsageBatch as a map of raw (already encoded) events: it decodes as
+    UsageBatch on the v2 subject of the same shard, and ``unbatched`` gives its events (or a v1
+    event alone); the same composition gets the same message id, another one a different id."""
+    import msgspec
+
+    batch = [usage(request_id=f"req_{i}", cost_micros=i) for i in range(3)]
+    data = events.ENCODER.encode({"events": [msgspec.Raw(events.encode(e)) for e in batch]})
+    subject = events.batch_subject(events.usage_subject("req_0", 16))
+    assert subject == events.usage_subject("req_0", 16).replace(".v1.", ".v2.")
+    assert events.unbatched(events.decode(subject, data)) == batch
+    assert events.unbatched(batch[0]) == [batch[0]]
+    ids = [e.request_id for e in batch]
+    assert events.batch_msg_id(ids) == events.batch_msg_id(list(ids))
+    assert events.batch_msg_id(ids) != events.batch_msg_id(ids[:2]) != events.batch_msg_id(ids[::-1])
