@@ -10,7 +10,7 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from services.edge import http_client, workers
-from services.edge.app import create_app
+from services.edge.app import create_server_app
 from services.edge.auth import Authenticator
 from services.edge.context import Edge
 from services.edge.leases import LeaseBook
@@ -116,7 +116,12 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         readiness=readiness,
     )
     await lifecycle.asgi_server(
-        stack, create_app(edge), settings.edge_host, settings.edge_port, settings.http_shutdown_grace_s, reuse_port=settings.edge_worker > 0
+        stack,
+        create_server_app(edge),
+        settings.edge_host,
+        settings.edge_port,
+        settings.http_shutdown_grace_s,
+        reuse_port=settings.edge_worker > 0,
     )
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
     log.info("edge listening", url=f"http://{settings.edge_host}:{settings.edge_port}/v1")

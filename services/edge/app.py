@@ -10,6 +10,7 @@ from litestar import Litestar, Request, Response, get, post
 from services.edge import proxy
 from services.edge.context import Edge, timer_of
 from services.edge.errors import error_handlers
+from services.edge.fastpath import FastRoutes
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
 from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
@@ -82,3 +83,9 @@ def create_app(edge: Edge) -> Litestar:
     app.state.edge = edge
     app.state.transport_error_body = transport_error_body
     return app
+
+
+def create_server_app(edge: Edge) -> FastRoutes:
+    """What the edge's HTTP server runs: the chat doors' hot paths without the framework
+    (``fastpath``), everything else through the Litestar app."""
+    return FastRoutes(create_app(edge), {"/v1/chat/completions": OPENAI, "/v1/messages": anthropic.FRONTEND})
