@@ -56,7 +56,9 @@ async def pull_loop(
     config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_ack_pending=50_000)
     puller = await Puller.start(js, stream=stream, consumers=consumers or [(durable, subject)], config=config)
     handling: asyncio.Task[None] | None = None
-    ask = batch  # messages asked for: fewer when messages carry several events (UsageBatch), so a batch stays ~``batch`` events
+    # Messages asked for: a batch should hold about ``batch`` events, and a message may carry up
+    # to 128 (a UsageBatch); the first ask assumes full ones, later asks follow what came.
+    ask = max(1, batch // 128)
     try:
         while not stop.is_set():
             try:
