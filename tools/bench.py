@@ -57,6 +57,9 @@ def main() -> int:
         help="the mock upstream's port (BENCH_MOCK_PORT; default: a free one, 18098 when comparing)",
     )
     gateway.add_argument("--edge-workers", type=int, default=env("edge-workers", 1), help="edge processes (TOLLGATE_EDGE_WORKERS)")
+    gateway.add_argument(
+        "--soak", type=int, default=env("soak", 0), help="then this many more requests with the edge's RSS sampled (issue 14: 1000000)"
+    )
     metering = parser.add_argument_group("metering")
     metering.add_argument(
         "--skip-metering",
@@ -75,7 +78,7 @@ def main() -> int:
     status = 0
     if args.requests:
         opts = bench_gateway.Options(
-            args.requests, args.rounds, args.rate, args.duration, args.connections, args.words, args.mock_port, args.edge_workers
+            args.requests, args.rounds, args.rate, args.duration, args.connections, args.words, args.mock_port, args.edge_workers, args.soak
         )
         status = bench_gateway.run(opts)
         print()

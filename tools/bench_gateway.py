@@ -76,6 +76,7 @@ class Options:
     words: int = 24
     mock_port: int = 0
     edge_workers: int = 1  # TOLLGATE_EDGE_WORKERS: edge processes on the edge's port (their CPU and RSS summed as "edge")
+    soak: int = 0  # after the rest: this many more requests (c=16, non-stream) with the edge's RSS sampled ten times
     compare: Target | None = None
 
     @classmethod
@@ -100,6 +101,7 @@ class Results:
     side: dict[bool, tuple[float, float, float]] = field(default_factory=dict)  # stream: direct c=16 rate, mock and client CPU µs/request
     rss_mb: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    soak: list[tuple[int, float, float, float]] = field(default_factory=list)  # (requests so far, edge RSS MB, metering RSS MB, req/s)
 
 
 class Processes:
@@ -183,8 +185,22 @@ async def measure(targets: list[Target], opts: Options, procs: Processes, res: R
             used = delta(procs.cpu(), before)
             res.cpu_window_requests = run.ok
             res.cpu_ms_per_request = {k: v * 1000 / max(run.ok, 1) for k, v in used.items()}
+    if opts.soak:
+        await soak(pools["tollgate"], requests["tollgate", False], opts.soak, procs, res, tally=lambda run: tally(targets[1], run))
     for pool in pools.values():
         pool.close()
+
+
+async def soak(pool: Pool, raw: bytes, total: int, procs: Processes, res: Results, tally) -> None:
+    """``total`` non-stream requests at c=16 in ten parts; the edge's and metering's RSS after each."""
+    done, part = 0, max(1, total // 10)
+    print(f"  soak: {total:,} requests, RSS sampled every {part:,}", file=sys.stderr, flush=True)
+    while done < total:
+        run = await closed_loop(pool, raw, min(part, total - done), 16, False)
+        tally(run)
+        done += run.ok + run.errors
+        rss = procs.rss_mb()
+        res.soak.append((done, rss["edge"], rss["metering"], run.rate))
 
 
 def count(stack: Stack, account_id: str, answered: int, timeout: float = 60.0) -> dict[str, int]:
@@ -412,6 +428,14 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
         for stream, (rate, mock_us, client_us) in res.side.items()
     ]
     print(table(["", "achieved/s", "mock µs/req", "mock max/s", "client µs/req", "client max/s"], rows))
+    if res.soak:
+        print(f"\n== Soak: {res.soak[-1][0]:,} more requests, non-stream, c=16 (RSS after each tenth)")
+        print(
+            table(
+                ["requests", "edge RSS MB", "metering RSS MB", "req/s"],
+                [[f"{n:,}", f"{e:.0f}", f"{m:.0f}", f"{r:,.0f}"] for n, e, m, r in res.soak],
+            )
+        )
     print_targets(res, opts)
     return print_counts(res)
 
