@@ -23,7 +23,7 @@ from tollgate import estimate, events, sse
 from tollgate.canonical import ChatRequest
 from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
-from tollgate.providers.base import Adapter, Operation, Usage
+from tollgate.providers.base import CHAT, Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb
 
 _ENCODE = msgspec.json.encode
@@ -179,6 +179,8 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     canonical: list[ChatRequest] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
+        if CHAT not in adapter.abilities:
+            return None  # a retrieval-only kind (cohere, jina, voyage): the upstream loop skips it
         if adapter.protocol == frontend.protocol:  # the client's own body, never decoded into canonical
             req = adapter.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
             return msgspec.structs.replace(req, headers={**req.headers, **dict(forwarded)}) if forwarded else req
@@ -320,7 +322,7 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     outcome = await attempt(edge, plan, build, meter)
     payload = await read_body(outcome, meter)
     try:
-        result, usage = operation.result(outcome.adapter, payload)
+        result, usage = operation.result(outcome.adapter, payload, body)
         if render is not None:
             result = render(msgspec.json.decode(result) if isinstance(result, bytes) else result)
     except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):

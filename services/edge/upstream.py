@@ -126,9 +126,12 @@ async def call(
         if attempts >= max_attempts or time.perf_counter() >= give_up_at:
             failures.append(Attempt(candidate.channel_id, "not tried: attempt budget or deadline exhausted"))
             break
-        adapter = adapter_for(candidate.provider)
+        try:
+            adapter = adapter_for(candidate.provider, candidate.settings)
+        except ValueError:  # settings this edge's adapter does not take (a router of another version)
+            adapter = None
         if adapter is None:
-            failures.append(Attempt(candidate.channel_id, f"no adapter for provider {candidate.provider!r}"))
+            failures.append(Attempt(candidate.channel_id, f"no adapter for provider {candidate.provider!r} with its settings"))
             continue
         secret = secret_for(candidate, environ)
         if secret is None:

@@ -32,6 +32,7 @@ tpm = 0
 vendor = "openai"    # default from the provider kind; picks the data-policy table entry
 data_policy = { retention_days = 0, trains_on_data = false }   # optional override
 models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model name
+# api_version = "2024-10-21"   # azure only: deployment URLs (else the v1 API); auth = "entra": the secret is an Entra ID token
 ```
 ``${VAR}`` in ``base_url`` and ``api_key_file`` is replaced from the environment at load time.
 The router never reads secrets: it only passes their references on to edges.
@@ -60,6 +61,7 @@ CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
 TIMEOUT_FIELDS = ("connect_ms", "first_byte_ms", "total_ms")
+SETTING_FIELDS = ("api_version", "auth")  # a channel's kind-specific fields (see ChannelSpec)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -113,6 +115,13 @@ class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tpm: int = 0
     vendor: str = ""
     data_policy: PolicyOverride | None = None
+    # Kind-specific settings (each kind's adapter validates its own: ``configured``):
+    api_version: str = ""  # azure: deployment URLs with this api-version (empty: the v1 API)
+    auth: str = ""  # azure: "api-key" (default) or "entra" (the secret is an Entra ID access token)
+
+    def settings(self) -> dict[str, str]:
+        """The kind-specific fields that are set, passed to the edge with every candidate."""
+        return {name: value for name in SETTING_FIELDS if (value := getattr(self, name))}
 
 
 class Channel(msgspec.Struct, frozen=True):
@@ -131,6 +140,7 @@ class Channel(msgspec.Struct, frozen=True):
     tpm: int
     vendor: str
     data_policy: DataPolicy
+    settings: dict[str, str] = {}
 
 
 class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -236,6 +246,11 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
     key_file = _expand(spec.api_key_file, where) if spec.api_key_file else ""
     if key_file and not Path(key_file).is_absolute():
         raise CatalogError(f"{where}: api_key_file must be an absolute path (the edge reads it, not the router)")
+    settings = spec.settings()
+    try:
+        REGISTRY[spec.provider].configured(settings)
+    except ValueError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
     vendor = spec.vendor or default_vendor(spec.provider)
     try:
         policy = resolve(vendor, spec.data_policy, vendors, where)
@@ -255,6 +270,7 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
         tpm=spec.tpm,
         vendor=vendor,
         data_policy=policy,
+        settings=settings,
     )
 
 

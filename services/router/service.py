@@ -78,6 +78,7 @@ class RouterService(pb_grpc.RouterServicer):
                     base_url=c.base_url,
                     api_key_env=c.api_key_env,
                     api_key_file=c.api_key_file,
+                    settings=c.settings,
                     upstream_model=c.models[model.id],
                     priority=c.priority,
                     weight=c.weight,

@@ -5,15 +5,29 @@ its folder (an OpenAI-compatible kind is one entry in ``openai_compat/profiles.p
 
 from __future__ import annotations
 
-from tollgate.providers import anthropic, gemini
+from collections.abc import Mapping
+
+from tollgate.providers import anthropic, azure, cohere, gemini, jina, voyage
 from tollgate.providers.base import Adapter
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
 
-REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gemini.ADAPTERS}
+REGISTRY: dict[str, Adapter] = {
+    **OPENAI_COMPATIBLE,
+    **anthropic.ADAPTERS,
+    **gemini.ADAPTERS,
+    **azure.ADAPTERS,
+    **cohere.ADAPTERS,
+    **jina.ADAPTERS,
+    **voyage.ADAPTERS,
+}
 
 
-def adapter_for(provider: str) -> Adapter | None:
-    return REGISTRY.get(provider)
+def adapter_for(provider: str, settings: Mapping[str, str] | None = None) -> Adapter | None:
+    """The kind's adapter; for a channel with settings (its kind-specific catalog fields), the
+    adapter configured with them (ValueError when they do not fit the kind: the router refuses
+    such a catalog, so an edge meets this only with a router it does not match)."""
+    adapter = REGISTRY.get(provider)
+    return adapter.configured(settings) if adapter is not None and settings else adapter
 
 
 # Provider kind -> the vendor whose data policy applies (config/data_policies.toml), where they

@@ -10,7 +10,9 @@ upstream speak the same protocol the client's body passes through natively
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +33,7 @@ __all__ = [
     "RESPONSES",
     "STREAM",
     "Adapter",
+    "NoChat",
     "NotSupported",
     "Operation",
     "StreamDecoder",
@@ -65,7 +68,8 @@ class StreamDecoder(Protocol):
         ...
 
 
-# What an adapter can do. ``chat`` and ``stream`` every adapter has; the others are optional
+# What an adapter can do. ``chat`` and ``stream`` every chat adapter has (a retrieval-only kind,
+# ``NoChat``: cohere, jina, voyage, has neither); the others are optional
 # and an adapter names those it has in ``abilities`` (``responses`` is reserved for OpenAI's
 # Responses API, which no adapter serves yet).
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
@@ -120,6 +124,11 @@ class Adapter(Protocol):
         """A native token count of an Anthropic-shaped body (the answer is passed on as it is)."""
         ...
 
+    def configured(self, settings: Mapping[str, str]) -> Adapter:
+        """This kind's adapter for a channel with these settings (the catalog's kind-specific
+        fields, e.g. azure's ``api_version``); raises ValueError saying what is wrong with them."""
+        ...
+
 
 class Unsupported:
     """The optional abilities, each raising NotSupported: an adapter inherits this and
@@ -143,6 +152,33 @@ class Unsupported:
     def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, COUNT_TOKENS)
 
+    def configured(self, settings: Mapping[str, str]) -> Adapter:
+        if settings:
+            raise ValueError(f"provider {self.kind!r} takes no {', '.join(sorted(settings))}")
+        return self  # type: ignore[return-value]  # every subclass is a complete Adapter
+
+
+class NoChat(Unsupported):
+    """An upstream that serves only JSON operations (embeddings, rerank): the chat side raises
+    NotSupported, and the edge never sends it a chat request (CHAT is not in its abilities)."""
+
+    abilities: frozenset[str] = frozenset()
+
+    def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
+        raise NotSupported(self.kind, CHAT)
+
+    def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        raise NotSupported(self.kind, CHAT)
+
+    def chat_response(self, payload: bytes) -> tuple[ChatResponse, Usage]:
+        raise NotSupported(self.kind, CHAT)
+
+    def native_usage(self, payload: bytes) -> Usage | None:
+        raise NotSupported(self.kind, CHAT)
+
+    def stream_decoder(self, model: str) -> StreamDecoder:
+        raise NotSupported(self.kind, STREAM)
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
@@ -151,17 +187,38 @@ class Operation:
 
     ability: str
     request: Callable[[Adapter, str, str, str, dict], UpstreamRequest]
-    result: Callable[[Adapter, bytes], tuple[dict | bytes, Usage]]
+    result: Callable[[Adapter, bytes, dict], tuple[dict | bytes, Usage]]  # (adapter, upstream payload, the client's body)
 
     def serves(self, adapter: Adapter) -> bool:
         return self.ability in adapter.abilities
 
 
+def _base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def as_asked(result: dict[str, Any] | bytes, body: dict[str, Any]) -> dict[str, Any] | bytes:
+    """An embeddings answer in the encoding the client asked for: an adapter that got floats
+    (a native provider asked for floats) has them encoded as OpenAI's base64 here; an answer
+    already in bytes is the upstream's own, in the encoding it was asked for."""
+    if isinstance(result, bytes) or body.get("encoding_format") != "base64":
+        return result
+    data = [
+        {**item, "embedding": _base64(item["embedding"])} if isinstance(item.get("embedding"), list) else item for item in result["data"]
+    ]
+    return {**result, "data": data}
+
+
+def _embeddings_result(adapter: Adapter, payload: bytes, body: dict) -> tuple[dict | bytes, Usage]:
+    result, usage = adapter.embeddings_result(payload)
+    return as_asked(result, body), usage
+
+
 EMBEDDINGS_OPERATION = Operation(
-    EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), lambda a, p: a.embeddings_result(p)
+    EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), _embeddings_result
 )
 RERANK_OPERATION = Operation(
-    RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p: a.rerank_result(p)
+    RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p, body: a.rerank_result(p)
 )
 
 

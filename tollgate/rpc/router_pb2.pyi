@@ -47,7 +47,14 @@ class Timeouts(_message.Message):
     def __init__(self, connect_ms: _Optional[int] = ..., first_byte_ms: _Optional[int] = ..., total_ms: _Optional[int] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight", "data_policy", "region", "state", "latency_ewma_ms", "api_key_file")
+    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight", "data_policy", "region", "state", "latency_ewma_ms", "api_key_file", "settings")
+    class SettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +67,7 @@ class Candidate(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     LATENCY_EWMA_MS_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FILE_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
     channel_id: str
     provider: str
     base_url: str
@@ -72,7 +80,8 @@ class Candidate(_message.Message):
     state: str
     latency_ewma_ms: float
     api_key_file: str
-    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ...) -> None: ...
+    settings: _containers.ScalarMap[str, str]
+    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
     __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length", "max_output_tokens")
