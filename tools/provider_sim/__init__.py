@@ -1,9 +1,11 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
-It speaks three protocols (one Litestar app, see ``app.create_app``):
+It speaks the protocols below (one Litestar app, see ``app.create_app``):
 - OpenAI at ``/v1``: chat/completions, embeddings, rerank, models (``openai.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
+- Azure OpenAI at ``/azure/openai/deployments/{deployment}/…?api-version=`` and ``/azure/openai/v1`` (``azure.py``)
+- Cohere (``/cohere/v2``), Jina (``/jina/v1``) and Voyage (``/voyage/v1``) embeddings and rerank (``retrieval.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
 - any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
   request declares tools and holds no tool result yet, one call to the first tool (7 tokens)

@@ -18,26 +18,30 @@ def relevance(query: str, document: str) -> float:
     return len(wanted & set(document.lower().split())) / len(wanted)
 
 
+def embeddings_answer(body: dict[str, Any], model: str) -> Response:
+    """OpenAI's embeddings answer to an admitted body."""
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return openai_error(400, "input must be a string or a non-empty list of strings")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        return openai_error(400, "encoding_format must be 'float' or 'base64'")
+    data = []
+    for i, text in enumerate(texts):
+        vector = embedding(text)
+        data.append({"object": "embedding", "index": i, "embedding": vector if encoding == "float" else embedding_base64(vector)})
+    tokens = sum(words(t) for t in texts)
+    return Response({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
 def routes(sim: Sim) -> list:
     @post("/v1/embeddings", status_code=200)
     async def embeddings(request: Request) -> Response:
         admission = await admitted(sim, request)
         if isinstance(admission, Response):
             return admission
-        body, model = admission
-        texts = body.get("input")
-        texts = [texts] if isinstance(texts, str) else texts
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            return openai_error(400, "input must be a string or a non-empty list of strings")
-        encoding = body.get("encoding_format") or "float"
-        if encoding not in ("float", "base64"):
-            return openai_error(400, "encoding_format must be 'float' or 'base64'")
-        data = []
-        for i, text in enumerate(texts):
-            vector = embedding(text)
-            data.append({"object": "embedding", "index": i, "embedding": vector if encoding == "float" else embedding_base64(vector)})
-        tokens = sum(words(t) for t in texts)
-        return Response({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return embeddings_answer(*admission)
 
     @post("/v1/rerank", status_code=200)
     async def rerank(request: Request) -> Response:

@@ -85,47 +85,58 @@ async def admitted(sim: Sim, request: Request) -> tuple[dict, str] | Response:
     return body, model
 
 
+def chat_answer(sim: Sim, body: dict[str, Any], model: str, *, filter_results: bool = False) -> Response:
+    """The answer to an admitted chat body; ``filter_results``: Azure's content-filter
+    annotations (``prompt_filter_results`` in the answer, a choice-less first stream chunk)."""
+    messages = body.get("messages") or []
+    messages = messages if isinstance(messages, list) else []
+    completion = complete(
+        model,
+        prompt_tokens(messages),
+        body.get("max_completion_tokens") or body.get("max_tokens"),
+        first_tool(body.get("tools")),
+        has_tool_result(messages),
+    )
+    usage = {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.total_tokens,
+    }
+    ident = f"chatcmpl-sim{sim.next_id()}"
+    created = int(time.time())
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = _stream(ident, created, model, completion, usage, include_usage)
+        if filter_results:
+            first = {"id": "", "object": "", "created": 0, "model": "", "choices": [], "prompt_filter_results": PROMPT_FILTER}
+            chunks.insert(0, b"data: " + msgspec.json.encode(first) + b"\n\n")
+        return Stream(emit(chunks, sim.pace(model)), media_type="text/event-stream")
+    if completion.tool_call is not None:
+        message, finish = _tool_call_message(completion), "tool_calls"
+    else:
+        message, finish = {"role": "assistant", "content": completion.text}, "stop"
+    answer = {
+        "id": ident,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage,
+    }
+    return Response({**answer, "prompt_filter_results": PROMPT_FILTER} if filter_results else answer)
+
+
+# Azure's annotation of a prompt its content filter let through.
+PROMPT_FILTER: list[dict[str, Any]] = [{"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}}}]
+
+
 def routes(sim: Sim) -> list:
     @post("/v1/chat/completions", status_code=200)
     async def chat(request: Request) -> Response:
         admission = await admitted(sim, request)
         if isinstance(admission, Response):
             return admission
-        body, model = admission
-        messages = body.get("messages") or []
-        messages = messages if isinstance(messages, list) else []
-        completion = complete(
-            model,
-            prompt_tokens(messages),
-            body.get("max_completion_tokens") or body.get("max_tokens"),
-            first_tool(body.get("tools")),
-            has_tool_result(messages),
-        )
-        usage = {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.total_tokens,
-        }
-        ident = f"chatcmpl-sim{sim.next_id()}"
-        created = int(time.time())
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunks = _stream(ident, created, model, completion, usage, include_usage)
-            return Stream(emit(chunks, sim.pace(model)), media_type="text/event-stream")
-        if completion.tool_call is not None:
-            message, finish = _tool_call_message(completion), "tool_calls"
-        else:
-            message, finish = {"role": "assistant", "content": completion.text}, "stop"
-        return Response(
-            {
-                "id": ident,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage,
-            }
-        )
+        return chat_answer(sim, *admission)
 
     @get("/v1/models")
     async def models() -> dict[str, Any]:
