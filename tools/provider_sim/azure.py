@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
+from litestar.params import FromPath
 
 from tools.provider_sim.common import Sim, decode_object, error_headers
 from tools.provider_sim.embeddings import embeddings_answer
@@ -72,12 +73,12 @@ async def _admit(sim: Sim, request: Request, deployment: str | None, operation: 
 
 def routes(sim: Sim) -> list:
     @post("/azure/openai/deployments/{deployment:str}/chat/completions", status_code=200)
-    async def deployment_chat(request: Request, deployment: str) -> Response:
+    async def deployment_chat(request: Request, deployment: FromPath[str]) -> Response:
         admission = await _admit(sim, request, deployment, "chat")
         return admission if isinstance(admission, Response) else chat_answer(sim, *admission, filter_results=True)
 
     @post("/azure/openai/deployments/{deployment:str}/embeddings", status_code=200)
-    async def deployment_embeddings(request: Request, deployment: str) -> Response:
+    async def deployment_embeddings(request: Request, deployment: FromPath[str]) -> Response:
         admission = await _admit(sim, request, deployment, "embeddings")
         return admission if isinstance(admission, Response) else embeddings_answer(*admission)
 

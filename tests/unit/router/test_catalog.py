@@ -454,3 +454,32 @@ def test_invalid_data_policy_table(tmp_path: Path, table: str, message: str) -> 
     (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
     with pytest.raises(CatalogError, match=message):
         load(tmp_path / "catalog.toml")
+
+
+# -- kind-specific channel settings (azure's api_version and auth) --------------------
+
+
+def test_azure_settings_are_validated_and_kept() -> None:
+    cat = catalog(
+        channel("az-dep", provider="azure", base_url="https://res.openai.azure.com", api_version='"2024-10-21"'),
+        channel("az-v1", provider="azure", base_url="https://res.openai.azure.com/openai/v1", auth='"entra"'),
+    )
+    assert cat.channel("az-dep").settings == {"api_version": "2024-10-21"}
+    assert cat.channel("az-v1").settings == {"auth": "entra"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"api_version": '"october"'}, r"channel 'c1': azure api_version 'october'"),
+        ({"auth": '"password"'}, r"channel 'c1': azure channel settings: .*auth"),
+    ],
+)
+def test_bad_azure_settings_are_refused(extra: dict[str, str], message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        catalog(channel("c1", provider="azure", **extra))
+
+
+def test_settings_of_another_kind_are_refused() -> None:
+    with pytest.raises(CatalogError, match=r"channel 'c1': provider 'openai' takes no api_version"):
+        catalog(channel("c1", api_version='"2024-10-21"'))

@@ -295,3 +295,26 @@ async def test_cli_channels_list_disable_enable(capsys: pytest.CaptureFixture[st
         assert code == 0 and out.strip() == "channel backup is closed"
         code, out, err = await cli("channels", "enable", "ghost")
         assert code == 1 and err.strip() == "error: unknown channel 'ghost'" and "Traceback" not in err
+
+
+async def test_route_carries_a_channels_kind_settings() -> None:
+    azure = CATALOG.decode() + (
+        '\n[[channels]]\nid = "azure"\nprovider = "azure"\nbase_url = "https://res.openai.azure.com"\n'
+        'api_version = "2024-10-21"\nauth = "entra"\npriority = 20\nmodels = { "alpha" = "my-deployment" }\n'
+    )
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(RouterService(parse(azure.encode(), version=1), rng=random.Random(0)), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            resp = await pb_grpc.RouterStub(channel).Route(pb.RouteRequest(model="alpha"))
+    finally:
+        await server.stop(None)
+    first = resp.candidates[0]
+    assert (first.channel_id, first.upstream_model, dict(first.settings)) == (
+        "azure",
+        "my-deployment",
+        {"api_version": "2024-10-21", "auth": "entra"},
+    )
+    assert all(not c.settings for c in resp.candidates[1:])

@@ -8,7 +8,7 @@ import msgspec
 class EmbeddingsRequest(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     model: str
     input: list[str]
-    embedding_type: str = "float"
+    embedding_type: str | None = None  # float | base64 | binary | ubinary (the adapter asks for float)
     task: str | None = None  # e.g. retrieval.query, retrieval.passage (jina-embeddings-v3)
     dimensions: int | None = None
     normalized: bool | None = None
