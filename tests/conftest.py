@@ -21,7 +21,12 @@ PYTHON_SERVICES = ("accounts", "router", "metering", "edge", "edge2")
 
 # Upstream protocol kinds, the simulator's path prefix for each, and the failure modes
 # every kind is exercised with. Model "<kind>-<mode>" reaches upstream model "sim-<mode>".
-UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini"}
+UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini", "azure": "/azure"}
+# A kind's own channel fields in the generated channels (azure: deployment URLs with an api-version).
+KIND_SETTINGS = {"azure": 'api_version = "2024-10-21"\n'}
+# Native embeddings/rerank kinds: "embed-<kind>" and "rerank-<kind>" on a channel of that kind
+# (tests/e2e/test_provider_kinds.py), and azure's v1 API with an Entra token ("azure-v1").
+RETRIEVAL_KINDS = {"cohere": "/cohere", "jina": "/jina", "voyage": "/voyage"}
 FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
 
 
@@ -29,11 +34,12 @@ PRICE = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7
 CLIENTS = ("openai", "anthropic", "gemini")
 
 
-def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0) -> str:
+def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0, settings: str | None = None) -> str:
     mapping = ", ".join(f'"{m}" = "{u}"' for m, u in models.items())
+    extra = KIND_SETTINGS.get(provider, "") if settings is None else settings
     return (
         f'[[channels]]\nid = "{cid}"\nprovider = "{provider}"\nbase_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}{prefix}"\n'
-        f'api_key_env = "TOLLGATE_SIM_KEY"\npriority = {priority}\nmodels = {{ {mapping} }}\n'
+        f'api_key_env = "TOLLGATE_SIM_KEY"\npriority = {priority}\nmodels = {{ {mapping} }}\n{extra}'
     )
 
 
@@ -61,6 +67,13 @@ def contract_catalog() -> str:
         parts += _models(f"h{case}")
         parts.append(_channel(f"h{case}-primary", "simulator", "/v1", {f"h{case}": f"sim-switch-{case}"}, priority=10))
         parts.append(_channel(f"h{case}-backup", "simulator", "/v1", {f"h{case}": "sim-1"}))
+    for kind, prefix in RETRIEVAL_KINDS.items():
+        parts += _models(f"embed-{kind}", f"rerank-{kind}")
+        policy = "data_policy = { zdr = true }\n" if kind == "voyage" else ""  # no voyage entry in the vendor table
+        parts.append(_channel(f"sim-{kind}", kind, prefix, {f"embed-{kind}": "sim-embed", f"rerank-{kind}": "sim-rerank"}) + policy)
+    parts += _models("embed-azure", "azure-v1")
+    parts.append(_channel("sim-azure-embed", "azure", "/azure", {"embed-azure": "sim-embed"}))
+    parts.append(_channel("sim-azure-v1", "azure", "/azure/openai/v1", {"azure-v1": "sim-1"}, settings='auth = "entra"\n'))
     parts += _models("policy-mixed", "policy-retaining", "soak")
     parts.append(_channel("policy-zdr", "simulator", "/v1", {"policy-mixed": "sim-1"}))  # the simulator vendor keeps nothing
     parts.append(_channel("policy-openai", "openai", "/v1", {"policy-mixed": "sim-1", "policy-retaining": "sim-1"}, priority=10))
