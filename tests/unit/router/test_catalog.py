@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -483,3 +484,17 @@ def test_bad_azure_settings_are_refused(extra: dict[str, str], message: str) -> 
 def test_settings_of_another_kind_are_refused() -> None:
     with pytest.raises(CatalogError, match=r"channel 'c1': provider 'openai' takes no api_version"):
         catalog(channel("c1", api_version='"2024-10-21"'))
+
+
+def test_the_examples_for_azure_cohere_jina_and_voyage_parse_once_uncommented(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "config" / "catalog.example.toml").read_text()
+    head, marker, examples = text.partition("# --- Azure OpenAI / AI Foundry")
+    assert marker, "the example block is missing"
+    toml_line = re.compile(r"# (\[\[\w+\]\]$|[a-z_]+ = )")  # a commented table header or key, not prose
+    uncommented = [line[2:] for line in examples.splitlines() if toml_line.match(line)]
+    cat = parse((head + "\n".join(uncommented)).encode(), 1, base_dir=ROOT / "config")
+    kinds = {c.id: (c.provider, c.settings) for c in cat.channels}
+    assert kinds["azure-eastus"] == ("azure", {"api_version": "2024-10-21"})
+    assert kinds["azure-v1-entra"] == ("azure", {"auth": "entra"})
+    assert {kinds[k][0] for k in ("cohere", "jina", "voyage")} == {"cohere", "jina", "voyage"}
+    assert cat.resolve("cohere/rerank-v3.5").price.input_per_mtok_micros == 2_000_000_000  # $2 per 1,000 search units
