@@ -77,6 +77,16 @@ def test_native_embeddings_with_the_openai_sdk(stack, new_account, kind):
     assert stored["cost_micros"] == 7 * PRICE_IN
 
 
+@pytest.mark.parametrize("kind", [*RETRIEVAL, "azure"])
+def test_embeddings_with_the_google_sdk(stack, new_account, kind):
+    account_id, key = new_account()
+    gemini = genai.Client(api_key=key, http_options=gtypes.HttpOptions(base_url=stack.edge_url.removesuffix("/v1") + "/gemini"))
+    result = gemini.models.embed_content(model=f"embed-{kind}", contents=TEXTS)
+    assert [e.values for e in result.embeddings] == [embedding(t) for t in TEXTS]
+    stored = wait_for_usage(stack, account_id, 1)
+    assert (stored["requests"], stored["prompt_tokens"]) == (1, 5)
+
+
 @pytest.mark.parametrize("kind", RETRIEVAL)
 def test_native_rerank_through_v1_rerank(stack, new_account, kind):
     account_id, key = new_account()
