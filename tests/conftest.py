@@ -27,6 +27,7 @@ KIND_SETTINGS = {"azure": 'api_version = "2024-10-21"\n'}
 # Native embeddings/rerank kinds: "embed-<kind>" and "rerank-<kind>" on a channel of that kind
 # (tests/e2e/test_provider_kinds.py), and azure's v1 API with an Entra token ("azure-v1").
 RETRIEVAL_KINDS = {"cohere": "/cohere", "jina": "/jina", "voyage": "/voyage"}
+RETRIEVAL_FAILURES = ("error-400", "error-401", "error-429", "error-500")  # "rerank-<kind>-<mode>"
 FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
 
 
@@ -71,6 +72,9 @@ def contract_catalog() -> str:
         parts += _models(f"embed-{kind}", f"rerank-{kind}")
         policy = "data_policy = { zdr = true }\n" if kind == "voyage" else ""  # no voyage entry in the vendor table
         parts.append(_channel(f"sim-{kind}", kind, prefix, {f"embed-{kind}": "sim-embed", f"rerank-{kind}": "sim-rerank"}) + policy)
+        for mode in RETRIEVAL_FAILURES:  # each on a channel of its own, as the chat failure modes are
+            parts += _models(f"rerank-{kind}-{mode}")
+            parts.append(_channel(f"fault-rerank-{kind}-{mode}", kind, prefix, {f"rerank-{kind}-{mode}": f"sim-{mode}"}) + policy)
     parts += _models("embed-azure", "azure-v1")
     parts.append(_channel("sim-azure-embed", "azure", "/azure", {"embed-azure": "sim-embed"}))
     parts.append(_channel("sim-azure-v1", "azure", "/azure/openai/v1", {"azure-v1": "sim-1"}, settings='auth = "entra"\n'))

@@ -105,6 +105,32 @@ def test_native_rerank_through_v1_rerank(stack, new_account, kind):
     assert (stored["requests"], stored["prompt_tokens"], stored["cost_micros"]) == (1, billed, billed * PRICE_IN)
 
 
+# mode -> (status the client sees, error code)
+FAILURES = {
+    "error-400": (400, "upstream_bad_request"),  # the request's own fault: passed back with the vendor's message
+    "error-401": (502, "upstream_error"),  # the channel's credential: every channel failed
+    "error-429": (429, "upstream_rate_limited"),
+    "error-500": (502, "upstream_error"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(FAILURES))
+@pytest.mark.parametrize("kind", RETRIEVAL)
+def test_native_rerank_errors_in_openai_shape_metered_once(stack, new_account, kind, mode):
+    account_id, key = new_account()
+    body = {"model": f"rerank-{kind}-{mode}", "query": "q", "documents": ["d"]}
+    r = httpx.post(f"{stack.edge_url}/rerank", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    status, code = FAILURES[mode]
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
+    assert set(r.json()["error"]) >= {"message", "type", "code"}
+    if mode == "error-400":
+        assert "simulated HTTP 400" in r.json()["error"]["message"]  # read from the vendor's own error shape
+    if mode == "error-429":
+        assert r.headers["retry-after"] == "1"
+    stored = wait_for_usage(stack, account_id, 1)
+    assert (stored["requests"], stored["errors"], stored["prompt_tokens"]) == (1, 1, 0)
+
+
 def test_a_retrieval_kind_serves_no_chat_and_bad_input_is_a_400(stack, new_account):
     account_id, key = new_account()
     oai = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
