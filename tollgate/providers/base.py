@@ -40,7 +40,9 @@ __all__ = [
     "Unsupported",
     "UpstreamRequest",
     "Usage",
+    "as_asked",
     "tool_arguments",
+    "with_documents",
 ]
 
 
@@ -217,9 +219,31 @@ def _embeddings_result(adapter: Adapter, payload: bytes, body: dict) -> tuple[di
 EMBEDDINGS_OPERATION = Operation(
     EMBEDDINGS, lambda a, url, secret, model, body: a.embeddings_request(url, secret, model, body), _embeddings_result
 )
-RERANK_OPERATION = Operation(
-    RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), lambda a, p, body: a.rerank_result(p)
-)
+
+
+def with_documents(result: dict[str, Any] | bytes, body: dict[str, Any]) -> dict[str, Any] | bytes:
+    """A rerank answer with the documents the client asked for (``return_documents``): a
+    provider that returns none (Cohere v2) has each result's document filled in from the
+    request; an answer in bytes is the upstream's own, passed on as it is."""
+    documents = body.get("documents")
+    if isinstance(result, bytes) or body.get("return_documents") is not True or not isinstance(documents, list):
+        return result
+    filled = []
+    for item in result["results"]:
+        index = item.get("index")
+        if "document" not in item and isinstance(index, int) and 0 <= index < len(documents):
+            document = documents[index]
+            item = {**item, "document": document if isinstance(document, dict) else {"text": document}}
+        filled.append(item)
+    return {**result, "results": filled}
+
+
+def _rerank_result(adapter: Adapter, payload: bytes, body: dict) -> tuple[dict | bytes, Usage]:
+    result, usage = adapter.rerank_result(payload)
+    return with_documents(result, body), usage
+
+
+RERANK_OPERATION = Operation(RERANK, lambda a, url, secret, model, body: a.rerank_request(url, secret, model, body), _rerank_result)
 
 
 _JSON = msgspec.json.Decoder()

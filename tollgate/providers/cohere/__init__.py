@@ -19,8 +19,9 @@ from tollgate.providers.cohere import wire
 __all__ = ["ADAPTERS", "EMBED_PARAMS", "RERANK_PARAMS", "Cohere"]
 
 # Edge field -> Cohere field; any other edge field is dropped (``encoding_format``: floats are
-# asked for and base64 is encoded by the edge; ``user``; rerank's ``return_documents`` and
-# ``rank_fields``: v2 answers carry no documents and take only strings).
+# asked for and base64 is encoded by the edge; ``user``; rerank's ``return_documents``: v2
+# answers carry no documents, so the edge fills them in from the request; ``rank_fields``:
+# v2 takes documents as strings only).
 EMBED_PARAMS = retrieval.ParamTable(
     mapped={"input_type": "input_type", "dimensions": "output_dimension", "truncate": "truncate", "max_tokens": "max_tokens"}
 )

@@ -17,6 +17,8 @@ from tollgate.providers.base import (
     RERANK_OPERATION,
     STREAM,
     NotSupported,
+    as_asked,
+    with_documents,
 )
 
 CALLS = {
@@ -53,3 +55,21 @@ def test_known_abilities() -> None:
     assert REGISTRY["cohere"].abilities == REGISTRY["jina"].abilities == REGISTRY["voyage"].abilities == {EMBEDDINGS, RERANK}
     assert EMBEDDINGS_OPERATION.serves(REGISTRY["gemini"]) and not RERANK_OPERATION.serves(REGISTRY["gemini"])
     assert not EMBEDDINGS_OPERATION.serves(REGISTRY["anthropic"])
+
+
+def test_answers_come_back_as_the_client_asked() -> None:
+    """The edge's shapes hold whatever the provider returned: base64 embeddings when asked
+    (from floats), rerank documents when asked (from the request); upstream bytes pass as they are."""
+    floats = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25]}], "model": "m"}
+    assert as_asked(floats, {"encoding_format": "base64"})["data"][0]["embedding"] == "AAAAPwAAgL4="
+    assert as_asked(floats, {}) is floats and as_asked(b"raw", {"encoding_format": "base64"}) == b"raw"
+    ranked = {
+        "results": [{"index": 1, "relevance_score": 0.5}, {"index": 0, "relevance_score": 0.1, "document": {"text": "kept"}}, {"index": 9}]
+    }
+    body = {"documents": ["a", {"text": "b", "id": "x"}], "return_documents": True}
+    assert with_documents(ranked, body)["results"] == [
+        {"index": 1, "relevance_score": 0.5, "document": {"text": "b", "id": "x"}},
+        {"index": 0, "relevance_score": 0.1, "document": {"text": "kept"}},
+        {"index": 9},  # out of range: left as the provider sent it
+    ]
+    assert with_documents(ranked, {**body, "return_documents": False}) is ranked

@@ -67,9 +67,13 @@ def test_rerank_request_and_result_meter_search_units() -> None:
     assert req.url == f"{BASE}/v2/rerank"
     assert json.loads(req.body) == {"model": "rerank-v3.5", "query": "q", "documents": ["x", "y"], "top_n": 1}
     payload = b'{"id": "r1", "results": [{"index": 1, "relevance_score": 0.9}], "meta": {"billed_units": {"search_units": 2}}}'
-    result, usage = RERANK_OPERATION.result(COHERE, payload, body)
+    result, usage = RERANK_OPERATION.result(COHERE, payload, {**body, "return_documents": False})
     assert result == {"id": "r1", "results": [{"index": 1, "relevance_score": 0.9}], "usage": {"search_units": 2}}
     assert usage.prompt_tokens == 2  # what Cohere bills rerank by: search units
+    with_documents, _ = RERANK_OPERATION.result(COHERE, payload, body)  # asked for: filled in from the request
+    assert isinstance(with_documents, dict) and with_documents["results"] == [
+        {"index": 1, "relevance_score": 0.9, "document": {"text": "y"}}
+    ]
 
 
 def test_rerank_documents_must_be_text() -> None:
