@@ -51,6 +51,24 @@ base_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}/v1"
 api_key_env = "TOLLGATE_SIM_KEY"
 models = {{ "canary-400" = "sim-error-400" }}
 """
+# Azure (its api-key header carries the provider-key canary) and Cohere's native rerank/embed.
+EXTRA_CATALOG += "".join(
+    f'[[models]]\nid = "{m}"\n{PRICE}\n' for m in ("canary-azure", "canary-azure-400", "canary-rerank", "canary-embed")
+)
+EXTRA_CATALOG += """[[channels]]
+id = "canary-azure"
+provider = "azure"
+base_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/azure"
+api_version = "2024-10-21"
+api_key_env = "TOLLGATE_SIM_KEY"
+models = { "canary-azure" = "sim-1", "canary-azure-400" = "sim-error-400" }
+[[channels]]
+id = "canary-cohere"
+provider = "cohere"
+base_url = "http://127.0.0.1:${TOLLGATE_SIM_PORT}/cohere"
+api_key_env = "TOLLGATE_SIM_KEY"
+models = { "canary-rerank" = "sim-rerank", "canary-embed" = "sim-embed" }
+"""
 
 
 def _canary(kind: str) -> str:
@@ -136,6 +154,12 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
             {"model": "rerank-1", "query": canary, "documents": [canary, "other"], "top_n": 1, "return_documents": True},
             200,
         ),
+        ("azure chat", "/v1/chat/completions", chat("canary-azure"), 200),
+        ("azure chat stream", "/v1/chat/completions", chat("canary-azure", stream=True), 200),
+        ("anthropic messages -> azure", "/v1/messages", msgs("canary-azure"), 200),
+        ("azure content filter", "/v1/chat/completions", chat("canary-azure-400"), 400),
+        ("cohere embed", "/v1/embeddings", {"model": "canary-embed", "input": [canary]}, 200),
+        ("cohere rerank", "/v1/rerank", {"model": "canary-rerank", "query": canary, "documents": [canary], "return_documents": True}, 200),
         ("anthropic messages", "/v1/messages", msgs("canary-claude"), 200),
         ("anthropic messages stream", "/v1/messages", msgs("canary-claude", stream=True), 200),
         ("anthropic messages -> openai", "/v1/messages", msgs("sim-1"), 200),
