@@ -21,7 +21,7 @@ from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import estimate, events, sse
 from tollgate.canonical import ChatRequest
-from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.providers.base import Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb
@@ -246,12 +246,18 @@ async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candida
     """Every (model, channel) attempt of a request, in order: each model's channels as the
     request's preferences order them, then the next fallback model's."""
     plan: list[tuple[Route, pb.Candidate]] = []
+    unknown: list[ModelNotFound] = []
     for model in options.models:
         try:
             route = await edge.routes.route(model)
+        except ModelNotFound as err:
+            unknown.append(err)
+            continue
         except ModelUnavailable:
             continue
         plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
+    if len(unknown) == len(options.models):  # no model the request names exists: 404, as the providers answer
+        raise unknown[0]
     if not plan:
         wanted = options.prefs.describe()
         raise ModelUnavailable(

@@ -22,7 +22,7 @@ from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
 from services.edge.middleware import timing_middleware
 from tests.unit.edge.upstream_fakes import HandlerClient
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
-from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
+from tollgate.errors import BadRequest, InsufficientQuota, ModelNotFound, TollgateError, UpstreamError
 from tollgate.providers import anthropic as provider
 from tollgate.rpc import router_pb2 as pb
 from tollgate.sse import Event, Parser
@@ -810,7 +810,7 @@ class FakeEdge:
     def _route(candidates):
         async def route(model: str):
             if model == "unknown":
-                raise ModelUnavailable(f"The model {model} does not exist")
+                raise ModelNotFound(f"The model {model} does not exist")
             return SimpleNamespace(model=model, candidates=tuple(candidates), timeouts=None)
 
         return route
@@ -899,7 +899,7 @@ async def test_count_tokens_estimated_without_an_anthropic_channel() -> None:
 async def test_count_tokens_errors_use_anthropic_shape() -> None:
     edge = FakeEdge([], lambda r: httpx.Response(500))
     answer = await count(edge, {**COUNT_BODY, "model": "unknown"})
-    assert answer.status_code == 503 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
+    assert answer.status_code == 404 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
     answer = await count(edge, {"model": "m"})
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     answer = await count(FakeEdge([], lambda r: httpx.Response(500), balance=0), COUNT_BODY)
