@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import http_client, limits, preauth
+from services.edge import http_client, limits, naming, preauth
 from services.edge.auth import Principal
 from services.edge.context import Edge, RequestTimer, timer_of
 from services.edge.frontends.base import Frontend, Parsed
@@ -360,6 +360,7 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
     meter.ttft_ms = meter.timer.elapsed_ms()
     if native:
         meter.publish(status=200, usage=outcome.adapter.native_usage(payload), attempts=outcome.attempts, channel=outcome.candidate)
+        payload = naming.renamed(payload, frontend.protocol, parsed.model)
         return Response(content=payload, status_code=200, media_type="application/json", headers=headers)
     try:
         canonical, usage = outcome.adapter.chat_response(payload)
@@ -393,7 +394,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 if encoder is None:  # native: passed through as the upstream sent it
                     if decoder.observe(event) and (event.data == b"[DONE]" or not parsed.wants_usage):
                         continue
-                    out = sse.frame(event.data, event.name)
+                    out = sse.frame(naming.renamed(event.data, frontend.protocol, parsed.model), event.name)
                 else:
                     out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
                 if out:

@@ -98,7 +98,16 @@ class RouterService(pb_grpc.RouterServicer):
         return pb.ListModelsResponse(
             table_version=self.table.version,
             models=[
-                pb.Model(id=m.id, aliases=m.aliases, owned_by=m.owned_by, created=m.created, price=price_msg(m.price))
+                pb.Model(
+                    id=m.id,
+                    aliases=m.aliases,
+                    owned_by=m.owned_by,
+                    created=m.created,
+                    price=price_msg(m.price),
+                    context_length=m.context_length,
+                    max_output_tokens=m.max_output_tokens,
+                    capabilities=m.capabilities,
+                )
                 for m in catalog.models.values()
                 if m.id in served
             ],

@@ -24,7 +24,7 @@ from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate import error_bodies
 from tollgate.canonical import ChatRequest, ChatResponse
-from tollgate.errors import BadRequest, TollgateError
+from tollgate.errors import BadRequest, TollgateError, Unauthorized
 
 __all__ = ["FRONTEND", "ROUTES", "AnthropicFrontend", "estimate_tokens"]
 
@@ -43,7 +43,10 @@ class AnthropicFrontend:
         return forwarded
 
     def api_key(self, request: Request) -> str:
-        return request.headers.get("x-api-key", "").strip() or bearer(request)
+        key = request.headers.get("x-api-key", "").strip() or bearer(request)
+        if not key:  # named as the Anthropic SDK sends it, not as a Bearer header
+            raise Unauthorized("You didn't provide an API key. Send it in the 'x-api-key' header.", code="missing_api_key")
+        return key
 
     def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
         body = decode_object(raw)

@@ -28,7 +28,7 @@ from services.edge.frontends.gemini.render import Encoder, error_event, from_can
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate import estimate
 from tollgate.canonical import ChatRequest, ChatResponse
-from tollgate.errors import BadRequest, NotFound, TollgateError
+from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized
 from tollgate.providers.base import EMBEDDINGS_OPERATION
 
 __all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
@@ -42,7 +42,13 @@ class GeminiFrontend:
         return ()
 
     def api_key(self, request: Request) -> str:
-        return request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
+        if not key:  # named as the GenAI SDK sends it, not as a Bearer header
+            raise Unauthorized(
+                "You didn't provide an API key. Send it in the 'x-goog-api-key' header (or the 'key' query parameter).",
+                code="missing_api_key",
+            )
+        return key
 
     def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
         body = decode_object(raw)

@@ -25,13 +25,14 @@ def bearer(request: Request) -> str:
 
 
 class _Encoder:
-    def __init__(self, wants_usage: bool):
+    def __init__(self, wants_usage: bool, model: str):
         self._wants_usage = wants_usage
+        self._model = model  # the id the client asked for, whatever the upstream calls it
 
     def encode(self, chunk: ChatChunk) -> bytes:
         if not chunk.choices and chunk.usage is not None and not self._wants_usage:
             return b""
-        return b"data: " + _ENCODE(to_openai(chunk)) + b"\n\n"
+        return b"data: " + _ENCODE({**to_openai(chunk), "model": self._model}) + b"\n\n"
 
     def finish(self) -> bytes:
         return DONE
@@ -70,10 +71,10 @@ class OpenAIFrontend:
         return from_openai(parsed.body)
 
     def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        return to_openai(response)
+        return {**to_openai(response), "model": model}
 
     def stream_encoder(self, parsed: Parsed) -> _Encoder:
-        return _Encoder(parsed.wants_usage)
+        return _Encoder(parsed.wants_usage, parsed.model)
 
     def passthrough_end(self) -> bytes:
         return DONE
