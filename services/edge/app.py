@@ -13,7 +13,7 @@ from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
-from services.edge.frontends.openai import OpenAIFrontend, parse_embeddings, parse_rerank
+from services.edge.frontends.openai import OpenAIFrontend, completions, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
 from tollgate import health
 from tollgate.errors import TollgateError
@@ -67,6 +67,7 @@ def create_app(edge: Edge) -> Litestar:
             *model_lists.ROUTES,  # GET /v1/models[/{id}] (OpenAI or Anthropic shape), GET /gemini/v1beta/models[/{model}]
             healthz,
             *FRONTEND_ROUTES,
+            *completions.ROUTES,  # POST /v1/completions (legacy text completions)
             *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry),
         ],
         middleware=[timing_middleware],
