@@ -42,5 +42,6 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
-    handlers = [*openai.routes(sim), *completions.routes(sim), *embeddings.routes(sim), *anthropic.routes(sim), *gemini.routes(sim), get_stats, force, healthz]
+    protocols = (openai, completions, embeddings, anthropic, gemini)
+    handlers = [*(h for p in protocols for h in p.routes(sim)), get_stats, force, healthz]
     return Litestar(route_handlers=handlers, openapi_config=None, logging_config=None)
