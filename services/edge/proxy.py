@@ -422,15 +422,25 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     finally:
         await outcome.response.aclose()
         if not published:
-            _publish_cut(meter, outcome, parsed, decoder.usage, status, error_code, delivered)
+            _publish_cut(meter, outcome, frontend, parsed, decoder.usage, status, error_code, delivered)
 
 
-def _publish_cut(meter: Meter, outcome: Outcome, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int) -> None:
+def estimated_prompt(frontend: Frontend, parsed: Parsed) -> int:
+    """The one estimator (``tollgate.estimate``) over the request as canonical."""
+    try:
+        return estimate.request_tokens(frontend.to_canonical(parsed))
+    except TollgateError:
+        return estimate.unreadable_tokens(parsed.body)
+
+
+def _publish_cut(
+    meter: Meter, outcome: Outcome, frontend: Frontend, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int
+) -> None:
     """Meter a stream that did not end normally: what was delivered is billed (estimated
     when the upstream's usage never came)."""
     estimated = False
     if status != 200 and delivered and (usage is None or not usage.completion_tokens):
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt(frontend, parsed)
         usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
     if status not in (200, 499):
         outcome_failed(meter, outcome, "timeout" if status == 504 else "error")

@@ -7,6 +7,7 @@ header, and every answer names the model the client asked for."""
 from __future__ import annotations
 
 import socket
+import time
 
 import anthropic
 import httpx
@@ -193,3 +194,21 @@ def test_every_answer_names_the_model_asked_for(stack, new_account, upstream):
     assert gem.models.generate_content(model=asked, contents="hi").model_version == asked
     versions = {c.model_version for c in gem.models.generate_content_stream(model=asked, contents="hi")}
     assert versions == {asked}
+
+
+# -- token counts: the upstream's when it can count, else the one estimator's ---------------------
+
+
+def test_count_tokens_from_the_upstream_or_the_one_estimator(stack, new_account):
+    account_id, key = new_account()
+    text = "count these five words"  # 4 words (the simulator's count), 22 characters (6 tokens estimated)
+    claude = _anthropic(stack, key)
+    native = claude.messages.with_raw_response.count_tokens(model="contract-anthropic", messages=[{"role": "user", "content": text}])
+    assert native.headers["x-tollgate-token-count"] == "upstream" and native.parse().input_tokens == 4
+    guessed = claude.messages.with_raw_response.count_tokens(model="contract-openai", messages=[{"role": "user", "content": text}])
+    assert guessed.headers["x-tollgate-token-count"] == "estimate" and guessed.parse().input_tokens == 6
+    google = _genai(stack, key)
+    assert google.models.count_tokens(model="contract-gemini", contents=text).total_tokens == 4  # the Gemini upstream's count
+    assert google.models.count_tokens(model="contract-anthropic", contents=text).total_tokens == 6  # the same estimate as above
+    time.sleep(0.5)
+    assert wait_for_usage(stack, account_id, 1, timeout=0.5)["requests"] == 0  # counting is never metered

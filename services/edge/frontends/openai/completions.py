@@ -186,6 +186,9 @@ class CompletionsFrontend(OpenAIFrontend):
     def __init__(self, request: CompletionRequest):
         self.request = request
 
+    def to_canonical(self, parsed: Parsed) -> ChatRequest:
+        return to_chat(self.request, stream=parsed.stream)
+
     def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
         return from_chat(response, self.request, model)
 
