@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import http_client, limits, preauth
+from services.edge import http_client, limits, naming, preauth
 from services.edge.auth import Principal
 from services.edge.context import Edge, RequestTimer, timer_of
 from services.edge.frontends.base import Frontend, Parsed
@@ -21,7 +21,7 @@ from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import estimate, events, sse
 from tollgate.canonical import ChatRequest
-from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.providers.base import Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb
@@ -246,12 +246,18 @@ async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candida
     """Every (model, channel) attempt of a request, in order: each model's channels as the
     request's preferences order them, then the next fallback model's."""
     plan: list[tuple[Route, pb.Candidate]] = []
+    unknown: list[ModelNotFound] = []
     for model in options.models:
         try:
             route = await edge.routes.route(model)
+        except ModelNotFound as err:
+            unknown.append(err)
+            continue
         except ModelUnavailable:
             continue
         plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
+    if len(unknown) == len(options.models):  # no model the request names exists: 404, as the providers answer
+        raise unknown[0]
     if not plan:
         wanted = options.prefs.describe()
         raise ModelUnavailable(
@@ -354,6 +360,7 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
     meter.ttft_ms = meter.timer.elapsed_ms()
     if native:
         meter.publish(status=200, usage=outcome.adapter.native_usage(payload), attempts=outcome.attempts, channel=outcome.candidate)
+        payload = naming.renamed(payload, frontend.protocol, parsed.model)
         return Response(content=payload, status_code=200, media_type="application/json", headers=headers)
     try:
         canonical, usage = outcome.adapter.chat_response(payload)
@@ -387,7 +394,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 if encoder is None:  # native: passed through as the upstream sent it
                     if decoder.observe(event) and (event.data == b"[DONE]" or not parsed.wants_usage):
                         continue
-                    out = sse.frame(event.data, event.name)
+                    out = sse.frame(naming.renamed(event.data, frontend.protocol, parsed.model), event.name)
                 else:
                     out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
                 if out:
@@ -415,15 +422,25 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     finally:
         await outcome.response.aclose()
         if not published:
-            _publish_cut(meter, outcome, parsed, decoder.usage, status, error_code, delivered)
+            _publish_cut(meter, outcome, frontend, parsed, decoder.usage, status, error_code, delivered)
 
 
-def _publish_cut(meter: Meter, outcome: Outcome, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int) -> None:
+def estimated_prompt(frontend: Frontend, parsed: Parsed) -> int:
+    """The one estimator (``tollgate.estimate``) over the request as canonical."""
+    try:
+        return estimate.request_tokens(frontend.to_canonical(parsed))
+    except TollgateError:
+        return estimate.unreadable_tokens(parsed.body)
+
+
+def _publish_cut(
+    meter: Meter, outcome: Outcome, frontend: Frontend, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int
+) -> None:
     """Meter a stream that did not end normally: what was delivered is billed (estimated
     when the upstream's usage never came)."""
     estimated = False
     if status != 200 and delivered and (usage is None or not usage.completion_tokens):
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt(frontend, parsed)
         usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
     if status not in (200, 499):
         outcome_failed(meter, outcome, "timeout" if status == 504 else "error")

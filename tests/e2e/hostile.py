@@ -14,6 +14,7 @@ ENDPOINTS: dict[str, dict] = {
     "/v1/chat/completions": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
     "/v1/messages": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
     "/v1/messages/count_tokens": {"model": "{model}", "messages": MESSAGES},
+    "/v1/completions": {"model": "{model}", "prompt": "hi", "max_tokens": 5},
     "/v1/embeddings": {"model": "embed-1", "input": "hi"},
     "/v1/rerank": {"model": "rerank-1", "query": "q", "documents": ["a", "b"]},
     "/gemini/v1beta/models/{model}:generateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},

@@ -1,7 +1,8 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
 It speaks three protocols (one Litestar app, see ``app.create_app``):
-- OpenAI at ``/v1``: chat/completions, embeddings, rerank, models (``openai.py``, ``embeddings.py``)
+- OpenAI at ``/v1``: chat/completions, legacy completions, embeddings, rerank, models (``openai.py``,
+  ``completions.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:

@@ -137,6 +137,19 @@ def test_openai_embeddings_and_rerank(oai: openai.OpenAI, base: str) -> None:
     assert r["usage"] == {"total_tokens": 3 * 3 + 3 + 3 + 2}
 
 
+def test_openai_legacy_completions(oai: openai.OpenAI) -> None:
+    done = oai.completions.create(model="sim-1", prompt=["one two", "three"], n=2, max_tokens=3, echo=True, suffix="four")
+    assert [c.text for c in done.choices] == ["one two" + text(3)] * 2 + ["three" + text(3)] * 2
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (4, 12)  # 3 prompt words and the suffix; 4 choices x 3
+    chunks = list(oai.completions.create(model="sim-1", prompt="hi", max_tokens=2, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == text(2)
+    assert chunks[-1].usage.completion_tokens == 2 and [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    with pytest.raises(openai.BadRequestError):
+        oai.completions.create(model="sim-1", prompt=[[1, 2]])
+    tokens = oai.embeddings.create(model="sim-embed", input=[15339, 1070], encoding_format="float")
+    assert tokens.usage.prompt_tokens == 2 and tokens.data[0].embedding == embedding("15339 1070")
+
+
 def test_openai_errors_and_faults(oai: openai.OpenAI, base: str) -> None:
     with pytest.raises(openai.RateLimitError) as err:
         oai.chat.completions.create(model="sim-error-429", messages=[{"role": "user", "content": "hi"}])

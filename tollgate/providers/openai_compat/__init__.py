@@ -95,13 +95,23 @@ class OpenAICompatible(Unsupported):
         return self.native_request(base_url, secret, upstream_model, to_openai(request), stream=stream)
 
     def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        return self._passed_on(base_url + self.profile.chat_path, secret, upstream_model, body, stream=stream)
+
+    def completions_request(
+        self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool
+    ) -> UpstreamRequest:
+        """A legacy ``/v1/completions`` body, passed on to the profile's completions path
+        (the caller checks the profile has one)."""
+        return self._passed_on(base_url + self.profile.completions_path, secret, upstream_model, body, stream=stream)
+
+    def _passed_on(self, url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
         out["model"] = upstream_model
         if stream and self.profile.stream_usage:
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True
             out["stream_options"] = options
-        return UpstreamRequest(url=base_url + self.profile.chat_path, headers=self.headers(secret), body=_ENCODER.encode(out))
+        return UpstreamRequest(url=url, headers=self.headers(secret), body=_ENCODER.encode(out))
 
     def headers(self, secret: str) -> dict[str, str]:
         headers = {"content-type": "application/json", **self.profile.extra_headers}

@@ -12,18 +12,19 @@ class Profile(msgspec.Struct, frozen=True):
     chat_path: str = "/chat/completions"
     embeddings_path: str = "/embeddings"
     rerank_path: str = "/rerank"
+    completions_path: str = ""  # legacy text completions served as they are ("" = none: translated to chat)
 
 
 PROFILES: dict[str, Profile] = {
-    "openai": Profile(),
+    "openai": Profile(completions_path="/completions"),
     "deepseek": Profile(),
     "groq": Profile(drop_params=frozenset({"logit_bias", "logprobs", "top_logprobs"})),
     "mistral": Profile(drop_params=frozenset({"logit_bias", "user"})),
     "xai": Profile(),
-    "together": Profile(),
-    "fireworks": Profile(drop_params=frozenset({"logit_bias"})),
-    "openrouter": Profile(),
-    "vllm": Profile(),
-    "ollama": Profile(),
+    "together": Profile(completions_path="/completions"),
+    "fireworks": Profile(drop_params=frozenset({"logit_bias"}), completions_path="/completions"),
+    "openrouter": Profile(completions_path="/completions"),
+    "vllm": Profile(completions_path="/completions"),
+    "ollama": Profile(completions_path="/completions"),
     "simulator": Profile(),
 }

@@ -15,14 +15,17 @@ import sys
 from types import SimpleNamespace
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 
-from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
+from services.edge.frontends.anthropic import FRONTEND, ROUTES
+from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.middleware import timing_middleware
 from tests.unit.edge.upstream_fakes import HandlerClient
+from tollgate import estimate
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
-from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
+from tollgate.errors import BadRequest, InsufficientQuota, ModelNotFound, TollgateError, Unauthorized, UpstreamError
 from tollgate.providers import anthropic as provider
 from tollgate.rpc import router_pb2 as pb
 from tollgate.sse import Event, Parser
@@ -497,7 +500,9 @@ def test_front_door_rejects_malformed_messages_when_translating() -> None:
 def test_api_key() -> None:
     assert FRONTEND.api_key(SimpleNamespace(headers={"x-api-key": "sk-1", "authorization": "Bearer sk-2"})) == "sk-1"
     assert FRONTEND.api_key(SimpleNamespace(headers={"authorization": "Bearer sk-2"})) == "sk-2"
-    assert FRONTEND.api_key(SimpleNamespace(headers={})) == ""
+    with pytest.raises(Unauthorized, match="'x-api-key' header") as missing:  # named as the SDK sends it, not Bearer
+        FRONTEND.api_key(SimpleNamespace(headers={}))
+    assert missing.value.code == "missing_api_key" and "Bearer" not in missing.value.message
 
 
 @pytest.mark.parametrize(
@@ -769,8 +774,11 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
 # --- count_tokens ------------------------------------------------------------------------
 
 
-def test_estimate_tokens() -> None:
+def test_estimate_tokens_through_the_canonical_request() -> None:
+    """The Anthropic door's estimate is the one estimator's over the request as canonical."""
     body = {
+        "model": "m",
+        "max_tokens": 1,
         "system": "abcd",  # 4
         "messages": [
             {"role": "user", "content": "abcdefgh"},  # 8
@@ -783,9 +791,12 @@ def test_estimate_tokens() -> None:
                 ],
             },  # 0
         ],
-        "tools": [{"name": "w"}],  # 12
+        "tools": [{"name": "w", "input_schema": {"type": "object"}}],  # as canonical JSON: TOOL_CHARS
     }
-    assert estimate_tokens(body) == 9  # ceil(34 / 4)
+    canonical = to_canonical_request(body, "m", stream=False)
+    tool_chars = len(msgspec.json.encode(canonical.tools[0]))
+    assert estimate.request_chars(canonical) == 4 + 8 + 1 + 7 + 2 + tool_chars
+    assert estimate.request_tokens(canonical) == -(-(22 + tool_chars) // 4)
 
 
 class FakeEdge:
@@ -810,7 +821,7 @@ class FakeEdge:
     def _route(candidates):
         async def route(model: str):
             if model == "unknown":
-                raise ModelUnavailable(f"The model {model} does not exist")
+                raise ModelNotFound(f"The model {model} does not exist")
             return SimpleNamespace(model=model, candidates=tuple(candidates), timeouts=None)
 
         return route
@@ -899,7 +910,7 @@ async def test_count_tokens_estimated_without_an_anthropic_channel() -> None:
 async def test_count_tokens_errors_use_anthropic_shape() -> None:
     edge = FakeEdge([], lambda r: httpx.Response(500))
     answer = await count(edge, {**COUNT_BODY, "model": "unknown"})
-    assert answer.status_code == 503 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
+    assert answer.status_code == 404 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
     answer = await count(edge, {"model": "m"})
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     answer = await count(FakeEdge([], lambda r: httpx.Response(500), balance=0), COUNT_BODY)

@@ -40,7 +40,7 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
 
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
-    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS}
+    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
     assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
     assert EMBEDDINGS_OPERATION.serves(REGISTRY["gemini"]) and not RERANK_OPERATION.serves(REGISTRY["gemini"])
     assert not EMBEDDINGS_OPERATION.serves(REGISTRY["anthropic"])
