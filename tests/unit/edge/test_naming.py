@@ -35,3 +35,23 @@ def test_unknown_protocol_non_json_and_same_name_pass_unchanged() -> None:
     assert renamed(b'{"model": not json', "openai", "asked") == b'{"model": not json'
     assert renamed(b'{"model":"x"}', "some-future-door", "asked") == b'{"model":"x"}'
     assert renamed(b'["model"]', "openai", "asked") == b'["model"]'
+
+
+def test_the_in_place_rewrite_agrees_with_decoding_and_steps_aside_when_unsure() -> None:
+    """A stream's chunks are renamed without decoding them (the key once, a plain string value);
+    the result is the same JSON as decoding and re-encoding would give."""
+    from services.edge import naming
+
+    chunk = b'{"id":"c","object":"chat.completion.chunk","created":1,"model":"mock-1","choices":[{"delta":{"content":"hi"}}]}'
+    fast = naming._in_place(chunk, b'"model":', "asked")
+    assert fast is not None and msgspec.json.decode(fast) == {**msgspec.json.decode(chunk), "model": "asked"}
+    assert naming._in_place(b'{"model":"asked","x":1}', b'"model":', "asked") == b'{"model":"asked","x":1}'
+    twice = b'{"model":"a","choices":[{"message":{"tool":{"model":"b"}}}]}'  # the key twice: decoded, top level only
+    assert naming._in_place(twice, b'"model":', "asked") is None
+    assert msgspec.json.decode(renamed(twice, "openai", "asked"))["choices"][0]["message"]["tool"]["model"] == "b"
+    escaped = b'{"model":"we\\"ird"}'
+    assert naming._in_place(escaped, b'"model":', "asked") is None and msgspec.json.decode(renamed(escaped, "openai", "asked")) == {
+        "model": "asked"
+    }
+    spaced = b'{"model": "x"}'
+    assert naming._in_place(spaced, b'"model":', "asked") is None and renamed(spaced, "openai", "asked") == b'{"model":"asked"}'
