@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate import reasoning
 from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
 from tollgate.providers.base import CHAT, EMBEDDINGS, RERANK, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.openai_compat import wire
@@ -43,6 +44,22 @@ def usage_from_wire(w: wire.WireUsage | None) -> Usage | None:
         cached = w.prompt_cache_hit_tokens
     reasoning = w.completion_tokens_details.reasoning_tokens if w.completion_tokens_details else None
     return Usage(int(w.prompt_tokens or 0), int(w.completion_tokens or 0), int(cached or 0), int(reasoning or 0))
+
+
+def translated_body(request: ChatRequest) -> dict[str, Any]:
+    """A canonical request from another door as an OpenAI body. Reasoning: the effort from
+    ``tollgate.reasoning`` (a budget the client named read through its table; a budget of 0
+    sends nothing, as not every reasoning model takes "none"); ``reasoning_budget`` is
+    Tollgate's own field and never sent; earlier turns' reasoning (e.g. Anthropic thinking
+    blocks) is not sent back, as reasoning models refuse or ignore it in the history."""
+    body = to_openai(request)
+    body.pop("reasoning_budget", None)
+    ask = reasoning.requested(request.reasoning_effort, request.reasoning_budget)
+    if ask is not None and (ask.on or "reasoning_effort" in body):
+        body["reasoning_effort"] = ask.effort
+    for message in body.get("messages") or ():
+        message.pop("reasoning_content", None)
+    return body
 
 
 class _Decoder:
@@ -92,7 +109,7 @@ class OpenAICompatible(Unsupported):
         self.profile = profile
 
     def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
-        return self.native_request(base_url, secret, upstream_model, to_openai(request), stream=stream)
+        return self.native_request(base_url, secret, upstream_model, translated_body(request), stream=stream)
 
     def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
