@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from msgspec import UnsetType
 
-from tollgate import reasoning
+from tollgate import estimate, reasoning  # estimate imports the providers package: only its functions are used, at call time
 from tollgate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -34,7 +34,6 @@ from tollgate.canonical import (
     ToolChoice,
     ToolChoiceFunction,
 )
-from tollgate.estimate import tokens
 from tollgate.providers.anthropic import wire
 from tollgate.providers.base import Usage, tool_arguments
 
@@ -249,7 +248,7 @@ def usage(w: wire.Usage | None, thinking_chars: int = 0) -> Usage | None:
     cache_read = int(w.cache_read_input_tokens or 0)
     prompt = int(w.input_tokens or 0) + cache_read + int(w.cache_creation_input_tokens or 0)
     output = int(w.output_tokens or 0)
-    thought = min(tokens(thinking_chars), max(output, 0))
+    thought = min(estimate.tokens(thinking_chars), max(output, 0))
     return Usage(prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought)
 
 
