@@ -23,6 +23,7 @@ __all__ = [
     "DYNAMIC",
     "DYNAMIC_EFFORT",
     "EFFORT_BUDGETS",
+    "MAX_BUDGET",
     "TRANSLATED_SIGNATURE",
     "Ask",
     "anthropic_thinking",
@@ -45,6 +46,7 @@ EFFORT_BUDGETS: dict[str, int] = {
 DYNAMIC = -1  # "the model decides" (Gemini thinkingBudget -1, Anthropic adaptive thinking)
 DYNAMIC_EFFORT = "medium"  # what a dynamic budget reads as where an effort or a number is needed
 ANTHROPIC_MIN_BUDGET = 1024  # Anthropic refuses a smaller budget_tokens
+MAX_BUDGET = 1_000_000  # above any model's output limit: a larger budget is a 400, never sent on
 
 # The signature of a thinking block the Anthropic door renders from another protocol's
 # reasoning (there is no Anthropic signature to give). The Anthropic adapter never sends a
@@ -94,19 +96,14 @@ def budget_for(effort: str) -> int:
 def requested(effort: object, budget: object) -> Ask | None:
     """A canonical request's ``reasoning_effort`` / ``reasoning_budget`` as one Ask (None
     when it asks for nothing). An explicit budget wins for its number; an explicit effort
-    wins for its name."""
-    has_budget = isinstance(budget, int) and not isinstance(budget, bool)
+    wins for its name. A budget above ``MAX_BUDGET`` or an unknown effort is a 400."""
+    number = max(budget, DYNAMIC) if isinstance(budget, int) and not isinstance(budget, bool) else None
+    if number is not None and number > MAX_BUDGET:
+        raise BadRequest(f"reasoning budget: at most {MAX_BUDGET:,} tokens", code="invalid_reasoning_budget")
     if effort is None or effort is msgspec.UNSET or effort == "":
-        if not has_budget:
-            return None
-        assert isinstance(budget, int)  # has_budget
-        number = max(budget, DYNAMIC)
-        return Ask(effort_for(number), number)
+        return None if number is None else Ask(effort_for(number), number)
     name = check_effort(effort)
-    if has_budget:
-        assert isinstance(budget, int)  # has_budget
-        return Ask(name, max(budget, DYNAMIC))
-    return Ask(name, EFFORT_BUDGETS[name])
+    return Ask(name, EFFORT_BUDGETS[name] if number is None else number)
 
 
 def anthropic_thinking(ask: Ask, max_tokens: int) -> tuple[int, int]:

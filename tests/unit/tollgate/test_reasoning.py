@@ -55,9 +55,13 @@ def test_requested(effort, budget, expected) -> None:
     assert reasoning.requested(effort, budget) == expected
 
 
-def test_requested_refuses_an_unknown_effort() -> None:
+def test_requested_refuses_an_unknown_effort_and_an_absurd_budget() -> None:
     with pytest.raises(BadRequest):
         reasoning.requested("turbo", UNSET)
+    assert reasoning.requested(UNSET, reasoning.MAX_BUDGET) == Ask("high", reasoning.MAX_BUDGET)
+    with pytest.raises(BadRequest) as err:
+        reasoning.requested(UNSET, reasoning.MAX_BUDGET + 1)
+    assert err.value.code == "invalid_reasoning_budget"
 
 
 @pytest.mark.parametrize(
