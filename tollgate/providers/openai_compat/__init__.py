@@ -25,6 +25,7 @@ _FULL_CHUNK = msgspec.json.Decoder(wire.FullChunk)
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _EMBEDDINGS = msgspec.json.Decoder(wire.EmbeddingsResponse)
 _RERANK = msgspec.json.Decoder(wire.RerankResponse)
+_REASONING_ALIAS = msgspec.json.Decoder(wire.ReasoningAlias)
 _JSON = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
@@ -94,6 +95,9 @@ class _Decoder:
         usage = usage_from_wire(w.usage)
         if usage is not None:
             self.usage = usage
+        for choice, text in zip(w.choices or (), self._adapter.reasoning_alias(event.data), strict=False):
+            if text and not choice.delta.reasoning_content:
+                choice.delta.reasoning_content = text
         return [ChatChunk(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)]
 
     def close(self) -> list[ChatChunk]:
@@ -132,8 +136,22 @@ class OpenAICompatible(Unsupported):
         except msgspec.DecodeError:
             raise ValueError("upstream answer is not a chat completion") from None
         usage = usage_from_wire(w.usage)
+        for choice, text in zip(w.choices or (), self.reasoning_alias(payload), strict=False):
+            if text and not choice.message.reasoning_content:
+                choice.message.reasoning_content = text
         response = ChatResponse(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)
         return response, usage or Usage()
+
+    def reasoning_alias(self, payload: bytes) -> list[str | None]:
+        """Per choice, the reasoning text under the profile's ``reasoning_field`` when that is
+        not the canonical ``reasoning_content`` (nothing to read otherwise)."""
+        if self.profile.reasoning_field == "reasoning_content":
+            return []
+        try:
+            choices = _REASONING_ALIAS.decode(payload).choices or []
+        except msgspec.DecodeError:
+            return []
+        return [(c.message or c.delta or wire.ReasoningText()).reasoning for c in choices]
 
     def native_usage(self, payload: bytes) -> Usage | None:
         return self.completion_usage(payload)

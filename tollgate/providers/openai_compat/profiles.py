@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -12,6 +14,9 @@ class Profile(msgspec.Struct, frozen=True):
     chat_path: str = "/chat/completions"
     embeddings_path: str = "/embeddings"
     rerank_path: str = "/rerank"
+    # Where its answers carry reasoning text: DeepSeek's "reasoning_content" (canonical), or
+    # "reasoning" (OpenRouter), read into reasoning_content when translating.
+    reasoning_field: Literal["reasoning_content", "reasoning"] = "reasoning_content"
 
 
 PROFILES: dict[str, Profile] = {
@@ -22,7 +27,7 @@ PROFILES: dict[str, Profile] = {
     "xai": Profile(),
     "together": Profile(),
     "fireworks": Profile(drop_params=frozenset({"logit_bias"})),
-    "openrouter": Profile(),
+    "openrouter": Profile(reasoning_field="reasoning"),
     "vllm": Profile(),
     "ollama": Profile(),
     "simulator": Profile(),

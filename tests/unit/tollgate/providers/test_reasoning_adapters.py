@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
 from tollgate import reasoning
@@ -17,6 +18,7 @@ from tollgate.providers import REGISTRY
 from tollgate.sse import Parser
 
 OPENAI, ANTHROPIC, GEMINI = REGISTRY["openai"], REGISTRY["anthropic"], REGISTRY["gemini"]
+OPENROUTER = REGISTRY["openrouter"]
 QUESTION = [{"role": "user", "content": "why"}]
 
 
@@ -247,3 +249,21 @@ def test_gemini_thought_parts_are_reasoning_content_and_thoughts_are_billed_as_o
     assert "".join(d.get("reasoning_content") or "" for d in deltas) == "Light Light scatters."
     assert "".join(d.get("content") or "" for d in deltas) == "Blue."
     assert chunks[-1].usage is not None and chunks[-1].usage.reasoning_tokens == 4
+
+
+def test_a_profiles_reasoning_field_is_read_as_reasoning_content() -> None:
+    """OpenRouter answers with ``reasoning``; DeepSeek (and the canonical form) with ``reasoning_content``."""
+    whole = {
+        "id": "gen-1",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Blue.", "reasoning": "Scattering."}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 9, "completion_tokens_details": {"reasoning_tokens": 4}},
+    }
+    response, usage = OPENROUTER.chat_response(json.dumps(whole).encode())
+    assert response.choices[0].message.reasoning_content == "Scattering." and usage.reasoning_tokens == 4
+    assert OPENAI.chat_response(json.dumps(whole).encode())[0].choices[0].message.reasoning_content is msgspec.UNSET  # not its field
+    chunk = {"id": "gen-1", "choices": [{"index": 0, "delta": {"reasoning": "Scat"}, "finish_reason": None}]}
+    decoder = OPENROUTER.stream_decoder("m")
+    (got,) = [c for event in Parser().feed(b"data: " + json.dumps(chunk).encode() + b"\n\n") for c in decoder.feed(event)]
+    assert got.choices[0].delta.reasoning_content == "Scat"
