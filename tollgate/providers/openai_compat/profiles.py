@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -13,6 +15,9 @@ class Profile(msgspec.Struct, frozen=True):
     embeddings_path: str = "/embeddings"
     rerank_path: str = "/rerank"
     completions_path: str = ""  # legacy text completions served as they are ("" = none: translated to chat)
+    # Where its answers carry reasoning text: DeepSeek's "reasoning_content" (canonical), or
+    # "reasoning" (OpenRouter), read into reasoning_content when translating.
+    reasoning_field: Literal["reasoning_content", "reasoning"] = "reasoning_content"
 
 
 PROFILES: dict[str, Profile] = {
@@ -23,7 +28,7 @@ PROFILES: dict[str, Profile] = {
     "xai": Profile(),
     "together": Profile(completions_path="/completions"),
     "fireworks": Profile(drop_params=frozenset({"logit_bias"}), completions_path="/completions"),
-    "openrouter": Profile(completions_path="/completions"),
+    "openrouter": Profile(completions_path="/completions", reasoning_field="reasoning"),
     "vllm": Profile(completions_path="/completions"),
     "ollama": Profile(completions_path="/completions"),
     "simulator": Profile(),

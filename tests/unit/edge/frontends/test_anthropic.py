@@ -27,6 +27,7 @@ from tollgate import estimate
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
 from tollgate.errors import BadRequest, InsufficientQuota, ModelNotFound, TollgateError, Unauthorized, UpstreamError
 from tollgate.providers import anthropic as provider
+from tollgate.reasoning import TRANSLATED_SIGNATURE
 from tollgate.rpc import router_pb2 as pb
 from tollgate.sse import Event, Parser
 
@@ -214,7 +215,8 @@ MESSAGE = {
 
 def test_chat_response() -> None:
     canonical, usage = answer(json.dumps(MESSAGE).encode())
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (115, 7, 100)
+    # reasoning tokens: the estimate of the thinking text ("hmm": one token), within the output
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens) == (115, 7, 100, 1)
     assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
     assert canonical["usage"] == usage.to_openai()
     (choice,) = canonical["choices"]
@@ -223,6 +225,7 @@ def test_chat_response() -> None:
         "role": "assistant",
         "content": "Let me check. One moment.",
         "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}}],
+        "reasoning_content": "hmm",
     }
     assert ADAPTER.native_usage(json.dumps(MESSAGE).encode()) == usage
     assert ADAPTER.native_usage(b"<html>") is None
@@ -432,6 +435,7 @@ def test_front_door_to_canonical() -> None:
             "tool_calls": [
                 {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
             ],
+            "reasoning_content": "hmm",  # the thinking block's text (its signature is Anthropic's alone)
         },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"},
         {"role": "user", "content": "Quick please"},
@@ -628,6 +632,10 @@ def accumulate(raw: bytes) -> dict:
             block, delta = message["content"][index], data["delta"]
             if delta["type"] == "text_delta":
                 block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
             elif delta["type"] == "input_json_delta":
                 buffers[index] = buffers.get(index, "") + delta["partial_json"]
         elif kind == "content_block_stop":
@@ -710,6 +718,7 @@ def test_stream_translated_both_ways() -> None:
     chunks, _ = decode_stream(STREAM, [17, 400, 401, 900])
     message = accumulate(encode(chunks))
     assert message["content"] == [
+        {"type": "thinking", "thinking": "hmm", "signature": TRANSLATED_SIGNATURE},  # not Anthropic's own signature: there is none
         {"type": "text", "text": "Héllo, wörld"},
         {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
         {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}},
@@ -765,7 +774,8 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
         "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
     }
     translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
-    assert translated.content[0].text == "Héllo, wörld" and translated.content[1].input == {"city": "Paris"}
+    assert translated.content[0].thinking == "hmm" and translated.content[0].signature == TRANSLATED_SIGNATURE
+    assert translated.content[1].text == "Héllo, wörld" and translated.content[2].input == {"city": "Paris"}
     anthropic.types.Message.model_validate(rendered(COMPLETION, "claude-alias"))
     with pytest.raises(anthropic.APIError):
         sdk_final_message(ERRORED)

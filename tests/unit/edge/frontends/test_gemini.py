@@ -710,7 +710,8 @@ def test_gemini_upstream_to_gemini_client_through_canonical() -> None:
     chunks, _ = decode_stream(STREAM_BYTES, 5)
     events = encoded_events(encode_all(chunks))
     parts = [p for e in events for p in e["candidates"][0].get("content", {}).get("parts", ())]
-    assert "".join(p.get("text", "") for p in parts) == "Héllo wörld"
+    assert "".join(p.get("text", "") for p in parts if not p.get("thought")) == "Héllo wörld"
+    assert [p["text"] for p in parts if p.get("thought")] == ["thinking"]  # the thought part, kept as one
     assert [p["functionCall"] for p in parts if "functionCall" in p] == [{"name": "f", "args": {"q": "x y"}}, {"name": "g", "args": {}}]
     assert events[-1]["usageMetadata"] == {
         "promptTokenCount": 5,
