@@ -150,7 +150,7 @@ class Encoder:
         entry = self._current
         assert entry is not None  # just opened
         entry.pieces.append(piece)
-        extra = {"logprobs": []} if kind is wire.MessageItem else {}
+        extra: dict[str, Any] = {"logprobs": []} if kind is wire.MessageItem else {}
         return out + self._event(delta_event, item_id=entry.item.id, output_index=entry.index, **{index_name: 0}, delta=piece, **extra)
 
     # --- function calls ---
