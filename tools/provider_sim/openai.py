@@ -20,6 +20,7 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     split_pieces,
+    structured,
     text_pieces,
 )
 
@@ -45,6 +46,13 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
         if isinstance(function, dict):
             return str(function.get("name", "")), function.get("parameters")
     return None
+
+
+def response_schema(body: dict[str, Any]) -> Any:
+    """``response_format.json_schema.schema`` (structured output), when the request has one."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return spec.get("schema") if isinstance(spec, dict) else None
 
 
 def has_tool_result(messages: list) -> bool:
@@ -101,6 +109,7 @@ def routes(sim: Sim) -> list:
             first_tool(body.get("tools")),
             has_tool_result(messages),
         )
+        completion = structured(completion, response_schema(body))
         usage = {
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,

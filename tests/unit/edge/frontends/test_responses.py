@@ -17,6 +17,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from services.edge.frontends.responses import FRONTEND
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
 from tollgate.errors import BadRequest, UpstreamError
+from tollgate.providers import REGISTRY
 from tollgate.sse import Parser
 
 EVENTS: pydantic.TypeAdapter = pydantic.TypeAdapter(ResponseStreamEvent)
@@ -188,6 +189,22 @@ def test_background_false_and_store_are_accepted():
     assert canonical({"input": "hi", "background": False, "store": True, "metadata": {"a": "b"}})["messages"] == [
         {"role": "user", "content": "hi"}
     ]
+
+
+# Where each upstream protocol carries a JSON schema the answer must match.
+SCHEMA_AT = {
+    "openai": lambda body: body["response_format"]["json_schema"]["schema"],
+    "anthropic": lambda body: body["output_config"]["format"]["schema"],
+    "gemini": lambda body: body["generationConfig"]["responseSchema"],
+}
+
+
+@pytest.mark.parametrize("kind", SCHEMA_AT)
+def test_structured_output_reaches_every_upstream_protocol(kind):
+    raw = json.dumps({"model": "m", "input": "hi", "text": {"format": {"type": "json_schema", "name": "weather", "schema": WEATHER}}})
+    request = FRONTEND.to_canonical(FRONTEND.parse(raw.encode()))
+    sent = json.loads(REGISTRY[kind].chat_request("http://upstream", "key", "up-model", request, stream=False).body)
+    assert SCHEMA_AT[kind](sent) == WEATHER
 
 
 # --- whole answers ----------------------------------------------------------------------------------
