@@ -13,7 +13,8 @@ Accepted and not forwarded: ``metadata`` (validated), ``reasoning.summary`` (the
 the upstream returns is answered as a summary), ``text.verbosity``, ``store`` (nothing is
 ever stored: answered with ``store: false``), ``strict`` on tools, ``include``,
 ``truncation``, ``service_tier``, ``prompt_cache_key``. ``reasoning`` input items (a
-previous answer's reasoning, sent back) are skipped: no upstream can take them as input.
+previous answer's reasoning, sent back) are skipped: no upstream can take them as input;
+so are the non-text parts of a ``function_call_output``.
 
 Refused with a 400 saying why: built-in tools (web_search, file_search, computer use, ...)
 and custom tools; what needs stored state (``previous_response_id``, ``conversation``,
@@ -167,6 +168,8 @@ def messages(req: wire.Request) -> list[dict[str, Any]]:
     if req.instructions:
         out.append({"role": "system", "content": req.instructions})
     items = [wire.InputItem(role="user", content=req.input)] if isinstance(req.input, str) else req.input or []
+    if not items:
+        raise BadRequest("'input' must be a non-empty string or array of items.", code="invalid_input")
     for item in items:
         reader = ITEM_READERS.get(item.type)
         if reader is None:
@@ -174,8 +177,6 @@ def messages(req: wire.Request) -> list[dict[str, Any]]:
                 f"Input item type '{item.type}' is not supported: Tollgate serves messages and function calls.", code="unsupported_input"
             )
         reader(item, out)
-    if not out:
-        raise BadRequest("'input' must be a non-empty string or array of items.", code="invalid_input")
     return out
 
 

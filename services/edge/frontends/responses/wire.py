@@ -172,9 +172,10 @@ class IncompleteDetails(msgspec.Struct):
 
 
 class ResponseObject(msgspec.Struct):
-    """The Response object. Tollgate keeps no state, so the request-echo fields say what it
-    applies to every answer: nothing stored (``store: false``), no previous response, no
-    background mode."""
+    """The Response object. Tollgate keeps no state: nothing is stored (``store: false``),
+    there is no previous response and no background mode. The fields that echo the request
+    (tools, tool_choice, temperature, ...) hold the API's defaults, not the request's: the
+    answer is rendered from the canonical answer alone."""
 
     id: str
     created_at: int

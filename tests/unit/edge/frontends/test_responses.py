@@ -158,6 +158,7 @@ def test_reasoning_effort_user_and_stream():
         ({"input": [{"role": "tool", "content": "x"}]}, "invalid_role", "role"),
         ({"input": [{"type": "function_call", "name": "f"}]}, "invalid_input", "call_id"),
         ({"input": []}, "invalid_input", "non-empty"),
+        ({"input": None, "instructions": "only this"}, "invalid_input", "non-empty"),
         ({"input": 7}, "invalid_request", "input"),
         ({"tool_choice": "sometimes"}, "invalid_tool_choice", "tool_choice"),
         ({"tools": [TOOL], "tool_choice": {"type": "web_search"}}, "invalid_tool_choice", "function"),
