@@ -26,7 +26,7 @@ FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-
 
 
 PRICE = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
-CLIENTS = ("openai", "anthropic", "gemini")
+CLIENTS = ("openai", "anthropic", "gemini", "responses")  # the client doors (responses: OpenAI's Responses API)
 
 
 def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0) -> str:

@@ -143,6 +143,46 @@ def test_structured_output(stack, new_account, upstream, stream):
     assert (stored["requests"], stored["completion_tokens"]) == (1, STRUCTURED_TOKENS)
 
 
+# Upstream failures before the answer: (the status the client sees, the SDK's exception).
+BEFORE_THE_ANSWER = {
+    "error-400": (400, openai.BadRequestError),
+    "error-401": (502, openai.InternalServerError),
+    "error-429": (429, openai.RateLimitError),
+    "error-500": (502, openai.InternalServerError),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(BEFORE_THE_ANSWER))
+@pytest.mark.parametrize("upstream", KINDS)
+def test_upstream_error_before_the_answer_is_the_sdks_error_and_metered_once(stack, new_account, upstream, mode):
+    account_id, key = new_account()
+    status, exception = BEFORE_THE_ANSWER[mode]
+    with pytest.raises(exception) as caught:
+        client(stack, key).responses.create(model=f"responses-{upstream}-{mode}", input=QUESTION, max_output_tokens=MAX_TOKENS)
+    assert caught.value.status_code == status
+    assert isinstance(caught.value.body, dict) and isinstance(caught.value.message, str)  # OpenAI's error shape, read by the SDK
+    if mode == "error-429":
+        assert caught.value.response.headers.get("retry-after") == "1"
+    stored = wait_for_usage(stack, account_id, 1)
+    assert (stored["requests"], stored["errors"]) == (1, 1)
+
+
+@pytest.mark.parametrize("mode", ["midstream-error", "malformed-stream"])
+@pytest.mark.parametrize("upstream", KINDS)
+def test_upstream_failure_mid_stream_ends_with_response_failed(stack, new_account, upstream, mode):
+    account_id, key = new_account()
+    stream = client(stack, key).responses.create(model=f"responses-{upstream}-{mode}", input=QUESTION, stream=True)
+    events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert "response.output_text.delta" in kinds, "what came before the failure reaches the client"
+    assert kinds[-2:] == ["error", "response.failed"] and "response.completed" not in kinds
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].response.error.code == "server_error"
+    stored = wait_for_usage(stack, account_id, 1)
+    assert (stored["requests"], stored["errors"]) == (1, 1)
+
+
 def test_a_stream_broken_upstream_ends_with_response_failed_and_is_metered_once(stack, new_account):
     account_id, key = new_account()
     events = list(client(stack, key).responses.create(model="sim-midstream-error", input="hi", stream=True))
