@@ -12,10 +12,11 @@ class Profile(msgspec.Struct, frozen=True):
     chat_path: str = "/chat/completions"
     embeddings_path: str = "/embeddings"
     rerank_path: str = "/rerank"
+    responses_path: str = ""  # the Responses API, when the provider serves it natively ("" = translated to chat)
 
 
 PROFILES: dict[str, Profile] = {
-    "openai": Profile(),
+    "openai": Profile(responses_path="/responses"),
     "deepseek": Profile(),
     "groq": Profile(drop_params=frozenset({"logit_bias", "logprobs", "top_logprobs"})),
     "mistral": Profile(drop_params=frozenset({"logit_bias", "user"})),

@@ -2,8 +2,11 @@
 
 Served for every model whatever its upstream speaks: the request is translated to the
 canonical chat request (``inbound``), the answer back into a Response object (``render``)
-or, streamed, into the Responses API's typed events (``stream``). No adapter speaks this
-protocol, so nothing passes through natively. Errors are OpenAI's shape.
+or, streamed, into the Responses API's typed events (``stream``). A channel that serves the
+Responses API natively (an OpenAI-compatible profile with a ``responses_path``) gets the
+client's body passed through instead, and its answer goes back untouched. The request is
+checked the same way for both, so what is refused does not depend on the channel chosen.
+Errors are OpenAI's shape.
 
 Tollgate stores nothing: ``store`` is answered as not stored, and what needs a stored
 response (``previous_response_id``, ``conversation``, background mode, and the routes that
@@ -27,12 +30,13 @@ from services.edge.limits import decode_object
 from tollgate import error_bodies
 from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest, TollgateError
+from tollgate.providers.base import RESPONSES_PROTOCOL
 
 __all__ = ["FRONTEND", "ROUTES", "ResponsesFrontend"]
 
 
 class ResponsesFrontend:
-    protocol = "openai-responses"  # no adapter speaks it: always translated
+    protocol = RESPONSES_PROTOCOL  # passed through to channels that serve it natively (``Adapter.native_for``)
     endpoint = "responses"
 
     def forward_headers(self, request: Request) -> tuple[tuple[str, str], ...]:
