@@ -57,6 +57,9 @@ def contract_catalog() -> str:
                 model = f"{client}-{kind}-{mode}"
                 parts += _models(model)
                 parts.append(_channel(f"fault-{model}", provider, prefix, {model: f"sim-{mode}"}))
+    # the Responses API passed through: an ``openai`` channel (its profile serves /responses natively)
+    parts += _models("contract-openai-responses")
+    parts.append(_channel("sim-openai-responses", "openai", "/v1", {"contract-openai-responses": "sim-1"}))
     for case in ("500", "429", "401"):
         parts += _models(f"h{case}")
         parts.append(_channel(f"h{case}-primary", "simulator", "/v1", {f"h{case}": f"sim-switch-{case}"}, priority=10))

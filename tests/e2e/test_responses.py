@@ -252,3 +252,37 @@ def test_store_true_is_answered_as_not_stored(stack, new_account):
     )
     assert r.status_code == 200
     assert r.json()["store"] is False
+
+
+# --- passed through to a channel that serves the Responses API natively --------------------------------
+
+NATIVE = "contract-openai-responses"  # an ``openai`` channel: its profile has the Responses API's path
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_passed_through_to_a_native_responses_upstream(stack, new_account, stream):
+    account_id, key = new_account()
+    c = client(stack, key)
+    kw = {"model": NATIVE, "instructions": SYSTEM, "tools": TOOLS, "max_output_tokens": MAX_TOKENS}
+    conversation: list = [{"role": "user", "content": QUESTION}]
+    first = create(c, stream=stream, input=conversation, **kw)
+    assert first.id.startswith("resp_sim"), "the upstream's own Response, untouched"
+    [call] = first.output
+    assert (call.type, call.name, json.loads(call.arguments)) == ("function_call", "get_weather", EXPECTED_ARGS)
+    conversation += [*first.output, {"type": "function_call_output", "call_id": call.call_id, "output": TOOL_RESULT}]
+    second = create(c, stream=stream, input=conversation, **kw)
+    assert second.id.startswith("resp_sim") and second.output_text == ANSWER
+    assert (second.usage.input_tokens, second.usage.output_tokens) == (words(SYSTEM, QUESTION, TOOL_RESULT), MAX_TOKENS)
+    stored = wait_for_usage(stack, account_id, 2)
+    assert (stored["requests"], stored["errors"]) == (2, 0)
+    assert stored["prompt_tokens"] == first.usage.input_tokens + second.usage.input_tokens
+    assert stored["completion_tokens"] == first.usage.output_tokens + second.usage.output_tokens
+    assert metered_by_endpoint(stack, account_id) == {"responses": 2}
+
+
+def test_what_needs_stored_state_is_refused_on_a_native_channel_too(stack, new_account):
+    """The same checks whichever channel serves the request: the refusal does not depend on failover."""
+    account_id, key = new_account()
+    with pytest.raises(openai.BadRequestError, match="stores no conversations"):
+        client(stack, key).responses.create(model=NATIVE, input="hi", previous_response_id="resp_sim1")
+    assert wait_for_usage(stack, account_id, 1, timeout=1.0)["requests"] == 0

@@ -1,7 +1,8 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
 It speaks three protocols (one Litestar app, see ``app.create_app``):
-- OpenAI at ``/v1``: chat/completions, embeddings, rerank, models (``openai.py``, ``embeddings.py``)
+- OpenAI at ``/v1``: chat/completions, responses, embeddings, rerank, models (``openai.py``,
+  ``responses.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
@@ -16,5 +17,5 @@ and behaves identically in all of them (``common.py``). The *model name* chooses
 - ``sim-flaky-NN``: exactly NN of every 100 requests answer 500, spread evenly
 - ``POST /_sim/force {"model": M, "status": S}``: model M answers HTTP S until forced to 0
 Token counts: prompt tokens = words in all system/message texts and tool results; completion
-tokens = words answered (7 for a tool call). ``/_sim/stats`` counts requests per model.
+tokens = words answered (7 for a tool call; 9 for a JSON-schema answer, the schema's JSON). ``/_sim/stats`` counts requests per model.
 """
