@@ -286,3 +286,15 @@ def test_what_needs_stored_state_is_refused_on_a_native_channel_too(stack, new_a
     with pytest.raises(openai.BadRequestError, match="stores no conversations"):
         client(stack, key).responses.create(model=NATIVE, input="hi", previous_response_id="resp_sim1")
     assert wait_for_usage(stack, account_id, 1, timeout=1.0)["requests"] == 0
+
+
+def test_max_output_tokens_bounds_the_pre_authorized_cost(stack, new_account):
+    """The hold is the worst case the request allows: 1,000,000 output tokens at $7/M is more than
+    the balance (402, nothing sent upstream); 5 tokens fit, and the answer is served."""
+    account_id, key = new_account(balance_micros=5_000)
+    c = client(stack, key)
+    with pytest.raises(openai.APIStatusError) as caught:
+        c.responses.create(model="contract-openai", input="hi", max_output_tokens=1_000_000)
+    assert caught.value.status_code == 402
+    assert c.responses.create(model="contract-openai", input="hi", max_output_tokens=5).status == "completed"
+    assert wait_for_usage(stack, account_id, 1)["requests"] == 1
