@@ -170,6 +170,8 @@ class Encoder:
                 self._calls[key] = entry
             self._last_call = entry
         assert isinstance(entry.item, wire.FunctionCallItem)  # tool-call entries only
+        if fn.name and not entry.item.name:  # a name that came after the call's first piece
+            entry.item.name = fn.name
         if piece := render.arguments(fn):
             entry.pieces.append(piece)
             out += self._event("response.function_call_arguments.delta", item_id=entry.item.id, output_index=entry.index, delta=piece)

@@ -420,3 +420,20 @@ def test_a_broken_stream_ends_with_an_error_and_response_failed():
 def test_an_error_before_any_chunk_still_opens_the_response():
     datas, _ = encoded([], error=UpstreamError("gone"))
     assert [d["type"] for d in datas] == ["response.created", "response.in_progress", "error", "response.failed"]
+
+
+def test_a_tool_call_named_after_its_first_piece_and_calls_keyed_by_id():
+    datas, state = encoded(
+        [
+            chunk({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": '{"city":'}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "get_weather", "arguments": '"Oslo"}'}}]}),
+            chunk({"tool_calls": [{"id": "call_9", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]}),  # Gemini-style
+            chunk(finish="tool_calls"),
+        ]
+    )
+    done = [d["item"] for d in datas if d["type"] == "response.output_item.done"]
+    assert [(i["call_id"], i["name"], json.loads(i["arguments"])) for i in done] == [
+        ("call_1", "get_weather", {"city": "Oslo"}),
+        ("call_9", "get_weather", {"city": "Rome"}),
+    ]
+    assert state._completed_response is not None and len(state._completed_response.output) == 2
