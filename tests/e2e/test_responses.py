@@ -265,8 +265,9 @@ def test_passed_through_to_a_native_responses_upstream(stack, new_account, strea
     c = client(stack, key)
     kw = {"model": NATIVE, "instructions": SYSTEM, "tools": TOOLS, "max_output_tokens": MAX_TOKENS}
     conversation: list = [{"role": "user", "content": QUESTION}]
-    first = create(c, stream=stream, input=conversation, **kw)
+    first = create(c, stream=stream, input=conversation, store=True, **kw)
     assert first.id.startswith("resp_sim"), "the upstream's own Response, untouched"
+    assert first.model_extra["store"] is False  # the upstream was told not to store it
     [call] = first.output
     assert (call.type, call.name, json.loads(call.arguments)) == ("function_call", "get_weather", EXPECTED_ARGS)
     conversation += [*first.output, {"type": "function_call_output", "call_id": call.call_id, "output": TOOL_RESULT}]

@@ -72,7 +72,7 @@ def _item(completion: Completion, status: str = "completed", text: str | None = 
     return {"id": "msg_sim1", "type": "message", "role": "assistant", "status": status, "content": [] if text == "" else content}
 
 
-def _response(ident: str, model: str, status: str, output: list, usage: dict[str, Any] | None) -> dict[str, Any]:
+def _response(ident: str, model: str, status: str, output: list, usage: dict[str, Any] | None, store: bool) -> dict[str, Any]:
     return {
         "id": ident,
         "object": "response",
@@ -84,7 +84,7 @@ def _response(ident: str, model: str, status: str, output: list, usage: dict[str
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
-        "store": False,
+        "store": store,  # as OpenAI does: stored unless the request says store: false
     }
 
 
@@ -98,14 +98,14 @@ def _usage(completion: Completion) -> dict[str, Any]:
     }
 
 
-def _events(ident: str, model: str, completion: Completion) -> list:
+def _events(ident: str, model: str, completion: Completion, store: bool) -> list:
     sequence = iter(range(1_000_000))
 
     def event(kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": next(sequence), **fields}
         return b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
-    opening = _response(ident, model, "in_progress", [], None)
+    opening = _response(ident, model, "in_progress", [], None, store)
     frames: list = [event("response.created", response=opening), event("response.in_progress", response=opening)]
     frames.append(event("response.output_item.added", output_index=0, item=_item(completion, "in_progress", "")))
     ids = {"item_id": "fc_sim1" if completion.tool_call else "msg_sim1", "output_index": 0}
@@ -125,7 +125,7 @@ def _events(ident: str, model: str, completion: Completion) -> list:
         frames.append(event("response.content_part.done", **ids, content_index=0, part={**part, "text": completion.text}))
     item = _item(completion)
     frames.append(event("response.output_item.done", output_index=0, item=item))
-    frames.append(event("response.completed", response=_response(ident, model, "completed", [item], _usage(completion))))
+    frames.append(event("response.completed", response=_response(ident, model, "completed", [item], _usage(completion), store)))
     return frames
 
 
@@ -137,9 +137,9 @@ def routes(sim: Sim) -> list:
             return admission
         body, model = admission
         completion = completion_for(model, body)
-        ident = f"resp_sim{sim.next_id()}"
+        ident, store = f"resp_sim{sim.next_id()}", body.get("store") is not False
         if body.get("stream"):
-            return Stream(emit(_events(ident, model, completion), sim.pace(model)), media_type="text/event-stream")
-        return Response(_response(ident, model, "completed", [_item(completion)], _usage(completion)))
+            return Stream(emit(_events(ident, model, completion, store), sim.pace(model)), media_type="text/event-stream")
+        return Response(_response(ident, model, "completed", [_item(completion)], _usage(completion), store))
 
     return [responses]

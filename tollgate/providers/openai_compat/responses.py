@@ -1,7 +1,9 @@
 """OpenAI's Responses API passed through to a provider that serves it natively (a profile
-with a ``responses_path``): the client's body goes on with only ``model`` replaced, and the
-answer and its events come back untouched; this side reads only the usage counts
-(``usage`` of the Response object, whole or in the stream's last ``response.*`` event)."""
+with a ``responses_path``): the client's body goes on with ``model`` replaced and ``store``
+set to false (Tollgate serves nothing that needs a stored response, so none is left with
+the provider either: OpenAI stores responses unless told not to), and the answer and its
+events come back untouched; this side reads only the usage counts (``usage`` of the
+Response object, whole or in the stream's last ``response.*`` event)."""
 
 from __future__ import annotations
 
@@ -93,7 +95,7 @@ class ResponsesPassthrough(Unsupported):
         self._channel = channel
 
     def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        out = {**body, "model": upstream_model}
+        out = {**body, "model": upstream_model, "store": False}
         return UpstreamRequest(
             url=base_url + self._channel.profile.responses_path, headers=self._channel.headers(secret), body=_ENCODER.encode(out)
         )

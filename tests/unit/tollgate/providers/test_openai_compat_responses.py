@@ -26,13 +26,13 @@ def event(data: dict) -> Event:
     return Event(data=json.dumps(data).encode(), name=data.get("type", ""))
 
 
-def test_the_request_is_the_clients_body_with_the_upstream_model():
+def test_the_request_is_the_clients_body_with_the_upstream_model_and_nothing_stored():
     assert VIEW is not None
-    body = {"model": "catalog-id", "input": [{"role": "user", "content": "hi"}], "tools": [{"type": "web_search"}], "stream": True}
+    body = {"model": "catalog-id", "input": [{"role": "user", "content": "hi"}], "tools": [{"type": "web_search"}], "store": True}
     req = VIEW.native_request("https://api.openai.com/v1", "sk-up", "gpt-up", body, stream=True)
     assert req.url == "https://api.openai.com/v1/responses"
     assert req.headers["authorization"] == "Bearer sk-up"
-    assert json.loads(req.body) == {**body, "model": "gpt-up"}
+    assert json.loads(req.body) == {**body, "model": "gpt-up", "store": False}
     assert body["model"] == "catalog-id"  # the client's body is not changed
 
 
