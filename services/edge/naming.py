@@ -6,7 +6,8 @@ answer has its one field rewritten here.
 Where each protocol's answer names its model (a registry: a door not listed is left as is):
 - OpenAI: ``model`` of the completion and of every chunk;
 - Anthropic: ``model`` of the message, and of ``message_start``'s ``message`` when streamed;
-- Gemini: ``modelVersion`` of the response and of every streamed response.
+- Gemini: ``modelVersion`` of the response and of every streamed response;
+- Responses API: ``model`` of the response, and of the ``response`` an event carries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-MODEL_FIELDS: dict[str, str] = {"openai": "model", "anthropic": "model", "gemini": "modelVersion"}
+MODEL_FIELDS: dict[str, str] = {"openai": "model", "anthropic": "model", "gemini": "modelVersion", "openai-responses": "model"}
 _ENVELOPES = ("message", "response")  # a streamed event that carries the answer one level down
 
 _DECODE = msgspec.json.decode

@@ -179,15 +179,18 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     canonical: list[ChatRequest] = []  # translated at most once, and only if an upstream needs it
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
-        if adapter.protocol == frontend.protocol:  # the client's own body, never decoded into canonical
-            req = adapter.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
+        if (speaker := adapter.native_for(frontend.protocol)) is not None:  # the client's own body, never decoded into canonical
+            req = speaker.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
             return msgspec.structs.replace(req, headers={**req.headers, **dict(forwarded)}) if forwarded else req
         if not canonical:
             canonical.append(frontend.to_canonical(parsed))
         return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)
 
     outcome = await attempt(edge, plan, build, meter)
-    native = outcome.adapter.protocol == frontend.protocol
+    speaker = outcome.adapter.native_for(frontend.protocol)
+    native = speaker is not None
+    if speaker is not None:  # what reads a passed-through answer's usage (a view of the channel for another protocol)
+        outcome.adapter = speaker
     headers = served_headers(outcome)
     if parsed.stream:
         headers["cache-control"] = "no-cache"

@@ -1,8 +1,8 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
 It speaks three protocols (one Litestar app, see ``app.create_app``):
-- OpenAI at ``/v1``: chat/completions, legacy completions, embeddings, rerank, models (``openai.py``,
-  ``completions.py``, ``embeddings.py``)
+- OpenAI at ``/v1``: chat/completions, legacy completions, responses, embeddings, rerank, models (``openai.py``,
+  ``completions.py``, ``responses.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
@@ -23,5 +23,5 @@ thinking block, or thought parts (with ``includeThoughts``), counted as each pro
 them; the answer is then at most 12 words. Anthropic's thinking rules are enforced
 (docs/reasoning.md).
 Token counts: prompt tokens = words in all system/message texts and tool results; completion
-tokens = words answered (7 for a tool call). ``/_sim/stats`` counts requests per model.
+tokens = words answered (7 for a tool call; 9 for a JSON-schema answer, the schema's JSON). ``/_sim/stats`` counts requests per model.
 """

@@ -19,6 +19,7 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     split_pieces,
+    structured,
     text_pieces,
     words,
 )
@@ -123,7 +124,10 @@ def thinking_setting(body: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def _completion(model: str, body: dict[str, Any], setting: str | None) -> Completion:
     has_result = any(b.get("type") == "tool_result" for b in _blocks(body))
-    return complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result, reasoning=setting)
+    completion = complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result, reasoning=setting)
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return structured(completion, fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None)
 
 
 def _usage(completion: Completion) -> dict[str, Any]:

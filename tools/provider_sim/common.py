@@ -168,6 +168,21 @@ def complete(
     return Completion(prompt_tokens, len(answer) + len(thought), words=answer, reasoning=thought)
 
 
+STRUCTURED_TOKENS = 9  # the completion size of a structured (JSON schema) answer
+
+
+def structured(completion: Completion, schema: Any) -> Completion:
+    """A text answer to a request that asks for JSON matching ``schema``: the JSON of
+    ``schema_args(schema)`` (compact, one piece), ``STRUCTURED_TOKENS`` tokens. A tool call,
+    or a request without a schema, is left as it is."""
+    if completion.tool_call is not None or not isinstance(schema, dict):
+        return completion
+    answer = msgspec.json.encode(schema_args(schema)).decode()
+    return Completion(
+        completion.prompt_tokens, STRUCTURED_TOKENS + completion.reasoning_tokens, words=[answer], reasoning=completion.reasoning
+    )
+
+
 def stream_fault(model: str) -> tuple[int, bool] | None:
     """(text pieces to send first, abort?) for the streaming fault models."""
     if model == "sim-midstream-error":

@@ -23,6 +23,7 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     string_values,
+    structured,
     text_pieces,
     words,
 )
@@ -97,7 +98,9 @@ def _completion(model: str, body: dict[str, Any]) -> Completion:
     has_result = any(_get(p, "functionResponse") is not None for p in _all_parts(body))
     max_tokens = _get(_get(body, "generationConfig"), "maxOutputTokens")
     setting, _ = thinking(body)
-    return complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result, reasoning=setting)
+    completion = complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result, reasoning=setting)
+    config = _get(body, "generationConfig")
+    return structured(completion, _get(config, "responseJsonSchema") or _get(config, "responseSchema"))
 
 
 def _content_text(content: Any) -> str:

@@ -20,6 +20,7 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     split_pieces,
+    structured,
     text_pieces,
 )
 
@@ -46,6 +47,13 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
         if isinstance(function, dict):
             return str(function.get("name", "")), function.get("parameters")
     return None
+
+
+def response_schema(body: dict[str, Any]) -> Any:
+    """``response_format.json_schema.schema`` (structured output), when the request has one."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return spec.get("schema") if isinstance(spec, dict) else None
 
 
 def has_tool_result(messages: list) -> bool:
@@ -108,6 +116,7 @@ def routes(sim: Sim) -> list:
             has_tool_result(messages),
             reasoning=effort if effort not in (None, "none") else None,
         )
+        completion = structured(completion, response_schema(body))
         usage: dict[str, Any] = {
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,

@@ -3,11 +3,12 @@
 
 Kept: system/developer text (hoisted to ``system``), text and image parts, tool calls and
 tool results, tools and tool_choice (incl. ``parallel_tool_calls: false``), max tokens,
-stop, temperature (clamped to Anthropic's 0..1), top_p, stream, ``user``, and reasoning
-(``thinking``, see ``thinking``). Dropped because Anthropic has no equivalent: n,
-logprobs/top_logprobs, logit_bias, response_format, presence/frequency_penalty, seed,
-audio/file parts, stream_options, and earlier turns' reasoning text (Anthropic takes back
-only its own signed thinking blocks).
+stop, temperature (clamped to Anthropic's 0..1), top_p, stream, ``user``, a ``json_schema``
+response_format (as ``output_config.format``), and reasoning (``thinking``, see ``thinking``).
+Dropped because Anthropic has no equivalent: n, logprobs/top_logprobs, logit_bias, a
+``json_object`` response_format, presence/frequency_penalty, seed, audio/file parts,
+stream_options, and earlier turns' reasoning text (Anthropic takes back only its own signed
+thinking blocks).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from tollgate.canonical import (
     FunctionCall,
     FunctionDef,
     ImageURL,
+    JSONSchemaSpec,
     Message,
     NamedFunction,
+    ResponseFormat,
     Tool,
     ToolCall,
     ToolChoice,
@@ -154,6 +157,15 @@ def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetTyp
     return out
 
 
+def output_format(fmt: ResponseFormat | UnsetType | None) -> dict[str, Any] | None:
+    """A ``json_schema`` response format as Anthropic's structured output
+    (``output_config.format``); ``json_object`` has no schema to give, and is dropped."""
+    if not isinstance(fmt, ResponseFormat) or fmt.type != "json_schema" or not isinstance(fmt.json_schema, JSONSchemaSpec):
+        return None
+    schema = fmt.json_schema.schema
+    return {"type": "json_schema", "schema": schema} if isinstance(schema, dict) else None
+
+
 def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> dict[str, Any]:
     """A canonical request as an Anthropic Messages body."""
     messages, system = messages_and_system(request.messages)
@@ -174,6 +186,8 @@ def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> 
         out["tools"] = tool_list
         if (choice := tool_choice(request.tool_choice, request.parallel_tool_calls)) is not None:
             out["tool_choice"] = choice
+    if (fmt := output_format(request.response_format)) is not None:
+        out.setdefault("output_config", {})["format"] = fmt
     if isinstance(request.user, str) and request.user:
         out["metadata"] = {"user_id": request.user}
     thinking(request, out)

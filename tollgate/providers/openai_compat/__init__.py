@@ -11,9 +11,21 @@ import msgspec
 
 from tollgate import reasoning
 from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
-from tollgate.providers.base import CHAT, EMBEDDINGS, RERANK, STREAM, Unsupported, UpstreamRequest, Usage
+from tollgate.providers.base import (
+    CHAT,
+    EMBEDDINGS,
+    RERANK,
+    RESPONSES,
+    RESPONSES_PROTOCOL,
+    STREAM,
+    Adapter,
+    Unsupported,
+    UpstreamRequest,
+    Usage,
+)
 from tollgate.providers.openai_compat import wire
 from tollgate.providers.openai_compat.profiles import PROFILES, Profile
+from tollgate.providers.openai_compat.responses import ResponsesPassthrough
 from tollgate.sse import Event
 
 __all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
@@ -111,6 +123,14 @@ class OpenAICompatible(Unsupported):
     def __init__(self, kind: str, profile: Profile):
         self.kind = kind
         self.profile = profile
+        if profile.responses_path:
+            self.abilities = self.abilities | {RESPONSES}
+
+    def native_for(self, protocol: str) -> Adapter | None:
+        """OpenAI's protocol itself; and the Responses API, passed through, when the profile has its path."""
+        if protocol == RESPONSES_PROTOCOL and self.profile.responses_path:
+            return ResponsesPassthrough(self)
+        return super().native_for(protocol)
 
     def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
         return self.native_request(base_url, secret, upstream_model, translated_body(request), stream=stream)
