@@ -375,12 +375,16 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
 
 
 async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool):
-    """Pass events through as they arrive (native) or translate them chunk by chunk."""
+    """Pass events through as they arrive (native) or translate them chunk by chunk. What one
+    read from the upstream holds goes to the client in one write (an upstream that sends a burst
+    of events costs one send, not one per event; one that trickles them, as a model generating
+    does, still gets each one through as it comes)."""
     decoder = outcome.adapter.stream_decoder(parsed.model)
     encoder = None if native else frontend.stream_encoder(parsed)
     parser = sse.Parser()
     status, error_code = 200, ""
     delivered = 0  # events that reached the client: the completion estimate if usage never comes
+    pending: list[bytes] = []  # events of the current read, translated, not yet sent
     pieces = outcome.response.aiter_bytes().__aiter__()
     published = False
     try:
@@ -401,10 +405,12 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 else:
                     out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
                 if out:
-                    delivered += 1
-                    if not meter.ttft_ms:
-                        meter.ttft_ms = meter.timer.elapsed_ms()
-                    yield out
+                    pending.append(out)
+            if pending:
+                if not meter.ttft_ms:
+                    meter.ttft_ms = meter.timer.elapsed_ms()
+                out, delivered, pending = b"".join(pending), delivered + len(pending), []
+                yield out
             if piece is None:
                 break
         tail = (
@@ -418,7 +424,8 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     except (http_client.HTTPError, ValueError) as exc:
         err = (UpstreamTimeout if isinstance(exc, http_client.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
         status, error_code = err.status, err.code or ""
-        yield (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
+        delivered += len(pending)  # what this read held before the break goes out ahead of the error
+        yield b"".join(pending) + (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
     except BaseException:  # the client went away (cancelled): bill what was delivered
         status, error_code = 499, "client_closed"
         raise

@@ -82,7 +82,7 @@ def schema_args(schema: Any) -> dict[str, Any]:
     """Tool-call arguments built from a JSON schema's ``properties``."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
     args: dict[str, Any] = {}
-    for name, prop in (properties or {}).items():
+    for name, prop in (properties if isinstance(properties, dict) else {}).items():  # a malformed schema: no arguments
         kind = prop.get("type") if isinstance(prop, dict) else None
         kind = kind.lower() if isinstance(kind, str) else None  # Gemini schemas say "STRING"
         args[name] = {"string": "sim", "integer": 1, "number": 1.5, "boolean": True}.get(kind)
