@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed
+## the Node SDK test's package (tests/node/), when npm exists; without npm that test is skipped and says why
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/node --no-audit --no-fund && touch $@; \
+	else echo "no npm: the Node SDK test (tests/e2e/test_node_clients.py) will be skipped"; fi
+
+install: $(VENV)/.installed tests/node/node_modules/.installed
 
 ## run: start NATS, accounts, router, metering, edge and the simulator (Ctrl-C stops all)
 run: install
@@ -57,4 +62,4 @@ proto: install
 	$(VENV)/bin/python -m tollgate.rpc.codegen
 
 clean:
-	rm -rf $(VENV) .tools .data .pytest_cache
+	rm -rf $(VENV) .tools .data .pytest_cache tests/node/node_modules

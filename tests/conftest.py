@@ -32,7 +32,7 @@ FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-
 
 
 PRICE = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
-CLIENTS = ("openai", "anthropic", "gemini")
+CLIENTS = ("openai", "anthropic", "gemini", "responses")  # the client doors (responses: OpenAI's Responses API)
 
 
 def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0, settings: str | None = None) -> str:
@@ -64,6 +64,9 @@ def contract_catalog() -> str:
                 model = f"{client}-{kind}-{mode}"
                 parts += _models(model)
                 parts.append(_channel(f"fault-{model}", provider, prefix, {model: f"sim-{mode}"}))
+    # the Responses API passed through: an ``openai`` channel (its profile serves /responses natively)
+    parts += _models("contract-openai-responses")
+    parts.append(_channel("sim-openai-responses", "openai", "/v1", {"contract-openai-responses": "sim-1"}))
     for case in ("500", "429", "401"):
         parts += _models(f"h{case}")
         parts.append(_channel(f"h{case}-primary", "simulator", "/v1", {f"h{case}": f"sim-switch-{case}"}, priority=10))

@@ -188,7 +188,9 @@ class StreamOptions(msgspec.Struct):
 class ChatRequest(msgspec.Struct):
     """A chat-completions request: what every translation reads (unknown fields are not carried:
     a same-protocol request passes through as bytes, and no translation forwards them).
-    ``reasoning_effort`` is the reasoning control (no upstream translation maps it yet)."""
+    ``reasoning_effort`` is the reasoning control; ``reasoning_budget`` (a Tollgate field, never
+    sent to an OpenAI upstream) the thinking budget in tokens when the client named one (0 off,
+    -1 dynamic): ``tollgate.reasoning`` maps each to the other."""
 
     model: str | UnsetType = UNSET
     messages: list[Message] = []
@@ -206,6 +208,7 @@ class ChatRequest(msgspec.Struct):
     parallel_tool_calls: bool | UnsetType | None = UNSET
     response_format: ResponseFormat | UnsetType | None = UNSET
     reasoning_effort: str | UnsetType | None = UNSET
+    reasoning_budget: int | UnsetType | None = UNSET
     user: str | UnsetType | None = UNSET
     stream: bool | UnsetType | None = UNSET
     stream_options: StreamOptions | UnsetType | None = UNSET

@@ -88,13 +88,21 @@ class RateLimited(TollgateError):
     default_code = "rate_limit_exceeded"
 
 
+class ModelNotFound(NotFound):
+    """The catalog has no model (nor alias) of that name: answered as the providers do (404),
+    so SDKs do not retry it."""
+
+    default_code = "model_not_found"
+
+
 class ModelUnavailable(TollgateError):
-    """No channel can serve the model (unknown model or every channel gone)."""
+    """The model exists but no channel can serve it now (every channel unhealthy, disabled or
+    excluded by the request's provider preferences)."""
 
     status = 503
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    grpc_code = grpc.StatusCode.UNAVAILABLE
     error_type = "invalid_request_error"
-    default_code = "model_not_found"
+    default_code = "model_unavailable"
 
 
 class ServiceUnavailable(TollgateError):

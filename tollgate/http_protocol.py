@@ -7,7 +7,13 @@
   JSON error shape, and is closed. uvicorn itself only times out idle keep-alive
   connections, never a request whose headers trickle in;
 - a request's headers may take at most ``MAX_HEADER_BYTES`` (httptools sets no limit of its
-  own): more is a 431, in the JSON error shape, and the connection is closed.
+  own): more is a 431, in the JSON error shape, and the connection is closed;
+- a request asking to upgrade to anything but a WebSocket (``Upgrade: h2c``, what
+  ``curl --http2`` sends) is served as the HTTP/1.1 request it also is, body included: the
+  upgrade is declined by not answering 101 (RFC 9110 §7.8), and the connection closes after
+  the answer (the parser stopped at the upgrade). httptools hands the bytes after the headers
+  back unread, so uvicorn alone would run the request with an empty body. A body of unknown
+  length (chunked) with such an upgrade is refused with a 400.
 
 Which JSON shape: ``render(path, error)``, given whatever path the parser had read (may be
 empty); by default the OpenAI-style ``{"error": {...}}``. The edge passes its own, which
@@ -20,6 +26,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import httptools
 import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -55,15 +62,56 @@ def protocol_class(render: Render | None = None, header_timeout_s: float = 10.0)
 
         _header_bytes = 0  # read since the current request began, while its headers are incomplete
 
+        _upgrade_body = -1  # body bytes still to come of a request whose upgrade was declined (-1: none)
+
         def data_received(self, data: bytes) -> None:
             self._last_data = data[:512]
-            super().data_received(data)
+            if self._upgrade_body >= 0:
+                self._declined_upgrade_body(data)
+                return
+            self._unset_keepalive_if_required()
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.send_400_response(MALFORMED)
+            except httptools.HttpParserUpgrade as upgrade:
+                if self._should_upgrade():
+                    self.handle_websocket_upgrade()
+                else:
+                    self._decline_upgrade(data[upgrade.args[0] :] if upgrade.args else b"")
             if self._header_timer is None or self.transport.is_closing():
                 return  # not waiting for headers (they are complete, or the connection is done)
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self._disarm_header_timer()
                 self._send_error(HeadersTooLarge(f"The request's headers exceed {MAX_HEADER_BYTES // 1024} KiB."))
+
+        def _decline_upgrade(self, rest: bytes) -> None:
+            """Serve the request without upgrading: the body follows the headers, as long as
+            Content-Length says; the parser is done with this connection, so it closes after."""
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:
+                return
+            headers = dict(self.headers)
+            if b"transfer-encoding" in headers:
+                self._send_error(BadRequest("A request with an Upgrade header must give its body's Content-Length.", code="invalid_http"))
+                return
+            length = headers.get(b"content-length", b"0")
+            cycle.keep_alive = False
+            self._upgrade_body = int(length) if length.isdigit() else 0
+            cycle.more_body = self._upgrade_body > 0
+            self._declined_upgrade_body(rest)
+
+        def _declined_upgrade_body(self, data: bytes) -> None:
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete or self._upgrade_body <= 0:
+                return
+            piece = data[: self._upgrade_body]
+            self._upgrade_body -= len(piece)
+            cycle.body += piece
+            if self._upgrade_body == 0:
+                cycle.more_body = False
+            cycle.message_event.set()
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)

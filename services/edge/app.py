@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 
-from services.edge import proxy
-from services.edge.context import Edge, timer_of
+from services.edge import model_lists, proxy
+from services.edge.context import Edge
 from services.edge.errors import error_handlers
 from services.edge.fastpath import FastRoutes
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
-from services.edge.frontends.openai import OpenAIFrontend, bearer, parse_embeddings, parse_rerank
+from services.edge.frontends.openai import OpenAIFrontend, completions, parse_embeddings, parse_rerank
 from services.edge.middleware import timing_middleware
 from tollgate import health
 from tollgate.errors import TollgateError
@@ -22,9 +23,14 @@ from tollgate.providers.base import EMBEDDINGS_OPERATION, RERANK_OPERATION
 OPENAI = OpenAIFrontend()
 
 
-def door_for(path: str) -> Frontend:
-    """The front door a path belongs to, for errors raised outside its routes."""
-    return anthropic.FRONTEND if path.startswith("/v1/messages") else gemini.FRONTEND if path.startswith("/gemini/") else OPENAI
+def door_for(path: str, headers: Mapping[str, str] | None = None) -> Frontend:
+    """The front door a path belongs to, for errors raised outside its routes; an unknown
+    ``/v1/`` path asked with the Anthropic SDK's headers is the Anthropic door's."""
+    if path.startswith("/gemini/"):
+        return gemini.FRONTEND
+    if path.startswith("/v1/messages") or (headers is not None and ("anthropic-version" in headers or "x-api-key" in headers)):
+        return anthropic.FRONTEND
+    return OPENAI
 
 
 def transport_error_body(path: str, err: TollgateError) -> bytes:
@@ -48,15 +54,6 @@ async def rerank(request: Request) -> Response:
     return await proxy.unary(request, OPENAI, endpoint="rerank", operation=RERANK_OPERATION, parse=parse_rerank)
 
 
-@get("/v1/models")
-async def list_models(request: Request) -> dict[str, Any]:
-    edge: Edge = request.app.state.edge
-    timer_of(request.scope).endpoint = "models"
-    await edge.auth.principal(bearer(request))
-    models = await edge.routes.models()
-    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]}
-
-
 @get("/healthz")
 async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
@@ -68,9 +65,10 @@ def create_app(edge: Edge) -> Litestar:
             chat_completions,
             embeddings,
             rerank,
-            list_models,
+            *model_lists.ROUTES,  # GET /v1/models[/{id}] (OpenAI or Anthropic shape), GET /gemini/v1beta/models[/{model}]
             healthz,
             *FRONTEND_ROUTES,
+            *completions.ROUTES,  # POST /v1/completions (legacy text completions)
             *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry),
         ],
         middleware=[timing_middleware],

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
-from services.edge.frontends.base import Frontend
 from tollgate.errors import BadRequest, Forbidden, NotFound, RateLimited, TollgateError, Unauthorized
+
+if TYPE_CHECKING:  # only a type here: importing the doors would import this module back
+    from services.edge.frontends.base import Frontend
 
 log = structlog.get_logger(service="edge")
 
@@ -46,14 +49,14 @@ def as_tollgate(exc: Exception) -> TollgateError:
     return TollgateError("The server had an error while processing your request.")
 
 
-def error_handlers(frontend: Frontend | Callable[[str], Frontend]) -> ExceptionHandlersMap:
+def error_handlers(frontend: Frontend | Callable[[str, Mapping[str, str]], Frontend]) -> ExceptionHandlersMap:
     """Litestar ``exception_handlers`` for routes of one front door; or, given a function of
     the request path (the app-level handler: unknown routes, wrong methods), of the door the
     path names."""
 
     def render(request: Request, exc: Exception) -> Response:
         err = as_tollgate(exc)
-        door = frontend(request.url.path) if callable(frontend) else frontend
+        door = frontend(request.url.path, request.headers) if callable(frontend) else frontend
         return Response(content=door.error_body(err), status_code=err.status, headers=err.headers, media_type="application/json")
 
     return {Exception: render}

@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
-from services.edge import http_client, limits, preauth
+from services.edge import http_client, limits, naming, preauth
 from services.edge.auth import Principal
 from services.edge.context import Edge, RequestTimer, timer_of
 from services.edge.frontends.base import Frontend, Parsed
@@ -21,7 +21,7 @@ from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import estimate, events, sse
 from tollgate.canonical import ChatRequest
-from tollgate.errors import ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
+from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
 from tollgate.providers.base import CHAT, Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb
@@ -181,15 +181,18 @@ async def chat(request: Request, frontend: Frontend, *, model: str | None = None
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         if CHAT not in adapter.abilities:
             return None  # a retrieval-only kind (cohere, jina, voyage): the upstream loop skips it
-        if adapter.protocol == frontend.protocol:  # the client's own body, never decoded into canonical
-            req = adapter.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
+        if (speaker := adapter.native_for(frontend.protocol)) is not None:  # the client's own body, never decoded into canonical
+            req = speaker.native_request(candidate.base_url, secret, candidate.upstream_model, parsed.body, stream=parsed.stream)
             return msgspec.structs.replace(req, headers={**req.headers, **dict(forwarded)}) if forwarded else req
         if not canonical:
             canonical.append(frontend.to_canonical(parsed))
         return adapter.chat_request(candidate.base_url, secret, candidate.upstream_model, canonical[0], stream=parsed.stream)
 
     outcome = await attempt(edge, plan, build, meter)
-    native = outcome.adapter.protocol == frontend.protocol
+    speaker = outcome.adapter.native_for(frontend.protocol)
+    native = speaker is not None
+    if speaker is not None:  # what reads a passed-through answer's usage (a view of the channel for another protocol)
+        outcome.adapter = speaker
     headers = served_headers(outcome)
     if parsed.stream:
         headers["cache-control"] = "no-cache"
@@ -248,12 +251,18 @@ async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candida
     """Every (model, channel) attempt of a request, in order: each model's channels as the
     request's preferences order them, then the next fallback model's."""
     plan: list[tuple[Route, pb.Candidate]] = []
+    unknown: list[ModelNotFound] = []
     for model in options.models:
         try:
             route = await edge.routes.route(model)
+        except ModelNotFound as err:
+            unknown.append(err)
+            continue
         except ModelUnavailable:
             continue
         plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
+    if len(unknown) == len(options.models):  # no model the request names exists: 404, as the providers answer
+        raise unknown[0]
     if not plan:
         wanted = options.prefs.describe()
         raise ModelUnavailable(
@@ -356,6 +365,7 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
     meter.ttft_ms = meter.timer.elapsed_ms()
     if native:
         meter.publish(status=200, usage=outcome.adapter.native_usage(payload), attempts=outcome.attempts, channel=outcome.candidate)
+        payload = naming.renamed(payload, frontend.protocol, parsed.model)
         return Response(content=payload, status_code=200, media_type="application/json", headers=headers)
     try:
         canonical, usage = outcome.adapter.chat_response(payload)
@@ -367,12 +377,16 @@ async def complete(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: P
 
 
 async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Parsed, native: bool):
-    """Pass events through as they arrive (native) or translate them chunk by chunk."""
+    """Pass events through as they arrive (native) or translate them chunk by chunk. What one
+    read from the upstream holds goes to the client in one write (an upstream that sends a burst
+    of events costs one send, not one per event; one that trickles them, as a model generating
+    does, still gets each one through as it comes)."""
     decoder = outcome.adapter.stream_decoder(parsed.model)
     encoder = None if native else frontend.stream_encoder(parsed)
     parser = sse.Parser()
     status, error_code = 200, ""
     delivered = 0  # events that reached the client: the completion estimate if usage never comes
+    pending: list[bytes] = []  # events of the current read, translated, not yet sent
     pieces = outcome.response.aiter_bytes().__aiter__()
     published = False
     try:
@@ -389,14 +403,16 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
                 if encoder is None:  # native: passed through as the upstream sent it
                     if decoder.observe(event) and (event.data == b"[DONE]" or not parsed.wants_usage):
                         continue
-                    out = sse.frame(event.data, event.name)
+                    out = sse.frame(naming.renamed(event.data, frontend.protocol, parsed.model), event.name)
                 else:
                     out = b"".join(encoder.encode(chunk) for chunk in decoder.feed(event))
                 if out:
-                    delivered += 1
-                    if not meter.ttft_ms:
-                        meter.ttft_ms = meter.timer.elapsed_ms()
-                    yield out
+                    pending.append(out)
+            if pending:
+                if not meter.ttft_ms:
+                    meter.ttft_ms = meter.timer.elapsed_ms()
+                out, delivered, pending = b"".join(pending), delivered + len(pending), []
+                yield out
             if piece is None:
                 break
         tail = (
@@ -410,22 +426,33 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     except (http_client.HTTPError, ValueError) as exc:
         err = (UpstreamTimeout if isinstance(exc, http_client.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
         status, error_code = err.status, err.code or ""
-        yield (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
+        delivered += len(pending)  # what this read held before the break goes out ahead of the error
+        yield b"".join(pending) + (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
     except BaseException:  # the client went away (cancelled): bill what was delivered
         status, error_code = 499, "client_closed"
         raise
     finally:
         await outcome.response.aclose()
         if not published:
-            _publish_cut(meter, outcome, parsed, decoder.usage, status, error_code, delivered)
+            _publish_cut(meter, outcome, frontend, parsed, decoder.usage, status, error_code, delivered)
 
 
-def _publish_cut(meter: Meter, outcome: Outcome, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int) -> None:
+def estimated_prompt(frontend: Frontend, parsed: Parsed) -> int:
+    """The one estimator (``tollgate.estimate``) over the request as canonical."""
+    try:
+        return estimate.request_tokens(frontend.to_canonical(parsed))
+    except TollgateError:
+        return estimate.unreadable_tokens(parsed.body)
+
+
+def _publish_cut(
+    meter: Meter, outcome: Outcome, frontend: Frontend, parsed: Parsed, usage: Usage | None, status: int, error_code: str, delivered: int
+) -> None:
     """Meter a stream that did not end normally: what was delivered is billed (estimated
     when the upstream's usage never came)."""
     estimated = False
     if status != 200 and delivered and (usage is None or not usage.completion_tokens):
-        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimate.prompt_tokens(parsed.body)
+        prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt(frontend, parsed)
         usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
     if status not in (200, 499):
         outcome_failed(meter, outcome, "timeout" if status == 504 else "error")

@@ -9,7 +9,7 @@ import grpc
 from services.edge.limits import check_model_name
 from tollgate import errors, events
 from tollgate.cache import CachedLookup
-from tollgate.errors import ModelUnavailable
+from tollgate.errors import ModelNotFound, ModelUnavailable
 from tollgate.rpc import router_pb2 as pb
 from tollgate.rpc import router_pb2_grpc as pb_grpc
 
@@ -27,7 +27,7 @@ class RouteTable:
     def __init__(self, stub: pb_grpc.RouterStub, *, ttl: float, maxsize: int):
         self._stub = stub
         self._routes: CachedLookup[str, Route] = CachedLookup(
-            self._route, ttl=ttl, maxsize=maxsize, negative=(ModelUnavailable,), negative_ttl=min(ttl, 5.0)
+            self._route, ttl=ttl, maxsize=maxsize, negative=(ModelNotFound, ModelUnavailable), negative_ttl=min(ttl, 5.0)
         )
         self._models: CachedLookup[str, list[pb.Model]] = CachedLookup(self._list_models, ttl=ttl, maxsize=1)
 
@@ -46,7 +46,8 @@ class RouteTable:
         try:
             reply: pb.RouteResponse = await self._stub.Route(pb.RouteRequest(model=model), timeout=5)
         except grpc.aio.AioRpcError as err:
-            raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelUnavailable}) from None
+            # unknown model (404) and known model without a healthy channel (503) stay apart
+            raise errors.from_grpc(err, {grpc.StatusCode.NOT_FOUND: ModelNotFound, grpc.StatusCode.UNAVAILABLE: ModelUnavailable}) from None
         timeouts = reply.timeouts if reply.HasField("timeouts") else None
         return Route(
             model=reply.model,

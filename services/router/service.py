@@ -10,7 +10,7 @@ from services.router.catalog import Catalog, Channel, Price
 from services.router.health import ChannelView
 from services.router.policies import DataPolicy
 from services.router.table import RoutingTable
-from tollgate.errors import BadRequest, ModelUnavailable, NotFound, abort
+from tollgate.errors import BadRequest, ModelNotFound, ModelUnavailable, NotFound, abort
 from tollgate.rpc import router_pb2 as pb
 from tollgate.rpc import router_pb2_grpc as pb_grpc
 
@@ -60,7 +60,9 @@ class RouterService(pb_grpc.RouterServicer):
 
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         model, serving = self.table.route(request.model, self._rng)
-        if model is None or not serving:
+        if model is None or not any(model.id in c.models for c in self.table.catalog.channels):
+            await abort(context, ModelNotFound(f"The model {request.model} does not exist"))
+        if not serving:
             await abort(context, ModelUnavailable(f"No available channel for model {request.model}"))
         t = model.timeouts
         return pb.RouteResponse(
@@ -97,7 +99,16 @@ class RouterService(pb_grpc.RouterServicer):
         return pb.ListModelsResponse(
             table_version=self.table.version,
             models=[
-                pb.Model(id=m.id, aliases=m.aliases, owned_by=m.owned_by, created=m.created, price=price_msg(m.price))
+                pb.Model(
+                    id=m.id,
+                    aliases=m.aliases,
+                    owned_by=m.owned_by,
+                    created=m.created,
+                    price=price_msg(m.price),
+                    context_length=m.context_length,
+                    max_output_tokens=m.max_output_tokens,
+                    capabilities=m.capabilities,
+                )
                 for m in catalog.models.values()
                 if m.id in served
             ],

@@ -22,6 +22,10 @@ async def _find(url: str, request_id: str) -> bytes:
             msg = await js.get_msg(events.USAGE_STREAM, seq)
             if (msg.headers or {}).get("Nats-Msg-Id") == request_id:
                 return msg.data
+            if msg.subject.startswith(events.USAGE_BATCH_SUBJECT):  # a UsageBatch: the event, as a v1 message would carry it
+                for event in events.decode(msg.subject, msg.data).events:
+                    if event.request_id == request_id:
+                        return events.encode(event)
         raise AssertionError(f"no usage event published for {request_id}")
     finally:
         await nc.close()

@@ -14,8 +14,10 @@ ENDPOINTS: dict[str, dict] = {
     "/v1/chat/completions": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
     "/v1/messages": {"model": "{model}", "messages": MESSAGES, "max_tokens": 5},
     "/v1/messages/count_tokens": {"model": "{model}", "messages": MESSAGES},
+    "/v1/completions": {"model": "{model}", "prompt": "hi", "max_tokens": 5},
     "/v1/embeddings": {"model": "embed-1", "input": "hi"},
     "/v1/rerank": {"model": "rerank-1", "query": "q", "documents": ["a", "b"]},
+    "/v1/responses": {"model": "{model}", "input": "hi", "max_output_tokens": 5},
     "/gemini/v1beta/models/{model}:generateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},
     "/gemini/v1beta/models/{model}:streamGenerateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},
     "/gemini/v1beta/models/{model}:countTokens": {"contents": GEMINI_CONTENTS},
@@ -101,6 +103,30 @@ RICH: list[tuple[str, dict]] = [
         },
     ),
 ]
+RICH.append(  # the Responses API door: items of every kind it translates
+    (
+        "/v1/responses",
+        {
+            "model": "{model}",
+            "max_output_tokens": 5,
+            "instructions": "terse",
+            "tools": [{"type": "function", "name": "weather", "description": "d", "parameters": _TOOL["function"]["parameters"]}],
+            "tool_choice": "auto",
+            "text": {"format": {"type": "json_schema", "name": "w", "schema": _TOOL["function"]["parameters"]}},
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "metadata": {"k": "v"},
+            "stream": False,
+            "input": [
+                {
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "hi"}, {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}],
+                },
+                {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"city":"x"}'},
+                {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            ],
+        },
+    )
+)
 # Models served by an upstream of each protocol (so translation runs both ways).
 MODELS = ("sim-1", "contract-anthropic", "contract-gemini")
 

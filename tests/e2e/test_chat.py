@@ -128,13 +128,13 @@ def test_exhausted_balance_is_402(stack, new_account):
     assert err.value.body["code"] == "insufficient_quota"
 
 
-def test_unknown_model_is_503(stack, new_account):
+def test_unknown_model_is_404(stack, new_account):
     _, key = new_account()
-    with pytest.raises(openai.InternalServerError) as err:
+    with pytest.raises(openai.NotFoundError) as err:
         ask(client(stack, key), model="no-such-model")
-    assert err.value.status_code == 503
+    assert err.value.status_code == 404
     assert err.value.body == {
-        "message": "No available channel for model no-such-model",
+        "message": "The model no-such-model does not exist",
         "type": "invalid_request_error",
         "code": "model_not_found",
         "param": None,

@@ -40,6 +40,9 @@ FIELD_NAMES = st.sampled_from(
         "messages",
         "max_tokens",
         "max_completion_tokens",
+        "prompt",
+        "suffix",
+        "echo",
         "max_output_tokens",
         "n",
         "stream",
@@ -182,9 +185,10 @@ def requests_(draw):
 
 
 def _unknown_model(response: httpx.Response) -> bool:
-    """The one 5xx a client can cause on purpose, by the edge's current contract
-    (tests/e2e/test_chat.py ``test_unknown_model_is_503``): a model no channel serves is 503
-    ``model_not_found``, in the door's shape. Anything else at 5xx fails the fuzz."""
+    """The one 5xx a client can cause on purpose, by the edge's current contract: a model
+    whose every channel its own provider preferences exclude is 503 ``model_unavailable``, in
+    the door's shape (an unknown model is 404: tests/e2e/test_chat.py
+    ``test_unknown_model_is_404``). Anything else at 5xx fails the fuzz."""
     if response.status_code != 503:
         return False
     error = response.json().get("error") or {}

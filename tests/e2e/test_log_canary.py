@@ -169,6 +169,35 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
         ("gemini generateContent -> openai", g + "sim-1:generateContent", gem, 200),
         ("gemini embedContent", g + "embed-1:embedContent", {"content": {"parts": [{"text": canary}]}}, 200),
         ("gemini countTokens", g + "sim-1:countTokens", gem, 200),
+        ("responses", "/v1/responses", {"model": "sim-1", "instructions": canary, "input": canary, "max_output_tokens": 4}, 200),
+        (
+            "responses stream -> anthropic, tools",
+            "/v1/responses",
+            {
+                "model": "canary-claude",
+                "input": [{"role": "user", "content": [{"type": "input_text", "text": canary}]}],
+                "tools": [{"type": "function", "name": "f", "description": canary, "parameters": {"type": "object", "properties": {}}}],
+                "stream": True,
+            },
+            200,
+        ),
+        (
+            "responses -> gemini, a function call round trip",
+            "/v1/responses",
+            {
+                "model": "canary-gemini",
+                "input": [
+                    {"role": "user", "content": canary},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": json.dumps({"q": canary})},
+                    {"type": "function_call_output", "call_id": "c1", "output": canary},
+                ],
+                "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "description": canary}}},
+            },
+            200,
+        ),
+        ("responses stream that breaks", "/v1/responses", {"model": "sim-midstream-error", "input": canary, "stream": True}, 200),
+        ("responses built-in tool", "/v1/responses", {"model": "sim-1", "input": canary, "tools": [{"type": canary}]}, 400),
+        ("responses unknown item", "/v1/responses", {"model": "sim-1", "input": [{"type": canary, "content": canary}]}, 400),
         # errors: the answer may quote the request back to its sender; no log line may
         ("stream that breaks", "/v1/chat/completions", chat("sim-midstream-error", stream=True), 200),
         ("upstream refuses", "/v1/chat/completions", chat("canary-400"), 400),

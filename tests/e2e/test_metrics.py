@@ -85,7 +85,7 @@ def test_a_completion_moves_every_services_series(stack, new_account):
     raw_name = f"no-such-model-{secrets.token_hex(4)}"  # what a client typed: never a label
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(model=raw_name, messages=[{"role": "user", "content": PROMPT}])
-    assert err.value.status_code == 503
+    assert err.value.status_code == 404
     prompt = reply.usage.prompt_tokens + streamed.prompt_tokens
     completion = reply.usage.completion_tokens + streamed.completion_tokens
     assert (prompt, completion) == (12, 9)
@@ -97,7 +97,7 @@ def test_a_completion_moves_every_services_series(stack, new_account):
 
     assert delta("tollgate_edge_requests_total", **CHAT) == 2
     assert delta("tollgate_edge_request_seconds_count", **CHAT) == 2
-    assert delta("tollgate_edge_requests_total", endpoint="chat", model="unknown", status="503") == 1
+    assert delta("tollgate_edge_requests_total", endpoint="chat", model="unknown", status="404") == 1
     assert raw_name not in str(list(edge))
     assert delta("tollgate_edge_gateway_overhead_seconds_count", endpoint="chat") == 3
     assert delta("tollgate_edge_upstream_seconds_count", **SIM) == 2 and edge.get_("tollgate_edge_upstream_seconds_sum", **SIM) > 0

@@ -140,13 +140,14 @@ def test_a_failed_call_is_an_error_span_and_a_known_key_needs_no_rpc(traced):
     )  # not sim-1: routes are cached
     with pytest.raises(openai.APIStatusError) as refused:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
-    assert refused.value.status_code == 503
+    assert refused.value.status_code == 404
     spans = collector.wait(
         lambda all_: [s for s in all_ if s.kind == "SERVER" and s.attributes.get("tollgate.model_requested") == "no-such-model"],
         what="the failed request's server span",
     )
     failed = spans[-1]
-    assert failed.service == "tollgate-edge" and failed.attributes["http.response.status_code"] == 503 and failed.error
+    assert failed.service == "tollgate-edge" and failed.attributes["http.response.status_code"] == 404
+    assert not failed.error  # a client's mistake (an unknown model, 404) is not the edge's failure; the router's span is
     trace = collector.wait(
         lambda all_: [s for s in all_ if s.trace_id == failed.trace_id and s.kind == "SERVER" and s.service == "tollgate-router"],
         what="the router's NOT_FOUND span",

@@ -31,6 +31,7 @@ __all__ = [
     "RERANK",
     "RERANK_OPERATION",
     "RESPONSES",
+    "RESPONSES_PROTOCOL",
     "STREAM",
     "Adapter",
     "NoChat",
@@ -72,10 +73,11 @@ class StreamDecoder(Protocol):
 
 # What an adapter can do. ``chat`` and ``stream`` every chat adapter has (a retrieval-only kind,
 # ``NoChat``: cohere, jina, voyage, has neither); the others are optional
-# and an adapter names those it has in ``abilities`` (``responses`` is reserved for OpenAI's
-# Responses API, which no adapter serves yet).
+# and an adapter names those it has in ``abilities`` (``responses``: OpenAI's Responses API
+# served natively, so a Responses request passes through; see ``Adapter.native_for``).
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
 ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES})
+RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
 
 
 class NotSupported(Exception):
@@ -110,6 +112,12 @@ class Adapter(Protocol):
 
     def error_message(self, payload: bytes) -> str: ...
 
+    def native_for(self, protocol: str) -> Adapter | None:
+        """The adapter that passes a client's body of ``protocol`` through to this channel
+        (``native_request``, ``native_usage``, ``stream_decoder``): itself when it speaks that
+        protocol, a view of it when it also serves it natively, else None (translated)."""
+        ...
+
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """An OpenAI ``/v1/embeddings`` body as this upstream's request."""
         ...
@@ -137,7 +145,11 @@ class Unsupported:
     overrides what it serves (and lists it in ``abilities``)."""
 
     kind: str
+    protocol: str
     abilities: frozenset[str] = frozenset({CHAT, STREAM})
+
+    def native_for(self, protocol: str) -> Adapter | None:
+        return self if protocol == self.protocol else None  # type: ignore[return-value]  # a subclass is the whole Adapter
 
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, EMBEDDINGS)

@@ -1,7 +1,8 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
 It speaks the protocols below (one Litestar app, see ``app.create_app``):
-- OpenAI at ``/v1``: chat/completions, embeddings, rerank, models (``openai.py``, ``embeddings.py``)
+- OpenAI at ``/v1``: chat/completions, legacy completions, responses, embeddings, rerank, models (``openai.py``,
+  ``completions.py``, ``responses.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
 - Azure OpenAI at ``/azure/openai/deployments/{deployment}/…?api-version=`` and ``/azure/openai/v1`` (``azure.py``)
@@ -17,6 +18,12 @@ and behaves identically in all of them (``common.py``). The *model name* chooses
 - ``sim-malformed-stream``: streams 2 text pieces, then ``data: {not json``, then ends cleanly
 - ``sim-flaky-NN``: exactly NN of every 100 requests answer 500, spread evenly
 - ``POST /_sim/force {"model": M, "status": S}``: model M answers HTTP S until forced to 0
+Reasoning mode, for any model, when the request asks for reasoning (``reasoning_effort``;
+Anthropic ``thinking``; Gemini ``thinkingConfig``): five words of reasoning text naming the
+setting received (``common.reasoning_words``) come first, as ``reasoning_content``, a signed
+thinking block, or thought parts (with ``includeThoughts``), counted as each provider counts
+them; the answer is then at most 12 words. Anthropic's thinking rules are enforced
+(docs/reasoning.md).
 Token counts: prompt tokens = words in all system/message texts and tool results; completion
-tokens = words answered (7 for a tool call). ``/_sim/stats`` counts requests per model.
+tokens = words answered (7 for a tool call; 9 for a JSON-schema answer, the schema's JSON). ``/_sim/stats`` counts requests per model.
 """

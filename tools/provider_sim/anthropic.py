@@ -19,12 +19,15 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     split_pieces,
+    structured,
     text_pieces,
     words,
 )
 
 PREFIX = "/anthropic/v1"
 TOOL_USE_ID = "toolu_sim_1"
+SIGNATURE = "sim-signature-1"  # the simulator's thinking blocks carry it, and it accepts no other back
+MIN_BUDGET = 1024
 
 
 def anthropic_error(status: int, message: str) -> Response:
@@ -79,9 +82,52 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _completion(model: str, body: dict[str, Any]) -> Completion:
+def thinking_setting(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(the reasoning setting, an error message) for Anthropic's thinking rules: thinking blocks
+    sent back carry this simulator's signature; ``thinking`` enabled needs 1024 <= budget_tokens
+    < max_tokens, no temperature but 1, top_p >= 0.95, no forced tool, and a last assistant turn
+    with tool calls that starts with a thinking block. The setting is the budget ("adaptive")."""
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature") != SIGNATURE:
+                return None, "messages: Invalid `signature` in `thinking` block"
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind in (None, "disabled"):
+        return None, None
+    assert isinstance(thinking, dict)  # kind came from it
+    if kind == "adaptive":
+        setting = "adaptive"
+    elif kind == "enabled":
+        budget, limit = thinking.get("budget_tokens"), body.get("max_tokens")
+        if not isinstance(budget, int) or budget < MIN_BUDGET:
+            return None, f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}"
+        if not isinstance(limit, int) or budget >= limit:
+            return None, "`max_tokens` must be greater than `thinking.budget_tokens`"
+        setting = str(budget)
+    else:
+        return None, f"thinking.type: unknown type {kind!r}"
+    if body.get("temperature") not in (None, 1, 1.0):
+        return None, "`temperature` may only be set to 1 when thinking is enabled"
+    if body.get("top_p", 1) < 0.95:
+        return None, "`top_p` must be greater than or equal to 0.95 when thinking is enabled"
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        return None, "Thinking may not be enabled when tool_choice forces tool use."
+    assistant = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "assistant"]
+    content = assistant[-1].get("content") if assistant else None
+    calls = isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+    if calls and not (isinstance(content[0], dict) and content[0].get("type") in ("thinking", "redacted_thinking")):
+        return None, "messages: a final `assistant` message must start with a thinking block when thinking is enabled"
+    return setting, None
+
+
+def _completion(model: str, body: dict[str, Any], setting: str | None) -> Completion:
     has_result = any(b.get("type") == "tool_result" for b in _blocks(body))
-    return complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result)
+    completion = complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result, reasoning=setting)
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return structured(completion, fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None)
 
 
 def _usage(completion: Completion) -> dict[str, Any]:
@@ -94,10 +140,11 @@ def _usage(completion: Completion) -> dict[str, Any]:
 
 
 def _content(completion: Completion) -> tuple[list[dict], str]:
+    thinking = [{"type": "thinking", "thinking": completion.reasoning_text, "signature": SIGNATURE}] if completion.reasoning else []
     call = completion.tool_call
     if call is not None:
-        return [{"type": "tool_use", "id": TOOL_USE_ID, "name": call.name, "input": call.args}], "tool_use"
-    return [{"type": "text", "text": completion.text}], "end_turn"
+        return [*thinking, {"type": "tool_use", "id": TOOL_USE_ID, "name": call.name, "input": call.args}], "tool_use"
+    return [*thinking, {"type": "text", "text": completion.text}], "end_turn"
 
 
 def routes(sim: Sim) -> list:
@@ -120,7 +167,10 @@ def routes(sim: Sim) -> list:
         if isinstance(admission, Response):
             return admission
         body, model = admission
-        completion = _completion(model, body)
+        setting, refusal = thinking_setting(body)
+        if refusal is not None:
+            return anthropic_error(400, refusal)
+        completion = _completion(model, body, setting)
         ident = f"msg_sim{sim.next_id()}"
         if body.get("stream"):
             return Stream(emit(_stream(ident, model, completion), sim.pace(model)), media_type="text/event-stream")
@@ -165,24 +215,33 @@ def _stream(ident: str, model: str, completion: Completion) -> list:
         "usage": usage,
     }
     frames: list = [_event("message_start", {"message": message})]
+    index = 0
+    if completion.reasoning:  # a thinking block first: its text, then its signature
+        frames.append(_event("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+        for piece in text_pieces(completion.reasoning):
+            frames.append(_event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": piece}}))
+        frames.append(_event("content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": SIGNATURE}}))
+        frames.append(_event("content_block_stop", {"index": 0}))
+        index = 1
     call = completion.tool_call
     if call is not None:
         block = {"type": "tool_use", "id": TOOL_USE_ID, "name": call.name, "input": {}}
-        frames += [_event("content_block_start", {"index": 0, "content_block": block}), _event("ping", {})]
+        frames += [_event("content_block_start", {"index": index, "content_block": block}), _event("ping", {})]
         for piece in split_pieces(call.arguments_json):
-            frames.append(_event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}))
+            frames.append(_event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": piece}}))
         stop_reason = "tool_use"
     else:
-        frames += [_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}), _event("ping", {})]
+        frames += [_event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}}), _event("ping", {})]
         pieces = [
-            _event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}}) for p in text_pieces(completion.words)
+            _event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": p}})
+            for p in text_pieces(completion.words)
         ]
         body, fired = apply_fault(model, pieces, b"event: content_block_delta\ndata: " + MALFORMED_DATA + b"\n\n")
         frames += body
         if fired:
             return frames
         stop_reason = "end_turn"
-    frames.append(_event("content_block_stop", {"index": 0}))
+    frames.append(_event("content_block_stop", {"index": index}))
     delta = {"stop_reason": stop_reason, "stop_sequence": None}
     frames.append(
         _event(

@@ -82,7 +82,7 @@ def schema_args(schema: Any) -> dict[str, Any]:
     """Tool-call arguments built from a JSON schema's ``properties``."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
     args: dict[str, Any] = {}
-    for name, prop in (properties or {}).items():
+    for name, prop in (properties if isinstance(properties, dict) else {}).items():  # a malformed schema: no arguments
         kind = prop.get("type") if isinstance(prop, dict) else None
         kind = kind.lower() if isinstance(kind, str) else None  # Gemini schemas say "STRING"
         args[name] = {"string": "sim", "integer": 1, "number": 1.5, "boolean": True}.get(kind)
@@ -113,17 +113,32 @@ class ToolCall:
 @dataclass
 class Completion:
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning included, as every provider counts it
     words: list[str] = field(default_factory=list)  # the text answer (empty for a tool call)
     tool_call: ToolCall | None = None
+    reasoning: list[str] = field(default_factory=list)  # the reasoning text's words (reasoning mode)
 
     @property
     def text(self) -> str:
         return " ".join(self.words)
 
     @property
+    def reasoning_text(self) -> str:
+        return " ".join(self.reasoning)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return len(self.reasoning)
+
+    @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+def reasoning_words(setting: str) -> list[str]:
+    """Reasoning mode's text: five words naming the reasoning setting the request carried
+    (an effort, a budget, "dynamic"), so a test can see which setting reached the upstream."""
+    return ["reasoning", "with", "setting", setting, "first"]
 
 
 def complete(
@@ -132,18 +147,40 @@ def complete(
     max_tokens: Any,
     first_tool: tuple[str, Any] | None,
     has_tool_result: bool,
+    reasoning: str | None = None,
 ) -> Completion:
     """The answer: one call to the first declared tool if no tool result is in the
-    conversation yet, else ``max_tokens`` words (default 12). Fault models always answer text."""
+    conversation yet, else ``max_tokens`` words (default 12). Fault models always answer text.
+    Reasoning mode (``reasoning``: the request's reasoning setting) puts ``reasoning_words``
+    first, counted in the completion tokens, and the answer text is then at most 12 words,
+    within what ``max_tokens`` leaves (it bounds reasoning and answer together)."""
+    thought = reasoning_words(reasoning) if reasoning is not None else []
     if first_tool is not None and not has_tool_result and model not in FAULT_MODELS:
         name, schema = first_tool
-        return Completion(prompt_tokens, TOOL_CALL_TOKENS, tool_call=ToolCall(name, schema_args(schema)))
+        return Completion(prompt_tokens, TOOL_CALL_TOKENS + len(thought), tool_call=ToolCall(name, schema_args(schema)), reasoning=thought)
     try:
         n = int(max_tokens or DEFAULT_COMPLETION_WORDS)
     except (TypeError, ValueError):
         n = DEFAULT_COMPLETION_WORDS
+    if thought:
+        n = min(n - len(thought), DEFAULT_COMPLETION_WORDS)
     answer = answer_words(max(n, 0))
-    return Completion(prompt_tokens, len(answer), words=answer)
+    return Completion(prompt_tokens, len(answer) + len(thought), words=answer, reasoning=thought)
+
+
+STRUCTURED_TOKENS = 9  # the completion size of a structured (JSON schema) answer
+
+
+def structured(completion: Completion, schema: Any) -> Completion:
+    """A text answer to a request that asks for JSON matching ``schema``: the JSON of
+    ``schema_args(schema)`` (compact, one piece), ``STRUCTURED_TOKENS`` tokens. A tool call,
+    or a request without a schema, is left as it is."""
+    if completion.tool_call is not None or not isinstance(schema, dict):
+        return completion
+    answer = msgspec.json.encode(schema_args(schema)).decode()
+    return Completion(
+        completion.prompt_tokens, STRUCTURED_TOKENS + completion.reasoning_tokens, words=[answer], reasoning=completion.reasoning
+    )
 
 
 def stream_fault(model: str) -> tuple[int, bool] | None:

@@ -20,10 +20,12 @@ def relevance(query: str, document: str) -> float:
 
 def embeddings_answer(body: dict[str, Any], model: str) -> Response:
     """OpenAI's embeddings answer to an admitted body."""
-    texts = body.get("input")
-    texts = [texts] if isinstance(texts, str) else texts
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        return openai_error(400, "input must be a string or a non-empty list of strings")
+    value = body.get("input")
+    tokens_only = isinstance(value, list) and bool(value) and all(isinstance(t, int) for t in value)
+    inputs = [value] if isinstance(value, str) or tokens_only else value
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str | list) for t in inputs):
+        return openai_error(400, "input must be a string, a list of strings, a token array or a list of token arrays")
+    texts = [t if isinstance(t, str) else " ".join(str(n) for n in t) for t in inputs]  # a token array: one word a token
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         return openai_error(400, "encoding_format must be 'float' or 'base64'")

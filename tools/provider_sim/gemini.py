@@ -23,11 +23,13 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     string_values,
+    structured,
     text_pieces,
     words,
 )
 
 ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
+THOUGHT_SIGNATURE = "c2ltLXNpZ25hdHVyZQ=="  # base64 of "sim-signature"
 SSE_END = b"\r\n\r\n"  # what Google sends; SDKs accept \n\n too
 
 
@@ -74,10 +76,31 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
+def thinking(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """(the reasoning setting, whether thoughts are shown) from generationConfig.thinkingConfig:
+    a thinkingBudget other than 0 (its number, or "dynamic" for -1), a thinkingLevel (its
+    name), or includeThoughts alone ("dynamic"). Without thinkingConfig the simulator does
+    not think (real models may)."""
+    config = _get(_get(body, "generationConfig"), "thinkingConfig")
+    if not isinstance(config, dict):
+        return None, False
+    budget, level, include = _get(config, "thinkingBudget"), _get(config, "thinkingLevel"), _get(config, "includeThoughts") is True
+    if budget == 0:
+        return None, False
+    if isinstance(level, str):
+        return level.lower(), include
+    if isinstance(budget, int) and budget > 0:
+        return str(budget), include
+    return ("dynamic", include) if budget == -1 or include else (None, False)
+
+
 def _completion(model: str, body: dict[str, Any]) -> Completion:
     has_result = any(_get(p, "functionResponse") is not None for p in _all_parts(body))
     max_tokens = _get(_get(body, "generationConfig"), "maxOutputTokens")
-    return complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result)
+    setting, _ = thinking(body)
+    completion = complete(model, prompt_tokens(body), max_tokens, first_tool(_get(body, "tools")), has_result, reasoning=setting)
+    config = _get(body, "generationConfig")
+    return structured(completion, _get(config, "responseJsonSchema") or _get(config, "responseSchema"))
 
 
 def _content_text(content: Any) -> str:
@@ -93,17 +116,28 @@ def _response(model: str, ident: str, parts: list[dict], usage: dict[str, Any], 
 
 
 def _usage(completion: Completion) -> dict[str, Any]:
-    return {
+    """Gemini counts thoughts apart: candidatesTokenCount is the answer alone."""
+    usage = {
         "promptTokenCount": completion.prompt_tokens,
-        "candidatesTokenCount": completion.completion_tokens,
+        "candidatesTokenCount": completion.completion_tokens - completion.reasoning_tokens,
         "totalTokenCount": completion.total_tokens,
     }
+    if completion.reasoning:
+        usage["thoughtsTokenCount"] = completion.reasoning_tokens
+    return usage
+
+
+def _thought_parts(completion: Completion, shown: bool) -> list[dict]:
+    return [{"text": completion.reasoning_text, "thought": True}] if completion.reasoning and shown else []
 
 
 def _answer_parts(completion: Completion) -> list[dict]:
     call = completion.tool_call
     if call is not None:
-        return [{"functionCall": {"name": call.name, "args": call.args}}]
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": call.args}}
+        if completion.reasoning:
+            part["thoughtSignature"] = THOUGHT_SIGNATURE  # a thinking model signs its function calls
+        return [part]
     return [{"text": completion.text}]
 
 
@@ -131,25 +165,30 @@ def routes(sim: Sim) -> list:
             texts = [_content_text(_get(r, "content")) for r in (requests if isinstance(requests, list) else ())]
             return Response({"embeddings": [{"values": embedding(t)} for t in texts]})
         completion = _completion(model, body)
+        shown = thinking(body)[1]
         ident = f"sim{sim.next_id()}"
         if action == "generateContent":
-            return Response(_response(model, ident, _answer_parts(completion), _usage(completion), finish=True))
+            parts = [*_thought_parts(completion, shown), *_answer_parts(completion)]
+            return Response(_response(model, ident, parts, _usage(completion), finish=True))
         sse = request.query_params.get("alt") == "sse"
-        frames = _stream(model, ident, completion, sse)
+        frames = _stream(model, ident, completion, sse, shown)
         return Stream(emit(frames, sim.pace(model)), media_type="text/event-stream" if sse else "application/json")
 
     return [models]
 
 
-def _stream(model: str, ident: str, completion: Completion, sse: bool) -> list:
-    """One response per word (the last one with finishReason and full usage); SSE events with
-    ``?alt=sse``, else the elements of one JSON array, as Google does."""
+def _stream(model: str, ident: str, completion: Completion, sse: bool, shown: bool = False) -> list:
+    """One response per word (the last one with finishReason and full usage), thought words
+    first when shown; SSE events with ``?alt=sse``, else the elements of one JSON array, as
+    Google does."""
+    early = {"promptTokenCount": completion.prompt_tokens}
+    thoughts = [_response(model, ident, [{"text": p, "thought": True}], early, finish=False) for p in text_pieces(completion.reasoning)]
+    objects = thoughts if shown else []
     if completion.tool_call is not None:
-        objects = [_response(model, ident, _answer_parts(completion), _usage(completion), finish=True)]
+        objects.append(_response(model, ident, _answer_parts(completion), _usage(completion), finish=True))
     else:
         pieces = text_pieces(completion.words) or [""]
-        early = {"promptTokenCount": completion.prompt_tokens}
-        objects = [_response(model, ident, [{"text": p}], early, finish=False) for p in pieces[:-1]]
+        objects += [_response(model, ident, [{"text": p}], early, finish=False) for p in pieces[:-1]]
         objects.append(_response(model, ident, [{"text": pieces[-1]}], _usage(completion), finish=True))
     if sse:
         framed = [b"data: " + msgspec.json.encode(o) + SSE_END for o in objects]

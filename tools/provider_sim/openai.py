@@ -20,10 +20,12 @@ from tools.provider_sim.common import (
     emit,
     error_headers,
     split_pieces,
+    structured,
     text_pieces,
 )
 
 TOOL_CALL_ID = "call_sim_1"
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")  # what reasoning models take
 
 
 def prompt_tokens(messages: list) -> int:
@@ -45,6 +47,13 @@ def first_tool(tools: Any) -> tuple[str, Any] | None:
         if isinstance(function, dict):
             return str(function.get("name", "")), function.get("parameters")
     return None
+
+
+def response_schema(body: dict[str, Any]) -> Any:
+    """``response_format.json_schema.schema`` (structured output), when the request has one."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return spec.get("schema") if isinstance(spec, dict) else None
 
 
 def has_tool_result(messages: list) -> bool:
@@ -90,18 +99,27 @@ def chat_answer(sim: Sim, body: dict[str, Any], model: str, *, filter_results: b
     annotations (``prompt_filter_results`` in the answer, a choice-less first stream chunk)."""
     messages = body.get("messages") or []
     messages = messages if isinstance(messages, list) else []
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in EFFORTS:
+        return openai_error(400, f"Unsupported value: 'reasoning_effort' does not support {effort!r}.")
+    if "reasoning_budget" in body:  # Tollgate's own canonical field must never reach an upstream
+        return openai_error(400, "Unrecognized request argument supplied: reasoning_budget")
     completion = complete(
         model,
         prompt_tokens(messages),
         body.get("max_completion_tokens") or body.get("max_tokens"),
         first_tool(body.get("tools")),
         has_tool_result(messages),
+        reasoning=effort if effort not in (None, "none") else None,
     )
-    usage = {
+    completion = structured(completion, response_schema(body))
+    usage: dict[str, Any] = {
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
         "total_tokens": completion.total_tokens,
     }
+    if completion.reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": completion.reasoning_tokens}
     ident = f"chatcmpl-sim{sim.next_id()}"
     created = int(time.time())
     if body.get("stream"):
@@ -115,6 +133,8 @@ def chat_answer(sim: Sim, body: dict[str, Any], model: str, *, filter_results: b
         message, finish = _tool_call_message(completion), "tool_calls"
     else:
         message, finish = {"role": "assistant", "content": completion.text}, "stop"
+    if completion.reasoning:
+        message["reasoning_content"] = completion.reasoning_text  # DeepSeek's field
     answer = {
         "id": ident,
         "object": "chat.completion",
@@ -154,15 +174,19 @@ def _stream(ident: str, created: int, model: str, completion: Completion, usage:
         return b"data: " + msgspec.json.encode(obj) + b"\n\n"
 
     call = completion.tool_call
+    # Reasoning comes first (a tool call's stream has no role-only chunk: its first chunk says the role).
+    reasoning = text_pieces(completion.reasoning)
+    role = {} if call is None else {"role": "assistant"}
+    thinking = [chunk({**(role if i == 0 else {}), "reasoning_content": p}) for i, p in enumerate(reasoning)]
     if call is not None:
         head = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": call.name, "arguments": ""}}
-        frames: list = [chunk({"role": "assistant", "content": None, "tool_calls": [head]})]
+        frames: list = [*thinking, chunk({"role": "assistant", "content": None, "tool_calls": [head]})]
         frames += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in split_pieces(call.arguments_json)]
         finish = "tool_calls"
     else:
         pieces = [chunk({"content": p}) for p in text_pieces(completion.words)]
         body, fired = apply_fault(model, pieces, b"data: " + MALFORMED_DATA + b"\n\n")
-        frames = [chunk({"role": "assistant", "content": ""}), *body]
+        frames = [chunk({"role": "assistant", "content": ""}), *thinking, *body]
         if fired:
             return frames
         finish = "stop"

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from services.edge.frontends import anthropic, gemini
+from services.edge.frontends import anthropic, gemini, responses
 
-FRONTEND_ROUTES = [*anthropic.ROUTES, *gemini.ROUTES]
+FRONTEND_ROUTES = [*anthropic.ROUTES, *gemini.ROUTES, *responses.ROUTES]

@@ -207,7 +207,7 @@ async def test_outcomes_over_nats_drive_health_and_notices(nats_url: str, catalo
         assert await until(lambda: router.notices == [1, 2])
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await router.stub.Route(pb.RouteRequest(model="m1"))
-        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # the model exists, its one channel is open
         # cooldown_s = 1: half-open with no new outcome, and edges are told within the tick.
         assert await until(lambda: router.notices == [1, 2, 3], timeout=2.0)
         assert (await router.states())["c1"] == "half_open"

@@ -120,11 +120,12 @@ async def test_route_canonical_id_uses_that_models_upstream_name(router) -> None
 
 
 @pytest.mark.parametrize("model", ["does-not-exist", "orphan", "nobody-serves-me", ""])
-async def test_route_unavailable_model_is_not_found(router, model: str) -> None:
+async def test_route_unknown_or_unserved_model_is_not_found(router, model: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await router.Route(pb.RouteRequest(model=model))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert info.value.details() == f"No available channel for model {model}"
+    assert info.value.details() == f"The model {model} does not exist"
+    assert dict(info.value.trailing_metadata())["tollgate-error-code"] == "model_not_found"
 
 
 async def test_list_models_only_lists_served_models(router) -> None:
@@ -215,7 +216,9 @@ async def test_set_channel_enabled_disables_and_reenables() -> None:
         assert [c.channel_id for c in route.candidates] == ["backup"] and route.table_version == 2
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Route(pb.RouteRequest(model="beta"))  # served by primary only
-        assert (info.value.code(), info.value.details()) == (grpc.StatusCode.NOT_FOUND, "No available channel for model beta")
+        # a known model without a routable channel: UNAVAILABLE (the edge's 503), not an unknown model's NOT_FOUND (404)
+        assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNAVAILABLE, "No available channel for model beta")
+        assert dict(info.value.trailing_metadata())["tollgate-error-code"] == "model_unavailable"
         listed = {c.channel_id: c for c in (await stub.ListChannels(pb.ListChannelsRequest())).channels}
         assert (listed["primary"].state, listed["primary"].disabled_reason) == ("disabled", "key rotation")
 

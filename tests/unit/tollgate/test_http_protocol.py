@@ -214,3 +214,40 @@ async def test_the_overhead_header_counts_from_the_requests_first_byte():
         assert overhead >= 300
     finally:
         await stack.aclose()
+
+
+H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-piece", "body-later"])
+def test_an_h2c_upgrade_is_declined_and_the_body_kept(split: bool) -> None:
+    """``curl --http2`` sends ``Upgrade: h2c``: httptools stops at the upgrade, and uvicorn alone
+    would run the request with an empty body. The upgrade is declined, the body arrives whole,
+    and the connection closes after the answer."""
+    body = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+    head = b"POST /v1/size HTTP/1.1\r\nHost: x\r\n" + H2C + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+
+    async def main():
+        stack, port = await _serve(header_timeout_s=5)
+        async with stack:
+            if split:
+                return await _exchange(port, head + body[:10], pause_s=0.2, then=body[10:])
+            return await _exchange(port, head + body)
+
+    answer, _ = asyncio.run(main())
+    status, headers, payload = _split(answer)
+    assert (status, payload) == (200, {"size": len(body)})
+    assert headers["connection"] == "close" and not answer.startswith(b"HTTP/1.1 101")
+
+
+def test_an_h2c_upgrade_with_a_chunked_body_is_a_clear_400() -> None:
+    request = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n" + H2C + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+
+    async def main():
+        stack, port = await _serve(header_timeout_s=5)
+        async with stack:
+            return await _exchange(port, request)
+
+    answer, _ = asyncio.run(main())
+    status, _, payload = _split(answer)
+    assert status == 400 and payload["type"] == "error" and "Content-Length" in payload["error"]["message"]

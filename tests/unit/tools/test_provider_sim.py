@@ -115,6 +115,55 @@ def test_openai_tool_call(oai: openai.OpenAI) -> None:
     assert after.choices[0].message.content == text(3) and after.usage.prompt_tokens == 8
 
 
+def test_openai_responses(oai: openai.OpenAI) -> None:
+    done = oai.responses.create(model="sim-1", instructions=SYSTEM, input=PROMPT, max_output_tokens=5)
+    assert done.output_text == text(5) and done.status == "completed"
+    assert (done.usage.input_tokens, done.usage.output_tokens, done.usage.total_tokens) == (7, 5, 12)
+    with oai.responses.stream(model="sim-1", input=[{"role": "user", "content": [{"type": "input_text", "text": PROMPT}]}]) as stream:
+        final = stream.get_final_response()
+    assert final.output_text == text(12) and final.usage.input_tokens == 4
+
+    tools = [{"type": "function", "name": "weather", "parameters": WEATHER_SCHEMA}, {"type": "function", "name": "other"}]
+    conversation: list = [{"role": "user", "content": PROMPT}]
+    first = oai.responses.create(model="sim-1", input=conversation, tools=tools)
+    [call] = first.output
+    assert (call.type, call.name, json.loads(call.arguments), first.usage.output_tokens) == ("function_call", "weather", WEATHER_ARGS, 7)
+    conversation += [*first.output, {"type": "function_call_output", "call_id": call.call_id, "output": TOOL_RESULT}]
+    with oai.responses.stream(model="sim-1", input=conversation, tools=tools, max_output_tokens=3) as stream:
+        after = stream.get_final_response()
+    assert after.output_text == text(3) and after.usage.input_tokens == 8
+
+    deltas = []
+    with pytest.raises((httpx.HTTPError, openai.APIError)):  # the connection drops after 3 pieces
+        for event in oai.responses.create(model="sim-midstream-error", input=PROMPT, stream=True):
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+    assert "".join(deltas) == text(3)
+
+
+def test_structured_output_in_every_protocol(oai: openai.OpenAI, claude: anthropic.Anthropic, gem: genai.Client) -> None:
+    """A request for JSON matching a schema is answered with the schema's JSON (9 tokens), whatever the protocol."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    expected = {"city": "sim", "days": 1}
+    fmt = {"type": "json_schema", "json_schema": {"name": "w", "schema": schema}}
+    chat = oai.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": PROMPT}], response_format=fmt)
+    assert json.loads(chat.choices[0].message.content) == expected and chat.usage.completion_tokens == 9
+    done = oai.responses.create(model="sim-1", input=PROMPT, text={"format": {"type": "json_schema", "name": "w", "schema": schema}})
+    assert json.loads(done.output_text) == expected and done.usage.output_tokens == 9
+    msg = claude.messages.create(
+        model="sim-1",
+        max_tokens=50,
+        messages=[{"role": "user", "content": PROMPT}],
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    )
+    assert json.loads(msg.content[0].text) == expected and msg.usage.output_tokens == 9
+    config = gtypes.GenerateContentConfig(response_mime_type="application/json", response_json_schema=schema)
+    reply = gem.models.generate_content(model="sim-1", contents=PROMPT, config=config)
+    assert json.loads(reply.text) == expected and reply.usage_metadata.candidates_token_count == 9
+    plain = oai.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": PROMPT}], max_tokens=2)
+    assert plain.choices[0].message.content == text(2)  # no schema asked: words
+
+
 def test_openai_embeddings_and_rerank(oai: openai.OpenAI, base: str) -> None:
     got = oai.embeddings.create(model="sim-embed", input=["hello world", "bye"])  # the SDK asks for base64
     assert [d.embedding for d in got.data] == [embedding("hello world"), embedding("bye")]
@@ -135,6 +184,19 @@ def test_openai_embeddings_and_rerank(oai: openai.OpenAI, base: str) -> None:
         (2, 0.5, "fox only"),
     ]
     assert r["usage"] == {"total_tokens": 3 * 3 + 3 + 3 + 2}
+
+
+def test_openai_legacy_completions(oai: openai.OpenAI) -> None:
+    done = oai.completions.create(model="sim-1", prompt=["one two", "three"], n=2, max_tokens=3, echo=True, suffix="four")
+    assert [c.text for c in done.choices] == ["one two" + text(3)] * 2 + ["three" + text(3)] * 2
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (4, 12)  # 3 prompt words and the suffix; 4 choices x 3
+    chunks = list(oai.completions.create(model="sim-1", prompt="hi", max_tokens=2, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == text(2)
+    assert chunks[-1].usage.completion_tokens == 2 and [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    with pytest.raises(openai.BadRequestError):
+        oai.completions.create(model="sim-1", prompt=[[1, 2]])
+    tokens = oai.embeddings.create(model="sim-embed", input=[15339, 1070], encoding_format="float")
+    assert tokens.usage.prompt_tokens == 2 and tokens.data[0].embedding == embedding("15339 1070")
 
 
 def test_openai_errors_and_faults(oai: openai.OpenAI, base: str) -> None:

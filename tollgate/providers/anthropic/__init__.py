@@ -39,7 +39,7 @@ class AnthropicAdapter(Unsupported):
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
 
     def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        out = {**body, "model": upstream_model}
+        out = {**translate.without_translated_thinking(body), "model": upstream_model}
         return UpstreamRequest(url=base_url.rstrip("/") + "/v1/messages", headers=self.headers(secret), body=_ENCODE(out))
 
     def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
@@ -52,13 +52,15 @@ class AnthropicAdapter(Unsupported):
             message = _MESSAGE.decode(payload)
         except msgspec.DecodeError:
             raise ValueError("upstream answer is not an Anthropic message") from None
-        return translate.completion(message), translate.usage(message.usage) or Usage()
+        response = translate.completion(message)
+        return response, response.usage or Usage()
 
     def native_usage(self, payload: bytes) -> Usage | None:
         try:
-            return translate.usage(_MESSAGE.decode(payload).usage)
+            message = _MESSAGE.decode(payload)
         except msgspec.DecodeError:
             return None
+        return translate.usage(message.usage, len(translate.thinking_text(message.content)))
 
     def stream_decoder(self, model: str) -> Decoder:
         return Decoder(model)

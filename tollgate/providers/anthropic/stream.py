@@ -36,6 +36,7 @@ class Counts:
 
     def __init__(self) -> None:
         self.counts = wire.Usage()
+        self.thinking_chars = 0  # of the thinking text seen: the reasoning-token estimate
 
     def update(self, w: wire.Usage | None) -> Usage | None:
         if w is None:
@@ -43,7 +44,11 @@ class Counts:
         for name in wire.Usage.__struct_fields__:
             if (value := getattr(w, name)) is not None:
                 setattr(self.counts, name, value)
-        return translate.usage(self.counts)
+        return translate.usage(self.counts, self.thinking_chars)
+
+    def thought(self, text: str | None) -> str | None:
+        self.thinking_chars += len(text or "")
+        return text
 
 
 class Decoder:
@@ -67,6 +72,8 @@ class Decoder:
             raise ValueError("upstream sent an error event")
         if ev.type == "message_start" and ev.message is not None:
             self.usage = self._counts.update(ev.message.usage) or self.usage
+        elif ev.type == "content_block_delta" and ev.delta is not None and ev.delta.type == "thinking_delta":
+            self._counts.thought(ev.delta.thinking)
         elif ev.type == "message_delta":
             self.usage = self._counts.update(ev.usage) or self.usage
         return False
@@ -104,8 +111,10 @@ class Decoder:
     def _block_start(self, index: int | None, block: wire.Block) -> list[ChatChunk]:
         if block.type == "text" and block.text:
             return [self._chunk(Delta(content=block.text))]
+        if block.type == "thinking" and self._counts.thought(block.thinking):
+            return [self._chunk(Delta(reasoning_content=block.thinking))]
         if block.type != "tool_use":
-            return []  # thinking, redacted_thinking, server tools: not part of a chat completion
+            return []  # redacted_thinking, server tools: not part of a chat completion
         position = self._tools[index if index is not None else -1] = len(self._tools)
         # Streamed tool_use blocks start with input {} and send it as input_json_delta pieces.
         args = None if block.input else ""
@@ -114,12 +123,14 @@ class Decoder:
     def _block_delta(self, index: int | None, delta: wire.Delta) -> list[ChatChunk]:
         if delta.type == "text_delta" and delta.text:
             return [self._chunk(Delta(content=delta.text))]
+        if delta.type == "thinking_delta" and self._counts.thought(delta.thinking):
+            return [self._chunk(Delta(reasoning_content=delta.thinking))]
         if delta.type == "input_json_delta" and delta.partial_json:
             position = self._tools.get(index if index is not None else -1)
             if position is not None:
                 piece = ToolCall(index=position, function=FunctionCall(arguments=delta.partial_json))
                 return [self._chunk(Delta(tool_calls=[piece]))]
-        return []  # thinking, signature and citation deltas
+        return []  # signature and citation deltas
 
     def close(self) -> list[ChatChunk]:
         """The usage-only chunk; a stream that never reached message_delta/message_stop was cut short."""

@@ -3,9 +3,12 @@
 
 Kept: system/developer text (hoisted to ``system``), text and image parts, tool calls and
 tool results, tools and tool_choice (incl. ``parallel_tool_calls: false``), max tokens,
-stop, temperature (clamped to Anthropic's 0..1), top_p, stream, ``user``. Dropped because
-Anthropic has no equivalent: n, logprobs/top_logprobs, logit_bias, response_format,
-presence/frequency_penalty, seed, reasoning_effort, audio/file parts, stream_options.
+stop, temperature (clamped to Anthropic's 0..1), top_p, stream, ``user``, a ``json_schema``
+response_format (as ``output_config.format``), and reasoning (``thinking``, see ``thinking``).
+Dropped because Anthropic has no equivalent: n, logprobs/top_logprobs, logit_bias, a
+``json_object`` response_format, presence/frequency_penalty, seed, audio/file parts,
+stream_options, and earlier turns' reasoning text (Anthropic takes back only its own signed
+thinking blocks).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import msgspec
 from msgspec import UnsetType
 
+from tollgate import estimate, reasoning  # estimate imports the providers package: only its functions are used, at call time
 from tollgate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -24,8 +28,10 @@ from tollgate.canonical import (
     FunctionCall,
     FunctionDef,
     ImageURL,
+    JSONSchemaSpec,
     Message,
     NamedFunction,
+    ResponseFormat,
     Tool,
     ToolCall,
     ToolChoice,
@@ -151,6 +157,15 @@ def tool_choice(choice: ToolChoice | UnsetType | None, parallel: bool | UnsetTyp
     return out
 
 
+def output_format(fmt: ResponseFormat | UnsetType | None) -> dict[str, Any] | None:
+    """A ``json_schema`` response format as Anthropic's structured output
+    (``output_config.format``); ``json_object`` has no schema to give, and is dropped."""
+    if not isinstance(fmt, ResponseFormat) or fmt.type != "json_schema" or not isinstance(fmt.json_schema, JSONSchemaSpec):
+        return None
+    schema = fmt.json_schema.schema
+    return {"type": "json_schema", "schema": schema} if isinstance(schema, dict) else None
+
+
 def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> dict[str, Any]:
     """A canonical request as an Anthropic Messages body."""
     messages, system = messages_and_system(request.messages)
@@ -171,23 +186,88 @@ def request_body(request: ChatRequest, upstream_model: str, *, stream: bool) -> 
         out["tools"] = tool_list
         if (choice := tool_choice(request.tool_choice, request.parallel_tool_calls)) is not None:
             out["tool_choice"] = choice
+    if (fmt := output_format(request.response_format)) is not None:
+        out.setdefault("output_config", {})["format"] = fmt
     if isinstance(request.user, str) and request.user:
         out["metadata"] = {"user_id": request.user}
+    thinking(request, out)
     if stream:
         out["stream"] = True
+    return out
+
+
+# Thinking forbids these tool_choice types (Anthropic: only auto or none with thinking on).
+_FORCED_TOOL = frozenset({"any", "tool"})
+_THINKING_MIN_TOP_P = 0.95  # Anthropic: with thinking on, top_p only in [0.95, 1]
+
+
+def thinking(request: ChatRequest, out: dict[str, Any]) -> None:
+    """The request's reasoning as Anthropic ``thinking`` on ``out``, within Anthropic's rules:
+    budget_tokens >= 1024 and < max_tokens (``reasoning.anthropic_thinking``), no temperature
+    (dropped), top_p >= 0.95 (else dropped). Not enabled when a tool is forced (Anthropic
+    refuses thinking then) or when the last assistant turn made tool calls (Anthropic wants
+    that turn to start with its own signed thinking block, which a translated history cannot
+    have): the answer then comes without reasoning rather than as a 400."""
+    ask = reasoning.requested(request.reasoning_effort, request.reasoning_budget)
+    if ask is None or not ask.on:
+        return
+    if (out.get("tool_choice") or {}).get("type") in _FORCED_TOOL:
+        return
+    assistant = [m for m in out["messages"] if m["role"] == "assistant"]
+    if assistant and any(b["type"] == "tool_use" for b in assistant[-1]["content"]):
+        return
+    budget, out["max_tokens"] = reasoning.anthropic_thinking(ask, out["max_tokens"])
+    out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    out.pop("temperature", None)
+    if out.get("top_p", 1) < _THINKING_MIN_TOP_P:
+        del out["top_p"]
+
+
+def _translated_block(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature") == reasoning.TRANSLATED_SIGNATURE
+
+
+def without_translated_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic client's body with the thinking blocks Tollgate rendered from another
+    protocol's reasoning taken out (Anthropic refuses their signature); if that leaves the
+    last assistant turn's tool calls without a thinking block, thinking is turned off for
+    the request, as in the translated path. Any other body is returned as it is."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    turns = [m for m in messages if isinstance(m, dict)]
+    if not any(isinstance(m.get("content"), list) and any(_translated_block(b) for b in m["content"]) for m in turns):
+        return body
+    cleaned = []
+    for m in messages:
+        if isinstance(m, dict) and isinstance(m.get("content"), list):
+            m = {**m, "content": [b for b in m["content"] if not _translated_block(b)]}
+        cleaned.append(m)
+    out = {**body, "messages": cleaned}
+    assistant = [m for m in cleaned if isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), list)]
+    if assistant and any(isinstance(b, dict) and b.get("type") == "tool_use" for b in assistant[-1]["content"]):
+        out.pop("thinking", None)
     return out
 
 
 # --- answers -----------------------------------------------------------------------
 
 
-def usage(w: wire.Usage | None) -> Usage | None:
-    """Anthropic counts cached input apart from ``input_tokens``; canonical prompt tokens include it."""
+def usage(w: wire.Usage | None, thinking_chars: int = 0) -> Usage | None:
+    """Anthropic counts cached input apart from ``input_tokens``; canonical prompt tokens include it.
+    Thinking is part of ``output_tokens`` but has no count of its own: ``reasoning_tokens`` is
+    the estimator's count of the thinking text (at most the output)."""
     if w is None:
         return None
     cache_read = int(w.cache_read_input_tokens or 0)
     prompt = int(w.input_tokens or 0) + cache_read + int(w.cache_creation_input_tokens or 0)
-    return Usage(prompt_tokens=prompt, completion_tokens=int(w.output_tokens or 0), cached_tokens=cache_read)
+    output = int(w.output_tokens or 0)
+    thought = min(estimate.tokens(thinking_chars), max(output, 0))
+    return Usage(prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought)
+
+
+def thinking_text(blocks: list[wire.Block]) -> str:
+    return "".join(b.thinking or "" for b in blocks if b.type == "thinking")
 
 
 def tool_call(block: wire.Block, index: int | None = None, arguments: str | None = None) -> ToolCall:
@@ -199,16 +279,19 @@ def tool_call(block: wire.Block, index: int | None = None, arguments: str | None
 
 
 def completion(message: wire.Message) -> ChatResponse:
-    """An Anthropic message as a canonical ``chat.completion`` (thinking blocks are left out)."""
+    """An Anthropic message as a canonical ``chat.completion`` (thinking as ``reasoning_content``;
+    redacted thinking is left out)."""
     text = "".join(b.text or "" for b in message.content if b.type == "text")
     calls = [tool_call(b) for b in message.content if b.type == "tool_use"]
     reply = Message(role="assistant", content=text if text or not calls else None)
     if calls:
         reply.tool_calls = calls
+    if thought := thinking_text(message.content):
+        reply.reasoning_content = thought
     return ChatResponse(
         id=message.id,
         created=int(time.time()),
         model=message.model,
         choices=[Choice(index=0, message=reply, finish_reason=wire.finish_reason(message.stop_reason))],
-        usage=usage(message.usage) or Usage(),
+        usage=usage(message.usage, len(thought)) or Usage(),
     )

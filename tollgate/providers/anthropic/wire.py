@@ -1,7 +1,7 @@
 """Anthropic Messages wire structs: only what the edge reads, permissive about the rest.
 
-Every block kind shares one ``Block`` struct (unknown kinds such as ``thinking`` or
-``document`` decode fine and are skipped by the translators), and unknown fields are
+Every block kind shares one ``Block`` struct (unknown kinds such as ``redacted_thinking``
+or ``document`` decode fine and are skipped by the translators), and unknown fields are
 ignored, so a new Anthropic feature never turns into a decode error. Both the upstream
 adapter (answers, stream events) and the front door (client requests) use these.
 """
@@ -41,6 +41,8 @@ class Block(msgspec.Struct):
     content: Any = None  # tool_result: a string or a list of blocks
     is_error: bool | None = None
     source: Source | None = None  # image
+    thinking: str | None = None  # thinking
+    signature: str | None = None  # thinking (opaque; Anthropic checks it when the block is sent back)
 
 
 class Message(msgspec.Struct):
@@ -57,6 +59,7 @@ class Delta(msgspec.Struct):
     type: str | None = None
     text: str | None = None  # text_delta
     partial_json: str | None = None  # input_json_delta
+    thinking: str | None = None  # thinking_delta
     stop_reason: str | None = None  # message_delta
 
 
@@ -102,6 +105,11 @@ class ToolChoice(msgspec.Struct):
     disable_parallel_tool_use: bool | None = None
 
 
+class Thinking(msgspec.Struct):
+    type: str = "disabled"  # "enabled" (with budget_tokens) | "adaptive" | "disabled"
+    budget_tokens: int | None = None
+
+
 class Metadata(msgspec.Struct):
     user_id: str | None = None
 
@@ -118,6 +126,7 @@ class Request(msgspec.Struct):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     metadata: Metadata | None = None
+    thinking: Thinking | None = None
 
 
 # --- stop reasons ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import msgspec
 
 from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest
-from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
+from tollgate.providers.base import CHAT, COUNT_TOKENS, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.gemini import request as request_
 from tollgate.providers.gemini import response, wire
 
@@ -30,11 +30,19 @@ API_VERSION = "v1beta"
 class GeminiAdapter(Unsupported):
     kind = "gemini"
     protocol = "gemini"
-    abilities = frozenset({CHAT, STREAM, EMBEDDINGS})
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS})
 
     def url(self, base_url: str, upstream_model: str, action: str) -> str:
         model = quote(upstream_model.removeprefix("models/"), safe="/-_.")
         return f"{base_url.rstrip('/')}/{API_VERSION}/models/{model}:{action}"
+
+    def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        """A native ``countTokens`` of a Gemini-shaped body (used by the Gemini front door); a
+        wrapped ``generateContentRequest`` names the upstream model, as the API requires."""
+        inner = body.get("generateContentRequest")
+        if isinstance(inner, dict):
+            body = {**body, "generateContentRequest": {**inner, "model": "models/" + upstream_model.removeprefix("models/")}}
+        return UpstreamRequest(self.url(base_url, upstream_model, "countTokens"), self.headers(secret), _ENCODE(body))
 
     def headers(self, secret: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}

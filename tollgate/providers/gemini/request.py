@@ -4,9 +4,11 @@ Translated: system/developer messages (systemInstruction), user/assistant/tool t
 (merged when consecutive roles repeat, as Gemini wants strictly alternating turns),
 text, images (data: URLs inline, http(s) URLs as fileData), input_audio and data-URL
 files, assistant tool_calls (functionCall parts) and tool results (functionResponse
-parts named after the call they answer), tools, tool_choice and the sampling options.
-Knowingly dropped: logit_bias, logprobs, user, metadata, reasoning_effort, parallel
-tool-call control, audio/modalities output, and ``name`` on messages.
+parts named after the call they answer), tools, tool_choice, the sampling options and
+reasoning (``thinkingConfig``: the budget from ``tollgate.reasoning``, thoughts included).
+Knowingly dropped: logit_bias, logprobs, user, metadata, parallel tool-call control,
+audio/modalities output, ``name`` on messages, and earlier turns' reasoning text (Gemini
+does not take thoughts back; its function calls carry the signature sentinel).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from msgspec import UnsetType
 
+from tollgate import reasoning
 from tollgate.canonical import (
     ChatRequest,
     ContentPart,
@@ -229,6 +232,10 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         spec = fmt.json_schema
         if fmt.type == "json_schema" and isinstance(spec, JSONSchemaSpec) and (schema := clean_schema(spec.schema)):
             config["responseSchema"] = schema
+    if (ask := reasoning.requested(request.reasoning_effort, request.reasoning_budget)) is not None:
+        # A budget of 0 turns thinking off (models that cannot stop thinking refuse it, as they
+        # would from a Gemini client); otherwise the thoughts come back, as reasoning text.
+        config["thinkingConfig"] = {"thinkingBudget": ask.budget, "includeThoughts": True} if ask.on else {"thinkingBudget": 0}
     return config
 
 

@@ -2,8 +2,8 @@
 
 With ``alt=sse`` every event's data is a complete GenerateContentResponse holding the
 next piece of text (or whole function calls), ``finishReason`` on the last one and
-``usageMetadata`` (running totals) on most. Thought parts (``"thought": true``) are
-skipped; generated media, executable code and grounding metadata are dropped.
+``usageMetadata`` (running totals) on most. Thought parts (``"thought": true``) are the
+reasoning text (``reasoning_content``); generated media, executable code and grounding metadata are dropped.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ def decode(payload: bytes) -> wire.Response:
         raise ValueError("malformed Gemini response") from None
 
 
-def split_parts(candidate: wire.Candidate) -> tuple[str, list[wire.FunctionCall]]:
-    """The answer text (thoughts skipped) and the function calls of one candidate."""
+def split_parts(candidate: wire.Candidate) -> tuple[str, list[wire.FunctionCall], str]:
+    """The answer text, the function calls and the thought text of one candidate."""
     parts = candidate.content.parts if candidate.content else []
     text = "".join(p.text for p in parts if p.text and not p.thought)
-    return text, [p.function_call for p in parts if p.function_call is not None]
+    thought = "".join(p.text for p in parts if p.text and p.thought)
+    return text, [p.function_call for p in parts if p.function_call is not None], thought
 
 
 def tool_call(call: wire.FunctionCall, call_id: str, index: int | None = None) -> ToolCall:
@@ -52,8 +53,10 @@ def chat_completion(payload: bytes) -> tuple[ChatResponse, Usage]:
     n = 0
     choices = []
     for cand in resp.candidates:
-        text, calls = split_parts(cand)
+        text, calls, thought = split_parts(cand)
         message = Message(role="assistant", content=text or None)
+        if thought:
+            message.reasoning_content = thought
         if calls:
             message.tool_calls = [tool_call(c, f"{prefix}{n + i}") for i, c in enumerate(calls)]
             n += len(calls)
@@ -110,8 +113,10 @@ class StreamDecoder:
             self._prefix = wire.call_id_prefix(resp.response_id, secrets.token_hex(6))
         chunks = []
         for cand in resp.candidates:
-            text, calls = split_parts(cand)
+            text, calls, thought = split_parts(cand)
             delta = Delta()
+            if thought:
+                delta.reasoning_content = thought
             if text:
                 delta.content = text
             if calls:
@@ -119,7 +124,7 @@ class StreamDecoder:
                 delta.tool_calls = [tool_call(c, f"{self._prefix}{self._calls + i}", first + i) for i, c in enumerate(calls)]
                 self._calls += len(calls)
                 self._per_choice[cand.index] = first + len(calls)
-            if delta.content or delta.tool_calls:
+            if delta.content or delta.tool_calls or delta.reasoning_content:
                 chunks.append(self._chunk(cand.index, delta, None))
             if cand.finish_reason:
                 reason = wire.finish_reason(cand.finish_reason, bool(self._per_choice.get(cand.index)))

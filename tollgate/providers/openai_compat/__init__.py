@@ -9,10 +9,23 @@ from typing import Any
 
 import msgspec
 
+from tollgate import reasoning
 from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
-from tollgate.providers.base import CHAT, EMBEDDINGS, RERANK, STREAM, Unsupported, UpstreamRequest, Usage
+from tollgate.providers.base import (
+    CHAT,
+    EMBEDDINGS,
+    RERANK,
+    RESPONSES,
+    RESPONSES_PROTOCOL,
+    STREAM,
+    Adapter,
+    Unsupported,
+    UpstreamRequest,
+    Usage,
+)
 from tollgate.providers.openai_compat import wire
 from tollgate.providers.openai_compat.profiles import PROFILES, Profile
+from tollgate.providers.openai_compat.responses import ResponsesPassthrough
 from tollgate.sse import Event
 
 __all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
@@ -24,6 +37,7 @@ _FULL_CHUNK = msgspec.json.Decoder(wire.FullChunk)
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _EMBEDDINGS = msgspec.json.Decoder(wire.EmbeddingsResponse)
 _RERANK = msgspec.json.Decoder(wire.RerankResponse)
+_REASONING_ALIAS = msgspec.json.Decoder(wire.ReasoningAlias)
 _JSON = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
@@ -43,6 +57,22 @@ def usage_from_wire(w: wire.WireUsage | None) -> Usage | None:
         cached = w.prompt_cache_hit_tokens
     reasoning = w.completion_tokens_details.reasoning_tokens if w.completion_tokens_details else None
     return Usage(int(w.prompt_tokens or 0), int(w.completion_tokens or 0), int(cached or 0), int(reasoning or 0))
+
+
+def translated_body(request: ChatRequest) -> dict[str, Any]:
+    """A canonical request from another door as an OpenAI body. Reasoning: the effort from
+    ``tollgate.reasoning`` (a budget the client named read through its table; a budget of 0
+    sends nothing, as not every reasoning model takes "none"); ``reasoning_budget`` is
+    Tollgate's own field and never sent; earlier turns' reasoning (e.g. Anthropic thinking
+    blocks) is not sent back, as reasoning models refuse or ignore it in the history."""
+    body = to_openai(request)
+    body.pop("reasoning_budget", None)
+    ask = reasoning.requested(request.reasoning_effort, request.reasoning_budget)
+    if ask is not None and (ask.on or "reasoning_effort" in body):
+        body["reasoning_effort"] = ask.effort
+    for message in body.get("messages") or ():
+        message.pop("reasoning_content", None)
+    return body
 
 
 class _Decoder:
@@ -77,6 +107,9 @@ class _Decoder:
         usage = usage_from_wire(w.usage)
         if usage is not None:
             self.usage = usage
+        for choice, text in zip(w.choices or (), self._adapter.reasoning_alias(event.data), strict=False):
+            if text and not choice.delta.reasoning_content:
+                choice.delta.reasoning_content = text
         return [ChatChunk(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)]
 
     def close(self) -> list[ChatChunk]:
@@ -90,18 +123,36 @@ class OpenAICompatible(Unsupported):
     def __init__(self, kind: str, profile: Profile):
         self.kind = kind
         self.profile = profile
+        if profile.responses_path:
+            self.abilities = self.abilities | {RESPONSES}
+
+    def native_for(self, protocol: str) -> Adapter | None:
+        """OpenAI's protocol itself; and the Responses API, passed through, when the profile has its path."""
+        if protocol == RESPONSES_PROTOCOL and self.profile.responses_path:
+            return ResponsesPassthrough(self)
+        return super().native_for(protocol)
 
     def chat_request(self, base_url: str, secret: str, upstream_model: str, request: ChatRequest, *, stream: bool) -> UpstreamRequest:
-        return self.native_request(base_url, secret, upstream_model, to_openai(request), stream=stream)
+        return self.native_request(base_url, secret, upstream_model, translated_body(request), stream=stream)
 
     def native_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        return self._passed_on(base_url + self.profile.chat_path, secret, upstream_model, body, stream=stream)
+
+    def completions_request(
+        self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool
+    ) -> UpstreamRequest:
+        """A legacy ``/v1/completions`` body, passed on to the profile's completions path
+        (the caller checks the profile has one)."""
+        return self._passed_on(base_url + self.profile.completions_path, secret, upstream_model, body, stream=stream)
+
+    def _passed_on(self, url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
         out["model"] = upstream_model
         if stream and self.profile.stream_usage:
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True
             out["stream_options"] = options
-        return UpstreamRequest(url=base_url + self.profile.chat_path, headers=self.headers(secret), body=_ENCODER.encode(out))
+        return UpstreamRequest(url=url, headers=self.headers(secret), body=_ENCODER.encode(out))
 
     def headers(self, secret: str) -> dict[str, str]:
         headers = {"content-type": "application/json", **self.profile.extra_headers}
@@ -115,8 +166,22 @@ class OpenAICompatible(Unsupported):
         except msgspec.DecodeError:
             raise ValueError("upstream answer is not a chat completion") from None
         usage = usage_from_wire(w.usage)
+        for choice, text in zip(w.choices or (), self.reasoning_alias(payload), strict=False):
+            if text and not choice.message.reasoning_content:
+                choice.message.reasoning_content = text
         response = ChatResponse(id=w.id or "", created=w.created or 0, model=w.model or "", choices=w.choices or [], usage=usage)
         return response, usage or Usage()
+
+    def reasoning_alias(self, payload: bytes) -> list[str | None]:
+        """Per choice, the reasoning text under the profile's ``reasoning_field`` when that is
+        not the canonical ``reasoning_content`` (nothing to read otherwise)."""
+        if self.profile.reasoning_field == "reasoning_content":
+            return []
+        try:
+            choices = _REASONING_ALIAS.decode(payload).choices or []
+        except msgspec.DecodeError:
+            return []
+        return [(c.message or c.delta or wire.ReasoningText()).reasoning for c in choices]
 
     def native_usage(self, payload: bytes) -> Usage | None:
         return self.completion_usage(payload)

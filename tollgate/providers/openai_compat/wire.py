@@ -78,3 +78,19 @@ class RerankUsage(msgspec.Struct):
 class RerankResponse(msgspec.Struct):
     results: list[msgspec.Raw]
     usage: RerankUsage | None = None
+
+
+class ReasoningText(msgspec.Struct):
+    reasoning: str | None = None
+
+
+class ReasoningChoice(msgspec.Struct):
+    message: ReasoningText | None = None
+    delta: ReasoningText | None = None
+
+
+class ReasoningAlias(msgspec.Struct):
+    """The ``reasoning`` field some providers use instead of ``reasoning_content`` (a profile's
+    ``reasoning_field``), per choice of a whole answer or a chunk."""
+
+    choices: list[ReasoningChoice] | None = None

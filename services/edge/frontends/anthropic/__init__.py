@@ -5,8 +5,9 @@ they are translated to the canonical OpenAI shape and the answers (whole or stre
 back into Anthropic messages and events.
 
 This folder holds both directions: ``inbound`` (the request translation, and what it
-drops), ``render`` (answers, stream events, errors) and ``counting`` (count_tokens, whose
-``estimate_tokens`` documents the fallback).
+drops) and ``render`` (answers, stream events, errors). ``count_tokens`` goes through the
+doors' one counting path (``services.edge.counting``: an Anthropic channel counts natively,
+else the one estimator answers).
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from services.edge import limits, proxy
+from services.edge import counting, limits, proxy
 from services.edge.errors import error_handlers
-from services.edge.frontends.anthropic import counting, render
-from services.edge.frontends.anthropic.counting import estimate_tokens
+from services.edge.frontends.anthropic import render
 from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.openai import bearer, decode_object
 from tollgate import error_bodies
 from tollgate.canonical import ChatRequest, ChatResponse
-from tollgate.errors import BadRequest, TollgateError
+from tollgate.errors import BadRequest, TollgateError, Unauthorized
 
-__all__ = ["FRONTEND", "ROUTES", "AnthropicFrontend", "estimate_tokens"]
+__all__ = ["FRONTEND", "ROUTES", "AnthropicFrontend"]
+
+# Messages-only generation settings Anthropic's count_tokens endpoint does not accept.
+NOT_COUNTED = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier")
 
 
 class AnthropicFrontend:
@@ -43,7 +46,10 @@ class AnthropicFrontend:
         return forwarded
 
     def api_key(self, request: Request) -> str:
-        return request.headers.get("x-api-key", "").strip() or bearer(request)
+        key = request.headers.get("x-api-key", "").strip() or bearer(request)
+        if not key:  # named as the Anthropic SDK sends it, not as a Bearer header
+            raise Unauthorized("You didn't provide an API key. Send it in the 'x-api-key' header.", code="missing_api_key")
+        return key
 
     def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
         body = decode_object(raw)
@@ -87,8 +93,23 @@ async def messages(request: Request) -> Response:
 
 @post("/v1/messages/count_tokens", status_code=200, exception_handlers=error_handlers(FRONTEND))
 async def count_tokens(request: Request) -> Response:
-    """Anthropic channels count natively; otherwise the answer is ``estimate_tokens``."""
-    return await counting.serve(request, FRONTEND)
+    """Anthropic channels count natively; otherwise the answer is the one estimator's."""
+    await counting.authorized(request, FRONTEND)
+    body = decode_object(await request.body())
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: Field required", code="missing_model")
+    limits.check_model_name(model)
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise BadRequest("messages: must be a non-empty array", code="invalid_messages")
+    return await counting.count(
+        request,
+        FRONTEND,
+        model,
+        {k: v for k, v in body.items() if k not in NOT_COUNTED},
+        canonical=lambda: to_canonical_request({**body, "max_tokens": 1}, model, stream=False),  # max_tokens: not counted
+        render=lambda tokens: {"input_tokens": tokens},
+    )
 
 
 ROUTES = [messages, count_tokens]

@@ -4,8 +4,10 @@ for the Anthropic front door when the upstream speaks another protocol.
 Translated: system (string or text blocks), text/image (base64 or URL) blocks, tool_use
 blocks (-> assistant tool_calls), tool_result blocks (-> ``tool`` messages, placed before
 the rest of their user turn), client tools, tool_choice (incl. disable_parallel_tool_use),
-stop_sequences, max_tokens, temperature, top_p, stream (with usage), metadata.user_id.
-Knowingly dropped: top_k, thinking config and thinking/redacted_thinking blocks, server
+stop_sequences, max_tokens, temperature, top_p, stream (with usage), metadata.user_id,
+``thinking`` (enabled: its budget and the effort ``tollgate.reasoning`` reads it as; adaptive:
+a dynamic budget) and thinking blocks (-> the assistant's ``reasoning_content``).
+Knowingly dropped: top_k, redacted_thinking blocks and thinking signatures, server
 tools (web search, code execution, ...), document blocks, file-id image sources, images
 inside tool results, ``is_error`` on tool results, cache_control, and assistant prefill
 semantics (a trailing assistant turn is sent as plain history).
@@ -17,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate import reasoning
 from tollgate.canonical import ChatRequest, from_openai
 from tollgate.errors import BadRequest
 from tollgate.providers.anthropic import wire
@@ -84,12 +87,29 @@ def _assistant(content: str | list[wire.Block]) -> list[dict]:
         for b in content
         if b.type == "tool_use"
     ]
+    thought = "".join(b.thinking or "" for b in content if b.type == "thinking")
     if not text and not calls:
         return []
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
+    if thought:
+        message["reasoning_content"] = thought
     return [message]
+
+
+def thinking_fields(config: wire.Thinking | None) -> dict[str, Any]:
+    """``thinking`` as the canonical reasoning fields: enabled -> its budget and the effort the
+    table reads it as, adaptive -> a dynamic budget, disabled (or absent) -> nothing."""
+    if config is None or config.type == "disabled":
+        return {}
+    if config.type == "adaptive":
+        budget = reasoning.DYNAMIC
+    elif config.type == "enabled" and isinstance(config.budget_tokens, int) and config.budget_tokens > 0:
+        budget = config.budget_tokens
+    else:
+        raise BadRequest("thinking: type must be 'enabled' (with a positive budget_tokens), 'adaptive' or 'disabled'")
+    return {"reasoning_effort": reasoning.effort_for(budget), "reasoning_budget": budget}
 
 
 def tool_fields(req: wire.Request) -> dict[str, Any]:
@@ -145,4 +165,5 @@ def to_canonical_request(body: dict[str, Any], model: str, *, stream: bool) -> C
         out["stream_options"] = {"include_usage": True}
     if req.metadata is not None and req.metadata.user_id:
         out["user"] = req.metadata.user_id
+    out.update(thinking_fields(req.thinking))
     return from_openai(out)

@@ -1,5 +1,10 @@
 """The Anthropic door's answers: a canonical ``chat.completion`` as an Anthropic message,
-canonical stream chunks as Anthropic's event sequence, errors in Anthropic's shape."""
+canonical stream chunks as Anthropic's event sequence, errors in Anthropic's shape.
+
+Reasoning from another protocol is a ``thinking`` block (first, as Anthropic puts it) whose
+``signature`` is ``reasoning.TRANSLATED_SIGNATURE``: the SDK requires one, and no Anthropic
+signature exists for it; the Anthropic adapter takes such blocks out before an Anthropic
+upstream would see them."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from tollgate import error_bodies
+from tollgate import error_bodies, reasoning
 from tollgate.canonical import UNSET, ChatChunk, ChatResponse, Choice, FunctionCall, ToolCall, Usage
 from tollgate.errors import TollgateError
 from tollgate.providers.anthropic import wire
@@ -37,7 +42,8 @@ def _message_id(ident: Any) -> str:
 
 class Encoder:
     """Canonical chunks -> Anthropic's event sequence. A new content block opens when the
-    kind changes (text <-> tool call) or a new tool call starts. message_delta waits for
+    kind changes (thinking <-> text <-> tool call) or a new tool call starts; a thinking block
+    gets its signature (a ``signature_delta``) just before it closes. message_delta waits for
     ``finish()``: the usage-only chunk arrives after the finish_reason chunk."""
 
     def __init__(self, model: str):
@@ -45,7 +51,7 @@ class Encoder:
         self._id = "msg_" + secrets.token_hex(12)
         self._started = False
         self._index = -1  # the current block's index
-        self._open: str | None = None  # "text" | "tool" | None
+        self._open: str | None = None  # "thinking" | "text" | "tool" | None
         self._tool_index: Any = None  # canonical index / id of the open tool call
         self._tool_id = ""
         self._tool_used = False
@@ -75,8 +81,11 @@ class Encoder:
     def _close_block(self) -> bytes:
         if self._open is None:
             return b""
+        signature = b""
+        if self._open == "thinking":
+            signature = self._delta({"type": "signature_delta", "signature": reasoning.TRANSLATED_SIGNATURE})
         self._open = None
-        return self._event("content_block_stop", {"index": self._index})
+        return signature + self._event("content_block_stop", {"index": self._index})
 
     def _open_block(self, kind: str, block: dict[str, Any]) -> bytes:
         out = self._close_block()
@@ -107,6 +116,10 @@ class Encoder:
             if choice.index != 0:
                 continue
             delta = choice.delta
+            if isinstance(thought := delta.reasoning_content, str) and thought:
+                if self._open != "thinking":
+                    out.append(self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}))
+                out.append(self._delta({"type": "thinking_delta", "thinking": thought}))
             if isinstance(text := delta.content, str) and text:
                 if self._open != "text":
                     out.append(self._open_block("text", {"type": "text", "text": ""}))
@@ -137,6 +150,8 @@ def message(response: ChatResponse, model: str) -> dict[str, Any]:
     choice = response.choices[0] if response.choices else Choice()
     message = choice.message
     content: list[dict] = []
+    if isinstance(thought := message.reasoning_content, str) and thought:
+        content.append({"type": "thinking", "thinking": thought, "signature": reasoning.TRANSLATED_SIGNATURE})
     if text := text_of(message.content, sep=""):
         content.append({"type": "text", "text": text})
     for call in message.tool_calls or ():

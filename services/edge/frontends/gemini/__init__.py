@@ -2,10 +2,10 @@
 so the ``google-genai`` SDK works with ``http_options.base_url=<edge>/gemini``.
 
 Actions: ``generateContent``, ``streamGenerateContent`` (always answered as SSE, as with
-``?alt=sse``, which the SDK always sends) and ``countTokens`` (an *estimate*: ceil(chars/4)
-over the request's text, function args and results; no upstream is called and nothing is
-metered), ``embedContent`` and ``batchEmbedContents`` (served by any upstream with
-embeddings, through the OpenAI embeddings shape). Unknown actions are a Google-shaped 404.
+``?alt=sse``, which the SDK always sends) and ``countTokens`` (a Gemini channel's own count,
+else the one estimator's, ``services.edge.counting``; nothing is metered), ``embedContent``
+and ``batchEmbedContents`` (served by any upstream with embeddings, through the OpenAI
+embeddings shape). Unknown actions are a Google-shaped 404.
 
 This folder holds both directions: ``inbound.py`` (the request translation: it lists what
 is translated and what is knowingly dropped) and ``render.py`` (canonical answers, stream
@@ -19,16 +19,14 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
-from services.edge import limits, proxy
-from services.edge.context import Edge
+from services.edge import counting, limits, proxy
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
 from services.edge.frontends.gemini.inbound import get, parts, to_canonical_request
 from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
-from tollgate import estimate
 from tollgate.canonical import ChatRequest, ChatResponse
-from tollgate.errors import BadRequest, NotFound, TollgateError
+from tollgate.errors import BadRequest, NotFound, TollgateError, Unauthorized
 from tollgate.providers.base import EMBEDDINGS_OPERATION
 
 __all__ = ["ACTIONS", "FRONTEND", "ROUTES", "GeminiFrontend", "error_event", "from_canonical_response", "usage_metadata"]
@@ -42,7 +40,13 @@ class GeminiFrontend:
         return ()
 
     def api_key(self, request: Request) -> str:
-        return request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or bearer(request)
+        if not key:  # named as the GenAI SDK sends it, not as a Bearer header
+            raise Unauthorized(
+                "You didn't provide an API key. Send it in the 'x-goog-api-key' header (or the 'key' query parameter).",
+                code="missing_api_key",
+            )
+        return key
 
     def parse(self, raw: bytes, *, model: str | None = None, stream: bool | None = None) -> Parsed:
         body = decode_object(raw)
@@ -106,12 +110,20 @@ def openai_embeddings_to_gemini(action: str, openai_response: dict[str, Any]) ->
 
 
 async def _count_tokens(request: Request, model: str) -> Response:
-    edge: Edge = request.app.state.edge
-    await edge.auth.principal(FRONTEND.api_key(request))
+    """A Gemini channel counts natively; otherwise the answer is the one estimator's."""
+    await counting.authorized(request, FRONTEND)
     body = decode_object(await request.body())
     inner = get(body, "generateContentRequest")
-    check_contents(inner if isinstance(inner, dict) else body)
-    return Response({"totalTokens": estimate.gemini_tokens(body)}, media_type="application/json")
+    counted = inner if isinstance(inner, dict) else body
+    check_contents(counted)
+    return await counting.count(
+        request,
+        FRONTEND,
+        model,
+        body,
+        canonical=lambda: to_canonical_request(counted, model, False),
+        render=lambda tokens: {"totalTokens": tokens},
+    )
 
 
 def _embed(action: str):

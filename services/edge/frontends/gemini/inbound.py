@@ -6,10 +6,12 @@ names alike (the SDK itself sends ``inlineData.mime_type``); ``get`` reads eithe
 Translated: systemInstruction, contents (text, image inlineData/fileData, functionCall,
 functionResponse), tools.functionDeclarations (``parameters`` or ``parametersJsonSchema``),
 toolConfig and generationConfig (maxOutputTokens, temperature, topP, stopSequences,
-candidateCount, seed, penalties, JSON response mime type and schema). Knowingly dropped:
-thought parts, non-image media (a 400, rather than a silently different prompt), built-in
-tools (googleSearch, codeExecution, …), safetySettings, cachedContent, topK,
-thinkingConfig, responseLogprobs and response modalities.
+candidateCount, seed, penalties, JSON response mime type and schema, and thinkingConfig:
+thinkingBudget, thinkingLevel, includeThoughts, as ``tollgate.reasoning`` reads them).
+Knowingly dropped: thought parts and thought signatures of earlier turns, non-image media
+(a 400, rather than a silently different prompt), built-in tools (googleSearch,
+codeExecution, …), safetySettings, cachedContent, topK, responseLogprobs and response
+modalities.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from tollgate import reasoning
 from tollgate.canonical import ChatRequest, from_openai
 from tollgate.errors import BadRequest
 from tollgate.providers.gemini.wire import get, parts
@@ -208,6 +211,7 @@ def _generation(config: Any) -> dict[str, Any]:
         out["stop"] = stops
     if isinstance(n := get(config, "candidateCount"), int) and n > 1:
         out["n"] = n
+    out.update(thinking_fields(get(config, "thinkingConfig")))
     if get(config, "responseMimeType") == "application/json":
         schema = get(config, "responseJsonSchema")
         schema = schema if isinstance(schema, dict) else to_json_schema(get(config, "responseSchema"))
@@ -216,4 +220,24 @@ def _generation(config: Any) -> dict[str, Any]:
             if isinstance(schema, dict)
             else {"type": "json_object"}
         )
+    return out
+
+
+def thinking_fields(config: Any) -> dict[str, Any]:
+    """thinkingConfig as the canonical reasoning fields: ``thinkingLevel`` is an effort by
+    name, ``thinkingBudget`` a budget (0 off, -1 dynamic) and the effort the table reads it
+    as; ``includeThoughts`` alone asks for the model's default (dynamic) thinking."""
+    if not isinstance(config, dict):
+        return {}
+    out: dict[str, Any] = {}
+    level, budget = get(config, "thinkingLevel"), get(config, "thinkingBudget")
+    if isinstance(level, str) and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
+        out["reasoning_effort"] = reasoning.check_effort(level)
+    if budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < reasoning.DYNAMIC:
+            raise BadRequest("generationConfig.thinkingConfig.thinkingBudget: must be an integer, -1 (dynamic) or more.")
+        out["reasoning_budget"] = budget
+        out.setdefault("reasoning_effort", reasoning.effort_for(budget))
+    if not out and get(config, "includeThoughts") is True:
+        out = {"reasoning_effort": reasoning.DYNAMIC_EFFORT, "reasoning_budget": reasoning.DYNAMIC}
     return out

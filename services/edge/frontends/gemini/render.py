@@ -1,5 +1,6 @@
 """The Gemini door's answers: a canonical ``chat.completion`` as a GenerateContentResponse,
-canonical stream chunks as SSE GenerateContentResponses, errors in Google's shape."""
+canonical stream chunks as SSE GenerateContentResponses, errors in Google's shape.
+Reasoning text is a thought part (``"thought": true``), first, as Gemini puts it."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def from_canonical_response(response: ChatResponse, model: str) -> dict[str, Any
         message = choice.message
         content = message.content
         text = content if isinstance(content, str) else "".join(p.text or "" for p in content or ())
-        parts: list[dict] = [{"text": text}] if text else []
+        thought = message.reasoning_content
+        parts: list[dict] = [{"text": thought, "thought": True}] if isinstance(thought, str) and thought else []
+        if text:
+            parts.append({"text": text})
         for call in message.tool_calls or ():
             fn = call.function if isinstance(call.function, FunctionCall) else FunctionCall()
             parts.append(_call_part(fn.name, fn.arguments))
@@ -94,6 +98,8 @@ class Encoder:
         out = []
         for choice in chunk.choices:
             index, delta = choice.index, choice.delta
+            if isinstance(thought := delta.reasoning_content, str) and thought:
+                out.append(self._parts_event(index, [{"text": thought, "thought": True}]))
             if isinstance(text := delta.content, str) and text:
                 out.append(self._parts_event(index, [{"text": text}]))
             for call in delta.tool_calls or ():

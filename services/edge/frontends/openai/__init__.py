@@ -25,13 +25,14 @@ def bearer(request: Request) -> str:
 
 
 class _Encoder:
-    def __init__(self, wants_usage: bool):
+    def __init__(self, wants_usage: bool, model: str):
         self._wants_usage = wants_usage
+        self._model = model  # the id the client asked for, whatever the upstream calls it
 
     def encode(self, chunk: ChatChunk) -> bytes:
         if not chunk.choices and chunk.usage is not None and not self._wants_usage:
             return b""
-        return b"data: " + _ENCODE(to_openai(chunk)) + b"\n\n"
+        return b"data: " + _ENCODE({**to_openai(chunk), "model": self._model}) + b"\n\n"
 
     def finish(self) -> bytes:
         return DONE
@@ -70,10 +71,10 @@ class OpenAIFrontend:
         return from_openai(parsed.body)
 
     def from_canonical(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        return to_openai(response)
+        return {**to_openai(response), "model": model}
 
     def stream_encoder(self, parsed: Parsed) -> _Encoder:
-        return _Encoder(parsed.wants_usage)
+        return _Encoder(parsed.wants_usage, parsed.model)
 
     def passthrough_end(self) -> bytes:
         return DONE
@@ -86,11 +87,28 @@ def parse_embeddings(raw: bytes) -> dict[str, Any]:
     body = decode_object(raw)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise BadRequest("you must provide a model parameter", code="missing_model")
-    value = body.get("input")
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, (str, list)) for t in texts):
-        raise BadRequest("'input' must be a string or a non-empty array of strings or token arrays", code="invalid_input")
+    if not embedding_inputs(body.get("input")):
+        raise BadRequest(
+            "'input' must be a string, an array of strings, an array of tokens (integers) or an array of token arrays, none empty",
+            code="invalid_input",
+        )
     return body
+
+
+def _tokens(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+
+
+def embedding_inputs(value: Any) -> list[str | list[int]]:
+    """The inputs of an embeddings request, as OpenAI's API takes them: a string, an array of
+    strings, one token array (``[15339, 1070]``) or an array of token arrays; [] when it is none."""
+    if isinstance(value, str):
+        return [value]
+    if _tokens(value):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) or _tokens(v) for v in value):
+        return value
+    return []
 
 
 def parse_rerank(raw: bytes) -> dict[str, Any]:

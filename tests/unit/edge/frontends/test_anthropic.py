@@ -15,15 +15,19 @@ import sys
 from types import SimpleNamespace
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 
-from services.edge.frontends.anthropic import FRONTEND, ROUTES, estimate_tokens
+from services.edge.frontends.anthropic import FRONTEND, ROUTES
+from services.edge.frontends.anthropic.inbound import to_canonical_request
 from services.edge.middleware import timing_middleware
 from tests.unit.edge.upstream_fakes import HandlerClient
+from tollgate import estimate
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
-from tollgate.errors import BadRequest, InsufficientQuota, ModelUnavailable, TollgateError, UpstreamError
+from tollgate.errors import BadRequest, InsufficientQuota, ModelNotFound, TollgateError, Unauthorized, UpstreamError
 from tollgate.providers import anthropic as provider
+from tollgate.reasoning import TRANSLATED_SIGNATURE
 from tollgate.rpc import router_pb2 as pb
 from tollgate.sse import Event, Parser
 
@@ -211,7 +215,8 @@ MESSAGE = {
 
 def test_chat_response() -> None:
     canonical, usage = answer(json.dumps(MESSAGE).encode())
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (115, 7, 100)
+    # reasoning tokens: the estimate of the thinking text ("hmm": one token), within the output
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens) == (115, 7, 100, 1)
     assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
     assert canonical["usage"] == usage.to_openai()
     (choice,) = canonical["choices"]
@@ -220,6 +225,7 @@ def test_chat_response() -> None:
         "role": "assistant",
         "content": "Let me check. One moment.",
         "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}}],
+        "reasoning_content": "hmm",
     }
     assert ADAPTER.native_usage(json.dumps(MESSAGE).encode()) == usage
     assert ADAPTER.native_usage(b"<html>") is None
@@ -429,6 +435,7 @@ def test_front_door_to_canonical() -> None:
             "tool_calls": [
                 {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
             ],
+            "reasoning_content": "hmm",  # the thinking block's text (its signature is Anthropic's alone)
         },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"},
         {"role": "user", "content": "Quick please"},
@@ -497,7 +504,9 @@ def test_front_door_rejects_malformed_messages_when_translating() -> None:
 def test_api_key() -> None:
     assert FRONTEND.api_key(SimpleNamespace(headers={"x-api-key": "sk-1", "authorization": "Bearer sk-2"})) == "sk-1"
     assert FRONTEND.api_key(SimpleNamespace(headers={"authorization": "Bearer sk-2"})) == "sk-2"
-    assert FRONTEND.api_key(SimpleNamespace(headers={})) == ""
+    with pytest.raises(Unauthorized, match="'x-api-key' header") as missing:  # named as the SDK sends it, not Bearer
+        FRONTEND.api_key(SimpleNamespace(headers={}))
+    assert missing.value.code == "missing_api_key" and "Bearer" not in missing.value.message
 
 
 @pytest.mark.parametrize(
@@ -623,6 +632,10 @@ def accumulate(raw: bytes) -> dict:
             block, delta = message["content"][index], data["delta"]
             if delta["type"] == "text_delta":
                 block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
             elif delta["type"] == "input_json_delta":
                 buffers[index] = buffers.get(index, "") + delta["partial_json"]
         elif kind == "content_block_stop":
@@ -705,6 +718,7 @@ def test_stream_translated_both_ways() -> None:
     chunks, _ = decode_stream(STREAM, [17, 400, 401, 900])
     message = accumulate(encode(chunks))
     assert message["content"] == [
+        {"type": "thinking", "thinking": "hmm", "signature": TRANSLATED_SIGNATURE},  # not Anthropic's own signature: there is none
         {"type": "text", "text": "Héllo, wörld"},
         {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Paris"}},
         {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}},
@@ -760,7 +774,8 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
         "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
     }
     translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
-    assert translated.content[0].text == "Héllo, wörld" and translated.content[1].input == {"city": "Paris"}
+    assert translated.content[0].thinking == "hmm" and translated.content[0].signature == TRANSLATED_SIGNATURE
+    assert translated.content[1].text == "Héllo, wörld" and translated.content[2].input == {"city": "Paris"}
     anthropic.types.Message.model_validate(rendered(COMPLETION, "claude-alias"))
     with pytest.raises(anthropic.APIError):
         sdk_final_message(ERRORED)
@@ -769,8 +784,11 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
 # --- count_tokens ------------------------------------------------------------------------
 
 
-def test_estimate_tokens() -> None:
+def test_estimate_tokens_through_the_canonical_request() -> None:
+    """The Anthropic door's estimate is the one estimator's over the request as canonical."""
     body = {
+        "model": "m",
+        "max_tokens": 1,
         "system": "abcd",  # 4
         "messages": [
             {"role": "user", "content": "abcdefgh"},  # 8
@@ -783,9 +801,12 @@ def test_estimate_tokens() -> None:
                 ],
             },  # 0
         ],
-        "tools": [{"name": "w"}],  # 12
+        "tools": [{"name": "w", "input_schema": {"type": "object"}}],  # as canonical JSON: TOOL_CHARS
     }
-    assert estimate_tokens(body) == 9  # ceil(34 / 4)
+    canonical = to_canonical_request(body, "m", stream=False)
+    tool_chars = len(msgspec.json.encode(canonical.tools[0]))
+    assert estimate.request_chars(canonical) == 4 + 8 + 1 + 7 + 2 + tool_chars
+    assert estimate.request_tokens(canonical) == -(-(22 + tool_chars) // 4)
 
 
 class FakeEdge:
@@ -810,7 +831,7 @@ class FakeEdge:
     def _route(candidates):
         async def route(model: str):
             if model == "unknown":
-                raise ModelUnavailable(f"The model {model} does not exist")
+                raise ModelNotFound(f"The model {model} does not exist")
             return SimpleNamespace(model=model, candidates=tuple(candidates), timeouts=None)
 
         return route
@@ -899,7 +920,7 @@ async def test_count_tokens_estimated_without_an_anthropic_channel() -> None:
 async def test_count_tokens_errors_use_anthropic_shape() -> None:
     edge = FakeEdge([], lambda r: httpx.Response(500))
     answer = await count(edge, {**COUNT_BODY, "model": "unknown"})
-    assert answer.status_code == 503 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "overloaded_error"
+    assert answer.status_code == 404 and answer.json()["type"] == "error" and answer.json()["error"]["type"] == "not_found_error"
     answer = await count(edge, {"model": "m"})
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
     answer = await count(FakeEdge([], lambda r: httpx.Response(500), balance=0), COUNT_BODY)

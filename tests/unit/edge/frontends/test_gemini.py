@@ -710,7 +710,8 @@ def test_gemini_upstream_to_gemini_client_through_canonical() -> None:
     chunks, _ = decode_stream(STREAM_BYTES, 5)
     events = encoded_events(encode_all(chunks))
     parts = [p for e in events for p in e["candidates"][0].get("content", {}).get("parts", ())]
-    assert "".join(p.get("text", "") for p in parts) == "Héllo wörld"
+    assert "".join(p.get("text", "") for p in parts if not p.get("thought")) == "Héllo wörld"
+    assert [p["text"] for p in parts if p.get("thought")] == ["thinking"]  # the thought part, kept as one
     assert [p["functionCall"] for p in parts if "functionCall" in p] == [{"name": "f", "args": {"q": "x y"}}, {"name": "g", "args": {}}]
     assert events[-1]["usageMetadata"] == {
         "promptTokenCount": 5,
@@ -740,7 +741,7 @@ def test_error_bodies(err, status, name) -> None:
 # --- front door: routes, keys, countTokens, embeddings helpers ------------------------------------
 
 
-def test_routes_keys_and_count_tokens() -> None:
+def test_routes_and_keys() -> None:
     keys = []
 
     async def fake_generate(request, model):
@@ -764,11 +765,11 @@ def test_routes_keys_and_count_tokens() -> None:
             client.post("/gemini/v1beta/models/m:generateContent", json={}, headers={"authorization": "Bearer bk"})
             missing = client.post("/gemini/v1beta/models/m:launchRockets", json={})
             assert missing.status_code == 404 and missing.json()["error"]["status"] == "NOT_FOUND"
-            count = client.post("/gemini/v1beta/models/m:countTokens?key=ck", json={"contents": [{"parts": [{"text": "123456789"}]}]})
-            assert count.json() == {"totalTokens": 3}
+            missing_key = client.post("/gemini/v1beta/models/m:generateContent", json={})
+            assert missing_key.status_code == 401 and "x-goog-api-key" in missing_key.json()["error"]["message"]
     finally:
         front.ACTIONS["generateContent"] = original
-    assert keys == ["hk", "qk", "bk", "ck"]
+    assert keys == ["hk", "qk", "bk"]
 
 
 def test_embeddings_helpers() -> None:

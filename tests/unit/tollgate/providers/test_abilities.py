@@ -15,6 +15,8 @@ from tollgate.providers.base import (
     EMBEDDINGS_OPERATION,
     RERANK,
     RERANK_OPERATION,
+    RESPONSES,
+    RESPONSES_PROTOCOL,
     STREAM,
     NotSupported,
     as_asked,
@@ -49,12 +51,24 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
 
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
-    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS}
-    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
+    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
+    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES}
+    assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
     assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS}
     assert REGISTRY["cohere"].abilities == REGISTRY["jina"].abilities == REGISTRY["voyage"].abilities == {EMBEDDINGS, RERANK}
     assert EMBEDDINGS_OPERATION.serves(REGISTRY["gemini"]) and not RERANK_OPERATION.serves(REGISTRY["gemini"])
     assert not EMBEDDINGS_OPERATION.serves(REGISTRY["anthropic"])
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_native_for_is_the_adapter_itself_or_a_view_for_the_responses_api(kind: str) -> None:
+    adapter = REGISTRY[kind]
+    assert adapter.native_for(adapter.protocol) is adapter
+    assert adapter.native_for("no-such-protocol") is None
+    view = adapter.native_for(RESPONSES_PROTOCOL)
+    assert (view is not None) == (RESPONSES in adapter.abilities)
+    if view is not None:
+        assert view.protocol == RESPONSES_PROTOCOL and view.kind == kind
 
 
 def test_answers_come_back_as_the_client_asked() -> None:

@@ -199,3 +199,23 @@ def test_odd_but_valid_chunks_keep_their_usage() -> None:
     """A provider sending ``choices: null`` or float token counts must not lose usage (under-billing)."""
     chunk = OPENAI.chunk(b'{"choices": null, "usage": {"prompt_tokens": 3.0, "completion_tokens": 4}}')
     assert chunk == StreamChunk(usage=Usage(3, 4, 0, 0), has_choices=False)
+
+
+def test_completions_request_passes_the_body_to_the_profile_path() -> None:
+    import msgspec
+
+    from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
+
+    adapter = OPENAI_COMPATIBLE["groq"]
+    assert adapter.profile.completions_path == ""  # translated to chat instead
+    openai_adapter = OPENAI_COMPATIBLE["openai"]
+    req = openai_adapter.completions_request(
+        "https://api.test/v1", "sk", "gpt-3.5-turbo-instruct", {"model": "alias", "prompt": "x", "suffix": "y"}, stream=True
+    )
+    assert req.url == "https://api.test/v1/completions" and req.headers["authorization"] == "Bearer sk"
+    assert msgspec.json.decode(req.body) == {
+        "model": "gpt-3.5-turbo-instruct",
+        "prompt": "x",
+        "suffix": "y",
+        "stream_options": {"include_usage": True},
+    }
