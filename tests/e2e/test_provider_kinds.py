@@ -53,6 +53,21 @@ def test_azure_v1_api_with_an_entra_token_from_every_door(stack, new_account):
     assert (stored["prompt_tokens"], stored["completion_tokens"]) == (4 * 3, 4 + 3 + 2 + 2)
 
 
+def test_azure_v1_api_serves_the_responses_api_natively(stack, new_account):
+    account_id, key = new_account()
+    oai = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    whole = oai.responses.create(model="azure-v1", input="Say something nice", max_output_tokens=4)
+    assert whole.id.startswith("resp_sim"), "Azure's own Response, passed through"
+    assert whole.output_text == "the quick brown fox" and (whole.usage.input_tokens, whole.usage.output_tokens) == (3, 4)
+    assert whole.model == "azure-v1"  # the model the client asked for
+    events = list(oai.responses.create(model="azure-v1", input="Say something nice", max_output_tokens=3, stream=True))
+    done = events[-1]
+    assert done.type == "response.completed" and done.response.output_text == "the quick brown"
+    assert sim_seen(stack)["azure-auth"] == "entra"
+    stored = wait_for_usage(stack, account_id, 2)
+    assert (stored["requests"], stored["prompt_tokens"], stored["completion_tokens"]) == (2, 6, 7)
+
+
 def test_azure_embeddings_with_the_openai_sdk(stack, new_account):
     account_id, key = new_account()
     oai = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)

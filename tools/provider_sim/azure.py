@@ -4,7 +4,7 @@
   ``/embeddings``): a supported ``api-version`` query parameter (404 without one, 400 for one
   Azure does not serve); the deployment in the path is the model; ``stream_options`` refused
   by API versions before 2024-09-01, and a ``model`` in the body is ignored as Azure does;
-- the v1 API, ``/azure/openai/v1/chat/completions`` (and ``/embeddings``): no dated
+- the v1 API, ``/azure/openai/v1/chat/completions`` (and ``/embeddings``, ``/responses``): no dated
   ``api-version``; the deployment is the body's ``model``;
 - auth: an ``api-key`` header, or ``Authorization: Bearer`` (an Entra ID token); 401 otherwise;
 - errors in Azure's shape (``{"error": {"code", "message"}}``); ``sim-error-400`` is a
@@ -22,6 +22,7 @@ from litestar.params import FromPath
 from tools.provider_sim.common import Sim, decode_object, error_headers
 from tools.provider_sim.embeddings import embeddings_answer
 from tools.provider_sim.openai import chat_answer
+from tools.provider_sim.responses import responses_answer
 
 API_VERSIONS = frozenset({"2024-02-01", "2024-06-01", "2024-10-21", "2024-12-01-preview", "2025-01-01-preview", "2025-04-01-preview"})
 STREAM_OPTIONS_SINCE = "2024-09-01"
@@ -92,4 +93,9 @@ def routes(sim: Sim) -> list:
         admission = await _admit(sim, request, None, "embeddings")
         return admission if isinstance(admission, Response) else embeddings_answer(*admission)
 
-    return [deployment_chat, deployment_embeddings, v1_chat, v1_embeddings]
+    @post("/azure/openai/v1/responses", status_code=200)
+    async def v1_responses(request: Request) -> Response:
+        admission = await _admit(sim, request, None, "responses")
+        return admission if isinstance(admission, Response) else responses_answer(sim, *admission)
+
+    return [deployment_chat, deployment_embeddings, v1_chat, v1_embeddings, v1_responses]

@@ -129,17 +129,19 @@ def _events(ident: str, model: str, completion: Completion, store: bool) -> list
     return frames
 
 
+def responses_answer(sim: Sim, body: dict[str, Any], model: str) -> Response:
+    """The Response (or its event stream) for an admitted body."""
+    completion = completion_for(model, body)
+    ident, store = f"resp_sim{sim.next_id()}", body.get("store") is not False
+    if body.get("stream"):
+        return Stream(emit(_events(ident, model, completion, store), sim.pace(model)), media_type="text/event-stream")
+    return Response(_response(ident, model, "completed", [_item(completion)], _usage(completion), store))
+
+
 def routes(sim: Sim) -> list:
     @post("/v1/responses", status_code=200)
     async def responses(request: Request) -> Response:
         admission = await admitted(sim, request)
-        if isinstance(admission, Response):
-            return admission
-        body, model = admission
-        completion = completion_for(model, body)
-        ident, store = f"resp_sim{sim.next_id()}", body.get("store") is not False
-        if body.get("stream"):
-            return Stream(emit(_events(ident, model, completion, store), sim.pace(model)), media_type="text/event-stream")
-        return Response(_response(ident, model, "completed", [_item(completion)], _usage(completion), store))
+        return admission if isinstance(admission, Response) else responses_answer(sim, *admission)
 
     return [responses]

@@ -40,6 +40,8 @@ def test_azure_v1_api_and_entra_tokens(base: str) -> None:
     client = openai.OpenAI(base_url=f"{base}/azure/openai/v1", api_key="eyJ.entra.token", max_retries=0)  # sends a bearer
     reply = client.chat.completions.create(model="sim-1", messages=MESSAGES, max_tokens=2)
     assert reply.choices[0].message.content == "the quick"
+    response = client.responses.create(model="sim-1", input="say something nice", max_output_tokens=2)
+    assert response.output_text == "the quick" and response.usage.input_tokens == 3
     assert httpx.get(f"{base}/_sim/stats", timeout=5).json()["headers"]["azure-auth"] == "entra"
 
 

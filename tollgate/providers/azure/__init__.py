@@ -5,7 +5,8 @@ Two URL styles, chosen by the channel's ``api_version``:
 - set (``api_version = "2024-10-21"``): deployment URLs,
   ``{base_url}/openai/deployments/{deployment}/chat/completions?api-version=…`` (and
   ``/embeddings``), ``base_url`` being the resource endpoint (``https://RES.openai.azure.com``);
-- empty: the v1 API, ``{base_url}/chat/completions`` with ``base_url`` ending in ``/openai/v1``.
+- empty: the v1 API, ``{base_url}/chat/completions`` with ``base_url`` ending in ``/openai/v1``;
+  its Responses API (``{base_url}/responses``) serves the edge's /v1/responses natively.
 
 The deployment is the channel's upstream model name (``models = { "gpt-4o" = "my-deployment" }``).
 Auth: the ``api-key`` header with the channel's secret, or ``auth = "entra"``: the secret is a
@@ -40,6 +41,10 @@ CHAT_PARAMS: dict[str, frozenset[str]] = {
     "v1": frozenset(),
 }
 
+# The Responses API passed through natively (the deployment in the body, Azure's auth): on the
+# v1 API; with dated API versions a Responses request is translated to chat completions.
+RESPONSES_PATHS: dict[str, str] = {"v1": "/responses", "deployment": "", "deployment-before-stream-usage": ""}
+
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _ENCODE = msgspec.json.Encoder()
 
@@ -62,7 +67,12 @@ class Azure(OpenAICompatible):
         version = self.settings.api_version
         style = "v1" if not version else "deployment" if version >= STREAM_USAGE_SINCE else "deployment-before-stream-usage"
         self.style = style
-        super().__init__("azure", Profile(drop_params=CHAT_PARAMS[style], stream_usage="stream_options" not in CHAT_PARAMS[style]))
+        profile = Profile(
+            drop_params=CHAT_PARAMS[style],
+            stream_usage="stream_options" not in CHAT_PARAMS[style],
+            responses_path=RESPONSES_PATHS[style],
+        )
+        super().__init__("azure", profile)
 
     def configured(self, settings: Mapping[str, str]) -> Azure:
         return Azure(settings_of(settings))

@@ -54,7 +54,8 @@ def test_known_abilities() -> None:
     assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
     assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES}
     assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
-    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS}
+    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES}  # the v1 API
+    assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {CHAT, STREAM, EMBEDDINGS}  # deployment URLs
     assert REGISTRY["cohere"].abilities == REGISTRY["jina"].abilities == REGISTRY["voyage"].abilities == {EMBEDDINGS, RERANK}
     assert EMBEDDINGS_OPERATION.serves(REGISTRY["gemini"]) and not RERANK_OPERATION.serves(REGISTRY["gemini"])
     assert not EMBEDDINGS_OPERATION.serves(REGISTRY["anthropic"])

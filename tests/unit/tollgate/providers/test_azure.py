@@ -10,7 +10,7 @@ import pytest
 from tollgate.canonical import ChatRequest, Message
 from tollgate.providers import REGISTRY, adapter_for
 from tollgate.providers.azure import Azure, settings_of
-from tollgate.providers.base import NotSupported
+from tollgate.providers.base import RESPONSES_PROTOCOL, NotSupported
 from tollgate.sse import Event
 
 BASE = "https://res.openai.azure.com"
@@ -126,3 +126,13 @@ def test_annotated_answers_and_streams_are_read() -> None:
     assert decoder.feed(Event(data=json.dumps(first).encode()))[0].choices == []
     decoder.feed(Event(data=json.dumps({"id": "c", "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 5}}).encode()))
     assert decoder.usage is not None and decoder.usage.completion_tokens == 5
+
+
+def test_the_v1_api_passes_the_responses_api_through() -> None:
+    view = REGISTRY["azure"].native_for(RESPONSES_PROTOCOL)
+    assert view is not None and view.kind == "azure"
+    req = view.native_request(f"{BASE}/openai/v1", "key-1", "dep-1", {"model": "client", "input": "hi", "stream": True}, stream=True)
+    assert req.url == f"{BASE}/openai/v1/responses"
+    assert req.headers["api-key"] == "key-1" and "authorization" not in req.headers
+    assert json.loads(req.body) == {"model": "dep-1", "input": "hi", "stream": True, "store": False}
+    assert deployment().native_for(RESPONSES_PROTOCOL) is None  # dated API versions: translated to chat completions
