@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_contract import KINDS, wait_for_usage
-from tests.e2e.test_reasoning import EFFORT, QUESTION, reasoning_tokens
+from tests.e2e.test_reasoning import EFFORT, OPENAI_SHAPED, QUESTION, reasoning_tokens
 from tests.e2e.test_responses import checked, client
 from tollgate import reasoning
 from tools.provider_sim.common import DEFAULT_COMPLETION_WORDS, answer_words, reasoning_words
@@ -29,7 +29,7 @@ def test_reasoning_effort_round_trip(stack, new_account, upstream, stream):
     else:
         response = client(stack, key).responses.create(**kw)
         deltas = None
-    setting = EFFORT if upstream == "openai" else str(reasoning.budget_for(EFFORT))
+    setting = EFFORT if upstream in OPENAI_SHAPED else str(reasoning.budget_for(EFFORT))
     expected = " ".join(reasoning_words(setting))
     kinds = [item.type for item in response.output]
     assert kinds == ["reasoning", "message"], "the reasoning item comes first, as the model produced it"
