@@ -154,4 +154,4 @@ async def test_the_routes_timeouts_go_to_the_client():
     for route in (ROUTE, timed, first_byte_only):
         outcome = await upstream.call(client, [(route, CANDIDATE)], _build, report=lambda _o: None, max_attempts=1, deadline_s=30)
         await outcome.response.aclose()
-    assert [t for _, t in client.sent] == [(10.0, 300.0), (1.5, 2.5), (10.0, 2.5)]
+    assert [(t.connect, t.read) for _, t in client.sent] == [(10.0, 300.0), (1.5, 2.5), (10.0, 2.5)]

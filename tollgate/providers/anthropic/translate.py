@@ -186,8 +186,10 @@ def usage(w: wire.Usage | None) -> Usage | None:
     if w is None:
         return None
     cache_read = int(w.cache_read_input_tokens or 0)
-    prompt = int(w.input_tokens or 0) + cache_read + int(w.cache_creation_input_tokens or 0)
-    return Usage(prompt_tokens=prompt, completion_tokens=int(w.output_tokens or 0), cached_tokens=cache_read)
+    cache_write = int(w.cache_creation_input_tokens or 0)
+    prompt = int(w.input_tokens or 0) + cache_read + cache_write
+    completion = int(w.output_tokens or 0)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cache_read, cache_write_tokens=cache_write)
 
 
 def tool_call(block: wire.Block, index: int | None = None, arguments: str | None = None) -> ToolCall:
