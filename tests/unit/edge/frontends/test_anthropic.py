@@ -711,7 +711,8 @@ def test_stream_translated_both_ways() -> None:
     ]
     assert message["stop_reason"] == "tool_use"
     # the chunks went through OpenAI's JSON here, whose usage has no cache-write count: the writes arrive as input
-    assert message["usage"] == {"input_tokens": 10 + 5, "output_tokens": 42, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}
+    expected = {"input_tokens": 10 + 5, "output_tokens": 42, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}
+    assert message["usage"] == expected
 
 
 def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
