@@ -212,6 +212,7 @@ MESSAGE = {
 def test_chat_response() -> None:
     canonical, usage = answer(json.dumps(MESSAGE).encode())
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (115, 7, 100)
+    assert usage.cache_write_tokens == 5  # cache_creation_input_tokens: part of the prompt, priced on their own
     assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
     assert canonical["usage"] == usage.to_openai()
     (choice,) = canonical["choices"]
@@ -339,6 +340,7 @@ def test_stream_observe_reads_usage_and_keeps_every_event() -> None:
     events = Parser().feed(STREAM)
     assert [decoder.observe(e) for e in events] == [False] * len(events)
     assert (decoder.usage.prompt_tokens, decoder.usage.completion_tokens) == (115, 42)
+    assert (decoder.usage.cached_tokens, decoder.usage.cache_write_tokens) == (100, 5)
     with pytest.raises(ValueError):
         decoder.observe(Event(b"{not json", "content_block_delta"))
 
