@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -160,3 +161,15 @@ def test_cache_writes_are_billed_at_the_cache_write_price(stack, new_account, st
     assert (event.cache_write_tokens, event.prompt_tokens, event.completion_tokens) == (written, written + 2, 5)
     assert event.cost_micros == -(-(2 * 3_000_000 + written * 3_750_000 + 5 * 15_000_000) // 1_000_000)
     assert event.cost_micros > cost_micros(event.prompt_tokens, event.completion_tokens, 3_000_000, 15_000_000)  # not as plain input
+    stored = stored_request(stack, key, request_id)  # metering keeps the count in the request log
+    assert (stored["cache_write_tokens"], stored["cost_micros"]) == (written, event.cost_micros)
+
+
+def stored_request(stack, key: str, request_id: str, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(f"{stack.metering_url}/v1/requests/{request_id}", headers={"authorization": f"Bearer {key}"}, timeout=10)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            r.raise_for_status()
+            return r.json()
+        time.sleep(0.1)
