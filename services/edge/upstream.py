@@ -36,6 +36,7 @@ class Attempt:
     timeout: bool = False
     retry_after: str = ""
     limited: bool = False  # skipped: the channel is at its own RPM/TPM limit
+    deadline: bool = False  # the model's total_ms ran out
 
 
 @dataclass
@@ -162,7 +163,7 @@ async def call(
             continue
         timeouts = _timeout(route, client.timeouts, started)
         if timeouts.deadline and time.perf_counter() >= timeouts.deadline:
-            failures.append(Attempt(candidate.channel_id, "not tried: the model's total_ms had passed", timeout=True))
+            failures.append(Attempt(candidate.channel_id, "not tried: the model's total_ms had passed", timeout=True, deadline=True))
             break
         wait = admit(candidate)
         if wait is not None:
@@ -177,7 +178,7 @@ async def call(
         try:
             response = await client.request("POST", req.url, req.headers, req.body, timeouts)
         except http_client.DeadlineExceeded:  # the request's own time is up: no other channel gets a try
-            failures.append(Attempt(candidate.channel_id, "ran past the model's total_ms", timeout=True))
+            failures.append(Attempt(candidate.channel_id, "ran past the model's total_ms", timeout=True, deadline=True))
             if span is not None:
                 tracing.end(span, error="deadline")
             break
@@ -270,7 +271,7 @@ def _summarize(model: str, failures: list[Attempt]) -> TollgateError:
             headers={"retry-after": str(wait)},
         )
     if tried and all(f.timeout for f in tried):
-        return UpstreamTimeout(message)
+        return UpstreamTimeout(message, code="deadline_exceeded" if tried[-1].deadline else None)
     if tried and all(f.status == 429 for f in tried):
         waits = [f.retry_after for f in tried if f.retry_after.isdigit()]
         return RateLimited(message, code="upstream_rate_limited", headers={"retry-after": min(waits, key=int)} if waits else None)

@@ -85,6 +85,7 @@ def test_a_whole_answer_past_total_ms_is_a_504_in_the_doors_shape(stack, new_acc
         ask(openai_client(stack.edge_url, key), "limits-total-slow")
     assert time.monotonic() - started < 1.4  # the simulator answers after 1.5 s
     assert err.value.status_code == 504 and err.value.response.json()["error"]["type"] == "upstream_error"
+    assert err.value.response.json()["error"]["code"] == "deadline_exceeded" and "total_ms" in err.value.message
     with pytest.raises(anthropic.APIStatusError) as aerr:
         anthropic_client(stack, key).messages.create(model="limits-total-slow", max_tokens=2, messages=[{"role": "user", "content": "hi"}])
     assert aerr.value.status_code == 504 and aerr.value.body["type"] == "error"

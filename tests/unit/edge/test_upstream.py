@@ -227,6 +227,7 @@ async def test_the_total_deadline_stops_failover():
             client, [(timed, CANDIDATE), (timed, SECOND)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, started=1e12
         )
     assert failed.value.error.status == 504 and failed.value.attempts == 1 and len(client.sent) == 1
+    assert failed.value.error.code == "deadline_exceeded"
     assert not outcomes  # the request's own time ran out: not the channel's failure
     client = HandlerClient(lambda request: httpx.Response(200))
     with pytest.raises(upstream.CallFailed) as failed:  # started long ago: the deadline is behind us
