@@ -29,71 +29,27 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from services.edge.http_errors import (
+    ConnectError,
+    ConnectTimeout,
+    DeadlineExceeded,
+    HTTPError,
+    IdleTimeout,
+    LocalProtocolError,
+    PoolTimeout,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TimeoutException,
+    Timeouts,
+)
+from services.edge.http_errors import (
+    TransportError as TransportError,  # re-exported: callers name the errors through this module
+)
+
 KEEPALIVE_EXPIRY_S = 4.0  # an idle connection older than this is closed, not reused (under uvicorn's 5 s)
 HIGH_WATER = 256 * 1024  # buffered body bytes at which the socket stops being read
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-class HTTPError(Exception):
-    """Anything that went wrong sending a request or reading its response."""
-
-
-class TransportError(HTTPError):
-    pass
-
-
-class TimeoutException(TransportError):
-    pass
-
-
-class ConnectTimeout(TimeoutException):
-    pass
-
-
-class ReadTimeout(TimeoutException):
-    pass
-
-
-class IdleTimeout(ReadTimeout):
-    """The body had started and then nothing came for the idle timeout."""
-
-
-class DeadlineExceeded(TimeoutException):
-    """The response did not end by its deadline (``Timeouts.deadline``)."""
-
-
-class PoolTimeout(TimeoutException):
-    pass
-
-
-class ConnectError(TransportError):
-    """Could not connect: refused, unresolvable, TLS or proxy failure."""
-
-
-class ReadError(TransportError):
-    """The connection was lost before the response ended."""
-
-
-class RemoteProtocolError(TransportError):
-    """The server's answer is not HTTP/1.1 we can read."""
-
-
-class LocalProtocolError(TransportError):
-    """The request cannot be written (a header with a line break, a non-latin-1 value)."""
-
-
-class Timeouts(NamedTuple):
-    connect: float
-    read: float  # until the first bytes (the head, then the body's first piece); also the longest wait for a pooled connection
-    idle: float = 0.0  # between body pieces once they flow (0 = ``read``)
-    deadline: float = 0.0  # time.perf_counter() by which the whole response must have arrived (0 = none)
-
-    def bounded(self, wait: float) -> tuple[float, bool]:
-        """``wait`` cut to what is left before the deadline, and whether the deadline is what binds."""
-        if not self.deadline:
-            return wait, False
-        left = self.deadline - time.perf_counter()
-        return (max(left, 0.0), True) if left < wait else (wait, False)
 
 
 class _Target(NamedTuple):
