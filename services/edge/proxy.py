@@ -278,7 +278,7 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
             max_attempts=settings.max_attempts,
             deadline_s=settings.failover_deadline_s,
             admit=edge.limiter.admit_channel,
-            started=meter.timer.started,
+            arrived=meter.timer.started,
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s

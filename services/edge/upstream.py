@@ -99,10 +99,10 @@ def outcome_kind(status: int) -> str:
     return "error"
 
 
-def _timeout(route: Route, default: http_client.Timeouts, started: float = 0.0) -> http_client.Timeouts:
+def _timeout(route: Route, default: http_client.Timeouts, arrived: float = 0.0) -> http_client.Timeouts:
     """The route's timeouts over the client's: connect_ms, first_byte_ms (until the answer's
     first bytes), idle_ms (every gap after that) and total_ms (a deadline counted from
-    ``started``, the request's arrival, for the whole answer)."""
+    ``arrived``, the request's arrival, for the whole answer; none when it is unknown)."""
     t = route.timeouts
     if t is None or not (t.connect_ms or t.first_byte_ms or t.idle_ms or t.total_ms):
         return default
@@ -110,7 +110,7 @@ def _timeout(route: Route, default: http_client.Timeouts, started: float = 0.0) 
         connect=t.connect_ms / 1000 if t.connect_ms else default.connect,
         read=t.first_byte_ms / 1000 if t.first_byte_ms else default.read,
         idle=t.idle_ms / 1000 if t.idle_ms else default.idle,
-        deadline=started + t.total_ms / 1000 if t.total_ms and started else default.deadline,
+        deadline=arrived + t.total_ms / 1000 if t.total_ms and arrived else default.deadline,
     )
 
 
@@ -129,11 +129,11 @@ async def call(
     deadline_s: float,
     environ=os.environ,
     admit: Admit = _admit_all,
-    started: float = 0.0,
+    arrived: float = 0.0,
 ) -> Outcome:
     """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request.
     ``admit`` counts an attempt against its channel's own limits (a channel at its limit is
-    skipped); ``started`` (perf_counter of the request's arrival) starts a route's total_ms."""
+    skipped); ``arrived`` (perf_counter of the request's arrival) starts a route's total_ms."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
@@ -161,7 +161,7 @@ async def call(
         if req is None:
             failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
             continue
-        timeouts = _timeout(route, client.timeouts, started)
+        timeouts = _timeout(route, client.timeouts, arrived)
         if timeouts.deadline and time.perf_counter() >= timeouts.deadline:
             failures.append(Attempt(candidate.channel_id, "not tried: the model's total_ms had passed", timeout=True, deadline=True))
             break

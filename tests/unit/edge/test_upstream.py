@@ -164,7 +164,7 @@ async def test_the_routes_idle_and_total_timeouts_go_to_the_client():
     route = Route(model="m", price=pb.Price(), candidates=(CANDIDATE,), timeouts=pb.Timeouts(idle_ms=500, total_ms=4000))
     now = time.perf_counter()
     for r, started in ((ROUTE, now), (route, now), (route, 0.0)):
-        outcome = await upstream.call(client, [(r, CANDIDATE)], _build, report=_ignore, max_attempts=1, deadline_s=30, started=started)
+        outcome = await upstream.call(client, [(r, CANDIDATE)], _build, report=_ignore, max_attempts=1, deadline_s=30, arrived=started)
         await outcome.response.aclose()
     assert [(t.read, t.idle, t.deadline) for _, t in client.sent] == [(300.0, 60.0, 0.0), (300.0, 0.5, now + 4.0), (300.0, 0.5, 0.0)]
 
@@ -224,12 +224,28 @@ async def test_the_total_deadline_stops_failover():
     outcomes: list[events.ChannelOutcome] = []
     with pytest.raises(upstream.CallFailed) as failed:
         await upstream.call(
-            client, [(timed, CANDIDATE), (timed, SECOND)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, started=1e12
+            client, [(timed, CANDIDATE), (timed, SECOND)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, arrived=1e12
         )
     assert failed.value.error.status == 504 and failed.value.attempts == 1 and len(client.sent) == 1
     assert failed.value.error.code == "deadline_exceeded"
     assert not outcomes  # the request's own time ran out: not the channel's failure
     client = HandlerClient(lambda request: httpx.Response(200))
     with pytest.raises(upstream.CallFailed) as failed:  # started long ago: the deadline is behind us
-        await upstream.call(client, [(timed, CANDIDATE)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, started=1.0)
+        await upstream.call(client, [(timed, CANDIDATE)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, arrived=1.0)
     assert failed.value.error.status == 504 and failed.value.attempts == 0 and not client.sent
+
+
+async def test_every_attempt_shares_the_requests_deadline():
+    """total_ms counts from the request's arrival: a failover attempt gets what is left, not a fresh deadline."""
+
+    async def slow_failure(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(500)
+
+    client = HandlerClient(slow_failure)
+    timed = Route(model="m", price=pb.Price(), candidates=(CANDIDATE, SECOND), timeouts=pb.Timeouts(total_ms=60_000))
+    arrived = time.perf_counter()
+    with pytest.raises(upstream.CallFailed):
+        plan = [(timed, CANDIDATE), (timed, SECOND)]
+        await upstream.call(client, plan, _build, report=_ignore, max_attempts=4, deadline_s=30, arrived=arrived)
+    assert [t.deadline for _, t in client.sent] == [arrived + 60.0] * 2
