@@ -113,11 +113,12 @@ class Client:
         target = self._targets.get(url) or self._target(url)
         pool = self._pools.get(target.origin) or self._pool(target.origin)
         head = self._head(method, target, headers, len(body), pool.proxy)
-        conn = await pool.acquire(timeouts)
         wait, by_deadline = timeouts.bounded(timeouts.read)
+        if by_deadline and not wait:
+            raise DeadlineExceeded("the request's deadline passed before it was sent")
+        conn = await pool.acquire(timeouts)
+        wait, by_deadline = timeouts.bounded(timeouts.read)  # what is left after connecting
         try:
-            if by_deadline and not wait:
-                raise DeadlineExceeded("the request's deadline passed before it was sent")
             conn.send(head, body)
             await conn.wait_head(wait)
         except ReadTimeout:
