@@ -762,7 +762,7 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
     assert message.model_dump(exclude_none=True, include={"content", "stop_reason", "usage"}) == {
         "content": accumulate(encode(CHUNKS))["content"],
         "stop_reason": "tool_use",
-        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
+        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0},
     }
     translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
     assert translated.content[0].text == "Héllo, wörld" and translated.content[1].input == {"city": "Paris"}
