@@ -264,7 +264,9 @@ def usage(w: wire.Usage | None, thinking_chars: int = 0) -> Usage | None:
     prompt = int(w.input_tokens or 0) + cache_read + cache_write
     output = int(w.output_tokens or 0)
     thought = min(estimate.tokens(thinking_chars), max(output, 0))
-    return Usage(prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought, cache_write_tokens=cache_write)
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought, cache_write_tokens=cache_write
+    )
 
 
 def thinking_text(blocks: list[wire.Block]) -> str:
