@@ -86,6 +86,7 @@ def contract_catalog() -> str:
     parts.append(_channel("policy-openai", "openai", "/v1", {"policy-mixed": "sim-1", "policy-retaining": "sim-1"}, priority=10))
     parts.append(_channel("soak-flaky", "simulator", "/v1", {"soak": "sim-flaky-30"}, priority=10))
     parts.append(_channel("soak-healthy", "simulator", "/v1", {"soak": "sim-1"}))
+    parts.append((DATA / "catalog_limits.toml").read_text())  # channel limits, timeouts, channel prices, cache writes
     return "\n".join(parts)
 
 

@@ -57,18 +57,20 @@ MAX_TOKENS = 10**12
 
 
 class Usage(msgspec.Struct, frozen=True):
-    """Token counts; ``prompt_tokens`` include the cached ones, ``completion_tokens`` the reasoning ones."""
+    """Token counts; ``prompt_tokens`` include the cached ones (read from and written to a
+    provider's prompt cache), ``completion_tokens`` the reasoning ones."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic's cache_creation_input_tokens
 
     def bounded(self) -> Usage:
         """The counts clamped into [0, MAX_TOKENS]: a provider's absurd count (negative, or
         beyond any context) is still metered and billed, never refused by the usage
         consumers as out of range."""
-        counts = (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.reasoning_tokens)
+        counts = (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.reasoning_tokens, self.cache_write_tokens)
         if all(0 <= c <= MAX_TOKENS for c in counts):
             return self
         return Usage(*(min(max(c, 0), MAX_TOKENS) for c in counts))

@@ -63,6 +63,7 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     cached_tokens: UInt64 = 0
     reasoning_tokens: UInt64 = 0
     cost_micros: Int64 = 0
+    cache_write_tokens: UInt64 = 0  # part of prompt_tokens: written to the provider's prompt cache, billed at its own price
     price_version: str = ""
     latency_ms: UInt32 = 0
     ttft_ms: UInt32 = 0
@@ -92,12 +93,13 @@ class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RateCounts(msgspec.Struct, frozen=True, kw_only=True):
-    """One edge's cumulative per-key usage in the current minute window, broadcast so that
-    every edge enforces a key's limits over the traffic of all edges."""
+    """One edge's cumulative per-key (and per-channel) usage in the current minute window,
+    broadcast so that every edge enforces a key's (a channel's) limits over the traffic of all edges."""
 
     edge_id: str
     window: int  # minutes since the epoch
     counts: dict[str, list[int]]  # key id -> [requests, tokens]
+    channels: dict[str, list[int]] = {}  # channel id -> [requests, tokens]: channels with their own rpm/tpm
 
 
 class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):

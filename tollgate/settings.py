@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     cache_max_entries: int = 100_000
     upstream_connect_timeout_s: float = 10.0
     upstream_read_timeout_s: float = 300.0
+    upstream_idle_timeout_s: float = 60.0  # the longest gap between an answer's pieces once they flow (a model's idle_ms over it)
     upstream_max_connections: int = 512  # the edge's open connections per upstream origin (scheme, host, port)
     publish_queue_max: int = 100_000  # usage events kept in memory; more wait in the spool only
     edge_spool_dir: str = ""  # the edge's usage spool; default <data_dir>/spool/edge-<host>-<edge_port> (one per edge process)

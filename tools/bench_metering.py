@@ -46,7 +46,7 @@ from tools.stack import ROOT, Ports, Service, Stack, nats_server_binary
 
 BENCH_DIR = ROOT / ".bench"
 MIGRATIONS = ROOT / "services" / "metering" / "migrations"
-GENERATOR_VERSION = 2  # bump when the generating SQL changes: the cached dataset is rebuilt
+GENERATOR_VERSION = 3  # bump when the generating SQL changes: the cached dataset is rebuilt
 
 MODELS = [
     f"{family}-{size}"
@@ -308,7 +308,7 @@ SELECT
     'chat', model, model, {_array(PROVIDERS)}[(mi + ci) % {len(PROVIDERS)} + 1], concat('ch-', model, '-', toString(ci)),
     rand(11) % 10 < 6, if(failed, 500, 200), if(failed, 'upstream_error', ''), 1 + failed,
     prompt, completion, if(rand(12) % 5 = 0, intDiv(prompt, 4), 0), 0, toInt64(prompt * 3 + completion * 7), 'v1',
-    latency, intDiv(latency, 5), greatest(latency, 3) - 3, 3, '', false
+    latency, intDiv(latency, 5), greatest(latency, 3) - 3, 3, '', false, 0
 FROM numbers({rows})
 """
 

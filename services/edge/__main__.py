@@ -90,7 +90,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         publisher.attach(js)
 
     client = http_client.Client(
-        http_client.Timeouts(connect=settings.upstream_connect_timeout_s, read=settings.upstream_read_timeout_s),
+        http_client.Timeouts(
+            connect=settings.upstream_connect_timeout_s, read=settings.upstream_read_timeout_s, idle=settings.upstream_idle_timeout_s
+        ),
         max_connections=settings.upstream_max_connections,  # per upstream origin
     )
     stack.push_async_callback(client.aclose)

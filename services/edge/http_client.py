@@ -2,7 +2,8 @@
 
 A keep-alive pool per origin (scheme, host, port) bounded by ``max_connections``, waiters
 served in order; a connect timeout (TCP, proxy CONNECT, TLS) and a read timeout (a full
-pool's wait, the response's head, every gap between body pieces); TLS verified against
+pool's wait, the response's head and its first body bytes), an idle timeout (every gap between
+body pieces once they flow) and an optional deadline for the whole response; TLS verified against
 certifi's CAs or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx's default); ``HTTP(S)_PROXY`` /
 ``ALL_PROXY`` / ``NO_PROXY`` for ``http://`` proxies; Content-Length, chunked and until-close
 bodies (gzip/deflate decoded), read whole (``aread``) or as they arrive (``aiter_bytes``).
@@ -28,54 +29,27 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from services.edge.http_errors import (
+    ConnectError,
+    ConnectTimeout,
+    DeadlineExceeded,
+    HTTPError,
+    IdleTimeout,
+    LocalProtocolError,
+    PoolTimeout,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TimeoutException,
+    Timeouts,
+)
+from services.edge.http_errors import (
+    TransportError as TransportError,  # re-exported: callers name the errors through this module
+)
+
 KEEPALIVE_EXPIRY_S = 4.0  # an idle connection older than this is closed, not reused (under uvicorn's 5 s)
 HIGH_WATER = 256 * 1024  # buffered body bytes at which the socket stops being read
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-class HTTPError(Exception):
-    """Anything that went wrong sending a request or reading its response."""
-
-
-class TransportError(HTTPError):
-    pass
-
-
-class TimeoutException(TransportError):
-    pass
-
-
-class ConnectTimeout(TimeoutException):
-    pass
-
-
-class ReadTimeout(TimeoutException):
-    pass
-
-
-class PoolTimeout(TimeoutException):
-    pass
-
-
-class ConnectError(TransportError):
-    """Could not connect: refused, unresolvable, TLS or proxy failure."""
-
-
-class ReadError(TransportError):
-    """The connection was lost before the response ended."""
-
-
-class RemoteProtocolError(TransportError):
-    """The server's answer is not HTTP/1.1 we can read."""
-
-
-class LocalProtocolError(TransportError):
-    """The request cannot be written (a header with a line break, a non-latin-1 value)."""
-
-
-class Timeouts(NamedTuple):
-    connect: float
-    read: float  # also the longest wait for a connection from a full pool
 
 
 class _Target(NamedTuple):
@@ -139,14 +113,23 @@ class Client:
         target = self._targets.get(url) or self._target(url)
         pool = self._pools.get(target.origin) or self._pool(target.origin)
         head = self._head(method, target, headers, len(body), pool.proxy)
+        wait, by_deadline = timeouts.bounded(timeouts.read)
+        if by_deadline and not wait:
+            raise DeadlineExceeded("the request's deadline passed before it was sent")
         conn = await pool.acquire(timeouts)
+        wait, by_deadline = timeouts.bounded(timeouts.read)  # what is left after connecting
         try:
             conn.send(head, body)
-            await conn.wait_head(timeouts.read)
+            await conn.wait_head(wait)
+        except ReadTimeout:
+            pool.drop(conn)
+            if by_deadline:
+                raise DeadlineExceeded("the upstream did not answer before the request's deadline") from None
+            raise
         except BaseException:
             pool.drop(conn)
             raise
-        return Response(conn, timeouts.read)
+        return Response(conn, timeouts)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -532,9 +515,9 @@ class _Connection(asyncio.Protocol):
 class Response:
     """An upstream response whose head arrived; its body is read once, then ``aclose``."""
 
-    __slots__ = ("_conn", "_content", "_decoder", "_read_timeout", "headers", "status_code")
+    __slots__ = ("_conn", "_content", "_decoder", "_flowing", "_timeouts", "headers", "status_code")
 
-    def __init__(self, conn: _Connection, read_timeout: float):
+    def __init__(self, conn: _Connection, timeouts: Timeouts):
         self.status_code = conn.status
         headers: dict[str, str] = {}
         for name, value in conn.header_list:
@@ -542,7 +525,8 @@ class Response:
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self.headers = headers  # lower-case names; repeated ones joined with ", "
         self._conn: _Connection | None = conn
-        self._read_timeout = read_timeout
+        self._timeouts = timeouts
+        self._flowing = False  # a body piece arrived: later waits are bounded by the idle timeout
         self._content: bytes | None = None
         encoding = headers.get("content-encoding", "").strip().lower()
         self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "deflate", "x-gzip") else None
@@ -555,7 +539,7 @@ class Response:
                 yield self._content
             return
         while True:
-            piece = await conn.read(self._read_timeout)
+            piece = await self._read(conn)
             if piece is None:
                 self._conn = None
                 conn.finished()
@@ -574,7 +558,7 @@ class Response:
         if conn is None:
             raise ReadError("the response was closed before its body was read")
         pieces = []
-        while (piece := await conn.read(self._read_timeout)) is not None:
+        while (piece := await self._read(conn)) is not None:
             pieces.append(piece)
         self._conn = None
         conn.finished()
@@ -583,6 +567,25 @@ class Response:
             content = _decode(self._decoder, content) + self._decoder.flush()
         self._content = content
         return content
+
+    async def _read(self, conn: _Connection) -> bytes | None:
+        """The next body piece within the first-byte or idle timeout, and the deadline."""
+        t = self._timeouts
+        idle = self._flowing and t.idle > 0
+        wait, by_deadline = t.bounded(t.idle if idle else t.read)
+        try:
+            if by_deadline and not wait:
+                raise ReadTimeout("deadline")
+            piece = await conn.read(wait)
+        except ReadTimeout:
+            if by_deadline:
+                raise DeadlineExceeded("the answer ran past the request's deadline") from None
+            if idle:
+                raise IdleTimeout("the upstream stopped sending in the middle of its answer") from None
+            raise
+        if piece:
+            self._flowing = True
+        return piece
 
     async def aclose(self) -> None:
         """Done with it: a body not read to the end closes the connection."""

@@ -7,7 +7,8 @@ not a bill). Completion: the request's own limit (the largest of ``max_completio
 else the model's ``max_output_tokens`` from the catalog, else the configured default —
 times the number of choices asked for (``n`` / ``candidateCount``). Those fields are
 validated (``limits.cost_bounds``): a value of the wrong type or out of range is a 400,
-never read as "not set". Across fallback models, the dearest one counts.
+never read as "not set". Across fallback models and channels with prices of their own, the
+dearest one counts (a prompt token at the dearer of the input and cache-write prices).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def worst_case_micros(
     worst = 0
     for route in routes:
         output = (max_output or route.max_output_tokens or default_output) * max(choices, 1) if completes else 0
-        price = route.price
-        worst = max(worst, cost_micros(body_bytes, output, price.input_per_mtok_micros, price.output_per_mtok_micros))
+        for price in route.prices():  # the model's and every channel's own: the dearest counts
+            prompt_price = max(price.input_per_mtok_micros, price.cache_write_per_mtok_micros)  # every prompt token may be a cache write
+            worst = max(worst, cost_micros(body_bytes, output, prompt_price, price.output_per_mtok_micros))
     return min(worst, MAX_HOLD_MICROS)

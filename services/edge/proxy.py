@@ -90,8 +90,11 @@ class Meter:
     ) -> None:
         usage = (usage or Usage()).bounded()
         route = route or self.route
-        self.edge.limiter.add_tokens(self.principal.key_id, usage.prompt_tokens + usage.completion_tokens)
-        price = route.price
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        self.edge.limiter.add_tokens(self.principal.key_id, tokens)
+        if channel is not None:
+            self.edge.limiter.add_channel_tokens(channel, tokens)
+        price = route.price_for(channel)  # the serving channel's own price when it has one
         cost = cost_micros(
             usage.prompt_tokens,
             usage.completion_tokens,
@@ -99,6 +102,8 @@ class Meter:
             price.output_per_mtok_micros,
             usage.cached_tokens,
             price.cached_input_per_mtok_micros,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_write_per_mtok=price.cache_write_per_mtok_micros,
         )
         lease_id = self.hold.settle(cost) if self.hold is not None else ""
         self.timer.model, self.timer.status = route.model, status
@@ -149,6 +154,7 @@ class Meter:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
                 cost_micros=cost,
                 price_version=price.version,
@@ -260,7 +266,7 @@ async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candida
             continue
         except ModelUnavailable:
             continue
-        plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng))
+        plan.extend((route, c) for c in order(list(route.candidates), options.prefs, edge.rng, route.price))
     if len(unknown) == len(options.models):  # no model the request names exists: 404, as the providers answer
         raise unknown[0]
     if not plan:
@@ -282,6 +288,8 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
             report=edge.outcomes.report,
             max_attempts=settings.max_attempts,
             deadline_s=settings.failover_deadline_s,
+            admit=edge.limiter.admit_channel,
+            arrived=meter.timer.started,
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s
@@ -301,10 +309,8 @@ async def read_body(outcome: Outcome, meter: Meter) -> bytes:
     started = time.perf_counter()
     try:
         return await outcome.response.aread()
-    except http_client.TimeoutException:
-        raise _fail(meter, outcome, UpstreamTimeout("The upstream timed out while sending its answer.")) from None
-    except http_client.HTTPError:
-        raise _fail(meter, outcome, UpstreamError("The upstream connection failed while sending its answer.")) from None
+    except http_client.HTTPError as exc:
+        raise _fail(meter, outcome, broken(exc, "The upstream connection failed while sending its answer.")) from None
     finally:
         meter.timer.upstream_s += time.perf_counter() - started
         await outcome.response.aclose()
@@ -353,6 +359,18 @@ def outcome_failed(meter: Meter, outcome: Outcome, kind: str) -> None:
             occurred_at_ms=time.time_ns() // 1_000_000,
         )
     )
+
+
+def broken(exc: Exception, message: str) -> TollgateError:
+    """What a failure while the answer was arriving is, for the client: the model's total
+    time limit, its idle timeout, another timeout, or a broken connection."""
+    if isinstance(exc, http_client.DeadlineExceeded):
+        return UpstreamTimeout("The answer ran past the model's total time limit (total_ms).", code="deadline_exceeded")
+    if isinstance(exc, http_client.IdleTimeout):
+        return UpstreamTimeout("The upstream stopped sending mid-answer for longer than the idle timeout.", code="upstream_idle_timeout")
+    if isinstance(exc, http_client.TimeoutException):
+        return UpstreamTimeout("The upstream timed out while sending its answer.")
+    return UpstreamError(message)
 
 
 def _fail(meter: Meter, outcome: Outcome, err: TollgateError) -> TollgateError:
@@ -424,7 +442,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
         meter.publish(status=200, usage=decoder.usage, attempts=outcome.attempts, channel=outcome.candidate)
         yield tail
     except (http_client.HTTPError, ValueError) as exc:
-        err = (UpstreamTimeout if isinstance(exc, http_client.TimeoutException) else UpstreamError)("The upstream stream ended abnormally.")
+        err = broken(exc, "The upstream stream ended abnormally.")
         status, error_code = err.status, err.code or ""
         delivered += len(pending)  # what this read held before the break goes out ahead of the error
         yield b"".join(pending) + (encoder.error(err) if encoder else frontend.stream_encoder(parsed).error(err))
@@ -454,7 +472,7 @@ def _publish_cut(
     if status != 200 and delivered and (usage is None or not usage.completion_tokens):
         prompt = usage.prompt_tokens if usage and usage.prompt_tokens else estimated_prompt(frontend, parsed)
         usage, estimated = Usage(prompt_tokens=prompt, completion_tokens=delivered), True
-    if status not in (200, 499):
+    if status not in (200, 499) and error_code != "deadline_exceeded":  # running out of the request's own time is not the channel's fault
         outcome_failed(meter, outcome, "timeout" if status == 504 else "error")
     meter.publish(
         status=status, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, error_code=error_code, estimated=estimated

@@ -7,6 +7,13 @@ network. Accuracy: a key can exceed its limit by at most what other edges admitt
 last ``interval`` (plus NATS latency) before their counts arrived — exact when requests on
 different edges are further apart than that, and exact on a single edge. Tokens are
 counted when a request ends, so a request already admitted may finish over the TPM limit.
+
+Channels with their own ``rpm`` / ``tpm`` (catalog) are counted the same way, in the same
+broadcast: a request when an attempt is sent to the channel (``admit_channel``), tokens from
+the metered usage of the request it served. A channel at its limit is skipped. The bound is
+the same as a key's: with N edges a channel takes at most what the other N−1 edges sent it in
+the last ``interval`` beyond its limit; in the worst case — N edges each filling the channel
+before any broadcast arrives, within the first ``interval`` of a window — N × the limit.
 """
 
 from __future__ import annotations
@@ -20,7 +27,11 @@ from collections import defaultdict
 from services.edge.auth import Principal
 from tollgate import events
 from tollgate.errors import RateLimited
+from tollgate.rpc import router_pb2 as pb
 from tollgate.telemetry import Log
+
+Counts = dict[int, dict[str, list[int]]]  # window -> key or channel id -> [requests, tokens]
+Remote = dict[int, dict[str, dict[str, list[int]]]]  # window -> edge -> key or channel id -> counts
 
 WINDOW_S = 60
 
@@ -38,13 +49,17 @@ class RateLimiter:
         self.edge_id = secrets.token_hex(6)
         self._local: dict[int, dict[str, list[int]]] = defaultdict(dict)  # window -> key -> [requests, tokens]
         self._remote: dict[int, dict[str, dict[str, list[int]]]] = defaultdict(dict)  # window -> edge -> key -> counts
+        self._channels: Counts = defaultdict(dict)  # the same, per channel with limits of its own
+        self._remote_channels: Remote = defaultdict(dict)
         self._dirty = False
         self._task: asyncio.Task | None = None
 
-    def _total(self, window: int, key_id: str) -> tuple[int, int]:
-        mine = self._local[window].get(key_id, (0, 0))
+    def _total(self, window: int, key_id: str, local: Counts | None = None, remote: Remote | None = None) -> tuple[int, int]:
+        local = self._local if local is None else local
+        remote = self._remote if remote is None else remote
+        mine = local[window].get(key_id, (0, 0))
         requests, tokens = mine[0], mine[1]
-        for counts in self._remote.get(window, {}).values():
+        for counts in remote.get(window, {}).values():
             theirs = counts.get(key_id)
             if theirs:
                 requests, tokens = requests + theirs[0], tokens + theirs[1]
@@ -92,9 +107,30 @@ class RateLimiter:
             counts[1] += tokens
             self._dirty = True
 
+    def admit_channel(self, candidate: pb.Candidate) -> int | None:
+        """Count one attempt against the channel's own limits: None when it has room, else the
+        seconds until its window resets (the caller skips the channel)."""
+        if not candidate.rpm and not candidate.tpm:
+            return None
+        now = self._clock()
+        window = _window(now)
+        requests, tokens = self._total(window, candidate.channel_id, self._channels, self._remote_channels)
+        if (candidate.rpm and requests >= candidate.rpm) or (candidate.tpm and tokens >= candidate.tpm):
+            return max(1, int((window + 1) * WINDOW_S - now + 0.999))
+        self._channels[window].setdefault(candidate.channel_id, [0, 0])[0] += 1
+        self._dirty = True
+        return None
+
+    def add_channel_tokens(self, candidate: pb.Candidate, tokens: int) -> None:
+        """The metered tokens of a request the channel served (TPM)."""
+        if tokens > 0 and candidate.tpm:
+            self._channels[_window(self._clock())].setdefault(candidate.channel_id, [0, 0])[1] += tokens
+            self._dirty = True
+
     def on_counts(self, event: events.RateCounts) -> None:
         if event.edge_id != self.edge_id and event.window >= _window(self._clock()) - 1:
             self._remote[event.window][event.edge_id] = event.counts
+            self._remote_channels[event.window][event.edge_id] = event.channels
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._broadcast(), name="rate-counts")
@@ -109,13 +145,15 @@ class RateLimiter:
         while True:
             await asyncio.sleep(self._interval)
             window = _window(self._clock())
-            for old in [w for w in (*self._local, *self._remote) if w < window - 1]:
-                self._local.pop(old, None)
-                self._remote.pop(old, None)
+            for old in [w for w in (*self._local, *self._remote, *self._channels, *self._remote_channels) if w < window - 1]:
+                for table in (self._local, self._remote, self._channels, self._remote_channels):
+                    table.pop(old, None)
             if not self._dirty or not self._nc.is_connected:  # NATS away: shared when it is back
                 continue
             self._dirty = False
-            event = events.RateCounts(edge_id=self.edge_id, window=window, counts=self._local.get(window, {}))
+            event = events.RateCounts(
+                edge_id=self.edge_id, window=window, counts=self._local.get(window, {}), channels=self._channels.get(window, {})
+            )
             try:
                 await self._nc.publish(events.RATE_COUNTS_SUBJECT, events.encode(event))
             except Exception as exc:

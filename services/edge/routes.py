@@ -22,6 +22,14 @@ class Route:
     timeouts: pb.Timeouts | None = None
     max_output_tokens: int = 0  # 0 = unknown
 
+    def price_for(self, candidate: pb.Candidate | None) -> pb.Price:
+        """What the model costs on ``candidate``: the channel's own price when it has one."""
+        return candidate.price if candidate is not None and candidate.HasField("price") else self.price
+
+    def prices(self) -> list[pb.Price]:
+        """Every price a request on this route may be billed at (the model's, the channels' own)."""
+        return [self.price, *(c.price for c in self.candidates if c.HasField("price"))]
+
 
 class RouteTable:
     def __init__(self, stub: pb_grpc.RouterStub, *, ttl: float, maxsize: int):

@@ -6,6 +6,10 @@ weighted random within a tier, half-open channels last in their tier — and app
 request's own controls: ``models`` / ``fallback_models`` (tried in order) and ``provider``
 preferences (OpenRouter's shape: ``order``, ``only``, ``ignore``, ``allow_fallbacks``,
 ``sort`` = price | latency, ``data_collection`` = allow | deny, ``zdr``).
+
+``sort = "price"`` orders by what the model costs on each channel (its own price, else the
+model's): input plus output price per million tokens, cheapest first; equal prices keep the
+priority / weighted order.
 """
 
 from __future__ import annotations
@@ -103,15 +107,24 @@ def allowed(c: pb.Candidate, prefs: Preferences) -> bool:
     return not (prefs.deny_data_collection and (c.data_policy.trains_on_data or c.data_policy.retention_days > 0))
 
 
-def order(candidates: list[pb.Candidate], prefs: Preferences, rng: random.Random) -> list[pb.Candidate]:
+def unit_price(price: pb.Price) -> int:
+    """What ``sort = "price"`` compares: micro-USD per million input plus per million output tokens."""
+    return price.input_per_mtok_micros + price.output_per_mtok_micros
+
+
+def order(candidates: list[pb.Candidate], prefs: Preferences, rng: random.Random, price: pb.Price | None = None) -> list[pb.Candidate]:
+    """``price`` is the model's (a channel without a price of its own costs that)."""
     usable = [c for c in candidates if allowed(c, prefs)]
     if prefs.sort == "latency":
         # Unknown latency (no samples yet) sorts after measured channels.
         ordered = sorted(usable, key=lambda c: (c.state == "half_open", c.latency_ewma_ms or float("inf")))
-    else:  # "price" is per model in the catalog, so every channel of a model costs the same
+    else:
         ordered = by_priority(
             usable, rng, priority=lambda c: c.priority, weight=lambda c: c.weight, demoted=lambda c: c.state == "half_open"
         )
+        if prefs.sort == "price":  # stable: equal prices keep the priority / weighted order
+            model_price = price or pb.Price()
+            ordered.sort(key=lambda c: unit_price(c.price if c.HasField("price") else model_price))
     if prefs.order:
         rank = {name: i for i, name in enumerate(prefs.order)}
         first = sorted((c for c in ordered if _labels(c) & rank.keys()), key=lambda c: min(rank[n] for n in _labels(c) & rank.keys()))

@@ -35,6 +35,8 @@ class Attempt:
     status: int = 0
     timeout: bool = False
     retry_after: str = ""
+    limited: bool = False  # skipped: the channel is at its own RPM/TPM limit
+    deadline: bool = False  # the model's total_ms ran out
 
 
 @dataclass
@@ -64,6 +66,13 @@ class CallFailed(Exception):
 
 Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest | None]
 Report = Callable[[events.ChannelOutcome], None]
+# Counts one request against the channel's RPM/TPM limits; None when admitted, else the
+# seconds until it has room again (the channel is skipped).
+Admit = Callable[[pb.Candidate], int | None]
+
+
+def _admit_all(_candidate: pb.Candidate) -> int | None:
+    return None
 
 
 def secret_for(candidate: pb.Candidate, environ=os.environ) -> str | None:
@@ -90,14 +99,18 @@ def outcome_kind(status: int) -> str:
     return "error"
 
 
-def _timeout(route: Route, default: http_client.Timeouts) -> http_client.Timeouts:
-    """The route's connect and first-byte timeouts over the client's (first_byte_ms bounds
-    every wait for the upstream's next bytes, as httpx's read timeout did; total_ms is not applied)."""
+def _timeout(route: Route, default: http_client.Timeouts, arrived: float = 0.0) -> http_client.Timeouts:
+    """The route's timeouts over the client's: connect_ms, first_byte_ms (until the answer's
+    first bytes), idle_ms (every gap after that) and total_ms (a deadline counted from
+    ``arrived``, the request's arrival, for the whole answer; none when it is unknown)."""
     t = route.timeouts
-    if t is None or not (t.connect_ms or t.first_byte_ms):
+    if t is None or not (t.connect_ms or t.first_byte_ms or t.idle_ms or t.total_ms):
         return default
     return http_client.Timeouts(
-        connect=t.connect_ms / 1000 if t.connect_ms else default.connect, read=t.first_byte_ms / 1000 if t.first_byte_ms else default.read
+        connect=t.connect_ms / 1000 if t.connect_ms else default.connect,
+        read=t.first_byte_ms / 1000 if t.first_byte_ms else default.read,
+        idle=t.idle_ms / 1000 if t.idle_ms else default.idle,
+        deadline=arrived + t.total_ms / 1000 if t.total_ms and arrived else default.deadline,
     )
 
 
@@ -115,8 +128,12 @@ async def call(
     max_attempts: int,
     deadline_s: float,
     environ=os.environ,
+    admit: Admit = _admit_all,
+    arrived: float = 0.0,
 ) -> Outcome:
-    """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request."""
+    """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request.
+    ``admit`` counts an attempt against its channel's own limits (a channel at its limit is
+    skipped); ``arrived`` (perf_counter of the request's arrival) starts a route's total_ms."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
@@ -147,6 +164,14 @@ async def call(
         if req is None:
             failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
             continue
+        timeouts = _timeout(route, client.timeouts, arrived)
+        if timeouts.deadline and time.perf_counter() >= timeouts.deadline:
+            failures.append(Attempt(candidate.channel_id, "not tried: the model's total_ms had passed", timeout=True, deadline=True))
+            break
+        wait = admit(candidate)
+        if wait is not None:
+            failures.append(Attempt(candidate.channel_id, "at its own rate limit", retry_after=str(wait), limited=True))
+            continue
         attempts += 1
         last = candidate
         started = time.perf_counter()
@@ -154,7 +179,12 @@ async def call(
         if span is not None:
             span.set_attributes(_span_attributes(req.url, candidate, attempts))
         try:
-            response = await client.request("POST", req.url, req.headers, req.body, _timeout(route, client.timeouts))
+            response = await client.request("POST", req.url, req.headers, req.body, timeouts)
+        except http_client.DeadlineExceeded:  # the request's own time is up: no other channel gets a try
+            failures.append(Attempt(candidate.channel_id, "ran past the model's total_ms", timeout=True, deadline=True))
+            if span is not None:
+                tracing.end(span, error="deadline")
+            break
         except http_client.TimeoutException:
             _report(report, route, candidate, "timeout", 0, started)
             failures.append(Attempt(candidate.channel_id, "timed out", timeout=True))
@@ -235,8 +265,16 @@ def _summarize(model: str, failures: list[Attempt]) -> TollgateError:
     detail = "; ".join(f"{f.channel_id}: {f.cause}" for f in failures) or "no channel was tried"
     message = f"All upstream channels failed for model {model} ({detail})"
     tried = [f for f in failures if f.status or f.timeout or f.cause.startswith("connection")]
+    limited = [f for f in failures if f.limited]
+    if limited and not tried:  # every channel that could serve it is at its own RPM/TPM limit
+        wait = min(int(f.retry_after) for f in limited)
+        return RateLimited(
+            f"Every channel for model {model} is at its rate limit ({detail}); retry after {wait}s",
+            code="channel_rate_limited",
+            headers={"retry-after": str(wait)},
+        )
     if tried and all(f.timeout for f in tried):
-        return UpstreamTimeout(message)
+        return UpstreamTimeout(message, code="deadline_exceeded" if tried[-1].deadline else None)
     if tried and all(f.status == 429 for f in tried):
         waits = [f.retry_after for f in tried if f.retry_after.isdigit()]
         return RateLimited(message, code="upstream_rate_limited", headers={"retry-after": min(waits, key=int)} if waits else None)

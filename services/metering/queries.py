@@ -25,7 +25,8 @@ REQUEST_COLUMNS = (
     "request_id, formatDateTime(occurred_at, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS occurred_at, account_id, key_id, endpoint, "
     "model_requested, "
     "model_served, provider, channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, "
-    "reasoning_tokens, cost_micros, price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr"
+    "reasoning_tokens, cost_micros, price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr, "
+    "cache_write_tokens"
 )
 
 

@@ -50,6 +50,7 @@ COLUMNS = [
     "gateway_overhead_ms",
     "client_app",
     "zdr",
+    "cache_write_tokens",  # migration 0006
 ]
 
 
@@ -103,6 +104,7 @@ def json_row(e: UsageEvent) -> tuple:
         e.gateway_overhead_ms,
         e.client_app,
         e.zdr,
+        e.cache_write_tokens,
     )
 
 

@@ -4,7 +4,7 @@
 data_policies = "data_policies.toml"   # optional; default: next to this file, else the shipped table
 
 [defaults]
-timeouts = { connect_ms = 10_000, first_byte_ms = 60_000, total_ms = 600_000 }
+timeouts = { connect_ms = 10_000, first_byte_ms = 60_000, idle_ms = 60_000, total_ms = 600_000 }
 
 [health]                 # optional; see services/router/health.py for every knob
 cooldown_s = 10
@@ -18,6 +18,7 @@ max_output_tokens = 16_384                  # 0 = unknown; bounds pre-authorizat
 capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank
 timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
+# also cached_input_per_mtok_micros (cache reads) and cache_write_per_mtok_micros (cache writes; 0 = the input price)
 
 [[channels]]
 id = "openai-main"
@@ -27,11 +28,13 @@ api_key_env = "OPENAI_API_KEY"    # or api_key_file = "/run/secrets/openai" (rea
 priority = 10        # higher tiers are tried first
 weight = 1           # share within a tier
 region = "us"
-rpm = 0              # requests / tokens per minute this channel allows (0 = no limit)
+rpm = 0              # requests / tokens per minute this channel allows across all edges (0 = no limit)
 tpm = 0
 vendor = "openai"    # default from the provider kind; picks the data-policy table entry
 data_policy = { retention_days = 0, trains_on_data = false }   # optional override
 models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model name
+prices = { "gpt-4o" = { input_per_mtok_micros = 2_000_000, version = "2024-09" } }   # optional: this channel's own
+                     # price, field by field over the model's (billed when it serves; `sort = "price"` orders by it)
 # api_version = "2024-10-21"   # azure only: deployment URLs (else the v1 API); auth = "entra": the secret is an Entra ID token
 ```
 ``${VAR}`` in ``base_url`` and ``api_key_file`` is replaced from the environment at load time.
@@ -60,7 +63,9 @@ PROVIDER_KINDS = frozenset(REGISTRY)
 CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
-TIMEOUT_FIELDS = ("connect_ms", "first_byte_ms", "total_ms")
+# first_byte_ms bounds the wait until the answer's first bytes, idle_ms every gap after that,
+# total_ms the whole request (TOLLGATE_UPSTREAM_IDLE_TIMEOUT_S when idle_ms is not set).
+TIMEOUT_FIELDS = ("connect_ms", "first_byte_ms", "idle_ms", "total_ms")
 SETTING_FIELDS = ("api_version", "auth")  # a channel's kind-specific fields (see ChannelSpec)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -76,14 +81,37 @@ class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     output_per_mtok_micros: int = 0
     cached_input_per_mtok_micros: int = 0
     version: str = "v1"
+    cache_write_per_mtok_micros: int = 0  # prompt tokens written to the provider's cache (0 = billed at the input price)
+
+    def check(self, where: str) -> None:
+        if min(getattr(self, name) for name in self.__struct_fields__ if name.endswith("_micros")) < 0:
+            raise CatalogError(f"{where} has a negative price")
+
+
+class PriceOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A channel's own price for one of its models: the fields it sets replace the model's."""
+
+    input_per_mtok_micros: int | None = None
+    output_per_mtok_micros: int | None = None
+    cached_input_per_mtok_micros: int | None = None
+    cache_write_per_mtok_micros: int | None = None
+    version: str | None = None
+
+    def over(self, price: Price, channel_id: str) -> Price:
+        """The effective price; its version names the channel (``<channel id>/<version>``), so a
+        usage event says whose price billed it."""
+        fields = {name: getattr(self, name) for name in self.__struct_fields__ if getattr(self, name) is not None}
+        merged = msgspec.structs.replace(price, **fields)
+        return msgspec.structs.replace(merged, version=f"{channel_id}/{merged.version}")
 
 
 class Timeouts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Milliseconds. In the file any field may be left out; a loaded model has all three
+    """Milliseconds. In the file any field may be left out; a loaded model has all four
     (0 = not set anywhere: the edge's own timeout applies)."""
 
     connect_ms: int | None = None
     first_byte_ms: int | None = None
+    idle_ms: int | None = None
     total_ms: int | None = None
 
 
@@ -115,6 +143,7 @@ class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tpm: int = 0
     vendor: str = ""
     data_policy: PolicyOverride | None = None
+    prices: dict[str, PriceOverride] = {}  # catalog model id -> this channel's own price for it
     # Kind-specific settings (each kind's adapter validates its own: ``configured``):
     api_version: str = ""  # azure: deployment URLs with this api-version (empty: the v1 API)
     auth: str = ""  # azure: "api-key" (default) or "entra" (the secret is an Entra ID access token)
@@ -141,6 +170,10 @@ class Channel(msgspec.Struct, frozen=True):
     vendor: str
     data_policy: DataPolicy
     settings: dict[str, str] = {}
+    prices: dict[str, Price] = {}  # catalog model id -> the channel's effective price, where it has its own
+
+    def price_of(self, model: Model) -> Price:
+        return self.prices.get(model.id, model.price)
 
 
 class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -206,16 +239,14 @@ def _timeouts(spec: Timeouts, base: dict[str, int], where: str) -> dict[str, int
             if value <= 0:
                 raise CatalogError(f"{where}: timeouts.{name} must be positive")
             merged[name] = value
-    if merged["total_ms"] and max(merged["connect_ms"], merged["first_byte_ms"]) > merged["total_ms"]:
-        raise CatalogError(f"{where}: timeouts.total_ms must be at least connect_ms and first_byte_ms")
+    if merged["total_ms"] and max(merged["connect_ms"], merged["first_byte_ms"], merged["idle_ms"]) > merged["total_ms"]:
+        raise CatalogError(f"{where}: timeouts.total_ms must be at least connect_ms, first_byte_ms and idle_ms")
     return merged
 
 
 def _check_model(model: Model, default_timeouts: dict[str, int]) -> Model:
     where = f"model {model.id!r}"
-    price = model.price
-    if min(price.input_per_mtok_micros, price.output_per_mtok_micros, price.cached_input_per_mtok_micros) < 0:
-        raise CatalogError(f"{where} has a negative price")
+    model.price.check(where)
     if model.max_output_tokens < 0:
         raise CatalogError(f"{where}: max_output_tokens must be >= 0 (0 = unknown)")
     if model.context_length < 0:
@@ -241,6 +272,12 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
     unknown = sorted(set(spec.models) - set(models))
     if unknown:
         raise CatalogError(f"{where} serves models missing from the catalog: {', '.join(unknown)}")
+    unpriced = sorted(set(spec.prices) - set(spec.models))
+    if unpriced:
+        raise CatalogError(f"{where} has prices for models it does not serve: {', '.join(unpriced)}")
+    prices = {model_id: override.over(models[model_id].price, spec.id) for model_id, override in spec.prices.items()}
+    for model_id, price in prices.items():
+        price.check(f"{where}, model {model_id!r},")
     if spec.api_key_env and spec.api_key_file:
         raise CatalogError(f"{where}: set api_key_env or api_key_file, not both")
     key_file = _expand(spec.api_key_file, where) if spec.api_key_file else ""
@@ -270,6 +307,7 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
         tpm=spec.tpm,
         vendor=vendor,
         data_policy=policy,
+        prices=prices,
         settings=settings,
     )
 

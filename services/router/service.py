@@ -23,6 +23,7 @@ def price_msg(price: Price) -> pb.Price:
         output_per_mtok_micros=price.output_per_mtok_micros,
         cached_input_per_mtok_micros=price.cached_input_per_mtok_micros,
         version=price.version,
+        cache_write_per_mtok_micros=price.cache_write_per_mtok_micros,
     )
 
 
@@ -69,7 +70,7 @@ class RouterService(pb_grpc.RouterServicer):
             model=model.id,
             price=price_msg(model.price),
             table_version=self.table.version,
-            timeouts=pb.Timeouts(connect_ms=t.connect_ms, first_byte_ms=t.first_byte_ms, total_ms=t.total_ms),
+            timeouts=pb.Timeouts(connect_ms=t.connect_ms, first_byte_ms=t.first_byte_ms, total_ms=t.total_ms, idle_ms=t.idle_ms),
             capabilities=model.capabilities,
             context_length=model.context_length,
             max_output_tokens=model.max_output_tokens,
@@ -88,6 +89,9 @@ class RouterService(pb_grpc.RouterServicer):
                     region=c.region,
                     state=view.state,
                     latency_ewma_ms=view.latency_ewma_ms,
+                    price=price_msg(c.prices[model.id]) if model.id in c.prices else None,
+                    rpm=c.rpm,
+                    tpm=c.tpm,
                 )
                 for c, view in serving
             ],

@@ -13,16 +13,18 @@ class RouteRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ...) -> None: ...
 
 class Price(_message.Message):
-    __slots__ = ("input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "version")
+    __slots__ = ("input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "version", "cache_write_per_mtok_micros")
     INPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     CACHED_INPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     input_per_mtok_micros: int
     output_per_mtok_micros: int
     cached_input_per_mtok_micros: int
     version: str
-    def __init__(self, input_per_mtok_micros: _Optional[int] = ..., output_per_mtok_micros: _Optional[int] = ..., cached_input_per_mtok_micros: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    cache_write_per_mtok_micros: int
+    def __init__(self, input_per_mtok_micros: _Optional[int] = ..., output_per_mtok_micros: _Optional[int] = ..., cached_input_per_mtok_micros: _Optional[int] = ..., version: _Optional[str] = ..., cache_write_per_mtok_micros: _Optional[int] = ...) -> None: ...
 
 class DataPolicy(_message.Message):
     __slots__ = ("zdr", "trains_on_data", "retention_days", "vendor")
@@ -37,17 +39,19 @@ class DataPolicy(_message.Message):
     def __init__(self, zdr: _Optional[bool] = ..., trains_on_data: _Optional[bool] = ..., retention_days: _Optional[int] = ..., vendor: _Optional[str] = ...) -> None: ...
 
 class Timeouts(_message.Message):
-    __slots__ = ("connect_ms", "first_byte_ms", "total_ms")
+    __slots__ = ("connect_ms", "first_byte_ms", "total_ms", "idle_ms")
     CONNECT_MS_FIELD_NUMBER: _ClassVar[int]
     FIRST_BYTE_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_MS_FIELD_NUMBER: _ClassVar[int]
     connect_ms: int
     first_byte_ms: int
     total_ms: int
-    def __init__(self, connect_ms: _Optional[int] = ..., first_byte_ms: _Optional[int] = ..., total_ms: _Optional[int] = ...) -> None: ...
+    idle_ms: int
+    def __init__(self, connect_ms: _Optional[int] = ..., first_byte_ms: _Optional[int] = ..., total_ms: _Optional[int] = ..., idle_ms: _Optional[int] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight", "data_policy", "region", "state", "latency_ewma_ms", "api_key_file", "settings")
+    __slots__ = ("channel_id", "provider", "base_url", "api_key_env", "upstream_model", "priority", "weight", "data_policy", "region", "state", "latency_ewma_ms", "api_key_file", "price", "rpm", "tpm", "settings")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +71,9 @@ class Candidate(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     LATENCY_EWMA_MS_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FILE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    RPM_FIELD_NUMBER: _ClassVar[int]
+    TPM_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     channel_id: str
     provider: str
@@ -80,8 +87,11 @@ class Candidate(_message.Message):
     state: str
     latency_ewma_ms: float
     api_key_file: str
+    price: Price
+    rpm: int
+    tpm: int
     settings: _containers.ScalarMap[str, str]
-    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
     __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length", "max_output_tokens")

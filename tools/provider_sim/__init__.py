@@ -16,6 +16,7 @@ and behaves identically in all of them (``common.py``). The *model name* chooses
 - ``sim-timeout``: never answers (until the client gives up)
 - ``sim-midstream-error``: streams 3 text pieces, then drops the connection
 - ``sim-malformed-stream``: streams 2 text pieces, then ``data: {not json``, then ends cleanly
+- ``sim-stall``: streams 3 text pieces, then sends nothing more while the connection stays open
 - ``sim-flaky-NN``: exactly NN of every 100 requests answer 500, spread evenly
 - ``POST /_sim/force {"model": M, "status": S}``: model M answers HTTP S until forced to 0
 Reasoning mode, for any model, when the request asks for reasoning (``reasoning_effort``;
@@ -25,5 +26,7 @@ thinking block, or thought parts (with ``includeThoughts``), counted as each pro
 them; the answer is then at most 12 words. Anthropic's thinking rules are enforced
 (docs/reasoning.md).
 Token counts: prompt tokens = words in all system/message texts and tool results; completion
-tokens = words answered (7 for a tool call; 9 for a JSON-schema answer, the schema's JSON). ``/_sim/stats`` counts requests per model.
+tokens = words answered (7 for a tool call; 9 for a JSON-schema answer, the schema's JSON); Anthropic reports the
+words of text blocks marked with ``cache_control`` as ``cache_creation_input_tokens`` (apart from ``input_tokens``).
+``/_sim/stats`` counts requests per model.
 """

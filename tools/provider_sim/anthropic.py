@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -75,6 +76,14 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return total
 
 
+def cache_write_tokens(body: dict[str, Any]) -> int:
+    """Words in the text blocks (of ``system`` or the messages) marked with ``cache_control``:
+    what the simulator reports as written to its prompt cache (``cache_creation_input_tokens``)."""
+    system = body.get("system")
+    blocks = [b for b in system if isinstance(b, dict)] if isinstance(system, list) else []
+    return sum(words(b.get("text")) for b in [*blocks, *_blocks(body)] if b.get("type") == "text" and b.get("cache_control"))
+
+
 def first_tool(tools: Any) -> tuple[str, Any] | None:
     for tool in tools if isinstance(tools, list) else ():
         if isinstance(tool, dict) and "name" in tool:
@@ -127,14 +136,16 @@ def _completion(model: str, body: dict[str, Any], setting: str | None) -> Comple
     completion = complete(model, prompt_tokens(body), body.get("max_tokens"), first_tool(body.get("tools")), has_result, reasoning=setting)
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
-    return structured(completion, fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None)
+    completion = structured(completion, fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None)
+    return dataclasses.replace(completion, cache_write_tokens=cache_write_tokens(body))
 
 
 def _usage(completion: Completion) -> dict[str, Any]:
+    """Anthropic counts cache writes apart from ``input_tokens``."""
     return {
-        "input_tokens": completion.prompt_tokens,
+        "input_tokens": completion.prompt_tokens - completion.cache_write_tokens,
         "output_tokens": completion.completion_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": completion.cache_write_tokens,
         "cache_read_input_tokens": 0,
     }
 
@@ -246,7 +257,7 @@ def _stream(ident: str, model: str, completion: Completion) -> list:
     frames.append(
         _event(
             "message_delta",
-            {"delta": delta, "usage": {"output_tokens": completion.completion_tokens, "input_tokens": completion.prompt_tokens}},
+            {"delta": delta, "usage": {**_usage(completion), "output_tokens": completion.completion_tokens}},
         )
     )
     frames.append(_event("message_stop", {}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import math
 import struct
@@ -44,7 +45,8 @@ TIMEOUT_SLEEP_S = 3600
 MIDSTREAM_ERROR_AFTER = 3  # ``sim-midstream-error``: this many text pieces, then the connection drops
 MALFORMED_AFTER = 2  # ``sim-malformed-stream``: this many text pieces, then ``data: {not json``
 MALFORMED_DATA = b"{not json"
-FAULT_MODELS = ("sim-midstream-error", "sim-malformed-stream")
+STALL_AFTER = 3  # ``sim-stall``: this many text pieces, then nothing more while the connection stays open
+FAULT_MODELS = ("sim-midstream-error", "sim-malformed-stream", "sim-stall")
 
 
 def words(text: Any) -> int:
@@ -117,6 +119,7 @@ class Completion:
     words: list[str] = field(default_factory=list)  # the text answer (empty for a tool call)
     tool_call: ToolCall | None = None
     reasoning: list[str] = field(default_factory=list)  # the reasoning text's words (reasoning mode)
+    cache_write_tokens: int = 0  # of prompt_tokens, written to the prompt cache (Anthropic's cache_control)
 
     @property
     def text(self) -> str:
@@ -178,47 +181,56 @@ def structured(completion: Completion, schema: Any) -> Completion:
     if completion.tool_call is not None or not isinstance(schema, dict):
         return completion
     answer = msgspec.json.encode(schema_args(schema)).decode()
-    return Completion(
-        completion.prompt_tokens, STRUCTURED_TOKENS + completion.reasoning_tokens, words=[answer], reasoning=completion.reasoning
-    )
-
-
-def stream_fault(model: str) -> tuple[int, bool] | None:
-    """(text pieces to send first, abort?) for the streaming fault models."""
-    if model == "sim-midstream-error":
-        return MIDSTREAM_ERROR_AFTER, True
-    if model == "sim-malformed-stream":
-        return MALFORMED_AFTER, False
-    return None
+    return dataclasses.replace(completion, completion_tokens=STRUCTURED_TOKENS + completion.reasoning_tokens, words=[answer])
 
 
 class _Abort:
     """Stream frame marker: drop the connection here."""
 
 
+class _Stall:
+    """Stream frame marker: send nothing more (for ``TIMEOUT_SLEEP_S``), the connection open."""
+
+
 ABORT = _Abort()
+STALL = _Stall()
 
 
-def apply_fault(model: str, pieces: list[bytes], malformed: bytes) -> tuple[list[bytes | _Abort], bool]:
+def stream_fault(model: str) -> tuple[int, _Abort | _Stall | None] | None:
+    """(text pieces to send first, then ABORT, STALL or None = the protocol's malformed frame)
+    for the streaming fault models."""
+    if model == "sim-midstream-error":
+        return MIDSTREAM_ERROR_AFTER, ABORT
+    if model == "sim-malformed-stream":
+        return MALFORMED_AFTER, None
+    if model == "sim-stall":
+        return STALL_AFTER, STALL
+    return None
+
+
+def apply_fault(model: str, pieces: list[bytes], malformed: bytes) -> tuple[list[bytes | _Abort | _Stall], bool]:
     """Apply the model's stream fault to already-framed text pieces: piece N+1 is replaced by
-    an abort (``sim-midstream-error``) or by ``malformed`` (``sim-malformed-stream``), and the
-    stream ends there. Returns (frames, True if the fault fired). Answers of N words or fewer
-    are streamed intact."""
+    an abort (``sim-midstream-error``), by ``malformed`` (``sim-malformed-stream``) or by a
+    stall (``sim-stall``), and the stream ends there. Returns (frames, True if the fault
+    fired). Answers of N words or fewer are streamed intact."""
     fault = stream_fault(model)
     if fault is None or len(pieces) <= fault[0]:
         return list(pieces), False
-    n, abort = fault
-    return [*pieces[:n], ABORT if abort else malformed], True
+    n, marker = fault
+    return [*pieces[:n], marker or malformed], True
 
 
-async def emit(frames: Iterable[bytes | _Abort], pace_s: float = 0.0) -> AsyncIterator[bytes]:
+async def emit(frames: Iterable[bytes | _Abort | _Stall], pace_s: float = 0.0) -> AsyncIterator[bytes]:
     """The streaming body: yields frames (``pace_s`` apart); raising on ABORT makes the server
-    drop the connection."""
+    drop the connection; STALL keeps it open and silent."""
     for i, frame in enumerate(frames):
         if pace_s and i:
             await asyncio.sleep(pace_s)
         if isinstance(frame, _Abort):
             raise ConnectionAbortedError("simulated mid-stream failure")
+        if isinstance(frame, _Stall):
+            await asyncio.sleep(TIMEOUT_SLEEP_S)
+            return
         yield frame
 
 

@@ -9,6 +9,7 @@ import gzip
 import shutil
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -462,3 +463,57 @@ def test_an_anyio_cancel_scope_stops_a_fast_stream_under_uvloop():
 
     read, whole = uvloop.run(main())
     assert 0 < read < whole / 2  # stopped early, not at the stream's end
+
+
+async def test_first_byte_timeout_only_until_the_first_bytes_then_the_idle_timeout():
+    """``read`` bounds the wait for the head and the first body piece; once bytes flow, gaps are
+    bounded by ``idle`` — longer here — and a gap beyond it is an IdleTimeout."""
+
+    async def late_then_steady(writer, request):
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)  # within read (0.3)
+        for piece in (b"a", b"b", b"c"):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.4)  # beyond read, within idle (0.8)
+        writer.write(b"0\r\n\r\n")
+
+    async with Server({"/s": late_then_steady, "/stall": chunked(b"a", b"b", gap=5)}) as server:
+        client = Client(Timeouts(connect=2.0, read=0.3, idle=0.8), max_connections=4, trust_env=False)
+        response = await client.request("POST", server.url("/s"), {}, b"")
+        assert [p async for p in response.aiter_bytes()] == [b"a", b"b", b"c"]
+        response = await client.request("POST", server.url("/stall"), {}, b"", Timeouts(connect=2.0, read=2.0, idle=0.2))
+        pieces = response.aiter_bytes()
+        assert await pieces.__anext__() == b"a"
+        with pytest.raises(http_client.IdleTimeout):
+            await pieces.__anext__()
+        await response.aclose()
+        await client.aclose()
+
+
+async def test_the_deadline_bounds_the_head_and_the_body():
+    async def silent(writer, request):
+        await asyncio.sleep(5)
+
+    async with Server({"/silent": silent, "/drip": chunked(b"a", b"b", b"c", b"d", gap=0.15)}) as server:
+        client = Client(FAST, max_connections=4, trust_env=False)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(http_client.DeadlineExceeded):  # before the head: the deadline, not the 2 s read timeout
+            await client.request("POST", server.url("/silent"), {}, b"", FAST._replace(deadline=time.perf_counter() + 0.2))
+        assert loop.time() - started < 1.0
+        response = await client.request("POST", server.url("/drip"), {}, b"", FAST._replace(deadline=time.perf_counter() + 0.35))
+        got = []
+        with pytest.raises(http_client.DeadlineExceeded):  # mid-body: every gap is short, the whole is too long
+            async for piece in response.aiter_bytes():
+                got.append(piece)
+        assert 1 <= len(got) < 4
+        await response.aclose()
+        response = await client.request("POST", server.url("/drip"), {}, b"", FAST._replace(deadline=time.perf_counter() + 0.35))
+        with pytest.raises(http_client.DeadlineExceeded):  # a whole read too
+            await response.aread()
+        await response.aclose()
+        with pytest.raises(http_client.DeadlineExceeded):  # already past: not even sent
+            await client.request("POST", server.url("/drip"), {}, b"", FAST._replace(deadline=time.perf_counter() - 1))
+        await client.aclose()

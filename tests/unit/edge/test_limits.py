@@ -103,6 +103,18 @@ def test_the_hold_multiplies_the_completion_by_the_choices():
     assert preauth.worst_case_micros([_route()], 32 << 20, limits.MAX_OUTPUT_TOKENS, 4096, choices=limits.MAX_CHOICES) < 2**63
 
 
+def test_the_hold_covers_the_dearest_channel_price_and_cache_writes():
+    """A channel's own price may be dearer than the model's, and every prompt token may be a
+    cache write: the hold takes the dearest of them all."""
+    plain = preauth.worst_case_micros([_route()], 1000, 100, 4096)
+    dear = pb.Candidate(channel_id="dear", price=pb.Price(input_per_mtok_micros=2_000_000, output_per_mtok_micros=20_000_000))
+    writes = pb.Candidate(channel_id="w", price=pb.Price(input_per_mtok_micros=1_000_000, cache_write_per_mtok_micros=5_000_000))
+    route = Route(model="m", price=_route().price, candidates=(pb.Candidate(channel_id="plain"), dear))
+    assert preauth.worst_case_micros([route], 1000, 100, 4096) == 2 * plain
+    route = Route(model="m", price=_route().price, candidates=(writes,))
+    assert preauth.worst_case_micros([route], 1000, 100, 4096, completes=False) == 5 * 1000
+
+
 def test_decode_object_refuses_bad_encoding_and_deep_nesting():
     for raw, code in [
         (b'{"a": "\xff\xfe"}', "invalid_encoding"),

@@ -95,3 +95,23 @@ def test_take_options_strips_gateway_fields_and_orders_models():
 def test_bad_routing_options_are_400(extra):
     with pytest.raises(BadRequest):
         take_options({"model": "a", **extra}, "a")
+
+
+def priced(cid: str, input_micros: int | None = None, output_micros: int = 0, **kw) -> pb.Candidate:
+    c = cand(cid, **kw)
+    if input_micros is not None:  # a channel with a price of its own for the model
+        c.price.CopyFrom(pb.Price(input_per_mtok_micros=input_micros, output_per_mtok_micros=output_micros, version="own"))
+    return c
+
+
+def test_sort_by_price_orders_by_each_channels_own_price_else_the_models():
+    model_price = pb.Price(input_per_mtok_micros=3_000, output_per_mtok_micros=7_000)  # 10_000 a million of each
+    cands = [priced("dear", 9_000, 9_000, priority=10), priced("model-price", priority=5), priced("cheap", 1_000, 2_000)]
+    prefs = Preferences(sort="price")
+    assert ids(order(cands, prefs, random.Random(1), model_price)) == ["cheap", "model-price", "dear"]
+    assert ids(order(cands, Preferences(), random.Random(1), model_price)) == ["dear", "model-price", "cheap"]  # no sort: priority
+
+
+def test_sort_by_price_keeps_the_priority_order_between_equal_prices():
+    cands = [priced("low", 1_000, priority=0), priced("high", 1_000, priority=10), priced("mid", 1_000, priority=5)]
+    assert ids(order(cands, Preferences(sort="price"), random.Random(1), pb.Price())) == ["high", "mid", "low"]

@@ -5,6 +5,7 @@ queued or in flight when the publisher closes (an in-memory exporter of the test
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -154,4 +155,97 @@ async def test_the_routes_timeouts_go_to_the_client():
     for route in (ROUTE, timed, first_byte_only):
         outcome = await upstream.call(client, [(route, CANDIDATE)], _build, report=lambda _o: None, max_attempts=1, deadline_s=30)
         await outcome.response.aclose()
-    assert [t for _, t in client.sent] == [(10.0, 300.0), (1.5, 2.5), (10.0, 2.5)]
+    assert [(t.connect, t.read) for _, t in client.sent] == [(10.0, 300.0), (1.5, 2.5), (10.0, 2.5)]
+
+
+async def test_the_routes_idle_and_total_timeouts_go_to_the_client():
+    """idle_ms bounds the gaps after the first bytes; total_ms is a deadline from the request's arrival."""
+    client = HandlerClient(lambda request: httpx.Response(200), http_client.Timeouts(connect=10.0, read=300.0, idle=60.0))
+    route = Route(model="m", price=pb.Price(), candidates=(CANDIDATE,), timeouts=pb.Timeouts(idle_ms=500, total_ms=4000))
+    now = time.perf_counter()
+    for r, started in ((ROUTE, now), (route, now), (route, 0.0)):
+        outcome = await upstream.call(client, [(r, CANDIDATE)], _build, report=_ignore, max_attempts=1, deadline_s=30, arrived=started)
+        await outcome.response.aclose()
+    assert [(t.read, t.idle, t.deadline) for _, t in client.sent] == [(300.0, 60.0, 0.0), (300.0, 0.5, now + 4.0), (300.0, 0.5, 0.0)]
+
+
+SECOND = pb.Candidate(channel_id="ch2", provider="openai", base_url="http://upstream.test")
+
+
+def _ignore(_outcome: events.ChannelOutcome) -> None:
+    pass
+
+
+async def test_a_channel_at_its_own_limit_is_skipped():
+    client = HandlerClient(lambda request: httpx.Response(200))
+    admitted: list[str] = []
+
+    def admit(candidate: pb.Candidate) -> int | None:
+        admitted.append(candidate.channel_id)
+        return 12 if candidate.channel_id == "ch1" else None
+
+    plan = [(ROUTE, CANDIDATE), (ROUTE, SECOND)]
+    outcome = await upstream.call(client, plan, _build, report=lambda _o: None, max_attempts=4, deadline_s=30, admit=admit)
+    assert (outcome.candidate.channel_id, outcome.attempts, len(client.sent)) == ("ch2", 1, 1)
+    assert admitted == ["ch1", "ch2"] and outcome.failures[0].limited
+
+
+async def test_every_channel_at_its_limit_is_a_429_with_the_soonest_retry_after():
+    client = HandlerClient(lambda request: httpx.Response(200))
+    waits = {"ch1": 12, "ch2": 7}
+    plan = [(ROUTE, CANDIDATE), (ROUTE, SECOND)]
+    with pytest.raises(upstream.CallFailed) as failed:
+        await upstream.call(client, plan, _build, report=_ignore, max_attempts=4, deadline_s=30, admit=lambda c: waits[c.channel_id])
+    err = failed.value.error
+    assert (err.status, err.code, err.headers, failed.value.attempts) == (429, "channel_rate_limited", {"retry-after": "7"}, 0)
+    assert "ch1: at its own rate limit" in err.message and not client.sent  # nothing reached an upstream
+
+
+async def test_a_limited_channel_next_to_a_failing_one_is_not_a_429():
+    """The 429 is only for a plan where every channel was full; a real failure is reported as such."""
+    client = HandlerClient(lambda request: httpx.Response(500))
+    plan = [(ROUTE, CANDIDATE), (ROUTE, SECOND)]
+    with pytest.raises(upstream.CallFailed) as failed:
+        await upstream.call(
+            client, plan, _build, report=_ignore, max_attempts=4, deadline_s=30, admit=lambda c: 5 if c.channel_id == "ch1" else None
+        )
+    assert failed.value.error.status == 502 and failed.value.attempts == 1
+
+
+async def test_the_total_deadline_stops_failover():
+    """A request whose total_ms ran out while waiting for an upstream is not tried elsewhere;
+    one whose deadline had passed before an attempt does not start it."""
+
+    def deadline(request: httpx.Request) -> httpx.Response:
+        raise http_client.DeadlineExceeded("the upstream did not answer before the request's deadline")
+
+    client = HandlerClient(deadline)
+    timed = Route(model="m", price=pb.Price(), candidates=(CANDIDATE, SECOND), timeouts=pb.Timeouts(total_ms=60_000))
+    outcomes: list[events.ChannelOutcome] = []
+    with pytest.raises(upstream.CallFailed) as failed:
+        await upstream.call(
+            client, [(timed, CANDIDATE), (timed, SECOND)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, arrived=1e12
+        )
+    assert failed.value.error.status == 504 and failed.value.attempts == 1 and len(client.sent) == 1
+    assert failed.value.error.code == "deadline_exceeded"
+    assert not outcomes  # the request's own time ran out: not the channel's failure
+    client = HandlerClient(lambda request: httpx.Response(200))
+    with pytest.raises(upstream.CallFailed) as failed:  # started long ago: the deadline is behind us
+        await upstream.call(client, [(timed, CANDIDATE)], _build, report=outcomes.append, max_attempts=4, deadline_s=30, arrived=1.0)
+    assert failed.value.error.status == 504 and failed.value.attempts == 0 and not client.sent
+
+
+async def test_every_attempt_shares_the_requests_deadline():
+    """total_ms counts from the request's arrival: a failover attempt gets what is left, not a fresh deadline."""
+
+    async def slow_failure(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(500)
+
+    client = HandlerClient(slow_failure)
+    timed = Route(model="m", price=pb.Price(), candidates=(CANDIDATE, SECOND), timeouts=pb.Timeouts(total_ms=60_000))
+    arrived = time.perf_counter()
+    with pytest.raises(upstream.CallFailed):
+        plan = [(timed, CANDIDATE), (timed, SECOND)]
+        await upstream.call(client, plan, _build, report=_ignore, max_attempts=4, deadline_s=30, arrived=arrived)
+    assert [t.deadline for _, t in client.sent] == [arrived + 60.0] * 2

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 from nats.aio.msg import Msg
@@ -289,7 +290,8 @@ def test_a_start_up_load_cut_at_its_bound_covers_only_what_it_read(store: UsageS
     again = UsageStore(clickhouse_dsn)
     try:
         again._recent = RecentIds(max_ids=4)  # reads the 4 newest ids only: its horizon is just past the 4th newest
-        later = [usage(i * 1000 + 500, account="acct_ahead", ago_ms=-600_000) for i in range(10)]
+        # Half a second after each of ``ahead`` (times taken from ``ahead`` itself: a slow insert above must not shift them).
+        later = [msgspec.structs.replace(e, request_id=e.request_id + "_later", occurred_at_ms=e.occurred_at_ms + 500) for e in ahead]
         assert again.insert(ahead + later) == 10
         assert again._recent.horizon_ms == ahead[6].occurred_at_ms + 1
         # Looked up: every stored one (6 below the horizon, 4 in the index) and the new ones below the horizon.

@@ -44,6 +44,7 @@ def event(i: int, request_id: str | None = None, **kw) -> UsageEvent:
         gateway_overhead_ms=i % 4,
         client_app='app\'s "x"',
         zdr=i % 3 == 0,
+        cache_write_tokens=i // 4,
     )
     fields.update(kw)
     return UsageEvent(**fields)
@@ -62,7 +63,8 @@ def stored_rows(s: UsageStore, ids: list[str]) -> dict[str, tuple]:
         "SELECT request_id, toUnixTimestamp64Milli(occurred_at) AS ms, account_id, key_id, endpoint, model_requested, model_served, "
         "provider, "
         "channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_micros, "
-        "price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr FROM usage_events "
+        "price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr, cache_write_tokens "
+        "FROM usage_events "
         "WHERE request_id IN {ids:Array(String)}",
         {"ids": ids},
     )
@@ -96,6 +98,7 @@ def expected(e: UsageEvent) -> tuple:
         e.gateway_overhead_ms,
         e.client_app,
         e.zdr,
+        e.cache_write_tokens,
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.router.catalog import PROVIDER_KINDS, Catalog, CatalogError, load, parse
+from services.router.catalog import PROVIDER_KINDS, Catalog, CatalogError, Price, load, parse
 from services.router.health import HealthConfig
 from services.router.policies import DEFAULT_VENDORS, SHIPPED_TABLE, DataPolicy, read_table
 
@@ -455,6 +455,55 @@ def test_invalid_data_policy_table(tmp_path: Path, table: str, message: str) -> 
     (tmp_path / "catalog.toml").write_text(MODELS + channel("c1"))
     with pytest.raises(CatalogError, match=message):
         load(tmp_path / "catalog.toml")
+
+
+# -- issue 16: idle_ms, channel prices, cache-write prices ----------------------------------
+
+
+def test_idle_timeout_is_inherited_and_validated() -> None:
+    models = '[defaults]\ntimeouts = { idle_ms = 30_000 }\n[[models]]\nid = "m1"\n[[models]]\nid = "m2"\ntimeouts = { idle_ms = 5_000 }\n'
+    cat = catalog(channel("c1", '{ "m1" = "a", "m2" = "b" }'), models=models)
+    assert (cat.models["m1"].timeouts.idle_ms, cat.models["m2"].timeouts.idle_ms) == (30_000, 5_000)
+    with pytest.raises(CatalogError, match=r"timeouts.idle_ms must be positive"):
+        catalog(channel("c1"), models='[[models]]\nid = "m1"\ntimeouts = { idle_ms = 0 }\n')
+    with pytest.raises(CatalogError, match=r"total_ms must be at least connect_ms, first_byte_ms and idle_ms"):
+        catalog(channel("c1"), models='[[models]]\nid = "m1"\ntimeouts = { idle_ms = 9_000, total_ms = 5_000 }\n')
+
+
+def test_a_channels_own_price_is_merged_over_the_models_and_named_in_its_version() -> None:
+    cat = catalog(
+        channel("cheap", prices='{ "m1" = { input_per_mtok_micros = 80, cache_write_per_mtok_micros = 100, version = "deal" } }'),
+        channel("same"),
+    )
+    cheap, same = cat.channels
+    model = cat.models["m1"]
+    assert cheap.price_of(model) == Price(
+        input_per_mtok_micros=80,
+        output_per_mtok_micros=200,  # the fields it does not set are the model's
+        cached_input_per_mtok_micros=50,
+        cache_write_per_mtok_micros=100,
+        version="cheap/deal",
+    )
+    assert same.price_of(model) is model.price and model.price.cache_write_per_mtok_micros == 0
+    assert catalog(channel("c", prices='{ "m1" = { output_per_mtok_micros = 1 } }')).channels[0].prices["m1"].version == "c/p1"
+
+
+@pytest.mark.parametrize(
+    "prices, message",
+    [
+        ('{ "m2" = { input_per_mtok_micros = 1 } }', r"channel 'c1' has prices for models it does not serve: m2"),
+        ('{ "m1" = { input_per_mtok_micros = -1 } }', r"channel 'c1', model 'm1', has a negative price"),
+        ('{ "m1" = { discount = 1 } }', r"invalid catalog: .*discount"),
+    ],
+)
+def test_bad_channel_prices(prices: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        catalog(channel("c1", prices=prices))
+
+
+def test_a_negative_cache_write_price_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"model 'm1' has a negative price"):
+        catalog(channel("c1"), models='[[models]]\nid = "m1"\nprice = { cache_write_per_mtok_micros = -1 }\n')
 
 
 # -- kind-specific channel settings (azure's api_version and auth) --------------------

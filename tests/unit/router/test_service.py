@@ -58,7 +58,10 @@ provider = "groq"
 base_url = "https://backup.test/openai/v1"
 api_key_file = "/run/secrets/groq"
 priority = 1
+rpm = 60
+tpm = 90_000
 models = { "alpha" = "alpha-backup" }
+prices = { "alpha" = { input_per_mtok_micros = 900_000, cache_write_per_mtok_micros = 1_250_000, version = "b1" } }
 """
 
 
@@ -298,6 +301,20 @@ async def test_cli_channels_list_disable_enable(capsys: pytest.CaptureFixture[st
         assert code == 0 and out.strip() == "channel backup is closed"
         code, out, err = await cli("channels", "enable", "ghost")
         assert code == 1 and err.strip() == "error: unknown channel 'ghost'" and "Traceback" not in err
+
+
+async def test_route_carries_each_channels_own_price_and_limits(router) -> None:
+    """A channel's own price for the model (else none: the route's price applies) and its RPM/TPM."""
+    primary, backup = (await router.Route(pb.RouteRequest(model="alpha"))).candidates
+    assert not primary.HasField("price") and (primary.rpm, primary.tpm) == (0, 0)
+    assert backup.price == pb.Price(
+        input_per_mtok_micros=900_000,
+        output_per_mtok_micros=2_000_000,
+        cached_input_per_mtok_micros=250_000,
+        cache_write_per_mtok_micros=1_250_000,
+        version="backup/b1",
+    )
+    assert (backup.rpm, backup.tpm) == (60, 90_000)
 
 
 async def test_route_carries_a_channels_kind_settings() -> None:

@@ -73,3 +73,20 @@ def test_cost_is_exact_for_huge_values() -> None:
     assert type(got) is int
     assert got == -(-(prompt * (10**9 + 7)) // MTOK)
     assert got != int(prompt * (10**9 + 7) / MTOK)
+
+
+def test_cache_writes_are_billed_at_their_own_price():
+    # 1000 prompt tokens: 200 read from the cache, 300 written to it, 500 plain; 100 completion tokens.
+    cost = cost_micros(1000, 100, 3_000_000, 15_000_000, 200, 300_000, cache_write_tokens=300, cache_write_per_mtok=3_750_000)
+    assert cost == (500 * 3_000_000 + 200 * 300_000 + 300 * 3_750_000 + 100 * 15_000_000) // 1_000_000
+    # Without a cache-write price the writes are plain input, as before.
+    assert cost_micros(1000, 100, 3_000_000, 15_000_000, 200, 300_000, cache_write_tokens=300) == cost_micros(
+        1000, 100, 3_000_000, 15_000_000, 200, 300_000
+    )
+
+
+def test_cache_writes_never_exceed_the_prompt():
+    # An absurd count (more writes than prompt tokens beyond the cached ones) is clamped, never billed twice.
+    assert cost_micros(100, 0, 1_000_000, 0, 40, 0, cache_write_tokens=1_000, cache_write_per_mtok=2_000_000) == 100 * 2
+    assert cost_micros(100, 0, 1_000_000, 0, 40, 500_000, cache_write_tokens=1_000, cache_write_per_mtok=2_000_000) == 20 + 60 * 2
+    assert cost_micros(100, 0, 1_000_000, 0, 0, 0, cache_write_tokens=-5, cache_write_per_mtok=2_000_000) == 100

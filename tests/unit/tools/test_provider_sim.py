@@ -4,6 +4,7 @@ here by the official SDKs' own types, and the deterministic numbers agree across
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -379,3 +380,35 @@ def test_stats_count_every_protocol(base: str, oai: openai.OpenAI, claude: anthr
     gem.models.generate_content(model="sim-stats", contents="hi")
     assert httpx.get(f"{base}/_sim/stats").json()["requests"]["sim-stats"] == before + 3
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+
+
+def test_anthropic_reports_cache_control_blocks_as_cache_writes(claude: anthropic.Anthropic) -> None:
+    """Text blocks marked with cache_control are reported as cache_creation_input_tokens, apart
+    from input_tokens, in whole answers and in both usage events of a stream."""
+    system = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
+    kw = {"model": "sim-1", "max_tokens": 3, "system": system, "messages": [{"role": "user", "content": PROMPT}]}
+    msg = claude.messages.create(**kw)
+    assert (msg.usage.input_tokens, msg.usage.cache_creation_input_tokens, msg.usage.output_tokens) == (4, 3, 3)
+    with claude.messages.stream(**kw) as stream:
+        final = stream.get_final_message()
+    assert (final.usage.input_tokens, final.usage.cache_creation_input_tokens, final.usage.output_tokens) == (4, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "path, headers, body",
+    [
+        ("/v1/chat/completions", {"authorization": "Bearer x"}, {"messages": [{"role": "user", "content": "hi"}], "stream": True}),
+        ("/anthropic/v1/messages", {"x-api-key": "x"}, {"messages": [{"role": "user", "content": "hi"}], "stream": True}),
+        ("/gemini/v1beta/models/sim-stall:streamGenerateContent?alt=sse", {"x-goog-api-key": "x"}, {"contents": []}),
+    ],
+)
+def test_sim_stall_sends_three_pieces_then_nothing(base: str, path: str, headers: dict, body: dict) -> None:
+    """``sim-stall``: the answer starts, three text pieces arrive, then the stream stays open and silent."""
+    got: list[str] = []
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.stream("POST", base + path, json={**body, "model": "sim-stall", "max_tokens": 12}, headers=headers, timeout=0.5) as r,
+    ):
+        for line in r.iter_lines():
+            got.append(line)
+    assert len([line for line in got if re.search(r'"(content|text)":"[^"]+"', line)]) == 3  # non-empty text pieces

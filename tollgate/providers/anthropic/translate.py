@@ -260,10 +260,13 @@ def usage(w: wire.Usage | None, thinking_chars: int = 0) -> Usage | None:
     if w is None:
         return None
     cache_read = int(w.cache_read_input_tokens or 0)
-    prompt = int(w.input_tokens or 0) + cache_read + int(w.cache_creation_input_tokens or 0)
+    cache_write = int(w.cache_creation_input_tokens or 0)
+    prompt = int(w.input_tokens or 0) + cache_read + cache_write
     output = int(w.output_tokens or 0)
     thought = min(estimate.tokens(thinking_chars), max(output, 0))
-    return Usage(prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought)
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=output, cached_tokens=cache_read, reasoning_tokens=thought, cache_write_tokens=cache_write
+    )
 
 
 def thinking_text(blocks: list[wire.Block]) -> str:

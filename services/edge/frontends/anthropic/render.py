@@ -27,11 +27,12 @@ _JSON = msgspec.json.Decoder()
 def _usage(usage: Usage | None) -> dict[str, Any]:
     """Canonical usage as Anthropic's: cached prompt tokens are not part of ``input_tokens``."""
     usage = usage or Usage()
-    cached = usage.cached_tokens
+    cached, written = usage.cached_tokens, usage.cache_write_tokens
     return {
-        "input_tokens": max(usage.prompt_tokens - cached, 0),
+        "input_tokens": max(usage.prompt_tokens - cached - written, 0),
         "output_tokens": usage.completion_tokens,
         "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": written,
     }
 
 
@@ -172,5 +173,5 @@ def message(response: ChatResponse, model: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": wire.stop_reason(choice.finish_reason, tool_used),
         "stop_sequence": None,
-        "usage": {**_usage(response.usage), "cache_creation_input_tokens": 0},
+        "usage": _usage(response.usage),
     }

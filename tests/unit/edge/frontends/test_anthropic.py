@@ -217,6 +217,7 @@ def test_chat_response() -> None:
     canonical, usage = answer(json.dumps(MESSAGE).encode())
     # reasoning tokens: the estimate of the thinking text ("hmm": one token), within the output
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens) == (115, 7, 100, 1)
+    assert usage.cache_write_tokens == 5  # cache_creation_input_tokens: part of the prompt, priced on their own
     assert canonical["object"] == "chat.completion" and canonical["id"] == "msg_1" and canonical["model"] == "claude-x"
     assert canonical["usage"] == usage.to_openai()
     (choice,) = canonical["choices"]
@@ -345,6 +346,7 @@ def test_stream_observe_reads_usage_and_keeps_every_event() -> None:
     events = Parser().feed(STREAM)
     assert [decoder.observe(e) for e in events] == [False] * len(events)
     assert (decoder.usage.prompt_tokens, decoder.usage.completion_tokens) == (115, 42)
+    assert (decoder.usage.cached_tokens, decoder.usage.cache_write_tokens) == (100, 5)
     with pytest.raises(ValueError):
         decoder.observe(Event(b"{not json", "content_block_delta"))
 
@@ -697,7 +699,7 @@ def test_stream_encoding_event_sequence() -> None:
     assert json.loads(events[-2].data) == {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
+        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0},
     }
 
 
@@ -710,7 +712,7 @@ def test_stream_encoding_accumulates_to_the_message() -> None:
         {"type": "tool_use", "id": "call_2", "name": "t", "input": {}},
     ]
     assert message["stop_reason"] == "tool_use" and message["stop_sequence"] is None
-    assert message["usage"] == {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100}
+    assert message["usage"] == {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}
 
 
 def test_stream_translated_both_ways() -> None:
@@ -724,7 +726,9 @@ def test_stream_translated_both_ways() -> None:
         {"type": "tool_use", "id": "toolu_2", "name": "t", "input": {}},
     ]
     assert message["stop_reason"] == "tool_use"
-    assert message["usage"] == {"input_tokens": 10 + 5, "output_tokens": 42, "cache_read_input_tokens": 100}
+    # the chunks went through OpenAI's JSON here, whose usage has no cache-write count: the writes arrive as input
+    expected = {"input_tokens": 10 + 5, "output_tokens": 42, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}
+    assert message["usage"] == expected
 
 
 def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
@@ -744,6 +748,7 @@ def test_stream_encoding_interleaved_and_index_less_tool_calls() -> None:
         "input_tokens": 0,
         "output_tokens": 0,
         "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
     }
 
 
@@ -771,7 +776,7 @@ def test_the_official_sdk_reads_what_the_front_door_writes() -> None:
     assert message.model_dump(exclude_none=True, include={"content", "stop_reason", "usage"}) == {
         "content": accumulate(encode(CHUNKS))["content"],
         "stop_reason": "tool_use",
-        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100},
+        "usage": {"input_tokens": 20, "output_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0},
     }
     translated = sdk_final_message(encode(decode_stream(STREAM, [17, 400])[0]))
     assert translated.content[0].thinking == "hmm" and translated.content[0].signature == TRANSLATED_SIGNATURE
