@@ -18,6 +18,7 @@ max_output_tokens = 16_384                  # 0 = unknown; bounds pre-authorizat
 capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank
 timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
+source = "genai-prices:openai/gpt-4o"       # set by `tollgate catalog import` on the models it owns
 
 [[channels]]
 id = "openai-main"
@@ -74,6 +75,7 @@ class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     output_per_mtok_micros: int = 0
     cached_input_per_mtok_micros: int = 0
     version: str = "v1"
+    cache_write_per_mtok_micros: int = 0  # prompt tokens written to the provider's cache (0 = billed at the input price)
 
 
 class Timeouts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -95,6 +97,7 @@ class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_output_tokens: int = 0  # 0 = unknown; bounds a request's worst-case cost when it sets no max_tokens
     capabilities: list[str] = []  # empty = not declared
     timeouts: Timeouts = Timeouts()
+    source: str = ""  # "genai-prices:<provider>/<model>": `tollgate catalog import` owns this entry (empty = written by hand)
 
 
 class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
