@@ -94,7 +94,9 @@ def select_vendors(doc: tomlkit.TOMLDocument, named: list[str]) -> tuple[list[st
 
 
 def _price_line(change_old: dict[str, int], change_new: dict[str, int]) -> str:
-    parts = [f"{FIELD_LABELS[name]} {change_old[name]:_} → {change_new[name]:_}" for name in PRICE_FIELDS if change_old[name] != change_new[name]]
+    parts = [
+        f"{FIELD_LABELS[name]} {change_old[name]:_} → {change_new[name]:_}" for name in PRICE_FIELDS if change_old[name] != change_new[name]
+    ]
     return ", ".join(parts) or "prices unchanged"
 
 

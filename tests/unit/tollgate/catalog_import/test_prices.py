@@ -86,7 +86,11 @@ def test_models_without_a_token_price_are_not_offered(monkeypatch):
 
 def test_priced_applies_the_margin_to_every_field_and_fills_input_and_output():
     offer = Offer("x", "x", "m", 0, {"output_per_mtok_micros": Decimal("1"), "cache_write_per_mtok_micros": Decimal("0.5")})
-    assert priced(offer, Decimal("1.5")) == {"input_per_mtok_micros": 0, "output_per_mtok_micros": 1_500_000, "cache_write_per_mtok_micros": 750_000}
+    assert priced(offer, Decimal("1.5")) == {
+        "input_per_mtok_micros": 0,
+        "output_per_mtok_micros": 1_500_000,
+        "cache_write_per_mtok_micros": 750_000,
+    }
 
 
 def test_the_source_names_the_package_and_its_version():
