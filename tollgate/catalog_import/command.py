@@ -1,7 +1,7 @@
 """``tollgate catalog import``: build or refresh the catalog's models and prices from genai-prices.
 
   tollgate catalog import [--catalog PATH] [--out PATH] [--vendor openai,anthropic ...] [--margin 1.2]
-                          [--force] [--dry-run] [--no-route]
+                          [--channel ID ...] [--force] [--dry-run] [--no-route]
 
 Reads the catalog (default: TOLLGATE_CATALOG), imports the vendors its channels are of (or those
 named), prints what changed and writes the catalog back (or to ``--out``); ``--dry-run`` writes
@@ -69,6 +69,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     leaf.add_argument("--margin", type=margin, default=Decimal(1), help="multiply every price (1.2 = +20%%; rounded up to the micro-USD)")
     leaf.add_argument("--force", action="store_true", help="also overwrite prices written by hand (the import then owns those models)")
     leaf.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    leaf.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="CHANNEL_ID",
+        help="also route every imported model to this channel, whatever its vendor (e.g. the simulator's); repeatable",
+    )
     leaf.add_argument("--no-route", dest="route", action="store_false", help="do not add imported models to the vendors' channels")
     leaf.set_defaults(local=run)
 
@@ -143,6 +150,9 @@ def import_catalog(
     except TOMLKitError as exc:
         raise ImportFailed(f"{catalog} is not valid TOML: {exc}") from None
     vendors, without_data = select_vendors(doc, named)
+    missing = sorted(set(options.channels) - {str(c.get("id")) for c in doc.get("channels", [])})
+    if missing:
+        raise ImportFailed(f"no channel {', '.join(missing)} in {catalog}")
     plan = merge(doc, offers(vendors, at), options)
     if dry_run:
         return plan, vendors, without_data, None
@@ -157,7 +167,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, at: datetime | None
     out = out or sys.stdout
     catalog = args.catalog or Path(Settings.from_env(os.environ).catalog)
     at = at or datetime.now(UTC)
-    options = Options(margin=args.margin, force=args.force, route=args.route, today=date(at.year, at.month, at.day))
+    options = Options(
+        margin=args.margin, force=args.force, route=args.route, channels=tuple(args.channel), today=date(at.year, at.month, at.day)
+    )
     try:
         plan, vendors, without_data, written = import_catalog(catalog, args.out, vendor_list(args.vendor), options, args.dry_run, at)
     except (ImportFailed, OSError) as exc:

@@ -4,8 +4,9 @@ hand-written entry survive byte for byte where the import does not touch them).
 Ownership: an imported model carries ``source = "genai-prices:<provider>/<model>"``. The import
 refreshes the models it owns (price, context length) and adds new ones; a model written by hand
 that has the same name keeps its price unless ``force`` (which then takes it over). A changed
-price gets a new ``version``. With ``route``, every channel of a model's vendor serves the models
-it imports or owns (upstream name = the vendor's model id); what a channel already maps is kept."""
+price gets a new ``version``. With ``route``, every channel of a model's vendor (and every channel
+in ``channels``) serves the models it imports or owns (upstream name = the vendor's model id);
+what a channel already maps is kept."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Options:
     margin: Decimal = Decimal(1)
     force: bool = False
     route: bool = True
+    channels: tuple[str, ...] = ()  # channel ids that serve every imported model, whatever their vendor
     today: date = field(default_factory=date.today)
 
 
@@ -156,14 +158,15 @@ def _channel_vendor(channel: Table) -> str:
     return str(channel.get("vendor") or vendor_of(str(channel.get("provider", ""))))
 
 
-def _route(doc: tomlkit.TOMLDocument, routes: Sequence[tuple[str, str, str]], plan: Plan) -> None:
-    """``routes``: (vendor, catalog model id, upstream name): add each to the vendor's channels."""
+def _route(doc: tomlkit.TOMLDocument, routes: Sequence[tuple[str, str, str]], plan: Plan, every: tuple[str, ...]) -> None:
+    """``routes``: (vendor, catalog model id, upstream name): add each to the vendor's channels,
+    and to the channels named in ``every``."""
     channels = doc.get("channels")
     if not channels:
         return
     for channel in channels:
         vendor = _channel_vendor(channel)
-        wanted = [(model_id, upstream) for v, model_id, upstream in routes if v == vendor]
+        wanted = [(model_id, upstream) for v, model_id, upstream in routes if v == vendor or str(channel["id"]) in every]
         existing = channel.get("models")
         new = [(model_id, upstream) for model_id, upstream in wanted if existing is None or model_id not in existing]
         if not new:
@@ -207,5 +210,5 @@ def merge(doc: tomlkit.TOMLDocument, offers: Sequence[Offer], options: Options) 
             plan.added.append(str(model["id"]))
         routes.append((offer.vendor, str(model["id"]), offer.model))
     if options.route:
-        _route(doc, routes, plan)
+        _route(doc, routes, plan, options.channels)
     return plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,7 @@ def test_vendor_option_imports_vendors_without_channels(tmp_path):
     ("text", "argv", "message"),
     [
         (CHANNELS, ("--vendor", "acme"), "no price data for vendor 'acme'"),
+        (CHANNELS, ("--channel", "nope"), "no channel nope in"),
         ("[[channels]]\nid = 'x'\nprovider = 'vllm'\n", (), "no channel of the catalog is of a vendor with price data"),
         ("[[models]\nid = 1", (), "is not valid TOML"),
     ],
@@ -113,3 +115,17 @@ def test_main_runs_it_without_calling_a_service(tmp_path, capsys):
     catalog.write_text(CHANNELS)
     assert cli.main(["catalog", "import", "--catalog", str(catalog), "--dry-run"]) == 0
     assert "dry run: nothing written" in capsys.readouterr().out
+
+
+def test_the_demo_catalog_gets_vendor_models_served_by_the_simulator(tmp_path, monkeypatch):
+    """What the README's demo does: OpenAI's models at OpenAI's prices, served by the demo's simulator channel."""
+    catalog = tmp_path / "catalog.toml"
+    demo = (Path(__file__).resolve().parents[4] / "config" / "catalog.toml").read_text()
+    catalog.write_text(demo)
+    status, out = run("--catalog", str(catalog), "--vendor", "openai", "--channel", "sim-primary", "--json")
+    report = json.loads(out)
+    assert status == 0 and report["routes"] == {"sim-primary": report["added"]}
+    monkeypatch.setenv("TOLLGATE_SIM_PORT", "18099")
+    loaded = parse(catalog.read_bytes(), 1, base_dir=catalog.parent)
+    assert loaded.channel("sim-primary").models["gpt-4o"] == "gpt-4o"
+    assert catalog.read_text().startswith(demo.split("[[models]]")[0])  # the demo's comments and settings as they were

@@ -187,3 +187,10 @@ def test_no_route_leaves_the_channels_alone():
 def test_an_empty_catalog_gets_a_models_array():
     text, plan = run("", [offer("openai", "a")])
     assert plan.added == ["a"] and msgspec.toml.decode(text.encode())["models"][0]["id"] == "a"
+
+
+def test_named_channels_serve_every_imported_model_whatever_their_vendor():
+    text, plan = run(HAND, [offer("anthropic", "claude-x"), offer("xai", "grok")], channels=("openai-main",))
+    assert channels(text)["openai-main"]["models"] == {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "claude-x": "claude-x", "grok": "grok"}
+    assert channels(text)["claude"]["models"] == {"claude-x": "claude-x"}  # and the vendor's own channel as before
+    assert plan.routes == {"openai-main": 2, "claude": 1}
