@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -122,6 +123,8 @@ def report(plan: Plan, vendors: list[str], without_data: list[str], written: Pat
         print(f"  skipped (every name taken): {', '.join(plan.skipped)}", file=out)
     for channel, added in plan.routes.items():
         print(f"  channel {channel}: {added} models routed", file=out)
+    if plan.idle:
+        print(f"warning: channels serving no model (the router refuses the catalog until they do): {', '.join(plan.idle)}", file=out)
     print(f"wrote {written}" if written else "dry run: nothing written", file=out)
 
 
@@ -136,6 +139,7 @@ def as_json(plan: Plan, vendors: list[str], written: Path | None) -> dict[str, A
         "kept": plan.kept,
         "skipped": plan.skipped,
         "routes": plan.routes,
+        "idle_channels": plan.idle,
         "written": str(written) if written else None,
     }
 
@@ -159,6 +163,8 @@ def import_catalog(
     target = out or catalog
     tmp = target.with_name(f".{target.name}.import")
     tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    if target.exists():
+        shutil.copymode(target, tmp)
     tmp.replace(target)  # atomically: the router watching the file never reads half of it
     return plan, vendors, without_data, target
 

@@ -52,6 +52,7 @@ class Plan:
     kept: list[str] = field(default_factory=list)  # hand-set prices left alone (no --force)
     skipped: list[str] = field(default_factory=list)  # offers whose names were all taken by other models
     routes: dict[str, int] = field(default_factory=dict)  # channel id -> model entries added
+    idle: list[str] = field(default_factory=list)  # channels still serving no model (the router refuses such a catalog)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -211,4 +212,5 @@ def merge(doc: tomlkit.TOMLDocument, offers: Sequence[Offer], options: Options) 
         routes.append((offer.vendor, str(model["id"]), offer.model))
     if options.route:
         _route(doc, routes, plan, options.channels)
+    plan.idle = [str(c["id"]) for c in doc.get("channels", []) if not c.get("models")]
     return plan

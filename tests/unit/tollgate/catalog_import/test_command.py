@@ -45,7 +45,7 @@ def test_dry_run_prints_the_counts_and_writes_nothing(tmp_path):
     status, out = run("--catalog", str(catalog), "--dry-run")
     assert status == 0 and catalog.read_text() == CHANNELS
     assert "vendors: openai" in out and "no price data for the channels' vendors: vllm" in out
-    assert out.splitlines()[-1] == "dry run: nothing written"
+    assert out.splitlines()[-1] == "dry run: nothing written" and "warning" not in out
     added = int(out.split("added ")[1].split(",")[0])
     assert added > 50
 
@@ -81,6 +81,7 @@ def test_vendor_option_imports_vendors_without_channels(tmp_path):
     status, out = run("--catalog", str(catalog), "--vendor", "anthropic,x-ai", "--vendor", "deepseek", "--json")
     report = json.loads(out)
     assert status == 0 and report["vendors"] == ["anthropic", "xai", "deepseek"] and report["routes"] == {}
+    assert report["idle_channels"] == []
     owners = {m.owned_by for m in parse(catalog.read_bytes(), 1).models.values() if m.source}
     assert owners == {"anthropic", "xai", "deepseek"}
 
@@ -129,3 +130,12 @@ def test_the_demo_catalog_gets_vendor_models_served_by_the_simulator(tmp_path, m
     loaded = parse(catalog.read_bytes(), 1, base_dir=catalog.parent)
     assert loaded.channel("sim-primary").models["gpt-4o"] == "gpt-4o"
     assert catalog.read_text().startswith(demo.split("[[models]]")[0])  # the demo's comments and settings as they were
+
+
+def test_a_channel_the_import_leaves_empty_is_warned_about_and_the_file_keeps_its_mode(tmp_path):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CHANNELS)
+    catalog.chmod(0o640)
+    status, out = run("--catalog", str(catalog), "--vendor", "anthropic")
+    assert status == 0 and "warning: channels serving no model (the router refuses the catalog until they do): oa" in out
+    assert catalog.stat().st_mode & 0o777 == 0o640

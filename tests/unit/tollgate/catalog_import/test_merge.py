@@ -194,3 +194,10 @@ def test_named_channels_serve_every_imported_model_whatever_their_vendor():
     assert channels(text)["openai-main"]["models"] == {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "claude-x": "claude-x", "grok": "grok"}
     assert channels(text)["claude"]["models"] == {"claude-x": "claude-x"}  # and the vendor's own channel as before
     assert plan.routes == {"openai-main": 2, "claude": 1}
+
+
+def test_a_channel_left_without_models_is_reported():
+    _, plan = run(HAND, [offer("openai", "gpt-4.1")])
+    assert plan.idle == ["claude"]
+    _, plan = run(HAND, [offer("anthropic", "claude-x")])
+    assert plan.idle == []
