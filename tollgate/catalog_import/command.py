@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from tollgate.catalog_import.merge import PRICE_FIELDS, Options, Plan, merge
+from tollgate.catalog_import.merge import PRICE_FIELDS, NotACatalog, Options, Plan, check_shape, merge
 from tollgate.catalog_import.prices import SOURCES, UnknownVendor, data_version, offers, resolve_vendor, vendors_with_data
 from tollgate.providers import vendor_of
 from tollgate.settings import Settings
@@ -153,11 +153,18 @@ def import_catalog(
         raise ImportFailed(f"cannot read {catalog}: {exc}") from None
     except TOMLKitError as exc:
         raise ImportFailed(f"{catalog} is not valid TOML: {exc}") from None
+    try:
+        check_shape(doc)
+    except NotACatalog as exc:
+        raise ImportFailed(f"{catalog}: {exc}") from None
     vendors, without_data = select_vendors(doc, named)
     missing = sorted(set(options.channels) - {str(c.get("id")) for c in doc.get("channels", [])})
     if missing:
         raise ImportFailed(f"no channel {', '.join(missing)} in {catalog}")
-    plan = merge(doc, offers(vendors, at), options)
+    try:
+        plan = merge(doc, offers(vendors, at), options)
+    except NotACatalog as exc:
+        raise ImportFailed(f"{catalog}: {exc}") from None
     if dry_run:
         return plan, vendors, without_data, None
     target = out or catalog

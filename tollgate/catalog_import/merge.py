@@ -89,11 +89,29 @@ def _price_table(prices: dict[str, int], version: str) -> InlineTable:
     return table
 
 
+class NotACatalog(ValueError):
+    """The document's shape is not a catalog's (what the router would refuse too)."""
+
+
+def check_shape(doc: tomlkit.TOMLDocument) -> None:
+    """Raise NotACatalog unless models and channels are arrays of tables with string ids."""
+    models, channels = doc.get("models") or [], doc.get("channels") or []
+    if not isinstance(models, list) or not isinstance(channels, list):
+        raise NotACatalog("`models` and `channels` must be arrays of tables ([[models]], [[channels]])")
+    for entry in (*models, *channels):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise NotACatalog(f"every [[models]] and [[channels]] entry needs a string id: {entry!r:.80}")
+    if any(not isinstance(c.get("models", {}), dict) for c in channels):
+        raise NotACatalog("a channel's `models` must be a table (catalog id -> upstream name)")
+
+
 def _models(doc: tomlkit.TOMLDocument) -> AoT:
-    if "models" not in doc:
+    check_shape(doc)
+    if not doc.get("models"):  # absent, or an empty `models = []`
         doc["models"] = tomlkit.aot()
     models = doc["models"]
-    assert isinstance(models, AoT), "a catalog's models are an array of tables"
+    if not isinstance(models, AoT):
+        raise NotACatalog("`models` must be an array of tables ([[models]])")
     return models
 
 

@@ -93,6 +93,10 @@ def test_vendor_option_imports_vendors_without_channels(tmp_path):
         (CHANNELS, ("--channel", "nope"), "no channel nope in"),
         ("[[channels]]\nid = 'x'\nprovider = 'vllm'\n", (), "no channel of the catalog is of a vendor with price data"),
         ("[[models]\nid = 1", (), "is not valid TOML"),
+        (CHANNELS + "\n[[models]]\nid = 1\n", (), "needs a string id"),
+        ("models = 3\n" + CHANNELS.split("[[models]]")[0], (), "must be arrays of tables"),
+        ("channels = [1]\n", ("--vendor", "openai"), "needs a string id"),
+        ('[[channels]]\nid = "c"\nprovider = "openai"\nmodels = 2\n', (), "a channel's `models` must be a table"),
     ],
 )
 def test_errors_are_one_line_on_stderr_with_status_1(tmp_path, capsys, text, argv, message):
