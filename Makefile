@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install browser run lint test bench proto clean
+.PHONY: install browser run lint test bench proto clean catalog-import
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,6 +26,13 @@ install: $(VENV)/.installed tests/node/node_modules/.installed
 ## run: start NATS, accounts, router, metering, edge and the simulator (Ctrl-C stops all)
 run: install
 	$(VENV)/bin/python -m tools.stack
+
+## catalog-import: models and prices from the genai-prices data into the catalog (TOLLGATE_CATALOG, else
+## config/catalog.toml) for the vendors of its channels, or VENDORS=openai,anthropic; CHANNEL=sim-primary also routes
+## every imported model to that channel (the demo's simulator); MARGIN=1.2, FORCE=1, DRY_RUN=1
+catalog-import: install
+	$(VENV)/bin/tollgate catalog import $(if $(VENDORS),--vendor $(VENDORS)) $(if $(CHANNEL),--channel $(CHANNEL)) \
+	  $(if $(MARGIN),--margin $(MARGIN)) $(if $(FORCE),--force) $(if $(DRY_RUN),--dry-run)
 
 ## browser: Debian's chromium and chromedriver for the dashboard test, installed only when
 ## missing and apt-get can run as root; otherwise that test is skipped and says why

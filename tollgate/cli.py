@@ -16,6 +16,7 @@
   tollgate ledger ACCOUNT_ID [--limit N] [--before ENTRY_ID]
   tollgate reconcile ACCOUNT_ID [--days N]                (ledger vs every metering table, per day; exit 1 on a difference)
   tollgate channels list | disable CHANNEL_ID [--reason TEXT] | enable CHANNEL_ID
+  tollgate catalog import [--vendor V,...] [--margin X] [--force] [--dry-run] [--out PATH]   (local: see tollgate/catalog_import)
 
 ``account`` and ``key`` are aliases of ``accounts`` and ``keys``. ``--json`` prints JSON (money
 in integer micro-USD, times in integer ms) instead of tables. The accounts address comes from
@@ -42,6 +43,7 @@ from typing import Any
 import grpc
 
 from tollgate import credentials
+from tollgate.catalog_import import command as catalog_import
 from tollgate.protojson import to_data
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
@@ -527,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
         for flags, kw in arguments:
             leaf.add_argument(*flags, **kw)
         leaf.set_defaults(run=command)
+    catalog_import.add_parser(sub, common)
     return parser
 
 
@@ -555,6 +558,12 @@ def open_channel(command: Command, args: argparse.Namespace) -> tuple[grpc.Chann
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "local"):  # a local command (catalog import): no service to call
+        try:
+            return int(args.local(args))
+        except BrokenPipeError:  # e.g. `| head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     try:
         channel, stub = open_channel(args.run, args)
     except OSError as err:

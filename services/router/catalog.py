@@ -19,6 +19,7 @@ capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings
 timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
 # also cached_input_per_mtok_micros (cache reads) and cache_write_per_mtok_micros (cache writes; 0 = the input price)
+source = "genai-prices:openai/gpt-4o"       # set by `tollgate catalog import` on the models it owns
 
 [[channels]]
 id = "openai-main"
@@ -125,6 +126,7 @@ class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_output_tokens: int = 0  # 0 = unknown; bounds a request's worst-case cost when it sets no max_tokens
     capabilities: list[str] = []  # empty = not declared
     timeouts: Timeouts = Timeouts()
+    source: str = ""  # "genai-prices:<provider>/<model>": `tollgate catalog import` owns this entry (empty = written by hand)
 
 
 class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
