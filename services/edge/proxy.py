@@ -280,6 +280,7 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
             report=edge.outcomes.report,
             max_attempts=settings.max_attempts,
             deadline_s=settings.failover_deadline_s,
+            tokens=edge.tokens,
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s

@@ -21,6 +21,7 @@ from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.providers import adapter_for
 from tollgate.providers.base import Adapter, UpstreamRequest
+from tollgate.providers.tokens import TokenBroker, TokenError
 from tollgate.rpc import router_pb2 as pb
 
 # Upstream answers that say "this request is wrong" (the client's fault): passed back, no failover.
@@ -115,8 +116,10 @@ async def call(
     max_attempts: int,
     deadline_s: float,
     environ=os.environ,
+    tokens: TokenBroker | None = None,
 ) -> Outcome:
-    """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request."""
+    """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request.
+    A channel whose kind mints tokens (``tokens``) gets its cached token as the secret."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
@@ -126,7 +129,7 @@ async def call(
         if attempts >= max_attempts or time.perf_counter() >= give_up_at:
             failures.append(Attempt(candidate.channel_id, "not tried: attempt budget or deadline exhausted"))
             break
-        adapter = adapter_for(candidate.provider)
+        adapter = adapter_for(candidate.provider, candidate.upstream_model)
         if adapter is None:
             failures.append(Attempt(candidate.channel_id, f"no adapter for provider {candidate.provider!r}"))
             continue
@@ -134,6 +137,12 @@ async def call(
         if secret is None:
             failures.append(Attempt(candidate.channel_id, "its credential is not configured"))
             continue
+        if tokens is not None and tokens.mints(candidate.provider):
+            try:
+                secret = await tokens.secret(candidate.provider, candidate.channel_id, secret)
+            except TokenError as err:  # never reached the upstream: the next channel is tried, nothing is metered
+                failures.append(Attempt(candidate.channel_id, f"no access token: {err}"))
+                continue
         try:
             req = build(candidate, adapter, secret)
         except TollgateError as err:
@@ -175,6 +184,8 @@ async def call(
             span.set_attribute("http.response.status_code", status)
             tracing.end(span, error=str(status) if status >= 400 else "")
         retry_after = response.headers.get("retry-after", "")
+        if status in AUTH_FAILURES and tokens is not None:
+            tokens.invalidate(candidate.channel_id)  # a refused token is not sent again
         _report(report, route, candidate, outcome_kind(status), status, started, retry_after)
         if status < 400:
             return Outcome(response, route, candidate, adapter, attempts, upstream_s, started, failures)

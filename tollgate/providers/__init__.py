@@ -5,15 +5,28 @@ its folder (an OpenAI-compatible kind is one entry in ``openai_compat/profiles.p
 
 from __future__ import annotations
 
-from tollgate.providers import anthropic, gemini
+from collections.abc import Callable, Iterable
+
+from tollgate.providers import anthropic, gemini, vertex
 from tollgate.providers.base import Adapter
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
+from tollgate.providers.tokens import Minter
 
-REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gemini.ADAPTERS}
+REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gemini.ADAPTERS, **vertex.ADAPTERS}
+
+# Kinds whose channels authenticate with short-lived tokens minted from their secret
+# (``tollgate.providers.tokens``): kind -> factory(secret) -> blocking minter.
+MINTERS: dict[str, Callable[[str], Minter]] = {**vertex.MINTERS}
+
+# Kinds whose channel base URL the catalog loader builds from more fields:
+# kind -> (base_url, project, region, upstream models) -> base URL, ValueError when they are wrong.
+CHANNEL_BASE_URLS: dict[str, Callable[[str, str, str, Iterable[str]], str]] = {"vertex": vertex.channel_base_url}
 
 
-def adapter_for(provider: str) -> Adapter | None:
-    return REGISTRY.get(provider)
+def adapter_for(provider: str, upstream_model: str = "") -> Adapter | None:
+    """The adapter of a channel's kind; with ``upstream_model``, the one serving that model."""
+    adapter = REGISTRY.get(provider)
+    return adapter.for_model(upstream_model) if adapter is not None and upstream_model else adapter
 
 
 # Provider kind -> the vendor whose data policy applies (config/data_policies.toml), where they
@@ -22,6 +35,7 @@ KIND_VENDORS: dict[str, str] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "gemini": "google",
+    "vertex": "google-vertex",
     "deepseek": "deepseek",
     "groq": "groq",
     "mistral": "mistral",
