@@ -5,6 +5,8 @@ It speaks three protocols (one Litestar app, see ``app.create_app``):
   ``completions.py``, ``responses.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
+- Google Vertex AI at ``/vertex/v1/projects/…/publishers/{google|anthropic}/models/{model}:{action}``,
+  behind bearer tokens from its fake OAuth2 token endpoint ``/_sim/oauth2/token`` (``vertex.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
 - any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
   request declares tools and holds no tool result yet, one call to the first tool (7 tokens)

@@ -31,7 +31,7 @@ import msgspec
 
 from tollgate.canonical import ChatRequest
 from tollgate.providers.anthropic import AnthropicAdapter, translate
-from tollgate.providers.base import CHAT, STREAM, Adapter, UpstreamRequest
+from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, Adapter, NotSupported, Unsupported, UpstreamRequest, Usage
 from tollgate.providers.gemini import GeminiAdapter
 from tollgate.providers.vertex import auth
 
@@ -79,6 +79,13 @@ class GeminiOnVertex(GeminiAdapter):
 
     kind = "vertex"
     abilities = frozenset({CHAT, STREAM})
+    count_tokens_request = Unsupported.count_tokens_request  # Vertex counts and embeds through other APIs
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, texts: list[str] | dict) -> UpstreamRequest:
+        raise NotSupported(self.kind, EMBEDDINGS)
+
+    def embeddings_result(self, payload: bytes) -> tuple[dict, Usage]:
+        raise NotSupported(self.kind, EMBEDDINGS)
 
     def url(self, base_url: str, upstream_model: str, action: str) -> str:
         return _model_url(base_url, "google", publisher_of(upstream_model)[1].removeprefix("models/"), action)
@@ -96,6 +103,7 @@ class AnthropicOnVertex(AnthropicAdapter):
 
     kind = "vertex"
     abilities = frozenset({CHAT, STREAM})
+    count_tokens_request = Unsupported.count_tokens_request  # count-tokens:rawPredict is not wired
 
     def _request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k != "model"}
