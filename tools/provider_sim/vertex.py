@@ -11,7 +11,7 @@
   otherwise, as Google answers). Publisher ``google`` speaks Gemini (generateContent,
   streamGenerateContent); ``anthropic`` speaks Messages through rawPredict/streamRawPredict,
   whose body must carry ``anthropic_version: "vertex-2023-10-16"`` and no ``model``.
-- ``POST /_sim/oauth2/revoke`` forgets every token; ``GET /_sim/oauth2/stats`` counts mints,
+- ``POST /_sim/oauth2/revoke`` forgets tokens (all, or one account's); ``GET /_sim/oauth2/stats`` counts mints,
   refusals and which minted token (by its number) each model request carried.
 """
 
@@ -62,7 +62,8 @@ class TokenServer:
     def __init__(self, accounts: dict[str, rsa.RSAPublicKey], ttl_s: float) -> None:
         self.accounts = accounts
         self.ttl_s = ttl_s
-        self.tokens: dict[str, tuple[int, float]] = {}  # token -> (its number, expiry time)
+        self.lifetimes: dict[str, float] = {}  # per service account, over ttl_s
+        self.tokens: dict[str, tuple[int, float, str]] = {}  # token -> (its number, expiry time, service account)
         self.minted = 0
         self.refused = 0  # model requests without a valid token
         self.used: deque[dict[str, Any]] = deque(maxlen=1000)
@@ -103,9 +104,11 @@ class TokenServer:
         if SCOPE not in str(claims.get("scope", "")).split():
             return _grant_error("the assertion does not ask for the cloud-platform scope")
         self.minted += 1
+        account = str(claims["iss"])
+        lifetime = self.lifetimes.get(account, self.ttl_s)
         token = f"ya29.sim-{self.minted}-{secrets.token_hex(16)}"
-        self.tokens[token] = (self.minted, time.monotonic() + self.ttl_s)
-        return Response({"access_token": token, "expires_in": self.ttl_s, "token_type": "Bearer"})
+        self.tokens[token] = (self.minted, time.monotonic() + lifetime, account)
+        return Response({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
 
     def admit(self, request: Request, publisher: str, model: str) -> bool:
         auth = request.headers.get("authorization", "")
@@ -113,7 +116,7 @@ class TokenServer:
         if held is None or held[1] <= time.monotonic():
             self.refused += 1
             return False
-        self.used.append({"publisher": publisher, "model": model, "token": held[0]})
+        self.used.append({"publisher": publisher, "model": model, "token": held[0], "account": held[2]})
         return True
 
 
@@ -130,13 +133,23 @@ def routes(sim: Sim) -> list:
 
     @post("/_sim/oauth2/lifetime", status_code=200)
     async def lifetime(request: Request) -> dict[str, Any]:
-        server.ttl_s = float(msgspec.json.decode(await request.body())["seconds"])
-        return {"seconds": server.ttl_s}
+        """``{"seconds": n}`` for every later token, or with ``"account"`` for that service account's."""
+        data = msgspec.json.decode(await request.body())
+        if data.get("account"):
+            server.lifetimes[str(data["account"])] = float(data["seconds"])
+        else:
+            server.ttl_s = float(data["seconds"])
+        return {"seconds": float(data["seconds"])}
 
     @post("/_sim/oauth2/revoke", status_code=200)
-    async def revoke() -> dict[str, Any]:
-        server.tokens.clear()
-        return {"revoked": True}
+    async def revoke(request: Request) -> dict[str, Any]:
+        """Forget the tokens minted so far (``{"account": email}``: that service account's only)."""
+        body = await request.body()
+        account = str(msgspec.json.decode(body).get("account") or "") if body else ""
+        gone = [t for t, held in server.tokens.items() if not account or held[2] == account]
+        for token in gone:
+            del server.tokens[token]
+        return {"revoked": len(gone)}
 
     @get("/_sim/oauth2/stats")
     async def stats() -> dict[str, Any]:
