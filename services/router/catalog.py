@@ -33,6 +33,8 @@ vendor = "openai"    # default from the provider kind; picks the data-policy tab
 data_policy = { retention_days = 0, trains_on_data = false }   # optional override
 models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model name
 ```
+A ``vertex`` channel has ``project`` and ``region`` instead of ``base_url`` (which then only replaces the host:
+``tollgate.providers.vertex.channel_base_url``) and names its publisher in each upstream model (``anthropic/…``).
 ``${VAR}`` in ``base_url`` and ``api_key_file`` is replaced from the environment at load time.
 The router never reads secrets: it only passes their references on to edges.
 """
