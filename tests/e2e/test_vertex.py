@@ -106,6 +106,7 @@ def vertex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vertex]:
         "SIM_VERTEX_ACCOUNTS": str(write_registry(data_dir / "vertex-accounts.json", registry)),
         "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
         "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
+        "TOLLGATE_LOG_LEVEL": "debug",
     }
     stack = Stack(data_dir=data_dir, ports=ports, catalog=catalog, extra_env=env, log_to_files=True)
     stack.start()
@@ -115,7 +116,7 @@ def vertex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vertex]:
     finally:
         stack.stop()
     logs = "".join(p.read_text(errors="replace") for p in data_dir.rglob("*.log"))
-    assert "PRIVATE KEY" not in logs and "ya29.sim-" not in logs  # neither the key nor a token is ever logged
+    assert "vertex" in logs and "PRIVATE KEY" not in logs and "ya29.sim-" not in logs  # neither the key nor a token is ever logged
 
 
 def used_by(vertex: Vertex, account: str) -> list[int]:
