@@ -17,6 +17,8 @@ from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
 from tollgate.health import Readiness
+from tollgate.providers import MINTERS
+from tollgate.providers.tokens import TokenBroker
 from tollgate.settings import Settings
 
 SCOPE_KEY = "tollgate"
@@ -68,3 +70,4 @@ class Edge:
     rng: random.Random = field(default_factory=random.Random)
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
     readiness: Readiness = field(default_factory=Readiness)
+    tokens: TokenBroker = field(default_factory=lambda: TokenBroker(MINTERS))  # minted upstream credentials (Vertex AI)

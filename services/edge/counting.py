@@ -53,6 +53,7 @@ async def _from_upstream(request: Request, edge: Edge, door: Frontend, model: st
             report=edge.outcomes.report,
             max_attempts=settings.max_attempts,
             deadline_s=settings.failover_deadline_s,
+            tokens=edge.tokens,
         )
     except upstream.CallFailed as failed:
         if timer is not None:

@@ -290,6 +290,7 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
             deadline_s=settings.failover_deadline_s,
             admit=edge.limiter.admit_channel,
             arrived=meter.timer.started,
+            tokens=edge.tokens,
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s

@@ -21,6 +21,7 @@ from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.providers import adapter_for
 from tollgate.providers.base import Adapter, UpstreamRequest
+from tollgate.providers.tokens import TokenBroker, TokenError
 from tollgate.rpc import router_pb2 as pb
 
 # Upstream answers that say "this request is wrong" (the client's fault): passed back, no failover.
@@ -130,10 +131,12 @@ async def call(
     environ=os.environ,
     admit: Admit = _admit_all,
     arrived: float = 0.0,
+    tokens: TokenBroker | None = None,
 ) -> Outcome:
     """Try the plan in order; ``build(candidate, adapter, secret)`` makes each attempt's request.
     ``admit`` counts an attempt against its channel's own limits (a channel at its limit is
-    skipped); ``arrived`` (perf_counter of the request's arrival) starts a route's total_ms."""
+    skipped); ``arrived`` (perf_counter of the request's arrival) starts a route's total_ms; a
+    channel whose kind mints tokens (``tokens``) gets its cached token as the secret."""
     failures: list[Attempt] = []
     upstream_s = 0.0
     attempts = 0
@@ -144,7 +147,7 @@ async def call(
             failures.append(Attempt(candidate.channel_id, "not tried: attempt budget or deadline exhausted"))
             break
         try:
-            adapter = adapter_for(candidate.provider, candidate.settings)
+            adapter = adapter_for(candidate.provider, candidate.settings, candidate.upstream_model)
         except ValueError:  # settings this edge's adapter does not take (a router of another version)
             adapter = None
         if adapter is None:
@@ -154,6 +157,12 @@ async def call(
         if secret is None:
             failures.append(Attempt(candidate.channel_id, "its credential is not configured"))
             continue
+        if tokens is not None and tokens.mints(candidate.provider):
+            try:
+                secret = await tokens.secret(candidate.provider, candidate.channel_id, secret)
+            except TokenError as err:  # never reached the upstream: the next channel is tried, nothing is metered
+                failures.append(Attempt(candidate.channel_id, f"no access token: {err}"))
+                continue
         try:
             req = build(candidate, adapter, secret)
         except TollgateError as err:
@@ -208,6 +217,8 @@ async def call(
             span.set_attribute("http.response.status_code", status)
             tracing.end(span, error=str(status) if status >= 400 else "")
         retry_after = response.headers.get("retry-after", "")
+        if status in AUTH_FAILURES and tokens is not None:
+            tokens.invalidate(candidate.channel_id)  # a refused token is not sent again
         _report(report, route, candidate, outcome_kind(status), status, started, retry_after)
         if status < 400:
             return Outcome(response, route, candidate, adapter, attempts, upstream_s, started, failures)

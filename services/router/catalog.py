@@ -38,6 +38,8 @@ prices = { "gpt-4o" = { input_per_mtok_micros = 2_000_000, version = "2024-09" }
                      # price, field by field over the model's (billed when it serves; `sort = "price"` orders by it)
 # api_version = "2024-10-21"   # azure only: deployment URLs (else the v1 API); auth = "entra": the secret is an Entra ID token
 ```
+A ``vertex`` channel has ``project`` and ``region`` instead of ``base_url`` (which then only replaces the host:
+``tollgate.providers.vertex.channel_base_url``) and names its publisher in each upstream model (``anthropic/…``).
 ``${VAR}`` in ``base_url`` and ``api_key_file`` is replaced from the environment at load time.
 The router never reads secrets: it only passes their references on to edges.
 """
@@ -56,7 +58,7 @@ import msgspec
 from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 from tollgate.ordering import by_priority
-from tollgate.providers import REGISTRY
+from tollgate.providers import CHANNEL_BASE_URLS, REGISTRY
 
 # The provider kinds are whatever tollgate/providers registers: adding a
 # provider touches only its folder.
@@ -134,10 +136,11 @@ class ChannelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     id: str
     provider: str
-    base_url: str
     models: dict[str, str]
+    base_url: str = ""  # required, except for kinds that build it (vertex: from project and region)
     api_key_env: str = ""
     api_key_file: str = ""
+    project: str = ""  # vertex: the Google Cloud project
     priority: int = 0
     weight: int = 1
     region: str = ""
@@ -290,6 +293,17 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
         REGISTRY[spec.provider].configured(settings)
     except ValueError as exc:
         raise CatalogError(f"{where}: {exc}") from None
+    base_url = _expand(spec.base_url, where).rstrip("/")
+    build_base_url = CHANNEL_BASE_URLS.get(spec.provider)
+    if build_base_url is not None:
+        try:
+            base_url = build_base_url(base_url, spec.project, spec.region, spec.models.values())
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+    elif spec.project:
+        raise CatalogError(f"{where}: `project` is for vertex channels only")
+    elif not base_url:
+        raise CatalogError(f"{where}: base_url is required")
     vendor = spec.vendor or default_vendor(spec.provider)
     try:
         policy = resolve(vendor, spec.data_policy, vendors, where)
@@ -298,7 +312,7 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
     return Channel(
         id=spec.id,
         provider=spec.provider,
-        base_url=_expand(spec.base_url, where).rstrip("/"),
+        base_url=base_url,
         models=dict(spec.models),
         api_key_env=spec.api_key_env,
         api_key_file=key_file,

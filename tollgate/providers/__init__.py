@@ -5,11 +5,12 @@ its folder (an OpenAI-compatible kind is one entry in ``openai_compat/profiles.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from tollgate.providers import anthropic, azure, cohere, gemini, jina, voyage
+from tollgate.providers import anthropic, azure, cohere, gemini, jina, vertex, voyage
 from tollgate.providers.base import Adapter
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
+from tollgate.providers.tokens import Minter
 
 REGISTRY: dict[str, Adapter] = {
     **OPENAI_COMPATIBLE,
@@ -19,15 +20,28 @@ REGISTRY: dict[str, Adapter] = {
     **cohere.ADAPTERS,
     **jina.ADAPTERS,
     **voyage.ADAPTERS,
+    **vertex.ADAPTERS,
 }
 
+# Kinds whose channels authenticate with short-lived tokens minted from their secret
+# (``tollgate.providers.tokens``): kind -> factory(secret) -> blocking minter.
+MINTERS: dict[str, Callable[[str], Minter]] = {**vertex.MINTERS}
 
-def adapter_for(provider: str, settings: Mapping[str, str] | None = None) -> Adapter | None:
+# Kinds whose channel base URL the catalog loader builds from more fields:
+# kind -> (base_url, project, region, upstream models) -> base URL, ValueError when they are wrong.
+CHANNEL_BASE_URLS: dict[str, Callable[[str, str, str, Iterable[str]], str]] = {"vertex": vertex.channel_base_url}
+
+
+def adapter_for(provider: str, settings: Mapping[str, str] | None = None, upstream_model: str = "") -> Adapter | None:
     """The kind's adapter; for a channel with settings (its kind-specific catalog fields), the
     adapter configured with them (ValueError when they do not fit the kind: the router refuses
-    such a catalog, so an edge meets this only with a router it does not match)."""
+    such a catalog, so an edge meets this only with a router it does not match); with
+    ``upstream_model``, the one serving that model (a kind whose models speak different
+    protocols: Vertex's publishers)."""
     adapter = REGISTRY.get(provider)
-    return adapter.configured(settings) if adapter is not None and settings else adapter
+    if adapter is not None and settings:
+        adapter = adapter.configured(settings)
+    return adapter.for_model(upstream_model) if adapter is not None and upstream_model else adapter
 
 
 # Provider kind -> the vendor whose data policy applies (config/data_policies.toml), where they
@@ -36,6 +50,7 @@ KIND_VENDORS: dict[str, str] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "gemini": "google",
+    "vertex": "google-vertex",
     "deepseek": "deepseek",
     "groq": "groq",
     "mistral": "mistral",

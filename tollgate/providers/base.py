@@ -118,6 +118,11 @@ class Adapter(Protocol):
         protocol, a view of it when it also serves it natively, else None (translated)."""
         ...
 
+    def for_model(self, upstream_model: str) -> Adapter:
+        """The adapter serving ``upstream_model`` on a channel of this kind: itself, or (a kind
+        whose models speak different protocols, as Vertex AI's publishers) the model's own."""
+        ...
+
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """An OpenAI ``/v1/embeddings`` body as this upstream's request."""
         ...
@@ -150,6 +155,9 @@ class Unsupported:
 
     def native_for(self, protocol: str) -> Adapter | None:
         return self if protocol == self.protocol else None  # type: ignore[return-value]  # a subclass is the whole Adapter
+
+    def for_model(self, upstream_model: str) -> Adapter:
+        return self  # type: ignore[return-value]  # a subclass is the whole Adapter
 
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, EMBEDDINGS)

@@ -178,26 +178,7 @@ def routes(sim: Sim) -> list:
         if isinstance(admission, Response):
             return admission
         body, model = admission
-        setting, refusal = thinking_setting(body)
-        if refusal is not None:
-            return anthropic_error(400, refusal)
-        completion = _completion(model, body, setting)
-        ident = f"msg_sim{sim.next_id()}"
-        if body.get("stream"):
-            return Stream(emit(_stream(ident, model, completion), sim.pace(model)), media_type="text/event-stream")
-        content, stop_reason = _content(completion)
-        return Response(
-            {
-                "id": ident,
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": content,
-                "stop_reason": stop_reason,
-                "stop_sequence": None,
-                "usage": _usage(completion),
-            }
-        )
+        return message(sim, model, body)
 
     @post(f"{PREFIX}/messages/count_tokens", status_code=200)
     async def count_tokens(request: Request) -> Response:
@@ -207,6 +188,31 @@ def routes(sim: Sim) -> list:
         return Response({"input_tokens": prompt_tokens(admission[0])})
 
     return [messages, count_tokens]
+
+
+def message(sim: Sim, model: str, body: dict[str, Any]) -> Response | Stream:
+    """The answer to an admitted Messages request (streamed when ``stream`` is set); also
+    what the Vertex mode answers for Anthropic's models."""
+    setting, refusal = thinking_setting(body)
+    if refusal is not None:
+        return anthropic_error(400, refusal)
+    completion = _completion(model, body, setting)
+    ident = f"msg_sim{sim.next_id()}"
+    if body.get("stream"):
+        return Stream(emit(_stream(ident, model, completion), sim.pace(model)), media_type="text/event-stream")
+    content, stop_reason = _content(completion)
+    return Response(
+        {
+            "id": ident,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": _usage(completion),
+        }
+    )
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:

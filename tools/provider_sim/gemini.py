@@ -164,17 +164,22 @@ def routes(sim: Sim) -> list:
             requests = _get(body, "requests")
             texts = [_content_text(_get(r, "content")) for r in (requests if isinstance(requests, list) else ())]
             return Response({"embeddings": [{"values": embedding(t)} for t in texts]})
-        completion = _completion(model, body)
-        shown = thinking(body)[1]
-        ident = f"sim{sim.next_id()}"
-        if action == "generateContent":
-            parts = [*_thought_parts(completion, shown), *_answer_parts(completion)]
-            return Response(_response(model, ident, parts, _usage(completion), finish=True))
-        sse = request.query_params.get("alt") == "sse"
-        frames = _stream(model, ident, completion, sse, shown)
-        return Stream(emit(frames, sim.pace(model)), media_type="text/event-stream" if sse else "application/json")
+        return generate(sim, model, body, stream=action == "streamGenerateContent", sse=request.query_params.get("alt") == "sse")
 
     return [models]
+
+
+def generate(sim: Sim, model: str, body: dict[str, Any], *, stream: bool, sse: bool) -> Response | Stream:
+    """The answer to an admitted generateContent (``stream``: streamGenerateContent) request;
+    also what the Vertex mode answers for Google's models."""
+    completion = _completion(model, body)
+    shown = thinking(body)[1]
+    ident = f"sim{sim.next_id()}"
+    if not stream:
+        parts = [*_thought_parts(completion, shown), *_answer_parts(completion)]
+        return Response(_response(model, ident, parts, _usage(completion), finish=True))
+    frames = _stream(model, ident, completion, sse, shown)
+    return Stream(emit(frames, sim.pace(model)), media_type="text/event-stream" if sse else "application/json")
 
 
 def _stream(model: str, ident: str, completion: Completion, sse: bool, shown: bool = False) -> list:

@@ -128,8 +128,8 @@ INVALID = {
     "wrong type": ("[[models]]\nid = 5\n", [], r"invalid catalog"),
     "missing required channel field": (
         MODELS,
-        ['[[channels]]\nid = "c1"\nprovider = "openai"\nmodels = {}\n'],
-        r"invalid catalog: .*base_url",
+        ['[[channels]]\nid = "c1"\nprovider = "openai"\nmodels = { "m1" = "x" }\n'],
+        r"channel 'c1': base_url is required",
     ),
     "not toml": ("this is = = not toml", [], r"invalid catalog"),
 }
@@ -145,9 +145,14 @@ def test_catalog_error_is_a_value_error() -> None:
     assert issubclass(CatalogError, ValueError)
 
 
+KIND_FIELDS = {"vertex": {"project": '"my-proj"', "region": '"us-central1"'}}  # the fields a kind requires beyond the common ones
+
+
 def test_every_known_provider_is_accepted() -> None:
     # Kinds without a vendor in the data-policy table (self-hosted servers, resellers) must say what they do.
-    chans = [channel(f"c-{kind}", provider=kind, data_policy="{ zdr = true }") for kind in sorted(PROVIDER_KINDS)]
+    chans = [
+        channel(f"c-{kind}", provider=kind, data_policy="{ zdr = true }", **KIND_FIELDS.get(kind, {})) for kind in sorted(PROVIDER_KINDS)
+    ]
     assert {c.provider for c in catalog(*chans).channels} == PROVIDER_KINDS
 
 

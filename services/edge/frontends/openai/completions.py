@@ -212,7 +212,10 @@ async def serve(request: Request) -> Response:
     frontend = CompletionsFrontend(completion)
     parsed = Parsed(model=completion.model, stream=stream, body=body, wants_usage=wants_usage)
     plan, meter = await proxy.prepare(edge, request, principal, body, completion.model, endpoint=ENDPOINT, stream=stream, size=len(raw))
-    if len(completion.prompts) > 1 and not any(serves_natively(adapter_for(candidate.provider)) for _, candidate in plan):
+    any_native = any(
+        serves_natively(adapter_for(candidate.provider, candidate.settings, candidate.upstream_model)) for _, candidate in plan
+    )
+    if len(completion.prompts) > 1 and not any_native:
         meter.release()
         raise BadRequest(
             f"Model {completion.model} answers one prompt per request here (its upstream has no completions endpoint): "

@@ -26,7 +26,9 @@ from tests.unit.edge.upstream_fakes import HandlerClient
 from tollgate import estimate
 from tollgate.canonical import ChatChunk, ChatResponse, from_openai, to_openai
 from tollgate.errors import BadRequest, InsufficientQuota, ModelNotFound, TollgateError, Unauthorized, UpstreamError
+from tollgate.providers import MINTERS
 from tollgate.providers import anthropic as provider
+from tollgate.providers.tokens import TokenBroker
 from tollgate.reasoning import TRANSLATED_SIGNATURE
 from tollgate.rpc import router_pb2 as pb
 from tollgate.sse import Event, Parser
@@ -824,6 +826,7 @@ class FakeEdge:
         self.settings = SimpleNamespace(max_attempts=3, failover_deadline_s=30.0)
         self.reported: list = []
         self.outcomes = SimpleNamespace(report=self.reported.append)
+        self.tokens = TokenBroker(MINTERS)  # minted upstream credentials (none of these channels' kinds mint)
 
     @staticmethod
     def _principal(account):
