@@ -170,7 +170,7 @@ async def call(
             raise
         finally:
             upstream_s += time.perf_counter() - started
-        status = response.status_code
+        status = adapter.upstream_status(response.status_code, response.headers)
         if span is not None:  # ends at the response's headers, as HTTP client spans do; the body is the server span's
             span.set_attribute("http.response.status_code", status)
             tracing.end(span, error=str(status) if status >= 400 else "")

@@ -5,11 +5,11 @@ its folder (an OpenAI-compatible kind is one entry in ``openai_compat/profiles.p
 
 from __future__ import annotations
 
-from tollgate.providers import anthropic, gemini
+from tollgate.providers import anthropic, bedrock, gemini
 from tollgate.providers.base import Adapter
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
 
-REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gemini.ADAPTERS}
+REGISTRY: dict[str, Adapter] = {**OPENAI_COMPATIBLE, **anthropic.ADAPTERS, **gemini.ADAPTERS, **bedrock.ADAPTERS}
 
 
 def adapter_for(provider: str) -> Adapter | None:
@@ -27,6 +27,7 @@ KIND_VENDORS: dict[str, str] = {
     "mistral": "mistral",
     "xai": "xai",
     "simulator": "simulator",
+    "bedrock": "aws",
 }
 
 

@@ -10,14 +10,14 @@ upstream speak the same protocol the client's body passes through natively
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
 
 from tollgate.canonical import MAX_TOKENS, ChatChunk, ChatRequest, ChatResponse, Usage
-from tollgate.sse import Event
+from tollgate.sse import Event, Parser
 
 __all__ = [
     "ABILITIES",
@@ -35,6 +35,7 @@ __all__ = [
     "NotSupported",
     "Operation",
     "StreamDecoder",
+    "StreamParser",
     "Unsupported",
     "UpstreamRequest",
     "Usage",
@@ -64,6 +65,14 @@ class StreamDecoder(Protocol):
     def observe(self, event: Event) -> bool:
         """Pass-through mode: only read usage. True when the event carries nothing but usage."""
         ...
+
+
+class StreamParser(Protocol):
+    """An upstream stream's framing: bytes in, whole events out (SSE for most upstreams)."""
+
+    def feed(self, piece: bytes) -> list[Event]: ...
+
+    def close(self) -> list[Event]: ...
 
 
 # What an adapter can do. ``chat`` and ``stream`` every adapter has; the others are optional
@@ -106,6 +115,16 @@ class Adapter(Protocol):
 
     def error_message(self, payload: bytes) -> str: ...
 
+    def stream_parser(self) -> StreamParser:
+        """What splits this upstream's streamed bytes into events (``sse.Parser`` but for
+        binary framings such as AWS's event stream)."""
+        ...
+
+    def upstream_status(self, status: int, headers: Mapping[str, str]) -> int:
+        """The status an upstream's error answer counts as (an upstream that names its error
+        in a header may mean another class than its status says); ``status`` for most."""
+        ...
+
     def native_for(self, protocol: str) -> Adapter | None:
         """The adapter that passes a client's body of ``protocol`` through to this channel
         (``native_request``, ``native_usage``, ``stream_decoder``): itself when it speaks that
@@ -139,6 +158,12 @@ class Unsupported:
 
     def native_for(self, protocol: str) -> Adapter | None:
         return self if protocol == self.protocol else None  # type: ignore[return-value]  # a subclass is the whole Adapter
+
+    def stream_parser(self) -> StreamParser:
+        return Parser()
+
+    def upstream_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return status
 
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, EMBEDDINGS)
