@@ -52,10 +52,14 @@ from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 from tollgate.ordering import by_priority
 from tollgate.providers import REGISTRY
+from tollgate.providers.bedrock.signing import channel_base_url as bedrock_base_url
 
 # The provider kinds are whatever tollgate/providers registers: adding a
 # provider touches only its folder.
 PROVIDER_KINDS = frozenset(REGISTRY)
+# Kinds whose channels need more than a base URL: (base_url, region) -> the URL the edge gets,
+# or ValueError saying what is wrong (bedrock: the AWS region it signs for).
+CHANNEL_CHECKS = {"bedrock": bedrock_base_url}
 CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
@@ -236,6 +240,12 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
     key_file = _expand(spec.api_key_file, where) if spec.api_key_file else ""
     if key_file and not Path(key_file).is_absolute():
         raise CatalogError(f"{where}: api_key_file must be an absolute path (the edge reads it, not the router)")
+    base_url = _expand(spec.base_url, where).rstrip("/")
+    if (check := CHANNEL_CHECKS.get(spec.provider)) is not None:
+        try:
+            base_url = check(base_url, spec.region)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
     vendor = spec.vendor or default_vendor(spec.provider)
     try:
         policy = resolve(vendor, spec.data_policy, vendors, where)
@@ -244,7 +254,7 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
     return Channel(
         id=spec.id,
         provider=spec.provider,
-        base_url=_expand(spec.base_url, where).rstrip("/"),
+        base_url=base_url,
         models=dict(spec.models),
         api_key_env=spec.api_key_env,
         api_key_file=key_file,

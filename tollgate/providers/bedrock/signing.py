@@ -41,12 +41,12 @@ def default_endpoint(region: str) -> str:
 
 def channel_base_url(base_url: str, region: str) -> str:
     """The router's check of a bedrock channel: a valid AWS region (required: SigV4 signs for
-    it), and a ``base_url`` that is the region's Bedrock runtime endpoint, empty (that
-    endpoint), or another endpoint (a VPC endpoint, a proxy, the simulator) whose AWS host
-    names no other region. Returns the URL the edge gets, region attached."""
+    it), and a ``base_url`` that is the region's Bedrock runtime endpoint
+    (``default_endpoint``) or another endpoint (a VPC endpoint, a proxy, the simulator) whose
+    AWS host names no other region. Returns the URL the edge gets, region attached."""
     if not _REGION.match(region or ""):
         raise ValueError(f"a bedrock channel needs `region`, an AWS region such as us-east-1 (got {region!r})")
-    url = (base_url or default_endpoint(region)).rstrip("/")
+    url = base_url.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.query:
         raise ValueError(f"base_url must be an http(s) URL without query or fragment (got {base_url!r})")
