@@ -14,6 +14,7 @@ from tests.e2e.clients import DRIVERS, EXPECTED_ARGS, MAX_TOKENS, QUESTION, SYST
 from tools.provider_sim.app import answer_words
 
 KINDS = ("openai", "anthropic", "gemini")
+UPSTREAMS = (*KINDS, "bedrock")  # every upstream protocol the simulator speaks (KINDS: also the client doors)
 TOOL_CALL_TOKENS = 7  # the simulator's completion size for a tool call
 
 
@@ -35,7 +36,7 @@ def wait_for_usage(stack, account_id: str, requests: int, timeout: float = 15.0)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", KINDS)
 def test_text_answer(stack, new_account, client, upstream, stream):
     account_id, key = new_account()
@@ -53,7 +54,7 @@ def test_text_answer(stack, new_account, client, upstream, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", KINDS)
 def test_tool_call_round_trip(stack, new_account, client, upstream, stream):
     account_id, key = new_account()

@@ -12,6 +12,7 @@ from tests.conftest import FAILURE_MODES
 from tests.e2e.clients import DRIVERS
 
 KINDS = ("openai", "anthropic", "gemini")
+UPSTREAMS = (*KINDS, "bedrock")  # every upstream protocol the simulator speaks (KINDS: also the client doors)
 
 # mode -> (HTTP status the client sees, exception class per client protocol)
 WHOLE = {
@@ -28,7 +29,7 @@ def status_of(exc: Exception) -> int:
 
 
 @pytest.mark.parametrize("mode", sorted(WHOLE))
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", KINDS)
 def test_upstream_error_before_the_answer(stack, new_account, client, upstream, mode):
     _, key = new_account()
@@ -43,7 +44,7 @@ def test_upstream_error_before_the_answer(stack, new_account, client, upstream, 
 
 
 @pytest.mark.parametrize("mode", [m for m in FAILURE_MODES if not m.startswith("error-")])
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize("client", KINDS)
 def test_upstream_failure_mid_stream(stack, new_account, client, upstream, mode):
     _, key = new_account()

@@ -1,0 +1,92 @@
+"""Bedrock channels end to end, beyond the contract matrix (``test_contract.py`` and
+``test_error_contract.py`` run bedrock as an upstream for every SDK door: whole, stream, a
+tool round trip, 400/401/429/500 and both mid-stream breaks). Here: a channel whose AWS
+secret is wrong is refused by the simulator's SigV4 check and the client gets its door's
+error; and every failure, from every door, is metered exactly once with what the client saw."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+from google.genai import errors as gerrors
+
+from tests.e2e.clients import DRIVERS
+
+CLIENTS = ("openai", "anthropic", "gemini")
+AUTH_FAILED = {"openai": openai.InternalServerError, "anthropic": anthropic.InternalServerError, "gemini": gerrors.ServerError}
+BROKEN = {"openai": openai.APIError, "anthropic": anthropic.APIError, "gemini": gerrors.APIError}
+
+
+def metered(stack, account_id: str, settle_s: float = 1.0, timeout: float = 15.0) -> list[dict]:
+    """The account's usage rows, once one has arrived and no other for ``settle_s``."""
+    deadline, rows = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{stack.metering_url}/v1/requests", params={"account_id": account_id}, headers=stack.admin_headers, timeout=10)
+        rows = r.json()["data"]
+        if rows:
+            time.sleep(settle_s)
+            return httpx.get(
+                f"{stack.metering_url}/v1/requests", params={"account_id": account_id}, headers=stack.admin_headers, timeout=10
+            ).json()["data"]
+        time.sleep(0.1)
+    return rows
+
+
+def sim_requests(stack, model: str) -> int:
+    return httpx.get(f"{stack.sim_url.removesuffix('/v1')}/_sim/stats", timeout=5).json()["requests"].get(model, 0)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_wrong_aws_secret_is_refused_by_the_signature_check(stack, new_account, client):
+    account_id, key = new_account()
+    driver = DRIVERS[client](stack, key)
+    driver.model = f"{client}-bedrock-bad-signature"
+    before = sim_requests(stack, "sim-1")
+    with pytest.raises(AUTH_FAILED[client]) as err:
+        driver.ask(driver.first_turn(), stream=False, tools=False)
+    assert (getattr(err.value, "status_code", None) or getattr(err.value, "code", None)) == 502
+    assert "wrong-secret" not in str(err.value)
+    (row,) = metered(stack, account_id)
+    assert (row["status"], row["provider"], row["channel_id"]) == (502, "bedrock", f"bad-sig-{client}")
+    assert row["completion_tokens"] == 0 and row["cost_micros"] == 0
+    assert sim_requests(stack, "sim-1") == before  # refused at the signature: never admitted as a request for the model
+
+
+# mode -> (stream?, the status the usage row records)
+FAILURES = {"error-429": (False, 429), "error-500": (False, 502), "error-400": (False, 400), "midstream-error": (True, 502)}
+
+
+@pytest.mark.parametrize("mode", sorted(FAILURES))
+@pytest.mark.parametrize("client", CLIENTS)
+def test_each_failure_is_metered_once(stack, new_account, client, mode):
+    account_id, key = new_account()
+    driver = DRIVERS[client](stack, key)
+    driver.model = f"{client}-bedrock-{mode}"
+    stream, status = FAILURES[mode]
+    with pytest.raises(BROKEN[client]):
+        driver.ask(driver.first_turn(), stream=stream, tools=False)
+    (row,) = metered(stack, account_id)
+    assert (row["status"], row["provider"], row["attempts"]) == (status, "bedrock", 1)
+    if mode == "midstream-error":  # three words reached the client before the exception frame: billed (estimated, per event)
+        assert row["completion_tokens"] >= 3 and row["cost_micros"] > 0
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_whole_and_stream_are_metered_once_with_bedrocks_counts(stack, new_account, client):
+    account_id, key = new_account()
+    driver = DRIVERS[client](stack, key)
+    driver.model = "contract-bedrock"
+    whole = driver.ask(driver.first_turn(), stream=False, tools=False)
+    streamed = driver.ask(driver.first_turn(), stream=True, tools=False)
+    assert (whole.prompt_tokens, whole.completion_tokens) == (streamed.prompt_tokens, streamed.completion_tokens)
+    deadline = time.monotonic() + 15
+    while len(rows := metered(stack, account_id, settle_s=0)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    rows = metered(stack, account_id, settle_s=0)
+    assert sorted(bool(r["stream"]) for r in rows) == [False, True]
+    assert all((r["status"], r["provider"], r["prompt_tokens"], r["completion_tokens"]) == (200, "bedrock", 9, 5) for r in rows)
