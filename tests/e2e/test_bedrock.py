@@ -15,6 +15,7 @@ import pytest
 from google.genai import errors as gerrors
 
 from tests.e2e.clients import DRIVERS
+from tools.stack import SIM_AWS_KEY
 
 CLIENTS = ("openai", "anthropic", "gemini")
 AUTH_FAILED = {"openai": openai.InternalServerError, "anthropic": anthropic.InternalServerError, "gemini": gerrors.ServerError}
@@ -90,3 +91,17 @@ def test_whole_and_stream_are_metered_once_with_bedrocks_counts(stack, new_accou
     rows = metered(stack, account_id, settle_s=0)
     assert sorted(bool(r["stream"]) for r in rows) == [False, True]
     assert all((r["status"], r["provider"], r["prompt_tokens"], r["completion_tokens"]) == (200, "bedrock", 9, 5) for r in rows)
+
+
+def test_no_aws_secret_reaches_a_log(stack, new_account):
+    """After this module's traffic (signed requests, a refused signature): no service logged an
+    AWS secret access key, the wrong one, or the simulator's signature diagnostics of them."""
+    _, key = new_account()
+    driver = DRIVERS["openai"](stack, key)
+    driver.model = "contract-bedrock"
+    driver.ask(driver.first_turn(), stream=True, tools=False)
+    logs = list((stack.data_dir / "logs").glob("*.log"))
+    assert logs
+    text = "".join(p.read_text(errors="replace") for p in logs)
+    for secret in (SIM_AWS_KEY.split(":")[1], "wrong-secret"):
+        assert secret not in text
