@@ -15,6 +15,8 @@ import pytest
 from google.genai import errors as gerrors
 
 from tests.e2e.clients import DRIVERS
+from tests.e2e.test_responses import create
+from tools.provider_sim.app import answer_words
 from tools.stack import SIM_AWS_KEY
 
 CLIENTS = ("openai", "anthropic", "gemini")
@@ -35,6 +37,15 @@ def metered(stack, account_id: str, settle_s: float = 1.0, timeout: float = 15.0
             ).json()["data"]
         time.sleep(0.1)
     return rows
+
+
+def metered_n(stack, account_id: str, n: int, timeout: float = 15.0) -> list[dict]:
+    """The account's usage rows once ``n`` have arrived, read again a second later (no more may come)."""
+    deadline = time.monotonic() + timeout
+    while len(metered(stack, account_id, settle_s=0)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    return metered(stack, account_id, settle_s=0)
 
 
 def sim_requests(stack, model: str) -> int:
@@ -84,11 +95,7 @@ def test_whole_and_stream_are_metered_once_with_bedrocks_counts(stack, new_accou
     whole = driver.ask(driver.first_turn(), stream=False, tools=False)
     streamed = driver.ask(driver.first_turn(), stream=True, tools=False)
     assert (whole.prompt_tokens, whole.completion_tokens) == (streamed.prompt_tokens, streamed.completion_tokens)
-    deadline = time.monotonic() + 15
-    while len(rows := metered(stack, account_id, settle_s=0)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)
-    rows = metered(stack, account_id, settle_s=0)
+    rows = metered_n(stack, account_id, 2)
     assert sorted(bool(r["stream"]) for r in rows) == [False, True]
     assert all((r["status"], r["provider"], r["prompt_tokens"], r["completion_tokens"]) == (200, "bedrock", 9, 5) for r in rows)
 
@@ -105,3 +112,18 @@ def test_no_aws_secret_reaches_a_log(stack, new_account):
     text = "".join(p.read_text(errors="replace") for p in logs)
     for secret in (SIM_AWS_KEY.split(":")[1], "wrong-secret"):
         assert secret not in text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_legacy_completions_and_responses_doors_reach_bedrock(stack, new_account, stream):
+    """The other OpenAI doors translate through the same canonical form to Converse."""
+    account_id, key = new_account()
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
+    done = client.completions.create(model="contract-bedrock", prompt="def fibonacci(n):", max_tokens=4, stream=stream)
+    text = "".join(c.choices[0].text for c in done if c.choices) if stream else done.choices[0].text
+    assert text == " ".join(answer_words(4))
+    response = create(client, stream=stream, model="contract-bedrock", input="What is the weather", max_output_tokens=3)
+    assert (response.status, response.output_text) == ("completed", " ".join(answer_words(3)))
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (4, 3)
+    rows = metered_n(stack, account_id, 2)
+    assert sorted((r["endpoint"], r["status"], r["completion_tokens"]) for r in rows) == [("completions", 200, 4), ("responses", 200, 3)]
