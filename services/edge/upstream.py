@@ -20,7 +20,7 @@ from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.providers import adapter_for
-from tollgate.providers.base import Adapter, UpstreamRequest
+from tollgate.providers.base import Adapter, ChannelMisconfigured, UpstreamRequest
 from tollgate.rpc import router_pb2 as pb
 
 # Upstream answers that say "this request is wrong" (the client's fault): passed back, no failover.
@@ -138,6 +138,9 @@ async def call(
             req = build(candidate, adapter, secret)
         except TollgateError as err:
             raise CallFailed(err, attempts, upstream_s, last) from None
+        except ChannelMisconfigured as exc:  # the channel's own configuration, not the client's request: the next channel
+            failures.append(Attempt(candidate.channel_id, f"misconfigured: {exc}"))
+            continue
         except UNTRANSLATABLE:  # client input of a shape the translation to this upstream cannot take: theirs, not ours
             bad = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
             raise CallFailed(bad, attempts, upstream_s, last) from None

@@ -32,6 +32,7 @@ __all__ = [
     "RESPONSES_PROTOCOL",
     "STREAM",
     "Adapter",
+    "ChannelMisconfigured",
     "NotSupported",
     "Operation",
     "StreamDecoder",
@@ -81,6 +82,12 @@ class StreamParser(Protocol):
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
 ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES})
 RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
+
+
+class ChannelMisconfigured(Exception):
+    """Building a request found the channel's own configuration unusable (a secret of the
+    wrong form, no credentials, no region): that channel is skipped, as one whose secret is
+    not configured is. The message names what is wrong, never the secret."""
 
 
 class NotSupported(Exception):

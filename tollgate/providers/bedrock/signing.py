@@ -21,7 +21,10 @@ from urllib.parse import quote, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.exceptions import BotoCoreError
 from botocore.session import Session
+
+from tollgate.providers.base import ChannelMisconfigured
 
 SERVICE = "bedrock"
 REGION_MARK = "#region="
@@ -31,8 +34,8 @@ _AWS_HOST = re.compile(r"(^|\.)bedrock-runtime(-fips)?\.(?P<region>[a-z0-9-]+)\.
 logging.getLogger("botocore.auth").setLevel(logging.INFO)  # its DEBUG lines print the canonical request
 
 
-class CredentialError(ValueError):
-    """The channel's secret is not a usable AWS credential (the message never quotes it)."""
+class CredentialError(ChannelMisconfigured):
+    """The channel has no usable AWS credential or region (the message never quotes a secret)."""
 
 
 def default_endpoint(region: str) -> str:
@@ -90,11 +93,14 @@ class Chain:
     _credentials: Credentials | None = field(default=None, repr=False)
 
     def get(self) -> ReadOnlyCredentials:
-        if self._credentials is None:
-            self._credentials = Session().get_credentials()
-        if self._credentials is None:
-            raise CredentialError("the bedrock channel names no secret and the AWS credential chain found none")
-        return self._credentials.get_frozen_credentials()
+        try:
+            if self._credentials is None:
+                self._credentials = Session().get_credentials()
+            if self._credentials is None:
+                raise CredentialError("the bedrock channel names no secret and the AWS credential chain found none")
+            return self._credentials.get_frozen_credentials()
+        except BotoCoreError as exc:  # a provider of the chain failed (its message may name a profile or a file: not repeated)
+            raise CredentialError(f"the AWS credential chain failed ({type(exc).__name__})") from None
 
 
 def signed_headers(url: str, region: str, body: bytes, credentials: ReadOnlyCredentials, accept: str) -> dict[str, str]:

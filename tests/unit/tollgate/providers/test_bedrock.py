@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 
 from tollgate.canonical import ChatRequest, from_openai
 from tollgate.providers import REGISTRY, vendor_of
+from tollgate.providers.base import ChannelMisconfigured
 from tollgate.providers.bedrock import BedrockAdapter, request, signing, wire
 from tollgate.providers.bedrock.response import EXCEPTION, Decoder, Framing
 from tollgate.sse import Event
@@ -162,6 +163,19 @@ def test_no_secret_uses_the_aws_credential_chain(monkeypatch):
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     req = BedrockAdapter().chat_request(BASE, "", "m", canonical(), stream=False)
     assert "Credential=AKIDFROMCHAIN/" in req.headers["Authorization"]
+
+
+def test_a_failing_or_empty_credential_chain_is_a_misconfigured_channel(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ChannelMisconfigured, match="found none"):
+        BedrockAdapter().chat_request(BASE, "", "m", canonical(), stream=False)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(ChannelMisconfigured, match=r"chain failed \(ProfileNotFound\)"):
+        BedrockAdapter().chat_request(BASE, "", "m", canonical(), stream=False)
 
 
 def test_region_comes_from_the_channel_or_the_aws_host():
