@@ -1,10 +1,12 @@
 """A deterministic fake upstream LLM provider for demos, tests and benchmarks. Not product code.
 
-It speaks three protocols (one Litestar app, see ``app.create_app``):
+It speaks four protocols (one Litestar app, see ``app.create_app``):
 - OpenAI at ``/v1``: chat/completions, legacy completions, responses, embeddings, rerank, models (``openai.py``,
   ``completions.py``, ``responses.py``, ``embeddings.py``)
 - Anthropic Messages at ``/anthropic/v1``: messages, messages/count_tokens (``anthropic.py``)
 - Gemini at ``/gemini/v1beta/models/{model}:{action}`` (``gemini.py``)
+- AWS Bedrock at ``/bedrock/model/{model}/converse`` and ``.../converse-stream``, SigV4 checked, streams in
+  AWS's binary event-stream framing (``bedrock.py``, ``eventstream.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
 - any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
   request declares tools and holds no tool result yet, one call to the first tool (7 tokens)
