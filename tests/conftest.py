@@ -14,33 +14,40 @@ import pytest
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
-from tools.stack import Ports, Stack
+from tools.stack import SIM_AWS_KEY, Ports, Stack
 
 DATA = Path(__file__).parent / "data"
 PYTHON_SERVICES = ("accounts", "router", "metering", "edge", "edge2")
 
 # Upstream protocol kinds, the simulator's path prefix for each, and the failure modes
 # every kind is exercised with. Model "<kind>-<mode>" reaches upstream model "sim-<mode>".
-UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini", "azure": "/azure"}
+UPSTREAM_KINDS = {"openai": "/v1", "anthropic": "/anthropic", "gemini": "/gemini", "azure": "/azure", "bedrock": "/bedrock"}
 # A kind's own channel fields in the generated channels (azure: deployment URLs with an api-version).
 KIND_SETTINGS = {"azure": 'api_version = "2024-10-21"\n'}
 # Native embeddings/rerank kinds: "embed-<kind>" and "rerank-<kind>" on a channel of that kind
 # (tests/e2e/test_provider_kinds.py), and azure's v1 API with an Entra token ("azure-v1").
 RETRIEVAL_KINDS = {"cohere": "/cohere", "jina": "/jina", "voyage": "/voyage"}
 RETRIEVAL_FAILURES = ("error-400", "error-401", "error-429", "error-500")  # "rerank-<kind>-<mode>"
+# What a kind's channel holds beyond the common fields: its secret's variable and extra lines
+# (bedrock: an AWS key the simulator knows, set by tools/stack.py, and the region it signs for).
+KIND_CHANNELS = {"bedrock": ("TOLLGATE_SIM_AWS_KEY", 'region = "us-east-1"\n')}
 FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
 
 
 PRICE = 'price = { input_per_mtok_micros = 3_000_000, output_per_mtok_micros = 7_000_000, version = "test-1" }'
 CLIENTS = ("openai", "anthropic", "gemini", "responses")  # the client doors (responses: OpenAI's Responses API)
+BAD_AWS_ENV = "TOLLGATE_SIM_AWS_BAD_KEY"  # a known AWS access key id with the wrong secret
 
 
-def _channel(cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0, settings: str | None = None) -> str:
+def _channel(
+    cid: str, provider: str, prefix: str, models: dict[str, str], priority: int = 0, settings: str | None = None, key_env: str = ""
+) -> str:
     mapping = ", ".join(f'"{m}" = "{u}"' for m, u in models.items())
     extra = KIND_SETTINGS.get(provider, "") if settings is None else settings
+    default_env, kind_lines = KIND_CHANNELS.get(provider, ("TOLLGATE_SIM_KEY", ""))
     return (
         f'[[channels]]\nid = "{cid}"\nprovider = "{provider}"\nbase_url = "http://127.0.0.1:${{TOLLGATE_SIM_PORT}}{prefix}"\n'
-        f'api_key_env = "TOLLGATE_SIM_KEY"\npriority = {priority}\nmodels = {{ {mapping} }}\n{extra}'
+        f'api_key_env = "{key_env or default_env}"\n{kind_lines}priority = {priority}\nmodels = {{ {mapping} }}\n{extra}'
     )
 
 
@@ -87,6 +94,11 @@ def contract_catalog() -> str:
     parts.append(_channel("soak-flaky", "simulator", "/v1", {"soak": "sim-flaky-30"}, priority=10))
     parts.append(_channel("soak-healthy", "simulator", "/v1", {"soak": "sim-1"}))
     parts.append((DATA / "catalog_limits.toml").read_text())  # channel limits, timeouts, channel prices, cache writes
+    for client in CLIENTS:  # a bedrock channel whose AWS secret is wrong: the simulator's SigV4 check refuses it
+        parts += _models(f"{client}-bedrock-bad-signature")
+        parts.append(
+            _channel(f"bad-sig-{client}", "bedrock", "/bedrock", {f"{client}-bedrock-bad-signature": "sim-1"}, key_env=BAD_AWS_ENV)
+        )
     return "\n".join(parts)
 
 
@@ -99,7 +111,12 @@ def stack(tmp_path_factory) -> Stack:
         data_dir=data_dir,
         ports=Ports.free(),
         catalog=catalog,
-        extra_env={"TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2", "TOLLGATE_METERING_BATCH_WAIT_S": "0.2", "TOLLGATE_LOG_LEVEL": "debug"},
+        extra_env={
+            "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
+            "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
+            "TOLLGATE_LOG_LEVEL": "debug",
+            BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
+        },
         log_to_files=True,
     )
     stack.start()

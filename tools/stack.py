@@ -33,9 +33,11 @@ from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tollgate.settings import Settings
+from tools.provider_sim import bedrock as bedrock_sim
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_KEY = "sim-local-key"  # the simulator accepts any bearer token
+SIM_AWS_KEY = f"{bedrock_sim.ACCESS_KEY_ID}:{bedrock_sim.SECRET_ACCESS_KEY}"  # an AWS key the simulator's Bedrock mode knows
 
 
 def free_port() -> int:
@@ -163,6 +165,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if self.inherit_env or not k.startswith("TOLLGATE_")}
         env.update(self.settings.to_env())
         env.update({"TOLLGATE_SIM_PORT": str(self.ports.sim), "TOLLGATE_SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1"})
+        env["TOLLGATE_SIM_AWS_KEY"] = SIM_AWS_KEY
         env.update(self.extra_env)
         return env
 

@@ -402,7 +402,7 @@ async def relay(outcome: Outcome, meter: Meter, frontend: Frontend, parsed: Pars
     does, still gets each one through as it comes)."""
     decoder = outcome.adapter.stream_decoder(parsed.model)
     encoder = None if native else frontend.stream_encoder(parsed)
-    parser = sse.Parser()
+    parser = outcome.adapter.stream_parser()
     status, error_code = 200, ""
     delivered = 0  # events that reached the client: the completion estimate if usage never comes
     pending: list[bytes] = []  # events of the current read, translated, not yet sent

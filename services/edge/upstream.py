@@ -20,7 +20,7 @@ from services.edge.routes import Route
 from tollgate import events, tracing
 from tollgate.errors import BadRequest, ModelUnavailable, RateLimited, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.providers import adapter_for
-from tollgate.providers.base import Adapter, UpstreamRequest
+from tollgate.providers.base import Adapter, ChannelMisconfigured, UpstreamRequest
 from tollgate.providers.tokens import TokenBroker, TokenError
 from tollgate.rpc import router_pb2 as pb
 
@@ -167,6 +167,9 @@ async def call(
             req = build(candidate, adapter, secret)
         except TollgateError as err:
             raise CallFailed(err, attempts, upstream_s, last) from None
+        except ChannelMisconfigured as exc:  # the channel's own configuration, not the client's request: the next channel
+            failures.append(Attempt(candidate.channel_id, f"misconfigured: {exc}"))
+            continue
         except UNTRANSLATABLE:  # client input of a shape the translation to this upstream cannot take: theirs, not ours
             bad = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
             raise CallFailed(bad, attempts, upstream_s, last) from None
@@ -212,7 +215,7 @@ async def call(
             raise
         finally:
             upstream_s += time.perf_counter() - started
-        status = response.status_code
+        status = adapter.upstream_status(response.status_code, response.headers)
         if span is not None:  # ends at the response's headers, as HTTP client spans do; the body is the server span's
             span.set_attribute("http.response.status_code", status)
             tracing.end(span, error=str(status) if status >= 400 else "")

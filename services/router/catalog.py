@@ -59,10 +59,14 @@ from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 from tollgate.ordering import by_priority
 from tollgate.providers import CHANNEL_BASE_URLS, REGISTRY
+from tollgate.providers.bedrock.signing import channel_base_url as bedrock_base_url
 
 # The provider kinds are whatever tollgate/providers registers: adding a
 # provider touches only its folder.
 PROVIDER_KINDS = frozenset(REGISTRY)
+# Kinds whose channels need more than a base URL: (base_url, region) -> the URL the edge gets,
+# or ValueError saying what is wrong (bedrock: the AWS region it signs for).
+CHANNEL_CHECKS = {"bedrock": bedrock_base_url}
 CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
@@ -304,6 +308,11 @@ def _check_channel(spec: ChannelSpec, models: dict[str, Model], vendors: dict[st
         raise CatalogError(f"{where}: `project` is for vertex channels only")
     elif not base_url:
         raise CatalogError(f"{where}: base_url is required")
+    if (check := CHANNEL_CHECKS.get(spec.provider)) is not None:
+        try:
+            base_url = check(base_url, spec.region)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
     vendor = spec.vendor or default_vendor(spec.provider)
     try:
         policy = resolve(vendor, spec.data_policy, vendors, where)

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.clients import DRIVERS, EXPECTED_ARGS, MAX_TOKENS, QUESTION, SYSTEM, TOOL_RESULT
 from tools.provider_sim.app import answer_words
 
-KINDS = ("openai", "anthropic", "gemini", "azure")  # upstream kinds
+KINDS = ("openai", "anthropic", "gemini", "azure", "bedrock")  # upstream kinds
 CLIENTS = ("openai", "anthropic", "gemini")  # client protocols (official SDKs)
 TOOL_CALL_TOKENS = 7  # the simulator's completion size for a tool call
 

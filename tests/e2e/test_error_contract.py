@@ -11,7 +11,7 @@ from google.genai import errors as gerrors
 from tests.conftest import FAILURE_MODES
 from tests.e2e.clients import DRIVERS
 
-KINDS = ("openai", "anthropic", "gemini", "azure")  # upstream kinds
+KINDS = ("openai", "anthropic", "gemini", "azure", "bedrock")  # upstream kinds
 CLIENTS = ("openai", "anthropic", "gemini")  # client protocols (official SDKs)
 
 # mode -> (HTTP status the client sees, exception class per client protocol)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from tollgate.providers import anthropic, azure, cohere, gemini, jina, vertex, voyage
+from tollgate.providers import anthropic, azure, bedrock, cohere, gemini, jina, vertex, voyage
 from tollgate.providers.base import Adapter
 from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
 from tollgate.providers.tokens import Minter
@@ -21,6 +21,7 @@ REGISTRY: dict[str, Adapter] = {
     **jina.ADAPTERS,
     **voyage.ADAPTERS,
     **vertex.ADAPTERS,
+    **bedrock.ADAPTERS,
 }
 
 # Kinds whose channels authenticate with short-lived tokens minted from their secret
@@ -56,6 +57,7 @@ KIND_VENDORS: dict[str, str] = {
     "mistral": "mistral",
     "xai": "xai",
     "simulator": "simulator",
+    "bedrock": "aws",
 }
 
 

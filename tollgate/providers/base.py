@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tollgate.canonical import MAX_TOKENS, ChatChunk, ChatRequest, ChatResponse, Usage
-from tollgate.sse import Event
+from tollgate.sse import Event, Parser
 
 __all__ = [
     "ABILITIES",
@@ -34,10 +34,12 @@ __all__ = [
     "RESPONSES_PROTOCOL",
     "STREAM",
     "Adapter",
+    "ChannelMisconfigured",
     "NoChat",
     "NotSupported",
     "Operation",
     "StreamDecoder",
+    "StreamParser",
     "Unsupported",
     "UpstreamRequest",
     "Usage",
@@ -71,6 +73,14 @@ class StreamDecoder(Protocol):
         ...
 
 
+class StreamParser(Protocol):
+    """An upstream stream's framing: bytes in, whole events out (SSE for most upstreams)."""
+
+    def feed(self, piece: bytes) -> list[Event]: ...
+
+    def close(self) -> list[Event]: ...
+
+
 # What an adapter can do. ``chat`` and ``stream`` every chat adapter has (a retrieval-only kind,
 # ``NoChat``: cohere, jina, voyage, has neither); the others are optional
 # and an adapter names those it has in ``abilities`` (``responses``: OpenAI's Responses API
@@ -78,6 +88,12 @@ class StreamDecoder(Protocol):
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
 ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES})
 RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
+
+
+class ChannelMisconfigured(Exception):
+    """Building a request found the channel's own configuration unusable (a secret of the
+    wrong form, no credentials, no region): that channel is skipped, as one whose secret is
+    not configured is. The message names what is wrong, never the secret."""
 
 
 class NotSupported(Exception):
@@ -111,6 +127,16 @@ class Adapter(Protocol):
     def stream_decoder(self, model: str) -> StreamDecoder: ...
 
     def error_message(self, payload: bytes) -> str: ...
+
+    def stream_parser(self) -> StreamParser:
+        """What splits this upstream's streamed bytes into events (``sse.Parser`` but for
+        binary framings such as AWS's event stream)."""
+        ...
+
+    def upstream_status(self, status: int, headers: Mapping[str, str]) -> int:
+        """The status an upstream's error answer counts as (an upstream that names its error
+        in a header may mean another class than its status says); ``status`` for most."""
+        ...
 
     def native_for(self, protocol: str) -> Adapter | None:
         """The adapter that passes a client's body of ``protocol`` through to this channel
@@ -158,6 +184,12 @@ class Unsupported:
 
     def for_model(self, upstream_model: str) -> Adapter:
         return self  # type: ignore[return-value]  # a subclass is the whole Adapter
+
+    def stream_parser(self) -> StreamParser:
+        return Parser()
+
+    def upstream_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return status
 
     def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, EMBEDDINGS)

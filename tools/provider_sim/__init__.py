@@ -9,6 +9,8 @@ It speaks the protocols below (one Litestar app, see ``app.create_app``):
 - Cohere (``/cohere/v2``), Jina (``/jina/v1``) and Voyage (``/voyage/v1``) embeddings and rerank (``retrieval.py``)
 - Google Vertex AI at ``/vertex/v1/projects/…/publishers/{google|anthropic}/models/{model}:{action}``,
   behind bearer tokens from its fake OAuth2 token endpoint ``/_sim/oauth2/token`` (``vertex.py``)
+- AWS Bedrock at ``/bedrock/model/{model}/converse`` and ``.../converse-stream``, SigV4 checked, streams in
+  AWS's binary event-stream framing (``bedrock.py``, ``eventstream.py``)
 and behaves identically in all of them (``common.py``). The *model name* chooses the behaviour:
 - any name: a deterministic answer, max-output-tokens words long (default 12); or, when the
   request declares tools and holds no tool result yet, one call to the first tool (7 tokens)

@@ -10,7 +10,7 @@ from tools.provider_sim.app import create_app
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Deterministic LLM provider simulator (OpenAI, Anthropic, Gemini)")
+    parser = argparse.ArgumentParser(description="Deterministic LLM provider simulator (OpenAI, Anthropic, Gemini, Bedrock)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18099)
     args = parser.parse_args()

@@ -21,7 +21,7 @@ from services.edge.publisher import UsagePublisher
 from services.edge.routes import Route
 from tests.unit.edge.upstream_fakes import HandlerClient
 from tollgate import events, tracing
-from tollgate.providers.base import UpstreamRequest
+from tollgate.providers.base import ChannelMisconfigured, UpstreamRequest
 from tollgate.rpc import router_pb2 as pb
 
 
@@ -249,3 +249,27 @@ async def test_every_attempt_shares_the_requests_deadline():
         plan = [(timed, CANDIDATE), (timed, SECOND)]
         await upstream.call(client, plan, _build, report=_ignore, max_attempts=4, deadline_s=30, arrived=arrived)
     assert [t.deadline for _, t in client.sent] == [arrived + 60.0] * 2
+
+
+async def test_a_misconfigured_channel_is_skipped_for_the_next():
+    """A channel whose secret cannot be used (e.g. a bedrock secret not of the form
+    KEY_ID:SECRET) is a channel failure naming what is wrong, never the client's 400, and the
+    next channel serves the request."""
+    backup = pb.Candidate(channel_id="ch2", provider="openai", base_url="http://upstream.test")
+
+    def build(candidate, adapter, secret) -> UpstreamRequest:
+        if candidate.channel_id == "ch1":
+            raise ChannelMisconfigured("its secret is not KEY_ID:SECRET")
+        return _build(candidate, adapter, secret)
+
+    async def ok(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={})
+
+    plan = [(ROUTE, CANDIDATE), (ROUTE, backup)]
+    outcome = await upstream.call(HandlerClient(ok), plan, build, report=lambda _o: None, max_attempts=2, deadline_s=30)
+    assert outcome.candidate.channel_id == "ch2" and outcome.attempts == 1
+    assert [(f.channel_id, f.cause) for f in outcome.failures] == [("ch1", "misconfigured: its secret is not KEY_ID:SECRET")]
+    await outcome.response.aclose()
+    with pytest.raises(upstream.CallFailed) as failed:
+        await upstream.call(HandlerClient(ok), plan[:1], build, report=lambda _o: None, max_attempts=2, deadline_s=30)
+    assert failed.value.error.status == 503 and "misconfigured" in failed.value.error.message

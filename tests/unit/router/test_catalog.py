@@ -149,9 +149,11 @@ KIND_FIELDS = {"vertex": {"project": '"my-proj"', "region": '"us-central1"'}}  #
 
 
 def test_every_known_provider_is_accepted() -> None:
-    # Kinds without a vendor in the data-policy table (self-hosted servers, resellers) must say what they do.
+    # Kinds without a vendor in the data-policy table (self-hosted servers, resellers) must say what they do;
+    # a region is free text for most kinds and what a bedrock channel signs for.
     chans = [
-        channel(f"c-{kind}", provider=kind, data_policy="{ zdr = true }", **KIND_FIELDS.get(kind, {})) for kind in sorted(PROVIDER_KINDS)
+        channel(f"c-{kind}", provider=kind, data_policy="{ zdr = true }", **{"region": '"us-east-1"', **KIND_FIELDS.get(kind, {})})
+        for kind in sorted(PROVIDER_KINDS)
     ]
     assert {c.provider for c in catalog(*chans).channels} == PROVIDER_KINDS
 
@@ -552,3 +554,37 @@ def test_the_examples_for_azure_cohere_jina_and_voyage_parse_once_uncommented(mo
     assert kinds["azure-v1-entra"] == ("azure", {"auth": "entra"})
     assert {kinds[k][0] for k in ("cohere", "jina", "voyage")} == {"cohere", "jina", "voyage"}
     assert cat.resolve("cohere/rerank-v3.5").price.input_per_mtok_micros == 2_000_000_000  # $2 per 1,000 search units
+
+
+# -- bedrock channels: an AWS region to sign for ------------------------------------------
+
+
+def test_bedrock_channel_carries_its_region_to_the_edge() -> None:
+    cat = catalog(channel("b", provider="bedrock", base_url="https://bedrock-runtime.eu-west-1.amazonaws.com/", region='"eu-west-1"'))
+    assert cat.channels[0].base_url == "https://bedrock-runtime.eu-west-1.amazonaws.com#region=eu-west-1"
+    assert cat.channels[0].vendor == "aws"
+
+
+@pytest.mark.parametrize(
+    "base_url, region, message",
+    [
+        ("https://bedrock-runtime.us-east-1.amazonaws.com", "", "needs `region`"),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com", "US East", "needs `region`"),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com", "eu-west-1", "endpoint of region us-east-1"),
+        ("ftp://bedrock.example/x", "us-east-1", "http"),
+        ("https://bedrock.example/x?a=1", "us-east-1", "without query"),
+    ],
+)
+def test_bedrock_channel_is_checked(base_url: str, region: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=f"channel 'b': .*{re.escape(message)}"):
+        catalog(channel("b", provider="bedrock", base_url=base_url, region=f'"{region}"'))
+
+
+def test_example_bedrock_channel_loads_when_uncommented() -> None:
+    text = (ROOT / "config" / "catalog.example.toml").read_text()
+    block = text[text.index("# AWS Bedrock") :]
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    cat = parse("\n".join(line for line in lines if "=" in line or line.startswith("[[")).encode(), 1)
+    (chan,) = cat.channels
+    assert chan.provider == "bedrock" and chan.base_url.endswith("#region=us-east-1")
+    assert set(chan.models) == set(cat.models) == {"claude-sonnet-4-bedrock", "nova-pro"}
