@@ -20,6 +20,9 @@ from tests.e2e.test_contract import KINDS, TOOL_CALL_TOKENS, wait_for_usage, wor
 from tools.provider_sim.app import answer_words
 from tools.provider_sim.common import STRUCTURED_TOKENS
 
+# Upstreams that take a response format (Bedrock's Converse has none: Tollgate drops it, see
+# tollgate/providers/bedrock/request.py PARAMETERS).
+STRUCTURED = tuple(kind for kind in KINDS if kind != "bedrock")
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA}]
 ANSWER = " ".join(answer_words(MAX_TOKENS))
 
@@ -125,7 +128,7 @@ def test_tool_call_round_trip_through_function_call_output(stack, new_account, u
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", STRUCTURED)
 def test_structured_output(stack, new_account, upstream, stream):
     account_id, key = new_account()
     c = client(stack, key)

@@ -16,9 +16,12 @@ from tests.e2e.test_responses import checked, client
 from tollgate import reasoning
 from tools.provider_sim.common import DEFAULT_COMPLETION_WORDS, answer_words, reasoning_words
 
+# Upstreams reasoning settings reach (not Bedrock yet: each model family there takes its own fields).
+REASONING = tuple(kind for kind in KINDS if kind != "bedrock")
+
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("upstream", KINDS)
+@pytest.mark.parametrize("upstream", REASONING)
 def test_reasoning_effort_round_trip(stack, new_account, upstream, stream):
     account_id, key = new_account()
     kw = {"model": f"contract-{upstream}", "input": QUESTION, "reasoning": {"effort": EFFORT, "summary": "auto"}, "max_output_tokens": 4096}

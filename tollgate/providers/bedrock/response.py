@@ -85,10 +85,13 @@ class Framing:
 
     def __init__(self) -> None:
         self._buffer = EventStreamBuffer()
+        self._broken = False  # a bad frame came after good ones: they go out first, the break on the next call
 
     def feed(self, piece: bytes) -> list[Event]:
+        if self._broken:
+            raise ValueError("malformed upstream event-stream frame")
         self._buffer.add_data(piece)
-        out = []
+        out: list[Event] = []
         try:
             for message in self._buffer:
                 headers = message.headers
@@ -99,10 +102,14 @@ class Framing:
                     name = headers.get(":exception-type") or headers.get(":error-code") or "UnknownException"
                     out.append(Event(message.payload, EXCEPTION + str(name)))
         except ParserError:
-            raise ValueError("malformed upstream event-stream frame") from None
+            if not out:
+                raise ValueError("malformed upstream event-stream frame") from None
+            self._broken = True  # what came before it in this read reaches the client
         return out
 
     def close(self) -> list[Event]:
+        if self._broken:
+            raise ValueError("malformed upstream event-stream frame")
         return []  # a frame cut short is simply never completed: the decoder sees no messageStop
 
 

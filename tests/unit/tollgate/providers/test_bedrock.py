@@ -293,6 +293,23 @@ def test_corrupt_frame_breaks_the_stream():
         Framing().feed(eventstream.event("messageStart", b"{}", corrupt=True))
 
 
+def test_frames_before_a_corrupt_one_in_the_same_read_come_out_first():
+    """What the upstream sent before the bad frame reaches the client; the break follows on the
+    next read, or at the end of the stream."""
+    good = frames(("messageStart", {"role": "assistant"}), ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}}))
+    framing = Framing()
+    assert [e.name for e in framing.feed(good + eventstream.event("messageStop", b"{}", corrupt=True))] == [
+        "messageStart",
+        "contentBlockDelta",
+    ]
+    with pytest.raises(ValueError, match="malformed"):
+        framing.close()
+    again = Framing()
+    again.feed(good + eventstream.event("messageStop", b"{}", corrupt=True))
+    with pytest.raises(ValueError, match="malformed"):
+        again.feed(b"")
+
+
 def test_stream_cut_before_message_stop_is_a_break():
     data = frames(("messageStart", {"role": "assistant"}), ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}}))
     with pytest.raises(ValueError, match="messageStop"):
