@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from tollgate.providers import anthropic, azure, bedrock, cohere, gemini, jina, vertex, voyage
 from tollgate.providers.base import Adapter
-from tollgate.providers.openai_compat import OPENAI_COMPATIBLE
+from tollgate.providers.openai_compat import DEFAULT_BASE_URLS, OPENAI_COMPATIBLE
 from tollgate.providers.tokens import Minter
 
 REGISTRY: dict[str, Adapter] = {
@@ -30,7 +30,8 @@ MINTERS: dict[str, Callable[[str], Minter]] = {**vertex.MINTERS}
 
 # Kinds whose channel base URL the catalog loader builds from more fields:
 # kind -> (base_url, project, region, upstream models) -> base URL, ValueError when they are wrong.
-CHANNEL_BASE_URLS: dict[str, Callable[[str, str, str, Iterable[str]], str]] = {"vertex": vertex.channel_base_url}
+# (OpenAI-compatible kinds with a documented default URL: base_url may be left out.)
+CHANNEL_BASE_URLS: dict[str, Callable[[str, str, str, Iterable[str]], str]] = {**DEFAULT_BASE_URLS, "vertex": vertex.channel_base_url}
 
 
 def adapter_for(provider: str, settings: Mapping[str, str] | None = None, upstream_model: str = "") -> Adapter | None:
@@ -58,6 +59,10 @@ KIND_VENDORS: dict[str, str] = {
     "xai": "xai",
     "simulator": "simulator",
     "bedrock": "aws",
+    "moonshot": "moonshot",
+    "qwen": "alibaba",  # DashScope is Alibaba Cloud's
+    "zhipu": "zai",  # Zhipu's international brand is Z.ai
+    "siliconflow": "siliconflow",
 }
 
 

@@ -5,6 +5,8 @@ One adapter; the per-provider differences are data in ``profiles.PROFILES``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -28,7 +30,7 @@ from tollgate.providers.openai_compat.profiles import PROFILES, Profile
 from tollgate.providers.openai_compat.responses import ResponsesPassthrough
 from tollgate.sse import Event
 
-__all__ = ["OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
+__all__ = ["DEFAULT_BASE_URLS", "OPENAI_COMPATIBLE", "PROFILES", "OpenAICompatible", "Profile", "StreamChunk"]
 
 _COMPLETION = msgspec.json.Decoder(wire.Completion)
 _CHUNK = msgspec.json.Decoder(wire.Chunk)
@@ -146,7 +148,7 @@ class OpenAICompatible(Unsupported):
         return self._passed_on(base_url + self.profile.completions_path, secret, upstream_model, body, stream=stream)
 
     def _passed_on(self, url: str, secret: str, upstream_model: str, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        out = {k: v for k, v in body.items() if k not in self.profile.drop_params}
+        out = self.profile.shape(body)
         out["model"] = upstream_model
         if stream and self.profile.stream_usage:
             options = dict(out.get("stream_options") or {})
@@ -237,3 +239,16 @@ class OpenAICompatible(Unsupported):
 
 
 OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {kind: OpenAICompatible(kind, profile) for kind, profile in PROFILES.items()}
+
+
+def _base_url_or_default(default: str, base_url: str, project: str, region: str, models: Iterable[str]) -> str:
+    """A channel's base URL, or its kind's documented one when the channel names none."""
+    if project:
+        raise ValueError("`project` is for vertex channels only")
+    return base_url or default
+
+
+# Kinds whose channels may leave base_url out (the catalog loader's hook, as for vertex).
+DEFAULT_BASE_URLS: dict[str, Callable[[str, str, str, Iterable[str]], str]] = {
+    kind: partial(_base_url_or_default, profile.default_base_url) for kind, profile in PROFILES.items() if profile.default_base_url
+}
