@@ -31,6 +31,9 @@ RETRIEVAL_FAILURES = ("error-400", "error-401", "error-429", "error-500")  # "re
 # What a kind's channel holds beyond the common fields: its secret's variable and extra lines
 # (bedrock: an AWS key the simulator knows, set by tools/stack.py, and the region it signs for).
 KIND_CHANNELS = {"bedrock": ("TOLLGATE_SIM_AWS_KEY", 'region = "us-east-1"\n')}
+# OpenAI-compatible kinds added by their profile alone: "profile-<kind>" on a channel of that
+# kind at the simulator's OpenAI endpoint (tests/e2e/test_profiles.py).
+PROFILE_KINDS = ("moonshot", "qwen", "zhipu", "siliconflow")
 FAILURE_MODES = ("error-400", "error-401", "error-429", "error-500", "midstream-error", "malformed-stream")
 
 
@@ -93,6 +96,9 @@ def contract_catalog() -> str:
     parts.append(_channel("policy-openai", "openai", "/v1", {"policy-mixed": "sim-1", "policy-retaining": "sim-1"}, priority=10))
     parts.append(_channel("soak-flaky", "simulator", "/v1", {"soak": "sim-flaky-30"}, priority=10))
     parts.append(_channel("soak-healthy", "simulator", "/v1", {"soak": "sim-1"}))
+    for kind in PROFILE_KINDS:
+        parts += _models(f"profile-{kind}")
+        parts.append(_channel(f"sim-profile-{kind}", kind, "/v1", {f"profile-{kind}": "sim-1"}))
     parts.append((DATA / "catalog_limits.toml").read_text())  # channel limits, timeouts, channel prices, cache writes
     for client in CLIENTS:  # a bedrock channel whose AWS secret is wrong: the simulator's SigV4 check refuses it
         parts += _models(f"{client}-bedrock-bad-signature")
