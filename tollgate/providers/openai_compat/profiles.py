@@ -120,14 +120,16 @@ PROFILES: dict[str, Profile] = {
     "vllm": Profile(completions_path="/completions"),
     # https://docs.ollama.com/api/openai-compatibility: its supported fields list max_tokens only.
     "ollama": Profile(default_base_url="http://localhost:11434/v1", rename_params=_MAX_TOKENS, completions_path="/completions"),
-    # https://platform.kimi.ai/docs/api/models-overview: n at most 5; temperature in [0, 1]
-    # (Moonshot's chat reference); tool_choice "required" not supported (as summarised at
-    # https://docs.upsonic.ai/concepts/llm-support/providers/moonshotai); reasoning in reasoning_content.
+    # https://platform.moonshot.ai/docs/guide/migrating-from-openai-to-kimi: temperature in [0, 1];
+    # tool_choice "none" or "auto" only ("required" not supported); no deprecated functions;
+    # stream_options.include_usage honoured. https://platform.kimi.ai/docs/api/models-overview:
+    # n at most 5. Reasoning in reasoning_content.
     "moonshot": Profile(
         default_base_url="https://api.moonshot.ai/v1",
+        drop_params=frozenset({"functions", "function_call"}),
         clamps={"temperature": (0.0, 1.0)},
         n_max=5,
-        tool_choices=frozenset({"none", "auto", "function"}),
+        tool_choices=frozenset({"none", "auto"}),
     ),
     # https://help.aliyun.com/en/model-studio/deep-thinking (OpenAI-compatible mode):
     # enable_thinking passes through, reasoning in reasoning_content, stream_options honoured.

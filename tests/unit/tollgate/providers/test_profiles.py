@@ -45,6 +45,8 @@ FULL: dict[str, Any] = {
     "tool_choice": "required",
     "parallel_tool_calls": True,
     "reasoning_effort": "high",
+    "functions": [{"name": "weather", "parameters": {"type": "object"}}],
+    "function_call": "auto",
 }
 
 # Written from each vendor's documentation (the sources are cited in profiles.py), not read
@@ -63,7 +65,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "groq": {"drop": {"logit_bias", "logprobs", "top_logprobs"}, "n": 1, "no_names": True},
     "mistral": {"drop": {"logit_bias", "user"}, "rename": {**MAX_TOKENS, "seed": "random_seed"}},
     "ollama": {"rename": MAX_TOKENS},
-    "moonshot": {"temperature": 1.0, "n": 5, "no_tool_choice": True},
+    "moonshot": {"drop": {"functions", "function_call"}, "temperature": 1.0, "n": 5, "no_tool_choice": True},
     "zhipu": {"rename": MAX_TOKENS, "temperature": 1.0, "no_tool_choice": True, "json_object": True},
     "siliconflow": {"rename": MAX_TOKENS},
 }
@@ -132,8 +134,8 @@ def test_in_range_values_and_explicit_vendor_names_stay() -> None:
 def test_named_tool_choice_goes_where_the_vendor_takes_it() -> None:
     named = {"type": "function", "function": {"name": "weather"}}
     body = {"messages": [], "tool_choice": named, "response_format": {"type": "json_object"}}
-    assert sent("moonshot", body)["tool_choice"] == named
-    assert "tool_choice" not in sent("zhipu", body)
+    assert sent("deepseek", body)["tool_choice"] == named
+    assert "tool_choice" not in sent("moonshot", body) and "tool_choice" not in sent("zhipu", body)
     assert sent("deepseek", body)["response_format"] == {"type": "json_object"}
 
 
