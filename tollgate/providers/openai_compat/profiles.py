@@ -92,12 +92,14 @@ PROFILES: dict[str, Profile] = {
         history_reasoning="tool_turns",
     ),
     # https://console.groq.com/docs/openai: logprobs, logit_bias, top_logprobs and
-    # messages[].name answer 400; n must be 1.
+    # messages[].name answer 400; n must be 1. https://console.groq.com/docs/reasoning:
+    # reasoning text in message.reasoning.
     "groq": Profile(
         default_base_url="https://api.groq.com/openai/v1",
         drop_params=frozenset({"logit_bias", "logprobs", "top_logprobs"}),
         drop_message_fields=frozenset({"name"}),
         n_max=1,
+        reasoning_field="reasoning",
     ),
     # https://docs.mistral.ai/api/#tag/chat: no logit_bias or user; the seed is random_seed;
     # max_tokens only.

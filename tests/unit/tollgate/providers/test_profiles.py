@@ -165,3 +165,19 @@ def test_a_channel_base_url_beats_the_default_and_self_hosted_kinds_need_one() -
         catalog(channel("c", provider="vllm", base_url=""))
     with pytest.raises(CatalogError, match="project"):
         catalog(channel("c", provider="moonshot", project='"p"'))
+
+
+@pytest.mark.parametrize("kind", ["groq", "openrouter"])
+def test_reasoning_under_reasoning_is_read_as_reasoning_content(kind: str) -> None:
+    payload = json.dumps(
+        {
+            "id": "c",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "4", "reasoning": "2+2"}}],
+        }
+    ).encode()
+    response, _ = OPENAI_COMPATIBLE[kind].chat_response(payload)
+    assert response.choices[0].message.reasoning_content == "2+2"
+    response, _ = OPENAI_COMPATIBLE["deepseek"].chat_response(payload)
+    assert not response.choices[0].message.reasoning_content  # DeepSeek's is reasoning_content itself
