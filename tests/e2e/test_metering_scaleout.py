@@ -161,13 +161,15 @@ async def scenario(stack: Stack, fleet: Fleet, load: list[tuple[str, events.Usag
             if held >= victim_share // 4 and (await consumer_state(js, VICTIM))[1] > 0:  # while it holds delivered events
                 relay.dropping = True  # the victim's acks (and pull requests) stop reaching NATS
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # acks already on their way when the relay stopped have landed by now
+        await asyncio.sleep(1.0)  # acks already on their way when the relay stopped have landed by now
         deadline = time.monotonic() + 30
         while True:  # until the victim holds stored events whose acks were lost (nothing it sends reaches NATS now)
             held = await stored(http, stack, fleet.ports[VICTIM], since)
             acked = await acked_by_nats(js, VICTIM)
             if held > acked:
-                break
+                await asyncio.sleep(0.2)  # and still so a moment later (the counts are read in separate calls)
+                if held > await acked_by_nats(js, VICTIM):
+                    break
             assert time.monotonic() < deadline, f"replica {VICTIM}: no stored event with its ack lost ({held} stored, {acked} acked)"
             await asyncio.sleep(0.02)
         services[VICTIM].proc.kill()  # SIGKILL
