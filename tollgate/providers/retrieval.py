@@ -9,18 +9,20 @@ little-endian float32, encoded here from the provider's floats); ``/v1/rerank`` 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import msgspec
 
 from tollgate.errors import BadRequest
-from tollgate.providers.base import NoChat, UpstreamRequest
+from tollgate.providers.base import EMBEDDINGS, RERANK, NoChat, UpstreamRequest, Usage
 
 __all__ = [
     "EmbeddingsAsk",
     "Native",
     "ParamTable",
     "RerankAsk",
+    "TokenCounted",
     "document_texts",
     "embeddings_ask",
     "embeddings_list",
@@ -132,6 +134,60 @@ class Native(NoChat):
         except msgspec.DecodeError:
             return ""
         return error.detail if isinstance(error.detail, str) else error.message
+
+
+class TokenCounted(Native):
+    """A retrieval upstream at ``{base_url}/v1/embeddings`` and ``/v1/rerank`` that counts tokens
+    for both (Jina, Voyage): a subclass is data — its parameter tables, wire structs, fixed
+    embedding fields — plus how its rerank answer lists results and how its usage counts tokens."""
+
+    abilities = frozenset({EMBEDDINGS, RERANK})
+    embed_params: ClassVar[ParamTable]
+    rerank_params: ClassVar[ParamTable]
+    embed_fields: ClassVar[tuple[tuple[str, Any], ...]] = ()  # sent with every embeddings request (e.g. floats asked for)
+    embed_request: ClassVar[type[msgspec.Struct]]
+    rerank_request_type: ClassVar[type[msgspec.Struct]]
+    embed_answer: ClassVar[msgspec.json.Decoder[Any]]
+    rerank_answer: ClassVar[msgspec.json.Decoder[Any]]
+
+    def tokens(self, usage: Any) -> int:
+        raise NotImplementedError
+
+    def rerank_rows(self, answer: Any) -> Iterable[tuple[int, float, str | None]]:
+        """(index, relevance score, document text or None) of each result."""
+        raise NotImplementedError
+
+    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        ask = embeddings_ask(body)
+        fields = {**self.embed_params.apply(body), "model": upstream_model, "input": texts_of(ask, self.kind), **dict(self.embed_fields)}
+        return self.post(base_url + "/v1/embeddings", secret, fields, self.embed_request)
+
+    def embeddings_result(self, payload: bytes) -> tuple[dict[str, Any], Usage]:
+        answer = self.embed_answer.decode(payload)
+        vectors = [e.embedding for e in sorted(answer.data, key=lambda e: e.index)]
+        tokens = self.tokens(answer.usage)
+        return embeddings_list(vectors, answer.model, tokens), Usage(prompt_tokens=tokens)
+
+    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        ask = rerank_ask(body)
+        fields = {
+            **self.rerank_params.apply(body),
+            "model": upstream_model,
+            "query": ask.query,
+            "documents": document_texts(ask, self.kind),
+        }
+        return self.post(base_url + "/v1/rerank", secret, fields, self.rerank_request_type)
+
+    def rerank_result(self, payload: bytes) -> tuple[dict[str, Any], Usage]:
+        answer = self.rerank_answer.decode(payload)
+        results: list[dict[str, Any]] = []
+        for index, score, text in self.rerank_rows(answer):
+            result: dict[str, Any] = {"index": index, "relevance_score": score}
+            if text is not None:
+                result["document"] = {"text": text}
+            results.append(result)
+        tokens = self.tokens(answer.usage)
+        return rerank_answer("", answer.model, results, {"total_tokens": tokens}), Usage(prompt_tokens=tokens)
 
 
 class _ErrorBody(msgspec.Struct, frozen=True):

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 import msgspec
 
 from tollgate.providers import retrieval
-from tollgate.providers.base import EMBEDDINGS, RERANK, UpstreamRequest, Usage
 from tollgate.providers.jina import wire
 
 __all__ = ["ADAPTERS", "EMBED_PARAMS", "RERANK_PARAMS", "Jina"]
@@ -23,47 +22,23 @@ EMBED_PARAMS = retrieval.ParamTable(
 )
 RERANK_PARAMS = retrieval.ParamTable(mapped={"top_n": "top_n", "return_documents": "return_documents"})
 
-_EMBED = msgspec.json.Decoder(wire.EmbeddingsResponse)
-_RERANK = msgspec.json.Decoder(wire.RerankResponse)
 
-
-def _tokens(usage: wire.Usage | None) -> int:
-    return int((usage.total_tokens or usage.prompt_tokens or 0) if usage else 0)
-
-
-class Jina(retrieval.Native):
+class Jina(retrieval.TokenCounted):
     kind = "jina"
     protocol = "jina"
-    abilities = frozenset({EMBEDDINGS, RERANK})
+    embed_params = EMBED_PARAMS
+    rerank_params = RERANK_PARAMS
+    embed_fields = (("embedding_type", "float"),)
+    embed_request = wire.EmbeddingsRequest
+    rerank_request_type = wire.RerankRequest
+    embed_answer = msgspec.json.Decoder(wire.EmbeddingsResponse)
+    rerank_answer = msgspec.json.Decoder(wire.RerankResponse)
 
-    def embeddings_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
-        ask = retrieval.embeddings_ask(body)
-        fields = {**EMBED_PARAMS.apply(body), "model": upstream_model, "input": retrieval.texts_of(ask, self.kind)}
-        fields["embedding_type"] = "float"
-        return self.post(base_url + "/v1/embeddings", secret, fields, wire.EmbeddingsRequest)
+    def tokens(self, usage: wire.Usage | None) -> int:
+        return int((usage.total_tokens or usage.prompt_tokens or 0) if usage else 0)
 
-    def embeddings_result(self, payload: bytes) -> tuple[dict[str, Any], Usage]:
-        answer = _EMBED.decode(payload)
-        vectors = [e.embedding for e in sorted(answer.data, key=lambda e: e.index)]
-        tokens = _tokens(answer.usage)
-        return retrieval.embeddings_list(vectors, answer.model, tokens), Usage(prompt_tokens=tokens)
-
-    def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
-        ask = retrieval.rerank_ask(body)
-        fields = {**RERANK_PARAMS.apply(body), "model": upstream_model, "query": ask.query}
-        fields["documents"] = retrieval.document_texts(ask, self.kind)
-        return self.post(base_url + "/v1/rerank", secret, fields, wire.RerankRequest)
-
-    def rerank_result(self, payload: bytes) -> tuple[dict[str, Any], Usage]:
-        answer = _RERANK.decode(payload)
-        results: list[dict[str, Any]] = []
-        for r in answer.results:
-            result: dict[str, Any] = {"index": r.index, "relevance_score": r.relevance_score}
-            if r.document is not None:
-                result["document"] = {"text": r.document.text}
-            results.append(result)
-        tokens = _tokens(answer.usage)
-        return retrieval.rerank_answer("", answer.model, results, {"total_tokens": tokens}), Usage(prompt_tokens=tokens)
+    def rerank_rows(self, answer: wire.RerankResponse) -> Iterable[tuple[int, float, str | None]]:
+        return ((r.index, r.relevance_score, r.document.text if r.document is not None else None) for r in answer.results)
 
 
 ADAPTERS = {"jina": Jina()}
