@@ -93,7 +93,8 @@ class Access:
         self._store = store
         self._pepper = pepper
 
-    async def caller(self, metadata, method: str) -> Caller:
+    async def caller(self, metadata, method: str, user_methods: frozenset[str] = USER_METHODS) -> Caller:
+        """``user_methods``: the methods a user key may call (another servicer passes its own)."""
         credential = presented(metadata)
         if not credential:
             raise Unauthorized("This call needs 'authorization: Bearer <admin token or API key>' metadata.", code="missing_credential")
@@ -101,7 +102,7 @@ class Access:
             return Caller(admin=True)
         if not keys.looks_like_key(credential):
             raise Unauthorized("The credential is not valid.", code="invalid_credential")
-        if method not in USER_METHODS:
+        if method not in user_methods:
             raise Forbidden(f"{method} needs the admin credential.", code="admin_required")
         found = await self._store.principal_by_hash(keys.hash_key(credential, self._pepper))
         if found is None or found.key.revoked_at_ms or (found.key.expires_at_ms and found.key.expires_at_ms <= now_ms()):
