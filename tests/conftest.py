@@ -108,6 +108,9 @@ def contract_catalog() -> str:
     return "\n".join(parts)
 
 
+PAYMENT_WEBHOOK_SECRET = "whsec_e2e_console_test_secret"
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
     data_dir = tmp_path_factory.mktemp("stack")
@@ -121,6 +124,7 @@ def stack(tmp_path_factory) -> Stack:
             "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
             "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
             "TOLLGATE_LOG_LEVEL": "debug",
+            "TOLLGATE_PAYMENT_WEBHOOK_SECRET": PAYMENT_WEBHOOK_SECRET,  # the console's payment webhook (tests/e2e/test_console_billing.py)
             BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
         },
         log_to_files=True,

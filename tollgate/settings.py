@@ -76,6 +76,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     usage_shards: int = 16
     metering_replicas: int = 1
     metering_replica: int = -1  # -1: the ordinal of a StatefulSet host name (metering-<k>), else 0
+    # The console (metering's HTTP app): the payment provider's webhook signing secret(s)
+    # ("whsec_...", comma-separated while rotating; "" = the webhook endpoint is off), how old a
+    # signed delivery may be, the edge the playground calls, and the playground's requests/min.
+    payment_webhook_secret: str = ""
+    payment_webhook_tolerance_s: int = 300
+    console_edge_url: str = ""  # default http://<edge_host, or 127.0.0.1 for 0.0.0.0>:<edge_port>
+    console_web_rpm: int = 120
 
     grpc_shutdown_grace_s: float = 5.0
     http_shutdown_grace_s: float = 10.0  # SIGTERM: in-flight requests and streams get this long to finish

@@ -11,6 +11,7 @@ from services.metering import dashboard
 from services.metering.accounts_api import AccountsApi
 from services.metering.app import create_app
 from services.metering.auth import Authorizer
+from services.metering.console import billing as console_billing
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.shards import Assignment
 from services.metering.store import UsageStore
@@ -63,7 +64,10 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
     readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back
     readiness.add("clickhouse", health.thread_check(store.ping))
+    billing = console_billing.from_settings(settings, auth)  # the console's Billing endpoints and the payment webhook
+    stack.push_async_callback(billing.close)
     routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
+    routes += billing.handlers()
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts
