@@ -126,7 +126,7 @@ class BillingConsole:
             log.warning("payment webhook refused", code=exc.code)
             return error_response(exc)
         if found is None:
-            return Response({"received": True, "credited": False})
+            return Response({"received": True, "credited": False}, status_code=200)
         message = pb.CreditPaymentRequest(
             provider="stripe",
             event_id=found.event_id[:200],
@@ -141,7 +141,7 @@ class BillingConsole:
             log.warning("payment webhook not credited", event_id=found.event_id[:200], code=err.code)
             return error_response(err)
         log.info("payment webhook", event_id=found.event_id[:200], account_id=found.account_id, credited=reply.applied)
-        return Response({"received": True, "credited": reply.applied, "duplicate": not reply.applied, "event_id": found.event_id})
+        return Response({"received": True, "credited": reply.applied, "duplicate": not reply.applied, "event_id": found.event_id}, status_code=200)
 
     def handlers(self) -> list[HTTPRouteHandler]:
         guarded = self._guarded
