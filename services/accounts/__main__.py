@@ -42,7 +42,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
 
     def register(server) -> None:
         accounts_pb2_grpc.add_AccountsServicer_to_server(service, server)
-        billing_pb2_grpc.add_BillingServicer_to_server(BillingService(BillingStore(store), notifier, access, pepper=settings.key_hash_pepper), server)
+        billing_pb2_grpc.add_BillingServicer_to_server(
+            BillingService(BillingStore(store), notifier, access, pepper=settings.key_hash_pepper), server
+        )
         grpc_health.register(server)
 
     await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])

@@ -150,7 +150,9 @@ class BillingStore:
         return await self._run(self._revoke_code, code_id)
 
     def _revoke_code(self, code_id: str) -> CodeRow | None:
-        self._db.execute("UPDATE redemption_codes SET revoked_at_ms = ? WHERE id = ? AND redeemed_at_ms = 0 AND revoked_at_ms = 0", (now_ms(), code_id))
+        self._db.execute(
+            "UPDATE redemption_codes SET revoked_at_ms = ? WHERE id = ? AND redeemed_at_ms = 0 AND revoked_at_ms = 0", (now_ms(), code_id)
+        )
         return self._get_code(code_id)
 
     async def redeem(self, account_id: str, code_hash: str | None) -> Redeemed | None:

@@ -12,6 +12,8 @@ from services.metering.accounts_api import AccountsApi
 from services.metering.app import create_app
 from services.metering.auth import Authorizer
 from services.metering.console import billing as console_billing
+from services.metering.console import channels as console_channels
+from services.metering.console import playground as console_playground
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.shards import Assignment
 from services.metering.store import UsageStore
@@ -66,8 +68,12 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     readiness.add("clickhouse", health.thread_check(store.ping))
     billing = console_billing.from_settings(settings, auth)  # the console's Billing endpoints and the payment webhook
     stack.push_async_callback(billing.close)
+    playground = console_playground.from_settings(settings, auth)  # chat through the edge with the account's console key
+    stack.push_async_callback(playground.close)
+    channels = console_channels.from_settings(settings, auth, playground)  # the admin's channel health, enable/disable, test
+    stack.push_async_callback(channels.close)
     routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
-    routes += billing.handlers()
+    routes += [*billing.handlers(), *playground.handlers(), *channels.handlers()]
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts

@@ -141,7 +141,9 @@ class BillingConsole:
             log.warning("payment webhook not credited", event_id=found.event_id[:200], code=err.code)
             return error_response(err)
         log.info("payment webhook", event_id=found.event_id[:200], account_id=found.account_id, credited=reply.applied)
-        return Response({"received": True, "credited": reply.applied, "duplicate": not reply.applied, "event_id": found.event_id}, status_code=200)
+        return Response(
+            {"received": True, "credited": reply.applied, "duplicate": not reply.applied, "event_id": found.event_id}, status_code=200
+        )
 
     def handlers(self) -> list[HTTPRouteHandler]:
         guarded = self._guarded

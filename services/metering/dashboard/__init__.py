@@ -48,9 +48,27 @@ def static_files() -> dict[str, Path]:
     return files
 
 
+CONSOLE_MODULE_MARK = "// tollgate-console-module"  # the first line of a page module the console shell imports
+
+
+def console_modules() -> list[str]:
+    """The static scripts that register console pages (``console.js``), by name."""
+    found = []
+    for path in sorted(STATIC.glob("*.js")):
+        with path.open(encoding="utf-8") as f:
+            if f.readline().strip() == CONSOLE_MODULE_MARK:
+                found.append(path.name)
+    return found
+
+
 def routes() -> list[HTTPRouteHandler]:
     files = static_files()
     index = STATIC / "index.html"
+    modules = {"modules": console_modules()}
+
+    @get("/dashboard/modules.json", include_in_schema=False)
+    async def module_list() -> Response:
+        return Response(modules, headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"})
 
     @get("/dashboard", include_in_schema=False)
     async def page() -> File:
@@ -74,4 +92,4 @@ def routes() -> list[HTTPRouteHandler]:
     async def home() -> Response:
         return Redirect("/dashboard")
 
-    return [page, static, home]
+    return [page, static, module_list, home]

@@ -1,9 +1,18 @@
-// The dashboard: sign-in, the shared controls, and loading every panel.
+// The console: sign-in, the shared controls, the navigation (console.js) and loading every panel.
 
 import * as account from "./account.js";
 import { $, api, ApiError, credential, el } from "./api.js";
+import "./billing.js";
+import "./channels.js";
 import * as charts from "./charts.js";
+import "./codes.js";
+import { loadModules, registerPage, registry } from "./console.js";
+import "./playground.js";
 import * as usage from "./usage.js";
+
+// The dashboard's panels, loaded together by refresh(): their pages need nothing more.
+registerPage("statistics", {});
+registerPage("tokens", {});
 
 // Range -> how long, and the bucket its charts use.
 const RANGES = {
@@ -59,6 +68,7 @@ function createContext() {
     ctx.errors.delete(panel);
     showErrors(ctx);
   };
+  ctx.run = (panel, load) => run(ctx, panel, load);
   ctx.reloadKeys = () => run(ctx, "keys", () => account.loadKeys(ctx));
   ctx.replaceCredential = (secret) => credential.set(secret);
   ctx.signOut = (message = "") => signOut(message);
@@ -88,6 +98,7 @@ async function refresh(ctx) {
   for (const node of document.querySelectorAll(".needs-account")) node.hidden = !needsAccount;
   for (const node of document.querySelectorAll(".account-only")) node.hidden = needsAccount;
   const tasks = [run(ctx, "usage", () => usage.loadUsage(ctx)), run(ctx, "rankings", () => usage.loadRankings())];
+  if (document.body.dataset.page) tasks.push(registry.load(ctx, document.body.dataset.page));
   if (needsAccount) {
     ctx.setKeys([]);
     $("stat-balance").textContent = "—";
@@ -114,10 +125,21 @@ async function enter(ctx) {
   $("who").textContent = ctx.admin ? "admin" : ctx.ownAccount;
   $("account-picker").hidden = !ctx.admin;
   if (ctx.admin) await run(ctx, "accounts", loadAccounts);
+  await run(ctx, "modules", loadModules);
+  registry.drawNav(ctx.admin);
   $("signin").hidden = true;
-  $("dashboard").hidden = false;
+  $("console").hidden = false;
   $("controls").hidden = false;
+  await openPage(ctx, false);
   await refresh(ctx);
+}
+
+// Show the page the location names (the default one when it names none the viewer may open).
+async function openPage(ctx, settle = true) {
+  const generation = ++ctx.generation;
+  if (settle) document.body.dataset.state = "loading";
+  await registry.show(ctx, registry.current(ctx.admin), !settle);
+  if (settle && generation === ctx.generation) document.body.dataset.state = "ready";
 }
 
 function signOut(message) {
@@ -142,6 +164,9 @@ function bind(ctx) {
     await enter(ctx);
   });
   $("sign-out").addEventListener("click", () => signOut(""));
+  window.addEventListener("hashchange", () => {
+    if (!$("console").hidden) openPage(ctx);
+  });
   $("refresh").addEventListener("click", () => refresh(ctx));
   $("range-select").addEventListener("change", () => refresh(ctx));
   $("account-select").addEventListener("change", () => refresh(ctx));
@@ -185,7 +210,7 @@ async function main() {
   } catch (err) {
     credential.clear();
     $("signin").hidden = false;
-    $("dashboard").hidden = true;
+    $("console").hidden = true;
     $("signin-error").textContent = `Signed out: ${err.message}`;
     document.body.dataset.state = "signed-out";
   }
