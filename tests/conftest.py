@@ -96,6 +96,9 @@ def contract_catalog() -> str:
     parts.append(_channel("policy-openai", "openai", "/v1", {"policy-mixed": "sim-1", "policy-retaining": "sim-1"}, priority=10))
     parts.append(_channel("soak-flaky", "simulator", "/v1", {"soak": "sim-flaky-30"}, priority=10))
     parts.append(_channel("soak-healthy", "simulator", "/v1", {"soak": "sim-1"}))
+    parts += _models("console-two")  # the console's channels test (tests/e2e/test_console.py): one model, two channels
+    parts.append(_channel("console-a", "simulator", "/v1", {"console-two": "sim-1"}, priority=10))
+    parts.append(_channel("console-b", "simulator", "/v1", {"console-two": "sim-1"}))
     for kind in PROFILE_KINDS:
         parts += _models(f"profile-{kind}")
         parts.append(_channel(f"sim-profile-{kind}", kind, "/v1", {f"profile-{kind}": "sim-1"}))
