@@ -81,9 +81,11 @@ def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_a
     assert answer.find_element(page.By.CLASS_NAME, "text").text.strip()
     request_id = answer.get_attribute("data-request-id")
     found = eventually(
-        lambda: (r := httpx.get(f"{stack.metering_url}/v1/requests/{request_id}", headers={"authorization": f"Bearer {key}"}, timeout=10))
-        and r.status_code == 200
-        and r.json()
+        lambda: (
+            (r := httpx.get(f"{stack.metering_url}/v1/requests/{request_id}", headers={"authorization": f"Bearer {key}"}, timeout=10))
+            and r.status_code == 200
+            and r.json()
+        )
     )
     assert found["account_id"] == account_id and found["model_served"] == "sim-1"
     browser.save_screenshot(str(ARTIFACTS / "console-playground.png"))
@@ -99,7 +101,9 @@ def _set_enabled(stack, channel_id: str, enabled: bool) -> None:
 def served_by(client: openai.OpenAI, n: int = 6) -> set[str]:
     channels = set()
     for _ in range(n):
-        raw = client.chat.completions.with_raw_response.create(model="console-two", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+        raw = client.chat.completions.with_raw_response.create(
+            model="console-two", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
         channels.add(raw.headers["x-tollgate-channel"])
     return channels
 

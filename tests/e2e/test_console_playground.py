@@ -56,7 +56,9 @@ def test_the_playground_answers_through_the_edge_as_the_account(stack, new_accou
 
     # If someone revokes the console key (Tokens page), the next chat mints another.
     accounts.RevokeKey(pb.RevokeKeyRequest(key_id=console_keys[0].key_id))
-    again = chat(stack, key, {"model": "sim-1", "messages": [{"role": "user", "content": "Still there?"}], "max_tokens": 4, "stream": False})
+    again = chat(
+        stack, key, {"model": "sim-1", "messages": [{"role": "user", "content": "Still there?"}], "max_tokens": 4, "stream": False}
+    )
     assert again.status_code == 200, again.text
 
     # The admin chats as an account it names; without one it is told to choose.

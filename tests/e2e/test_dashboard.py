@@ -259,6 +259,7 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     assert [row[3] for row in page.rows("ledger-table")] == [usd(e.amount_micros) for e in ledger]
 
     page.nav("statistics")
+
     # Rankings: the table is /v1/rankings (global, so compared on a fresh read until both agree).
     def rankings_match():
         ranked = api(stack, "/v1/rankings", key, window="7d", by="tokens")["models"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 
 import httpx
 import pytest
@@ -77,7 +78,13 @@ def _canary(kind: str) -> str:
 
 @pytest.fixture(scope="module")
 def canaries() -> dict[str, str]:
-    return {"prompt": _canary("prompt"), "api_key": "sk-" + _canary("key"), "provider_key": _canary("provider")}
+    return {
+        "prompt": _canary("prompt"),
+        "api_key": "sk-" + _canary("key"),
+        "provider_key": _canary("provider"),
+        "webhook_secret": "whsec_" + _canary("webhook"),  # the payment webhook's signing secret
+        "code_guess": _canary("code"),  # a wrong redemption code typed on the Billing page
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +97,7 @@ def canary_stack(tmp_path_factory, canaries):
         **collector.env(),
         "TOLLGATE_LOG_LEVEL": "debug",
         "TOLLGATE_SIM_KEY": canaries["provider_key"],  # every channel's upstream secret (the simulator takes any)
+        "TOLLGATE_PAYMENT_WEBHOOK_SECRET": canaries["webhook_secret"],
         "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
         "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
     }
@@ -237,6 +245,30 @@ def _auth(path: str, key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+def _console(stack: Stack, key: str, canaries: dict[str, str]) -> list[str]:
+    """Codes minted and redeemed, a wrong code, a signed payment event and a playground chat
+    whose prompt is the canary; the minted codes' secrets."""
+    from services.metering.console import webhook
+
+    admin = {"authorization": f"Bearer {stack.settings.admin_credential}"}
+    with httpx.Client(base_url=stack.metering_url, timeout=30) as http:
+        minted = http.post("/console/api/billing/codes", headers=admin, json={"count": 2, "amount_micros": 1_000_000})
+        assert minted.status_code == 201, minted.text
+        codes = [c["secret"] for c in minted.json()["codes"]]
+        user = {"authorization": f"Bearer {key}"}
+        assert http.post("/console/api/billing/redeem", headers=user, json={"code": codes[0]}).status_code == 200
+        assert http.post("/console/api/billing/redeem", headers=user, json={"code": canaries["code_guess"]}).status_code == 400
+        account_id = http.get("/v1/whoami", headers=user).json()["account_id"]
+        paid_object = {"amount_received": 100, "currency": "usd", "metadata": {"account_id": account_id}}
+        event = json.dumps({"id": "evt_canary", "type": "payment_intent.succeeded", "data": {"object": paid_object}}).encode()
+        signature = webhook.sign(event, canaries["webhook_secret"], int(time.time()))
+        paid = http.post("/console/api/billing/webhook/stripe", content=event, headers={"stripe-signature": signature})
+        assert paid.status_code == 200 and paid.json()["credited"] is True, paid.text
+        chat = {"model": "sim-1", "messages": [{"role": "user", "content": canaries["prompt"]}], "max_tokens": 8}
+        assert http.post("/console/api/playground/chat", headers=user, json=chat).status_code == 200
+    return codes
+
+
 def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     stack, collector = canary_stack
     prompt, bad_key = canaries["prompt"], canaries["api_key"]
@@ -265,6 +297,8 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
         r = http.get("/v1/models", headers={"authorization": f"Bearer {bad_key}"})
         assert r.status_code == 401
 
+    minted = _console(stack, key, canaries)  # the console: codes, the webhook, the playground
+
     for request_id in metered:
         busutil.find_event(stack.settings.nats_url, request_id)
     busutil.wait_consumers_idle(stack.settings.nats_url)
@@ -284,6 +318,9 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
         assert not leaks, f"the {what} canary was found in {leaks}"
         assert not any(canary.encode() in payload for payload in collector.raw), f"the {what} canary was exported in a span"
     assert not any(key.encode() in data for data in contents.values()), "a real API key was persisted"
+    for code in minted:  # redemption codes: hashes only, redeemed or not
+        for variant in (code, code.replace("-", "")):
+            assert not any(variant.encode() in data for data in contents.values()), "a redemption code was persisted or logged"
 
     # The services log JSON lines, at debug level here; the edge's request lines carry the request id and trace id.
     logs = stack.data_dir / "logs"

@@ -36,7 +36,9 @@ from tollgate.rpc import billing_pb2_grpc as pb_grpc
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 ADMIN_ACTIONS = frozenset({"list_codes", "create_codes", "revoke_code"})
-GRPC_ERRORS = {grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited}  # RedeemCode's throttle is a 429, not a quota
+GRPC_ERRORS: dict[grpc.StatusCode, type[TollgateError]] = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited
+}  # RedeemCode's throttle is a 429, not a quota
 
 
 class RedeemBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

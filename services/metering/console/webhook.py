@@ -89,7 +89,8 @@ def credit(payload: bytes) -> Credit | None:
         return None
     if str(obj.get("currency", "")).lower() != "usd":
         return None
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
     account = metadata.get("account_id") or obj.get("client_reference_id") or ""
     if not isinstance(account, str) or not account:
         raise BadRequest("The event names no account (metadata.account_id).", code="missing_account_id")
