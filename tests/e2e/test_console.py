@@ -31,7 +31,7 @@ def nav_entries(page: Page) -> list[str]:
     return page.driver.execute_script("return [...document.querySelectorAll('#nav a')].filter(a => a.offsetParent).map(a => a.dataset.nav)")
 
 
-def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_account, accounts, admin_token, browser) -> None:
+def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_account, accounts, admin_token, browser, tmp_path) -> None:
     url = f"{stack.metering_url}/dashboard"
     account_id, key = new_account(balance_micros=1_000_000, name="console-billing")
     page = Page(browser)
@@ -49,6 +49,14 @@ def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_a
     code = page.text("codes-secret-list")
     assert code.startswith("TGC-") and len(code) == 28
     page.wait(lambda: any(row[0] == f"{code[:8]}…" and row[2] == "active" for row in page.rows("codes-table")))
+
+    # The Accounts page (a module the shell found by itself) opens an account's Billing page.
+    page.nav("admin-accounts")
+    page.find("accounts-filter").send_keys(account_id)
+    page.wait(lambda: [r[1] for r in page.rows("accounts-table")] == [account_id])
+    browser.find_element(page.By.CSS_SELECTOR, f'#accounts-table tr[data-account-id="{account_id}"] button').click()
+    page.wait(lambda: browser.execute_script("return document.body.dataset.page") == "billing" and page.text("balance") == usd(1_000_000))
+    assert page.find("account-select").get_attribute("value") == account_id
 
     # The user: the nav has no admin pages; Billing shows the balance; a wrong code is refused; the code redeems.
     sign_in(page, url, key)
@@ -69,6 +77,36 @@ def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_a
     page.wait(lambda: page.rows("ledger-table") and page.rows("ledger-table")[0][2:4] == ["redemption", usd(3_000_000)])
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "console-billing.png"))
+
+    # The statement as CSV, downloaded by the browser.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    page.find("statement-csv").click()
+    month = page.find("statement-month").get_attribute("value")
+    saved = eventually(lambda: (downloads / f"statement-{month}.csv").exists() and (downloads / f"statement-{month}.csv"))
+    assert (
+        saved.read_text()
+        == httpx.get(
+            f"{stack.metering_url}/v1/statement", params={"format": "csv", "month": month}, headers={"authorization": f"Bearer {key}"}
+        ).text
+    )
+
+    # Tokens: a key created with limits.
+    page.nav("tokens")
+    browser.find_element(page.By.CSS_SELECTOR, "#new-key-limits summary").click()
+    for field, value in (
+        ("new-key-name", "limited"),
+        ("new-key-models", "sim-1, console-*"),
+        ("new-key-rpm", "30"),
+        ("new-key-month-cap", "2.5"),
+    ):
+        page.find(field).send_keys(value)
+    page.find("create-key-button").click()
+    page.wait(lambda: page.find("secret-box").is_displayed())
+    limited = next(k for k in accounts.ListKeys(pb.ListKeysRequest(account_id=account_id)).keys if k.name == "limited")
+    assert (list(limited.allowed_models), limited.rpm_limit, limited.spend_cap_month_micros) == (["sim-1", "console-*"], 30, 2_500_000)
+    page.wait(lambda: any(r[0].startswith("limited") and "30 RPM" in r[4] for r in page.rows("keys-table")))
 
     # The Playground: a streamed answer from the model, as this account.
     page.nav("playground")

@@ -106,10 +106,25 @@ function showSecret(secret, label) {
   $("secret-box").hidden = false;
 }
 
+// The new key's optional limits (empty fields: the defaults, or the signed-in key's own).
+function newKeyLimits() {
+  const number = (id) => Number($(id).value || 0);
+  const limits = {};
+  const models = $("new-key-models").value.split(",").map((m) => m.trim()).filter(Boolean);
+  if (models.length) limits.allowed_models = models;
+  if (number("new-key-rpm") > 0) limits.rpm_limit = Math.round(number("new-key-rpm"));
+  if (number("new-key-days") > 0) limits.expires_at_ms = Date.now() + Math.round(number("new-key-days") * 86_400_000);
+  if (number("new-key-day-cap") > 0) limits.spend_cap_day_micros = Math.round(number("new-key-day-cap") * 1e6);
+  if (number("new-key-month-cap") > 0) limits.spend_cap_month_micros = Math.round(number("new-key-month-cap") * 1e6);
+  return limits;
+}
+
 export async function createKey(ctx) {
   const name = $("new-key-name").value.trim();
-  const created = await api("/v1/keys", { method: "POST", params: { account_id: ctx.account() }, body: { name } });
+  const body = { name, ...newKeyLimits() };
+  const created = await api("/v1/keys", { method: "POST", params: { account_id: ctx.account() }, body });
   $("new-key-name").value = "";
+  for (const id of ["new-key-models", "new-key-rpm", "new-key-days", "new-key-day-cap", "new-key-month-cap"]) $(id).value = "";
   showSecret(created.secret, `New key “${created.key.name}” (${created.key.prefix}…).`);
   await ctx.reloadKeys();
 }

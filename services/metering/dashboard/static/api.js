@@ -17,6 +17,11 @@ export class ApiError extends Error {
   }
 }
 
+// The headers that present the signed-in credential (one place: every console request uses them).
+export function authHeaders(token) {
+  return { Authorization: `Bearer ${token || credential.get()}` };
+}
+
 // GET (or POST with `body`) a JSON endpoint with the credential; `params` skips empty values.
 export async function api(path, { params = {}, method = "GET", body, token } = {}) {
   const query = new URLSearchParams();
@@ -24,7 +29,7 @@ export async function api(path, { params = {}, method = "GET", body, token } = {
     if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
   }
   const url = query.toString() ? `${path}?${query}` : path;
-  const headers = { Authorization: `Bearer ${token || credential.get()}`, Accept: "application/json" };
+  const headers = { ...authHeaders(token), Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",

@@ -24,6 +24,7 @@ export const SLOTS = [
   ["playground", "Playground", "user"],
   ["tickets", "Tickets", "user"], // risk
   ["admin-orgs", "Organisations & users", "admin"], // identity
+  ["admin-accounts", "Accounts", "admin"], // admin-accounts.js (a module the server lists)
   ["admin-suspensions", "Suspensions", "admin"], // risk
   ["admin-risk", "Risk queue", "admin"], // risk
   ["admin-groups", "Groups", "admin"], // budgets

@@ -1,7 +1,7 @@
 // Playground: chat with the account's models through the gateway (metering's
 // /console/api/playground, which calls the edge with the account's console key), streamed.
 
-import { $, api, credential, el } from "./api.js";
+import { $, api, authHeaders, el } from "./api.js";
 import { registerPage } from "./console.js";
 
 class Conversation {
@@ -77,7 +77,7 @@ async function send(ctx, chat) {
   try {
     const response = await fetch(`/console/api/playground/chat${query}`, {
       method: "POST", cache: "no-store", body: JSON.stringify(body),
-      headers: { Authorization: `Bearer ${credential.get()}`, "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: { ...authHeaders(), "Content-Type": "application/json", Accept: "text/event-stream" },
     });
     answer.dataset.requestId = response.headers.get("x-request-id") || "";
     if (!response.ok) {
