@@ -89,7 +89,8 @@ export async function loadKeys(ctx) {
     const usable = state === "active" || state === "expiring";
     const self = usable && mine && k.prefix === mine;
     return el("tr", { dataset: { keyId: k.key_id, state }, class: state },
-      el("td", {}, k.name || "—", self ? el("span", { class: "badge" }, "this session") : null),
+      el("td", {}, k.name || "—", self ? el("span", { class: "badge" }, "this session") : null,
+        k.name.startsWith("console-playground") ? el("span", { class: "badge", title: "the console's Playground calls the gateway with it" }, "playground") : null),
       el("td", { class: "mono" }, `${k.prefix}…`), el("td", {}, utc(k.created_at_ms)), el("td", {}, utc(k.last_used_at_ms)),
       el("td", { class: "wrap" }, limits(k)), el("td", { class: "state" }, text),
       el("td", { class: "actions" }, usable ? [
