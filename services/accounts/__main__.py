@@ -15,7 +15,7 @@ from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
 from tollgate import bus, health, lifecycle, notices
 from tollgate.metrics import GrpcMetrics, serve_metrics
-from tollgate.rpc import accounts_pb2, accounts_pb2_grpc, billing_pb2_grpc
+from tollgate.rpc import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc
 from tollgate.settings import Settings
 from tollgate.telemetry import Log
 
@@ -37,7 +37,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     readiness = health.Readiness()
     readiness.add("nats", health.nats_check(nc))
     readiness.add("db", health.thread_check(store.ping))
-    grpc_health = health.GrpcHealth(readiness, [health.service_name(accounts_pb2, "Accounts")], log=log)
+    grpc_health = health.GrpcHealth(
+        readiness, [health.service_name(accounts_pb2, "Accounts"), health.service_name(billing_pb2, "Billing")], log=log
+    )
     await grpc_health.update()
 
     def register(server) -> None:

@@ -34,6 +34,7 @@ def test_the_playground_answers_through_the_edge_as_the_account(stack, new_accou
     events = [json.loads(line[5:]) for line in streamed.text.splitlines() if line.startswith("data:") and line[5:].strip() != "[DONE]"]
     text = "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e.get("choices"))
     assert text and streamed.headers["x-request-id"]
+    assert events[-1]["usage"]["completion_tokens"] > 0  # the page shows the answer's token counts
     plain = chat(stack, key, {"model": "sim-1", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": False})
     assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"]
 

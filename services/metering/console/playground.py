@@ -90,6 +90,8 @@ def check(body: ChatBody) -> dict[str, Any]:
         "max_tokens": body.max_tokens,
         "stream": body.stream,
     }
+    if body.stream:
+        request["stream_options"] = {"include_usage": True}  # the page shows what the answer counted
     if body.temperature is not None:
         request["temperature"] = body.temperature
     return request

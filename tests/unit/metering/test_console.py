@@ -56,6 +56,8 @@ def test_playground_authorization_and_input() -> None:
         "stream": False,
         "temperature": 0.2,
     }
+    streamed = playground.check(playground.ChatBody(model="m", messages=[playground.Message("user", "hi")]))
+    assert streamed["stream"] is True and streamed["stream_options"] == {"include_usage": True}
     for bad in (
         playground.ChatBody(model="", messages=[playground.Message("user", "hi")]),
         playground.ChatBody(model="m", messages=[]),
