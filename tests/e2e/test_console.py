@@ -164,6 +164,10 @@ def test_an_admin_disables_a_channel_and_routing_skips_it(stack, new_account, ad
         sign_in(page, url, admin_token)
         page.select("account-select", account_id)  # the test requests are billed to it
         page.wait(lambda: page.state() == "ready")
+        page.nav("admin-models")  # the catalog: console-two on both channels, at its catalog price
+        page.wait(lambda: any(r[0] == "console-two" for r in page.rows("models-catalog")))
+        catalog = next(r for r in page.rows("models-catalog") if r[0] == "console-two")
+        assert catalog[2:4] == [usd(3_000_000), usd(7_000_000)] and "console-a (closed)" in catalog[7] and "console-b" in catalog[7]
         page.nav("admin-channels")
         page.wait(lambda: row("console-a")[2] in ("closed", "half_open"))
         page.find("channel-reason").send_keys("maintenance window")

@@ -2,6 +2,7 @@
 test request through the edge pinned to one channel.
 
     GET  /console/api/admin/channels                         Router.ListChannels
+    GET  /console/api/admin/models                           Router.ListModels (the catalog's served models, prices)
     POST /console/api/admin/channels/{id}/enabled {"enabled", "reason"}   Router.SetChannelEnabled
     POST /console/api/admin/channels/{id}/test?account_id= {"model"}
          a one-token chat completion through the edge with provider.only = [id] and no
@@ -125,6 +126,14 @@ class ChannelsConsole:
             except TollgateError as exc:
                 return error_response(exc)
 
+        @get("/console/api/admin/models")
+        async def list_models(request: Request) -> Response:
+            try:
+                authorize(await auth.viewer(request), "list")
+                return Response(to_data(await router("ListModels", pb.ListModelsRequest())))
+            except TollgateError as exc:
+                return error_response(exc)
+
         @post("/console/api/admin/channels/{channel_id:str}/enabled")
         async def set_enabled(request: Request, channel_id: FromPath[str]) -> Response:
             try:
@@ -144,7 +153,7 @@ class ChannelsConsole:
             except TollgateError as exc:
                 return error_response(exc)
 
-        return [list_channels, set_enabled, test_channel]
+        return [list_channels, list_models, set_enabled, test_channel]
 
 
 def from_settings(settings, auth: Authorizer, playground: Playground) -> ChannelsConsole:

@@ -28,6 +28,7 @@ export const SLOTS = [
   ["admin-suspensions", "Suspensions", "admin"], // risk
   ["admin-risk", "Risk queue", "admin"], // risk
   ["admin-groups", "Groups", "admin"], // budgets
+  ["admin-models", "Models & prices", "admin"], // admin-models.js
   ["admin-codes", "Redemption codes", "admin"],
   ["admin-channels", "Channels", "admin"],
 ];
