@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
+from services.accounts import identity_wiring
 from services.accounts.access import Access
 from services.accounts.consumer import consume, ledger_metrics, watch_lag
 from services.accounts.notices import Notifier, Outbox
@@ -41,6 +42,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     def register(server) -> None:
         accounts_pb2_grpc.add_AccountsServicer_to_server(service, server)
         grpc_health.register(server)
+        identity_wiring.register(server, store, settings)
 
     await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])
     ledger = ledger_metrics(registry)
