@@ -121,6 +121,7 @@ def stack(tmp_path_factory) -> Stack:
             "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
             "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
             "TOLLGATE_LOG_LEVEL": "debug",
+            "TOLLGATE_FREE_QUOTA_MICROS": "1000000",  # a registered user's free quota (tests/e2e/test_identity.py)
             BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
         },
         log_to_files=True,

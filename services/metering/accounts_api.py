@@ -30,6 +30,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from services.metering.auth import bearer
+from services.metering.sessions import cookie_credential
 from tollgate import credentials, error_bodies
 from tollgate.errors import BadRequest, TollgateError, Unauthorized, from_grpc
 from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
@@ -63,7 +64,7 @@ def error_response(err: TollgateError) -> Response:
 
 def presented_credential(request: Request) -> str:
     """The caller's credential, as metering's own API reads it; never logged, only passed on."""
-    credential = bearer(request)
+    credential = bearer(request) or cookie_credential(request)  # a console session's token, CSRF-checked
     if not credential:
         raise Unauthorized("Sign in: send 'Authorization: Bearer <API key or admin token>'.", code="missing_credential")
     return credential

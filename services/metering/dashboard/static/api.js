@@ -1,5 +1,7 @@
 // The metering JSON API, the signed-in credential, and how numbers are shown.
 
+import { csrfToken } from "./session.js";
+
 const CREDENTIAL = "tollgate.credential";
 
 export const credential = {
@@ -24,7 +26,10 @@ export async function api(path, { params = {}, method = "GET", body, token } = {
     if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
   }
   const url = query.toString() ? `${path}?${query}` : path;
-  const headers = { Authorization: `Bearer ${token || credential.get()}`, Accept: "application/json" };
+  const bearer = token || credential.get();
+  const headers = { Accept: "application/json" };
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  else if (method !== "GET" && csrfToken()) headers["x-csrf-token"] = csrfToken(); // a console session (cookie)
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",

@@ -3,6 +3,7 @@
 import * as account from "./account.js";
 import { $, api, ApiError, credential, el } from "./api.js";
 import * as charts from "./charts.js";
+import { hasSession, signOutSession } from "./session.js";
 import * as usage from "./usage.js";
 
 // Range -> how long, and the bucket its charts use.
@@ -111,7 +112,8 @@ async function enter(ctx) {
   const who = await api("/v1/whoami");
   ctx.admin = Boolean(who.admin);
   ctx.ownAccount = who.account_id || "";
-  $("who").textContent = ctx.admin ? "admin" : ctx.ownAccount;
+  $("who").textContent = ctx.admin ? "admin" : who.role ? `${who.role} · ${ctx.ownAccount}` : ctx.ownAccount;
+  $("members-link").hidden = !who.role;
   $("account-picker").hidden = !ctx.admin;
   if (ctx.admin) await run(ctx, "accounts", loadAccounts);
   $("signin").hidden = true;
@@ -120,7 +122,12 @@ async function enter(ctx) {
   await refresh(ctx);
 }
 
-function signOut(message) {
+async function signOut(message) {
+  if (!credential.get() && hasSession()) {
+    await signOutSession(); // a console session: end it on the server too
+    window.location.assign("/console/login");
+    return;
+  }
   credential.clear();
   sessionStorage.setItem("tollgate.signout", message);
   window.location.reload(); // drops every figure of the old session
@@ -175,7 +182,7 @@ async function main() {
   const farewell = sessionStorage.getItem("tollgate.signout");
   sessionStorage.removeItem("tollgate.signout");
   if (farewell) $("signin-error").textContent = farewell;
-  if (!credential.get()) {
+  if (!credential.get() && !hasSession()) {
     document.body.dataset.state = "signed-out";
     $("credential").focus();
     return;

@@ -1,0 +1,171 @@
+"""Identity end to end through the running stack (metering's console API in front of the
+accounts process's Identity service): register -> verify from the outbox (free quota once) ->
+log in (session cookies, CSRF) -> the console sees the account -> create a key and call the
+edge with it -> invite a teammate who accepts as developer -> log out; login throttling (429
+with retry-after); no password, session or invitation token in any log or in the database."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.identity_util import Session, link, mails, token_of
+from tollgate import identity
+
+API = "/console/api/identity"
+PASSWORD = "e2e password " + secrets.token_hex(6)
+FREE = 1_000_000  # TOLLGATE_FREE_QUOTA_MICROS in tests/conftest.py
+
+
+def post(stack, path: str, body: dict, **kw) -> httpx.Response:
+    return httpx.post(f"{stack.metering_url}{path}", json=body, timeout=30, **kw)
+
+
+def sign_up(stack, email: str, password: str = PASSWORD) -> Session:
+    outbox = stack.settings.outbox_path
+    assert post(stack, f"{API}/register", {"email": email, "password": password, "name": "E2E"}).status_code == 201
+    assert post(stack, f"{API}/verify", {"token": token_of(link(outbox, email, "verify"))}).status_code == 200
+    r = post(stack, f"{API}/login", {"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    return Session(stack.metering_url, r)
+
+
+@pytest.fixture(scope="module")
+def secrets_seen() -> list[str]:
+    """Every password and token the tests handle, for the canary check at the end."""
+    return []
+
+
+def test_register_verify_login_console_key_and_invitation(stack, secrets_seen) -> None:
+    outbox = stack.settings.outbox_path
+    owner_email = f"owner-{secrets.token_hex(4)}@example.com"
+    r = post(stack, f"{API}/register", {"email": owner_email, "password": PASSWORD, "name": "Owner", "org_name": "E2E Org"})
+    assert r.status_code == 201, r.text
+    registered = r.json()
+    assert registered["verification_sent"] and registered["org_id"].startswith("org_")
+
+    r = post(stack, f"{API}/login", {"email": owner_email, "password": PASSWORD})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "email_not_verified"
+    verify_url = link(outbox, owner_email, "verify")
+    assert verify_url.startswith(f"{stack.metering_url}/console/verify?token=tge_")
+    assert httpx.get(verify_url, timeout=30).status_code == 200  # the page the link opens
+    r = post(stack, f"{API}/verify", {"token": token_of(verify_url)})
+    assert r.status_code == 200 and r.json()["free_quota_micros"] == FREE
+    assert post(stack, f"{API}/verify", {"token": token_of(verify_url)}).json()["error"]["code"] == "invalid_token"
+
+    r = post(stack, f"{API}/login", {"email": owner_email.upper(), "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    set_cookies = r.headers.get_list("set-cookie")
+    session_cookie = next(c for c in set_cookies if c.startswith(identity.SESSION_COOKIE + "="))
+    assert all(flag in session_cookie.lower() for flag in ("httponly", "secure", "samesite=lax", "path=/"))
+    csrf_cookie = next(c for c in set_cookies if c.startswith(identity.CSRF_COOKIE + "="))
+    assert "httponly" not in csrf_cookie.lower() and "samesite=strict" in csrf_cookie.lower()
+    owner = Session(stack.metering_url, r)
+    assert r.json()["csrf_token"] == owner.csrf
+    secrets_seen += [PASSWORD, owner.token, owner.csrf, token_of(verify_url)]
+
+    # The console sees the account: whoami, the account and its free quota, the usage API.
+    who = owner.get("/v1/whoami").json()
+    assert who == {
+        "admin": False,
+        "account_id": registered["account_id"],
+        "user_id": registered["user_id"],
+        "org_id": registered["org_id"],
+        "role": "owner",
+        "member_id": registered["member_id"],
+    }
+    account = owner.get("/v1/account").json()
+    assert (account["account_id"], account["name"], account["balance_micros"]) == (registered["account_id"], "E2E Org", FREE)
+    assert owner.get("/v1/usage").status_code == 200
+    me = owner.get(f"{API}/session").json()
+    assert (me["session"]["email"], me["session"]["role"], me["csrf_token"]) == (owner_email, "owner", owner.csrf)
+
+    # Unsafe methods need the CSRF header; with it, a key is created and works at the edge.
+    refused = owner.post("/v1/keys", {"name": "no csrf"}, csrf=False)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
+    refused = httpx.post(f"{stack.metering_url}/v1/keys", json={}, headers={**owner.headers(False), identity.CSRF_HEADER: "x" * 43})
+    assert refused.status_code == 403
+    created = owner.post("/v1/keys", {"name": "console key", "rpm_limit": -1})
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=secret, max_retries=0, timeout=30)
+    answer = client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hello"}], max_tokens=3)
+    assert answer.usage.completion_tokens == 3
+
+    # Invite a teammate, who registers through the link and joins as developer.
+    mate_email = f"mate-{secrets.token_hex(4)}@example.com"
+    before = len(mails(outbox))
+    assert owner.post(f"{API}/members/invite", {"email": mate_email, "role": "developer"}, csrf=False).status_code == 403
+    r = owner.post(f"{API}/members/invite", {"email": mate_email, "role": "developer"})
+    assert r.status_code == 201 and r.json()["role"] == "developer", r.text
+    invite_url = link(outbox, mate_email, "invite", after=before)
+    info = httpx.get(f"{stack.metering_url}{API}/invitation", params={"token": token_of(invite_url)}, timeout=30).json()
+    assert (info["org_name"], info["email"], info["role"], info["user_exists"]) == ("E2E Org", mate_email, "developer", False)
+    mate_password = "mate password " + secrets.token_hex(4)
+    r = post(stack, f"{API}/invitation/accept", {"token": token_of(invite_url), "password": mate_password, "name": "Mate"})
+    assert r.status_code == 200, r.text
+    mate = Session(stack.metering_url, r)
+    secrets_seen += [mate_password, mate.token, token_of(invite_url)]
+    mate_who = mate.get("/v1/whoami").json()
+    assert (mate_who["account_id"], mate_who["role"]) == (registered["account_id"], "developer")
+    listed = owner.get(f"{API}/members").json()["members"]
+    assert sorted((m["email"], m["role"]) for m in listed) == sorted([(owner_email, "owner"), (mate_email, "developer")])
+    # a developer may create keys but not invite
+    assert mate.post("/v1/keys", {"name": "mate key"}).status_code == 201
+    r = mate.post(f"{API}/members/invite", {"email": "x@example.com", "role": "viewer"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "role_forbidden"
+
+    # Teams: create, add the teammate, see it on the member.
+    team = owner.post(f"{API}/teams", {"name": "Research"}).json()
+    mate_member = next(m for m in listed if m["email"] == mate_email)
+    assert owner.post(f"{API}/teams/{team['team_id']}/members", {"member_id": mate_member["member_id"]}).status_code == 200
+    assert mate.get(f"{API}/session").json()["session"]["team_ids"] == [team["team_id"]]
+
+    # Log out: the session ends at once, the cookies are cleared.
+    r = owner.post(f"{API}/logout")
+    assert r.status_code == 200 and any("max-age=0" in c.lower() for c in r.headers.get_list("set-cookie"))
+    assert owner.get("/v1/whoami").status_code == 401
+    assert owner.get("/v1/account").status_code == 401
+
+
+def test_login_throttling_answers_429_with_retry_after(stack, secrets_seen) -> None:
+    email = f"throttle-{secrets.token_hex(4)}@example.com"
+    sign_up(stack, email)
+    codes = [post(stack, f"{API}/login", {"email": email, "password": "wrong password " + str(i)}).status_code for i in range(5)]
+    assert codes == [401] * 5
+    r = post(stack, f"{API}/login", {"email": email, "password": PASSWORD})  # even the right one, for now
+    assert r.status_code == 429, r.text
+    assert r.json()["error"]["code"] == "login_throttled" and r.json()["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(r.headers["retry-after"]) <= 900
+
+
+def test_bad_input_gets_clear_errors(stack) -> None:
+    r = post(stack, f"{API}/register", {"email": "nope", "password": PASSWORD})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_email"
+    r = post(stack, f"{API}/register", {"email": "a@example.com", "password": "short"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "weak_password"
+    r = httpx.post(f"{stack.metering_url}{API}/login", content=b"{not json", timeout=30)
+    assert r.status_code == 400 and "invalid JSON" in r.json()["error"]["message"]
+    r = post(stack, f"{API}/login", {"email": "a@example.com", "password": "x", "extra": 1})
+    assert r.status_code == 400
+    assert httpx.get(f"{stack.metering_url}{API}/members", timeout=30).json()["error"]["code"] == "not_signed_in"
+    r = httpx.get(f"{stack.metering_url}/v1/whoami", headers={"cookie": f"{identity.SESSION_COOKIE}=tgs_{'x' * 43}"}, timeout=30)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "session_expired"
+
+
+def test_no_password_or_token_in_logs_or_database(stack, secrets_seen) -> None:
+    """The canary check for identity: every password, session/CSRF token and mailed token the
+    tests above used appears in no service log and in no accounts database file (only the
+    outbox holds mailed links: a mail is how the link reaches its owner)."""
+    assert len(secrets_seen) >= 7, "run with the tests above"
+    data: Path = stack.data_dir
+    files = [p for p in (data / "logs").glob("*.log")] + [p for p in data.glob("accounts.sqlite3*") if p.is_file()]
+    assert any(p.suffix == ".log" for p in files) and any(p.name.startswith("accounts.sqlite3") for p in files)
+    contents = {p.name: p.read_bytes() for p in files}
+    for value in secrets_seen:
+        leaks = [name for name, blob in contents.items() if value.encode() in blob]
+        assert not leaks, f"a secret ({value[:4]}…) was found in {leaks}"
