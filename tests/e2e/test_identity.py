@@ -157,6 +157,56 @@ def test_bad_input_gets_clear_errors(stack) -> None:
     assert r.status_code == 401 and r.json()["error"]["code"] == "session_expired"
 
 
+def _follow_sso(stack, org_id: str) -> tuple[httpx.Response, str]:
+    """The browser's hops: start (verifier cookie) -> the provider -> the callback. Returns the callback's answer and its URL."""
+    start = httpx.get(f"{stack.metering_url}{API}/oidc/start", params={"org_id": org_id}, timeout=30)
+    assert start.status_code in (302, 303, 307), start.text
+    verifier_cookie = next(c for c in start.headers.get_list("set-cookie") if c.startswith("tollgate_oidc="))
+    assert "httponly" in verifier_cookie.lower() and f"path={API}/oidc" in verifier_cookie.lower()
+    verifier = verifier_cookie.split("=", 1)[1].split(";", 1)[0]
+    at_provider = httpx.get(start.headers["location"], timeout=30)
+    assert at_provider.status_code == 302
+    callback_url = at_provider.headers["location"]
+    assert callback_url.startswith(f"{stack.metering_url}{API}/oidc/callback?")
+    done = httpx.get(callback_url, headers={"cookie": f"tollgate_oidc={verifier}"}, timeout=30)
+    return done, callback_url
+
+
+def test_oidc_sign_in_for_an_organisation(stack, secrets_seen) -> None:
+    from tests.fake_oidc import FakeOidcProvider
+
+    provider = FakeOidcProvider(user={"sub": "u-42", "email": f"sso-{secrets.token_hex(3)}@corp.example", "email_verified": True})
+    provider.start()
+    try:
+        owner = sign_up(stack, f"sso-owner-{secrets.token_hex(3)}@example.com")
+        org_id = owner.get(f"{API}/session").json()["session"]["org_id"]
+        r = owner.post(f"{API}/org/oidc", {"issuer": provider.issuer, "client_id": provider.client_id, "email_domain": "corp.example"})
+        assert r.status_code == 200 and r.json()["oidc_issuer"] == provider.issuer, r.text
+
+        done, callback_url = _follow_sso(stack, org_id)
+        assert done.status_code in (302, 303, 307) and done.headers["location"] == "/dashboard", done.headers
+        sso = Session(stack.metering_url, done)
+        who = sso.get(f"{API}/session").json()["session"]
+        assert (who["email"], who["org_id"], who["role"], who["via"]) == (provider.user["email"], org_id, "developer", "oidc")
+        assert sso.get("/v1/whoami").json()["account_id"] == owner.get("/v1/whoami").json()["account_id"]
+        secrets_seen.append(sso.token)
+
+        replay = httpx.get(callback_url, timeout=30)  # the state is used up (and there is no verifier cookie)
+        assert replay.headers["location"].startswith("/console/login?sso_error=")
+        provider.tamper = "nonce"
+        bad, _ = _follow_sso(stack, org_id)
+        assert bad.headers["location"].startswith("/console/login?sso_error=") and "nonce" in bad.headers["location"]
+        provider.tamper = ""
+        provider.user = provider.user | {"email": "intruder@elsewhere.example"}
+        other, _ = _follow_sso(stack, org_id)
+        assert "corp.example" in httpx.URL(other.headers["location"]).params["sso_error"]
+        # an organisation without single sign-on
+        r = httpx.get(f"{stack.metering_url}{API}/oidc/start", params={"org_id": "org_nope"}, timeout=30)
+        assert r.headers["location"].startswith("/console/login?sso_error=")
+    finally:
+        provider.stop()
+
+
 def test_no_password_or_token_in_logs_or_database(stack, secrets_seen) -> None:
     """The canary check for identity: every password, session/CSRF token and mailed token the
     tests above used appears in no service log and in no accounts database file (only the
