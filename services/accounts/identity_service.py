@@ -439,7 +439,7 @@ class IdentityService(pb_grpc.IdentityServicer):
         return invitation_msg(invitation, org.name, exists)
 
     async def _accept_invitation(self, request: pb.AcceptInvitationRequest, _actor: Actor) -> pb.SessionGrant:
-        invitation, org = await self._open_invitation(request.token)
+        invitation, _org = await self._open_invitation(request.token)
         if request.session_token:
             user_id = (await self._session(request.session_token)).user.id
         else:

@@ -221,7 +221,8 @@ class IdentityStore:
 
     async def verify_email(self, token_hash: str, pepper: str, free_quota_micros: int) -> tuple[UserRow, int]:
         """Mark the user's email verified; the first verification of this email (by its hash,
-        ever; ``tollgate.identity.email_hash`` keyed with ``pepper``) credits ``free_quota_micros`` to the account of the organisation the user owns.
+        ever; ``tollgate.identity.email_hash`` keyed with ``pepper``) credits
+        ``free_quota_micros`` to the account of the organisation the user owns.
         Returns the user and the micro-USD granted (0 when this email had it already)."""
         return await self._run(self._verify_email, token_hash, pepper, free_quota_micros)
 
@@ -374,7 +375,8 @@ class IdentityStore:
         ):
             teams.setdefault(member_id, []).append(team_id)
         rows = self._db.execute(
-            f"SELECT {_MEMBER}, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY m.created_at_ms, m.id",
+            f"SELECT {_MEMBER}, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id "
+            "WHERE m.org_id = ? ORDER BY m.created_at_ms, m.id",
             (org_id,),
         ).fetchall()
         return [MemberRow(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], tuple(teams.get(r[0], ()))) for r in rows]
@@ -522,7 +524,8 @@ class IdentityStore:
     def _list_teams(self, org_id: str) -> list[TeamRow]:
         members: dict[str, list[str]] = {}
         for team_id, member_id in self._db.execute(
-            "SELECT tm.team_id, tm.member_id FROM team_members tm JOIN teams t ON t.id = tm.team_id WHERE t.org_id = ? ORDER BY tm.member_id",
+            "SELECT tm.team_id, tm.member_id FROM team_members tm JOIN teams t ON t.id = tm.team_id "
+            "WHERE t.org_id = ? ORDER BY tm.member_id",
             (org_id,),
         ):
             members.setdefault(team_id, []).append(member_id)
@@ -591,7 +594,7 @@ class IdentityStore:
                 (state_hash, now_ms()),
             ).fetchone()
             self._db.execute("DELETE FROM oidc_states WHERE state_hash = ?", (state_hash,))
-            return tuple(row) if row else None  # type: ignore[return-value]
+            return (row[0], row[1], row[2], row[3]) if row else None
 
     async def oidc_member(self, org_id: str, email: str, name: str, role: str) -> tuple[UserRow, MemberRow]:
         """The user the identity provider vouched for (created, verified, when new) and their

@@ -103,9 +103,11 @@ class SmtpMailer:
 
     def _send(self, msg: EmailMessage) -> None:
         t = self._target
-        smtp_cls = smtplib.SMTP_SSL if t.tls else smtplib.SMTP
-        kwargs = {"context": ssl.create_default_context()} if t.tls else {}
-        with smtp_cls(t.host, t.port, timeout=self._timeout, **kwargs) as smtp:  # type: ignore[arg-type]
+        if t.tls:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=self._timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(t.host, t.port, timeout=self._timeout)
+        with smtp:
             if t.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if t.username:

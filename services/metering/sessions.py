@@ -26,7 +26,7 @@ from tollgate.rpc import identity_pb2 as pb
 from tollgate.rpc import identity_pb2_grpc as pb_grpc
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-GRPC_OVERRIDES = {grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited}
+GRPC_OVERRIDES: dict[grpc.StatusCode, type[errors.TollgateError]] = {grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited}
 
 
 def session_cookie(request: Request) -> str:

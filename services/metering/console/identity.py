@@ -191,7 +191,7 @@ class IdentityConsole:
         return token
 
     # -- handlers ------------------------------------------------------------------------------
-    def handlers(self) -> list[HTTPRouteHandler]:  # noqa: C901 - one closure per endpoint, each a few lines
+    def handlers(self) -> list[HTTPRouteHandler]:
         console = self
 
         def guarded(fn):

@@ -192,7 +192,7 @@ async def test_password_reset_ends_sessions(env: Env) -> None:
 
 async def test_invitation_accepted_by_new_user_as_developer_and_roles_apply(env: Env) -> None:
     owner = await signed_up(env)
-    owner_ident, owner_accounts = env.as_(owner.session_token)
+    owner_ident, _ = env.as_(owner.session_token)
     invitation = await owner_ident.InviteMember(pb.InviteMemberRequest(email="dev@example.com", role="developer"))
     assert (invitation.org_id, invitation.role) == (owner.session.org_id, "developer")
     token = env.inbox.token("dev@example.com", "invite")
