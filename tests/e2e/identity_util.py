@@ -72,3 +72,25 @@ class Session:
 
     def post(self, path: str, json: dict | None = None, csrf: bool = True) -> httpx.Response:
         return httpx.post(f"{self.base}{path}", headers=self.headers(csrf), json=json if json is not None else {}, timeout=30)
+
+
+def identity_walk(stack, password: str, tag: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Register, verify, log in, invite and accept, sign out, with ``password`` for both users:
+    returns (secrets that must be nowhere, mailed tokens that may only be in the outbox)."""
+    api, base, outbox = "/console/api/identity", stack.metering_url, stack.settings.outbox_path
+    owner, mate = f"canary-owner-{tag}@example.com", f"canary-mate-{tag}@example.com"
+    r = httpx.post(f"{base}{api}/register", json={"email": owner, "password": password}, timeout=30)
+    assert r.status_code == 201, r.text
+    verify = token_of(link(outbox, owner, "verify"))
+    assert httpx.post(f"{base}{api}/verify", json={"token": verify}, timeout=30).status_code == 200
+    bad = httpx.post(f"{base}{api}/login", json={"email": owner, "password": password + "-wrong"}, timeout=30)
+    assert bad.status_code == 401
+    session = Session(base, httpx.post(f"{base}{api}/login", json={"email": owner, "password": password}, timeout=30))
+    assert session.post(f"{api}/members/invite", {"email": mate, "role": "developer"}).status_code == 201
+    invite = token_of(link(outbox, mate, "invite"))
+    accepted = httpx.post(f"{base}{api}/invitation/accept", json={"token": invite, "password": password, "name": "Mate"}, timeout=30)
+    mate_session = Session(base, accepted)
+    assert mate_session.get("/v1/whoami").status_code == 200
+    assert session.post(f"{api}/logout").status_code == 200
+    secrets_ = {"password": password, "session token": session.token, "CSRF token": session.csrf, "invitee session": mate_session.token}
+    return secrets_, {"verification token": verify, "invitation token": invite}

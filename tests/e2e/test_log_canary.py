@@ -1,5 +1,6 @@
 """Canaries: a prompt string sent through every public endpoint (streaming or not, answered,
-refused or broken), an API key that fails authentication and the provider secret must
+refused or broken), an API key that fails authentication, the provider secret and a console
+user's password (with the session, CSRF and mailed tokens of that user's walk) must
 appear in no log line (at debug level), no NATS or ClickHouse file and no exported span.
 The logs themselves are JSON lines; the edge's carry the request id and the trace id."""
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e import busutil
+from tests.e2e.identity_util import identity_walk
 from tests.e2e.otlp import Collector
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
@@ -77,7 +79,12 @@ def _canary(kind: str) -> str:
 
 @pytest.fixture(scope="module")
 def canaries() -> dict[str, str]:
-    return {"prompt": _canary("prompt"), "api_key": "sk-" + _canary("key"), "provider_key": _canary("provider")}
+    return {
+        "prompt": _canary("prompt"),
+        "api_key": "sk-" + _canary("key"),
+        "provider_key": _canary("provider"),
+        "password": _canary("password"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +272,8 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
         r = http.get("/v1/models", headers={"authorization": f"Bearer {bad_key}"})
         assert r.status_code == 401
 
+    # Console identity: a password, session, CSRF and mailed tokens (tests/e2e/identity_util.py).
+    sign_in_secrets, mailed = identity_walk(stack, canaries["password"], secrets.token_hex(3))
     for request_id in metered:
         busutil.find_event(stack.settings.nats_url, request_id)
     busutil.wait_consumers_idle(stack.settings.nats_url)
@@ -284,6 +293,12 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
         assert not leaks, f"the {what} canary was found in {leaks}"
         assert not any(canary.encode() in payload for payload in collector.raw), f"the {what} canary was exported in a span"
     assert not any(key.encode() in data for data in contents.values()), "a real API key was persisted"
+    for what, value in sign_in_secrets.items():
+        leaks = [str(p.relative_to(stack.data_dir)) for p, data in contents.items() if value.encode() in data]
+        assert not leaks, f"a {what} was found in {leaks}"
+    for what, value in mailed.items():  # a mailed link's token is in its mail, and nowhere else
+        leaks = [str(p.relative_to(stack.data_dir)) for p, data in contents.items() if value.encode() in data and "outbox" not in p.parts]
+        assert not leaks, f"a {what} was found in {leaks}"
 
     # The services log JSON lines, at debug level here; the edge's request lines carry the request id and trace id.
     logs = stack.data_dir / "logs"
