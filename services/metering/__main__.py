@@ -63,7 +63,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         "usage-consumer",
     )
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics, assignment), "lag-watch")
-    accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
+    accounts_api = AccountsApi(
+        settings.accounts_addr, sessions=sessions
+    )  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
     readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import grpc
 from litestar import Request
 
-from tollgate import errors, events
+from tollgate import errors, events, identity
 from tollgate.cache import CachedLookup
 from tollgate.credentials import bearer_token
 from tollgate.errors import Forbidden, Unauthorized
@@ -33,6 +33,15 @@ class Viewer:
     org_id: str = ""
     role: str = ""
     member_id: str = ""
+
+    def may(self, action: str) -> bool:
+        """Whether this viewer may do ``action`` (``tollgate.identity.PERMISSIONS``): the admin and
+        an API key (which acts as its account) may; a console session as its member's role allows."""
+        return self.admin or not self.role or identity.allowed(self.role, action)
+
+    def require(self, action: str) -> None:
+        if not self.may(action):
+            raise Forbidden(f"Your role ({self.role}) may not do this ({action}).", code="role_forbidden")
 
     def scope(self, requested: str | None) -> str | None:
         """The account a query covers: the admin's choice (None = all accounts), or the key's own."""

@@ -102,3 +102,15 @@ def test_web_limiter_window() -> None:
     assert refused.value.headers["retry-after"] == "47"
     limiter.hit("other", now=1013)  # per user
     limiter.hit("u", now=1060.05)  # the first request has left the window
+
+
+def test_viewer_role_checks() -> None:
+    from services.metering.auth import Viewer
+
+    assert Viewer(admin=True).may("members.invite") and Viewer(False, "acct_1").may("keys.manage")  # admin; an API key
+    viewer = Viewer(False, "acct_1", "usr_1", "org_1", "viewer", "mem_1")
+    assert viewer.may("usage.view") and not viewer.may("keys.manage")
+    with pytest.raises(TollgateError) as refused:
+        viewer.require("billing.manage")
+    assert refused.value.code == "role_forbidden" and refused.value.status == 403
+    Viewer(False, "acct_1", "usr_1", "org_1", "billing", "mem_1").require("billing.manage")
