@@ -33,6 +33,7 @@ RESET_TOKEN_TTL_MS = 3_600_000
 INVITATION_TTL_MS = 7 * 86_400_000
 OIDC_STATE_TTL_MS = 600_000
 RETRY_AFTER_METADATA = "retry-after"
+ADMIN_METHODS = frozenset({"ListOrgs", "ListUsers", "GetOrgByAccount"})
 FRONTEND_METHODS = frozenset(
     {
         "Register",
@@ -216,6 +217,9 @@ class IdentityService(pb_grpc.IdentityServicer):
     SetTeamMember = _rpc("SetTeamMember")
     ConfigureOidc = _rpc("ConfigureOidc")
     GetOrg = _rpc("GetOrg")
+    ListOrgs = _rpc("ListOrgs")
+    ListUsers = _rpc("ListUsers")
+    GetOrgByAccount = _rpc("GetOrgByAccount")
 
     # -- callers ----------------------------------------------------------------------------
     async def _actor(self, metadata, method: str) -> Actor:
@@ -226,7 +230,7 @@ class IdentityService(pb_grpc.IdentityServicer):
             )
         if hmac.compare_digest(credential.encode(), self._admin):
             return Actor(admin=True)
-        if method in FRONTEND_METHODS:
+        if method in FRONTEND_METHODS or method in ADMIN_METHODS:
             raise Forbidden(f"{method} needs the admin credential (the console's frontend calls it).", code="admin_required")
         return Actor(admin=False, session=await self._session(credential))
 
@@ -565,3 +569,35 @@ class IdentityService(pb_grpc.IdentityServicer):
             raise Forbidden(f"Only {org.oidc_email_domain} addresses may sign in here.", code="oidc_domain_forbidden")
         user, _member = await self._store.oidc_member(org.id, email, request.name.strip()[:100], org.oidc_default_role)
         return await self._grant(user.id, org.id, "oidc")
+
+    # -- the platform admin's views ---------------------------------------------------------------
+    @staticmethod
+    def _page(limit: int) -> int:
+        if not 0 <= limit <= 1000:
+            raise BadRequest("limit must be between 1 and 1000", code="invalid_limit")
+        return limit or 100
+
+    async def _list_orgs(self, request: pb.ListOrgsRequest, _actor: Actor) -> pb.ListOrgsReply:
+        return pb.ListOrgsReply(orgs=[org_msg(o) for o in await self._store.list_orgs(self._page(request.limit), request.after_id)])
+
+    async def _list_users(self, request: pb.ListUsersRequest, _actor: Actor) -> pb.ListUsersReply:
+        rows = await self._store.list_users(self._page(request.limit), request.after_id, request.org_id)
+        return pb.ListUsersReply(
+            users=[
+                pb.User(
+                    user_id=u.id,
+                    email=u.email,
+                    name=u.name,
+                    email_verified=bool(u.email_verified_at_ms),
+                    created_at_ms=u.created_at_ms,
+                    memberships=[pb.Membership(org_id=m.org_id, member_id=m.id, role=m.role) for m in members],
+                )
+                for u, members in rows
+            ]
+        )
+
+    async def _get_org_by_account(self, request: pb.GetOrgByAccountRequest, _actor: Actor) -> pb.Org:
+        org = await self._store.org_of_account(request.account_id) if request.account_id else None
+        if org is None:
+            raise NotFound("No organisation owns this account.", code="org_not_found")
+        return org_msg(org)

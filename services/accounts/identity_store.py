@@ -326,6 +326,27 @@ class IdentityStore:
         row = self._db.execute(f"SELECT {_ORG} FROM orgs o WHERE o.account_id = ?", (account_id,)).fetchone()
         return _org(row) if row else None
 
+    async def list_orgs(self, limit: int, after_id: str) -> list[OrgRow]:
+        return await self._run(self._list_orgs, limit, after_id)
+
+    def _list_orgs(self, limit: int, after_id: str) -> list[OrgRow]:
+        rows = self._db.execute(f"SELECT {_ORG} FROM orgs o WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, limit)).fetchall()
+        return [_org(r) for r in rows]
+
+    async def list_users(self, limit: int, after_id: str, org_id: str = "") -> list[tuple[UserRow, list[MemberRow]]]:
+        """Users by id (with their memberships), optionally only one organisation's members."""
+        return await self._run(self._list_users, limit, after_id, org_id)
+
+    def _list_users(self, limit: int, after_id: str, org_id: str) -> list[tuple[UserRow, list[MemberRow]]]:
+        where = "u.id > ?" + (" AND u.id IN (SELECT user_id FROM members WHERE org_id = ?)" if org_id else "")
+        params = (after_id, org_id, limit) if org_id else (after_id, limit)
+        users = [_user(r) for r in self._db.execute(f"SELECT {_USER} FROM users u WHERE {where} ORDER BY u.id LIMIT ?", params).fetchall()]
+        out = []
+        for user in users:
+            rows = self._db.execute(f"SELECT {_MEMBER} FROM members m WHERE m.user_id = ? ORDER BY m.created_at_ms", (user.id,))
+            out.append((user, [_member(r) for r in rows]))
+        return out
+
     # -- login throttling -----------------------------------------------------------------------
     async def throttled(self, buckets: list[tuple[str, int]], window_ms: int) -> int:
         """Milliseconds until the first of ``buckets`` (name, allowed failures) over its

@@ -143,6 +143,20 @@ def test_login_throttling_answers_429_with_retry_after(stack, secrets_seen) -> N
     assert 1 <= int(r.headers["retry-after"]) <= 900
 
 
+def test_admin_lists_orgs_and_users(stack) -> None:
+    email = f"listed-{secrets.token_hex(4)}@example.com"
+    me = sign_up(stack, email).get(f"{API}/session").json()["session"]
+    headers = stack.admin_headers
+    users = httpx.get(f"{stack.metering_url}{API}/admin/users", params={"org_id": me["org_id"]}, headers=headers, timeout=30).json()
+    assert [(u["email"], u["memberships"][0]["role"]) for u in users["users"]] == [(email, "owner")]
+    orgs = httpx.get(f"{stack.metering_url}{API}/admin/orgs", params={"limit": 1000}, headers=headers, timeout=30).json()["orgs"]
+    assert me["org_id"] in {o["org_id"] for o in orgs}
+    owner = httpx.get(f"{stack.metering_url}{API}/admin/accounts/{me['account_id']}/org", headers=headers, timeout=30).json()
+    assert owner["org_id"] == me["org_id"]
+    r = httpx.get(f"{stack.metering_url}{API}/admin/orgs", timeout=30)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "admin_required"
+
+
 def test_bad_input_gets_clear_errors(stack) -> None:
     r = post(stack, f"{API}/register", {"email": "nope", "password": PASSWORD})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_email"

@@ -72,7 +72,19 @@ def test_register_verify_login_console_and_invite_a_developer(stack, browser) ->
     assert owner in page.until_text("message", "Almost done")
     page.shot("registered")
 
-    # Verify from the outbox.
+    # Logging in before verifying says so, and offers the link again.
+    page.open("/console/login")
+    page.until_state("ready")
+    page.type("login-email", owner)
+    page.type("login-password", password)
+    page.el("login-button").click()
+    assert "Confirm your email address" in page.until_text("error", "Confirm")
+    first_link = link(outbox, owner, "verify")
+    page.el("resend-button").click()
+    page.until_text("message", "new confirmation link")
+    page.wait.until(lambda _: link(outbox, owner, "verify") != first_link)
+
+    # Verify from the outbox (the newest link; the first one works too until used).
     page.open(link(outbox, owner, "verify"))
     assert usd(FREE)[:5] in page.until_text("message", "confirmed")  # "$1.00" free quota
     page.el("to-login").click()

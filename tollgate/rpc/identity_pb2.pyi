@@ -403,3 +403,65 @@ class Org(_message.Message):
     oidc_default_role: str
     created_at_ms: int
     def __init__(self, org_id: _Optional[str] = ..., name: _Optional[str] = ..., account_id: _Optional[str] = ..., oidc_issuer: _Optional[str] = ..., oidc_client_id: _Optional[str] = ..., oidc_email_domain: _Optional[str] = ..., oidc_default_role: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class ListOrgsRequest(_message.Message):
+    __slots__ = ("limit", "after_id")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    after_id: str
+    def __init__(self, limit: _Optional[int] = ..., after_id: _Optional[str] = ...) -> None: ...
+
+class ListOrgsReply(_message.Message):
+    __slots__ = ("orgs",)
+    ORGS_FIELD_NUMBER: _ClassVar[int]
+    orgs: _containers.RepeatedCompositeFieldContainer[Org]
+    def __init__(self, orgs: _Optional[_Iterable[_Union[Org, _Mapping]]] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ("limit", "after_id", "org_id")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    after_id: str
+    org_id: str
+    def __init__(self, limit: _Optional[int] = ..., after_id: _Optional[str] = ..., org_id: _Optional[str] = ...) -> None: ...
+
+class Membership(_message.Message):
+    __slots__ = ("org_id", "member_id", "role")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    member_id: str
+    role: str
+    def __init__(self, org_id: _Optional[str] = ..., member_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class User(_message.Message):
+    __slots__ = ("user_id", "email", "name", "email_verified", "created_at_ms", "memberships")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIPS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    email: str
+    name: str
+    email_verified: bool
+    created_at_ms: int
+    memberships: _containers.RepeatedCompositeFieldContainer[Membership]
+    def __init__(self, user_id: _Optional[str] = ..., email: _Optional[str] = ..., name: _Optional[str] = ..., email_verified: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., memberships: _Optional[_Iterable[_Union[Membership, _Mapping]]] = ...) -> None: ...
+
+class ListUsersReply(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class GetOrgByAccountRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...

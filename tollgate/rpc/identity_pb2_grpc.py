@@ -164,6 +164,21 @@ class IdentityStub:
                 request_serializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
                 _registered_method=True)
+        self.ListOrgs = channel.unary_unary(
+                '/tollgate.identity.v1.Identity/ListOrgs',
+                request_serializer=tollgate_dot_rpc_dot_identity__pb2.ListOrgsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_identity__pb2.ListOrgsReply.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/tollgate.identity.v1.Identity/ListUsers',
+                request_serializer=tollgate_dot_rpc_dot_identity__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_identity__pb2.ListUsersReply.FromString,
+                _registered_method=True)
+        self.GetOrgByAccount = channel.unary_unary(
+                '/tollgate.identity.v1.Identity/GetOrgByAccount',
+                request_serializer=tollgate_dot_rpc_dot_identity__pb2.GetOrgByAccountRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
+                _registered_method=True)
 
 
 class IdentityServicer:
@@ -355,6 +370,28 @@ class IdentityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOrgs(self, request, context):
+        """The platform admin's views (admin credential only).
+        admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrgByAccount(self, request, context):
+        """admin: the org owning an account
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -486,6 +523,21 @@ def add_IdentityServicer_to_server(servicer, server):
             'GetOrg': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrg,
                     request_deserializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_identity__pb2.Org.SerializeToString,
+            ),
+            'ListOrgs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrgs,
+                    request_deserializer=tollgate_dot_rpc_dot_identity__pb2.ListOrgsRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_identity__pb2.ListOrgsReply.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=tollgate_dot_rpc_dot_identity__pb2.ListUsersRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_identity__pb2.ListUsersReply.SerializeToString,
+            ),
+            'GetOrgByAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrgByAccount,
+                    request_deserializer=tollgate_dot_rpc_dot_identity__pb2.GetOrgByAccountRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_identity__pb2.Org.SerializeToString,
             ),
     }
@@ -1190,6 +1242,87 @@ class Identity:
             target,
             '/tollgate.identity.v1.Identity/GetOrg',
             tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
+            tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrgs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.identity.v1.Identity/ListOrgs',
+            tollgate_dot_rpc_dot_identity__pb2.ListOrgsRequest.SerializeToString,
+            tollgate_dot_rpc_dot_identity__pb2.ListOrgsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.identity.v1.Identity/ListUsers',
+            tollgate_dot_rpc_dot_identity__pb2.ListUsersRequest.SerializeToString,
+            tollgate_dot_rpc_dot_identity__pb2.ListUsersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrgByAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.identity.v1.Identity/GetOrgByAccount',
+            tollgate_dot_rpc_dot_identity__pb2.GetOrgByAccountRequest.SerializeToString,
             tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
             options,
             channel_credentials,

@@ -10,6 +10,10 @@ Signing in sets the session cookie (HttpOnly, Secure, SameSite=Lax) and the CSRF
 (``services/metering/sessions.py``); unsafe methods of a session need the CSRF header.
 Errors are ``{"error": {"message", "type", "code"}}`` with the service's status.
 
+The platform admin (the admin token as a bearer credential) lists organisations and users:
+``GET /console/api/identity/admin/orgs?limit=&after=``, ``…/admin/users?limit=&after=&org_id=``
+and ``…/admin/accounts/{account_id}/org`` (the organisation owning an account).
+
 Pages (standalone, same look as the dashboard): /console/register, /console/login,
 /console/verify, /console/reset, /console/invite (``identity.html`` + ``identity.js``) and
 /console/members (``members.html`` + ``members.js``).
@@ -20,6 +24,7 @@ route handlers and ``console.close`` among its shutdown hooks.
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +37,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File
 
 from services.metering.accounts_api import decode_body, error_response
+from services.metering.auth import bearer
 from services.metering.console import oidc
 from services.metering.dashboard import MEDIA_TYPES, PAGE_HEADERS, STATIC
 from services.metering.sessions import SessionResolver, check_csrf, grpc_error, session_cookie
 from tollgate import credentials, identity
-from tollgate.errors import BadRequest, TollgateError, Unauthorized
+from tollgate.errors import BadRequest, Forbidden, TollgateError, Unauthorized
 from tollgate.protojson import to_data
 from tollgate.rpc import identity_pb2 as pb
 from tollgate.rpc import identity_pb2_grpc as pb_grpc
@@ -399,6 +405,38 @@ class IdentityConsole:
 
             return await guarded(run)()
 
+        # -- the platform admin's views (the admin token as a bearer credential) ----------------
+        def admin_only(request: Request) -> None:
+            if not hmac.compare_digest(bearer(request).encode(), console._admin.encode()):
+                raise Forbidden("This needs the admin token ('Authorization: Bearer <admin token>').", code="admin_required")
+
+        @get(f"{API}/admin/orgs")
+        async def admin_orgs(request: Request, limit: FromQuery[int] = 100, after: FromQuery[str] = "") -> Response:
+            async def run() -> Response:
+                admin_only(request)
+                return Response(to_data(await console.rpc("ListOrgs", pb.ListOrgsRequest(limit=limit, after_id=after[:200]))))
+
+            return await guarded(run)()
+
+        @get(f"{API}/admin/users")
+        async def admin_users(
+            request: Request, limit: FromQuery[int] = 100, after: FromQuery[str] = "", org_id: FromQuery[str] = ""
+        ) -> Response:
+            async def run() -> Response:
+                admin_only(request)
+                message = pb.ListUsersRequest(limit=limit, after_id=after[:200], org_id=org_id[:200])
+                return Response(to_data(await console.rpc("ListUsers", message)))
+
+            return await guarded(run)()
+
+        @get(f"{API}/admin/accounts/{{account_id:str}}/org")
+        async def admin_org_of_account(request: Request, account_id: FromPath[str]) -> Response:
+            async def run() -> Response:
+                admin_only(request)
+                return Response(to_data(await console.rpc("GetOrgByAccount", pb.GetOrgByAccountRequest(account_id=account_id[:200]))))
+
+            return await guarded(run)()
+
         # -- pages ------------------------------------------------------------------------------
         @get([f"/console/{page}" for page in IDENTITY_PAGES], include_in_schema=False)
         async def identity_page() -> File:
@@ -432,6 +470,9 @@ class IdentityConsole:
             create_team,
             delete_team,
             team_member,
+            admin_orgs,
+            admin_users,
+            admin_org_of_account,
             identity_page,
             members_page,
             *oidc.handlers(self),

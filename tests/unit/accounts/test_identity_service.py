@@ -293,3 +293,23 @@ async def test_frontend_methods_need_the_admin_credential(env: Env) -> None:
     # the admin names the organisation
     assert code_of(await rpc_error(env.ident.ListMembers(pb.OrgRequest()))) == "missing_org_id"
     assert len((await env.ident.ListMembers(pb.OrgRequest(org_id=owner.session.org_id))).members) == 1
+
+
+async def test_admin_views_of_orgs_and_users(env: Env) -> None:
+    ada = await signed_up(env)
+    bob = await signed_up(env, "bob@example.com")
+    orgs = (await env.ident.ListOrgs(pb.ListOrgsRequest())).orgs
+    assert {o.org_id for o in orgs} == {ada.session.org_id, bob.session.org_id}
+    first = (await env.ident.ListOrgs(pb.ListOrgsRequest(limit=1))).orgs
+    rest = (await env.ident.ListOrgs(pb.ListOrgsRequest(limit=10, after_id=first[0].org_id))).orgs
+    assert len(first) == 1 and len(rest) == 1 and rest[0].org_id != first[0].org_id
+    users = (await env.ident.ListUsers(pb.ListUsersRequest(org_id=ada.session.org_id))).users
+    assert [(u.email, u.email_verified, [(m.org_id, m.role) for m in u.memberships]) for u in users] == [
+        ("ada@example.com", True, [(ada.session.org_id, "owner")])
+    ]
+    assert len((await env.ident.ListUsers(pb.ListUsersRequest())).users) == 2
+    assert (await env.ident.GetOrgByAccount(pb.GetOrgByAccountRequest(account_id=bob.session.account_id))).org_id == bob.session.org_id
+    assert code_of(await rpc_error(env.ident.GetOrgByAccount(pb.GetOrgByAccountRequest(account_id="acct_nope")))) == "org_not_found"
+    assert code_of(await rpc_error(env.ident.ListOrgs(pb.ListOrgsRequest(limit=5000)))) == "invalid_limit"
+    session_ident, _ = env.as_(ada.session_token)
+    assert code_of(await rpc_error(session_ident.ListOrgs(pb.ListOrgsRequest()))) == "admin_required"

@@ -101,8 +101,24 @@ function main() {
     message(`Almost done: we sent a confirmation link to ${email}. Open it to activate your account.`);
   });
   submit("login-form", async () => {
-    await call(`${API}/login`, { method: "POST", body: { email: $("login-email").value.trim(), password: $("login-password").value } });
+    try {
+      await call(`${API}/login`, { method: "POST", body: { email: $("login-email").value.trim(), password: $("login-password").value } });
+    } catch (err) {
+      $("resend-button").hidden = err.code !== "email_not_verified";
+      throw err;
+    }
     window.location.assign(params.get("next") === "members" ? "/console/members" : "/dashboard");
+  });
+  $("resend-button").addEventListener("click", async () => {
+    const email = $("login-email").value.trim();
+    try {
+      await call(`${API}/verify/resend`, { method: "POST", body: { email } });
+      $("resend-button").hidden = true;
+      $("error").textContent = "";
+      message(`A new confirmation link is on its way to ${email}.`);
+    } catch (err) {
+      fail(err);
+    }
   });
   $("sso-button").addEventListener("click", () => {
     window.location.assign(`${API}/oidc/start?org_id=${encodeURIComponent($("sso-org").value.trim())}`);
