@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
@@ -19,6 +20,7 @@ from services.accounts.mailer import Mail
 from services.accounts.passwords import Passwords
 from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
+from tests.unit.accounts.test_mailer import smtp_server  # noqa: F401 - a local aiosmtpd server
 from tests.unit.conftest import ADMIN, PEPPER, FakeNotifier
 from tollgate import credentials, identity
 from tollgate.rpc import accounts_pb2 as apb
@@ -313,3 +315,34 @@ async def test_admin_views_of_orgs_and_users(env: Env) -> None:
     assert code_of(await rpc_error(env.ident.ListOrgs(pb.ListOrgsRequest(limit=5000)))) == "invalid_limit"
     session_ident, _ = env.as_(ada.session_token)
     assert code_of(await rpc_error(session_ident.ListOrgs(pb.ListOrgsRequest()))) == "admin_required"
+
+
+async def test_mails_go_over_smtp_when_configured(accounts_db: str, smtp_server) -> None:  # noqa: F811
+    """The same registration with the SMTP mailer: the verification mail reaches a local SMTP server."""
+    import email
+    from email.policy import default
+
+    from services.accounts.mailer import create_mailer
+
+    sink, port = smtp_server
+    store = SqlStore(accounts_db)
+    server = grpc.aio.server()
+    mailer = create_mailer(f"smtp://mailer:s3cret@127.0.0.1:{port}", Path("/nonexistent"), "Tollgate <no-reply@t.test>")
+    pb_grpc.add_IdentityServicer_to_server(
+        IdentityService(IdentityStore(store), mailer, ADMIN, IdentityConfig(console_url="http://c"), FAST), server
+    )
+    addr = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    await server.start()
+    channel = credentials.aio_channel(addr, ADMIN)
+    try:
+        ident = pb_grpc.IdentityStub(channel)
+        await ident.Register(pb.RegisterRequest(email="smtp@example.com", password=PASSWORD))
+        (_sender, rcpts, content) = sink.messages[-1]
+        assert rcpts == ["smtp@example.com"]
+        body = email.message_from_bytes(content, policy=default).get_body(preferencelist=("plain",)).get_content()
+        token = re.search(r"/console/verify\?token=(\S+)", body)[1]
+        assert (await ident.VerifyEmail(pb.VerifyEmailRequest(token=token))).email == "smtp@example.com"
+    finally:
+        await channel.close()
+        await server.stop(None)
+        store.close()
