@@ -217,6 +217,8 @@ class IdentityService(pb_grpc.IdentityServicer):
     SetTeamMember = _rpc("SetTeamMember")
     ConfigureOidc = _rpc("ConfigureOidc")
     GetOrg = _rpc("GetOrg")
+    ListMyOrgs = _rpc("ListMyOrgs")
+    SwitchOrg = _rpc("SwitchOrg")
     ListOrgs = _rpc("ListOrgs")
     ListUsers = _rpc("ListUsers")
     GetOrgByAccount = _rpc("GetOrgByAccount")
@@ -569,6 +571,29 @@ class IdentityService(pb_grpc.IdentityServicer):
             raise Forbidden(f"Only {org.oidc_email_domain} addresses may sign in here.", code="oidc_domain_forbidden")
         user, _member = await self._store.oidc_member(org.id, email, request.name.strip()[:100], org.oidc_default_role)
         return await self._grant(user.id, org.id, "oidc")
+
+    # -- a user's organisations ---------------------------------------------------------------------
+    @staticmethod
+    def _own_session(actor: Actor) -> SessionRow:
+        if actor.session is None:
+            raise BadRequest("This needs a user's session token, not the admin credential.", code="session_required")
+        return actor.session
+
+    async def _list_my_orgs(self, _request: pb.OrgRequest, actor: Actor) -> pb.ListMyOrgsReply:
+        session = self._own_session(actor)
+        return pb.ListMyOrgsReply(
+            orgs=[
+                pb.MyOrg(org_id=o.id, name=o.name, role=m.role, member_id=m.id, account_id=o.account_id)
+                for o, m in await self._store.orgs_of(session.user.id)
+            ]
+        )
+
+    async def _switch_org(self, request: pb.OrgRequest, actor: Actor) -> pb.SessionGrant:
+        session = self._own_session(actor)
+        org_id = await self._pick_org(session.user.id, request.org_id or session.org.id)
+        grant = await self._grant(session.user.id, org_id, session.via)
+        await self._store.revoke_session_id(session.id)
+        return grant
 
     # -- the platform admin's views ---------------------------------------------------------------
     @staticmethod

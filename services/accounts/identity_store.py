@@ -302,6 +302,12 @@ class IdentityStore:
         cur = self._db.execute("UPDATE sessions SET revoked_at_ms = ? WHERE token_hash = ? AND revoked_at_ms = 0", (now_ms(), token_hash))
         return cur.rowcount == 1
 
+    async def revoke_session_id(self, session_id: str) -> None:
+        await self._run(self._revoke_session_id, session_id)
+
+    def _revoke_session_id(self, session_id: str) -> None:
+        self._db.execute("UPDATE sessions SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0", (now_ms(), session_id))
+
     async def orgs_of(self, user_id: str) -> list[tuple[OrgRow, MemberRow]]:
         return await self._run(self._orgs_of, user_id)
 

@@ -143,6 +143,31 @@ def test_login_throttling_answers_429_with_retry_after(stack, secrets_seen) -> N
     assert 1 <= int(r.headers["retry-after"]) <= 900
 
 
+def test_a_signed_in_user_accepts_an_invitation_and_switches_organisations(stack) -> None:
+    outbox = stack.settings.outbox_path
+    host = sign_up(stack, f"host-{secrets.token_hex(4)}@example.com")
+    guest_email = f"guest-{secrets.token_hex(4)}@example.com"
+    guest = sign_up(stack, guest_email)
+    home = guest.get(f"{API}/session").json()["session"]
+    before = len(mails(outbox))
+    assert host.post(f"{API}/members/invite", {"email": guest_email, "role": "viewer"}).status_code == 201
+    token = token_of(link(outbox, guest_email, "invite", after=before))
+    assert httpx.get(f"{stack.metering_url}{API}/invitation", params={"token": token}, timeout=30).json()["user_exists"]
+    assert guest.post(f"{API}/invitation/accept", {"token": token}, csrf=False).status_code == 403  # the cookie session needs CSRF
+    r = guest.post(f"{API}/invitation/accept", {"token": token})  # as the signed-in user: no password asked
+    assert r.status_code == 200, r.text
+    joined = Session(stack.metering_url, r)
+    there = joined.get(f"{API}/session").json()["session"]
+    assert (there["user_id"], there["role"]) == (home["user_id"], "viewer") and there["org_id"] != home["org_id"]
+    orgs = joined.get(f"{API}/orgs").json()["orgs"]
+    assert sorted(o["role"] for o in orgs) == ["owner", "viewer"]
+    r = joined.post(f"{API}/switch", {"org_id": home["org_id"]})
+    assert r.status_code == 200, r.text
+    back = Session(stack.metering_url, r)
+    assert back.get("/v1/whoami").json()["account_id"] == home["account_id"]
+    assert joined.get("/v1/whoami").status_code == 401  # switching ended the previous session
+
+
 def test_admin_lists_orgs_and_users(stack) -> None:
     email = f"listed-{secrets.token_hex(4)}@example.com"
     me = sign_up(stack, email).get(f"{API}/session").json()["session"]

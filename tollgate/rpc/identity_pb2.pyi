@@ -465,3 +465,23 @@ class GetOrgByAccountRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class MyOrg(_message.Message):
+    __slots__ = ("org_id", "name", "role", "member_id", "account_id")
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    name: str
+    role: str
+    member_id: str
+    account_id: str
+    def __init__(self, org_id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., member_id: _Optional[str] = ..., account_id: _Optional[str] = ...) -> None: ...
+
+class ListMyOrgsReply(_message.Message):
+    __slots__ = ("orgs",)
+    ORGS_FIELD_NUMBER: _ClassVar[int]
+    orgs: _containers.RepeatedCompositeFieldContainer[MyOrg]
+    def __init__(self, orgs: _Optional[_Iterable[_Union[MyOrg, _Mapping]]] = ...) -> None: ...

@@ -164,6 +164,16 @@ class IdentityStub:
                 request_serializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
                 _registered_method=True)
+        self.ListMyOrgs = channel.unary_unary(
+                '/tollgate.identity.v1.Identity/ListMyOrgs',
+                request_serializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_identity__pb2.ListMyOrgsReply.FromString,
+                _registered_method=True)
+        self.SwitchOrg = channel.unary_unary(
+                '/tollgate.identity.v1.Identity/SwitchOrg',
+                request_serializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_identity__pb2.SessionGrant.FromString,
+                _registered_method=True)
         self.ListOrgs = channel.unary_unary(
                 '/tollgate.identity.v1.Identity/ListOrgs',
                 request_serializer=tollgate_dot_rpc_dot_identity__pb2.ListOrgsRequest.SerializeToString,
@@ -370,6 +380,22 @@ class IdentityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMyOrgs(self, request, context):
+        """The organisations the session's user belongs to, and a new session in another one of them
+        (the current session ends).
+        session
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SwitchOrg(self, request, context):
+        """session
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListOrgs(self, request, context):
         """The platform admin's views (admin credential only).
         admin
@@ -524,6 +550,16 @@ def add_IdentityServicer_to_server(servicer, server):
                     servicer.GetOrg,
                     request_deserializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_identity__pb2.Org.SerializeToString,
+            ),
+            'ListMyOrgs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyOrgs,
+                    request_deserializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_identity__pb2.ListMyOrgsReply.SerializeToString,
+            ),
+            'SwitchOrg': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchOrg,
+                    request_deserializer=tollgate_dot_rpc_dot_identity__pb2.OrgRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_identity__pb2.SessionGrant.SerializeToString,
             ),
             'ListOrgs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListOrgs,
@@ -1243,6 +1279,60 @@ class Identity:
             '/tollgate.identity.v1.Identity/GetOrg',
             tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
             tollgate_dot_rpc_dot_identity__pb2.Org.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyOrgs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.identity.v1.Identity/ListMyOrgs',
+            tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
+            tollgate_dot_rpc_dot_identity__pb2.ListMyOrgsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchOrg(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.identity.v1.Identity/SwitchOrg',
+            tollgate_dot_rpc_dot_identity__pb2.OrgRequest.SerializeToString,
+            tollgate_dot_rpc_dot_identity__pb2.SessionGrant.FromString,
             options,
             channel_credentials,
             insecure,

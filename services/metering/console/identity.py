@@ -102,6 +102,10 @@ class TeamMemberBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     member: bool = True
 
 
+class SwitchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    org_id: str
+
+
 class OidcBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     issuer: str = ""
     client_id: str = ""
@@ -405,6 +409,22 @@ class IdentityConsole:
 
             return await guarded(run)()
 
+        @get(f"{API}/orgs")
+        async def my_orgs(request: Request) -> Response:
+            return await guarded(scoped)(request, "ListMyOrgs", pb.OrgRequest())
+
+        @post(f"{API}/switch", status_code=200)
+        async def switch(request: Request) -> Response:
+            async def run() -> Response:
+                token = console.session_token(request)
+                body = await decode_body(request, SwitchBody)
+                grant = await console.rpc("SwitchOrg", pb.OrgRequest(org_id=_id(body.org_id, "org_id")), token)
+                if console._sessions is not None:
+                    console._sessions.forget(token)
+                return console.signed_in(grant)
+
+            return await guarded(run)()
+
         # -- the platform admin's views (the admin token as a bearer credential) ----------------
         def admin_only(request: Request) -> None:
             if not hmac.compare_digest(bearer(request).encode(), console._admin.encode()):
@@ -470,6 +490,8 @@ class IdentityConsole:
             create_team,
             delete_team,
             team_member,
+            my_orgs,
+            switch,
             admin_orgs,
             admin_users,
             admin_org_of_account,

@@ -346,3 +346,25 @@ async def test_mails_go_over_smtp_when_configured(accounts_db: str, smtp_server)
         await channel.close()
         await server.stop(None)
         store.close()
+
+
+async def test_switching_organisations(env: Env) -> None:
+    ada = await signed_up(env)
+    bob = await signed_up(env, "bob@example.com")
+    ada_ident, _ = env.as_(ada.session_token)
+    await ada_ident.InviteMember(pb.InviteMemberRequest(email="bob@example.com", role="billing"))
+    await env.ident.AcceptInvitation(pb.AcceptInvitationRequest(token=env.inbox.token("bob@example.com", "invite"), password=PASSWORD))
+    bob_ident, _ = env.as_(bob.session_token)
+    orgs = (await bob_ident.ListMyOrgs(pb.OrgRequest())).orgs
+    assert [(o.org_id, o.role) for o in orgs] == [(bob.session.org_id, "owner"), (ada.session.org_id, "billing")]
+    switched = await bob_ident.SwitchOrg(pb.OrgRequest(org_id=ada.session.org_id))
+    assert (switched.session.org_id, switched.session.role, switched.session.account_id) == (
+        ada.session.org_id,
+        "billing",
+        ada.session.account_id,
+    )
+    assert code_of(await rpc_error(bob_ident.ListMyOrgs(pb.OrgRequest()))) == "session_expired"  # the old session ended
+    new_ident, _ = env.as_(switched.session_token)
+    stranger = await signed_up(env, "carol@example.com")
+    assert code_of(await rpc_error(new_ident.SwitchOrg(pb.OrgRequest(org_id=stranger.session.org_id)))) == "not_a_member"
+    assert code_of(await rpc_error(env.ident.SwitchOrg(pb.OrgRequest(org_id=ada.session.org_id)))) == "session_required"

@@ -101,6 +101,16 @@ async function main() {
   $("my-role").textContent = state.me.role;
   for (const node of document.querySelectorAll(".manage-only")) node.hidden = !MANAGERS.has(state.me.role);
   $("members-main").hidden = false;
+  const mine = (await call(`${API}/orgs`).catch(() => ({ orgs: [] }))).orgs || [];
+  if (mine.length > 1) {
+    const select = $("org-switch");
+    select.replaceChildren(...mine.map((o) => el("option", { value: o.org_id, selected: o.org_id === state.me.org_id }, `${o.name} (${o.role})`)));
+    select.hidden = false;
+    select.addEventListener("change", () => act(async () => {
+      await call(`${API}/switch`, { method: "POST", body: { org_id: select.value } });
+      window.location.reload();
+    }));
+  }
   $("sign-out").addEventListener("click", async () => {
     await signOutSession();
     window.location.assign("/console/login");
