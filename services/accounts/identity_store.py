@@ -9,95 +9,26 @@ token is stored as its SHA-256 (``tollgate.identity.hash_token``), never itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from services.accounts.identity_rows import (
+    INVITE_COLS,
+    MEMBER_COLS,
+    ORG_COLS,
+    USER_COLS,
+    InvitationRow,
+    MemberRow,
+    OrgRow,
+    SessionRow,
+    TeamRow,
+    UserRow,
+    member_row,
+    org_row,
+    user_row,
+)
 from services.accounts.store import SqlStore, new_id, now_ms
 from tollgate import identity
 from tollgate.errors import BadRequest, Conflict, Forbidden, NotFound
 
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    id: str
-    email: str
-    name: str
-    password_hash: str
-    email_verified_at_ms: int
-    created_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrgRow:
-    id: str
-    name: str
-    account_id: str
-    oidc_issuer: str
-    oidc_client_id: str
-    oidc_email_domain: str
-    oidc_default_role: str
-    created_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class MemberRow:
-    id: str
-    org_id: str
-    user_id: str
-    role: str
-    created_at_ms: int
-    email: str = ""
-    name: str = ""
-    team_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: str
-    user: UserRow
-    org: OrgRow
-    member: MemberRow
-    via: str
-    expires_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class InvitationRow:
-    id: str
-    org_id: str
-    email: str
-    role: str
-    invited_by: str
-    created_at_ms: int
-    expires_at_ms: int
-    accepted_at_ms: int
-    revoked_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class TeamRow:
-    id: str
-    org_id: str
-    name: str
-    created_at_ms: int
-    member_ids: tuple[str, ...] = ()
-
-
-_USER = "u.id, u.email, u.name, u.password_hash, u.email_verified_at_ms, u.created_at_ms"
-_ORG = "o.id, o.name, o.account_id, o.oidc_issuer, o.oidc_client_id, o.oidc_email_domain, o.oidc_default_role, o.created_at_ms"
-_MEMBER = "m.id, m.org_id, m.user_id, m.role, m.created_at_ms"
-_INVITE = "i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at_ms, i.expires_at_ms, i.accepted_at_ms, i.revoked_at_ms"
-
-
-def _user(row) -> UserRow:
-    return UserRow(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]))
-
-
-def _org(row) -> OrgRow:
-    return OrgRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]))
-
-
-def _member(row) -> MemberRow:
-    return MemberRow(row[0], row[1], row[2], row[3], int(row[4]))
+__all__ = ["IdentityStore", "InvitationRow", "MemberRow", "OrgRow", "SessionRow", "TeamRow", "UserRow"]
 
 
 class IdentityStore:
@@ -165,8 +96,8 @@ class IdentityStore:
         return await self._run(self._user_by, "id", user_id)
 
     def _user_by(self, column: str, value: str) -> UserRow | None:
-        row = self._db.execute(f"SELECT {_USER} FROM users u WHERE u.{column} = ?", (value,)).fetchone()
-        return _user(row) if row else None
+        row = self._db.execute(f"SELECT {USER_COLS} FROM users u WHERE u.{column} = ?", (value,)).fetchone()
+        return user_row(row) if row else None
 
     async def set_password(self, user_id: str, password_hash: str) -> None:
         await self._run(self._set_password, user_id, password_hash)
@@ -234,12 +165,12 @@ class IdentityStore:
             self._db.execute("UPDATE users SET email_verified_at_ms = ? WHERE id = ? AND email_verified_at_ms = 0", (now, user.id))
             granted = 0
             owned = self._db.execute(
-                f"SELECT {_ORG} FROM orgs o JOIN members m ON m.org_id = o.id WHERE m.user_id = ? AND m.role = 'owner' "
+                f"SELECT {ORG_COLS} FROM orgs o JOIN members m ON m.org_id = o.id WHERE m.user_id = ? AND m.role = 'owner' "
                 "ORDER BY m.created_at_ms LIMIT 1",
                 (user.id,),
             ).fetchone()
             if free_quota_micros > 0 and owned:
-                org = _org(owned)
+                org = org_row(owned)
                 cur = self._db.execute(
                     "INSERT INTO free_quota_grants (email_hash, account_id, micros, granted_at_ms) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (email_hash) DO NOTHING",
@@ -284,7 +215,7 @@ class IdentityStore:
 
     def _session(self, token_hash: str) -> SessionRow | None:
         row = self._db.execute(
-            f"SELECT s.id, s.via, s.expires_at_ms, {_USER}, {_ORG}, {_MEMBER} FROM sessions s "
+            f"SELECT s.id, s.via, s.expires_at_ms, {USER_COLS}, {ORG_COLS}, {MEMBER_COLS} FROM sessions s "
             "JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id "
             "JOIN members m ON m.org_id = s.org_id AND m.user_id = s.user_id "
             "WHERE s.token_hash = ? AND s.revoked_at_ms = 0 AND s.expires_at_ms > ?",
@@ -292,7 +223,7 @@ class IdentityStore:
         ).fetchone()
         if row is None:
             return None
-        user, org, member = _user(row[3:9]), _org(row[9:17]), _member(row[17:22])
+        user, org, member = user_row(row[3:9]), org_row(row[9:17]), member_row(row[17:22])
         return SessionRow(row[0], user, org, member, row[1], int(row[2]))
 
     async def revoke_session(self, token_hash: str) -> bool:
@@ -313,31 +244,32 @@ class IdentityStore:
 
     def _orgs_of(self, user_id: str) -> list[tuple[OrgRow, MemberRow]]:
         rows = self._db.execute(
-            f"SELECT {_ORG}, {_MEMBER} FROM orgs o JOIN members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY m.created_at_ms, o.id",
+            f"SELECT {ORG_COLS}, {MEMBER_COLS} FROM orgs o JOIN members m ON m.org_id = o.id "
+            "WHERE m.user_id = ? ORDER BY m.created_at_ms, o.id",
             (user_id,),
         ).fetchall()
-        return [(_org(r[:8]), _member(r[8:13])) for r in rows]
+        return [(org_row(r[:8]), member_row(r[8:13])) for r in rows]
 
     async def get_org(self, org_id: str) -> OrgRow | None:
         return await self._run(self._get_org, org_id)
 
     def _get_org(self, org_id: str) -> OrgRow | None:
-        row = self._db.execute(f"SELECT {_ORG} FROM orgs o WHERE o.id = ?", (org_id,)).fetchone()
-        return _org(row) if row else None
+        row = self._db.execute(f"SELECT {ORG_COLS} FROM orgs o WHERE o.id = ?", (org_id,)).fetchone()
+        return org_row(row) if row else None
 
     async def org_of_account(self, account_id: str) -> OrgRow | None:
         return await self._run(self._org_of_account, account_id)
 
     def _org_of_account(self, account_id: str) -> OrgRow | None:
-        row = self._db.execute(f"SELECT {_ORG} FROM orgs o WHERE o.account_id = ?", (account_id,)).fetchone()
-        return _org(row) if row else None
+        row = self._db.execute(f"SELECT {ORG_COLS} FROM orgs o WHERE o.account_id = ?", (account_id,)).fetchone()
+        return org_row(row) if row else None
 
     async def list_orgs(self, limit: int, after_id: str) -> list[OrgRow]:
         return await self._run(self._list_orgs, limit, after_id)
 
     def _list_orgs(self, limit: int, after_id: str) -> list[OrgRow]:
-        rows = self._db.execute(f"SELECT {_ORG} FROM orgs o WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, limit)).fetchall()
-        return [_org(r) for r in rows]
+        rows = self._db.execute(f"SELECT {ORG_COLS} FROM orgs o WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, limit)).fetchall()
+        return [org_row(r) for r in rows]
 
     async def list_users(self, limit: int, after_id: str, org_id: str = "") -> list[tuple[UserRow, list[MemberRow]]]:
         """Users by id (with their memberships), optionally only one organisation's members."""
@@ -346,11 +278,12 @@ class IdentityStore:
     def _list_users(self, limit: int, after_id: str, org_id: str) -> list[tuple[UserRow, list[MemberRow]]]:
         where = "u.id > ?" + (" AND u.id IN (SELECT user_id FROM members WHERE org_id = ?)" if org_id else "")
         params = (after_id, org_id, limit) if org_id else (after_id, limit)
-        users = [_user(r) for r in self._db.execute(f"SELECT {_USER} FROM users u WHERE {where} ORDER BY u.id LIMIT ?", params).fetchall()]
+        sql = f"SELECT {USER_COLS} FROM users u WHERE {where} ORDER BY u.id LIMIT ?"
+        users = [user_row(r) for r in self._db.execute(sql, params).fetchall()]
         out = []
         for user in users:
-            rows = self._db.execute(f"SELECT {_MEMBER} FROM members m WHERE m.user_id = ? ORDER BY m.created_at_ms", (user.id,))
-            out.append((user, [_member(r) for r in rows]))
+            rows = self._db.execute(f"SELECT {MEMBER_COLS} FROM members m WHERE m.user_id = ? ORDER BY m.created_at_ms", (user.id,))
+            out.append((user, [member_row(r) for r in rows]))
         return out
 
     # -- login throttling -----------------------------------------------------------------------
@@ -402,7 +335,7 @@ class IdentityStore:
         ):
             teams.setdefault(member_id, []).append(team_id)
         rows = self._db.execute(
-            f"SELECT {_MEMBER}, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id "
+            f"SELECT {MEMBER_COLS}, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id "
             "WHERE m.org_id = ? ORDER BY m.created_at_ms, m.id",
             (org_id,),
         ).fetchall()
@@ -480,7 +413,7 @@ class IdentityStore:
 
     def _list_invitations(self, org_id: str) -> list[InvitationRow]:
         rows = self._db.execute(
-            f"SELECT {_INVITE} FROM invitations i WHERE i.org_id = ? AND i.accepted_at_ms = 0 AND i.revoked_at_ms = 0 "
+            f"SELECT {INVITE_COLS} FROM invitations i WHERE i.org_id = ? AND i.accepted_at_ms = 0 AND i.revoked_at_ms = 0 "
             "AND i.expires_at_ms > ? ORDER BY i.created_at_ms",
             (org_id, now_ms()),
         ).fetchall()
@@ -501,7 +434,7 @@ class IdentityStore:
 
     def _open_invitation(self, token_hash: str) -> tuple[InvitationRow, OrgRow] | None:
         row = self._db.execute(
-            f"SELECT {_INVITE} FROM invitations i WHERE i.token_hash = ? AND i.accepted_at_ms = 0 AND i.revoked_at_ms = 0 "
+            f"SELECT {INVITE_COLS} FROM invitations i WHERE i.token_hash = ? AND i.accepted_at_ms = 0 AND i.revoked_at_ms = 0 "
             "AND i.expires_at_ms > ?",
             (token_hash, now_ms()),
         ).fetchone()
@@ -632,6 +565,8 @@ class IdentityStore:
         with self._store._tx():
             user = self._user_by("email", email) or self._insert_user(email, name, "", now_ms())
             self._db.execute("UPDATE users SET email_verified_at_ms = ? WHERE id = ? AND email_verified_at_ms = 0", (now_ms(), user.id))
-            row = self._db.execute(f"SELECT {_MEMBER} FROM members m WHERE m.org_id = ? AND m.user_id = ?", (org_id, user.id)).fetchone()
-            member = _member(row) if row else self._insert_member(org_id, user.id, role)
+            row = self._db.execute(
+                f"SELECT {MEMBER_COLS} FROM members m WHERE m.org_id = ? AND m.user_id = ?", (org_id, user.id)
+            ).fetchone()
+            member = member_row(row) if row else self._insert_member(org_id, user.id, role)
             return user, member
