@@ -168,6 +168,22 @@ def test_a_signed_in_user_accepts_an_invitation_and_switches_organisations(stack
     assert joined.get("/v1/whoami").status_code == 401  # switching ended the previous session
 
 
+def test_free_quota_once_per_verified_email(stack) -> None:
+    email = f"again-{secrets.token_hex(4)}@example.com"
+    first = sign_up(stack, email)
+    assert first.get("/v1/account").json()["balance_micros"] == FREE
+    assert first.post(f"{API}/user/delete").status_code == 200
+    assert first.get("/v1/whoami").status_code == 401
+    before = len(mails(stack.settings.outbox_path))
+    again = post(stack, f"{API}/register", {"email": email, "password": PASSWORD})
+    assert again.status_code == 201, again.text
+    token = token_of(link(stack.settings.outbox_path, email, "verify", after=before))
+    assert post(stack, f"{API}/verify", {"token": token}).json()["free_quota_micros"] == 0
+    second = Session(stack.metering_url, post(stack, f"{API}/login", {"email": email, "password": PASSWORD}))
+    account = second.get("/v1/account").json()
+    assert account["account_id"] == again.json()["account_id"] and account["balance_micros"] == 0
+
+
 def test_admin_lists_orgs_and_users(stack) -> None:
     email = f"listed-{secrets.token_hex(4)}@example.com"
     me = sign_up(stack, email).get(f"{API}/session").json()["session"]
