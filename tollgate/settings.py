@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     login_window_s: float = 900.0  # login throttling: failed sign-ins counted per window ...
     login_max_failures_email: int = 5  # ... per email address
     login_max_failures_addr: int = 30  # ... per client address
+    register_max_per_addr: int = 20  # registrations from one client address per login window
     web_rpm_limit: int = 120  # console requests per minute per signed-in user
 
     router_addr: str = "127.0.0.1:15052"

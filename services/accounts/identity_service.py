@@ -63,6 +63,7 @@ class IdentityConfig:
     login_window_s: float = 900.0
     login_max_failures_email: int = 5
     login_max_failures_addr: int = 30
+    register_max_per_addr: int = 20  # registrations per client address per login window
     pepper: str = ""
 
 
@@ -228,7 +229,7 @@ class IdentityService(pb_grpc.IdentityServicer):
         name = request.name.strip()[:100]
         org_name = (request.org_name.strip() or f"{name or email.split('@')[0]}'s organisation")[:100]
         if request.client_addr:
-            buckets = [(f"register:{request.client_addr[:64]}", self._config.login_max_failures_addr)]
+            buckets = [(f"register:{request.client_addr[:64]}", self._config.register_max_per_addr)]
             await self._check_throttle(buckets)
             await self._failed(buckets)  # every registration counts against its address's window
         password_hash = await self._hash_password(request.password)

@@ -18,6 +18,7 @@ def service(store: SqlStore, settings: Settings) -> IdentityService:
         login_window_s=settings.login_window_s,
         login_max_failures_email=settings.login_max_failures_email,
         login_max_failures_addr=settings.login_max_failures_addr,
+        register_max_per_addr=settings.register_max_per_addr,
         pepper=settings.key_hash_pepper,
     )
     mailer = create_mailer(settings.smtp_url, settings.outbox_path, settings.mail_from)

@@ -368,3 +368,11 @@ async def test_switching_organisations(env: Env) -> None:
     stranger = await signed_up(env, "carol@example.com")
     assert code_of(await rpc_error(new_ident.SwitchOrg(pb.OrgRequest(org_id=stranger.session.org_id)))) == "not_a_member"
     assert code_of(await rpc_error(env.ident.SwitchOrg(pb.OrgRequest(org_id=ada.session.org_id)))) == "session_required"
+
+
+async def test_registrations_per_address_are_limited(env: Env) -> None:
+    for i in range(20):  # IdentityConfig's default: 20 per address per window
+        await env.ident.Register(pb.RegisterRequest(email=f"u{i}@example.com", password=PASSWORD, client_addr="10.9.9.9"))
+    err = await rpc_error(env.ident.Register(pb.RegisterRequest(email="u99@example.com", password=PASSWORD, client_addr="10.9.9.9")))
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and code_of(err) == "login_throttled"
+    await env.ident.Register(pb.RegisterRequest(email="u99@example.com", password=PASSWORD, client_addr="10.9.9.10"))
