@@ -144,3 +144,57 @@ def test_register_verify_login_console_and_invite_a_developer(stack, browser) ->
     page.until_state("ready")
     assert "developer" in page.until_text("who", "acct_")
     time.sleep(0.1)
+
+
+def test_single_sign_on_in_the_browser(stack, browser) -> None:  # noqa: F811
+    """An owner turns on single sign-on on Members & roles; a colleague signs in through the
+    organisation's OpenID Connect provider and lands on the dashboard as developer."""
+    import httpx
+
+    from tests.fake_oidc import FakeOidcProvider
+
+    outbox = stack.settings.outbox_path
+    owner, password = f"oidc-owner-{secrets.token_hex(3)}@example.com", "owner password " + secrets.token_hex(3)
+    api = f"{stack.metering_url}/console/api/identity"
+    assert httpx.post(f"{api}/register", json={"email": owner, "password": password, "org_name": "SSO Org"}, timeout=30).status_code == 201
+    assert httpx.post(f"{api}/verify", json={"token": link(outbox, owner, "verify").split("token=")[1]}, timeout=30).status_code == 200
+    provider = FakeOidcProvider(user={"sub": "c-1", "email": f"colleague-{secrets.token_hex(3)}@corp.example", "email_verified": True})
+    provider.start()
+    page = Browser(browser, stack.metering_url)
+    try:
+        browser.delete_all_cookies()
+        page.open("/console/login")
+        page.until_state("ready")
+        page.type("login-email", owner)
+        page.type("login-password", password)
+        page.el("login-button").click()
+        page.until_path("/dashboard")
+        page.open("/console/members")
+        page.until_state("ready")
+        org_id = page.text("org-id")
+        assert org_id.startswith("org_") and page.text("oidc-status") == "off"
+        page.type("oidc-issuer", provider.issuer)
+        page.type("oidc-client", provider.client_id)
+        page.type("oidc-domain", "corp.example")
+        page.el("oidc-button").click()
+        page.until_text("oidc-status", "on")
+        page.shot("sso-settings")
+        page.el("sign-out").click()
+        page.until_path("/console/login")
+
+        # The colleague: organisation id, then the provider, then back on the dashboard.
+        page.until_state("ready")
+        browser.find_element(page.By.CSS_SELECTOR, "details summary").click()
+        page.type("sso-org", org_id)
+        page.el("sso-button").click()
+        page.until_path("/dashboard")
+        page.until_state("ready")
+        assert "developer" in page.until_text("who", "acct_")
+        assert {"/.well-known/openid-configuration", "/authorize", "/token", "/jwks"} <= set(provider.requests)
+        session = {c["name"]: c["value"] for c in browser.get_cookies()}
+        who = httpx.get(f"{api}/session", headers={"cookie": f"tollgate_session={session['tollgate_session']}"}, timeout=30).json()[
+            "session"
+        ]
+        assert (who["email"], who["org_name"], who["role"], who["via"]) == (provider.user["email"], "SSO Org", "developer", "oidc")
+    finally:
+        provider.stop()

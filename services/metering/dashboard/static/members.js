@@ -85,6 +85,28 @@ async function load() {
   document.body.dataset.state = "ready";
 }
 
+async function loadOidc() {
+  const org = await call(`${API}/org`);
+  $("oidc-issuer").value = org.oidc_issuer || "";
+  $("oidc-client").value = org.oidc_client_id || "";
+  $("oidc-domain").value = org.oidc_email_domain || "";
+  $("oidc-role").value = org.oidc_default_role || "developer";
+  $("oidc-status").textContent = org.oidc_issuer ? "on" : "off";
+}
+
+function bindOidc() {
+  $("oidc-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(async () => {
+      await call(`${API}/org/oidc`, { method: "POST", body: {
+        issuer: $("oidc-issuer").value.trim(), client_id: $("oidc-client").value.trim(),
+        email_domain: $("oidc-domain").value.trim(), default_role: $("oidc-role").value,
+      } });
+      await loadOidc();
+    });
+  });
+}
+
 async function main() {
   let session;
   try {
@@ -100,6 +122,9 @@ async function main() {
   $("org-account").textContent = state.me.account_id;
   $("my-role").textContent = state.me.role;
   for (const node of document.querySelectorAll(".manage-only")) node.hidden = !MANAGERS.has(state.me.role);
+  for (const node of document.querySelectorAll(".owner-only")) node.hidden = state.me.role !== "owner";
+  $("org-id").textContent = state.me.org_id;
+  if (state.me.role === "owner") await loadOidc();
   $("members-main").hidden = false;
   const mine = (await call(`${API}/orgs`).catch(() => ({ orgs: [] }))).orgs || [];
   if (mine.length > 1) {
@@ -124,6 +149,7 @@ async function main() {
       banner("");
     });
   });
+  bindOidc();
   $("team-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act(async () => {
