@@ -128,6 +128,8 @@ def stack(tmp_path_factory) -> Stack:
             "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
             "TOLLGATE_LOG_LEVEL": "debug",
             "TOLLGATE_PAYMENT_WEBHOOK_SECRET": PAYMENT_WEBHOOK_SECRET,  # the console's payment webhook (tests/e2e/test_console_billing.py)
+            "TOLLGATE_FREE_QUOTA_MICROS": "1000000",  # a registered user's free quota (tests/e2e/test_identity.py)
+            "TOLLGATE_REGISTER_MAX_PER_ADDR": "10000",  # every test registers from 127.0.0.1
             BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
         },
         log_to_files=True,

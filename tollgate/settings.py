@@ -35,6 +35,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     trial_credit_micros: int = 0  # free credit granted to every new account (ledger kind "trial")
     lease_ttl_s: float = 60.0  # a balance lease not renewed for this long stops reserving
     lease_settle_s: float = 300.0  # a returned lease keeps reserving its reported spend until debited, at most this long
+    # identity (users, sessions, mail): see services/accounts/identity_service.py
+    free_quota_micros: int = 0  # credited once per verified email to the organisation its user registered
+    public_url: str = ""  # the console's base URL in mailed links; default http://<metering_host>:<metering_port>
+    smtp_url: str = ""  # smtp://[user:password@]host[:port][?starttls=1] or smtps://…; "" = write mails to outbox_dir
+    outbox_dir: str = ""  # default <data_dir>/outbox
+    mail_from: str = "Tollgate <no-reply@tollgate.local>"
+    session_ttl_s: float = 7 * 86_400.0
+    session_cookie_secure: bool = True  # browsers accept Secure cookies on http://localhost and 127.0.0.1 too
+    login_window_s: float = 900.0  # login throttling: failed sign-ins counted per window ...
+    login_max_failures_email: int = 5  # ... per email address
+    login_max_failures_addr: int = 30  # ... per client address
+    register_max_per_addr: int = 20  # registrations from one client address per login window
+    web_rpm_limit: int = 120  # console requests per minute per signed-in user
 
     router_addr: str = "127.0.0.1:15052"
     router_metrics_port: int = 0
@@ -135,6 +148,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         from tollgate.credentials import TOKEN_FILE, load_or_create_token
 
         return self.admin_token or load_or_create_token(self.data_path / TOKEN_FILE)
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.outbox_dir).resolve() if self.outbox_dir else self.data_path / "outbox"
+
+    @property
+    def console_url(self) -> str:
+        return (self.public_url or f"http://{self.metering_host}:{self.metering_port}").rstrip("/")
 
     @property
     def clickhouse(self) -> str:

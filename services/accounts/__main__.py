@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
+from services.accounts import identity_wiring
 from services.accounts.access import Access
 from services.accounts.billing import BillingService
 from services.accounts.billing_store import BillingStore
@@ -48,6 +49,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
             BillingService(BillingStore(store), notifier, access, pepper=settings.key_hash_pepper), server
         )
         grpc_health.register(server)
+        identity_wiring.register(server, store, settings)
 
     await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])
     ledger = ledger_metrics(registry)

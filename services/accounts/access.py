@@ -2,7 +2,10 @@
 
 The admin credential opens everything (operators, the CLI, the edges and metering hold
 it). A user's API key opens the methods in ``USER_METHODS``, scoped to its own account:
-it may leave ``account_id`` empty, and naming another account is refused (403).
+it may leave ``account_id`` empty, and naming another account is refused (403). A console
+session token (``tgs_…``, see services/accounts/identity_service.py) opens the same methods for
+its organisation's account, each as far as the member's role allows
+(``tollgate.identity.ACCOUNTS_METHOD_ACTIONS``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hmac
 from dataclasses import dataclass
 
 from services.accounts.store import KeyRow, SqlStore, now_ms
-from tollgate import keys
+from tollgate import identity, keys
 from tollgate.credentials import presented
 from tollgate.errors import BadRequest, Forbidden, Unauthorized
 
@@ -100,6 +103,8 @@ class Access:
             raise Unauthorized("This call needs 'authorization: Bearer <admin token or API key>' metadata.", code="missing_credential")
         if hmac.compare_digest(credential.encode(), self._admin):
             return Caller(admin=True)
+        if identity.looks_like(credential, identity.SESSION_PREFIX):
+            return await self._session_caller(credential, method)
         if not keys.looks_like_key(credential):
             raise Unauthorized("The credential is not valid.", code="invalid_credential")
         if method not in user_methods:
@@ -112,3 +117,19 @@ class Access:
                 "This account is suspended; its keys cannot manage it until an operator reactivates it.", code="account_suspended"
             )
         return Caller(admin=False, account_id=found.account.id, key=found.key)
+
+    async def _session_caller(self, token: str, method: str) -> Caller:
+        from services.accounts.identity_store import IdentityStore  # the identity tables live beside the accounts ones
+
+        session = await IdentityStore(self._store).session(identity.hash_token(token))
+        if session is None:
+            raise Unauthorized("Your session has ended; sign in again.", code="session_expired")
+        action = identity.ACCOUNTS_METHOD_ACTIONS.get(method)
+        if action is None:
+            raise Forbidden(f"{method} needs the admin credential.", code="admin_required")
+        if not identity.allowed(session.member.role, action):
+            raise Forbidden(f"Your role ({session.member.role}) may not do this ({action}).", code="role_forbidden")
+        account = await self._store.get_account(session.org.account_id)
+        if account is not None and account.status != "active" and action.endswith(".manage"):
+            raise Forbidden("This account is suspended; it cannot be changed until an operator reactivates it.", code="account_suspended")
+        return Caller(admin=False, account_id=session.org.account_id)

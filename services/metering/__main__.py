@@ -14,12 +14,14 @@ from services.metering.auth import Authorizer
 from services.metering.console import billing as console_billing
 from services.metering.console import channels as console_channels
 from services.metering.console import playground as console_playground
+from services.metering.console.identity import IdentityConsole
 from services.metering.consumer import IngestMetrics, consume, watch_lag
+from services.metering.sessions import SessionResolver
 from services.metering.shards import Assignment
 from services.metering.store import UsageStore
 from tollgate import bus, credentials, events, health, lifecycle, notices
 from tollgate.metrics import serve_metrics
-from tollgate.rpc import accounts_pb2_grpc
+from tollgate.rpc import accounts_pb2_grpc, identity_pb2_grpc
 from tollgate.settings import Settings
 from tollgate.telemetry import Log
 
@@ -47,7 +49,10 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     serve_metrics(registry, settings.metering_metrics_port, settings.metrics_host)
     accounts = credentials.aio_channel(settings.accounts_addr, settings.admin_credential)
     stack.push_async_callback(accounts.close)
-    auth = Authorizer(settings.admin_credential, accounts_pb2_grpc.AccountsStub(accounts), pepper=settings.key_hash_pepper)
+    sessions = SessionResolver(identity_pb2_grpc.IdentityStub(accounts), web_rpm=settings.web_rpm_limit)  # console cookies
+    auth = Authorizer(
+        settings.admin_credential, accounts_pb2_grpc.AccountsStub(accounts), pepper=settings.key_hash_pepper, sessions=sessions
+    )
     control = notices.NoticeFeed(
         {events.KEY_REVOKED_SUBJECT: auth.on_key_changed, events.KEY_UPDATED_SUBJECT: auth.on_key_changed}, on_gap=auth.forget_all, log=log
     )
@@ -61,7 +66,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         "usage-consumer",
     )
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics, assignment), "lag-watch")
-    accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
+    accounts_api = AccountsApi(
+        settings.accounts_addr, sessions=sessions
+    )  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
     readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back
@@ -74,6 +81,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     stack.push_async_callback(channels.close)
     routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
     routes += [*billing.handlers(), *playground.handlers(), *channels.handlers()]
+    identity_console = IdentityConsole(settings, sessions)  # register, sign in, members & roles (/console/api/identity)
+    stack.push_async_callback(identity_console.close)
+    routes += identity_console.handlers()
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts

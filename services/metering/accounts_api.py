@@ -30,7 +30,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from services.metering.auth import bearer
-from tollgate import credentials, error_bodies
+from services.metering.sessions import SessionResolver, cookie_credential
+from tollgate import credentials, error_bodies, identity
 from tollgate.errors import BadRequest, TollgateError, Unauthorized, from_grpc
 from tollgate.protojson import to_data  # the same JSON as `tollgate --json`
 from tollgate.rpc import accounts_pb2 as pb
@@ -63,7 +64,7 @@ def error_response(err: TollgateError) -> Response:
 
 def presented_credential(request: Request) -> str:
     """The caller's credential, as metering's own API reads it; never logged, only passed on."""
-    credential = bearer(request)
+    credential = bearer(request) or cookie_credential(request)  # a console session's token, CSRF-checked
     if not credential:
         raise Unauthorized("Sign in: send 'Authorization: Bearer <API key or admin token>'.", code="missing_credential")
     return credential
@@ -96,7 +97,8 @@ class AccountsApi:
     """Owns one gRPC channel to the accounts service, opened on first use (inside the
     server's event loop) and closed by ``close``. Holds no credential of its own."""
 
-    def __init__(self, accounts_addr: str, timeout_s: float = 10.0):
+    def __init__(self, accounts_addr: str, timeout_s: float = 10.0, sessions: SessionResolver | None = None):
+        self._sessions = sessions  # console sessions' web limit
         self._addr = accounts_addr
         self._timeout_s = timeout_s
         self._channel: grpc.aio.Channel | None = None
@@ -116,6 +118,8 @@ class AccountsApi:
         becomes JSON. gRPC and input errors become the error JSON, never an exception."""
         try:
             credential = presented_credential(request)
+            if self._sessions is not None and credential.startswith(identity.SESSION_PREFIX):
+                self._sessions.hit(credential)
             try:
                 message = await build()
             except (ValueError, TypeError) as exc:  # e.g. a number out of the field's range

@@ -109,7 +109,8 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
     @get("/v1/whoami")
     async def whoami(request: Request) -> dict[str, Any]:
         viewer = await auth.viewer(request)
-        return {"admin": viewer.admin, "account_id": viewer.account_id}
+        session = {"user_id": viewer.user_id, "org_id": viewer.org_id, "role": viewer.role, "member_id": viewer.member_id}
+        return {"admin": viewer.admin, "account_id": viewer.account_id, **(session if viewer.user_id else {})}
 
     @get("/v1/usage")
     async def usage(

@@ -1,27 +1,47 @@
 """Who is asking metering: the admin credential sees every account; an API key sees only
-its own account's rows (resolved through the accounts service, cached briefly)."""
+its own account's rows (resolved through the accounts service, cached briefly); a console
+session (cookie, see ``sessions``) sees its organisation's account, with its user, member and
+role, CSRF-checked on unsafe methods and held to the web limit (120 requests a minute)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from litestar import Request
 
-from tollgate import errors, events
+from tollgate import errors, events, identity
 from tollgate.cache import CachedLookup
 from tollgate.credentials import bearer_token
 from tollgate.errors import Forbidden, Unauthorized
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 
+if TYPE_CHECKING:
+    from services.metering.sessions import SessionResolver
+
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
     admin: bool
     account_id: str = ""
+    # a console session's (empty for an API key or the admin token)
+    user_id: str = ""
+    org_id: str = ""
+    role: str = ""
+    member_id: str = ""
+
+    def may(self, action: str) -> bool:
+        """Whether this viewer may do ``action`` (``tollgate.identity.PERMISSIONS``): the admin and
+        an API key (which acts as its account) may; a console session as its member's role allows."""
+        return self.admin or not self.role or identity.allowed(self.role, action)
+
+    def require(self, action: str) -> None:
+        if not self.may(action):
+            raise Forbidden(f"Your role ({self.role}) may not do this ({action}).", code="role_forbidden")
 
     def scope(self, requested: str | None) -> str | None:
         """The account a query covers: the admin's choice (None = all accounts), or the key's own."""
@@ -47,7 +67,10 @@ class Authorizer:
     """Keys are cached by their hash as accounts stores it (``pepper`` = ``TOLLGATE_KEY_HASH_PEPPER``),
     so a KeyRevoked or KeyUpdated notice (``tollgate/notices.py``) drops the key at once."""
 
-    def __init__(self, admin_token: str, stub: pb_grpc.AccountsStub, *, ttl: float = 30.0, pepper: str = ""):
+    def __init__(
+        self, admin_token: str, stub: pb_grpc.AccountsStub, *, ttl: float = 30.0, pepper: str = "", sessions: SessionResolver | None = None
+    ):
+        self.sessions = sessions
         self._admin = admin_token.encode()
         self._pepper = pepper.encode()
         self._stub = stub
@@ -57,6 +80,14 @@ class Authorizer:
 
     async def viewer(self, request: Request) -> Viewer:
         credential = bearer(request)
+        if not credential and self.sessions is not None:
+            from services.metering.sessions import cookie_credential
+
+            token = cookie_credential(request)
+            if token:
+                info = await self.sessions.session(token)
+                self.sessions.hit(token)
+                return Viewer(False, info.account_id, info.user_id, info.org_id, info.role, info.member_id)
         if not credential:
             raise Unauthorized("Sign in with 'Authorization: Bearer <API key or admin token>'.", code="missing_api_key")
         if hmac.compare_digest(credential.encode(), self._admin):

@@ -1,5 +1,6 @@
 """Canaries: a prompt string sent through every public endpoint (streaming or not, answered,
-refused or broken), an API key that fails authentication and the provider secret must
+refused or broken), an API key that fails authentication, the provider secret and a console
+user's password (with the session, CSRF and mailed tokens of that user's walk) must
 appear in no log line (at debug level), no NATS or ClickHouse file and no exported span.
 The logs themselves are JSON lines; the edge's carry the request id and the trace id."""
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e import busutil
+from tests.e2e.identity_util import identity_walk
 from tests.e2e.otlp import Collector
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
@@ -84,6 +86,7 @@ def canaries() -> dict[str, str]:
         "provider_key": _canary("provider"),
         "webhook_secret": "whsec_" + _canary("webhook"),  # the payment webhook's signing secret
         "code_guess": _canary("code"),  # a wrong redemption code typed on the Billing page
+        "password": _canary("password"),
     }
 
 
@@ -299,6 +302,8 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
 
     minted = _console(stack, key, canaries)  # the console: codes, the webhook, the playground
 
+    # Console identity: a password, session, CSRF and mailed tokens (tests/e2e/identity_util.py).
+    sign_in_secrets, mailed = identity_walk(stack, canaries["password"], secrets.token_hex(3))
     for request_id in metered:
         busutil.find_event(stack.settings.nats_url, request_id)
     busutil.wait_consumers_idle(stack.settings.nats_url)
@@ -321,6 +326,12 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     for code in minted:  # redemption codes: hashes only, redeemed or not
         for variant in (code, code.replace("-", "")):
             assert not any(variant.encode() in data for data in contents.values()), "a redemption code was persisted or logged"
+    for what, value in sign_in_secrets.items():
+        leaks = [str(p.relative_to(stack.data_dir)) for p, data in contents.items() if value.encode() in data]
+        assert not leaks, f"a {what} was found in {leaks}"
+    for what, value in mailed.items():  # a mailed link's token is in its mail, and nowhere else
+        leaks = [str(p.relative_to(stack.data_dir)) for p, data in contents.items() if value.encode() in data and "outbox" not in p.parts]
+        assert not leaks, f"a {what} was found in {leaks}"
 
     # The services log JSON lines, at debug level here; the edge's request lines carry the request id and trace id.
     logs = stack.data_dir / "logs"

@@ -1,5 +1,7 @@
 // The metering JSON API, the signed-in credential, and how numbers are shown.
 
+import { csrfToken } from "./session.js";
+
 const CREDENTIAL = "tollgate.credential";
 
 export const credential = {
@@ -18,8 +20,11 @@ export class ApiError extends Error {
 }
 
 // The headers that present the signed-in credential (one place: every console request uses them).
-export function authHeaders(token) {
-  return { Authorization: `Bearer ${token || credential.get()}` };
+// A key or admin token goes as a bearer; a console session (cookie) sends its CSRF token on every unsafe request.
+export function authHeaders(token, method = "GET") {
+  const bearer = token || credential.get();
+  if (bearer) return { Authorization: `Bearer ${bearer}` };
+  return method !== "GET" && csrfToken() ? { "x-csrf-token": csrfToken() } : {};
 }
 
 // GET (or POST with `body`) a JSON endpoint with the credential; `params` skips empty values.
@@ -29,7 +34,7 @@ export async function api(path, { params = {}, method = "GET", body, token } = {
     if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
   }
   const url = query.toString() ? `${path}?${query}` : path;
-  const headers = { ...authHeaders(token), Accept: "application/json" };
+  const headers = { ...authHeaders(token, method), Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",

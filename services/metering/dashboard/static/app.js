@@ -8,6 +8,7 @@ import * as charts from "./charts.js";
 import "./codes.js";
 import { loadModules, registerPage, registry } from "./console.js";
 import "./playground.js";
+import { hasSession, signOutSession } from "./session.js";
 import * as usage from "./usage.js";
 
 // The dashboard's panels, loaded together by refresh(): their pages need nothing more.
@@ -122,7 +123,8 @@ async function enter(ctx) {
   const who = await api("/v1/whoami");
   ctx.admin = Boolean(who.admin);
   ctx.ownAccount = who.account_id || "";
-  $("who").textContent = ctx.admin ? "admin" : ctx.ownAccount;
+  $("who").textContent = ctx.admin ? "admin" : who.role ? `${who.role} · ${ctx.ownAccount}` : ctx.ownAccount;
+  $("members-link").hidden = !who.role;
   $("account-picker").hidden = !ctx.admin;
   if (ctx.admin) await run(ctx, "accounts", loadAccounts);
   await run(ctx, "modules", loadModules);
@@ -142,7 +144,12 @@ async function openPage(ctx, settle = true) {
   if (settle && generation === ctx.generation) document.body.dataset.state = "ready";
 }
 
-function signOut(message) {
+async function signOut(message) {
+  if (!credential.get() && hasSession()) {
+    await signOutSession(); // a console session: end it on the server too
+    window.location.assign("/console/login");
+    return;
+  }
   credential.clear();
   sessionStorage.setItem("tollgate.signout", message);
   window.location.reload(); // drops every figure of the old session
@@ -200,7 +207,7 @@ async function main() {
   const farewell = sessionStorage.getItem("tollgate.signout");
   sessionStorage.removeItem("tollgate.signout");
   if (farewell) $("signin-error").textContent = farewell;
-  if (!credential.get()) {
+  if (!credential.get() && !hasSession()) {
     document.body.dataset.state = "signed-out";
     $("credential").focus();
     return;

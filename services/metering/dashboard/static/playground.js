@@ -77,7 +77,7 @@ async function send(ctx, chat) {
   try {
     const response = await fetch(`/console/api/playground/chat${query}`, {
       method: "POST", cache: "no-store", body: JSON.stringify(body),
-      headers: { ...authHeaders(), "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: { ...authHeaders("", "POST"), "Content-Type": "application/json", Accept: "text/event-stream" },
     });
     answer.dataset.requestId = response.headers.get("x-request-id") || "";
     if (!response.ok) {
