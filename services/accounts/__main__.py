@@ -7,13 +7,14 @@ from contextlib import AsyncExitStack
 from prometheus_client import CollectorRegistry
 
 from services.accounts.access import Access
+from services.accounts.budgets import BudgetsService
 from services.accounts.consumer import consume, ledger_metrics, watch_lag
 from services.accounts.notices import Notifier, Outbox
 from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
 from tollgate import bus, health, lifecycle, notices
 from tollgate.metrics import GrpcMetrics, serve_metrics
-from tollgate.rpc import accounts_pb2, accounts_pb2_grpc
+from tollgate.rpc import accounts_pb2, accounts_pb2_grpc, budgets_pb2_grpc
 from tollgate.settings import Settings
 from tollgate.telemetry import Log
 
@@ -40,6 +41,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
 
     def register(server) -> None:
         accounts_pb2_grpc.add_AccountsServicer_to_server(service, server)
+        budgets_pb2_grpc.add_BudgetsServicer_to_server(BudgetsService(store, notifier, access), server)
         grpc_health.register(server)
 
     await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])
