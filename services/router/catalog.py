@@ -55,6 +55,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.router import groups as pricing_groups
 from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 from tollgate.ordering import by_priority
@@ -195,6 +196,7 @@ class CatalogFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     health: HealthConfig = HealthConfig()
     models: list[Model] = []
     channels: list[ChannelSpec] = []
+    groups: list[pricing_groups.GroupSpec] = []  # pricing groups: services/router/groups.py
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class Catalog:
     # Every file this catalog came from (or would change it by appearing), with the digest of
     # what was read (None = absent): the reload watcher compares against these.
     sources: tuple[tuple[Path, str | None], ...] = ()
+    groups: dict[str, pricing_groups.Group] = field(default_factory=lambda: {pricing_groups.DEFAULT: pricing_groups.IMPLICIT_DEFAULT})
 
     def resolve(self, name: str) -> Model | None:
         canonical = self.names.get(name)
@@ -377,7 +380,13 @@ def parse(data: bytes, version: int, *, base_dir: Path | None = None, vendors: d
         channels.append(_check_channel(spec, models, vendors))
     if not channels:
         raise CatalogError("the catalog routes to nothing: no channel serves any model")
-    return Catalog(models=models, channels=channels, version=version, names=names, health=raw.health, vendors=vendors, sources=sources)
+    try:
+        groups = pricing_groups.build(raw.groups, {m.id: [m.id, *m.aliases] for m in models.values()})
+    except pricing_groups.GroupError as exc:
+        raise CatalogError(str(exc)) from None
+    return Catalog(
+        models=models, channels=channels, version=version, names=names, health=raw.health, vendors=vendors, sources=sources, groups=groups
+    )
 
 
 def load(path: Path, version: int = 1) -> Catalog:
