@@ -61,8 +61,7 @@ def capped_chain(db, key_id: str, account_id: str = "") -> list[Cap]:
     if account_id and not any(r[0] == key_id and r[1] == account_id for r in rows):
         raise NotFound(f"no key {key_id!r} in account {account_id!r}")
     chain = [Cap(r[0], int(r[2]), int(r[3])) for r in rows if r[2] or r[3]]
-    owners = {(scope, r[1], subject) for r in rows for scope, subject in zip(BUDGET_SCOPES, (r[4], r[5]), strict=True) if subject}
-    for scope, owner_account, subject in sorted(owners):
+    for scope, owner_account, subject in _owners(rows):
         found = db.execute(
             "SELECT day_micros, month_micros FROM budgets WHERE account_id = ? AND scope = ? AND subject_id = ?",
             (owner_account, scope, subject),
@@ -72,9 +71,17 @@ def capped_chain(db, key_id: str, account_id: str = "") -> list[Cap]:
     return chain
 
 
+def _owners(rows) -> list[tuple[str, str, str]]:
+    """(scope, account, member or team id) of every member and team the chain's keys belong to."""
+    return sorted({(scope, r[1], subject) for r in rows for scope, subject in zip(BUDGET_SCOPES, (r[4], r[5]), strict=True) if subject})
+
+
 def add_spend(db, key_id: str, cost: int, day: int, month: int) -> None:
-    """Count a debit against the key and every capped key above it (in the debit's transaction)."""
-    targets = {key_id, *(cap.key_id for cap in capped_chain(db, key_id))}
+    """Count a debit against the key, every capped key above it and every member and team
+    those keys belong to (in the debit's transaction). Members' and teams' spend is counted
+    whether or not they have a budget yet, so a budget set mid-period sees what was spent."""
+    rows = list(db.execute(_CHAIN, (key_id,)))
+    targets = {key_id, *(r[0] for r in rows if r[2] or r[3]), *(budget_id(*owner) for owner in _owners(rows))}
     for target in sorted(targets):
         for period in periods(day, month):
             db.execute(

@@ -110,3 +110,16 @@ async def test_budget_and_group_calls_check_their_input_and_caller(served) -> No
     assert (await budgets.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=a, group="vip"))).group == "vip"
     assert (await served.stub.Authenticate(pb.AuthenticateRequest(key=user.secret))).price_group == "vip"
     assert (await served.stub.GetAccount(pb.GetAccountRequest(account_id=a))).price_group == "vip"
+
+
+async def test_a_budget_set_mid_period_counts_what_was_spent_before_it(served) -> None:
+    store = served.store
+    a, key, budgets = await setup(served)
+    k = await key("mem_1", "team_y")
+    await store.apply(a, "usage", -600, "usage:early", now_ms(), key_id=k.key.key_id)
+    await budgets.SetBudget(bpb.SetBudgetRequest(account_id=a, scope="team", subject_id="team_y", day_micros=1_000))
+    (listed,) = (await budgets.ListBudgets(bpb.ListBudgetsRequest(account_id=a))).budgets
+    assert (listed.spent_day_micros, listed.spent_month_micros) == (600, 600)
+    assert (await served.stub.Authenticate(pb.AuthenticateRequest(key=k.secret))).budget_room_micros == 400
+    lease = await store.acquire_lease(a, "", 1_000, 1, "edge-a", k.key.key_id)
+    assert (lease.granted_now, lease.limited_by) == (400, "budget")

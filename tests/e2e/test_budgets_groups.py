@@ -1,0 +1,174 @@
+"""Issue 17, budgets and pricing groups, through the running stack and real clients:
+
+- a member's budget stops their keys with 402 ``budget_exceeded`` through leases: many
+  concurrent requests on two edges and two keys of the member are debited at most the
+  budget, and every 200 is one ledger debit and one usage row;
+- a pricing group (tests/data/catalog_groups.toml: ``vip``, ×2.5, sim-1 and embed-*) shows
+  only its models on every door's model list, bills the catalog's prices times its
+  multiplier (``price_version`` says ``+group:vip``), and answers a model outside it like
+  the seed: 503 ``{"error": {"code": "model_not_found", "message": "No available channel
+  for model X under group vip", "type": "new_api_error"}}`` (the Anthropic and Gemini doors
+  in their own shapes).
+"""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.test_balance import PRICE_IN, PRICE_OUT, eventually, usage_debits
+from tests.e2e.test_spend_caps import settled, storm
+from tollgate import credentials
+from tollgate.pricing import cost_micros
+from tollgate.rpc import accounts_pb2 as pb
+from tollgate.rpc import budgets_pb2 as bpb
+from tollgate.rpc import budgets_pb2_grpc
+
+BUDGET = 10_000  # $0.01 a day for the member
+
+
+@pytest.fixture(scope="module")
+def budgets(stack, admin_token: str):
+    with credentials.channel(stack.settings.accounts_addr, admin_token) as channel:
+        yield budgets_pb2_grpc.BudgetsStub(channel)
+
+
+def org(accounts) -> str:
+    account = accounts.CreateAccount(pb.CreateAccountRequest(name="org", initial_balance_micros=10_000_000, skip_trial_credit=True))
+    return account.account_id
+
+
+def key(accounts, account_id: str, member: str = "", team: str = "") -> pb.CreatedKey:
+    return accounts.CreateKey(pb.CreateKeyRequest(account_id=account_id, rpm_limit=-1, member_id=member, team_id=team))
+
+
+def test_a_member_budget_stops_their_keys_with_402_on_two_edges(stack, accounts, budgets):
+    account_id = org(accounts)
+    mine = [key(accounts, account_id, "mem_dev", "team_a"), key(accounts, account_id, "mem_dev", "team_a")]
+    colleague = key(accounts, account_id, "mem_other", "team_a")
+    budgets.SetBudget(bpb.SetBudgetRequest(account_id=account_id, scope="member", subject_id="mem_dev", day_micros=BUDGET))
+    urls = [stack.edge_url, f"http://127.0.0.1:{stack.ports.edge2}/v1"]
+    results = storm(urls, [k.secret for k in mine], 100)
+    succeeded = [r for r in results if isinstance(r, int)]
+    refused = [r for r in results if not isinstance(r, int)]
+    assert set(refused) == {"402 budget_exceeded"}, set(refused)
+    assert len(succeeded) >= 5 and len(succeeded) + len(refused) == 100
+    debits = settled(stack, accounts, account_id, succeeded)  # 200s = ledger debits = usage rows
+    # The bound (docs/balance-leases.md): budget + Σ (actual − hold)⁺ + lapsed leases' undebited
+    # spend; both extra terms are 0 here, so within "budget + one lease" with room to spare.
+    assert sum(debits) <= BUDGET, f"{sum(debits)} µUSD debited against a budget of {BUDGET}"
+    listed = {b.subject_id: b for b in budgets.ListBudgets(bpb.ListBudgetsRequest(account_id=account_id)).budgets}
+    assert listed["mem_dev"].spent_day_micros == sum(debits) and listed["mem_dev"].day_micros == BUDGET
+    print(f"member budget {BUDGET} µUSD: {len(succeeded)} succeeded ({sum(debits)} µUSD), {len(refused)} got 402")
+
+    # The 402 is OpenAI's shape, with a message that says what to do.
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=mine[0].secret, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=50)
+    assert err.value.status_code == 402
+    assert err.value.body["code"] == "budget_exceeded" and err.value.body["type"] == "insufficient_quota"
+    assert "budget" in err.value.body["message"]
+    # Another member of the same account and team is not stopped by it...
+    other = openai.OpenAI(base_url=stack.edge_url, api_key=colleague.secret, max_retries=0)
+    assert other.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5).usage
+    # ...until their team's budget, already spent by mem_dev, covers them too.
+    budgets.SetBudget(bpb.SetBudgetRequest(account_id=account_id, scope="team", subject_id="team_a", day_micros=sum(debits)))
+    with pytest.raises(openai.APIStatusError) as team_err:
+        eventually(
+            lambda: other.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5) and None
+        )
+    assert team_err.value.status_code == 402 and team_err.value.body["code"] == "budget_exceeded"
+    # Raising the member's budget (and lifting the team's) lets the member go on.
+    budgets.SetBudget(bpb.SetBudgetRequest(account_id=account_id, scope="team", subject_id="team_a"))
+    budgets.SetBudget(bpb.SetBudgetRequest(account_id=account_id, scope="member", subject_id="mem_dev", day_micros=10 * BUDGET))
+    answer = eventually(lambda: _try(client))
+    assert answer.usage.completion_tokens == 50
+
+
+def _try(client: openai.OpenAI):
+    try:
+        return client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=50)
+    except openai.APIStatusError:
+        return None
+
+
+def test_a_pricing_group_shows_its_models_bills_its_prices_and_refuses_the_rest(stack, accounts, budgets):
+    account_id = org(accounts)
+    k = key(accounts, account_id)
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=k.secret, max_retries=0)
+    assert "sim-failover" in {m.id for m in client.models.list()}  # default group: every model
+    budgets.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=account_id, group="vip"))
+    assert accounts.GetAccount(pb.GetAccountRequest(account_id=account_id)).price_group == "vip"
+
+    # /v1/models on every door: only the group's models.
+    def group_list() -> set[str] | None:
+        ids = {m.id for m in client.models.list()}
+        return ids if "sim-failover" not in ids else None
+
+    shown = eventually(group_list)
+    assert {"sim-1", "embed-1"} <= shown and not any(m.startswith(("sim-", "contract-", "fault-")) and m != "sim-1" for m in shown), shown
+    base = stack.edge_url.removesuffix("/v1")
+    anthropic_list = httpx.get(stack.edge_url + "/models", headers={"x-api-key": k.secret, "anthropic-version": "2023-06-01"}).json()
+    assert {m["id"] for m in anthropic_list["data"]} <= shown and "sim-1" in {m["id"] for m in anthropic_list["data"]}
+    gemini_list = httpx.get(base + "/gemini/v1beta/models", params={"pageSize": 1000}, headers={"x-goog-api-key": k.secret}).json()
+    assert {m["name"].removeprefix("models/") for m in gemini_list["models"]} == shown
+
+    # A model in the group: billed at the catalog's price × 2.5, the group in price_version.
+    raw = client.chat.completions.with_raw_response.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    answer = raw.parse()
+    expected = cost_micros(answer.usage.prompt_tokens, answer.usage.completion_tokens, PRICE_IN * 2_500_000, PRICE_OUT * 2_500_000)
+    assert expected > cost_micros(answer.usage.prompt_tokens, answer.usage.completion_tokens, PRICE_IN * 10**6, PRICE_OUT * 10**6)
+    assert eventually(lambda: usage_debits(accounts, account_id)) == [expected]
+    request_id = raw.headers["x-request-id"]
+    row = eventually(
+        lambda: (
+            (r := httpx.get(f"{stack.metering_url}/v1/requests/{request_id}", headers=stack.admin_headers)).status_code == 200 and r.json()
+        )
+    )
+    assert (row["price_version"], row["cost_micros"]) == ("test-1+group:vip", expected)
+
+    # A model outside the group: the seed's answer, in each door's shape.
+    message = "No available channel for model sim-failover under group vip"
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="sim-failover", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+    assert err.value.status_code == 503
+    assert {k: err.value.body[k] for k in ("code", "message", "type")} == {
+        "code": "model_not_found",
+        "message": message,
+        "type": "new_api_error",
+    }
+    raw_openai = httpx.post(
+        stack.edge_url + "/chat/completions",
+        headers={"authorization": f"Bearer {k.secret}"},
+        json={"model": "sim-failover", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert raw_openai.status_code == 503
+    assert raw_openai.json()["error"] | {"param": None} == {
+        "code": "model_not_found",
+        "message": message,
+        "type": "new_api_error",
+        "param": None,
+    }
+    anthropic_answer = httpx.post(
+        stack.edge_url + "/messages",
+        headers={"x-api-key": k.secret, "anthropic-version": "2023-06-01"},
+        json={"model": "sim-failover", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert anthropic_answer.status_code == 503
+    assert anthropic_answer.json() == {"type": "error", "error": {"type": "overloaded_error", "message": message}}
+    gemini_answer = httpx.post(
+        base + "/gemini/v1beta/models/sim-failover:generateContent",
+        headers={"x-goog-api-key": k.secret},
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
+    assert gemini_answer.status_code == 503
+    assert gemini_answer.json() == {"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}
+    # Nothing was billed for the refusals; an unknown model is still the providers' 404.
+    assert usage_debits(accounts, account_id) == [expected]
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+
+    # Back in the default group: every model, the catalog's prices.
+    budgets.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=account_id, group="default"))
+    assert eventually(lambda: "sim-failover" in {m.id for m in client.models.list()})
