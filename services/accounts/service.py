@@ -222,13 +222,22 @@ class AccountsService(pb_grpc.AccountsServicer):
         )
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
-    async def _insert_key(self, account_id: str, name: str, *settings, parent_key_id: str = "", **owners: str) -> tuple[str, KeyRow]:
+    async def _insert_key(
+        self, account_id: str, name: str, *settings, parent_key_id: str = "", member_id: str = "", team_id: str = ""
+    ) -> tuple[str, KeyRow]:
         """``parent_key_id``: the key whose caps the new key's spend also counts against (the
         user key that created it, or the key it replaces)."""
         secret = keys.new_key()
         digest = keys.hash_key(secret, self._pepper)
         row = await self._store.create_key(
-            account_id, name, keys.display_prefix(secret), digest, *settings, parent_key_id=parent_key_id, **owners
+            account_id,
+            name,
+            keys.display_prefix(secret),
+            digest,
+            *settings,
+            parent_key_id=parent_key_id,
+            member_id=member_id,
+            team_id=team_id,
         )
         return secret, row
 
