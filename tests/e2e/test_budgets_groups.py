@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import openai
 import pytest
 
 from tests.e2e.test_balance import PRICE_IN, PRICE_OUT, eventually, usage_debits
+from tests.e2e.test_cli import chat, cli, fails, new_account, tollgate, tollgate_json
 from tests.e2e.test_spend_caps import settled, storm
 from tollgate import credentials
 from tollgate.pricing import cost_micros
@@ -172,3 +175,33 @@ def test_a_pricing_group_shows_its_models_bills_its_prices_and_refuses_the_rest(
     # Back in the default group: every model, the catalog's prices.
     budgets.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=account_id, group="default"))
     assert eventually(lambda: "sim-failover" in {m.id for m in client.models.list()})
+
+
+def test_the_cli_lists_groups_sets_a_group_and_manages_budgets(stack):
+    listed = tollgate(stack, "groups", "list")
+    assert re.search(r"^vip\s+5/2\s+sim-1, embed-\*$", listed, re.M), listed
+    assert re.search(r"^default\s+1\s+\*$", listed, re.M), listed
+    account_id = new_account(stack, "cli-org")
+    assert tollgate(stack, "groups", "set", account_id, "vip").strip() == f"account {account_id} is in group vip"
+    assert tollgate_json(stack, "accounts", "show", account_id)["price_group"] == "vip"
+    assert "No available channel" not in fails(stack, "groups", "set", account_id, "not a group")
+
+    created = tollgate_json(stack, "keys", "create", account_id, "--member", "mem_cli", "--team", "team_cli")
+    assert (created["key"]["member_id"], created["key"]["team_id"]) == ("mem_cli", "team_cli")
+    assert "member mem_cli, team team_cli" in tollgate(stack, "keys", "list", account_id)
+    out = tollgate(stack, "budgets", "set", account_id, "member", "mem_cli", "--day", "0.01", "--month", "2")
+    assert out.strip() == f"member mem_cli of account {account_id}: budget $0.01/day, $2.00/month"
+    assert "--day and/or --month" in cli(stack, "budgets", "set", account_id, "team", "team_cli").stderr
+    assert chat(stack, created["secret"])  # within the budget
+    table = tollgate(stack, "budgets", "list", account_id)
+    assert re.search(r"^member\s+mem_cli\s+\$0\.01\s+\$0\.\d+\s+\$2\.00\s+\$0\.\d+\s+\$0\.\d+$", table, re.M), table
+    as_json = eventually(
+        lambda: (b := tollgate_json(stack, "budgets", "list", account_id)["budgets"]) and b[0].get("spent_day_micros") and b
+    )
+    assert as_json[0]["day_micros"] == 10_000 and as_json[0]["spent_day_micros"] > 0
+    # The member's own key can read its account's budgets, not change them.
+    own = tollgate_json(stack, "budgets", "list", TOLLGATE_API_KEY=created["secret"])["budgets"]
+    assert [b["subject_id"] for b in own] == ["mem_cli"]
+    assert "admin" in fails(stack, "budgets", "set", account_id, "member", "mem_cli", "--day", "100", TOLLGATE_API_KEY=created["secret"])
+    assert tollgate(stack, "budgets", "remove", account_id, "member", "mem_cli").strip().endswith("no budget")
+    assert tollgate(stack, "budgets", "list", account_id).strip() == "no budgets"
