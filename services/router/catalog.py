@@ -37,6 +37,11 @@ models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model nam
 prices = { "gpt-4o" = { input_per_mtok_micros = 2_000_000, version = "2024-09" } }   # optional: this channel's own
                      # price, field by field over the model's (billed when it serves; `sort = "price"` orders by it)
 # api_version = "2024-10-21"   # azure only: deployment URLs (else the v1 API); auth = "entra": the secret is an Entra ID token
+
+[[groups]]           # optional pricing groups (services/router/groups.py); accounts are in "default" unless set
+name = "vip"
+multiplier = "0.8"   # prices × this (an integer, "1.25" or "5/4"); the price version gains "+group:vip"
+models = ["gpt-4o*"] # globs over model ids and aliases: the models the group's accounts see and may use
 ```
 A ``vertex`` channel has ``project`` and ``region`` instead of ``base_url`` (which then only replaces the host:
 ``tollgate.providers.vertex.channel_base_url``) and names its publisher in each upstream model (``anthropic/…``).
