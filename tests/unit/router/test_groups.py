@@ -97,3 +97,19 @@ async def test_route_and_list_models_per_group() -> None:
             ("vip", 4, 5, ["alpha", "beta"]),
             ("resale", 7, 3, ["vendor/*"]),
         ]
+
+
+async def test_groups_change_with_a_reloaded_catalog() -> None:
+    service = RouterService(parse(CATALOG + GROUPS, version=1))
+    async with serve(service) as stub:
+        assert (await stub.Route(pb.RouteRequest(model="beta", group="vip"))).price.version == "v-beta+group:vip"
+        before = service.table.version
+        service.catalog = parse(
+            CATALOG + GROUPS.replace(b'multiplier = "0.8"\nmodels = ["alpha", "beta"]', b'models = ["alpha"]'), version=2
+        )
+        assert service.table.version > before  # edges are told to drop their cached routes and lists
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Route(pb.RouteRequest(model="beta", group="vip"))
+        assert refused.value.details() == "No available channel for model beta under group vip"
+        alpha = await stub.Route(pb.RouteRequest(model="alpha", group="vip"))
+        assert (alpha.price.input_per_mtok_micros, alpha.price.version) == (1_000_000, "v-alpha+group:vip")
