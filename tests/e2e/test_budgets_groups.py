@@ -205,3 +205,44 @@ def test_the_cli_lists_groups_sets_a_group_and_manages_budgets(stack):
     assert "admin" in fails(stack, "budgets", "set", account_id, "member", "mem_cli", "--day", "100", TOLLGATE_API_KEY=created["secret"])
     assert tollgate(stack, "budgets", "remove", account_id, "member", "mem_cli").strip().endswith("no budget")
     assert tollgate(stack, "budgets", "list", account_id).strip() == "no budgets"
+
+
+def test_the_console_api_sets_and_lists_budgets_and_groups(stack, accounts):
+    account_id = org(accounts)
+    k = key(accounts, account_id, "mem_web")
+    api = f"{stack.metering_url}/console/api"
+    user = {"authorization": f"Bearer {k.secret}"}
+    body = {"account_id": account_id, "scope": "member", "subject_id": "mem_web", "day_micros": 20_000}
+    # A member's key may read its account's budgets but not change them; the admin may.
+    refused = httpx.put(f"{api}/budgets", json=body, headers=user)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_required"
+    saved = httpx.put(f"{api}/budgets", json=body, headers=stack.admin_headers)
+    assert saved.status_code == 200 and (saved.json()["subject_id"], saved.json()["day_micros"]) == ("mem_web", 20_000)
+    bad = httpx.put(f"{api}/budgets", json=body | {"scope": "company"}, headers=stack.admin_headers)
+    assert bad.status_code == 400 and "scope" in bad.json()["error"]["message"]
+    unknown = httpx.put(f"{api}/budgets", json=body | {"extra": 1}, headers=stack.admin_headers)
+    assert unknown.status_code == 400
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=k.secret, max_retries=0)
+    usage = client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5).usage
+
+    def spent() -> list | None:
+        budgets = httpx.get(f"{api}/budgets", headers=user).json()["budgets"]
+        return budgets if budgets and budgets[0]["spent_day_micros"] else None
+
+    (listed,) = eventually(spent)
+    assert listed["day_micros"] == 20_000 and listed["spent_day_micros"] == usage.prompt_tokens * PRICE_IN + usage.completion_tokens * PRICE_OUT
+    assert httpx.get(f"{api}/budgets", params={"account_id": "acct_other"}, headers=user).status_code == 403
+    # Groups: the admin sees every group; a user key only its own account's.
+    everything = httpx.get(f"{api}/groups", headers=stack.admin_headers).json()
+    assert {g["name"] for g in everything["data"]} == {"default", "vip"} and everything["group"] is None
+    vip = next(g for g in everything["data"] if g["name"] == "vip")
+    assert (vip["multiplier"], vip["models"]) == ("5/2", ["sim-1", "embed-*"])
+    assert httpx.get(f"{api}/groups", headers=user).json() == {
+        "data": [{"name": "default", "multiplier": "1", "multiplier_numerator": 1, "multiplier_denominator": 1, "models": ["*"]}],
+        "group": "default",
+    }
+    assert httpx.put(f"{api}/accounts/{account_id}/group", json={"group": "vip"}, headers=user).status_code == 403
+    moved = httpx.put(f"{api}/accounts/{account_id}/group", json={"group": "vip"}, headers=stack.admin_headers)
+    assert moved.status_code == 200 and moved.json() == {"account_id": account_id, "group": "vip"}
+    assert eventually(lambda: httpx.get(f"{api}/groups", headers=user).json()["group"] == "vip")
+    assert httpx.get(f"{api}/groups").status_code == 401
