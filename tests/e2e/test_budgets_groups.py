@@ -230,7 +230,8 @@ def test_the_console_api_sets_and_lists_budgets_and_groups(stack, accounts):
         return budgets if budgets and budgets[0]["spent_day_micros"] else None
 
     (listed,) = eventually(spent)
-    assert listed["day_micros"] == 20_000 and listed["spent_day_micros"] == usage.prompt_tokens * PRICE_IN + usage.completion_tokens * PRICE_OUT
+    cost = usage.prompt_tokens * PRICE_IN + usage.completion_tokens * PRICE_OUT
+    assert listed["day_micros"] == 20_000 and listed["spent_day_micros"] == cost
     assert httpx.get(f"{api}/budgets", params={"account_id": "acct_other"}, headers=user).status_code == 403
     # Groups: the admin sees every group; a user key only its own account's.
     everything = httpx.get(f"{api}/groups", headers=stack.admin_headers).json()
