@@ -4,14 +4,21 @@ pricing group (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+import structlog
 
 from services.accounts.store import now_ms
+from services.edge.leases import LeaseBook
 from tests.unit.conftest import ADMIN
 from tollgate import events
+from tollgate.errors import InsufficientQuota
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import budgets_pb2 as bpb
+
+LOG = structlog.get_logger()
 
 
 async def setup(served, balance: int = 1_000_000):
@@ -123,3 +130,26 @@ async def test_a_budget_set_mid_period_counts_what_was_spent_before_it(served) -
     assert (await served.stub.Authenticate(pb.AuthenticateRequest(key=k.secret))).budget_room_micros == 400
     lease = await store.acquire_lease(a, "", 1_000, 1, "edge-a", k.key.key_id)
     assert (lease.granted_now, lease.limited_by) == (400, "budget")
+
+
+async def test_two_edges_lease_books_share_a_member_budget_and_refuse_with_budget_exceeded(served) -> None:
+    a, key, budgets = await setup(served)
+    keys = [await key("mem_9"), await key("mem_9")]
+    await budgets.SetBudget(bpb.SetBudgetRequest(account_id=a, scope="member", subject_id="mem_9", day_micros=10_000))
+    books = [LeaseBook(served.stub, LOG, holder=f"edge-{i}", slice_micros=1_000_000, idle_s=60) for i in range(2)]
+    refusals: list[str] = []
+
+    async def one(i: int):
+        try:
+            return await books[i % 2].hold(a, 700, 1_000_000, key_id=keys[i // 2 % 2].key.key_id, cap_hint=10_000)
+        except InsufficientQuota as err:
+            refusals.append(err.code or "")
+            return None
+
+    held = [h for h in await asyncio.gather(*(one(i) for i in range(40))) if h is not None]
+    assert sum(h.amount for h in held) <= 10_000 and len(held) >= 10_000 // 700 - 4  # at most one unused slice per lease
+    assert refusals and set(refusals) == {"budget_exceeded"}
+    for hold in held:
+        hold.settle(hold.amount)
+    for book in books:
+        await book.close()
