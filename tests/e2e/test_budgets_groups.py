@@ -247,3 +247,15 @@ def test_the_console_api_sets_and_lists_budgets_and_groups(stack, accounts):
     assert moved.status_code == 200 and moved.json() == {"account_id": account_id, "group": "vip"}
     assert eventually(lambda: httpx.get(f"{api}/groups", headers=user).json()["group"] == "vip")
     assert httpx.get(f"{api}/groups").status_code == 401
+    # The console's key creation names the key's member and team (a member's key: its own).
+    created = httpx.post(f"{stack.metering_url}/v1/keys", json={"name": "web"}, headers=user)
+    assert created.status_code == 201 and created.json()["key"]["member_id"] == "mem_web"
+    named = httpx.post(
+        f"{stack.metering_url}/v1/keys",
+        params={"account_id": account_id},
+        json={"name": "t", "member_id": "mem_x", "team_id": "team_x"},
+        headers=stack.admin_headers,
+    )
+    assert named.status_code == 201 and (named.json()["key"]["member_id"], named.json()["key"]["team_id"]) == ("mem_x", "team_x")
+    other = httpx.post(f"{stack.metering_url}/v1/keys", json={"name": "x", "member_id": "mem_x"}, headers=user)
+    assert other.status_code == 403
