@@ -72,6 +72,20 @@ def test_a_member_budget_stops_their_keys_with_402_on_two_edges(stack, accounts,
     assert err.value.status_code == 402
     assert err.value.body["code"] == "budget_exceeded" and err.value.body["type"] == "insufficient_quota"
     assert "budget" in err.value.body["message"]
+    # ...and each door's own shape on the Anthropic and Gemini doors.
+    anthropic_answer = httpx.post(
+        stack.edge_url + "/messages",
+        headers={"x-api-key": mine[1].secret, "anthropic-version": "2023-06-01"},
+        json={"model": "sim-1", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert anthropic_answer.status_code == 402 and anthropic_answer.json()["error"]["type"] == "billing_error"
+    assert "budget" in anthropic_answer.json()["error"]["message"]
+    gemini_answer = httpx.post(
+        stack.edge_url.removesuffix("/v1") + "/gemini/v1beta/models/sim-1:generateContent",
+        headers={"x-goog-api-key": mine[1].secret},
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 50}},
+    )
+    assert gemini_answer.status_code == 402 and gemini_answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     # Another member of the same account and team is not stopped by it...
     other = openai.OpenAI(base_url=stack.edge_url, api_key=colleague.secret, max_retries=0)
     assert other.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5).usage
