@@ -8,8 +8,12 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+import grpc
+
 from tollgate.rpc import budgets_pb2 as bpb
 from tollgate.rpc import router_pb2 as rpb
+from tollgate.rpc import router_pb2_grpc as rpb_grpc
+from tollgate.settings import Settings
 
 TIMEOUT_S = 10
 GROUP_HELP = {"groups": "pricing groups: list them (router), put an account in one", "budgets": "budgets per member and per team"}
@@ -54,6 +58,17 @@ def set_budget(stub, a) -> bpb.Budget:
     return stub.SetBudget(request, timeout=TIMEOUT_S)
 
 
+def set_group(stub, a) -> bpb.AccountGroup:
+    """Refuse a group the router's catalog does not define (its accounts would see no model),
+    unless ``--force`` (e.g. the catalog that defines it is about to be deployed)."""
+    if not a.force:
+        with grpc.insecure_channel(a.router or Settings.from_env().router_addr) as channel:
+            known = [g.name for g in rpb_grpc.RouterStub(channel).ListGroups(rpb.ListGroupsRequest(), timeout=TIMEOUT_S).groups]
+        if a.group not in known:
+            raise SystemExit(f"error: the catalog has no group {a.group!r} (known: {', '.join(known)}); --force sets it anyway")
+    return stub.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=a.account_id, group=a.group), timeout=TIMEOUT_S)
+
+
 def commands(command: Callable[..., Any], arg: Callable[..., Any], usd_to_micros: Callable[[str], int], table: Callable) -> tuple:
     """Entries for ``tollgate.cli.COMMANDS``: (command, aliases, action, help, arguments, Command)."""
     account = arg("account_id", metavar="ACCOUNT_ID")
@@ -79,12 +94,12 @@ def commands(command: Callable[..., Any], arg: Callable[..., Any], usd_to_micros
             ("group",),
             "set",
             "put an account in a pricing group (its keys see that group's models at its prices)",
-            (account, arg("group", metavar="GROUP")),
-            command(
-                lambda s, a: s.SetAccountGroup(bpb.SetAccountGroupRequest(account_id=a.account_id, group=a.group), timeout=TIMEOUT_S),
-                lambda r, a: f"account {r.account_id} is in group {r.group}",
-                "budgets",
+            (
+                account,
+                arg("group", metavar="GROUP"),
+                arg("--force", action="store_true", help="set it even if the router's catalog has no such group (yet)"),
             ),
+            command(set_group, lambda r, a: f"account {r.account_id} is in group {r.group}", "budgets"),
         ),
         (
             "budgets",

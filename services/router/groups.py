@@ -106,5 +106,6 @@ def build(specs: list[GroupSpec], model_names: dict[str, list[str]]) -> dict[str
             if not any(Group("", patterns=(pattern,)).shows(names) for names in model_names.values()):
                 raise GroupError(f"{where}: model pattern {pattern!r} matches no model of the catalog")
         groups[spec.name] = group
-    groups.setdefault(DEFAULT, IMPLICIT_DEFAULT)
+    if DEFAULT not in groups:
+        groups = {DEFAULT: IMPLICIT_DEFAULT, **groups}  # listed first, as a written one usually is
     return groups

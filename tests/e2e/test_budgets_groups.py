@@ -198,7 +198,9 @@ def test_the_cli_lists_groups_sets_a_group_and_manages_budgets(stack):
     account_id = new_account(stack, "cli-org")
     assert tollgate(stack, "groups", "set", account_id, "vip").strip() == f"account {account_id} is in group vip"
     assert tollgate_json(stack, "accounts", "show", account_id)["price_group"] == "vip"
-    assert "No available channel" not in fails(stack, "groups", "set", account_id, "not a group")
+    assert "group must be a group name" in fails(stack, "groups", "set", account_id, "not a group", "--force")
+    assert "the catalog has no group 'vipp' (known: default, vip)" in cli(stack, "groups", "set", account_id, "vipp").stderr
+    assert tollgate_json(stack, "accounts", "show", account_id)["price_group"] == "vip"  # unchanged
 
     created = tollgate_json(stack, "keys", "create", account_id, "--member", "mem_cli", "--team", "team_cli")
     assert (created["key"]["member_id"], created["key"]["team_id"]) == ("mem_cli", "team_cli")
@@ -257,6 +259,8 @@ def test_the_console_api_sets_and_lists_budgets_and_groups(stack, accounts):
         "group": "default",
     }
     assert httpx.put(f"{api}/accounts/{account_id}/group", json={"group": "vip"}, headers=user).status_code == 403
+    typo = httpx.put(f"{api}/accounts/{account_id}/group", json={"group": "vipp"}, headers=stack.admin_headers)
+    assert typo.status_code == 400 and typo.json()["error"]["code"] == "unknown_group"
     moved = httpx.put(f"{api}/accounts/{account_id}/group", json={"group": "vip"}, headers=stack.admin_headers)
     assert moved.status_code == 200 and moved.json() == {"account_id": account_id, "group": "vip"}
     assert eventually(lambda: httpx.get(f"{api}/groups", headers=user).json()["group"] == "vip")

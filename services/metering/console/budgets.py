@@ -122,6 +122,13 @@ class BudgetsApi:
         groups = [group_data(g) for g in reply.groups if own is None or g.name == own]
         return Response({"data": groups, "group": own})
 
+    async def _known_group(self, group: str) -> None:
+        """A group the router's catalog defines (an account in any other would see no model)."""
+        reply = await rpb_grpc.RouterStub(self._channel(1)).ListGroups(rpb.ListGroupsRequest(), timeout=self._timeout_s)
+        known = [g.name for g in reply.groups]
+        if group not in known:
+            raise BadRequest(f"the catalog has no group {group[:100]!r} (known: {', '.join(known)})", code="unknown_group")
+
     def handlers(self) -> list[HTTPRouteHandler]:
         @get("/console/api/budgets")
         async def list_budgets(request: Request, account_id: FromQuery[str] = "") -> Response:
@@ -144,6 +151,9 @@ class BudgetsApi:
         async def set_group(request: Request, account_id: FromPath[str]) -> Response:
             try:
                 body = await decode_body(request, GroupBody)
+                await self._known_group(body.group)
+            except grpc.aio.AioRpcError as exc:
+                return error_response(from_grpc(exc))
             except TollgateError as exc:
                 return error_response(exc)
             return await self._budgets(
