@@ -16,6 +16,8 @@
   tollgate ledger ACCOUNT_ID [--limit N] [--before ENTRY_ID]
   tollgate reconcile ACCOUNT_ID [--days N]                (ledger vs every metering table, per day; exit 1 on a difference)
   tollgate channels list | disable CHANNEL_ID [--reason TEXT] | enable CHANNEL_ID
+  tollgate groups list | set ACCOUNT_ID GROUP                 (pricing groups; keys create also takes --member ID --team ID)
+  tollgate budgets set ACCOUNT_ID member|team ID [--day USD] [--month USD] | remove ACCOUNT_ID member|team ID | list ACCOUNT_ID
   tollgate catalog import [--vendor V,...] [--margin X] [--force] [--dry-run] [--out PATH]   (local: see tollgate/catalog_import)
 
 ``account`` and ``key`` are aliases of ``accounts`` and ``keys``. ``--json`` prints JSON (money
@@ -42,11 +44,12 @@ from typing import Any
 
 import grpc
 
-from tollgate import credentials
+from tollgate import cli_budgets, credentials
 from tollgate.catalog_import import command as catalog_import
 from tollgate.protojson import to_data
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.rpc import budgets_pb2_grpc
 from tollgate.rpc import router_pb2 as rpb
 from tollgate.rpc import router_pb2_grpc as rpb_grpc
 from tollgate.settings import Settings
@@ -109,7 +112,7 @@ def account_row(a: pb.Account) -> tuple[str, ...]:
 
 def show_account(a: pb.Account, args) -> str:
     fields = zip(("account", "name", "status", "balance", "zdr", "created"), account_row(a), strict=True)
-    return format_table([(f"{name}:", value) for name, value in fields])
+    return format_table([*((f"{name}:", value) for name, value in fields), ("group:", a.price_group or "default")])
 
 
 def key_status(k: pb.KeyInfo, now: int) -> str:
@@ -126,6 +129,8 @@ def key_limits(k: pb.KeyInfo) -> str:
         f"{fmt_usd(k.spend_cap_month_micros)}/month" if k.spend_cap_month_micros else "",
         "zdr" if k.require_zdr else "",
         f"models {','.join(k.allowed_models)}" if k.allowed_models else "",
+        f"member {k.member_id}" if k.member_id else "",
+        f"team {k.team_id}" if k.team_id else "",
     ]
     return ", ".join(p for p in parts if p) or "-"
 
@@ -342,6 +347,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str, tuple, Command], ..
             arg("--tpm", type=int, default=0, help="tokens per minute (default unlimited)"),
             arg("--cap-day", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC day, USD"),
             arg("--cap-month", metavar="USD", type=usd_to_micros, default=0, help="spend cap per UTC month, USD"),
+            arg("--member", default="", help="the member the key belongs to (their budget bounds it)"),
+            arg("--team", default="", help="the team the key belongs to (its budget bounds it)"),
         ),
         Command(
             lambda s, a: s.CreateKey(
@@ -355,6 +362,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str, tuple, Command], ..
                     tpm_limit=a.tpm,
                     spend_cap_day_micros=a.cap_day,
                     spend_cap_month_micros=a.cap_month,
+                    member_id=a.member,
+                    team_id=a.team,
                 ),
                 timeout=TIMEOUT_S,
             ),
@@ -499,7 +508,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str, tuple, Command], ..
     ),
 )
 
-GROUP_HELP = {"accounts": "accounts (admin)", "keys": "API keys", "channels": "channel health (router)"}
+COMMANDS += cli_budgets.commands(Command, arg, usd_to_micros, format_table)  # groups, budgets (issue 17)
+GROUP_HELP = {"accounts": "accounts (admin)", "keys": "API keys", "channels": "channel health (router)", **cli_budgets.GROUP_HELP}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -522,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             if name not in groups:
                 group = sub.add_parser(name, aliases=list(aliases), help=GROUP_HELP.get(name), parents=[common])
-                if name == "channels":
+                if name in ("channels", "groups"):
                     group.add_argument("--router", default=argparse.SUPPRESS, help="router service address (host:port)")
                 groups[name] = group.add_subparsers(dest="action", required=True, metavar="ACTION")
             leaf = groups[name].add_parser(action, help=help_, description=help_, parents=[common])
@@ -553,6 +563,8 @@ def open_channel(command: Command, args: argparse.Namespace) -> tuple[grpc.Chann
         channel = grpc.insecure_channel(args.router or Settings.from_env().router_addr)
         return channel, rpb_grpc.RouterStub(channel)
     channel = credentials.channel(args.accounts or Settings.from_env().accounts_addr, accounts_credential(args))
+    if command.service == "budgets":  # served by the accounts process
+        return channel, budgets_pb2_grpc.BudgetsStub(channel)
     return channel, pb_grpc.AccountsStub(channel)
 
 

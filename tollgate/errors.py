@@ -105,6 +105,18 @@ class ModelUnavailable(TollgateError):
     default_code = "model_unavailable"
 
 
+class ModelNotInGroup(TollgateError):
+    """The model is not among those the caller's pricing group shows (issue 17): answered as
+    the hosted gateways Tollgate imitates do, ``{"error": {"code": "model_not_found",
+    "message": "No available channel for model X under group G", "type": "new_api_error"}}``
+    with 503. FAILED_PRECONDITION over gRPC keeps it apart from a model without a channel."""
+
+    status = 503
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    error_type = "new_api_error"
+    default_code = "model_not_found"
+
+
 class ServiceUnavailable(TollgateError):
     status = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE

@@ -10,13 +10,14 @@ from services.accounts import identity_wiring
 from services.accounts.access import Access
 from services.accounts.billing import BillingService
 from services.accounts.billing_store import BillingStore
+from services.accounts.budgets import BudgetsService
 from services.accounts.consumer import consume, ledger_metrics, watch_lag
 from services.accounts.notices import Notifier, Outbox
 from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
 from tollgate import bus, health, lifecycle, notices
 from tollgate.metrics import GrpcMetrics, serve_metrics
-from tollgate.rpc import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc
+from tollgate.rpc import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc, budgets_pb2_grpc
 from tollgate.settings import Settings
 from tollgate.telemetry import Log
 
@@ -48,6 +49,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         billing_pb2_grpc.add_BillingServicer_to_server(
             BillingService(BillingStore(store), notifier, access, pepper=settings.key_hash_pepper), server
         )
+        budgets_pb2_grpc.add_BudgetsServicer_to_server(BudgetsService(store, notifier, access), server)
         grpc_health.register(server)
         identity_wiring.register(server, store, settings)
 

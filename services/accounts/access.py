@@ -51,6 +51,9 @@ class Caller:
     admin: bool
     account_id: str = ""  # a user key's own account
     key: KeyRow | None = None  # the presenting user key
+    member_id: str = ""  # a console session's member (services/accounts/identity_service.py)
+    role: str = ""
+    team_ids: tuple[str, ...] = ()
 
     def account(self, requested: str) -> str:
         """The account this call acts on."""
@@ -132,4 +135,5 @@ class Access:
         account = await self._store.get_account(session.org.account_id)
         if account is not None and account.status != "active" and action.endswith(".manage"):
             raise Forbidden("This account is suspended; it cannot be changed until an operator reactivates it.", code="account_suspended")
-        return Caller(admin=False, account_id=session.org.account_id)
+        member = session.member
+        return Caller(admin=False, account_id=session.org.account_id, member_id=member.id, role=member.role, team_ids=member.team_ids)

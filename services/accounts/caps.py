@@ -20,14 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollgate.errors import NotFound
+from tollgate.periods import day_number, month_number
 
 _CHAIN = (
-    "WITH RECURSIVE chain(id, parent, account_id, cap_day, cap_month) AS ("
-    " SELECT id, parent_key_id, account_id, spend_cap_day_micros, spend_cap_month_micros FROM api_keys WHERE id = ?"
-    " UNION SELECT k.id, k.parent_key_id, k.account_id, k.spend_cap_day_micros, k.spend_cap_month_micros"
+    "WITH RECURSIVE chain(id, parent, account_id, cap_day, cap_month, member_id, team_id) AS ("
+    " SELECT id, parent_key_id, account_id, spend_cap_day_micros, spend_cap_month_micros, member_id, team_id FROM api_keys WHERE id = ?"
+    " UNION SELECT k.id, k.parent_key_id, k.account_id, k.spend_cap_day_micros, k.spend_cap_month_micros, k.member_id, k.team_id"
     " FROM api_keys k JOIN chain c ON k.id = c.parent)"
-    " SELECT id, account_id, cap_day, cap_month FROM chain"
+    " SELECT id, account_id, cap_day, cap_month, member_id, team_id FROM chain"
 )
+BUDGET_SCOPES = ("member", "team")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +43,45 @@ def periods(day: int, month: int) -> tuple[str, str]:
     return f"d{day}", f"m{month}"
 
 
+def budget_id(scope: str, account_id: str, subject_id: str) -> str:
+    """The id a member's or team's budget counts its spend and reservations under (in
+    ``key_spend`` and ``leases.cap_keys``, beside capped keys' ids)."""
+    return f"{scope}:{account_id}:{subject_id}"
+
+
+def is_budget(cap_key: str) -> bool:
+    return cap_key.startswith(tuple(f"{scope}:" for scope in BUDGET_SCOPES))
+
+
 def capped_chain(db, key_id: str, account_id: str = "") -> list[Cap]:
     """The caps a request on ``key_id`` must fit in: its own and its ancestors', capped ones
-    only. With ``account_id``, the key must belong to that account (else 404)."""
+    only, then the budgets of the members and teams those keys belong to. With
+    ``account_id``, the key must belong to that account (else 404)."""
     rows = list(db.execute(_CHAIN, (key_id,)))
     if account_id and not any(r[0] == key_id and r[1] == account_id for r in rows):
         raise NotFound(f"no key {key_id!r} in account {account_id!r}")
-    return [Cap(r[0], int(r[2]), int(r[3])) for r in rows if r[2] or r[3]]
+    chain = [Cap(r[0], int(r[2]), int(r[3])) for r in rows if r[2] or r[3]]
+    for scope, owner_account, subject in _owners(rows):
+        found = db.execute(
+            "SELECT day_micros, month_micros FROM budgets WHERE account_id = ? AND scope = ? AND subject_id = ?",
+            (owner_account, scope, subject),
+        ).fetchone()
+        if found and (found[0] or found[1]):
+            chain.append(Cap(budget_id(scope, owner_account, subject), int(found[0]), int(found[1])))
+    return chain
+
+
+def _owners(rows) -> list[tuple[str, str, str]]:
+    """(scope, account, member or team id) of every member and team the chain's keys belong to."""
+    return sorted({(scope, r[1], subject) for r in rows for scope, subject in zip(BUDGET_SCOPES, (r[4], r[5]), strict=True) if subject})
 
 
 def add_spend(db, key_id: str, cost: int, day: int, month: int) -> None:
-    """Count a debit against the key and every capped key above it (in the debit's transaction)."""
-    targets = {key_id, *(cap.key_id for cap in capped_chain(db, key_id))}
+    """Count a debit against the key, every capped key above it and every member and team
+    those keys belong to (in the debit's transaction). Members' and teams' spend is counted
+    whether or not they have a budget yet, so a budget set mid-period sees what was spent."""
+    rows = list(db.execute(_CHAIN, (key_id,)))
+    targets = {key_id, *(r[0] for r in rows if r[2] or r[3]), *(budget_id(*owner) for owner in _owners(rows))}
     for target in sorted(targets):
         for period in periods(day, month):
             db.execute(
@@ -90,3 +119,12 @@ def room(db, account_id: str, chain: list[Cap], now: int, day: int, month: int) 
                 left = limit - int(spent.get(period, 0)) - reserved[cap.key_id]
                 least = left if least is None else min(least, left)
     return max(least or 0, 0)
+
+
+def budget_binds(db, account_id: str, chain: list[Cap], now: int, least: int) -> bool:
+    """Whether ``least`` (what the whole chain allows) comes from a member's or team's budget
+    rather than a key's own cap: the grant's refusal then says "budget"."""
+    budgets = [cap for cap in chain if is_budget(cap.key_id)]
+    if not budgets:
+        return False
+    return room(db, account_id, budgets, now, day_number(now), month_number(now)) <= least

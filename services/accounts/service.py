@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 
+from services.accounts import budgets
 from services.accounts.access import Access, Caller, KeyLimits
 from services.accounts.notices import Notifier  # control notices durably (outbox + JetStream), balance hints on core NATS
 from services.accounts.store import AccountRow, KeyRow, LeaseRow, SqlStore, new_id, now_ms
@@ -35,6 +36,8 @@ def key_info(row: KeyRow) -> pb.KeyInfo:
         last_used_at_ms=row.last_used_at_ms,
         spend_cap_day_micros=row.spend_cap_day_micros,
         spend_cap_month_micros=row.spend_cap_month_micros,
+        member_id=row.member_id,
+        team_id=row.team_id,
     )
 
 
@@ -51,6 +54,7 @@ def account_msg(row: AccountRow) -> pb.Account:
         require_zdr=row.require_zdr,
         status=row.status,
         status_reason=row.status_reason,
+        price_group=row.price_group,
     )
 
 
@@ -118,6 +122,7 @@ class AccountsService(pb_grpc.AccountsServicer):
         if found.key.expires_at_ms and found.key.expires_at_ms <= now_ms():
             raise Unauthorized("This API key has expired.", code="expired_api_key")
         k, a = found.key, found.account
+        budgeted, budget_room = await self._store.run(budgets.budget_room, k.id)
         return pb.Principal(
             account_id=a.id,
             key_id=k.id,
@@ -137,6 +142,11 @@ class AccountsService(pb_grpc.AccountsServicer):
             spent_month_micros=found.spent_month_micros,
             spend_day=found.day,
             spend_month=found.month,
+            price_group=a.price_group,
+            budgeted=budgeted,
+            budget_room_micros=budget_room,
+            member_id=k.member_id,
+            team_id=k.team_id,
         )
 
     # -- accounts -----------------------------------------------------------------------
@@ -195,6 +205,7 @@ class AccountsService(pb_grpc.AccountsServicer):
             request.spend_cap_month_micros,
         )
         k = caller.limits(asked)
+        member_id, team_id = budgets.owners(caller, request.member_id, request.team_id)
         secret, row = await self._insert_key(
             account_id,
             request.name or "default",
@@ -206,15 +217,27 @@ class AccountsService(pb_grpc.AccountsServicer):
             k.spend_cap_day_micros,
             k.spend_cap_month_micros,
             parent_key_id=caller.key.id if caller.key else "",
+            member_id=member_id,
+            team_id=team_id,
         )
         return pb.CreatedKey(key=key_info(row), secret=secret)
 
-    async def _insert_key(self, account_id: str, name: str, *settings, parent_key_id: str = "") -> tuple[str, KeyRow]:
+    async def _insert_key(
+        self, account_id: str, name: str, *settings, parent_key_id: str = "", member_id: str = "", team_id: str = ""
+    ) -> tuple[str, KeyRow]:
         """``parent_key_id``: the key whose caps the new key's spend also counts against (the
         user key that created it, or the key it replaces)."""
         secret = keys.new_key()
+        digest = keys.hash_key(secret, self._pepper)
         row = await self._store.create_key(
-            account_id, name, keys.display_prefix(secret), keys.hash_key(secret, self._pepper), *settings, parent_key_id=parent_key_id
+            account_id,
+            name,
+            keys.display_prefix(secret),
+            digest,
+            *settings,
+            parent_key_id=parent_key_id,
+            member_id=member_id,
+            team_id=team_id,
         )
         return secret, row
 
@@ -245,6 +268,8 @@ class AccountsService(pb_grpc.AccountsServicer):
             old.spend_cap_day_micros,
             old.spend_cap_month_micros,
             parent_key_id=old.id,
+            member_id=old.member_id,
+            team_id=old.team_id,
         )
         expired = await self._store.expire_key(old.id, now_ms() + grace_s * 1000)
         if expired is None:

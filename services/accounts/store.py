@@ -41,6 +41,7 @@ class AccountRow:
     require_zdr: bool = False
     status: str = "active"
     status_reason: str = ""
+    price_group: str = "default"  # the catalog [[groups]] entry it pays by (services/accounts/budgets.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class KeyRow:
     spend_cap_day_micros: int = 0
     spend_cap_month_micros: int = 0
     parent_key_id: str = ""  # the key that created it or that it replaced: its spend counts there too
+    member_id: str = ""  # its owner ("" = the organisation's): that member's and team's budgets bound it
+    team_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,9 @@ class LeaseRow:
 _KEY_COLS = (
     "k.id, k.account_id, k.name, k.prefix, k.key_hash, k.created_at_ms, k.revoked_at_ms, k.require_zdr, k.allowed_models, k.expires_at_ms, "
     "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros, "
-    "k.parent_key_id"
+    "k.parent_key_id, k.member_id, k.team_id"
 )
-_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason"
+_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason, a.price_group"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 _LEDGER_COLS = "id, kind, amount_micros, reference, note, key_id, created_at_ms, effective_at_ms"
 
@@ -145,6 +148,11 @@ class SqlStore:
 
     def _tx(self) -> Transaction:
         return Transaction(self._db)
+
+    async def run(self, fn, *args):
+        """Run ``fn(db, *args)`` on the store's connection (blocking code, in a thread): for
+        the store's extensions in modules of their own (e.g. ``services/accounts/budgets.py``)."""
+        return await self._run(fn, self._db, *args)
 
     # -- accounts -----------------------------------------------------------------
     async def create_account(self, name: str, initial_balance_micros: int, require_zdr: bool = False, trial_micros: int = 0) -> AccountRow:
@@ -207,6 +215,8 @@ class SqlStore:
         spend_cap_month_micros: int = 0,
         *,
         parent_key_id: str = "",
+        member_id: str = "",
+        team_id: str = "",
     ) -> KeyRow:
         key = KeyRow(
             new_id("key"),
@@ -225,6 +235,8 @@ class SqlStore:
             spend_cap_day_micros,
             spend_cap_month_micros,
             parent_key_id,
+            member_id,
+            team_id,
         )
         await self._run(self._insert_key, key)
         return key
@@ -233,8 +245,8 @@ class SqlStore:
         try:
             self._db.execute(
                 "INSERT INTO api_keys (id, account_id, name, prefix, key_hash, created_at_ms, revoked_at_ms, require_zdr, allowed_models, "
-                "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros, parent_key_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "expires_at_ms, rpm_limit, tpm_limit, spend_cap_day_micros, spend_cap_month_micros, parent_key_id, member_id, team_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.id,
                     key.account_id,
@@ -251,6 +263,8 @@ class SqlStore:
                     key.spend_cap_day_micros,
                     key.spend_cap_month_micros,
                     key.parent_key_id,
+                    key.member_id,
+                    key.team_id,
                 ),
             )
         except self._db.integrity_error:
@@ -447,6 +461,8 @@ class SqlStore:
             free = available if room is None else min(available, room)
             grant = min(amount, free) if account.status == "active" and free > 0 and free >= needed else 0
             limited_by = "" if grant >= amount else "spend_cap" if room is not None and room < available else "balance"
+            if limited_by == "spend_cap" and caps.budget_binds(self._db, account_id, chain, now, room or 0):
+                limited_by = "budget"  # a member's or team's budget, not the key's own cap
             expires = now + self._lease_ttl_ms
             row = None
             if lease_id:
@@ -523,8 +539,10 @@ def _key(row: Sequence[Any]) -> KeyRow:
         day_cap,
         month_cap,
         row[15],
+        row[16],
+        row[17],
     )
 
 
 def _account(row) -> AccountRow:
-    return AccountRow(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), row[5], row[6])
+    return AccountRow(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), row[5], row[6], row[7])

@@ -92,6 +92,9 @@ class Principal:
     rpm_limit: int = 0  # 0 = unlimited
     tpm_limit: int = 0
     spend: KeySpend | None = None  # only for keys with a spend cap
+    group: str = "default"  # the account's pricing group: its models, its prices
+    budgeted: bool = False  # a member's or team's budget bounds the key: it takes leases of its own
+    budget_room_micros: int = 0  # what those budgets left when accounts answered (sizes the key's lease slices)
 
     def check_status(self) -> None:
         if self.account.status != "active":
@@ -159,6 +162,9 @@ class Authenticator:
             reply.rpm_limit,
             reply.tpm_limit,
             spend,
+            reply.price_group or "default",
+            reply.budgeted,
+            reply.budget_room_micros,
         )
 
     # -- invalidations pushed by the accounts service ---------------------------------

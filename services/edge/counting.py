@@ -36,7 +36,8 @@ async def authorized(request: Request, door: Frontend) -> None:
 
 
 async def _from_upstream(request: Request, edge: Edge, door: Frontend, model: str, question: Question) -> Response | None:
-    route = await edge.routes.route(model)
+    principal = await edge.auth.principal(door.api_key(request))  # cached since ``authorized``: its pricing group
+    route = await edge.routes.route(model, principal.group)
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str) -> UpstreamRequest | None:
         if COUNT_TOKENS not in adapter.abilities or adapter.protocol != door.protocol:

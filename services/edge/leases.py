@@ -113,6 +113,13 @@ class LeaseBook:
         async with lease.lock:
             if not (lease.lease_id and lease.remaining >= amount):
                 await self._grow(lease, amount, min(balance_hint, cap_hint) if key_id else balance_hint)
+            if (lease.remaining < amount or lease.closed) and lease.limited_by == "budget":
+                raise InsufficientQuota(
+                    f"The budget of this API key's member or team cannot cover this request's worst-case cost (${amount / 1e6:.6f}) "
+                    f"beside what it has spent and what is reserved for its requests in flight. Ask an organisation admin to raise "
+                    f"the budget, wait for its period to end, or lower max_tokens.",
+                    code="budget_exceeded",
+                )
             if (lease.remaining < amount or lease.closed) and lease.limited_by == "spend_cap":
                 raise InsufficientQuota(
                     f"This API key's spend cap (or that of the key it was created from) cannot cover this request's worst-case cost "

@@ -142,8 +142,8 @@ async def _answer(request: Request, door: Frontend, body: Callable[[list[Entry]]
     edge: Edge = request.app.state.edge
     timer_of(request.scope).endpoint = "models"
     try:
-        await edge.auth.principal(door.api_key(request))
-        content = body(entries(await edge.routes.models()))
+        principal = await edge.auth.principal(door.api_key(request))
+        content = body(entries(await edge.routes.models(principal.group)))  # only the pricing group's models
     except Exception as exc:  # rendered here: the door is chosen by the request's headers, not its path
         err = as_tollgate(exc)
         return Response(door.error_body(err), status_code=err.status, headers=err.headers, media_type="application/json")

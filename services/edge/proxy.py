@@ -228,7 +228,7 @@ async def prepare(
     options = take_options(body, model, require_zdr=principal.require_zdr)
     for name in options.models:
         principal.check_model(name)
-    plan = await plan_for(edge, options)
+    plan = await plan_for(edge, options, principal.group)
     settings = edge.settings
     routes = {id(route): route for route, _ in plan}.values()
     bounds = limits.cost_bounds(body)  # every field that bounds the cost: validated, never guessed
@@ -236,13 +236,16 @@ async def prepare(
         routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices
     )
     spend = principal.spend
-    if spend is None:
+    if spend is None and not principal.budgeted:
         hold = await edge.leases.hold(principal.account_id, worst, principal.account.balance_micros)
-    else:  # a capped key: its own lease, which accounts grants within its caps (and its parents')
+    else:  # a capped or budgeted key: its own lease, which accounts grants within its caps (its parents', its budgets)
         now_ms = time.time_ns() // 1_000_000
-        spend.check(worst, now_ms)
+        hints = [principal.budget_room_micros] if principal.budgeted else []
+        if spend is not None:
+            spend.check(worst, now_ms)
+            hints.append(spend.room(now_ms))
         hold = await edge.leases.hold(
-            principal.account_id, worst, principal.account.balance_micros, key_id=principal.key_id, cap_hint=spend.room(now_ms)
+            principal.account_id, worst, principal.account.balance_micros, key_id=principal.key_id, cap_hint=min(hints)
         )
     meter = Meter(edge, request, principal, plan[0][0], endpoint=endpoint, model=model, stream=stream, zdr=options.prefs.zdr)
     meter.held(hold)
@@ -253,14 +256,14 @@ def served_headers(outcome: Outcome) -> dict[str, str]:
     return {"x-tollgate-channel": outcome.candidate.channel_id, "x-tollgate-attempts": str(outcome.attempts)}
 
 
-async def plan_for(edge: Edge, options: Options) -> list[tuple[Route, pb.Candidate]]:
+async def plan_for(edge: Edge, options: Options, group: str = "default") -> list[tuple[Route, pb.Candidate]]:
     """Every (model, channel) attempt of a request, in order: each model's channels as the
     request's preferences order them, then the next fallback model's."""
     plan: list[tuple[Route, pb.Candidate]] = []
     unknown: list[ModelNotFound] = []
     for model in options.models:
         try:
-            route = await edge.routes.route(model)
+            route = await edge.routes.route(model, group)
         except ModelNotFound as err:
             unknown.append(err)
             continue

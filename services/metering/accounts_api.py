@@ -52,6 +52,8 @@ class CreateKeyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm_limit: int = 0
     spend_cap_day_micros: int = 0
     spend_cap_month_micros: int = 0
+    member_id: str = ""  # the member / team the key belongs to (their budgets bound it); a user key's new key inherits its own
+    team_id: str = ""
 
 
 class RotateKeyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -37,6 +37,11 @@ models = { "gpt-4o" = "gpt-4o-2024-08-06" }   # catalog id -> upstream model nam
 prices = { "gpt-4o" = { input_per_mtok_micros = 2_000_000, version = "2024-09" } }   # optional: this channel's own
                      # price, field by field over the model's (billed when it serves; `sort = "price"` orders by it)
 # api_version = "2024-10-21"   # azure only: deployment URLs (else the v1 API); auth = "entra": the secret is an Entra ID token
+
+[[groups]]           # optional pricing groups (services/router/groups.py); accounts are in "default" unless set
+name = "vip"
+multiplier = "0.8"   # prices × this (an integer, "1.25" or "5/4"); the price version gains "+group:vip"
+models = ["gpt-4o*"] # globs over model ids and aliases: the models the group's accounts see and may use
 ```
 A ``vertex`` channel has ``project`` and ``region`` instead of ``base_url`` (which then only replaces the host:
 ``tollgate.providers.vertex.channel_base_url``) and names its publisher in each upstream model (``anthropic/…``).
@@ -55,6 +60,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.router import groups as pricing_groups
 from services.router.health import HealthConfig
 from services.router.policies import DataPolicy, PolicyError, PolicyOverride, default_vendor, read_table, resolve, table_path
 from tollgate.ordering import by_priority
@@ -195,6 +201,7 @@ class CatalogFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     health: HealthConfig = HealthConfig()
     models: list[Model] = []
     channels: list[ChannelSpec] = []
+    groups: list[pricing_groups.GroupSpec] = []  # pricing groups: services/router/groups.py
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,7 @@ class Catalog:
     # Every file this catalog came from (or would change it by appearing), with the digest of
     # what was read (None = absent): the reload watcher compares against these.
     sources: tuple[tuple[Path, str | None], ...] = ()
+    groups: dict[str, pricing_groups.Group] = field(default_factory=lambda: {pricing_groups.DEFAULT: pricing_groups.IMPLICIT_DEFAULT})
 
     def resolve(self, name: str) -> Model | None:
         canonical = self.names.get(name)
@@ -377,7 +385,13 @@ def parse(data: bytes, version: int, *, base_dir: Path | None = None, vendors: d
         channels.append(_check_channel(spec, models, vendors))
     if not channels:
         raise CatalogError("the catalog routes to nothing: no channel serves any model")
-    return Catalog(models=models, channels=channels, version=version, names=names, health=raw.health, vendors=vendors, sources=sources)
+    try:
+        groups = pricing_groups.build(raw.groups, {m.id: [m.id, *m.aliases] for m in models.values()})
+    except pricing_groups.GroupError as exc:
+        raise CatalogError(str(exc)) from None
+    return Catalog(
+        models=models, channels=channels, version=version, names=names, health=raw.health, vendors=vendors, sources=sources, groups=groups
+    )
 
 
 def load(path: Path, version: int = 1) -> Catalog:

@@ -7,23 +7,33 @@ import random
 import grpc
 
 from services.router.catalog import Catalog, Channel, Price
+from services.router.groups import DEFAULT, Group
 from services.router.health import ChannelView
 from services.router.policies import DataPolicy
 from services.router.table import RoutingTable
-from tollgate.errors import BadRequest, ModelNotFound, ModelUnavailable, NotFound, abort
+from tollgate.errors import BadRequest, ModelNotFound, ModelNotInGroup, ModelUnavailable, NotFound, abort
 from tollgate.rpc import router_pb2 as pb
 from tollgate.rpc import router_pb2_grpc as pb_grpc
 
 MAX_REASON = 500
 
 
-def price_msg(price: Price) -> pb.Price:
+def price_msg(price: Price, group: Group | None = None) -> pb.Price:
+    """The price a caller in ``group`` pays: the catalog's times the group's multiplier."""
+    if group is None or not group.marks_prices:
+        return pb.Price(
+            input_per_mtok_micros=price.input_per_mtok_micros,
+            output_per_mtok_micros=price.output_per_mtok_micros,
+            cached_input_per_mtok_micros=price.cached_input_per_mtok_micros,
+            version=price.version,
+            cache_write_per_mtok_micros=price.cache_write_per_mtok_micros,
+        )
     return pb.Price(
-        input_per_mtok_micros=price.input_per_mtok_micros,
-        output_per_mtok_micros=price.output_per_mtok_micros,
-        cached_input_per_mtok_micros=price.cached_input_per_mtok_micros,
-        version=price.version,
-        cache_write_per_mtok_micros=price.cache_write_per_mtok_micros,
+        input_per_mtok_micros=group.scale(price.input_per_mtok_micros),
+        output_per_mtok_micros=group.scale(price.output_per_mtok_micros),
+        cached_input_per_mtok_micros=group.scale(price.cached_input_per_mtok_micros),
+        version=f"{price.version}+group:{group.name}",
+        cache_write_per_mtok_micros=group.scale(price.cache_write_per_mtok_micros),
     )
 
 
@@ -59,16 +69,23 @@ class RouterService(pb_grpc.RouterServicer):
     def catalog(self, catalog: Catalog) -> None:
         self.table.swap(catalog)
 
+    def _group(self, name: str) -> tuple[str, Group | None]:
+        name = name or DEFAULT
+        return name, self.table.catalog.groups.get(name)
+
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         model, serving = self.table.route(request.model, self._rng)
         if model is None or not any(model.id in c.models for c in self.table.catalog.channels):
             await abort(context, ModelNotFound(f"The model {request.model} does not exist"))
+        group_name, group = self._group(request.group)
+        if group is None or not group.shows([request.model, model.id, *model.aliases]):
+            await abort(context, ModelNotInGroup(f"No available channel for model {request.model} under group {group_name}"))
         if not serving:
             await abort(context, ModelUnavailable(f"No available channel for model {request.model}"))
         t = model.timeouts
         return pb.RouteResponse(
             model=model.id,
-            price=price_msg(model.price),
+            price=price_msg(model.price, group),
             table_version=self.table.version,
             timeouts=pb.Timeouts(connect_ms=t.connect_ms, first_byte_ms=t.first_byte_ms, total_ms=t.total_ms, idle_ms=t.idle_ms),
             capabilities=model.capabilities,
@@ -89,7 +106,7 @@ class RouterService(pb_grpc.RouterServicer):
                     region=c.region,
                     state=view.state,
                     latency_ewma_ms=view.latency_ewma_ms,
-                    price=price_msg(c.prices[model.id]) if model.id in c.prices else None,
+                    price=price_msg(c.prices[model.id], group) if model.id in c.prices else None,
                     rpm=c.rpm,
                     tpm=c.tpm,
                 )
@@ -100,6 +117,7 @@ class RouterService(pb_grpc.RouterServicer):
     async def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
         catalog = self.table.catalog
         served = {model_id for channel in catalog.channels for model_id in channel.models}
+        _, group = self._group(request.group)
         return pb.ListModelsResponse(
             table_version=self.table.version,
             models=[
@@ -108,13 +126,22 @@ class RouterService(pb_grpc.RouterServicer):
                     aliases=m.aliases,
                     owned_by=m.owned_by,
                     created=m.created,
-                    price=price_msg(m.price),
+                    price=price_msg(m.price, group),
                     context_length=m.context_length,
                     max_output_tokens=m.max_output_tokens,
                     capabilities=m.capabilities,
                 )
                 for m in catalog.models.values()
-                if m.id in served
+                if m.id in served and group is not None and group.shows([m.id, *m.aliases])
+            ],
+        )
+
+    async def ListGroups(self, request: pb.ListGroupsRequest, context) -> pb.ListGroupsResponse:
+        return pb.ListGroupsResponse(
+            table_version=self.table.version,
+            groups=[
+                pb.Group(name=g.name, multiplier_numerator=g.numerator, multiplier_denominator=g.denominator, models=g.patterns)
+                for g in self.table.catalog.groups.values()
             ],
         )
 

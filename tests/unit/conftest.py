@@ -6,10 +6,12 @@ import grpc
 import pytest
 
 from services.accounts.access import Access
+from services.accounts.budgets import BudgetsService
 from services.accounts.service import AccountsService
 from services.accounts.store import SqlStore
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tollgate.rpc import budgets_pb2_grpc
 
 PEPPER = "unit-test-pepper"
 ADMIN = "tga_unit-test-admin-token"
@@ -41,9 +43,18 @@ class Served:
         self._channels.append(channel)
         return pb_grpc.AccountsStub(channel)
 
+    def budgets_as(self, credential: str) -> budgets_pb2_grpc.BudgetsStub:
+        channel = credentials.aio_channel(self.addr, credential)
+        self._channels.append(channel)
+        return budgets_pb2_grpc.BudgetsStub(channel)
+
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()
+
+
+def service_access(service: AccountsService) -> Access:
+    return service._access  # the same caller checks as Accounts
 
 
 async def _serve(accounts_db: str, trial: int = 0):
@@ -52,6 +63,7 @@ async def _serve(accounts_db: str, trial: int = 0):
     server = grpc.aio.server()
     service = AccountsService(store, notifier, Access(ADMIN, store, PEPPER), pepper=PEPPER, trial_credit_micros=trial)
     pb_grpc.add_AccountsServicer_to_server(service, server)
+    budgets_pb2_grpc.add_BudgetsServicer_to_server(BudgetsService(store, notifier, service_access(service)), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, Served(f"127.0.0.1:{port}", store, notifier)

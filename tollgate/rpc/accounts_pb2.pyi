@@ -13,7 +13,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "account_status", "status_reason", "spend_cap_day_micros", "spend_cap_month_micros", "spent_day_micros", "spent_month_micros", "spend_day", "spend_month")
+    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "account_status", "status_reason", "spend_cap_day_micros", "spend_cap_month_micros", "spent_day_micros", "spent_month_micros", "spend_day", "spend_month", "price_group", "budgeted", "budget_room_micros", "member_id", "team_id")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,11 @@ class Principal(_message.Message):
     SPENT_MONTH_MICROS_FIELD_NUMBER: _ClassVar[int]
     SPEND_DAY_FIELD_NUMBER: _ClassVar[int]
     SPEND_MONTH_FIELD_NUMBER: _ClassVar[int]
+    PRICE_GROUP_FIELD_NUMBER: _ClassVar[int]
+    BUDGETED_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_ROOM_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     key_id: str
     key_prefix: str
@@ -50,7 +55,12 @@ class Principal(_message.Message):
     spent_month_micros: int
     spend_day: int
     spend_month: int
-    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., account_status: _Optional[str] = ..., status_reason: _Optional[str] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., spent_day_micros: _Optional[int] = ..., spent_month_micros: _Optional[int] = ..., spend_day: _Optional[int] = ..., spend_month: _Optional[int] = ...) -> None: ...
+    price_group: str
+    budgeted: bool
+    budget_room_micros: int
+    member_id: str
+    team_id: str
+    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., account_status: _Optional[str] = ..., status_reason: _Optional[str] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., spent_day_micros: _Optional[int] = ..., spent_month_micros: _Optional[int] = ..., spend_day: _Optional[int] = ..., spend_month: _Optional[int] = ..., price_group: _Optional[str] = ..., budgeted: _Optional[bool] = ..., budget_room_micros: _Optional[int] = ..., member_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreateAccountRequest(_message.Message):
     __slots__ = ("name", "initial_balance_micros", "require_zdr", "skip_trial_credit")
@@ -65,7 +75,7 @@ class CreateAccountRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., initial_balance_micros: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., skip_trial_credit: _Optional[bool] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("account_id", "name", "balance_micros", "created_at_ms", "require_zdr", "status", "status_reason")
+    __slots__ = ("account_id", "name", "balance_micros", "created_at_ms", "require_zdr", "status", "status_reason", "price_group")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICROS_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +83,7 @@ class Account(_message.Message):
     REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    PRICE_GROUP_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     name: str
     balance_micros: int
@@ -80,7 +91,8 @@ class Account(_message.Message):
     require_zdr: bool
     status: str
     status_reason: str
-    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micros: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., status: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    price_group: str
+    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micros: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., status: _Optional[str] = ..., status_reason: _Optional[str] = ..., price_group: _Optional[str] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ("account_id",)
@@ -113,7 +125,7 @@ class SetAccountStatusRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("account_id", "name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "spend_cap_day_micros", "spend_cap_month_micros")
+    __slots__ = ("account_id", "name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "spend_cap_day_micros", "spend_cap_month_micros", "member_id", "team_id")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_ZDR_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +135,8 @@ class CreateKeyRequest(_message.Message):
     TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SPEND_CAP_DAY_MICROS_FIELD_NUMBER: _ClassVar[int]
     SPEND_CAP_MONTH_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     name: str
     require_zdr: bool
@@ -132,10 +146,12 @@ class CreateKeyRequest(_message.Message):
     tpm_limit: int
     spend_cap_day_micros: int
     spend_cap_month_micros: int
-    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ...) -> None: ...
+    member_id: str
+    team_id: str
+    def __init__(self, account_id: _Optional[str] = ..., name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., member_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class KeyInfo(_message.Message):
-    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "last_used_at_ms", "spend_cap_day_micros", "spend_cap_month_micros")
+    __slots__ = ("key_id", "account_id", "name", "prefix", "created_at_ms", "revoked_at_ms", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "last_used_at_ms", "spend_cap_day_micros", "spend_cap_month_micros", "member_id", "team_id")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +166,8 @@ class KeyInfo(_message.Message):
     LAST_USED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     SPEND_CAP_DAY_MICROS_FIELD_NUMBER: _ClassVar[int]
     SPEND_CAP_MONTH_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     account_id: str
     name: str
@@ -164,7 +182,9 @@ class KeyInfo(_message.Message):
     last_used_at_ms: int
     spend_cap_day_micros: int
     spend_cap_month_micros: int
-    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., last_used_at_ms: _Optional[int] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ...) -> None: ...
+    member_id: str
+    team_id: str
+    def __init__(self, key_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., last_used_at_ms: _Optional[int] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., member_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class CreatedKey(_message.Message):
     __slots__ = ("key", "secret")

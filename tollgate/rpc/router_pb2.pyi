@@ -7,10 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RouteRequest(_message.Message):
-    __slots__ = ("model",)
+    __slots__ = ("model", "group")
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     model: str
-    def __init__(self, model: _Optional[str] = ...) -> None: ...
+    group: str
+    def __init__(self, model: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
 
 class Price(_message.Message):
     __slots__ = ("input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "version", "cache_write_per_mtok_micros")
@@ -114,8 +116,10 @@ class RouteResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("group",)
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    def __init__(self, group: _Optional[str] = ...) -> None: ...
 
 class Model(_message.Message):
     __slots__ = ("id", "aliases", "owned_by", "created", "price", "context_length", "max_output_tokens", "capabilities")
@@ -190,3 +194,27 @@ class SetChannelEnabledRequest(_message.Message):
     enabled: bool
     reason: str
     def __init__(self, channel_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Group(_message.Message):
+    __slots__ = ("name", "multiplier_numerator", "multiplier_denominator", "models")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_NUMERATOR_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_DENOMINATOR_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    multiplier_numerator: int
+    multiplier_denominator: int
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., multiplier_numerator: _Optional[int] = ..., multiplier_denominator: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListGroupsResponse(_message.Message):
+    __slots__ = ("groups", "table_version")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[Group]
+    table_version: int
+    def __init__(self, groups: _Optional[_Iterable[_Union[Group, _Mapping]]] = ..., table_version: _Optional[int] = ...) -> None: ...

@@ -54,6 +54,11 @@ class RouterStub:
                 request_serializer=tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.SerializeToString,
                 response_deserializer=tollgate_dot_rpc_dot_router__pb2.ChannelStatus.FromString,
                 _registered_method=True)
+        self.ListGroups = channel.unary_unary(
+                '/tollgate.router.v1.Router/ListGroups',
+                request_serializer=tollgate_dot_rpc_dot_router__pb2.ListGroupsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_rpc_dot_router__pb2.ListGroupsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -88,6 +93,13 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListGroups(self, request, context):
+        """The catalog's pricing groups ([[groups]]): multiplier and visible models.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +122,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.SetChannelEnabled,
                     request_deserializer=tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.FromString,
                     response_serializer=tollgate_dot_rpc_dot_router__pb2.ChannelStatus.SerializeToString,
+            ),
+            'ListGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroups,
+                    request_deserializer=tollgate_dot_rpc_dot_router__pb2.ListGroupsRequest.FromString,
+                    response_serializer=tollgate_dot_rpc_dot_router__pb2.ListGroupsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class Router:
             '/tollgate.router.v1.Router/SetChannelEnabled',
             tollgate_dot_rpc_dot_router__pb2.SetChannelEnabledRequest.SerializeToString,
             tollgate_dot_rpc_dot_router__pb2.ChannelStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.router.v1.Router/ListGroups',
+            tollgate_dot_rpc_dot_router__pb2.ListGroupsRequest.SerializeToString,
+            tollgate_dot_rpc_dot_router__pb2.ListGroupsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,7 @@ async def test_create_account_key_and_authenticate(svc) -> None:
         account_status="active",
         spend_day=principal.spend_day,
         spend_month=principal.spend_month,
+        price_group="default",
     )
     assert principal.spend_day > 20_000 and principal.spend_month > 2026 * 12
 

@@ -174,6 +174,7 @@ def test_accounts_list_table_and_json() -> None:
         "require_zdr": True,
         "status": "suspended",
         "status_reason": "chargeback",
+        "price_group": "",  # not set in this fake reply; accounts answers "default" unless an admin set a group
     }
     assert "$" not in out
 

@@ -831,13 +831,13 @@ class FakeEdge:
     @staticmethod
     def _principal(account):
         async def principal(key: str):
-            return SimpleNamespace(account=account, check_status=lambda: None)
+            return SimpleNamespace(account=account, check_status=lambda: None, group="default")
 
         return principal
 
     @staticmethod
     def _route(candidates):
-        async def route(model: str):
+        async def route(model: str, group: str = "default"):
             if model == "unknown":
                 raise ModelNotFound(f"The model {model} does not exist")
             return SimpleNamespace(model=model, candidates=tuple(candidates), timeouts=None)
