@@ -23,7 +23,7 @@ from services.accounts import caps
 from services.accounts.access import Access, Caller
 from services.accounts.db import Transaction
 from services.accounts.notices import Notifier
-from services.accounts.store import KeyRow, SqlStore, now_ms
+from services.accounts.store import SqlStore, now_ms
 from tollgate import events
 from tollgate.errors import BadRequest, Forbidden, NotFound, TollgateError, abort
 from tollgate.periods import day_number, month_number

@@ -14,8 +14,8 @@ from services.metering.auth import Authorizer
 from services.metering.console import billing as console_billing
 from services.metering.console import channels as console_channels
 from services.metering.console import playground as console_playground
-from services.metering.console.identity import IdentityConsole
 from services.metering.console.budgets import BudgetsApi
+from services.metering.console.identity import IdentityConsole
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.sessions import SessionResolver
 from services.metering.shards import Assignment
