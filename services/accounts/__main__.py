@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
+from services.accounts import risk
 from services.accounts.access import Access
 from services.accounts.consumer import consume, ledger_metrics, watch_lag
 from services.accounts.notices import Notifier, Outbox
@@ -32,6 +33,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     serve_metrics(registry, settings.accounts_metrics_port, settings.metrics_host)
     access = Access(settings.admin_credential, store, settings.key_hash_pepper)
     service = AccountsService(store, notifier, access, pepper=settings.key_hash_pepper, trial_credit_micros=settings.trial_credit_micros)
+    risk_service = await risk.start(stack, settings, nc, js, store, notifier, log)  # rules, the risk consumer, tickets
     readiness = health.Readiness()
     readiness.add("nats", health.nats_check(nc))
     readiness.add("db", health.thread_check(store.ping))
@@ -40,6 +42,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
 
     def register(server) -> None:
         accounts_pb2_grpc.add_AccountsServicer_to_server(service, server)
+        risk.register(risk_service, server)
         grpc_health.register(server)
 
     await lifecycle.grpc_server(stack, settings, settings.accounts_addr, register, [GrpcMetrics(registry)])

@@ -137,6 +137,8 @@ class AccountsService(pb_grpc.AccountsServicer):
             spent_month_micros=found.spent_month_micros,
             spend_day=found.day,
             spend_month=found.month,
+            throttle_rpm=a.throttle_rpm if a.throttle_until_ms > now_ms() else 0,
+            throttle_until_ms=a.throttle_until_ms if a.throttle_until_ms > now_ms() else 0,
         )
 
     # -- accounts -----------------------------------------------------------------------

@@ -21,13 +21,15 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 class AccountState:
     """One account's last known balance and status, shared by every cached key of it."""
 
-    __slots__ = ("__weakref__", "account_id", "balance_micros", "status", "status_reason")
+    __slots__ = ("__weakref__", "account_id", "balance_micros", "status", "status_reason", "throttle_rpm", "throttle_until_ms")
 
     def __init__(self, account_id: str, balance_micros: int, status: str = "active", status_reason: str = ""):
         self.account_id = account_id
         self.balance_micros = balance_micros
         self.status = status
         self.status_reason = status_reason
+        self.throttle_rpm = 0  # risk control: a temporary account-wide RPM limit (services/edge/ratelimit.py) ...
+        self.throttle_until_ms = 0  # ... until then
 
 
 class KeySpend:
@@ -80,6 +82,23 @@ class KeySpend:
             self.month = event.month
 
 
+REACTIVATION_HINT = (
+    "To ask for reactivation, open the console's Reactivation page (or POST /console/api/risk/reactivation "
+    "with this key) and say what happened."
+)
+
+
+def status_error(status: str, reason: str) -> Forbidden:
+    """The 403 for an account that is not active, saying why and what its user can do."""
+    why = f" Reason: {reason}" if reason else ""
+    if status == "deactivated":
+        return Forbidden(
+            f"This account has been permanently deactivated.{why} It cannot be reactivated by request; contact the operator.",
+            code="account_deactivated",
+        )
+    return Forbidden(f"This account is suspended.{why} {REACTIVATION_HINT}", code="account_suspended")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     account_id: str
@@ -95,8 +114,7 @@ class Principal:
 
     def check_status(self) -> None:
         if self.account.status != "active":
-            reason = f" Reason: {self.account.status_reason}" if self.account.status_reason else ""
-            raise Forbidden(f"This account is suspended.{reason} Contact the operator to reactivate it.", code="account_suspended")
+            raise status_error(self.account.status, self.account.status_reason)
 
     def check_model(self, model: str) -> None:
         if self.allowed_models and not any(fnmatch.fnmatchcase(model, p) for p in self.allowed_models):
@@ -137,6 +155,7 @@ class Authenticator:
             self._accounts[reply.account_id] = account
         else:
             account.balance_micros, account.status, account.status_reason = reply.balance_micros, reply.account_status, reply.status_reason
+        account.throttle_rpm, account.throttle_until_ms = reply.throttle_rpm, reply.throttle_until_ms
         spend = None
         if reply.spend_cap_day_micros or reply.spend_cap_month_micros:
             spend = KeySpend(
@@ -181,3 +200,4 @@ class Authenticator:
         account = self._accounts.get(event.account_id)
         if account is not None:
             account.status, account.status_reason = event.status, event.reason
+            account.throttle_rpm, account.throttle_until_ms = event.throttle_rpm, event.throttle_until_ms

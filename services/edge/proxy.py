@@ -166,6 +166,7 @@ class Meter:
                 usage_estimated=estimated,
                 zdr=self.zdr,
                 lease_id=lease_id,
+                sensitivity=route.sensitivity,
             ),
             parent=span,  # the usage message continues the request's trace
         )

@@ -11,6 +11,7 @@ from services.metering import dashboard
 from services.metering.accounts_api import AccountsApi
 from services.metering.app import create_app
 from services.metering.auth import Authorizer
+from services.metering.console.risk import RiskApi
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.shards import Assignment
 from services.metering.store import UsageStore
@@ -60,10 +61,12 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     await lifecycle.background(stack, lambda stop: watch_lag(stop, js, metrics, assignment), "lag-watch")
     accounts_api = AccountsApi(settings.accounts_addr)  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
+    risk_api = RiskApi(settings.accounts_addr)  # console: risk control and tickets (with the caller's own credential)
+    stack.push_async_callback(risk_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
     readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back
     readiness.add("clickhouse", health.thread_check(store.ping))
-    routes = [*accounts_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
+    routes = [*accounts_api.handlers(), *risk_api.handlers(), *dashboard.routes(), *health.http_routes(readiness, registry)]
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts

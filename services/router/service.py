@@ -17,6 +17,11 @@ from tollgate.rpc import router_pb2_grpc as pb_grpc
 MAX_REASON = 500
 
 
+def sensitivity(value: str) -> str:
+    """The catalog's sensitivity as the RPCs carry it: "high", or "" for a normal model."""
+    return "" if value == "normal" else value
+
+
 def price_msg(price: Price) -> pb.Price:
     return pb.Price(
         input_per_mtok_micros=price.input_per_mtok_micros,
@@ -74,6 +79,7 @@ class RouterService(pb_grpc.RouterServicer):
             capabilities=model.capabilities,
             context_length=model.context_length,
             max_output_tokens=model.max_output_tokens,
+            sensitivity=sensitivity(model.sensitivity),
             candidates=[
                 pb.Candidate(
                     channel_id=c.id,
@@ -112,6 +118,7 @@ class RouterService(pb_grpc.RouterServicer):
                     context_length=m.context_length,
                     max_output_tokens=m.max_output_tokens,
                     capabilities=m.capabilities,
+                    sensitivity=sensitivity(m.sensitivity),
                 )
                 for m in catalog.models.values()
                 if m.id in served
