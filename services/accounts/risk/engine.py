@@ -128,9 +128,8 @@ class Engine:
         now = now_ms()
         for event in batch:
             self.recent.add(event, now)
-            if event.request_id in self.waiting:
-                if await self._store.fill(event.request_id, event.account_id, _json(event)):
-                    self.waiting.discard(event.request_id)
+            if event.request_id in self.waiting and await self._store.fill(event.request_id, event.account_id, _json(event)):
+                self.waiting.discard(event.request_id)
             if event.occurred_at_ms < now - FRESH_S * 1000:
                 continue
             self.judged += 1

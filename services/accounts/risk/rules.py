@@ -130,7 +130,13 @@ class AuthFailures(Base, frozen=True, tag="auth_failures"):
 
 
 Rule = SensitiveRpm | ErrorRate | SpendVelocity | AuthFailures
-KINDS: Final = {cls.__struct_config__.tag: cls for cls in (SensitiveRpm, ErrorRate, SpendVelocity, AuthFailures)}
+KINDS: Final[dict[str, type[Base]]] = {
+    str(cls.__struct_config__.tag): cls for cls in (SensitiveRpm, ErrorRate, SpendVelocity, AuthFailures)
+}
+
+
+def kind_of(rule: Base) -> str:
+    return str(rule.__struct_config__.tag)
 
 
 class Deactivation(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -15,7 +15,7 @@ from typing import Final
 
 from services.accounts.access import Caller
 from services.accounts.risk.engine import Engine, now_ms, policy_of
-from services.accounts.risk.rules import ACTIONS
+from services.accounts.risk.rules import ACTIONS, kind_of
 from services.accounts.risk.store import RecordRow, Refused, RequestRow, RiskStore, TicketRow
 from services.accounts.store import SqlStore
 from tollgate import keys
@@ -225,7 +225,7 @@ class RiskService(pb_grpc.RiskServicer):
     async def _list_rules(self, _request: pb.ListRulesRequest, _caller: Caller) -> pb.ListRulesResponse:
         watcher = self._engine.watcher
         current = watcher.current
-        rules = [pb.Rule(name=r.name, kind=r.__struct_config__.tag, action=r.action, description=r.describe()) for r in current.rules]
+        rules = [pb.Rule(name=r.name, kind=kind_of(r), action=r.action, description=r.describe()) for r in current.rules]
         return pb.ListRulesResponse(
             rules=rules,
             source=str(watcher.path),

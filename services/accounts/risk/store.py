@@ -162,14 +162,15 @@ class RiskStore:
             if policy.deactivate_after and before.status != "deactivated" and action in policy.counted:
                 count = self._count(account_id, now_ms() - policy.period_ms, policy.counted)
                 if count >= policy.deactivate_after:
-                    why = f"{count} risk records within {policy.period_ms // 86_400_000 or policy.period_ms // 1000} {'days' if policy.period_ms >= 86_400_000 else 's'}"
+                    why = f"{count} risk records within {_span(policy.period_ms)}"
                     records.append(self._insert_record(account_id, rule, "deactivate", why, {"records": count}))
                     self._db.execute(
                         "UPDATE accounts SET status = 'deactivated', status_reason = ? WHERE id = ?",
                         (f"permanently deactivated: {why}", account_id),
                     )
                     self._db.execute(
-                        "UPDATE reactivation_requests SET status = 'rejected', note = ?, decided_at_ms = ? WHERE account_id = ? AND status = 'pending'",
+                        "UPDATE reactivation_requests SET status = 'rejected', note = ?, decided_at_ms = ? "
+                        "WHERE account_id = ? AND status = 'pending'",
                         ("the account was permanently deactivated", now_ms(), account_id),
                     )
                     changed = True
@@ -248,7 +249,10 @@ class RiskStore:
                 params.append(status)
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             order = "ASC" if status == "pending" else "DESC"  # the queue: oldest first
-            sql = f"SELECT {_REQUEST_COLS} FROM reactivation_requests r JOIN accounts a ON a.id = r.account_id {clause} ORDER BY r.id {order} LIMIT ?"
+            sql = (
+                f"SELECT {_REQUEST_COLS} FROM reactivation_requests r JOIN accounts a ON a.id = r.account_id "
+                f"{clause} ORDER BY r.id {order} LIMIT ?"
+            )
             return [_request(r) for r in self._db.execute(sql, (*params, limit))]
 
         return await self._run(read)
@@ -369,6 +373,10 @@ class RiskStore:
             return cur.rowcount or 0
 
         return await self._run(write)
+
+
+def _span(ms: int) -> str:
+    return f"{ms // 86_400_000} days" if ms >= 86_400_000 else f"{ms // 1000} s"
 
 
 def _record(row) -> RecordRow:

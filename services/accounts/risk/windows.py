@@ -193,4 +193,4 @@ EVALUATORS: Final[dict[str, type[Evaluator]]] = {e.kind: e for e in (SensitiveRp
 
 
 def evaluators(rule_set: list) -> list[Evaluator]:
-    return [EVALUATORS[rule.__struct_config__.tag](rule) for rule in rule_set]
+    return [EVALUATORS[rules.kind_of(rule)](rule) for rule in rule_set]
