@@ -83,7 +83,7 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
     lease_id: str = ""  # the balance lease the edge pre-authorized the request under
     sensitivity: str = ""  # "high": the catalog marks the served model high-sensitivity (risk rules watch it)
-    attempt_log: list[AttemptNote] = []  # the failed attempts before the last one (empty for most requests); not stored by metering
+    attempt_log: list[AttemptNote] = []  # the failed attempts (most requests: none); kept only for tickets, not by metering
 
 
 class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -130,19 +131,36 @@ class Authenticator:
         self._cache: CachedLookup[str, Principal] = CachedLookup(
             self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
         )
+        # (key digest, code, address, account id) of each refused credential: services/edge/signals.py
+        self.on_failure: Callable[[str, str, str, str], None] | None = None
 
     @property
     def cached(self) -> int:
         """Keys answered from memory without accounts (what readiness falls back on)."""
         return len(self._cache)
 
-    async def principal(self, key: str) -> Principal:
+    async def principal(self, key: str, address: str = "") -> Principal:
+        """``address``: the client's, reported with a refusal (for the risk engine's rules)."""
         if not key:
-            raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")
-        principal = await self._cache.get(hash_key(key, self._pepper), key)
+            raise self._refused(
+                Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key"),
+                "",
+                address,
+            )
+        digest = hash_key(key, self._pepper)
+        try:
+            principal = await self._cache.get(digest, key)
+        except Unauthorized as err:
+            raise self._refused(err, digest, address) from None
         if principal.expires_at_ms and principal.expires_at_ms <= time.time_ns() // 1_000_000:
-            raise Unauthorized("This API key has expired.", code="expired_api_key")  # also while cached
+            expired = Unauthorized("This API key has expired.", code="expired_api_key")  # also while cached
+            raise self._refused(expired, digest, address, principal.account_id)
         return principal
+
+    def _refused(self, err: Unauthorized, digest: str, address: str, account_id: str = "") -> Unauthorized:
+        if self.on_failure is not None:
+            self.on_failure(digest, err.code or "", address, account_id)
+        return err
 
     async def _authenticate(self, digest: str, key: str) -> Principal:
         try:
