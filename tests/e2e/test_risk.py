@@ -37,6 +37,14 @@ threshold = {THRESHOLD}
 window_s = 60
 action = "suspend"
 cooldown_s = 0
+
+[[rules]]
+name = "key-guessing"
+kind = "auth_failures"
+per = "address"
+threshold = 5
+window_s = 60
+action = "warn"
 """
 
 
@@ -61,7 +69,7 @@ def rules(stack, risk):
     test's traffic is judged."""
     path = Path(stack.settings.data_dir) / "risk.toml"
     path.write_text(RULES)
-    assert eventually(lambda: [r.name for r in risk.ListRules(rpb.ListRulesRequest()).rules] == ["sensitive-burst"], 5.0)
+    assert eventually(lambda: [r.name for r in risk.ListRules(rpb.ListRulesRequest()).rules] == ["sensitive-burst", "key-guessing"], 5.0)
     yield path
     path.unlink()
     assert eventually(lambda: not risk.ListRules(rpb.ListRulesRequest()).rules, 5.0)
@@ -197,6 +205,7 @@ def test_a_ticket_keeps_its_requests_metadata_and_never_content(stack, new_accou
     assert by_id[request_id]["status"] == 200 and by_id[request_id]["channel_id"] == "sim-primary"
     broken = by_id[failed_id]
     assert broken["status"] >= 500 and broken["attempts"] >= 1 and broken["error_code"]
+    assert broken["attempt_log"] and all(a["channel_id"] and a["error"] for a in broken["attempt_log"])
     assert not by_id[other_id]["found"], "another account's request must never be shown"
     text = json.dumps(console(stack, "GET", f"/console/api/tickets/{ticket_id}", key).json())
     assert CANARY not in text
@@ -213,3 +222,46 @@ def test_a_ticket_keeps_its_requests_metadata_and_never_content(stack, new_accou
     db = Path(stack.settings.accounts_db_target)
     if db.exists():
         assert CANARY.encode() not in db.read_bytes()
+
+
+def test_an_admin_throttle_reaches_the_edge_and_failing_keys_leave_a_record(stack, new_account, admin_token, rules):
+    account_id, key = new_account(name="risk-throttle")
+    client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
+    ask(client, model="sim-1")
+    acted = console(
+        stack,
+        "POST",
+        "/console/api/risk/act",
+        admin_token,
+        json={"account_id": account_id, "action": "throttle", "reason": "review", "throttle_rpm": 2},
+    )
+    assert acted.status_code == 201 and acted.json()["action"] == "throttle"
+    assert (
+        console(stack, "POST", "/console/api/risk/act", key, json={"account_id": account_id, "action": "warn", "reason": "x"}).status_code
+        == 403
+    )
+
+    def limited() -> bool:
+        try:
+            ask(client, model="sim-1")
+            return False
+        except openai.RateLimitError as err:
+            assert err.body["code"] == "account_throttled"
+            return True
+
+    assert eventually(limited, 5.0), "the throttle never reached the edge"
+    standing = console(stack, "GET", "/console/api/risk/standing", key).json()
+    assert standing["status"] == "active" and standing["throttle_rpm"] == 2
+
+    for _ in range(7):
+        wrong = httpx.post(
+            stack.edge_url + "/chat/completions", headers={"authorization": "Bearer sk-tg-not-a-real-key-0000"}, json={"model": "sim-1"}
+        )
+        assert wrong.status_code == 401
+
+    def address_record():
+        records = console(stack, "GET", "/console/api/risk/records?account_id=address:127.0.0.1", admin_token).json()["records"]
+        return [r for r in records if r["rule"] == "key-guessing"]
+
+    found = eventually(address_record, 5.0)
+    assert found and found[0]["action"] == "warn" and "sk-tg" not in json.dumps(found)
