@@ -6,6 +6,8 @@ the Risk service scopes it itself (a user key: its own account, also while suspe
 admin credential: any account and the admin methods). Who the call is made as is decided in
 one function, ``authority``. Errors are ``{"error": {"message", "type", "code"}}``.
 
+The page: ``GET /console/risk`` (dashboard/static/risk.html, risk.js, tickets.js).
+
 User (an API key):
     GET  /console/api/risk/standing                     status, reason, records count, open request
     GET  /console/api/risk/records                      the account's suspension records
@@ -33,8 +35,10 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
+from litestar.response import File
 
 from services.metering.accounts_api import decode_body, error_response, presented_credential
+from services.metering.dashboard import MEDIA_TYPES, PAGE_HEADERS, STATIC
 from tollgate import credentials
 from tollgate.errors import BadRequest, TollgateError, from_grpc
 from tollgate.protojson import to_data
@@ -197,7 +201,16 @@ class RiskApi:
 
             return await call(request, "CloseTicket", build)
 
+        page_file = STATIC / "risk.html"
+
+        @get("/console/risk", include_in_schema=False)
+        async def page() -> File:
+            return File(
+                page_file, filename=page_file.name, media_type=MEDIA_TYPES[".html"], headers=PAGE_HEADERS, content_disposition_type="inline"
+            )
+
         return [
+            page,
             standing,
             records,
             request_reactivation,
