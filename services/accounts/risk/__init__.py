@@ -39,9 +39,10 @@ async def start(stack: AsyncExitStack, settings: Settings, nc, js, accounts: Sql
     watcher = RulesWatcher(rules_path(settings), log)
     engine = Engine(js, nc, store, Enforcer(store, notifier, log), watcher, log)
     await lifecycle.background(stack, watcher.run, "risk-rules-watch", grace=1.0)
-    await lifecycle.background(stack, engine.run, "risk-consumer")
-    await lifecycle.background(stack, engine.listen, "risk-auth-failures", grace=1.0)
     await lifecycle.background(stack, engine.housekeeping, "risk-housekeeping", grace=1.0)
+    if settings.risk_engine:  # off: this replica serves the Risk RPCs, another one judges the stream
+        await lifecycle.background(stack, engine.run, "risk-consumer")
+        await lifecycle.background(stack, engine.listen, "risk-auth-failures", grace=1.0)
     return RiskService(store, engine, RiskAccess(settings.admin_credential, accounts, settings.key_hash_pepper))
 
 

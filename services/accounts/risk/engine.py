@@ -35,6 +35,7 @@ from tollgate.telemetry import Log
 DURABLE: Final = "accounts-risk"
 FRESH_S: Final = 600
 PURGE_S: Final = 60.0
+WAITING_S: Final = 2.0
 
 
 def now_ms() -> int:
@@ -108,6 +109,7 @@ class Engine:
         tickets = watcher.current.tickets
         self.recent = Recent(tickets.lookback_s, tickets.max_recent)
         self.waiting: set[str] = set()  # request ids tickets name whose event has not been seen
+        self._waiting_read_ms = 0  # re-read from the store every WAITING_S (tickets opened through another replica)
         self.judged = 0
 
     def _evaluators(self) -> list[tuple[object, windows.Evaluator]]:
@@ -126,6 +128,9 @@ class Engine:
         evaluators = self._evaluators()
         policy = policy_of(self.watcher.current)
         now = now_ms()
+        if now - self._waiting_read_ms > WAITING_S * 1000:
+            self.waiting = await self._store.waiting(now)  # the tickets in force: expired ones drop out
+            self._waiting_read_ms = now
         for event in batch:
             self.recent.add(event, now)
             if event.request_id in self.waiting and await self._store.fill(event.request_id, event.account_id, _json(event)):
