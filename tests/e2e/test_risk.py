@@ -265,3 +265,45 @@ def test_an_admin_throttle_reaches_the_edge_and_failing_keys_leave_a_record(stac
 
     found = eventually(address_record, 5.0)
     assert found and found[0]["action"] == "warn" and "sk-tg" not in json.dumps(found)
+
+
+ERROR_RULES = """
+[[rules]]
+name = "error-spike"
+kind = "error_rate"
+threshold = 0.5
+min_requests = 4
+window_s = 60
+action = "throttle"
+throttle_rpm = 3
+throttle_s = 120
+"""
+
+
+def test_an_error_spike_throttles_the_account_automatically(stack, new_account, risk):
+    path = Path(stack.settings.data_dir) / "risk.toml"
+    path.write_text(ERROR_RULES)
+    try:
+        assert eventually(lambda: [r.name for r in risk.ListRules(rpb.ListRulesRequest()).rules] == ["error-spike"], 5.0)
+        account_id, key = new_account(name="risk-errors")
+        client = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0, timeout=30)
+        for _ in range(4):
+            with pytest.raises(openai.APIStatusError) as failed:
+                ask(client, model="sim-broken")
+            assert failed.value.status_code == 502
+
+        def throttled() -> bool:
+            try:
+                ask(client, model="sim-1")
+                return False
+            except openai.RateLimitError as err:
+                assert err.body["code"] == "account_throttled" and "3 requests per minute" in err.body["message"]
+                return True
+
+        assert eventually(throttled, 5.0), "the error spike did not throttle the account"
+        records = risk.ListRecords(rpb.ListRecordsRequest(account_id=account_id)).records
+        assert [(r.rule, r.action) for r in records] == [("error-spike", "throttle")] and records[0].until_ms > 0
+        assert json.loads(records[0].figures)["failed"] >= 3
+    finally:
+        path.unlink()
+        assert eventually(lambda: not risk.ListRules(rpb.ListRulesRequest()).rules, 5.0)
