@@ -43,11 +43,12 @@ def metadata(event: events.UsageEvent) -> dict[str, Any]:
 
 
 class Recent:
-    """Request id -> (account id, metadata JSON), for ``lookback_ms``, at most ``limit`` entries."""
+    """Request id -> its event, for ``lookback_ms``, at most ``limit`` entries (metadata is
+    made of it only when a ticket names the request)."""
 
     def __init__(self, lookback_s: int, limit: int):
         self.configure(lookback_s, limit)
-        self._items: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
+        self._items: OrderedDict[str, events.UsageEvent] = OrderedDict()
 
     def configure(self, lookback_s: int, limit: int) -> None:
         self._lookback_ms, self._limit = lookback_s * 1000, limit
@@ -56,7 +57,7 @@ class Recent:
         if self._limit <= 0 or self._lookback_ms <= 0:
             self._items.clear()
             return
-        self._items[event.request_id] = (event.account_id, event.occurred_at_ms, json.dumps(metadata(event)))
+        self._items[event.request_id] = event
         self._items.move_to_end(event.request_id)
         self.expire(now_ms)
 
@@ -64,15 +65,15 @@ class Recent:
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
         while self._items:
-            _, (_, at, _) = next(iter(self._items.items()))
-            if at > now_ms - self._lookback_ms:
+            oldest = next(iter(self._items.values()))
+            if oldest.occurred_at_ms > now_ms - self._lookback_ms:
                 break
             self._items.popitem(last=False)
 
     def find(self, account_id: str, request_id: str) -> str | None:
         """The request's metadata, only if it is the account's own."""
-        item = self._items.get(request_id)
-        return item[2] if item is not None and item[0] == account_id else None
+        event = self._items.get(request_id)
+        return json.dumps(metadata(event)) if event is not None and event.account_id == account_id else None
 
     def __len__(self) -> int:
         return len(self._items)
