@@ -22,6 +22,7 @@ BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
 RATE_COUNTS_SUBJECT: Final = "tollgate.ratelimit.counts.v1"
+AUTH_FAILED_SUBJECT: Final = "tollgate.risk.auth_failed.v1"  # core NATS, fire and forget: the risk engine's auth-failure rules
 USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version and shard; a consumer dead-letters the ones it cannot read
 # Usage subjects carry a shard: ``tollgate.usage.v1.<shard>``, shard = CRC-32 of the request id
 # modulo the edge's TOLLGATE_USAGE_SHARDS, so every copy of an event (a retry, a spool replay)
@@ -40,6 +41,14 @@ UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 UInt64 = Annotated[int, msgspec.Meta(ge=0)]  # msgpack holds no larger integer
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=10**13)]  # DateTime64(3) holds up to 2299
+
+
+class AttemptNote(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One failed upstream attempt of a request (technical metadata only: no content)."""
+
+    channel_id: str
+    status: UInt16 = 0  # the upstream's HTTP status; 0 = none (connection failure, timeout)
+    error: str = ""  # "timeout", "connect", "upstream_503", "rate_limited", ...
 
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +82,8 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     zdr: bool = False
     usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
     lease_id: str = ""  # the balance lease the edge pre-authorized the request under
+    sensitivity: str = ""  # "high": the catalog marks the served model high-sensitivity (risk rules watch it)
+    attempt_log: list[AttemptNote] = []  # the failed attempts (most requests: none); kept only for tickets, not by metering
 
 
 class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +113,18 @@ class RateCounts(msgspec.Struct, frozen=True, kw_only=True):
     channels: dict[str, list[int]] = {}  # channel id -> [requests, tokens]: channels with their own rpm/tpm
 
 
+class AuthFailed(msgspec.Struct, frozen=True, kw_only=True):
+    """An edge refused a presented credential. Carries no secret: ``key_hint`` is the first 12
+    hex digits of the key's (peppered) hash, ``account_id`` is known only for a key the edge
+    still knew (an expired one)."""
+
+    occurred_at_ms: EpochMs
+    address: str = ""  # the client's address as the edge saw it
+    key_hint: str = ""
+    account_id: str = ""
+    code: str = ""  # the error code answered (invalid_api_key, expired_api_key, ...)
+
+
 class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str
     key_hash: str
@@ -118,8 +141,10 @@ class KeyUpdated(msgspec.Struct, frozen=True, kw_only=True):
 
 class AccountStatusChanged(msgspec.Struct, frozen=True, kw_only=True):
     account_id: str
-    status: str  # "active" | "suspended"
+    status: str  # "active" | "suspended" | "deactivated"
     reason: str = ""
+    throttle_rpm: int = 0  # risk control: an account-wide requests-per-minute limit (0 = none) ...
+    throttle_until_ms: int = 0  # ... until then
 
 
 class BalanceChanged(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,6 +201,7 @@ DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
     ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
     CHANNEL_OUTCOME_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcome),
     RATE_COUNTS_SUBJECT: msgspec.msgpack.Decoder(RateCounts),
+    AUTH_FAILED_SUBJECT: msgspec.msgpack.Decoder(AuthFailed),
 }
 
 

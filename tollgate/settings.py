@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     admin_token: str = ""  # the admin credential; default: <data_dir>/admin-token, created once
     trial_credit_micros: int = 0  # free credit granted to every new account (ledger kind "trial")
     lease_ttl_s: float = 60.0  # a balance lease not renewed for this long stops reserving
+    risk_rules: str = ""  # the risk rules TOML (hot-reloaded); default <data_dir>/risk.toml; no file = no rules
+    risk_engine: bool = True  # judge the usage stream in this accounts process (one replica of several: docs/risk-control.md)
     lease_settle_s: float = 300.0  # a returned lease keeps reserving its reported spend until debited, at most this long
     # identity (users, sessions, mail): see services/accounts/identity_service.py
     free_quota_micros: int = 0  # credited once per verified email to the organisation its user registered

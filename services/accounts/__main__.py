@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 
 from prometheus_client import CollectorRegistry
 
-from services.accounts import identity_wiring
+from services.accounts import identity_wiring, risk
 from services.accounts.access import Access
 from services.accounts.billing import BillingService
 from services.accounts.billing_store import BillingStore
@@ -36,6 +36,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     serve_metrics(registry, settings.accounts_metrics_port, settings.metrics_host)
     access = Access(settings.admin_credential, store, settings.key_hash_pepper)
     service = AccountsService(store, notifier, access, pepper=settings.key_hash_pepper, trial_credit_micros=settings.trial_credit_micros)
+    risk_service = await risk.start(stack, settings, nc, js, store, notifier, log)  # rules, the risk consumer, tickets
     readiness = health.Readiness()
     readiness.add("nats", health.nats_check(nc))
     readiness.add("db", health.thread_check(store.ping))
@@ -50,6 +51,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
             BillingService(BillingStore(store), notifier, access, pepper=settings.key_hash_pepper), server
         )
         budgets_pb2_grpc.add_BudgetsServicer_to_server(BudgetsService(store, notifier, access), server)
+        risk.register(risk_service, server)
         grpc_health.register(server)
         identity_wiring.register(server, store, settings)
 

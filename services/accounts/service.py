@@ -147,6 +147,8 @@ class AccountsService(pb_grpc.AccountsServicer):
             budget_room_micros=budget_room,
             member_id=k.member_id,
             team_id=k.team_id,
+            throttle_rpm=a.throttle_rpm if a.throttle_until_ms > now_ms() else 0,
+            throttle_until_ms=a.throttle_until_ms if a.throttle_until_ms > now_ms() else 0,
         )
 
     # -- accounts -----------------------------------------------------------------------

@@ -39,9 +39,11 @@ class AccountRow:
     balance_micros: int
     created_at_ms: int
     require_zdr: bool = False
-    status: str = "active"
+    status: str = "active"  # "active" | "suspended" | "deactivated" (risk control: permanent)
     status_reason: str = ""
     price_group: str = "default"  # the catalog [[groups]] entry it pays by (services/accounts/budgets.py)
+    throttle_rpm: int = 0  # risk control: an account-wide requests-per-minute limit until throttle_until_ms
+    throttle_until_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ _KEY_COLS = (
     "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros, "
     "k.parent_key_id, k.member_id, k.team_id"
 )
-_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason, a.price_group"
+_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason, a.price_group, a.throttle_rpm, a.throttle_until_ms"
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 _LEDGER_COLS = "id, kind, amount_micros, reference, note, key_id, created_at_ms, effective_at_ms"
 
@@ -545,4 +547,4 @@ def _key(row: Sequence[Any]) -> KeyRow:
 
 
 def _account(row) -> AccountRow:
-    return AccountRow(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), row[5], row[6], row[7])
+    return AccountRow(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), row[5], row[6], row[7], int(row[8]), int(row[9]))

@@ -18,6 +18,7 @@ from services.edge.metrics import EdgeMetrics
 from services.edge.publisher import OutcomeReporter, UsagePublisher
 from services.edge.ratelimit import RateLimiter
 from services.edge.routes import RouteTable
+from services.edge.signals import AuthFailureReporter
 from services.edge.spool import Spool
 from tollgate import bus, credentials, events, health, lifecycle, notices, telemetry, tracing
 from tollgate.metrics import serve_metrics
@@ -41,6 +42,9 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     outcomes = OutcomeReporter(nc, log)
     outcomes.start()
     stack.push_async_callback(outcomes.close)
+    auth_failures = AuthFailureReporter(nc, log)  # refused credentials, for the risk engine's rules
+    auth_failures.start()
+    stack.push_async_callback(auth_failures.close)
     limiter = RateLimiter(nc, log)
     limiter.start()
     stack.push_async_callback(limiter.close)
@@ -60,6 +64,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         maxsize=settings.cache_max_entries,
         pepper=settings.key_hash_pepper,
     )
+    auth.on_failure = auth_failures.report
     routes = RouteTable(router_pb2_grpc.RouterStub(router), ttl=settings.route_cache_ttl_s, maxsize=settings.cache_max_entries)
 
     # Revocations, key changes, suspensions: from the CONTROL stream, caught up after an outage

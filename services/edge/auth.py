@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -21,13 +22,15 @@ from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 class AccountState:
     """One account's last known balance and status, shared by every cached key of it."""
 
-    __slots__ = ("__weakref__", "account_id", "balance_micros", "status", "status_reason")
+    __slots__ = ("__weakref__", "account_id", "balance_micros", "status", "status_reason", "throttle_rpm", "throttle_until_ms")
 
     def __init__(self, account_id: str, balance_micros: int, status: str = "active", status_reason: str = ""):
         self.account_id = account_id
         self.balance_micros = balance_micros
         self.status = status
         self.status_reason = status_reason
+        self.throttle_rpm = 0  # risk control: a temporary account-wide RPM limit (services/edge/ratelimit.py) ...
+        self.throttle_until_ms = 0  # ... until then
 
 
 class KeySpend:
@@ -80,6 +83,23 @@ class KeySpend:
             self.month = event.month
 
 
+REACTIVATION_HINT = (
+    "To ask for reactivation, open the console's Reactivation page (or POST /console/api/risk/reactivation "
+    "with this key) and say what happened."
+)
+
+
+def status_error(status: str, reason: str) -> Forbidden:
+    """The 403 for an account that is not active, saying why and what its user can do."""
+    why = f" Reason: {reason}" if reason else ""
+    if status == "deactivated":
+        return Forbidden(
+            f"This account has been permanently deactivated.{why} It cannot be reactivated by request; contact the operator.",
+            code="account_deactivated",
+        )
+    return Forbidden(f"This account is suspended.{why} {REACTIVATION_HINT}", code="account_suspended")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     account_id: str
@@ -98,8 +118,7 @@ class Principal:
 
     def check_status(self) -> None:
         if self.account.status != "active":
-            reason = f" Reason: {self.account.status_reason}" if self.account.status_reason else ""
-            raise Forbidden(f"This account is suspended.{reason} Contact the operator to reactivate it.", code="account_suspended")
+            raise status_error(self.account.status, self.account.status_reason)
 
     def check_model(self, model: str) -> None:
         if self.allowed_models and not any(fnmatch.fnmatchcase(model, p) for p in self.allowed_models):
@@ -115,19 +134,36 @@ class Authenticator:
         self._cache: CachedLookup[str, Principal] = CachedLookup(
             self._authenticate, ttl=ttl, maxsize=maxsize, negative=(Unauthorized,), negative_ttl=negative_ttl
         )
+        # (key digest, code, address, account id) of each refused credential: services/edge/signals.py
+        self.on_failure: Callable[[str, str, str, str], None] | None = None
 
     @property
     def cached(self) -> int:
         """Keys answered from memory without accounts (what readiness falls back on)."""
         return len(self._cache)
 
-    async def principal(self, key: str) -> Principal:
+    async def principal(self, key: str, address: str = "") -> Principal:
+        """``address``: the client's, reported with a refusal (for the risk engine's rules)."""
         if not key:
-            raise Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key")
-        principal = await self._cache.get(hash_key(key, self._pepper), key)
+            raise self._refused(
+                Unauthorized("You didn't provide an API key. Provide it as 'Authorization: Bearer sk-...'.", code="missing_api_key"),
+                "",
+                address,
+            )
+        digest = hash_key(key, self._pepper)
+        try:
+            principal = await self._cache.get(digest, key)
+        except Unauthorized as err:
+            raise self._refused(err, digest, address) from None
         if principal.expires_at_ms and principal.expires_at_ms <= time.time_ns() // 1_000_000:
-            raise Unauthorized("This API key has expired.", code="expired_api_key")  # also while cached
+            expired = Unauthorized("This API key has expired.", code="expired_api_key")  # also while cached
+            raise self._refused(expired, digest, address, principal.account_id)
         return principal
+
+    def _refused(self, err: Unauthorized, digest: str, address: str, account_id: str = "") -> Unauthorized:
+        if self.on_failure is not None:
+            self.on_failure(digest, err.code or "", address, account_id)
+        return err
 
     async def _authenticate(self, digest: str, key: str) -> Principal:
         try:
@@ -140,6 +176,7 @@ class Authenticator:
             self._accounts[reply.account_id] = account
         else:
             account.balance_micros, account.status, account.status_reason = reply.balance_micros, reply.account_status, reply.status_reason
+        account.throttle_rpm, account.throttle_until_ms = reply.throttle_rpm, reply.throttle_until_ms
         spend = None
         if reply.spend_cap_day_micros or reply.spend_cap_month_micros:
             spend = KeySpend(
@@ -187,3 +224,4 @@ class Authenticator:
         account = self._accounts.get(event.account_id)
         if account is not None:
             account.status, account.status_reason = event.status, event.reason
+            account.throttle_rpm, account.throttle_until_ms = event.throttle_rpm, event.throttle_until_ms

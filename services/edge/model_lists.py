@@ -142,7 +142,7 @@ async def _answer(request: Request, door: Frontend, body: Callable[[list[Entry]]
     edge: Edge = request.app.state.edge
     timer_of(request.scope).endpoint = "models"
     try:
-        principal = await edge.auth.principal(door.api_key(request))
+        principal = await edge.auth.principal(door.api_key(request), request.client.host if request.client else "")
         content = body(entries(await edge.routes.models(principal.group)))  # only the pricing group's models
     except Exception as exc:  # rendered here: the door is chosen by the request's headers, not its path
         err = as_tollgate(exc)

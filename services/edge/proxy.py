@@ -18,7 +18,7 @@ from services.edge.frontends.base import Frontend, Parsed
 from services.edge.leases import Hold
 from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
-from services.edge.upstream import CallFailed, Outcome, call
+from services.edge.upstream import Attempt, CallFailed, Outcome, attempt_log, call
 from tollgate import estimate, events, sse
 from tollgate.canonical import ChatRequest
 from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
@@ -29,10 +29,16 @@ from tollgate.rpc import router_pb2 as pb
 _ENCODE = msgspec.json.encode
 
 
+def client_address(request: Request | None) -> str:
+    """The client's address as the server saw it ("" when unknown)."""
+    client = request.scope.get("client") if request is not None else None
+    return str(client[0]) if client else ""
+
+
 async def authorize(edge: Edge, key: str, request: Request | None = None) -> Principal:
     """The caller, with an active account and within its key's rate limits (counted here).
     Whether the balance covers the request is decided once its cost bound is known (``prepare``)."""
-    principal = await edge.auth.principal(key)
+    principal = await edge.auth.principal(key, client_address(request))
     principal.check_status()
     if request is not None:
         timer_of(request.scope).headers.update(edge.limiter.admit(principal))
@@ -65,6 +71,7 @@ class Meter:
         self.client_app = (request.headers.get("x-title") or request.headers.get("http-referer") or "")[:200]
         self.ttft_ms = 0
         self.hold: Hold | None = None
+        self.failures: list[Attempt] = []  # failed upstream attempts before the answer (tickets' diagnostics)
         self.timer.model = route.model
 
     def held(self, hold: Hold) -> None:
@@ -166,6 +173,8 @@ class Meter:
                 usage_estimated=estimated,
                 zdr=self.zdr,
                 lease_id=lease_id,
+                sensitivity=route.sensitivity,
+                attempt_log=attempt_log(self.failures),
             ),
             parent=span,  # the usage message continues the request's trace
         )
@@ -297,6 +306,7 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
         )
     except CallFailed as failed:
         meter.timer.upstream_s += failed.upstream_s
+        meter.failures = failed.failures
         if failed.attempts:  # an upstream was reached: the request is metered
             meter.publish(
                 status=failed.error.status, usage=None, attempts=failed.attempts, channel=failed.last, error_code=failed.error.code or ""
@@ -306,6 +316,7 @@ async def attempt(edge: Edge, plan: list[tuple[Route, pb.Candidate]], build, met
         raise failed.error from None
     meter.timer.upstream_s += outcome.upstream_s
     meter.route = outcome.route
+    meter.failures = outcome.failures
     return outcome
 
 

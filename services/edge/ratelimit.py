@@ -68,6 +68,7 @@ class RateLimiter:
     def admit(self, principal: Principal) -> dict[str, str]:
         """Count one request, or raise 429 ``rate_limit_exceeded``; returns OpenAI's
         ``x-ratelimit-*`` headers for the response."""
+        self._admit_account(principal)
         rpm, tpm = principal.rpm_limit, principal.tpm_limit
         if not rpm and not tpm:
             return {}
@@ -97,6 +98,27 @@ class RateLimiter:
         if rpm:
             headers["x-ratelimit-remaining-requests"] = str(max(rpm - requests - 1, 0))
         return headers
+
+    def _admit_account(self, principal: Principal) -> None:
+        """Risk control's temporary account-wide limit (a throttle), counted across edges like a
+        key's under ``acct:<account id>``; 429 ``account_throttled`` when reached."""
+        account = principal.account
+        now = self._clock()
+        if not account.throttle_rpm or account.throttle_until_ms <= now * 1000:
+            return
+        window = _window(now)
+        subject = "acct:" + principal.account_id
+        requests, _ = self._total(window, subject)
+        if requests >= account.throttle_rpm:
+            reset_s = max(1, int((window + 1) * WINDOW_S - now + 0.999))
+            raise RateLimited(
+                f"This account is temporarily limited to {account.throttle_rpm} requests per minute by risk control. "
+                f"Retry after {reset_s}s.",
+                code="account_throttled",
+                headers={"retry-after": str(reset_s)},
+            )
+        self._local[window].setdefault(subject, [0, 0])[0] += 1
+        self._dirty = True
 
     def add_tokens(self, key_id: str, tokens: int) -> None:
         if tokens <= 0:

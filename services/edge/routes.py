@@ -21,6 +21,7 @@ class Route:
     candidates: tuple[pb.Candidate, ...]
     timeouts: pb.Timeouts | None = None
     max_output_tokens: int = 0  # 0 = unknown
+    sensitivity: str = ""  # "high": the catalog marks the model high-sensitivity (risk rules watch it)
 
     def price_for(self, candidate: pb.Candidate | None) -> pb.Price:
         """What the model costs on ``candidate``: the channel's own price when it has one."""
@@ -73,6 +74,7 @@ class RouteTable:
             candidates=tuple(reply.candidates),
             timeouts=timeouts,
             max_output_tokens=reply.max_output_tokens,
+            sensitivity=reply.sensitivity,
         )
 
     async def _list_models(self, group: str) -> list[pb.Model]:

@@ -57,12 +57,15 @@ class Outcome:
 class CallFailed(Exception):
     """Every attempt failed (or the upstream refused the request itself)."""
 
-    def __init__(self, error: TollgateError, attempts: int, upstream_s: float, last: pb.Candidate | None):
+    def __init__(
+        self, error: TollgateError, attempts: int, upstream_s: float, last: pb.Candidate | None, failures: list[Attempt] | None = None
+    ):
         super().__init__(error.message)
         self.error = error
         self.attempts = attempts
         self.upstream_s = upstream_s
         self.last = last
+        self.failures = failures or []  # the attempts that failed, in order
 
 
 Build = Callable[[pb.Candidate, Adapter, str], UpstreamRequest | None]
@@ -166,13 +169,13 @@ async def call(
         try:
             req = build(candidate, adapter, secret)
         except TollgateError as err:
-            raise CallFailed(err, attempts, upstream_s, last) from None
+            raise CallFailed(err, attempts, upstream_s, last, failures) from None
         except ChannelMisconfigured as exc:  # the channel's own configuration, not the client's request: the next channel
             failures.append(Attempt(candidate.channel_id, f"misconfigured: {exc}"))
             continue
         except UNTRANSLATABLE:  # client input of a shape the translation to this upstream cannot take: theirs, not ours
             bad = BadRequest("The request has a field of a type or shape this model's upstream cannot take.", code="invalid_request")
-            raise CallFailed(bad, attempts, upstream_s, last) from None
+            raise CallFailed(bad, attempts, upstream_s, last, failures) from None
         if req is None:
             failures.append(Attempt(candidate.channel_id, f"provider {candidate.provider!r} does not serve this endpoint"))
             continue
@@ -228,10 +231,10 @@ async def call(
         payload = await _read_quietly(response)
         if status in CLIENT_ERRORS:
             message = adapter.error_message(payload) or f"upstream rejected the request (HTTP {status})"
-            raise CallFailed(BadRequest(message, code="upstream_bad_request"), attempts, upstream_s, candidate)
+            raise CallFailed(BadRequest(message, code="upstream_bad_request"), attempts, upstream_s, candidate, failures)
         failures.append(Attempt(candidate.channel_id, f"HTTP {status}", status=status, retry_after=retry_after))
     model = plan[0][0].model if plan else "?"
-    raise CallFailed(_summarize(model, failures), attempts, upstream_s, last)
+    raise CallFailed(_summarize(model, failures), attempts, upstream_s, last, failures)
 
 
 def _span_attributes(address: str, candidate: pb.Candidate, attempt: int) -> dict[str, Any]:
@@ -273,6 +276,23 @@ async def _read_quietly(response: http_client.Response) -> bytes:
         return b""
     finally:
         await response.aclose()
+
+
+def attempt_log(failures: list[Attempt]) -> list[events.AttemptNote]:
+    """The attempts that reached (or tried to reach) an upstream, as the usage event carries
+    them for tickets' diagnostics: channel, status, an error code; never a message body."""
+    notes = []
+    for f in failures:
+        if f.status:
+            error = "rate_limited" if f.status == 429 else f"upstream_{f.status}"
+        elif f.timeout:
+            error = "deadline" if f.deadline else "timeout"
+        elif f.cause.startswith("connection"):
+            error = "connect"
+        else:
+            continue  # not tried (budget, limits, configuration): no upstream was involved
+        notes.append(events.AttemptNote(channel_id=f.channel_id, status=min(f.status, 65535), error=error))
+    return notes[-16:]
 
 
 def _summarize(model: str, failures: list[Attempt]) -> TollgateError:

@@ -16,6 +16,7 @@ from services.metering.console import channels as console_channels
 from services.metering.console import playground as console_playground
 from services.metering.console.budgets import BudgetsApi
 from services.metering.console.identity import IdentityConsole
+from services.metering.console.risk import RiskApi
 from services.metering.consumer import IngestMetrics, consume, watch_lag
 from services.metering.sessions import SessionResolver
 from services.metering.shards import Assignment
@@ -71,6 +72,8 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         settings.accounts_addr, sessions=sessions
     )  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
+    risk_api = RiskApi(settings.accounts_addr)  # console: risk control and tickets (with the caller's own credential)
+    stack.push_async_callback(risk_api.close)
     budgets_api = BudgetsApi(settings.accounts_addr, settings.router_addr)  # console: budgets and pricing groups (issue 17)
     stack.push_async_callback(budgets_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
@@ -88,6 +91,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
     stack.push_async_callback(identity_console.close)
     routes += identity_console.handlers()
     routes += budgets_api.handlers()
+    routes += risk_api.handlers()
     app = create_app(store, auth, extra_routes=routes, ledger_debits=auth.ledger_debits)
     await lifecycle.asgi_server(stack, app, settings.metering_host, settings.metering_port, settings.http_shutdown_grace_s)
     health.drain_first(stack, readiness)  # /readyz answers 503 as soon as shutdown starts

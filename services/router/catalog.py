@@ -74,6 +74,7 @@ PROVIDER_KINDS = frozenset(REGISTRY)
 # or ValueError saying what is wrong (bedrock: the AWS region it signs for).
 CHANNEL_CHECKS = {"bedrock": bedrock_base_url}
 CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
+SENSITIVITIES = ("", "normal", "high")  # a model's `sensitivity`: "high" models are watched by risk rules
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
 # first_byte_ms bounds the wait until the answer's first bytes, idle_ms every gap after that,
@@ -138,6 +139,7 @@ class Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_output_tokens: int = 0  # 0 = unknown; bounds a request's worst-case cost when it sets no max_tokens
     capabilities: list[str] = []  # empty = not declared
     timeouts: Timeouts = Timeouts()
+    sensitivity: str = ""  # "high": risk rules watch its use (config/risk.toml); "" or "normal" = not
     source: str = ""  # "genai-prices:<provider>/<model>": `tollgate catalog import` owns this entry (empty = written by hand)
 
 
@@ -268,6 +270,8 @@ def _check_model(model: Model, default_timeouts: dict[str, int]) -> Model:
         raise CatalogError(f"{where}: max_output_tokens must be >= 0 (0 = unknown)")
     if model.context_length < 0:
         raise CatalogError(f"{where}: context_length must be >= 0 (0 = unknown)")
+    if model.sensitivity not in SENSITIVITIES:
+        raise CatalogError(f"{where}: sensitivity must be one of {', '.join(repr(s) for s in SENSITIVITIES)}")
     unknown = sorted(set(model.capabilities) - CAPABILITIES)
     if unknown:
         raise CatalogError(f"{where}: unknown capabilities {', '.join(unknown)} (known: {', '.join(sorted(CAPABILITIES))})")

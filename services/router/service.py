@@ -18,6 +18,11 @@ from tollgate.rpc import router_pb2_grpc as pb_grpc
 MAX_REASON = 500
 
 
+def sensitivity(value: str) -> str:
+    """The catalog's sensitivity as the RPCs carry it: "high", or "" for a normal model."""
+    return "" if value == "normal" else value
+
+
 def price_msg(price: Price, group: Group | None = None) -> pb.Price:
     """The price a caller in ``group`` pays: the catalog's times the group's multiplier."""
     if group is None or not group.marks_prices:
@@ -91,6 +96,7 @@ class RouterService(pb_grpc.RouterServicer):
             capabilities=model.capabilities,
             context_length=model.context_length,
             max_output_tokens=model.max_output_tokens,
+            sensitivity=sensitivity(model.sensitivity),
             candidates=[
                 pb.Candidate(
                     channel_id=c.id,
@@ -130,6 +136,7 @@ class RouterService(pb_grpc.RouterServicer):
                     context_length=m.context_length,
                     max_output_tokens=m.max_output_tokens,
                     capabilities=m.capabilities,
+                    sensitivity=sensitivity(m.sensitivity),
                 )
                 for m in catalog.models.values()
                 if m.id in served and group is not None and group.shows([m.id, *m.aliases])

@@ -1,7 +1,8 @@
 """Canaries: a prompt string sent through every public endpoint (streaming or not, answered,
 refused or broken), an API key that fails authentication, the provider secret and a console
 user's password (with the session, CSRF and mailed tokens of that user's walk) must
-appear in no log line (at debug level), no NATS or ClickHouse file and no exported span.
+appear in no log line (at debug level), no NATS or ClickHouse file, no accounts database
+(where a ticket naming every request keeps their technical metadata) and no exported span.
 The logs themselves are JSON lines; the edge's carry the request id and the trace id."""
 
 from __future__ import annotations
@@ -272,6 +273,25 @@ def _console(stack: Stack, key: str, canaries: dict[str, str]) -> list[str]:
     return codes
 
 
+def _ticket_keeps_metadata_only(stack: Stack, key: str, request_ids: list[str], metered: list[str], prompt: str) -> None:
+    """A ticket naming the requests keeps their technical metadata (in the accounts database,
+    scanned below with every other file) and shows it back without any content."""
+    console = httpx.Client(base_url=stack.metering_url, headers={"authorization": f"Bearer {key}"}, timeout=10)
+    with console:
+        opened = console.post("/console/api/tickets", json={"subject": "canary", "request_ids": request_ids[:50]})
+        assert opened.status_code == 201, opened.text
+        ticket_id = opened.json()["ticket_id"]
+        deadline = time.monotonic() + 10
+        while True:
+            body = console.get(f"/console/api/tickets/{ticket_id}").json()
+            found = {d["request_id"] for d in body["diagnostics"] if d["found"]}
+            if set(metered) <= found or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert set(metered) <= found, "a ticket's metered requests were not kept"
+        assert prompt not in json.dumps(body)
+
+
 def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     stack, collector = canary_stack
     prompt, bad_key = canaries["prompt"], canaries["api_key"]
@@ -307,6 +327,7 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     for request_id in metered:
         busutil.find_event(stack.settings.nats_url, request_id)
     busutil.wait_consumers_idle(stack.settings.nats_url)
+    _ticket_keeps_metadata_only(stack, key, request_ids, metered, prompt)
     collector.wait(
         lambda spans: {s.attributes.get("tollgate.request_id") for s in spans} >= set(request_ids), what="every request's server span"
     )

@@ -13,7 +13,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ...) -> None: ...
 
 class Principal(_message.Message):
-    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "account_status", "status_reason", "spend_cap_day_micros", "spend_cap_month_micros", "spent_day_micros", "spent_month_micros", "spend_day", "spend_month", "price_group", "budgeted", "budget_room_micros", "member_id", "team_id")
+    __slots__ = ("account_id", "key_id", "key_prefix", "balance_micros", "account_name", "require_zdr", "allowed_models", "expires_at_ms", "rpm_limit", "tpm_limit", "account_status", "status_reason", "spend_cap_day_micros", "spend_cap_month_micros", "spent_day_micros", "spent_month_micros", "spend_day", "spend_month", "price_group", "budgeted", "budget_room_micros", "member_id", "team_id", "throttle_rpm", "throttle_until_ms")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,8 @@ class Principal(_message.Message):
     BUDGET_ROOM_MICROS_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_RPM_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     key_id: str
     key_prefix: str
@@ -60,7 +62,9 @@ class Principal(_message.Message):
     budget_room_micros: int
     member_id: str
     team_id: str
-    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., account_status: _Optional[str] = ..., status_reason: _Optional[str] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., spent_day_micros: _Optional[int] = ..., spent_month_micros: _Optional[int] = ..., spend_day: _Optional[int] = ..., spend_month: _Optional[int] = ..., price_group: _Optional[str] = ..., budgeted: _Optional[bool] = ..., budget_room_micros: _Optional[int] = ..., member_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
+    throttle_rpm: int
+    throttle_until_ms: int
+    def __init__(self, account_id: _Optional[str] = ..., key_id: _Optional[str] = ..., key_prefix: _Optional[str] = ..., balance_micros: _Optional[int] = ..., account_name: _Optional[str] = ..., require_zdr: _Optional[bool] = ..., allowed_models: _Optional[_Iterable[str]] = ..., expires_at_ms: _Optional[int] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., account_status: _Optional[str] = ..., status_reason: _Optional[str] = ..., spend_cap_day_micros: _Optional[int] = ..., spend_cap_month_micros: _Optional[int] = ..., spent_day_micros: _Optional[int] = ..., spent_month_micros: _Optional[int] = ..., spend_day: _Optional[int] = ..., spend_month: _Optional[int] = ..., price_group: _Optional[str] = ..., budgeted: _Optional[bool] = ..., budget_room_micros: _Optional[int] = ..., member_id: _Optional[str] = ..., team_id: _Optional[str] = ..., throttle_rpm: _Optional[int] = ..., throttle_until_ms: _Optional[int] = ...) -> None: ...
 
 class CreateAccountRequest(_message.Message):
     __slots__ = ("name", "initial_balance_micros", "require_zdr", "skip_trial_credit")

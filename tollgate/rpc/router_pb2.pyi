@@ -96,7 +96,7 @@ class Candidate(_message.Message):
     def __init__(self, channel_id: _Optional[str] = ..., provider: _Optional[str] = ..., base_url: _Optional[str] = ..., api_key_env: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., data_policy: _Optional[_Union[DataPolicy, _Mapping]] = ..., region: _Optional[str] = ..., state: _Optional[str] = ..., latency_ewma_ms: _Optional[float] = ..., api_key_file: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length", "max_output_tokens")
+    __slots__ = ("model", "price", "candidates", "table_version", "timeouts", "capabilities", "context_length", "max_output_tokens", "sensitivity")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class RouteResponse(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
     model: str
     price: Price
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
@@ -113,7 +114,8 @@ class RouteResponse(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     context_length: int
     max_output_tokens: int
-    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ...) -> None: ...
+    sensitivity: str
+    def __init__(self, model: _Optional[str] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., table_version: _Optional[int] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., sensitivity: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("group",)
@@ -122,7 +124,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self, group: _Optional[str] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "aliases", "owned_by", "created", "price", "context_length", "max_output_tokens", "capabilities")
+    __slots__ = ("id", "aliases", "owned_by", "created", "price", "context_length", "max_output_tokens", "capabilities", "sensitivity")
     ID_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     OWNED_BY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +133,7 @@ class Model(_message.Message):
     CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     aliases: _containers.RepeatedScalarFieldContainer[str]
     owned_by: str
@@ -139,7 +142,8 @@ class Model(_message.Message):
     context_length: int
     max_output_tokens: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    sensitivity: str
+    def __init__(self, id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., context_length: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., sensitivity: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "table_version")

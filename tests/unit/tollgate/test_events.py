@@ -43,6 +43,7 @@ def test_every_subject_is_versioned_and_has_a_decoder() -> None:
         events.RATE_COUNTS_SUBJECT,
         events.KEY_UPDATED_SUBJECT,
         events.ACCOUNT_STATUS_SUBJECT,
+        events.AUTH_FAILED_SUBJECT,
     ]
     assert set(events.DECODERS) == set(subjects)
     assert all(s.startswith("tollgate.") and s.rsplit(".", 1)[1].startswith("v") for s in subjects)
@@ -142,3 +143,32 @@ def test_a_batch_is_its_events_on_the_shard_of_v1() -> None:
     ids = [e.request_id for e in batch]
     assert events.batch_msg_id(ids) == events.batch_msg_id(list(ids))
     assert events.batch_msg_id(ids) != events.batch_msg_id(ids[:2]) != events.batch_msg_id(ids[::-1])
+
+
+def test_risk_fields_are_versioned_additions() -> None:
+    """A usage event from before risk control decodes with no sensitivity and no attempt log;
+    a new one round-trips; an old AccountStatusChanged has no throttle."""
+
+    class OldUsage(msgspec.Struct, kw_only=True):
+        request_id: str
+        occurred_at_ms: int
+        account_id: str
+        key_id: str
+
+    old = events.decode(
+        events.USAGE_SUBJECT, msgspec.msgpack.encode(OldUsage(request_id="r", occurred_at_ms=1, account_id="a", key_id="k"))
+    )
+    assert old.sensitivity == "" and old.attempt_log == []
+    new = events.UsageEvent(
+        request_id="r",
+        occurred_at_ms=1,
+        account_id="a",
+        key_id="k",
+        sensitivity="high",
+        attempt_log=[events.AttemptNote(channel_id="c", status=503, error="upstream_503")],
+    )
+    assert events.decode(events.USAGE_SUBJECT, events.encode(new)) == new
+    status = events.decode(events.ACCOUNT_STATUS_SUBJECT, msgspec.msgpack.encode({"account_id": "a", "status": "suspended"}))
+    assert status.throttle_rpm == 0 and status.throttle_until_ms == 0
+    failed = events.AuthFailed(occurred_at_ms=5, address="10.0.0.1", key_hint="0123456789ab", code="invalid_api_key")
+    assert events.decode(events.AUTH_FAILED_SUBJECT, events.encode(failed)) == failed

@@ -830,7 +830,7 @@ class FakeEdge:
 
     @staticmethod
     def _principal(account):
-        async def principal(key: str):
+        async def principal(key: str, address: str = ""):
             return SimpleNamespace(account=account, check_status=lambda: None, group="default")
 
         return principal

@@ -749,7 +749,7 @@ def test_routes_and_keys() -> None:
         return Response({"model": model})
 
     class Auth:
-        async def principal(self, key: str) -> None:
+        async def principal(self, key: str, address: str = "") -> None:
             keys.append(key)
 
     app = Litestar(route_handlers=front.ROUTES)
