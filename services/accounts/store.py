@@ -107,7 +107,10 @@ _KEY_COLS = (
     "k.rpm_limit, k.tpm_limit, k.last_used_at_ms, k.spend_cap_day_micros, k.spend_cap_month_micros, "
     "k.parent_key_id, k.member_id, k.team_id"
 )
-_ACCOUNT_COLS = "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason, a.price_group, a.throttle_rpm, a.throttle_until_ms"
+_ACCOUNT_COLS = (
+    "a.id, a.name, a.balance_micros, a.created_at_ms, a.require_zdr, a.status, a.status_reason, a.price_group,"
+    " a.throttle_rpm, a.throttle_until_ms"
+)
 _N_KEY_COLS = _KEY_COLS.count(",") + 1
 _LEDGER_COLS = "id, kind, amount_micros, reference, note, key_id, created_at_ms, effective_at_ms"
 

@@ -48,7 +48,9 @@ class Browser:
         self.wait.until(lambda d: d.current_url.split("?")[0].endswith(path))
 
     def rows(self, table_id: str) -> list[str]:
-        return [row.text for row in self.el(table_id).find_elements(self.By.CSS_SELECTOR, "tbody tr")]
+        """The table's rows' text, read in one script (a table redrawn between reads leaves no stale row behind)."""
+        script = "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr'), row => row.innerText);"
+        return list(self.driver.execute_script(script, table_id))
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
