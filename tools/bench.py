@@ -36,7 +36,12 @@ def main() -> int:
         default=env("requests", 200),
         help="requests per path per round at c=1 (x4 at c=16); 0: skip the gateway bench",
     )
-    gateway.add_argument("--rounds", type=int, default=env("rounds", 5), help="alternating rounds (direct, Tollgate[, the other gateway])")
+    gateway.add_argument(
+        "--rounds",
+        type=int,
+        default=env("rounds", 5),
+        help="alternating rounds (direct, Tollgate[, the other gateway]); 0: only the open loop and CPU per request",
+    )
     gateway.add_argument("--rate", type=float, default=env("rate", 500.0), help="open loop: requests per second (issue 14's target: 1200)")
     gateway.add_argument(
         "--duration", type=float, default=env("duration", 20.0), help="open loop: seconds per path (issue 14's target: 60)"

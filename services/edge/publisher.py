@@ -36,7 +36,7 @@ from tollgate.telemetry import Log
 BATCH_MAX = 512  # events published before their acks are awaited
 EVENTS_PER_MESSAGE = 128  # events of one shard in one UsageBatch message (~50 KB)
 ACK_TIMEOUT_S = 5.0
-LINGER_S = 0.01  # a batch gathers for this long after its first event (fewer, larger writes to NATS)
+LINGER_S = 0.1  # a batch gathers for this long after its first event, unless BATCH_MAX come sooner (fewer, larger messages)
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
 SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
 
@@ -73,6 +73,8 @@ class UsagePublisher:
         self.dropped = 0
         self.failures = 0  # publish attempts that failed (each retried)
         self._sending = 0  # taken off the queue, not yet acknowledged
+        self._gathering = asyncio.Lock()  # one worker gathers at a time; the others publish what they gathered
+        self._full = asyncio.Event()  # set by submit() once BATCH_MAX events wait: the gathering worker stops lingering
 
     @property
     def pending(self) -> int:
@@ -117,6 +119,8 @@ class UsagePublisher:
                     return
         if in_memory:
             self._queue.put_nowait((subject, rid, data, headers, seq, span))
+            if self._queue.qsize() >= BATCH_MAX:
+                self._full.set()
         elif span is not None:
             tracing.end(span, error=SPOOLED)
 
@@ -151,16 +155,30 @@ class UsagePublisher:
             await asyncio.sleep(0.05)  # the refill task feeds the backlog to the workers
             await self._queue.join()
 
+    async def _gather(self) -> list[Item]:
+        """The next batch: the first queued event and what arrives within ``LINGER_S`` of it
+        (or sooner, once ``BATCH_MAX`` wait). One worker gathers at a time, so at a low rate a
+        batch holds what a whole linger brought — tens of events in a handful of messages —
+        instead of each idle worker taking one event alone; at a high rate batches fill
+        before the linger ends. No client waits on this: the events are in the spool."""
+        async with self._gathering:
+            batch = [await self._queue.get()]
+            if self._queue.qsize() < BATCH_MAX:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), LINGER_S)
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            return batch
+
     async def _work(self) -> None:
         """Publish what is queued in batches: every message of a batch is written before any
         acknowledgement is awaited, so the connection sends them in one write (one flush per
-        batch instead of one per event), then the acks are gathered; what failed is retried."""
+        batch instead of one per event), then the acks are gathered; what failed is retried
+        (while the other workers go on gathering and publishing)."""
         await self._attached.wait()
         while True:
-            batch = [await self._queue.get()]
-            await asyncio.sleep(LINGER_S)  # gather what arrives meanwhile: no client waits on this
-            while len(batch) < BATCH_MAX and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._gather()
             self._sending += len(batch)
             done: list[Item] = []
             try:
