@@ -1,11 +1,15 @@
 """Ships usage events to JetStream without making any client wait, and without losing one.
 
 Handlers ``submit()`` an event: it is written to the edge's spool (``services/edge/spool``,
-one ``os.write``) and queued in memory, no network I/O. Worker tasks gather what arrives
-within ``LINGER_S`` and publish it as few messages as they can: the events of one shard in
-one ``UsageBatch`` (``tollgate.usage.v2.<shard>``, ``Nats-Msg-Id`` = the batch's id), so
-JetStream stores, delivers and acks a batch at a time; an event alone goes as a v1 message
-(``Nats-Msg-Id`` = request id). They retry with backoff until JetStream acknowledges; only
+one ``os.write``) and queued in memory, no network I/O. Worker tasks take turns gathering
+what arrives within ``LINGER_S`` and publish it as few messages as they can: the events of
+one shard in one ``UsageBatch`` (``tollgate.usage.v2.<shard>``, ``Nats-Msg-Id`` = the batch's
+id), so JetStream stores, delivers and acks a batch at a time; an event alone goes as a v1
+message (``Nats-Msg-Id`` = request id). An event's shard is the one current when it was
+submitted — the publisher moves to the next shard with every batch it gathers, so a batch
+is mostly one message and the shards (metering replicas) take turns — and is spooled with
+it: every copy of the event (a retry, a replay) goes to the same subject, so one metering
+process sees every copy of a request id. They retry with backoff until JetStream acknowledges; only
 then are the spool records released. So a NATS outage delays events instead of losing them,
 an edge crash (with or without NATS) leaves them in the spool for the next process, a
 retried publish that did land is absorbed by the stream's duplicate window, and an event
@@ -57,7 +61,12 @@ class UsagePublisher:
         shards: int = 0,
     ):
         self._js = js
-        self._shards = shards  # TOLLGATE_USAGE_SHARDS: the subject's shard (0: unsharded), fixed with the event in the spool
+        self._shards = shards  # TOLLGATE_USAGE_SHARDS (0: unsharded)
+        # The shard of what is submitted now, fixed with each event in the spool: it moves on to the
+        # next one each time a batch is gathered, so a batch is one shard's (one message, not one
+        # per shard) and the shards take turns; the first is random, so edges start apart.
+        self._shard = int.from_bytes(os.urandom(2), "big") % shards if shards > 0 else 0
+        self._subject = _shard_subject(self._shard, shards)
         self._attached = asyncio.Event()
         if js is not None:
             self._attached.set()
@@ -99,7 +108,7 @@ class UsagePublisher:
         """Spool and queue ``event``; with ``parent`` (the request's span, tracing on) the message
         gets a PRODUCER span, ended once JetStream has it, whose context its headers carry."""
         rid = event.request_id
-        subject = events.usage_subject(rid, self._shards)
+        subject = self._subject
         headers = {"Nats-Msg-Id": rid}
         span = tracing.start_send(parent, events.USAGE_SUBJECT, rid, headers) if parent is not None else None
         data = events.encode(event)
@@ -169,6 +178,9 @@ class UsagePublisher:
                     await asyncio.wait_for(self._full.wait(), LINGER_S)
             while len(batch) < BATCH_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            if self._shards > 0:  # what comes next goes to the next shard
+                self._shard = (self._shard + 1) % self._shards
+                self._subject = _shard_subject(self._shard, self._shards)
             return batch
 
     async def _work(self) -> None:
@@ -258,6 +270,11 @@ class UsagePublisher:
                     await asyncio.to_thread(_fsync_close, fd)
                 except OSError as exc:
                     self._log.error("usage spool fsync failed", error=type(exc).__name__)
+
+
+def _shard_subject(shard: int, shards: int) -> str:
+    """The v1 usage subject of ``shard`` (``tollgate.usage.v1.<shard>``; unsharded when ``shards`` is 0)."""
+    return f"{events.USAGE_SUBJECT}.{shard}" if shards > 0 else events.USAGE_SUBJECT
 
 
 class _Message:

@@ -81,3 +81,28 @@ async def test_close_gives_up_after_its_timeout_and_says_how_many_were_left() ->
     await asyncio.wait_for(publisher.close(timeout=0.2), 2)
     # One was being sent, two were queued: all three are counted.
     assert js.ids == [] and logged == [("usage events left unpublished at shutdown", {"count": 3})]
+
+
+async def test_a_trickle_of_events_goes_in_one_message_per_linger_the_shards_taking_turns() -> None:
+    """At a low rate (an event every 2 ms) with 16 shards and several idle workers, what
+    arrives within one linger is one batch of one shard: one message, not one per event or
+    per shard; the next batch goes to the next shard."""
+    js = SlowJetStream(0)
+    seen: list[tuple[str, int]] = []
+    publish = js.publish
+
+    async def spy(subject, data, timeout=None, headers=None):
+        seen.append((subject, len(events.unbatched(events.decode(subject, data)))))
+        await publish(subject, data, headers=headers)
+
+    js.publish = spy  # type: ignore[method-assign]
+    publisher = UsagePublisher(js, structlog.get_logger(), maxsize=1000, workers=8, shards=16)
+    publisher.start()
+    for i in range(60):
+        publisher.submit(usage(i))
+        await asyncio.sleep(0.002)
+    await publisher.close()
+    assert sorted(js.ids) == sorted(f"req_{i}" for i in range(60))
+    assert sum(n for _, n in seen) == 60 and len(seen) <= 4, seen  # ~130 ms of events: two lingers (three on a slow machine)
+    shards = [int(subject.rsplit(".", 1)[1]) for subject, _ in seen]
+    assert all((b - a) % 16 == 1 for a, b in zip(shards, shards[1:], strict=False)), shards
