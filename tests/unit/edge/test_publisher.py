@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import structlog
 
@@ -105,4 +106,4 @@ async def test_a_trickle_of_events_goes_in_one_message_per_linger_the_shards_tak
     assert sorted(js.ids) == sorted(f"req_{i}" for i in range(60))
     assert sum(n for _, n in seen) == 60 and len(seen) <= 4, seen  # ~130 ms of events: two lingers (three on a slow machine)
     shards = [int(subject.rsplit(".", 1)[1]) for subject, _ in seen]
-    assert all((b - a) % 16 == 1 for a, b in zip(shards, shards[1:], strict=False)), shards
+    assert all((b - a) % 16 == 1 for a, b in itertools.pairwise(shards)), shards
