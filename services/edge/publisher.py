@@ -41,6 +41,7 @@ BATCH_MAX = 512  # events published before their acks are awaited
 EVENTS_PER_MESSAGE = 128  # events of one shard in one UsageBatch message (~50 KB)
 ACK_TIMEOUT_S = 5.0
 LINGER_S = 0.1  # a batch gathers for this long after its first event, unless BATCH_MAX come sooner (fewer, larger messages)
+OUTCOMES_PER_MESSAGE = 1_000  # channel outcomes in one ChannelOutcomes message (~130 KB)
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
 SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
 
@@ -335,7 +336,7 @@ class OutcomeReporter:
     """Channel health reports to the router over core NATS: best effort, never blocking
     a request (a full queue drops reports; health is a statistic, not a ledger)."""
 
-    def __init__(self, nc, log: Log, *, maxsize: int = 10_000, linger_s: float = 0.02):
+    def __init__(self, nc, log: Log, *, maxsize: int = 10_000, linger_s: float = 0.05):
         self._nc = nc
         self._linger_s = linger_s
         self._log = log
@@ -360,18 +361,22 @@ class OutcomeReporter:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _work(self) -> None:
-        """Reports go out in batches, every ``linger_s``: one write to NATS for all of them."""
+        """Reports go out in batches, every ``linger_s``: one message (v2, ``ChannelOutcomes``)
+        for all of them, a report alone as a v1 message."""
         while True:
             outcomes = [await self._queue.get()]
             await asyncio.sleep(self._linger_s)
             while not self._queue.empty():
                 outcomes.append(self._queue.get_nowait())
             try:
-                for outcome in outcomes:
-                    if not self._nc.is_connected:  # NATS away: the report is dropped, as when the queue is full
-                        self.dropped += 1
-                        continue
-                    await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
+                if not self._nc.is_connected:  # NATS away: the reports are dropped, as when the queue is full
+                    self.dropped += len(outcomes)
+                elif len(outcomes) == 1:
+                    await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcomes[0]))
+                else:  # one message for the linger's reports (~130 bytes each)
+                    for start in range(0, len(outcomes), OUTCOMES_PER_MESSAGE):
+                        batch = events.ChannelOutcomes(outcomes=outcomes[start : start + OUTCOMES_PER_MESSAGE])
+                        await self._nc.publish(events.CHANNEL_OUTCOMES_SUBJECT, events.encode(batch))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
