@@ -10,7 +10,9 @@ Then metering (``tools/bench_metering.py``): ingestion throughput into ClickHous
 latency of the analytics queries over 10 million events (generated once into ``.bench/``).
 
 Every option is also an environment variable for ``make bench``: ``--rate 1200`` is
-``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``.
+``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``; only
+the open loop and CPU per request: ``BENCH_ROUNDS=0 BENCH_SKIP_METERING=1 make bench``. ``BENCH_STACK_ENV``
+sets the stack's own settings (``BENCH_STACK_ENV="TOLLGATE_METERING_BATCH_WAIT_S=2"``).
 """
 
 from __future__ import annotations
