@@ -21,12 +21,14 @@ ACCOUNT_STATUS_SUBJECT: Final = "tollgate.accounts.status.v1"
 BALANCE_CHANGED_SUBJECT: Final = "tollgate.balance.changed.v1"
 ROUTING_CHANGED_SUBJECT: Final = "tollgate.routing.changed.v1"
 CHANNEL_OUTCOME_SUBJECT: Final = "tollgate.channel.outcome.v1"
+CHANNEL_OUTCOMES_SUBJECT: Final = "tollgate.channel.outcome.v2"  # ChannelOutcomes: what an edge gathered in one linger, one message
 RATE_COUNTS_SUBJECT: Final = "tollgate.ratelimit.counts.v1"
 AUTH_FAILED_SUBJECT: Final = "tollgate.risk.auth_failed.v1"  # core NATS, fire and forget: the risk engine's auth-failure rules
 USAGE_SUBJECTS: Final = "tollgate.usage.>"  # every version and shard; a consumer dead-letters the ones it cannot read
-# Usage subjects carry a shard: ``tollgate.usage.v1.<shard>``, shard = CRC-32 of the request id
-# modulo the edge's TOLLGATE_USAGE_SHARDS, so every copy of an event (a retry, a spool replay)
-# goes to the same subject, and to the one metering process that owns the shard. The unsharded
+# Usage subjects carry a shard: ``tollgate.usage.v1.<shard>``, shard < the edge's
+# TOLLGATE_USAGE_SHARDS (the edge publisher's current one, which moves on with every batch;
+# ``usage_subject``: CRC-32 of the request id), recorded with the event, so every copy of an event
+# (a retry, a spool replay) goes to the same subject, and to the one metering process that owns the shard. The unsharded
 # ``tollgate.usage.v1`` (edges before sharding, spools they left) is still read: metering's
 # replica 0 owns it.
 USAGE_UNSHARDED: Final = "tollgate.usage.*"  # every version, no shard
@@ -101,6 +103,13 @@ class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: int = 0
     retry_after_s: float = 0.0
     occurred_at_ms: int = 0
+
+
+class ChannelOutcomes(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``ChannelOutcome``s an edge gathered within one linger, in one core NATS message
+    (one per linger instead of one per upstream attempt); the router applies them in order."""
+
+    outcomes: list[ChannelOutcome]
 
 
 class RateCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -200,6 +209,7 @@ DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
     BALANCE_CHANGED_SUBJECT: msgspec.msgpack.Decoder(BalanceChanged),
     ROUTING_CHANGED_SUBJECT: msgspec.msgpack.Decoder(RoutingTableChanged),
     CHANNEL_OUTCOME_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcome),
+    CHANNEL_OUTCOMES_SUBJECT: msgspec.msgpack.Decoder(ChannelOutcomes),
     RATE_COUNTS_SUBJECT: msgspec.msgpack.Decoder(RateCounts),
     AUTH_FAILED_SUBJECT: msgspec.msgpack.Decoder(AuthFailed),
 }

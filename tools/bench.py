@@ -10,7 +10,9 @@ Then metering (``tools/bench_metering.py``): ingestion throughput into ClickHous
 latency of the analytics queries over 10 million events (generated once into ``.bench/``).
 
 Every option is also an environment variable for ``make bench``: ``--rate 1200`` is
-``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``.
+``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``; only
+the open loop and CPU per request: ``BENCH_ROUNDS=0 BENCH_SKIP_METERING=1 make bench``. ``BENCH_STACK_ENV``
+sets the stack's own settings (``BENCH_STACK_ENV="TOLLGATE_METERING_BATCH_WAIT_S=2"``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ def main() -> int:
         default=env("requests", 200),
         help="requests per path per round at c=1 (x4 at c=16); 0: skip the gateway bench",
     )
-    gateway.add_argument("--rounds", type=int, default=env("rounds", 5), help="alternating rounds (direct, Tollgate[, the other gateway])")
+    gateway.add_argument(
+        "--rounds",
+        type=int,
+        default=env("rounds", 5),
+        help="alternating rounds (direct, Tollgate[, the other gateway]); 0: only the open loop and CPU per request",
+    )
     gateway.add_argument("--rate", type=float, default=env("rate", 500.0), help="open loop: requests per second (issue 14's target: 1200)")
     gateway.add_argument(
         "--duration", type=float, default=env("duration", 20.0), help="open loop: seconds per path (issue 14's target: 60)"

@@ -20,6 +20,8 @@ upstream, same run, rounds alternating between the paths.
 - Afterwards: Tollgate's answered 200s vs. usage rows in ClickHouse (metering's
   /v1/usage/models) vs. ledger debits (accounts' DailyDebits): equal, or the run fails.
 
+``BENCH_STACK_ENV`` sets the stack's own settings (``TOLLGATE_NAME=value`` items, space separated).
+
 The other gateway must route ``BENCH_COMPARE_MODEL`` (default ``mock-1``) to an OpenAI
 upstream at ``http://127.0.0.1:$BENCH_MOCK_PORT/v1`` (default port 18098 when comparing;
 any key): the bench starts the mock upstream on that port.
@@ -38,9 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import nats
 import psutil
 
-from tollgate import credentials
+from tollgate import credentials, events
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
 from tools.loadgen import Pool, Run, Target, closed_loop, open_loop, pct
@@ -98,6 +101,7 @@ class Results:
     idle_ms_per_s: dict[str, float] = field(default_factory=dict)
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)  # over Tollgate's open-loop run
     cpu_window_requests: int = 0
+    usage_messages: int = -1  # JetStream messages the USAGE stream took over Tollgate's open-loop run (-1: not measured)
     side: dict[bool, tuple[float, float, float]] = field(default_factory=dict)  # stream: direct c=16 rate, mock and client CPU µs/request
     rss_mb: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -142,7 +146,17 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 # -- the measurements ----------------------------------------------------------------------
 
 
-async def measure(targets: list[Target], opts: Options, procs: Processes, res: Results) -> None:
+async def usage_stream_messages(nats_url: str) -> int:
+    """Messages the USAGE stream has stored so far (its last sequence number): how many
+    JetStream messages carried the usage events (one per event, or one per UsageBatch)."""
+    nc = await nats.connect(nats_url)
+    try:
+        return (await nc.jetstream().stream_info(events.USAGE_STREAM)).state.last_seq
+    finally:
+        await nc.close()
+
+
+async def measure(targets: list[Target], opts: Options, procs: Processes, res: Results, nats_url: str = "") -> None:
     pools = {t.name: Pool(t) for t in targets}
     requests = {(t.name, stream): t.request(STREAM if stream else WHOLE) for t in targets for stream in (False, True)}
 
@@ -176,6 +190,7 @@ async def measure(targets: list[Target], opts: Options, procs: Processes, res: R
 
     for t in targets:
         print(f"  open loop: {t.name}, {opts.rate:g}/s for {opts.duration:g} s", file=sys.stderr, flush=True)
+        stored = await usage_stream_messages(nats_url) if nats_url and t.name == "tollgate" else 0
         before = procs.cpu()
         run = await open_loop(pools[t.name], requests[t.name, False], opts.rate, opts.duration, opts.connections)
         tally(t, run)
@@ -183,6 +198,8 @@ async def measure(targets: list[Target], opts: Options, procs: Processes, res: R
         if t.name == "tollgate":
             await asyncio.sleep(TAIL_S)
             used = delta(procs.cpu(), before)
+            if nats_url:
+                res.usage_messages = await usage_stream_messages(nats_url) - stored
             res.cpu_window_requests = run.ok
             res.cpu_ms_per_request = {k: v * 1000 / max(run.ok, 1) for k, v in used.items()}
     if opts.soak:
@@ -266,6 +283,7 @@ def run(opts: Options) -> int:
         ports.edge2 = 0  # one edge: the bench measures a single hop
         mock = start_mock(port, opts.words)
         env = {"TOLLGATE_LOG_LEVEL": "warning", "TOLLGATE_EDGE_WORKERS": str(opts.edge_workers)}
+        env.update(stack_env(os.environ.get("BENCH_STACK_ENV", "")))
         stack = Stack(data_dir=Path(tmp), ports=ports, catalog=catalog, log_to_files=True, extra_env=env)
         try:
             stack.start()
@@ -282,7 +300,7 @@ def run(opts: Options) -> int:
                 f"{opts.duration:g} s",
                 file=sys.stderr,
             )
-            _event_loop_run(measure(targets, opts, procs, res))
+            _event_loop_run(measure(targets, opts, procs, res, stack.settings.nats_url))
             res.counts = count(stack, account_id, res.answered)
             res.rss_mb = procs.rss_mb()
         finally:
@@ -290,6 +308,17 @@ def run(opts: Options) -> int:
             mock.terminate()
             mock.wait(10)
     return report(res, [t.name for t in targets], opts)
+
+
+def stack_env(spec: str) -> dict[str, str]:
+    """``BENCH_STACK_ENV``: settings for the stack under test, ``NAME=value`` separated by spaces
+    (``TOLLGATE_METERING_BATCH_WAIT_S=1 TOLLGATE_USAGE_SHARDS=4``): the bench starts it clean
+    otherwise, whatever ``TOLLGATE_*`` the shell has."""
+    pairs = [item.partition("=") for item in spec.split()]
+    bad = [name for name, eq, _ in pairs if not eq or not name.startswith("TOLLGATE_")]
+    if bad:
+        raise SystemExit(f"BENCH_STACK_ENV: expected TOLLGATE_NAME=value items, not {' '.join(bad)}")
+    return {name: value for name, _, value in pairs}
 
 
 def _event_loop_run(coro) -> None:
@@ -354,6 +383,16 @@ def latency_rows(res: Results, paths: list[str], stream: bool) -> list[list]:
 def report(res: Results, paths: list[str], opts: Options) -> int:
     if opts.edge_workers > 1:
         print(f"\n(the edge: {opts.edge_workers} processes on one port, TOLLGATE_EDGE_WORKERS; their CPU and RSS are summed as 'edge')")
+    if opts.rounds:
+        closed_report(res, paths, opts)
+    else:
+        print("\n(--rounds 0: no closed-loop rounds; the open loop and CPU per request only)")
+    print_open_and_cpu(res, opts)
+    print_targets(res, opts)
+    return print_counts(res)
+
+
+def closed_report(res: Results, paths: list[str], opts: Options) -> None:
     print(f"\n== Added latency, closed loop, {opts.rounds} alternating rounds (ms; added = path - direct; same client, same mock upstream)")
     print(
         table(["c", "path", "ok", "errors", "p50", "p99", "added p50", "added p99", "header p50", "req/s"], latency_rows(res, paths, False))
@@ -390,6 +429,8 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
     ]
     print(table(["path", "req/s non-stream", "p99 ms", "streams/s", "p99 ms"], rows))
 
+
+def print_open_and_cpu(res: Results, opts: Options) -> None:
     print(f"\n== Open loop: {opts.rate:g} req/s for {opts.duration:g} s, non-stream, at most {opts.connections} connections")
     print("   (ms from the scheduled send time; dropped: due while every connection was busy)")
     rows = [
@@ -415,6 +456,9 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
         for n, label in (("mock", "mock upstream (not the stack)"), ("client", "load generator (not the stack)"))
     ]
     print(table(["process", "idle ms/s", "CPU ms/request", "RSS MB at end"], rows))
+    if res.usage_messages >= 0:
+        per = res.cpu_window_requests / max(res.usage_messages, 1)
+        print(f"  usage events reached JetStream in {res.usage_messages:,} messages over the open loop ({per:.1f} events per message)")
     print("\n== The bench's own tools: direct, closed loop c=16 for 3 s (CPU per request; the rate one core of each would allow)")
     rows = [
         [
@@ -436,14 +480,13 @@ def report(res: Results, paths: list[str], opts: Options) -> int:
                 [[f"{n:,}", f"{e:.0f}", f"{m:.0f}", f"{r:,.0f}"] for n, e, m, r in res.soak],
             )
         )
-    print_targets(res, opts)
-    return print_counts(res)
 
 
 def print_targets(res: Results, opts: Options) -> None:
     """This run against issue 14's targets."""
-    whole, direct = res.closed[False, 1, "tollgate"], res.closed[False, 1, "direct"]
-    stream, direct_stream = res.closed[True, 1, "tollgate"], res.closed[True, 1, "direct"]
+    empty = Run()  # --rounds 0: no closed-loop figures ("-")
+    whole, direct = res.closed.get((False, 1, "tollgate"), empty), res.closed.get((False, 1, "direct"), empty)
+    stream, direct_stream = res.closed.get((True, 1, "tollgate"), empty), res.closed.get((True, 1, "direct"), empty)
     cpu, opened = res.cpu_ms_per_request, res.opened["tollgate"]
 
     def both(a, b):

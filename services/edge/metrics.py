@@ -53,28 +53,58 @@ class EdgeMetrics:
         )
         self.tokens = Counter("tollgate_edge_tokens", "tokens metered, by kind", ["kind", "model"], registry=r)
         self.cost = Counter("tollgate_edge_cost_micro_usd", "cost metered, in micro-USD", ["model"], registry=r)
+        # The labelled children a request updates, by label values: ``labels()`` validates, locks
+        # and builds a key on every call (~2 µs each, seven a request); the label sets are bounded.
+        self._answered: dict[tuple[str, str, int], tuple] = {}
+        self._metered: dict[tuple[str, str], tuple] = {}
 
     def request(self, endpoint: str, model: str, status: int, seconds: float, overhead_s: float) -> None:
         """One answered request (called once, when its last byte went out or it was abandoned)."""
-        model = model or UNKNOWN
-        code = str(status)
-        self.requests.labels(endpoint, model, code).inc()
-        self.request_seconds.labels(endpoint, model, code).observe(seconds)
-        self.overhead_seconds.labels(endpoint).observe(overhead_s)
+        key = (endpoint, model or UNKNOWN, status)
+        children = self._answered.get(key)
+        if children is None:
+            model, code = key[1], str(status)
+            children = (
+                self.requests.labels(endpoint, model, code),
+                self.request_seconds.labels(endpoint, model, code),
+                self.overhead_seconds.labels(endpoint),
+            )
+            _remember(self._answered, key, children)
+        children[0].inc()
+        children[1].observe(seconds)
+        children[2].observe(overhead_s)
 
     def metered(self, *, provider: str, model: str, upstream_s: float, ttft_s: float, tokens: dict[str, int], cost_micros: int) -> None:
         """One usage event: the upstream's share of its latency, its tokens and its cost."""
-        if provider:
-            self.upstream_seconds.labels(provider, model).observe(upstream_s)
+        children = self._metered.get((provider, model))
+        if children is None:
+            children = (
+                self.upstream_seconds.labels(provider, model) if provider else None,
+                self.ttft_seconds.labels(provider, model) if provider else None,
+                tuple(self.tokens.labels(kind, model) for kind in TOKEN_KINDS),
+                self.cost.labels(model),
+            )
+            _remember(self._metered, (provider, model), children)
+        upstream, ttft, by_kind, cost = children
+        if upstream is not None:
+            upstream.observe(upstream_s)
             if ttft_s > 0:
-                self.ttft_seconds.labels(provider, model).observe(ttft_s)
-        for kind in TOKEN_KINDS:
-            self.tokens.labels(kind, model).inc(tokens.get(kind, 0))
-        self.cost.labels(model).inc(cost_micros)
+                ttft.observe(ttft_s)
+        for kind, counter in zip(TOKEN_KINDS, by_kind, strict=True):
+            counter.inc(tokens.get(kind, 0))
+        cost.inc(cost_micros)
 
     def watch_publisher(self, publisher, outcomes=None) -> None:
         """Expose the usage publisher's counters (and the outcome reporter's drops) at scrape time."""
         self.registry.register(PublisherCollector(publisher, outcomes))
+
+
+def _remember(cache: dict, key: tuple, children: tuple, most: int = 4096) -> None:
+    """Keep ``children`` for ``key``; a cache grown past ``most`` starts over (label sets are
+    bounded by the catalog and the front doors, so that only happens after many catalog changes)."""
+    if len(cache) >= most:
+        cache.clear()
+    cache[key] = children
 
 
 class PublisherCollector(Collector):

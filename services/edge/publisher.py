@@ -1,11 +1,15 @@
 """Ships usage events to JetStream without making any client wait, and without losing one.
 
 Handlers ``submit()`` an event: it is written to the edge's spool (``services/edge/spool``,
-one ``os.write``) and queued in memory, no network I/O. Worker tasks gather what arrives
-within ``LINGER_S`` and publish it as few messages as they can: the events of one shard in
-one ``UsageBatch`` (``tollgate.usage.v2.<shard>``, ``Nats-Msg-Id`` = the batch's id), so
-JetStream stores, delivers and acks a batch at a time; an event alone goes as a v1 message
-(``Nats-Msg-Id`` = request id). They retry with backoff until JetStream acknowledges; only
+one ``os.write``) and queued in memory, no network I/O. Worker tasks take turns gathering
+what arrives within ``LINGER_S`` and publish it as few messages as they can: the events of
+one shard in one ``UsageBatch`` (``tollgate.usage.v2.<shard>``, ``Nats-Msg-Id`` = the batch's
+id), so JetStream stores, delivers and acks a batch at a time; an event alone goes as a v1
+message (``Nats-Msg-Id`` = request id). An event's shard is the one current when it was
+submitted — the publisher moves to the next shard with every batch it gathers, so a batch
+is mostly one message and the shards (metering replicas) take turns — and is spooled with
+it: every copy of the event (a retry, a replay) goes to the same subject, so one metering
+process sees every copy of a request id. They retry with backoff until JetStream acknowledges; only
 then are the spool records released. So a NATS outage delays events instead of losing them,
 an edge crash (with or without NATS) leaves them in the spool for the next process, a
 retried publish that did land is absorbed by the stream's duplicate window, and an event
@@ -36,7 +40,8 @@ from tollgate.telemetry import Log
 BATCH_MAX = 512  # events published before their acks are awaited
 EVENTS_PER_MESSAGE = 128  # events of one shard in one UsageBatch message (~50 KB)
 ACK_TIMEOUT_S = 5.0
-LINGER_S = 0.01  # a batch gathers for this long after its first event (fewer, larger writes to NATS)
+LINGER_S = 0.1  # a batch gathers for this long after its first event, unless BATCH_MAX come sooner (fewer, larger messages)
+OUTCOMES_PER_MESSAGE = 1_000  # channel outcomes in one ChannelOutcomes message (~130 KB)
 UNPUBLISHED = "unpublished"  # error.type of a send span whose event was left unpublished at shutdown
 SPOOLED = "spooled"  # error.type of a send span whose event waits in the spool (not in memory)
 
@@ -57,7 +62,12 @@ class UsagePublisher:
         shards: int = 0,
     ):
         self._js = js
-        self._shards = shards  # TOLLGATE_USAGE_SHARDS: the subject's shard (0: unsharded), fixed with the event in the spool
+        self._shards = shards  # TOLLGATE_USAGE_SHARDS (0: unsharded)
+        # The shard of what is submitted now, fixed with each event in the spool: it moves on to the
+        # next one each time a batch is gathered, so a batch is one shard's (one message, not one
+        # per shard) and the shards take turns; the first is random, so edges start apart.
+        self._shard = int.from_bytes(os.urandom(2), "big") % shards if shards > 0 else 0
+        self._subject = _shard_subject(self._shard, shards)
         self._attached = asyncio.Event()
         if js is not None:
             self._attached.set()
@@ -73,6 +83,8 @@ class UsagePublisher:
         self.dropped = 0
         self.failures = 0  # publish attempts that failed (each retried)
         self._sending = 0  # taken off the queue, not yet acknowledged
+        self._gathering = asyncio.Lock()  # one worker gathers at a time; the others publish what they gathered
+        self._full = asyncio.Event()  # set by submit() once BATCH_MAX events wait: the gathering worker stops lingering
 
     @property
     def pending(self) -> int:
@@ -97,7 +109,7 @@ class UsagePublisher:
         """Spool and queue ``event``; with ``parent`` (the request's span, tracing on) the message
         gets a PRODUCER span, ended once JetStream has it, whose context its headers carry."""
         rid = event.request_id
-        subject = events.usage_subject(rid, self._shards)
+        subject = self._subject
         headers = {"Nats-Msg-Id": rid}
         span = tracing.start_send(parent, events.USAGE_SUBJECT, rid, headers) if parent is not None else None
         data = events.encode(event)
@@ -117,6 +129,8 @@ class UsagePublisher:
                     return
         if in_memory:
             self._queue.put_nowait((subject, rid, data, headers, seq, span))
+            if self._queue.qsize() >= BATCH_MAX:
+                self._full.set()
         elif span is not None:
             tracing.end(span, error=SPOOLED)
 
@@ -151,16 +165,33 @@ class UsagePublisher:
             await asyncio.sleep(0.05)  # the refill task feeds the backlog to the workers
             await self._queue.join()
 
+    async def _gather(self) -> list[Item]:
+        """The next batch: the first queued event and what arrives within ``LINGER_S`` of it
+        (or sooner, once ``BATCH_MAX`` wait). One worker gathers at a time, so at a low rate a
+        batch holds what a whole linger brought — tens of events in a handful of messages —
+        instead of each idle worker taking one event alone; at a high rate batches fill
+        before the linger ends. No client waits on this: the events are in the spool."""
+        async with self._gathering:
+            batch = [await self._queue.get()]
+            if self._queue.qsize() < BATCH_MAX:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), LINGER_S)
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if self._shards > 0:  # what comes next goes to the next shard
+                self._shard = (self._shard + 1) % self._shards
+                self._subject = _shard_subject(self._shard, self._shards)
+            return batch
+
     async def _work(self) -> None:
         """Publish what is queued in batches: every message of a batch is written before any
         acknowledgement is awaited, so the connection sends them in one write (one flush per
-        batch instead of one per event), then the acks are gathered; what failed is retried."""
+        batch instead of one per event), then the acks are gathered; what failed is retried
+        (while the other workers go on gathering and publishing)."""
         await self._attached.wait()
         while True:
-            batch = [await self._queue.get()]
-            await asyncio.sleep(LINGER_S)  # gather what arrives meanwhile: no client waits on this
-            while len(batch) < BATCH_MAX and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._gather()
             self._sending += len(batch)
             done: list[Item] = []
             try:
@@ -242,6 +273,11 @@ class UsagePublisher:
                     self._log.error("usage spool fsync failed", error=type(exc).__name__)
 
 
+def _shard_subject(shard: int, shards: int) -> str:
+    """The v1 usage subject of ``shard`` (``tollgate.usage.v1.<shard>``; unsharded when ``shards`` is 0)."""
+    return f"{events.USAGE_SUBJECT}.{shard}" if shards > 0 else events.USAGE_SUBJECT
+
+
 class _Message:
     """One JetStream message: a v1 event on its own, or a v2 batch of one shard's events."""
 
@@ -300,7 +336,7 @@ class OutcomeReporter:
     """Channel health reports to the router over core NATS: best effort, never blocking
     a request (a full queue drops reports; health is a statistic, not a ledger)."""
 
-    def __init__(self, nc, log: Log, *, maxsize: int = 10_000, linger_s: float = 0.02):
+    def __init__(self, nc, log: Log, *, maxsize: int = 10_000, linger_s: float = 0.05):
         self._nc = nc
         self._linger_s = linger_s
         self._log = log
@@ -325,18 +361,22 @@ class OutcomeReporter:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _work(self) -> None:
-        """Reports go out in batches, every ``linger_s``: one write to NATS for all of them."""
+        """Reports go out in batches, every ``linger_s``: one message (v2, ``ChannelOutcomes``)
+        for all of them, a report alone as a v1 message."""
         while True:
             outcomes = [await self._queue.get()]
             await asyncio.sleep(self._linger_s)
             while not self._queue.empty():
                 outcomes.append(self._queue.get_nowait())
             try:
-                for outcome in outcomes:
-                    if not self._nc.is_connected:  # NATS away: the report is dropped, as when the queue is full
-                        self.dropped += 1
-                        continue
-                    await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcome))
+                if not self._nc.is_connected:  # NATS away: the reports are dropped, as when the queue is full
+                    self.dropped += len(outcomes)
+                elif len(outcomes) == 1:
+                    await self._nc.publish(events.CHANNEL_OUTCOME_SUBJECT, events.encode(outcomes[0]))
+                else:  # one message for the linger's reports (~130 bytes each)
+                    for start in range(0, len(outcomes), OUTCOMES_PER_MESSAGE):
+                        batch = events.ChannelOutcomes(outcomes=outcomes[start : start + OUTCOMES_PER_MESSAGE])
+                        await self._nc.publish(events.CHANNEL_OUTCOMES_SUBJECT, events.encode(batch))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

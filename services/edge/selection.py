@@ -115,6 +115,8 @@ def unit_price(price: pb.Price) -> int:
 def order(candidates: list[pb.Candidate], prefs: Preferences, rng: random.Random, price: pb.Price | None = None) -> list[pb.Candidate]:
     """``price`` is the model's (a channel without a price of its own costs that)."""
     usable = [c for c in candidates if allowed(c, prefs)]
+    if len(usable) < 2:  # nothing to order (the common case: one channel serves the model)
+        return usable
     if prefs.sort == "latency":
         # Unknown latency (no samples yet) sorts after measured channels.
         ordered = sorted(usable, key=lambda c: (c.state == "half_open", c.latency_ewma_ms or float("inf")))

@@ -274,17 +274,23 @@ class ChannelStateCollector(Collector):
         return []
 
 
-async def subscribe_outcomes(nc, table, log: Log):
+async def subscribe_outcomes(nc, table, log: Log) -> list:
     """Feed every edge's ChannelOutcome reports (core NATS, no queue group: every router
-    replica keeps the same health) into ``table.record``."""
-    decoder = events.DECODERS[events.CHANNEL_OUTCOME_SUBJECT]
+    replica keeps the same health) into ``table.record``: one a message (v1), or what an edge
+    gathered in one linger (v2, ``ChannelOutcomes``), in order."""
 
-    async def on_message(msg) -> None:
-        try:
-            outcome = decoder.decode(msg.data)
-        except msgspec.DecodeError as exc:
-            log.warning("bad channel outcome", error=str(exc))
-            return
-        table.record(outcome)
+    def subscriber(subject: str):
+        decoder = events.DECODERS[subject]
 
-    return await nc.subscribe(events.CHANNEL_OUTCOME_SUBJECT, cb=on_message)
+        async def on_message(msg) -> None:
+            try:
+                decoded = decoder.decode(msg.data)
+            except msgspec.DecodeError as exc:
+                log.warning("bad channel outcome", error=str(exc))
+                return
+            for outcome in decoded.outcomes if isinstance(decoded, events.ChannelOutcomes) else (decoded,):
+                table.record(outcome)
+
+        return nc.subscribe(subject, cb=on_message)
+
+    return [await subscriber(events.CHANNEL_OUTCOME_SUBJECT), await subscriber(events.CHANNEL_OUTCOMES_SUBJECT)]

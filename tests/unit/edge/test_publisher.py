@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import structlog
 
-from services.edge.publisher import UsagePublisher
+from services.edge.publisher import OutcomeReporter, UsagePublisher
 from tollgate import events
 
 
@@ -81,3 +82,69 @@ async def test_close_gives_up_after_its_timeout_and_says_how_many_were_left() ->
     await asyncio.wait_for(publisher.close(timeout=0.2), 2)
     # One was being sent, two were queued: all three are counted.
     assert js.ids == [] and logged == [("usage events left unpublished at shutdown", {"count": 3})]
+
+
+async def test_a_trickle_of_events_goes_in_one_message_per_linger_the_shards_taking_turns() -> None:
+    """At a low rate (an event every 2 ms) with 16 shards and several idle workers, what
+    arrives within one linger is one batch of one shard: one message, not one per event or
+    per shard; the next batch goes to the next shard."""
+    js = SlowJetStream(0)
+    seen: list[tuple[str, int]] = []
+    publish = js.publish
+
+    async def spy(subject, data, timeout=None, headers=None):
+        seen.append((subject, len(events.unbatched(events.decode(subject, data)))))
+        await publish(subject, data, headers=headers)
+
+    js.publish = spy  # type: ignore[method-assign]
+    publisher = UsagePublisher(js, structlog.get_logger(), maxsize=1000, workers=8, shards=16)
+    publisher.start()
+    for i in range(60):
+        publisher.submit(usage(i))
+        await asyncio.sleep(0.002)
+    await publisher.close()
+    assert sorted(js.ids) == sorted(f"req_{i}" for i in range(60))
+    assert sum(n for _, n in seen) == 60 and len(seen) <= 4, seen  # ~130 ms of events: two lingers (three on a slow machine)
+    shards = [int(subject.rsplit(".", 1)[1]) for subject, _ in seen]
+    assert all((b - a) % 16 == 1 for a, b in itertools.pairwise(shards)), shards
+
+
+class RecordingNats:
+    """Core NATS that records what was published."""
+
+    is_connected = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+
+    async def publish(self, subject, data) -> None:
+        self.sent.append((subject, events.decode(subject, data)))
+
+
+def outcome(i: int) -> events.ChannelOutcome:
+    return events.ChannelOutcome(channel_id=f"c{i % 3}", model="m", kind="ok", latency_ms=i)
+
+
+async def test_channel_outcomes_of_one_linger_go_in_one_message_a_lone_one_as_v1() -> None:
+    nc = RecordingNats()
+    reporter = OutcomeReporter(nc, structlog.get_logger(), linger_s=0.05)
+    reporter.start()
+    for i in range(40):  # within one linger
+        reporter.report(outcome(i))
+    await asyncio.sleep(0.2)
+    reporter.report(outcome(99))  # alone in the next
+    await reporter.close()
+    assert [subject for subject, _ in nc.sent] == [events.CHANNEL_OUTCOMES_SUBJECT, events.CHANNEL_OUTCOME_SUBJECT]
+    assert nc.sent[0][1] == events.ChannelOutcomes(outcomes=[outcome(i) for i in range(40)])  # in order
+    assert nc.sent[1][1] == outcome(99)
+
+
+async def test_channel_outcomes_are_dropped_and_counted_while_nats_is_away() -> None:
+    nc = RecordingNats()
+    nc.is_connected = False
+    reporter = OutcomeReporter(nc, structlog.get_logger(), linger_s=0.01)
+    reporter.start()
+    for i in range(5):
+        reporter.report(outcome(i))
+    await reporter.close()
+    assert nc.sent == [] and reporter.dropped == 5

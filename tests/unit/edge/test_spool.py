@@ -10,7 +10,7 @@ import stat
 import pytest
 import structlog
 
-from services.edge.publisher import UsagePublisher
+from services.edge.publisher import LINGER_S, UsagePublisher
 from services.edge.spool import Spool, SpoolFull
 from tollgate import events
 
@@ -171,10 +171,12 @@ def test_an_orphaned_spool_is_adopted_but_a_live_one_is_not(tmp_path):
 
 
 async def test_every_copy_of_an_event_goes_to_the_shard_it_was_spooled_with(tmp_path):
-    """Usage subjects carry the request id's shard (tollgate.usage.v1.<CRC-32 % shards>), and one
-    metering process owns each shard: a retry and a replay after a crash must use the subject the
-    event was first spooled with, even when the next process has another shard count."""
+    """Usage subjects carry a shard (tollgate.usage.v1.<shard>), and one metering process owns
+    each shard: a retry and a replay after a crash must use the subject the event was first
+    spooled with, even when the next process has another shard count. The publisher moves to
+    the next shard with each batch it gathers, so the shards take turns."""
     sent: list[tuple[str, str]] = []
+    spooled: dict[str, str] = {}
 
     class Recording(FakeJs):
         async def publish(self, subject, data, timeout, headers):
@@ -184,14 +186,23 @@ async def test_every_copy_of_an_event_goes_to_the_shard_it_was_spooled_with(tmp_
 
     spool = Spool(tmp_path / "s", max_bytes=1 << 20)
     spool.open()
-    publisher = UsagePublisher(FakeJs(up=False), structlog.get_logger(), maxsize=10, workers=1, spool=spool, shards=16)
+    append = spool.append
+
+    def recording_append(subject, request_id, data, **kw):
+        spooled[request_id] = subject
+        return append(subject, request_id, data, **kw)
+
+    spool.append = recording_append  # type: ignore[method-assign]
+    publisher = UsagePublisher(FakeJs(up=False), structlog.get_logger(), maxsize=10, workers=4, spool=spool, shards=16)
     publisher.start()
     for i in range(30):
         publisher.submit(usage(i))
-    await asyncio.sleep(0.05)
+        if i % 10 == 9:  # three batches (a linger each): three shards
+            await asyncio.sleep(LINGER_S + 0.05)
     for task in publisher._tasks:  # kill -9
         task.cancel()
     os.close(spool._lock_fd)
+    assert len(set(spooled.values())) == 3 and all(events.decoder_for(s) is not None for s in spooled.values())
 
     spool2 = Spool(tmp_path / "s", max_bytes=1 << 20)
     assert spool2.open() == 30
@@ -199,7 +210,6 @@ async def test_every_copy_of_an_event_goes_to_the_shard_it_was_spooled_with(tmp_
     publisher2.start()
     publisher2.submit(usage(30))
     await asyncio.wait_for(publisher2.close(), 10)
-    expected = {f"req_{i:06d}": events.usage_subject(f"req_{i:06d}", 16) for i in range(30)}
-    expected["req_000030"] = events.usage_subject("req_000030", 7)
-    assert dict((rid, subject) for subject, rid in sent) == expected and len(sent) == 31
-    assert len(set(expected.values())) > 4 and all(events.decoder_for(s) is not None for s in expected.values())
+    got = dict((rid, subject) for subject, rid in sent)
+    assert len(sent) == 31 and {rid: got[rid] for rid in spooled} == spooled
+    assert got["req_000030"] in {f"{events.USAGE_SUBJECT}.{k}" for k in range(7)}

@@ -201,8 +201,11 @@ async def test_outcomes_over_nats_drive_health_and_notices(nats_url: str, catalo
     async with Router(nats_url, catalog) as router:
         await until(lambda: router.notices == [1])
         await router.nc.publish(events.CHANNEL_OUTCOME_SUBJECT, b"\xc1 not msgpack")  # ignored, not fatal
-        for _ in range(5):
-            await router.report("c1", "error", http_status=500)
+        await router.nc.publish(events.CHANNEL_OUTCOMES_SUBJECT, b"\xc1 not msgpack")  # a bad batch too
+        failures = [events.ChannelOutcome(channel_id="c1", model="m1", kind="error", http_status=500) for _ in range(5)]
+        await router.nc.publish(
+            events.CHANNEL_OUTCOMES_SUBJECT, events.encode(events.ChannelOutcomes(outcomes=failures))
+        )  # an edge's linger
         assert await until(lambda: _state_is(router, "c1", "open"))
         assert await until(lambda: router.notices == [1, 2])
         with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -40,6 +40,7 @@ def test_every_subject_is_versioned_and_has_a_decoder() -> None:
         events.BALANCE_CHANGED_SUBJECT,
         events.ROUTING_CHANGED_SUBJECT,
         events.CHANNEL_OUTCOME_SUBJECT,
+        events.CHANNEL_OUTCOMES_SUBJECT,
         events.RATE_COUNTS_SUBJECT,
         events.KEY_UPDATED_SUBJECT,
         events.ACCOUNT_STATUS_SUBJECT,
