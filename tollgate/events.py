@@ -42,6 +42,16 @@ Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=10**13)]  # DateTime64(3) holds up to 2299
 
 
+class UnitUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """A quantity billed in a unit other than tokens (``tollgate.units``): ``image`` (variant
+    ``<size>/<quality>``), ``audio_ms`` (milliseconds of audio), ``character`` (characters of
+    input, e.g. text to speech) or ``request``."""
+
+    unit: str
+    variant: str = ""
+    quantity: UInt64 = 0
+
+
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One request's metadata. Never prompt or completion text, never secrets."""
 
@@ -73,6 +83,7 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     zdr: bool = False
     usage_estimated: bool = False  # the provider reported no usage (e.g. it failed mid-stream): counted by Tollgate
     lease_id: str = ""  # the balance lease the edge pre-authorized the request under
+    units: list[UnitUsage] = []  # what the request used beyond tokens (images, audio, characters, requests); cost_micros includes it
 
 
 class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):

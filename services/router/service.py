@@ -24,6 +24,10 @@ def price_msg(price: Price) -> pb.Price:
         cached_input_per_mtok_micros=price.cached_input_per_mtok_micros,
         version=price.version,
         cache_write_per_mtok_micros=price.cache_write_per_mtok_micros,
+        per_request_micros=price.per_request_micros,
+        per_image_micros=price.per_image_micros,
+        per_audio_second_micros=price.per_audio_second_micros,
+        per_mchar_micros=price.per_mchar_micros,
     )
 
 
