@@ -21,6 +21,16 @@ from tollgate.errors import TollgateError
 from tollgate.providers.base import EMBEDDINGS_OPERATION, RERANK_OPERATION
 
 OPENAI = OpenAIFrontend()
+# Paths only the OpenAI door serves: their errors are OpenAI-shaped whatever headers come with them.
+OPENAI_ONLY = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/rerank",
+    "/v1/responses",
+    "/v1/images/",
+    "/v1/moderations",
+)
 
 
 def door_for(path: str, headers: Mapping[str, str] | None = None) -> Frontend:
@@ -28,6 +38,8 @@ def door_for(path: str, headers: Mapping[str, str] | None = None) -> Frontend:
     ``/v1/`` path asked with the Anthropic SDK's headers is the Anthropic door's."""
     if path.startswith("/gemini/"):
         return gemini.FRONTEND
+    if path.startswith(OPENAI_ONLY):
+        return OPENAI
     if path.startswith("/v1/messages") or (headers is not None and ("anthropic-version" in headers or "x-api-key" in headers)):
         return anthropic.FRONTEND
     return OPENAI
