@@ -20,9 +20,9 @@ from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import CallFailed, Outcome, call
 from tollgate import estimate, events, sse
+from tollgate import units as units_
 from tollgate.canonical import ChatRequest
 from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
-from tollgate import units as units_
 from tollgate.pricing import cost_micros
 from tollgate.providers.base import CHAT, Adapter, Operation, Usage
 from tollgate.rpc import router_pb2 as pb

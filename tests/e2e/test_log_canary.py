@@ -85,7 +85,11 @@ def canary_stack(tmp_path_factory, canaries):
     collector = Collector("http/protobuf").start()
     data_dir = tmp_path_factory.mktemp("canary")
     catalog = data_dir / "catalog.toml"
-    catalog.write_text((ROOT / "tests" / "data" / "catalog.toml").read_text() + EXTRA_CATALOG + (ROOT / "tests" / "data" / "catalog_media.toml").read_text())
+    catalog.write_text(
+        (ROOT / "tests" / "data" / "catalog.toml").read_text()
+        + EXTRA_CATALOG
+        + (ROOT / "tests" / "data" / "catalog_media.toml").read_text()
+    )
     env = {
         **collector.env(),
         "TOLLGATE_LOG_LEVEL": "debug",
@@ -155,7 +159,12 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
             200,
         ),
         ("images", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": "256x256", "n": 2}, 200),
-        ("images, url answer", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": "256x256", "response_format": "url"}, 200),
+        (
+            "images, url answer",
+            "/v1/images/generations",
+            {"model": "image-1", "prompt": canary, "size": "256x256", "response_format": "url"},
+            200,
+        ),
         ("images of a bad size", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": canary}, 400),
         ("moderations", "/v1/moderations", {"model": "moderation-1", "input": [canary, f"{canary} kill"]}, 200),
         ("azure chat", "/v1/chat/completions", chat("canary-azure"), 200),

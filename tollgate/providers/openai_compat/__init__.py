@@ -239,7 +239,9 @@ class OpenAICompatible(Unsupported):
     def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         if IMAGES not in self.abilities:
             raise NotSupported(self.kind, IMAGES)
-        return UpstreamRequest(base_url + self.profile.images_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model}))
+        return UpstreamRequest(
+            base_url + self.profile.images_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
 
     def images_result(self, payload: bytes) -> tuple[bytes, Usage]:
         """OpenAI's answer passed on as it is (the images are never decoded here)."""

@@ -7,7 +7,6 @@ import pytest
 
 from tollgate.canonical import ChatRequest
 from tollgate.providers import REGISTRY
-from tollgate.providers.media import IMAGES_OPERATION, MODERATIONS_OPERATION
 from tollgate.providers.base import (
     ABILITIES,
     CHAT,
@@ -25,6 +24,7 @@ from tollgate.providers.base import (
     as_asked,
     with_documents,
 )
+from tollgate.providers.media import IMAGES_OPERATION, MODERATIONS_OPERATION
 
 CALLS = {
     EMBEDDINGS: lambda a: a.embeddings_request("http://u.test", "k", "m", {"input": ["x"]}),

@@ -1,0 +1,55 @@
+"""The images and moderation bodies the OpenAI door accepts, and the 400s it answers."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from services.edge.frontends.openai.media import parse_images, parse_moderations
+from tollgate.errors import BadRequest
+
+
+def _raw(body: object) -> bytes:
+    return msgspec.json.encode(body)
+
+
+def test_a_valid_images_body_is_kept_as_sent() -> None:
+    body = {"model": "m", "prompt": "p", "n": 2, "size": "256x256", "quality": "hd", "response_format": "b64_json", "style": "vivid"}
+    assert parse_images(_raw(body)) == body
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"prompt": "p"}, "missing_model"),
+        ({"model": "m"}, "invalid_prompt"),
+        ({"model": "m", "prompt": "  "}, "invalid_prompt"),
+        ({"model": "m", "prompt": "p" * 32_001}, "prompt_too_long"),
+        ({"model": "m", "prompt": "p", "n": 0}, "invalid_n"),
+        ({"model": "m", "prompt": "p", "n": 11}, "invalid_n"),
+        ({"model": "m", "prompt": "p", "n": True}, "invalid_n"),
+        ({"model": "m", "prompt": "p", "size": "1024"}, "invalid_size"),
+        ({"model": "m", "prompt": "p", "size": 1024}, "invalid_size"),
+        ({"model": "m", "prompt": "p", "quality": "best"}, "invalid_quality"),
+        ({"model": "m", "prompt": "p", "response_format": "png"}, "invalid_response_format"),
+        ({"model": "m", "prompt": "p", "stream": True}, "unsupported_stream"),
+    ],
+)
+def test_bad_images_bodies(body: dict, code: str) -> None:
+    with pytest.raises(BadRequest) as err:
+        parse_images(_raw(body))
+    assert err.value.code == code
+
+
+def test_moderation_takes_openais_inputs_and_default_model() -> None:
+    assert parse_moderations(_raw({"input": "x"}))["model"] == "omni-moderation-latest"
+    assert parse_moderations(_raw({"model": "m", "input": ["a", "b"]}))["input"] == ["a", "b"]
+    parts = [{"type": "text", "text": "t"}, {"type": "image_url", "image_url": {"url": "https://i.test/a.png"}}]
+    assert parse_moderations(_raw({"model": "m", "input": parts}))["input"] == parts
+
+
+@pytest.mark.parametrize("value", ["", [], [1], [{"type": "text"}], [{"type": "audio", "text": "t"}], ["x"] * 33, {"text": "t"}])
+def test_bad_moderation_inputs(value: object) -> None:
+    with pytest.raises(BadRequest) as err:
+        parse_moderations(_raw({"model": "m", "input": value}))
+    assert err.value.code == "invalid_input"
