@@ -150,3 +150,39 @@ def test_bad_moderation_input_is_a_400(stack, new_account):
     _, key = new_account()
     r = httpx.post(f"{stack.edge_url}/moderations", json={"input": []}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_input"
+
+
+def test_speech_streams_a_wav_a_decoder_opens_and_is_metered_per_character(stack, new_account, tmp_path):
+    import wave
+
+    from tools.provider_sim.media import SPEECH_MS_PER_WORD, SPEECH_RATE
+
+    account_id, key = new_account()
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    sentence = "The quick brown fox jumps over the lazy dog."  # 44 characters, 9 words
+    target = tmp_path / "speech.wav"
+    with c.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input=sentence, response_format="wav") as r:
+        assert r.headers["content-type"].startswith("audio/wav")
+        r.stream_to_file(target)
+    with wave.open(str(target), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, SPEECH_RATE)
+        assert w.getnframes() == SPEECH_RATE * SPEECH_MS_PER_WORD * 9 // 1000
+        assert any(w.readframes(100))  # a tone, not silence
+    pcm = c.audio.speech.create(model="tts-1", voice="alloy", input="hello", response_format="pcm")
+    assert len(pcm.content) == 2 * SPEECH_RATE * SPEECH_MS_PER_WORD // 1000
+    stored = wait_for_usage(stack, account_id, 2)
+    assert (stored["requests"], stored["cost_micros"]) == (2, (44 + 5) * 15)  # $15 per million characters
+    rows = requests_of(stack, account_id, "speech", 2)
+    assert sorted(u["quantity"] for row in rows for u in row["units"]) == [5, 44]
+
+
+def test_bad_speech_bodies_are_400s(stack, new_account):
+    _, key = new_account()
+    for body, code in [
+        ({"model": "tts-1", "input": "x"}, "invalid_voice"),
+        ({"model": "tts-1", "voice": "alloy", "input": "x" * 4097}, "input_too_long"),
+        ({"model": "tts-1", "voice": "alloy", "input": "x", "speed": 9}, "invalid_speed"),
+        ({"model": "tts-1", "voice": "alloy", "input": "x", "response_format": "ogg"}, "invalid_response_format"),
+    ]:
+        r = httpx.post(f"{stack.edge_url}/audio/speech", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["code"] == code, r.text

@@ -35,6 +35,7 @@ __all__ = [
     "RERANK_OPERATION",
     "RESPONSES",
     "RESPONSES_PROTOCOL",
+    "SPEECH",
     "STREAM",
     "Adapter",
     "ChannelMisconfigured",
@@ -89,8 +90,9 @@ class StreamParser(Protocol):
 # and an adapter names those it has in ``abilities`` (``responses``: OpenAI's Responses API
 # served natively, so a Responses request passes through; see ``Adapter.native_for``).
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
-IMAGES, MODERATIONS = "images", "moderations"  # OpenAI's /v1/images/generations and /v1/moderations (tollgate/providers/media.py)
-ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES, IMAGES, MODERATIONS})
+# OpenAI's /v1/images/generations, /v1/moderations and /v1/audio/speech (tollgate/providers/media.py)
+IMAGES, MODERATIONS, SPEECH = "images", "moderations", "speech"
+ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES, IMAGES, MODERATIONS, SPEECH})
 RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
 
 
@@ -181,6 +183,10 @@ class Adapter(Protocol):
 
     def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
 
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        """An OpenAI ``/v1/audio/speech`` body as this upstream's request (its answer: audio bytes, streamed on as they come)."""
+        ...
+
     def configured(self, settings: Mapping[str, str]) -> Adapter:
         """This kind's adapter for a channel with these settings (the catalog's kind-specific
         fields, e.g. azure's ``api_version``); raises ValueError saying what is wrong with them."""
@@ -233,6 +239,9 @@ class Unsupported:
 
     def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
         raise NotSupported(self.kind, MODERATIONS)
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        raise NotSupported(self.kind, SPEECH)
 
     def configured(self, settings: Mapping[str, str]) -> Adapter:
         if settings:

@@ -1,15 +1,21 @@
-"""OpenAI image generation (``POST /v1/images/generations``: real PNG bytes) and moderation
-(``POST /v1/moderations``). Deterministic: the same prompt draws the same image."""
+"""OpenAI image generation (``POST /v1/images/generations``: real PNG bytes), moderation
+(``POST /v1/moderations``) and text to speech (``POST /v1/audio/speech``: a real WAV, or raw
+PCM, streamed in pieces). Deterministic: the same prompt draws the same image, the same
+text speaks for the same time (``SPEECH_MS_PER_WORD`` a word)."""
 
 from __future__ import annotations
 
 import base64
+import io
+import math
 import struct
 import time
+import wave
 import zlib
 from typing import Any
 
 from litestar import Request, Response, post
+from litestar.response import Stream
 
 from tools.provider_sim.common import Sim
 from tools.provider_sim.openai import admitted, openai_error
@@ -31,6 +37,9 @@ CATEGORIES = (
     "violence",
     "violence/graphic",
 )
+SPEECH_RATE = 24_000  # OpenAI's PCM: 24 kHz, 16-bit, mono
+SPEECH_MS_PER_WORD = 250
+SPEECH_PIECE = 8_192  # bytes per streamed piece
 VIOLENT_WORDS = frozenset({"kill", "attack", "hurt"})  # what the simulator flags as violence
 
 
@@ -91,7 +100,43 @@ def moderation_result(text: str) -> dict[str, Any]:
     }
 
 
+def pcm(text: str) -> bytes:
+    """A 440 Hz tone, ``SPEECH_MS_PER_WORD`` a word of ``text``, as 16-bit little-endian samples."""
+    frames = SPEECH_RATE * SPEECH_MS_PER_WORD * max(len(text.split()), 1) // 1000
+    return b"".join(struct.pack("<h", int(8_000 * math.sin(2 * math.pi * 440 * i / SPEECH_RATE))) for i in range(frames))
+
+
+def wav(samples: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SPEECH_RATE)
+        w.writeframes(samples)
+    return out.getvalue()
+
+
+async def _pieces(data: bytes):
+    for i in range(0, len(data), SPEECH_PIECE):
+        yield data[i : i + SPEECH_PIECE]
+
+
 def routes(sim: Sim) -> list:
+    @post("/v1/audio/speech", status_code=200)
+    async def speech(request: Request) -> Response | Stream:
+        admission = await admitted(sim, request)
+        if isinstance(admission, Response):
+            return admission
+        body = admission[0]
+        text, voice, fmt = body.get("input"), body.get("voice"), body.get("response_format") or "mp3"
+        if not isinstance(text, str) or not text or not isinstance(voice, str) or not voice:
+            return openai_error(400, "input and voice are required")
+        if fmt not in ("wav", "pcm"):
+            return openai_error(400, f"the simulator speaks wav and pcm, not {fmt!r}")
+        samples = pcm(text)
+        data = wav(samples) if fmt == "wav" else samples
+        return Stream(_pieces(data), media_type="audio/wav" if fmt == "wav" else "audio/pcm")
+
     @post("/v1/images/generations", status_code=200)
     async def images(request: Request) -> Response:
         admission = await admitted(sim, request)
@@ -112,4 +157,4 @@ def routes(sim: Sim) -> list:
         texts = [i if isinstance(i, str) else str(i.get("text", "")) if isinstance(i, dict) else "" for i in items]
         return Response({"id": f"modr-sim{sim.next_id()}", "model": model, "results": [moderation_result(t) for t in texts]})
 
-    return [images, moderations]
+    return [images, moderations, speech]

@@ -21,6 +21,7 @@ from tollgate.providers.base import (
     RERANK,
     RESPONSES,
     RESPONSES_PROTOCOL,
+    SPEECH,
     STREAM,
     Adapter,
     NotSupported,
@@ -136,6 +137,8 @@ class OpenAICompatible(Unsupported):
             self.abilities = self.abilities | {IMAGES}
         if profile.moderations_path:
             self.abilities = self.abilities | {MODERATIONS}
+        if profile.speech_path:
+            self.abilities = self.abilities | {SPEECH}
 
     def native_for(self, protocol: str) -> Adapter | None:
         """OpenAI's protocol itself; and the Responses API, passed through, when the profile has its path."""
@@ -266,6 +269,13 @@ class OpenAICompatible(Unsupported):
         except msgspec.DecodeError:
             raise ValueError("upstream moderations answer is not readable") from None
         return payload, Usage()
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        if SPEECH not in self.abilities:
+            raise NotSupported(self.kind, SPEECH)
+        return UpstreamRequest(
+            base_url + self.profile.speech_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
 
     def stream_decoder(self, model: str) -> _Decoder:
         return _Decoder(self)

@@ -53,3 +53,23 @@ def test_bad_moderation_inputs(value: object) -> None:
     with pytest.raises(BadRequest) as err:
         parse_moderations(_raw({"model": "m", "input": value}))
     assert err.value.code == "invalid_input"
+
+
+def test_speech_bodies() -> None:
+    from services.edge.frontends.openai.speech import characters, parse_speech
+
+    body = {"model": "tts-1", "voice": "alloy", "input": "héllo", "speed": 1.5, "response_format": "wav"}
+    assert parse_speech(_raw(body)) == body
+    assert [(u.unit, u.quantity) for u in characters(body)] == [("character", 5)]  # characters, not bytes
+    for bad, code in [
+        ({"voice": "alloy", "input": "x"}, "missing_model"),
+        ({"model": "m", "voice": "alloy", "input": ""}, "invalid_input"),
+        ({"model": "m", "voice": "alloy", "input": "x" * 4097}, "input_too_long"),
+        ({"model": "m", "input": "x"}, "invalid_voice"),
+        ({"model": "m", "voice": "alloy", "input": "x", "response_format": "ogg"}, "invalid_response_format"),
+        ({"model": "m", "voice": "alloy", "input": "x", "speed": 0.1}, "invalid_speed"),
+        ({"model": "m", "voice": "alloy", "input": "x", "speed": True}, "invalid_speed"),
+    ]:
+        with pytest.raises(BadRequest) as err:
+            parse_speech(_raw(bad))
+        assert err.value.code == code

@@ -19,6 +19,7 @@ from tollgate.providers.base import (
     RERANK_OPERATION,
     RESPONSES,
     RESPONSES_PROTOCOL,
+    SPEECH,
     STREAM,
     NotSupported,
     as_asked,
@@ -32,6 +33,7 @@ CALLS = {
     COUNT_TOKENS: lambda a: a.count_tokens_request("http://u.test", "k", "m", {"messages": []}),
     IMAGES: lambda a: a.images_request("http://u.test", "k", "m", {"prompt": "p"}),
     MODERATIONS: lambda a: a.moderations_request("http://u.test", "k", "m", {"input": "x"}),
+    SPEECH: lambda a: a.speech_request("http://u.test", "k", "m", {"input": "x", "voice": "alloy"}),
 }
 
 
@@ -57,11 +59,17 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
     assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
-    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS}
+    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS, SPEECH}
     assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
     assert REGISTRY["xai"].abilities == REGISTRY["together"].abilities - {RESPONSES} == {CHAT, STREAM, EMBEDDINGS, RERANK, IMAGES}
-    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES, IMAGES}  # the v1 API
-    assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {CHAT, STREAM, EMBEDDINGS, IMAGES}  # deployment URLs
+    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES, IMAGES, SPEECH}  # the v1 API
+    assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {
+        CHAT,
+        STREAM,
+        EMBEDDINGS,
+        IMAGES,
+        SPEECH,
+    }  # deployment URLs
     assert IMAGES_OPERATION.serves(REGISTRY["openai"]) and not IMAGES_OPERATION.serves(REGISTRY["deepseek"])
     assert MODERATIONS_OPERATION.serves(REGISTRY["openai"]) and not MODERATIONS_OPERATION.serves(REGISTRY["azure"])
     assert REGISTRY["cohere"].abilities == REGISTRY["jina"].abilities == REGISTRY["voyage"].abilities == {EMBEDDINGS, RERANK}
