@@ -186,3 +186,20 @@ def test_bad_speech_bodies_are_400s(stack, new_account):
     ]:
         r = httpx.post(f"{stack.edge_url}/audio/speech", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
         assert r.status_code == 400 and r.json()["error"]["code"] == code, r.text
+
+
+def test_imagen_through_the_gemini_api_answers_in_openais_shape(stack, new_account):
+    """Imagen's own wire format (``:predict``, aspect ratios, ``predictions``) behind the OpenAI SDK."""
+    account_id, key = new_account()
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    wide = c.images.generate(model="imagen", prompt="a harbour", n=2, size="1792x1024")  # nearest Imagen ratio: 16:9
+    assert len(wide.data) == 2
+    width, height, pixel = decode_png(base64.b64decode(wide.data[1].b64_json))
+    assert (width, height) == (1408, 768) and tuple(pixel) == colour("a harbour", 1)
+    url = c.images.generate(model="imagen", prompt="a harbour", response_format="url").data[0].url
+    assert url.startswith("data:image/png;base64,") and decode_png(base64.b64decode(url.split(",", 1)[1]))[:2] == (1024, 1024)
+    with pytest.raises(openai.BadRequestError) as err:
+        c.images.generate(model="imagen", prompt="x", n=5)  # Imagen draws at most 4
+    assert err.value.body["code"] == "invalid_n"
+    stored = wait_for_usage(stack, account_id, 2)
+    assert (stored["requests"], stored["cost_micros"]) == (2, 3 * 30_000)

@@ -44,7 +44,10 @@ def images_worst(body: dict[str, Any]) -> list[UnitUsage]:
 
 
 def images_used(result: dict | bytes, body: dict[str, Any]) -> list[UnitUsage]:
-    answer = _IMAGES.decode(result) if isinstance(result, bytes) else msgspec.convert(result, ImagesAnswer)
+    if isinstance(result, bytes):
+        answer = _IMAGES.decode(result)
+    else:  # an adapter's own (its images are not re-encoded to be counted)
+        answer = ImagesAnswer(data=list(result["data"]), size=result.get("size"), quality=result.get("quality"))
     if not answer.data:
         return []
     return [UnitUsage(unit=units.IMAGE, variant=image_variant(body, answer), quantity=len(answer.data))]
@@ -54,8 +57,27 @@ def one_request(_body: dict[str, Any]) -> list[UnitUsage]:
     return [UnitUsage(unit=units.REQUEST, quantity=1)]
 
 
+def as_requested(result: dict | bytes, body: dict[str, Any]) -> dict | bytes:
+    """An images answer an adapter built (a dict: a provider with its own wire format) in the
+    form the client asked for: ``response_format="url"`` gets ``data:`` URLs, since such
+    providers host no files; ``mime_type`` (the adapter's note) is dropped. An answer in
+    bytes is the upstream's own, in the form it was asked for."""
+    if isinstance(result, bytes):
+        return result
+    url = body.get("response_format") == "url"
+    data = []
+    for item in result["data"]:
+        mime = item.get("mime_type") or "image/png"
+        rest = {k: v for k, v in item.items() if k != "mime_type"}
+        if url and "b64_json" in rest:
+            rest["url"] = f"data:{mime};base64,{rest.pop('b64_json')}"
+        data.append(rest)
+    return {**result, "data": data}
+
+
 def _images_result(adapter: Adapter, payload: bytes, body: dict) -> tuple[dict | bytes, Usage]:
-    return adapter.images_result(payload)
+    result, usage = adapter.images_result(payload)
+    return as_requested(result, body), usage
 
 
 def _moderations_result(adapter: Adapter, payload: bytes, body: dict) -> tuple[dict | bytes, Usage]:

@@ -34,7 +34,7 @@ def _model(body: dict[str, Any]) -> None:
 
 def _one_of(body: dict[str, Any], name: str, allowed: frozenset[str]) -> None:
     value = body.get(name)
-    if value is not None and value not in allowed:
+    if value is not None and (not isinstance(value, str) or value not in allowed):
         raise BadRequest(f"'{name}' must be one of {', '.join(sorted(allowed))}.", code=f"invalid_{name}")
 
 

@@ -51,7 +51,7 @@ def parse_speech(raw: bytes) -> dict[str, Any]:
     if not isinstance(voice, str) or not voice or len(voice) > MAX_VOICE_CHARS:
         raise BadRequest("'voice' must name a voice, e.g. 'alloy'.", code="invalid_voice")
     fmt = body.get("response_format")
-    if fmt is not None and fmt not in FORMATS:
+    if fmt is not None and (not isinstance(fmt, str) or fmt not in FORMATS):
         raise BadRequest(f"'response_format' must be one of {', '.join(FORMATS)}.", code="invalid_response_format")
     speed = body.get("speed")
     if speed is not None and (isinstance(speed, bool) or not isinstance(speed, int | float) or not SPEED[0] <= speed <= SPEED[1]):

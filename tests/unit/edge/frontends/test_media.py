@@ -31,6 +31,8 @@ def test_a_valid_images_body_is_kept_as_sent() -> None:
         ({"model": "m", "prompt": "p", "size": "1024"}, "invalid_size"),
         ({"model": "m", "prompt": "p", "size": 1024}, "invalid_size"),
         ({"model": "m", "prompt": "p", "quality": "best"}, "invalid_quality"),
+        ({"model": "m", "prompt": "p", "quality": ["hd"]}, "invalid_quality"),  # unhashable: still a 400
+        ({"model": "m", "prompt": "p", "response_format": {}}, "invalid_response_format"),
         ({"model": "m", "prompt": "p", "response_format": "png"}, "invalid_response_format"),
         ({"model": "m", "prompt": "p", "stream": True}, "unsupported_stream"),
     ],
@@ -67,6 +69,7 @@ def test_speech_bodies() -> None:
         ({"model": "m", "voice": "alloy", "input": "x" * 4097}, "input_too_long"),
         ({"model": "m", "input": "x"}, "invalid_voice"),
         ({"model": "m", "voice": "alloy", "input": "x", "response_format": "ogg"}, "invalid_response_format"),
+        ({"model": "m", "voice": "alloy", "input": "x", "response_format": []}, "invalid_response_format"),
         ({"model": "m", "voice": "alloy", "input": "x", "speed": 0.1}, "invalid_speed"),
         ({"model": "m", "voice": "alloy", "input": "x", "speed": True}, "invalid_speed"),
     ]:

@@ -58,7 +58,7 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
 
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
-    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
+    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS, IMAGES}  # images: Imagen's :predict
     assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS, SPEECH}
     assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
     assert REGISTRY["xai"].abilities == REGISTRY["together"].abilities - {RESPONSES} == {CHAT, STREAM, EMBEDDINGS, RERANK, IMAGES}

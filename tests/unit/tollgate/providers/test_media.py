@@ -55,3 +55,33 @@ def test_moderation_is_one_request() -> None:
     assert MODERATIONS_OPERATION.worst is not None and MODERATIONS_OPERATION.worst({}) == [UnitUsage(unit="request", quantity=1)]
     with pytest.raises(ValueError):
         MODERATIONS_OPERATION.result(openai, b'{"id": "x"}', {})
+
+
+def test_imagen_is_asked_in_its_own_wire_format() -> None:
+    from tollgate.providers.gemini import imagen
+
+    gemini = REGISTRY["gemini"]
+    req = IMAGES_OPERATION.request(gemini, "https://g.test", "gk", "imagen-3.0-generate-002", {"prompt": "p", "n": 2, "size": "1792x1024"})
+    assert req.url == "https://g.test/v1beta/models/imagen-3.0-generate-002:predict" and req.headers["x-goog-api-key"] == "gk"
+    assert msgspec.json.decode(req.body) == {"instances": [{"prompt": "p"}], "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}}
+    assert [imagen.aspect_ratio(s) for s in ("1024x1024", "1024x1792", "1536x1024", "auto", None)] == ["1:1", "9:16", "4:3", None, None]
+    from tollgate.errors import BadRequest
+
+    with pytest.raises(BadRequest):
+        imagen.predict_body({"prompt": "p", "n": 5})
+    with pytest.raises(NotSupported):
+        IMAGES_OPERATION.request(REGISTRY["vertex"], "https://v.test", "t", "imagen", {"prompt": "p"})
+
+
+def test_imagens_answer_in_openais_shape_b64_or_data_urls() -> None:
+    gemini = REGISTRY["gemini"]
+    payload = msgspec.json.encode(
+        {"predictions": [{"bytesBase64Encoded": "QUJD", "mimeType": "image/jpeg"}, {"bytesBase64Encoded": "REVG"}]}
+    )
+    result, usage = IMAGES_OPERATION.result(gemini, payload, {})
+    assert isinstance(result, dict) and result["data"] == [{"b64_json": "QUJD"}, {"b64_json": "REVG"}] and usage.prompt_tokens == 0
+    urls, _ = IMAGES_OPERATION.result(gemini, payload, {"response_format": "url"})
+    assert isinstance(urls, dict) and urls["data"] == [{"url": "data:image/jpeg;base64,QUJD"}, {"url": "data:image/png;base64,REVG"}]
+    assert images_used(result, {"size": "1024x1024"}) == [UnitUsage(unit="image", variant="1024x1024/standard", quantity=2)]
+    with pytest.raises(ValueError):
+        IMAGES_OPERATION.result(gemini, b"[]", {})
