@@ -38,7 +38,7 @@ GEMINI_METHODS: dict[str, tuple[str, ...]] = {
     "chat": ("generateContent", "streamGenerateContent", "countTokens"),
     "embeddings": ("embedContent", "batchEmbedContents"),
     "rerank": (),
-    "images": (),
+    "images": ("predict",),
     "moderation": (),
     "speech": (),
 }

@@ -19,6 +19,7 @@ ENDPOINTS: dict[str, dict] = {
     "/v1/rerank": {"model": "rerank-1", "query": "q", "documents": ["a", "b"]},
     "/v1/images/generations": {"model": "image-1", "prompt": "hi", "size": "256x256"},
     "/v1/moderations": {"model": "moderation-1", "input": "hi"},
+    "/gemini/v1beta/models/image-1:predict": {"instances": [{"prompt": "hi"}], "parameters": {"sampleCount": 1}},
     "/v1/audio/speech": {"model": "tts-1", "voice": "alloy", "input": "hi", "response_format": "wav"},
     "/v1/responses": {"model": "{model}", "input": "hi", "max_output_tokens": 5},
     "/gemini/v1beta/models/{model}:generateContent": {"contents": GEMINI_CONTENTS, "generationConfig": {"maxOutputTokens": 5}},

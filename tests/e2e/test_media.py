@@ -203,3 +203,24 @@ def test_imagen_through_the_gemini_api_answers_in_openais_shape(stack, new_accou
     assert err.value.body["code"] == "invalid_n"
     stored = wait_for_usage(stack, account_id, 2)
     assert (stored["requests"], stored["cost_micros"]) == (2, 3 * 30_000)
+
+
+def test_image_generation_on_the_gemini_door(stack, new_account):
+    """Imagen's REST ``:predict`` (https://ai.google.dev/gemini-api/docs/imagen; google-genai's
+    ``generate_images`` sends it only in Vertex mode), served by an OpenAI-protocol images
+    upstream (translated both ways), metered per image."""
+    account_id, key = new_account()
+    url = f"{stack.edge_url.removesuffix('/v1')}/gemini/v1beta/models/image-1:predict"
+    body = {"instances": [{"prompt": "a lighthouse"}], "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}}
+    r = httpx.post(url, json=body, headers={"x-goog-api-key": key}, timeout=30)
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+    assert [p["mimeType"] for p in predictions] == ["image/png", "image/png"]
+    for i, prediction in enumerate(predictions):
+        width, height, pixel = decode_png(base64.b64decode(prediction["bytesBase64Encoded"]))
+        assert (width, height) == (1792, 1024) and tuple(pixel) == colour("a lighthouse", i)
+    stored = wait_for_usage(stack, account_id, 1)
+    assert (stored["requests"], stored["cost_micros"]) == (1, 2 * 100_000)  # 1792x1024 has no price of its own: the "*" one
+    bad = {"instances": [{"prompt": "x"}], "parameters": {"aspectRatio": "2:1"}}
+    refused = httpx.post(url, json=bad, headers={"x-goog-api-key": key}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"]["status"] == "INVALID_ARGUMENT"

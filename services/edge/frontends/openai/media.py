@@ -39,7 +39,11 @@ def _one_of(body: dict[str, Any], name: str, allowed: frozenset[str]) -> None:
 
 
 def parse_images(raw: bytes) -> dict[str, Any]:
-    body = decode_object(raw)
+    return check_images(decode_object(raw))
+
+
+def check_images(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI images body as the edge accepts it (any door's, translated to OpenAI's shape)."""
     _model(body)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():

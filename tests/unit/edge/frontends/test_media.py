@@ -76,3 +76,24 @@ def test_speech_bodies() -> None:
         with pytest.raises(BadRequest) as err:
             parse_speech(_raw(bad))
         assert err.value.code == code
+
+
+def test_imagens_predict_body_on_the_gemini_door() -> None:
+    from services.edge.frontends.gemini.imagen import openai_images_to_predict, predict_to_openai
+
+    body = {"instances": [{"prompt": "p"}], "parameters": {"sampleCount": 2, "aspectRatio": "9:16"}}
+    assert predict_to_openai(body, "m") == {"model": "m", "prompt": "p", "n": 2, "size": "1024x1792", "response_format": "b64_json"}
+    assert predict_to_openai({"instances": [{"prompt": "p"}]}, "m")["n"] == 4  # Google's default
+    for bad, code in [
+        ({"instances": []}, "invalid_instances"),
+        ({"instances": [{"prompt": "p"}], "parameters": []}, "invalid_parameters"),
+        ({"instances": [{"prompt": "p"}], "parameters": {"sampleCount": 5}}, "invalid_sampleCount"),
+        ({"instances": [{"prompt": "p"}], "parameters": {"aspectRatio": ["1:1"]}}, "invalid_aspect_ratio"),
+        ({"instances": [{}]}, "invalid_prompt"),
+    ]:
+        with pytest.raises(BadRequest) as err:
+            predict_to_openai(bad, "m")
+        assert err.value.code == code
+    assert openai_images_to_predict({"data": [{"b64_json": "QQ=="}, {"url": "x"}]}) == {
+        "predictions": [{"bytesBase64Encoded": "QQ==", "mimeType": "image/png"}]
+    }
