@@ -129,7 +129,8 @@ def test_a_chat_model_does_not_draw(stack, new_account):
     c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
     with pytest.raises(openai.APIStatusError) as err:
         c.images.generate(model="embed-voyage", prompt="x")  # a retrieval-only kind: no channel serves images
-    assert err.value.status_code in (400, 404, 503)
+    assert err.value.status_code == 503 and err.value.body["code"] == "no_usable_channel"
+    assert "does not serve this endpoint" in err.value.body["message"]
 
 
 def test_moderations_with_the_openai_sdk_are_metered_per_request(stack, new_account):
