@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.e2e.test_contract import wait_for_usage
+from tollgate.rpc import accounts_pb2 as pb
 from tools.provider_sim.media import colour
 
 
@@ -44,8 +45,8 @@ def requests_of(stack, account_id: str, endpoint: str, count: int, timeout: floa
         time.sleep(0.1)
 
 
-def test_images_with_the_openai_sdk_are_metered_per_image(stack, new_account):
-    account_id, key = new_account()
+def test_images_with_the_openai_sdk_are_metered_per_image(stack, new_account, accounts):
+    account_id, key = new_account(balance_micros=5_000_000)
     c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
     prompt = "a lighthouse at dusk"
     result = c.images.generate(model="image-1", prompt=prompt, n=2, size="256x256", response_format="b64_json")
@@ -75,6 +76,11 @@ def test_images_with_the_openai_sdk_are_metered_per_image(stack, new_account):
     assert csv.splitlines()[0].endswith(",units_image") and csv.splitlines()[1].endswith(",3")
     ranked = httpx.get(f"{stack.metering_url}/v1/rankings", params={"window": "1h"}, headers=headers).json()["models"]
     assert next(m for m in ranked if m["model"] == "image-1")["units"]["image"] >= 3
+    # the ledger debited exactly what metering billed (the leases settled at the images' price)
+    deadline = time.monotonic() + 15
+    while accounts.GetBalance(pb.GetBalanceRequest(account_id=account_id)).balance_micros != 5_000_000 - 112_000:
+        assert time.monotonic() < deadline, accounts.GetBalance(pb.GetBalanceRequest(account_id=account_id))
+        time.sleep(0.1)
 
 
 def test_image_url_answers_and_failover(stack, new_account):
