@@ -45,6 +45,16 @@ Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=10**13)]  # DateTime64(3) holds up to 2299
 
 
+class UnitUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """A quantity billed in a unit other than tokens (``tollgate.units``): ``image`` (variant
+    ``<size>/<quality>``), ``audio_ms`` (milliseconds of audio), ``character`` (characters of
+    input, e.g. text to speech) or ``request``."""
+
+    unit: str
+    variant: str = ""
+    quantity: UInt64 = 0
+
+
 class AttemptNote(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     """One failed upstream attempt of a request (technical metadata only: no content)."""
 
@@ -86,6 +96,7 @@ class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
     lease_id: str = ""  # the balance lease the edge pre-authorized the request under
     sensitivity: str = ""  # "high": the catalog marks the served model high-sensitivity (risk rules watch it)
     attempt_log: list[AttemptNote] = []  # the failed attempts (most requests: none); kept only for tickets, not by metering
+    units: list[UnitUsage] = []  # what the request used beyond tokens (images, audio, characters, requests); cost_micros includes it
 
 
 class ChannelOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,13 +14,24 @@ from services.edge.errors import error_handlers
 from services.edge.fastpath import FastRoutes
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
-from services.edge.frontends.openai import OpenAIFrontend, completions, parse_embeddings, parse_rerank
+from services.edge.frontends.openai import OpenAIFrontend, completions, media, parse_embeddings, parse_rerank, speech
 from services.edge.middleware import timing_middleware
 from tollgate import health
 from tollgate.errors import TollgateError
 from tollgate.providers.base import EMBEDDINGS_OPERATION, RERANK_OPERATION
 
 OPENAI = OpenAIFrontend()
+# Paths only the OpenAI door serves: their errors are OpenAI-shaped whatever headers come with them.
+OPENAI_ONLY = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/rerank",
+    "/v1/responses",
+    "/v1/images/",
+    "/v1/moderations",
+    "/v1/audio/",
+)
 
 
 def door_for(path: str, headers: Mapping[str, str] | None = None) -> Frontend:
@@ -28,6 +39,8 @@ def door_for(path: str, headers: Mapping[str, str] | None = None) -> Frontend:
     ``/v1/`` path asked with the Anthropic SDK's headers is the Anthropic door's."""
     if path.startswith("/gemini/"):
         return gemini.FRONTEND
+    if path.startswith(OPENAI_ONLY):
+        return OPENAI
     if path.startswith("/v1/messages") or (headers is not None and ("anthropic-version" in headers or "x-api-key" in headers)):
         return anthropic.FRONTEND
     return OPENAI
@@ -69,6 +82,8 @@ def create_app(edge: Edge) -> Litestar:
             healthz,
             *FRONTEND_ROUTES,
             *completions.ROUTES,  # POST /v1/completions (legacy text completions)
+            *media.ROUTES,  # POST /v1/images/generations, /v1/moderations
+            *speech.ROUTES,  # POST /v1/audio/speech
             *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry),
         ],
         middleware=[timing_middleware],

@@ -38,6 +38,9 @@ GEMINI_METHODS: dict[str, tuple[str, ...]] = {
     "chat": ("generateContent", "streamGenerateContent", "countTokens"),
     "embeddings": ("embedContent", "batchEmbedContents"),
     "rerank": (),
+    "images": ("predict",),
+    "moderation": (),
+    "speech": (),
 }
 ANTHROPIC_PAGE = (20, 1000)  # default and largest ``limit``
 GEMINI_PAGE = (50, 1000)  # default and largest ``pageSize``

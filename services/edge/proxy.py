@@ -20,6 +20,7 @@ from services.edge.routes import Route
 from services.edge.selection import Options, order, take_options
 from services.edge.upstream import Attempt, CallFailed, Outcome, attempt_log, call
 from tollgate import estimate, events, sse
+from tollgate import units as units_
 from tollgate.canonical import ChatRequest
 from tollgate.errors import ModelNotFound, ModelUnavailable, TollgateError, UpstreamError, UpstreamTimeout
 from tollgate.pricing import cost_micros
@@ -94,8 +95,10 @@ class Meter:
         error_code: str = "",
         route: Route | None = None,
         estimated: bool = False,
+        units: list[events.UnitUsage] | None = None,
     ) -> None:
         usage = (usage or Usage()).bounded()
+        units = units or []
         route = route or self.route
         tokens = usage.prompt_tokens + usage.completion_tokens
         self.edge.limiter.add_tokens(self.principal.key_id, tokens)
@@ -111,7 +114,7 @@ class Meter:
             price.cached_input_per_mtok_micros,
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_per_mtok=price.cache_write_per_mtok_micros,
-        )
+        ) + units_.cost_micros(units, price)
         lease_id = self.hold.settle(cost) if self.hold is not None else ""
         self.timer.model, self.timer.status = route.model, status
         self.edge.metrics.metered(
@@ -175,6 +178,7 @@ class Meter:
                 lease_id=lease_id,
                 sensitivity=route.sensitivity,
                 attempt_log=attempt_log(self.failures),
+                units=units,
             ),
             parent=span,  # the usage message continues the request's trace
         )
@@ -226,6 +230,7 @@ async def prepare(
     stream: bool,
     size: int,
     completes: bool = True,
+    units: list[events.UnitUsage] | None = None,
 ) -> tuple[list[tuple[Route, pb.Candidate]], Meter]:
     """What every endpoint does between parsing and calling upstream: take the request's
     routing options out of its body, check the key may use every model it names, plan
@@ -242,7 +247,7 @@ async def prepare(
     routes = {id(route): route for route, _ in plan}.values()
     bounds = limits.cost_bounds(body)  # every field that bounds the cost: validated, never guessed
     worst = preauth.worst_case_micros(
-        routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices
+        routes, size, bounds.max_output, settings.default_max_output_tokens, completes=completes, choices=bounds.choices, units=units or ()
     )
     spend = principal.spend
     if spend is None and not principal.budgeted:
@@ -340,8 +345,9 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     principal = await authorize(edge, frontend.api_key(request), request)
     raw = await request.body()
     body = parse(raw)
+    worst = operation.worst(body) if operation.worst is not None else None
     plan, meter = await prepare(
-        edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False
+        edge, request, principal, body, body["model"], endpoint=endpoint, stream=False, size=len(raw), completes=False, units=worst
     )
 
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
@@ -353,11 +359,12 @@ async def unary(request: Request, frontend: Frontend, *, endpoint: str, operatio
     payload = await read_body(outcome, meter)
     try:
         result, usage = operation.result(outcome.adapter, payload, body)
+        used = operation.units(result, body) if operation.units is not None else None
         if render is not None:
             result = render(msgspec.json.decode(result) if isinstance(result, bytes) else result)
     except (ValueError, KeyError, TypeError, AttributeError, msgspec.DecodeError):
         raise _fail(meter, outcome, UpstreamError("The upstream answer could not be read.")) from None
-    meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate)
+    meter.publish(status=200, usage=usage, attempts=outcome.attempts, channel=outcome.candidate, units=used)
     headers = served_headers(outcome)
     content = result if isinstance(result, bytes) else _ENCODE(result)
     return Response(content=content, status_code=200, media_type="application/json", headers=headers)

@@ -15,7 +15,7 @@ import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 
-from services.metering import queries
+from services.metering import queries, units
 from services.metering.auth import Authorizer
 from services.metering.store import UsageStore
 from tollgate import error_bodies
@@ -127,8 +127,11 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
             raise BadRequest(f"bucket must be one of {', '.join(queries.BUCKETS)}", code="invalid_bucket")
         groups = _choices(group_by, queries.GROUPS, "group_by")
         t_start, t_end = _range(start, end)
-        sql, _ = queries.usage_sql(account, groups, bucket)
-        rows = await run(sql, {"account": account or "", **queries.range_params(t_start, t_end)})
+        sql, keys = queries.usage_sql(account, groups, bucket)
+        params = {"account": account or "", **queries.range_params(t_start, t_end)}
+        rows = await run(sql, params)
+        units_sql, _ = units.usage_units_sql(account, groups, bucket)
+        units.attach(rows, await run(units_sql, params), keys, flat=format == "csv")  # images, audio, characters beside tokens
         if format == "csv":
             return _csv(rows, "usage.csv")
         body = {
@@ -178,9 +181,12 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         end = datetime.now(UTC) + timedelta(hours=1)
         start = end - timedelta(hours=1) - WINDOWS[window]
         channel_params = queries.range_params(start, end)
-        models, channels = await asyncio.gather(
-            run(queries.model_rankings_sql(by), {"start": start}), run(queries.channel_rankings_sql(), channel_params)
+        models, channels, model_units = await asyncio.gather(
+            run(queries.model_rankings_sql(by), {"start": start}),
+            run(queries.channel_rankings_sql(), channel_params),
+            run(units.model_units_sql(), {"start": start}),
         )
+        units.attach(models, model_units, ["model"])
         for c in channels:
             c["error_rate"] = round(float(c["error_rate"]), 4)
             c["tokens_per_s"] = round(float(c["tokens_per_s"]), 1)
@@ -203,7 +209,9 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
                 f"month must look like 2026-11 (from {EARLIEST:%Y-%m} to {LATEST - timedelta(days=1):%Y-%m})", code="invalid_month"
             ) from None
         after = (first + timedelta(days=32)).replace(day=1)
-        lines = await run(queries.statement_sql(), {"account": account, **queries.range_params(first, after)})
+        params = {"account": account, **queries.range_params(first, after)}
+        lines = await run(queries.statement_sql(), params)
+        units.attach(lines, await run(units.statement_units_sql(), params), ["model", "key_id"], flat=format == "csv")
         if format == "csv":
             return _csv(lines, f"statement-{first:%Y-%m}.csv")
         total = sum(int(line["cost_micros"]) for line in lines)

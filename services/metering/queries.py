@@ -26,7 +26,7 @@ REQUEST_COLUMNS = (
     "model_requested, "
     "model_served, provider, channel_id, stream, status, error_code, attempts, prompt_tokens, completion_tokens, cached_tokens, "
     "reasoning_tokens, cost_micros, price_version, latency_ms, ttft_ms, upstream_latency_ms, gateway_overhead_ms, client_app, zdr, "
-    "cache_write_tokens"
+    "cache_write_tokens, units"
 )
 
 

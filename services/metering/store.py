@@ -51,6 +51,7 @@ COLUMNS = [
     "client_app",
     "zdr",
     "cache_write_tokens",  # migration 0006
+    "units",  # migration 0010
 ]
 
 
@@ -105,6 +106,7 @@ def json_row(e: UsageEvent) -> tuple:
         e.client_app,
         e.zdr,
         e.cache_write_tokens,
+        e.units,
     )
 
 

@@ -15,10 +15,12 @@ aliases = ["openai/gpt-4o"]
 owned_by = "openai"
 context_length = 128_000                    # 0 = unknown
 max_output_tokens = 16_384                  # 0 = unknown; bounds pre-authorization when a request sets no max_tokens
-capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank
+capabilities = ["chat", "tools", "vision"]  # chat | tools | vision | embeddings | rerank | images | moderation | speech
 timeouts = { first_byte_ms = 120_000 }      # per model, over [defaults]
 price = { input_per_mtok_micros = 2_500_000, output_per_mtok_micros = 10_000_000, version = "2024-08" }
-# also cached_input_per_mtok_micros (cache reads) and cache_write_per_mtok_micros (cache writes; 0 = the input price)
+# also cached_input_per_mtok_micros (cache reads) and cache_write_per_mtok_micros (cache writes; 0 = the input price);
+# beyond tokens: per_request_micros, per_image_micros = { "1024x1024/hd" = 80_000, "1024x1024" = 40_000, "*" = 40_000 },
+# per_audio_second_micros, per_mchar_micros (per million characters)
 source = "genai-prices:openai/gpt-4o"       # set by `tollgate catalog import` on the models it owns
 
 [[channels]]
@@ -73,7 +75,7 @@ PROVIDER_KINDS = frozenset(REGISTRY)
 # Kinds whose channels need more than a base URL: (base_url, region) -> the URL the edge gets,
 # or ValueError saying what is wrong (bedrock: the AWS region it signs for).
 CHANNEL_CHECKS = {"bedrock": bedrock_base_url}
-CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank"})
+CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank", "images", "moderation", "speech"})
 SENSITIVITIES = ("", "normal", "high")  # a model's `sensitivity`: "high" models are watched by risk rules
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).
@@ -96,9 +98,15 @@ class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cached_input_per_mtok_micros: int = 0
     version: str = "v1"
     cache_write_per_mtok_micros: int = 0  # prompt tokens written to the provider's cache (0 = billed at the input price)
+    # units beyond tokens (tollgate/units.py)
+    per_request_micros: int = 0
+    per_image_micros: dict[str, int] = {}  # "<size>/<quality>", "<size>" or "*" -> per image
+    per_audio_second_micros: int = 0
+    per_mchar_micros: int = 0  # per million characters
 
     def check(self, where: str) -> None:
-        if min(getattr(self, name) for name in self.__struct_fields__ if name.endswith("_micros")) < 0:
+        amounts = [getattr(self, name) for name in self.__struct_fields__ if name.endswith("_micros") and name != "per_image_micros"]
+        if min([*amounts, *self.per_image_micros.values()]) < 0:
             raise CatalogError(f"{where} has a negative price")
 
 
@@ -110,6 +118,10 @@ class PriceOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cached_input_per_mtok_micros: int | None = None
     cache_write_per_mtok_micros: int | None = None
     version: str | None = None
+    per_request_micros: int | None = None
+    per_image_micros: dict[str, int] | None = None
+    per_audio_second_micros: int | None = None
+    per_mchar_micros: int | None = None
 
     def over(self, price: Price, channel_id: str) -> Price:
         """The effective price; its version names the channel (``<channel id>/<version>``), so a

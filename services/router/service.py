@@ -24,21 +24,19 @@ def sensitivity(value: str) -> str:
 
 
 def price_msg(price: Price, group: Group | None = None) -> pb.Price:
-    """The price a caller in ``group`` pays: the catalog's times the group's multiplier."""
-    if group is None or not group.marks_prices:
-        return pb.Price(
-            input_per_mtok_micros=price.input_per_mtok_micros,
-            output_per_mtok_micros=price.output_per_mtok_micros,
-            cached_input_per_mtok_micros=price.cached_input_per_mtok_micros,
-            version=price.version,
-            cache_write_per_mtok_micros=price.cache_write_per_mtok_micros,
-        )
+    """The price a caller in ``group`` pays: the catalog's times the group's multiplier (every unit's)."""
+    marked = group is not None and group.marks_prices
+    scale = group.scale if group is not None and marked else (lambda micros: micros)
     return pb.Price(
-        input_per_mtok_micros=group.scale(price.input_per_mtok_micros),
-        output_per_mtok_micros=group.scale(price.output_per_mtok_micros),
-        cached_input_per_mtok_micros=group.scale(price.cached_input_per_mtok_micros),
-        version=f"{price.version}+group:{group.name}",
-        cache_write_per_mtok_micros=group.scale(price.cache_write_per_mtok_micros),
+        input_per_mtok_micros=scale(price.input_per_mtok_micros),
+        output_per_mtok_micros=scale(price.output_per_mtok_micros),
+        cached_input_per_mtok_micros=scale(price.cached_input_per_mtok_micros),
+        version=f"{price.version}+group:{group.name}" if group is not None and marked else price.version,
+        cache_write_per_mtok_micros=scale(price.cache_write_per_mtok_micros),
+        per_request_micros=scale(price.per_request_micros),
+        per_image_micros={variant: scale(micros) for variant, micros in price.per_image_micros.items()},
+        per_audio_second_micros=scale(price.per_audio_second_micros),
+        per_mchar_micros=scale(price.per_mchar_micros),
     )
 
 

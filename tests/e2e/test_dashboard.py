@@ -264,7 +264,7 @@ def test_dashboard_shows_the_api_figures_and_manages_keys(stack, new_account, ac
     def rankings_match():
         ranked = api(stack, "/v1/rankings", key, window="7d", by="tokens")["models"]
         expected = [[str(i + 1), m["model"], f"{m['tokens']:,}", f"{m['requests']:,}", f"{m['accounts']:,}"] for i, m in enumerate(ranked)]
-        if page.rows("rankings-models") == expected:
+        if [row[:5] for row in page.rows("rankings-models")] == expected:  # then units beyond tokens (test_dashboard_units.py)
             return True
         page.select("rank-by", "requests")
         page.select("rank-by", "tokens")  # reloads the table

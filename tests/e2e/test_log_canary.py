@@ -96,7 +96,11 @@ def canary_stack(tmp_path_factory, canaries):
     collector = Collector("http/protobuf").start()
     data_dir = tmp_path_factory.mktemp("canary")
     catalog = data_dir / "catalog.toml"
-    catalog.write_text((ROOT / "tests" / "data" / "catalog.toml").read_text() + EXTRA_CATALOG)
+    catalog.write_text(
+        (ROOT / "tests" / "data" / "catalog.toml").read_text()
+        + EXTRA_CATALOG
+        + (ROOT / "tests" / "data" / "catalog_media.toml").read_text()
+    )
     env = {
         **collector.env(),
         "TOLLGATE_LOG_LEVEL": "debug",
@@ -166,6 +170,17 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
             {"model": "rerank-1", "query": canary, "documents": [canary, "other"], "top_n": 1, "return_documents": True},
             200,
         ),
+        ("images", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": "256x256", "n": 2}, 200),
+        (
+            "images, url answer",
+            "/v1/images/generations",
+            {"model": "image-1", "prompt": canary, "size": "256x256", "response_format": "url"},
+            200,
+        ),
+        ("images of a bad size", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": canary}, 400),
+        ("speech", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": canary, "response_format": "wav"}, 200),
+        ("speech the upstream refuses", "/v1/audio/speech", {"model": "tts-1", "voice": canary, "input": canary}, 400),
+        ("moderations", "/v1/moderations", {"model": "moderation-1", "input": [canary, f"{canary} kill"]}, 200),
         ("azure chat", "/v1/chat/completions", chat("canary-azure"), 200),
         ("azure chat stream", "/v1/chat/completions", chat("canary-azure", stream=True), 200),
         ("anthropic messages -> azure", "/v1/messages", msgs("canary-azure"), 200),

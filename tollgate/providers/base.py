@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tollgate.canonical import MAX_TOKENS, ChatChunk, ChatRequest, ChatResponse, Usage
+from tollgate.events import UnitUsage
 from tollgate.sse import Event, Parser
 
 __all__ = [
@@ -27,11 +28,14 @@ __all__ = [
     "COUNT_TOKENS",
     "EMBEDDINGS",
     "EMBEDDINGS_OPERATION",
+    "IMAGES",
     "MAX_TOKENS",
+    "MODERATIONS",
     "RERANK",
     "RERANK_OPERATION",
     "RESPONSES",
     "RESPONSES_PROTOCOL",
+    "SPEECH",
     "STREAM",
     "Adapter",
     "ChannelMisconfigured",
@@ -86,7 +90,9 @@ class StreamParser(Protocol):
 # and an adapter names those it has in ``abilities`` (``responses``: OpenAI's Responses API
 # served natively, so a Responses request passes through; see ``Adapter.native_for``).
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
-ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES})
+# OpenAI's /v1/images/generations, /v1/moderations and /v1/audio/speech (tollgate/providers/media.py)
+IMAGES, MODERATIONS, SPEECH = "images", "moderations", "speech"
+ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES, IMAGES, MODERATIONS, SPEECH})
 RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
 
 
@@ -165,6 +171,22 @@ class Adapter(Protocol):
         """A native token count of an Anthropic-shaped body (the answer is passed on as it is)."""
         ...
 
+    def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        """An OpenAI ``/v1/images/generations`` body as this upstream's request."""
+        ...
+
+    def images_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        """The upstream's answer as OpenAI's images answer (a dict, or its JSON bytes), plus token usage if any."""
+        ...
+
+    def moderations_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest: ...
+
+    def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        """An OpenAI ``/v1/audio/speech`` body as this upstream's request (its answer: audio bytes, streamed on as they come)."""
+        ...
+
     def configured(self, settings: Mapping[str, str]) -> Adapter:
         """This kind's adapter for a channel with these settings (the catalog's kind-specific
         fields, e.g. azure's ``api_version``); raises ValueError saying what is wrong with them."""
@@ -206,6 +228,21 @@ class Unsupported:
     def count_tokens_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, COUNT_TOKENS)
 
+    def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        raise NotSupported(self.kind, IMAGES)
+
+    def images_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        raise NotSupported(self.kind, IMAGES)
+
+    def moderations_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        raise NotSupported(self.kind, MODERATIONS)
+
+    def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]:
+        raise NotSupported(self.kind, MODERATIONS)
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        raise NotSupported(self.kind, SPEECH)
+
     def configured(self, settings: Mapping[str, str]) -> Adapter:
         if settings:
             raise ValueError(f"provider {self.kind!r} takes no {', '.join(sorted(settings))}")
@@ -237,11 +274,17 @@ class NoChat(Unsupported):
 @dataclass(frozen=True, slots=True)
 class Operation:
     """A non-chat JSON operation (embeddings, rerank) as typed calls on an adapter: the edge's
-    one unary request path serves any of them without looking methods up by name."""
+    one unary request path serves any of them without looking methods up by name.
+
+    An operation billed in units beyond tokens (images, requests) also names them: ``worst``
+    the request's own worst case (what pre-authorization holds), ``units`` what the answer
+    (OpenAI-shaped, as ``result`` returns it) used."""
 
     ability: str
     request: Callable[[Adapter, str, str, str, dict], UpstreamRequest]
     result: Callable[[Adapter, bytes, dict], tuple[dict | bytes, Usage]]  # (adapter, upstream payload, the client's body)
+    worst: Callable[[dict], list[UnitUsage]] | None = None  # (the client's body)
+    units: Callable[[dict | bytes, dict], list[UnitUsage]] | None = None  # (the answer, the client's body)
 
     def serves(self, adapter: Adapter) -> bool:
         return self.ability in adapter.abilities

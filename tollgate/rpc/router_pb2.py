@@ -24,49 +24,53 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tollgate/rpc/router.proto\x12\x12tollgate.router.v1\",\n\x0cRouteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05group\x18\x32 \x01(\t\"\xa2\x01\n\x05Price\x12\x1d\n\x15input_per_mtok_micros\x18\x01 \x01(\x03\x12\x1e\n\x16output_per_mtok_micros\x18\x02 \x01(\x03\x12$\n\x1c\x63\x61\x63hed_input_per_mtok_micros\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\t\x12#\n\x1b\x63\x61\x63he_write_per_mtok_micros\x18\x05 \x01(\x03\"Y\n\nDataPolicy\x12\x0b\n\x03zdr\x18\x01 \x01(\x08\x12\x16\n\x0etrains_on_data\x18\x02 \x01(\x08\x12\x16\n\x0eretention_days\x18\x03 \x01(\x05\x12\x0e\n\x06vendor\x18\x04 \x01(\t\"X\n\x08Timeouts\x12\x12\n\nconnect_ms\x18\x01 \x01(\x05\x12\x15\n\rfirst_byte_ms\x18\x02 \x01(\x05\x12\x10\n\x08total_ms\x18\x03 \x01(\x05\x12\x0f\n\x07idle_ms\x18\x04 \x01(\x05\"\xc9\x03\n\tCandidate\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_env\x18\x04 \x01(\t\x12\x16\n\x0eupstream_model\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x0e\n\x06weight\x18\x07 \x01(\x05\x12\x33\n\x0b\x64\x61ta_policy\x18\x08 \x01(\x0b\x32\x1e.tollgate.router.v1.DataPolicy\x12\x0e\n\x06region\x18\t \x01(\t\x12\r\n\x05state\x18\n \x01(\t\x12\x17\n\x0flatency_ewma_ms\x18\x0b \x01(\x01\x12\x14\n\x0c\x61pi_key_file\x18\x0c \x01(\t\x12(\n\x05price\x18\r \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x0b\n\x03rpm\x18\x0e \x01(\x05\x12\x0b\n\x03tpm\x18\x0f \x01(\x05\x12=\n\x08settings\x18\x10 \x03(\x0b\x32+.tollgate.router.v1.Candidate.SettingsEntry\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x02\n\rRouteResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x05price\x18\x02 \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x31\n\ncandidates\x18\x03 \x03(\x0b\x32\x1d.tollgate.router.v1.Candidate\x12\x15\n\rtable_version\x18\x04 \x01(\x03\x12.\n\x08timeouts\x18\x05 \x01(\x0b\x32\x1c.tollgate.router.v1.Timeouts\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x08 \x01(\x03\x12\x13\n\x0bsensitivity\x18\x46 \x01(\t\"\"\n\x11ListModelsRequest\x12\r\n\x05group\x18\x32 \x01(\t\"\xcf\x01\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x10\n\x08owned_by\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\x12(\n\x05price\x18\x05 \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x16\n\x0e\x63ontext_length\x18\x06 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x07 \x01(\x03\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x13\n\x0bsensitivity\x18\x46 \x01(\t\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.tollgate.router.v1.Model\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xfb\x01\n\rChannelStatus\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\x0f\n\x07samples\x18\x05 \x01(\x05\x12\x17\n\x0flatency_ewma_ms\x18\x06 \x01(\x01\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x63ooldown_until_ms\x18\x08 \x01(\x03\x12\x0e\n\x06models\x18\t \x03(\t\x12\x33\n\x0b\x64\x61ta_policy\x18\n \x01(\x0b\x32\x1e.tollgate.router.v1.DataPolicy\"b\n\x14ListChannelsResponse\x12\x33\n\x08\x63hannels\x18\x01 \x03(\x0b\x32!.tollgate.router.v1.ChannelStatus\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"O\n\x18SetChannelEnabledRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x13\n\x11ListGroupsRequest\"c\n\x05Group\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x14multiplier_numerator\x18\x02 \x01(\x03\x12\x1e\n\x16multiplier_denominator\x18\x03 \x01(\x03\x12\x0e\n\x06models\x18\x04 \x03(\t\"V\n\x12ListGroupsResponse\x12)\n\x06groups\x18\x01 \x03(\x0b\x32\x19.tollgate.router.v1.Group\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x32\xd9\x03\n\x06Router\x12L\n\x05Route\x12 .tollgate.router.v1.RouteRequest\x1a!.tollgate.router.v1.RouteResponse\x12[\n\nListModels\x12%.tollgate.router.v1.ListModelsRequest\x1a&.tollgate.router.v1.ListModelsResponse\x12\x61\n\x0cListChannels\x12\'.tollgate.router.v1.ListChannelsRequest\x1a(.tollgate.router.v1.ListChannelsResponse\x12\x64\n\x11SetChannelEnabled\x12,.tollgate.router.v1.SetChannelEnabledRequest\x1a!.tollgate.router.v1.ChannelStatus\x12[\n\nListGroups\x12%.tollgate.router.v1.ListGroupsRequest\x1a&.tollgate.router.v1.ListGroupsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tollgate/rpc/router.proto\x12\x12tollgate.router.v1\",\n\x0cRouteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05group\x18\x32 \x01(\t\"\xf9\x02\n\x05Price\x12\x1d\n\x15input_per_mtok_micros\x18\x01 \x01(\x03\x12\x1e\n\x16output_per_mtok_micros\x18\x02 \x01(\x03\x12$\n\x1c\x63\x61\x63hed_input_per_mtok_micros\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\t\x12#\n\x1b\x63\x61\x63he_write_per_mtok_micros\x18\x05 \x01(\x03\x12\x1a\n\x12per_request_micros\x18\x06 \x01(\x03\x12G\n\x10per_image_micros\x18\x07 \x03(\x0b\x32-.tollgate.router.v1.Price.PerImageMicrosEntry\x12\x1f\n\x17per_audio_second_micros\x18\x08 \x01(\x03\x12\x18\n\x10per_mchar_micros\x18\t \x01(\x03\x1a\x35\n\x13PerImageMicrosEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"Y\n\nDataPolicy\x12\x0b\n\x03zdr\x18\x01 \x01(\x08\x12\x16\n\x0etrains_on_data\x18\x02 \x01(\x08\x12\x16\n\x0eretention_days\x18\x03 \x01(\x05\x12\x0e\n\x06vendor\x18\x04 \x01(\t\"X\n\x08Timeouts\x12\x12\n\nconnect_ms\x18\x01 \x01(\x05\x12\x15\n\rfirst_byte_ms\x18\x02 \x01(\x05\x12\x10\n\x08total_ms\x18\x03 \x01(\x05\x12\x0f\n\x07idle_ms\x18\x04 \x01(\x05\"\xc9\x03\n\tCandidate\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x13\n\x0b\x61pi_key_env\x18\x04 \x01(\t\x12\x16\n\x0eupstream_model\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\x05\x12\x0e\n\x06weight\x18\x07 \x01(\x05\x12\x33\n\x0b\x64\x61ta_policy\x18\x08 \x01(\x0b\x32\x1e.tollgate.router.v1.DataPolicy\x12\x0e\n\x06region\x18\t \x01(\t\x12\r\n\x05state\x18\n \x01(\t\x12\x17\n\x0flatency_ewma_ms\x18\x0b \x01(\x01\x12\x14\n\x0c\x61pi_key_file\x18\x0c \x01(\t\x12(\n\x05price\x18\r \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x0b\n\x03rpm\x18\x0e \x01(\x05\x12\x0b\n\x03tpm\x18\x0f \x01(\x05\x12=\n\x08settings\x18\x10 \x03(\x0b\x32+.tollgate.router.v1.Candidate.SettingsEntry\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x02\n\rRouteResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x05price\x18\x02 \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x31\n\ncandidates\x18\x03 \x03(\x0b\x32\x1d.tollgate.router.v1.Candidate\x12\x15\n\rtable_version\x18\x04 \x01(\x03\x12.\n\x08timeouts\x18\x05 \x01(\x0b\x32\x1c.tollgate.router.v1.Timeouts\x12\x14\n\x0c\x63\x61pabilities\x18\x06 \x03(\t\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x08 \x01(\x03\x12\x13\n\x0bsensitivity\x18\x46 \x01(\t\"\"\n\x11ListModelsRequest\x12\r\n\x05group\x18\x32 \x01(\t\"\xcf\x01\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x10\n\x08owned_by\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\x12(\n\x05price\x18\x05 \x01(\x0b\x32\x19.tollgate.router.v1.Price\x12\x16\n\x0e\x63ontext_length\x18\x06 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x07 \x01(\x03\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x13\n\x0bsensitivity\x18\x46 \x01(\t\"V\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.tollgate.router.v1.Model\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xfb\x01\n\rChannelStatus\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\x0f\n\x07samples\x18\x05 \x01(\x05\x12\x17\n\x0flatency_ewma_ms\x18\x06 \x01(\x01\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x63ooldown_until_ms\x18\x08 \x01(\x03\x12\x0e\n\x06models\x18\t \x03(\t\x12\x33\n\x0b\x64\x61ta_policy\x18\n \x01(\x0b\x32\x1e.tollgate.router.v1.DataPolicy\"b\n\x14ListChannelsResponse\x12\x33\n\x08\x63hannels\x18\x01 \x03(\x0b\x32!.tollgate.router.v1.ChannelStatus\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"O\n\x18SetChannelEnabledRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x13\n\x11ListGroupsRequest\"c\n\x05Group\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x14multiplier_numerator\x18\x02 \x01(\x03\x12\x1e\n\x16multiplier_denominator\x18\x03 \x01(\x03\x12\x0e\n\x06models\x18\x04 \x03(\t\"V\n\x12ListGroupsResponse\x12)\n\x06groups\x18\x01 \x03(\x0b\x32\x19.tollgate.router.v1.Group\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x32\xd9\x03\n\x06Router\x12L\n\x05Route\x12 .tollgate.router.v1.RouteRequest\x1a!.tollgate.router.v1.RouteResponse\x12[\n\nListModels\x12%.tollgate.router.v1.ListModelsRequest\x1a&.tollgate.router.v1.ListModelsResponse\x12\x61\n\x0cListChannels\x12\'.tollgate.router.v1.ListChannelsRequest\x1a(.tollgate.router.v1.ListChannelsResponse\x12\x64\n\x11SetChannelEnabled\x12,.tollgate.router.v1.SetChannelEnabledRequest\x1a!.tollgate.router.v1.ChannelStatus\x12[\n\nListGroups\x12%.tollgate.router.v1.ListGroupsRequest\x1a&.tollgate.router.v1.ListGroupsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tollgate.rpc.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PRICE_PERIMAGEMICROSENTRY']._loaded_options = None
+  _globals['_PRICE_PERIMAGEMICROSENTRY']._serialized_options = b'8\001'
   _globals['_CANDIDATE_SETTINGSENTRY']._loaded_options = None
   _globals['_CANDIDATE_SETTINGSENTRY']._serialized_options = b'8\001'
   _globals['_ROUTEREQUEST']._serialized_start=49
   _globals['_ROUTEREQUEST']._serialized_end=93
   _globals['_PRICE']._serialized_start=96
-  _globals['_PRICE']._serialized_end=258
-  _globals['_DATAPOLICY']._serialized_start=260
-  _globals['_DATAPOLICY']._serialized_end=349
-  _globals['_TIMEOUTS']._serialized_start=351
-  _globals['_TIMEOUTS']._serialized_end=439
-  _globals['_CANDIDATE']._serialized_start=442
-  _globals['_CANDIDATE']._serialized_end=899
-  _globals['_CANDIDATE_SETTINGSENTRY']._serialized_start=852
-  _globals['_CANDIDATE_SETTINGSENTRY']._serialized_end=899
-  _globals['_ROUTERESPONSE']._serialized_start=902
-  _globals['_ROUTERESPONSE']._serialized_end=1190
-  _globals['_LISTMODELSREQUEST']._serialized_start=1192
-  _globals['_LISTMODELSREQUEST']._serialized_end=1226
-  _globals['_MODEL']._serialized_start=1229
-  _globals['_MODEL']._serialized_end=1436
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1438
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1524
-  _globals['_LISTCHANNELSREQUEST']._serialized_start=1526
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=1547
-  _globals['_CHANNELSTATUS']._serialized_start=1550
-  _globals['_CHANNELSTATUS']._serialized_end=1801
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1803
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1901
-  _globals['_SETCHANNELENABLEDREQUEST']._serialized_start=1903
-  _globals['_SETCHANNELENABLEDREQUEST']._serialized_end=1982
-  _globals['_LISTGROUPSREQUEST']._serialized_start=1984
-  _globals['_LISTGROUPSREQUEST']._serialized_end=2003
-  _globals['_GROUP']._serialized_start=2005
-  _globals['_GROUP']._serialized_end=2104
-  _globals['_LISTGROUPSRESPONSE']._serialized_start=2106
-  _globals['_LISTGROUPSRESPONSE']._serialized_end=2192
-  _globals['_ROUTER']._serialized_start=2195
-  _globals['_ROUTER']._serialized_end=2668
+  _globals['_PRICE']._serialized_end=473
+  _globals['_PRICE_PERIMAGEMICROSENTRY']._serialized_start=420
+  _globals['_PRICE_PERIMAGEMICROSENTRY']._serialized_end=473
+  _globals['_DATAPOLICY']._serialized_start=475
+  _globals['_DATAPOLICY']._serialized_end=564
+  _globals['_TIMEOUTS']._serialized_start=566
+  _globals['_TIMEOUTS']._serialized_end=654
+  _globals['_CANDIDATE']._serialized_start=657
+  _globals['_CANDIDATE']._serialized_end=1114
+  _globals['_CANDIDATE_SETTINGSENTRY']._serialized_start=1067
+  _globals['_CANDIDATE_SETTINGSENTRY']._serialized_end=1114
+  _globals['_ROUTERESPONSE']._serialized_start=1117
+  _globals['_ROUTERESPONSE']._serialized_end=1405
+  _globals['_LISTMODELSREQUEST']._serialized_start=1407
+  _globals['_LISTMODELSREQUEST']._serialized_end=1441
+  _globals['_MODEL']._serialized_start=1444
+  _globals['_MODEL']._serialized_end=1651
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1653
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1739
+  _globals['_LISTCHANNELSREQUEST']._serialized_start=1741
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=1762
+  _globals['_CHANNELSTATUS']._serialized_start=1765
+  _globals['_CHANNELSTATUS']._serialized_end=2016
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=2018
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=2116
+  _globals['_SETCHANNELENABLEDREQUEST']._serialized_start=2118
+  _globals['_SETCHANNELENABLEDREQUEST']._serialized_end=2197
+  _globals['_LISTGROUPSREQUEST']._serialized_start=2199
+  _globals['_LISTGROUPSREQUEST']._serialized_end=2218
+  _globals['_GROUP']._serialized_start=2220
+  _globals['_GROUP']._serialized_end=2319
+  _globals['_LISTGROUPSRESPONSE']._serialized_start=2321
+  _globals['_LISTGROUPSRESPONSE']._serialized_end=2407
+  _globals['_ROUTER']._serialized_start=2410
+  _globals['_ROUTER']._serialized_end=2883
 # @@protoc_insertion_point(module_scope)

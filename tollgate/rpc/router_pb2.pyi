@@ -15,18 +15,33 @@ class RouteRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
 
 class Price(_message.Message):
-    __slots__ = ("input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "version", "cache_write_per_mtok_micros")
+    __slots__ = ("input_per_mtok_micros", "output_per_mtok_micros", "cached_input_per_mtok_micros", "version", "cache_write_per_mtok_micros", "per_request_micros", "per_image_micros", "per_audio_second_micros", "per_mchar_micros")
+    class PerImageMicrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     INPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     CACHED_INPUT_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CACHE_WRITE_PER_MTOK_MICROS_FIELD_NUMBER: _ClassVar[int]
+    PER_REQUEST_MICROS_FIELD_NUMBER: _ClassVar[int]
+    PER_IMAGE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    PER_AUDIO_SECOND_MICROS_FIELD_NUMBER: _ClassVar[int]
+    PER_MCHAR_MICROS_FIELD_NUMBER: _ClassVar[int]
     input_per_mtok_micros: int
     output_per_mtok_micros: int
     cached_input_per_mtok_micros: int
     version: str
     cache_write_per_mtok_micros: int
-    def __init__(self, input_per_mtok_micros: _Optional[int] = ..., output_per_mtok_micros: _Optional[int] = ..., cached_input_per_mtok_micros: _Optional[int] = ..., version: _Optional[str] = ..., cache_write_per_mtok_micros: _Optional[int] = ...) -> None: ...
+    per_request_micros: int
+    per_image_micros: _containers.ScalarMap[str, int]
+    per_audio_second_micros: int
+    per_mchar_micros: int
+    def __init__(self, input_per_mtok_micros: _Optional[int] = ..., output_per_mtok_micros: _Optional[int] = ..., cached_input_per_mtok_micros: _Optional[int] = ..., version: _Optional[str] = ..., cache_write_per_mtok_micros: _Optional[int] = ..., per_request_micros: _Optional[int] = ..., per_image_micros: _Optional[_Mapping[str, int]] = ..., per_audio_second_micros: _Optional[int] = ..., per_mchar_micros: _Optional[int] = ...) -> None: ...
 
 class DataPolicy(_message.Message):
     __slots__ = ("zdr", "trains_on_data", "retention_days", "vendor")

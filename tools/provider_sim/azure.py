@@ -21,6 +21,7 @@ from litestar.params import FromPath
 
 from tools.provider_sim.common import Sim, decode_object, error_headers
 from tools.provider_sim.embeddings import embeddings_answer
+from tools.provider_sim.media import images_answer
 from tools.provider_sim.openai import chat_answer
 from tools.provider_sim.responses import responses_answer
 
@@ -83,6 +84,11 @@ def routes(sim: Sim) -> list:
         admission = await _admit(sim, request, deployment, "embeddings")
         return admission if isinstance(admission, Response) else embeddings_answer(*admission)
 
+    @post("/azure/openai/deployments/{deployment:str}/images/generations", status_code=200)
+    async def deployment_images(request: Request, deployment: FromPath[str]) -> Response:
+        admission = await _admit(sim, request, deployment, "images")
+        return admission if isinstance(admission, Response) else images_answer(admission[0])
+
     @post("/azure/openai/v1/chat/completions", status_code=200)
     async def v1_chat(request: Request) -> Response:
         admission = await _admit(sim, request, None, "chat")
@@ -98,4 +104,4 @@ def routes(sim: Sim) -> list:
         admission = await _admit(sim, request, None, "responses")
         return admission if isinstance(admission, Response) else responses_answer(sim, *admission)
 
-    return [deployment_chat, deployment_embeddings, v1_chat, v1_embeddings, v1_responses]
+    return [deployment_chat, deployment_embeddings, deployment_images, v1_chat, v1_embeddings, v1_responses]

@@ -3,6 +3,7 @@ for generateContent, streamGenerateContent, countTokens, embedContent and batchE
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from tollgate import error_bodies
+from tools.provider_sim import media
 from tools.provider_sim.common import (
     MALFORMED_DATA,
     Completion,
@@ -28,7 +30,8 @@ from tools.provider_sim.common import (
     words,
 )
 
-ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
+ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents", "predict")
+IMAGEN_SIZES = {"1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896), "9:16": (768, 1408), "16:9": (1408, 768)}
 THOUGHT_SIGNATURE = "c2ltLXNpZ25hdHVyZQ=="  # base64 of "sim-signature"
 SSE_END = b"\r\n\r\n"  # what Google sends; SDKs accept \n\n too
 
@@ -160,6 +163,8 @@ def routes(sim: Sim) -> list:
             return Response({"totalTokens": prompt_tokens(inner if isinstance(inner, dict) else body)})
         if action == "embedContent":
             return Response({"embedding": {"values": embedding(_content_text(_get(body, "content")))}})
+        if action == "predict":
+            return imagen_answer(body)
         if action == "batchEmbedContents":
             requests = _get(body, "requests")
             texts = [_content_text(_get(r, "content")) for r in (requests if isinstance(requests, list) else ())]
@@ -167,6 +172,19 @@ def routes(sim: Sim) -> list:
         return generate(sim, model, body, stream=action == "streamGenerateContent", sse=request.query_params.get("alt") == "sse")
 
     return [models]
+
+
+def imagen_answer(body: dict[str, Any]) -> Response:
+    """Imagen's ``:predict``: ``sampleCount`` PNGs at the ``aspectRatio``'s size (real bytes)."""
+    instances, parameters = body.get("instances"), body.get("parameters") or {}
+    prompt = instances[0].get("prompt") if isinstance(instances, list) and instances and isinstance(instances[0], dict) else None
+    count, ratio = parameters.get("sampleCount", 4), parameters.get("aspectRatio", "1:1")
+    if not isinstance(prompt, str) or not prompt:
+        return gemini_error(400, "instances[0].prompt is required")
+    if not isinstance(count, int) or not 1 <= count <= 4 or ratio not in IMAGEN_SIZES:
+        return gemini_error(400, "sampleCount must be 1 to 4 and aspectRatio one of " + ", ".join(IMAGEN_SIZES))
+    images = [base64.b64encode(media.png(*IMAGEN_SIZES[ratio], media.colour(prompt, i))).decode() for i in range(count)]
+    return Response({"predictions": [{"bytesBase64Encoded": b, "mimeType": "image/png"} for b in images]})
 
 
 def generate(sim: Sim, model: str, body: dict[str, Any], *, stream: bool, sse: bool) -> Response | Stream:

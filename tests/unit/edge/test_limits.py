@@ -197,3 +197,16 @@ def test_a_servicer_error_quoting_a_huge_input_still_fits_grpc_metadata():
     assert (
         isinstance(err, errors.NotFound) and err.message.startswith("unknown account aaa") and len(err.message) <= errors.MAX_DETAILS_CHARS
     )
+
+
+def test_the_hold_includes_the_requests_own_units_at_the_dearest_price():
+    from tollgate.events import UnitUsage
+
+    images = pb.Price(per_image_micros={"1024x1024/hd": 80_000, "*": 40_000})
+    dearer = pb.Candidate(channel_id="c", price=pb.Price(per_image_micros={"*": 90_000}))
+    route = Route(model="img", price=images, candidates=(dearer,))
+    three_hd = [UnitUsage(unit="image", variant="1024x1024/hd", quantity=3)]
+    prompt_only = preauth.worst_case_micros([route], 100, 0, 4096, completes=False)
+    assert preauth.worst_case_micros([route], 100, 0, 4096, completes=False, units=three_hd) == prompt_only + 3 * 90_000
+    cheaper = Route(model="img", price=images, candidates=())
+    assert preauth.worst_case_micros([cheaper], 0, 0, 4096, completes=False, units=three_hd) == 3 * 80_000

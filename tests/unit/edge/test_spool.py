@@ -73,7 +73,8 @@ def test_one_process_per_spool_and_private_files(tmp_path):
 
 
 def test_full_spool_refuses_and_rotated_segments_are_deleted_once_acked(tmp_path):
-    spool = Spool(tmp_path / "s", max_bytes=4_000, segment_bytes=800)  # two usage events a segment
+    record = len(events.encode(usage(0)))  # sized by the event: a field added to UsageEvent keeps the same layout
+    spool = Spool(tmp_path / "s", max_bytes=10 * record, segment_bytes=2 * record)
     spool.open()
     handles = []
     with pytest.raises(SpoolFull):

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import msgspec
 
 from tollgate.providers.azure import wire
-from tollgate.providers.base import CHAT, EMBEDDINGS, STREAM, NotSupported, UpstreamRequest
+from tollgate.providers.base import CHAT, EMBEDDINGS, IMAGES, MODERATIONS, SPEECH, STREAM, NotSupported, UpstreamRequest
 from tollgate.providers.openai_compat import OpenAICompatible, Profile
 
 __all__ = ["ADAPTERS", "CHAT_PARAMS", "Azure"]
@@ -60,7 +60,7 @@ def settings_of(settings: Mapping[str, str]) -> wire.Settings:
 
 
 class Azure(OpenAICompatible):
-    abilities = frozenset({CHAT, STREAM, EMBEDDINGS})
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, IMAGES, SPEECH})
 
     def __init__(self, settings: wire.Settings | None = None):
         self.settings = settings or wire.Settings()
@@ -103,6 +103,21 @@ class Azure(OpenAICompatible):
         if not self.settings.api_version:
             out["model"] = upstream_model
         return UpstreamRequest(self.url(base_url, upstream_model, "embeddings"), self.headers(secret), _ENCODE.encode(out))
+
+    def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        out = {k: v for k, v in body.items() if k != "model"}
+        if not self.settings.api_version:
+            out["model"] = upstream_model
+        return UpstreamRequest(self.url(base_url, upstream_model, "images/generations"), self.headers(secret), _ENCODE.encode(out))
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        out = {k: v for k, v in body.items() if k != "model"}
+        if not self.settings.api_version:
+            out["model"] = upstream_model
+        return UpstreamRequest(self.url(base_url, upstream_model, "audio/speech"), self.headers(secret), _ENCODE.encode(out))
+
+    def moderations_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        raise NotSupported(self.kind, MODERATIONS)
 
     def rerank_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, "rerank")

@@ -15,9 +15,9 @@ import msgspec
 
 from tollgate.canonical import ChatRequest, ChatResponse
 from tollgate.errors import BadRequest
-from tollgate.providers.base import CHAT, COUNT_TOKENS, EMBEDDINGS, STREAM, Unsupported, UpstreamRequest, Usage
+from tollgate.providers.base import CHAT, COUNT_TOKENS, EMBEDDINGS, IMAGES, STREAM, NotSupported, Unsupported, UpstreamRequest, Usage
+from tollgate.providers.gemini import imagen, response, wire
 from tollgate.providers.gemini import request as request_
-from tollgate.providers.gemini import response, wire
 
 __all__ = ["ADAPTERS", "GeminiAdapter"]
 
@@ -30,7 +30,7 @@ API_VERSION = "v1beta"
 class GeminiAdapter(Unsupported):
     kind = "gemini"
     protocol = "gemini"
-    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS})
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS, IMAGES})
 
     def url(self, base_url: str, upstream_model: str, action: str) -> str:
         model = quote(upstream_model.removeprefix("models/"), safe="/-_.")
@@ -110,6 +110,16 @@ class GeminiAdapter(Unsupported):
         vectors = self.embeddings_response(payload)
         data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         return {"object": "list", "data": data, "model": "", "usage": {"prompt_tokens": 0, "total_tokens": 0}}, Usage()
+
+    def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        """An OpenAI images body for an Imagen model (``imagen``)."""
+        if IMAGES not in self.abilities:
+            raise NotSupported(self.kind, IMAGES)
+        return UpstreamRequest(self.url(base_url, upstream_model, "predict"), self.headers(secret), _ENCODE(imagen.predict_body(body)))
+
+    def images_result(self, payload: bytes) -> tuple[dict, Usage]:
+        """Imagen's answer as OpenAI's (``b64_json``); Imagen reports no token counts."""
+        return imagen.to_openai(payload), Usage()
 
 
 ADAPTERS: dict[str, GeminiAdapter] = {"gemini": GeminiAdapter()}

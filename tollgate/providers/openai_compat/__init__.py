@@ -16,11 +16,15 @@ from tollgate.canonical import ChatChunk, ChatRequest, ChatResponse, to_openai
 from tollgate.providers.base import (
     CHAT,
     EMBEDDINGS,
+    IMAGES,
+    MODERATIONS,
     RERANK,
     RESPONSES,
     RESPONSES_PROTOCOL,
+    SPEECH,
     STREAM,
     Adapter,
+    NotSupported,
     Unsupported,
     UpstreamRequest,
     Usage,
@@ -39,6 +43,8 @@ _FULL_CHUNK = msgspec.json.Decoder(wire.FullChunk)
 _ERROR = msgspec.json.Decoder(wire.ErrorBody)
 _EMBEDDINGS = msgspec.json.Decoder(wire.EmbeddingsResponse)
 _RERANK = msgspec.json.Decoder(wire.RerankResponse)
+_IMAGES = msgspec.json.Decoder(wire.ImagesResponse)
+_MODERATIONS = msgspec.json.Decoder(wire.ModerationsResponse)
 _REASONING_ALIAS = msgspec.json.Decoder(wire.ReasoningAlias)
 _JSON = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
@@ -127,6 +133,12 @@ class OpenAICompatible(Unsupported):
         self.profile = profile
         if profile.responses_path:
             self.abilities = self.abilities | {RESPONSES}
+        if profile.images_path:
+            self.abilities = self.abilities | {IMAGES}
+        if profile.moderations_path:
+            self.abilities = self.abilities | {MODERATIONS}
+        if profile.speech_path:
+            self.abilities = self.abilities | {SPEECH}
 
     def native_for(self, protocol: str) -> Adapter | None:
         """OpenAI's protocol itself; and the Responses API, passed through, when the profile has its path."""
@@ -226,6 +238,44 @@ class OpenAICompatible(Unsupported):
             raise ValueError("upstream rerank answer is not readable") from None
         tokens = int((usage.total_tokens or usage.prompt_tokens or 0) if usage else 0)
         return payload, Usage(prompt_tokens=tokens)
+
+    def images_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        if IMAGES not in self.abilities:
+            raise NotSupported(self.kind, IMAGES)
+        return UpstreamRequest(
+            base_url + self.profile.images_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
+
+    def images_result(self, payload: bytes) -> tuple[bytes, Usage]:
+        """OpenAI's answer passed on as it is (the images are never decoded here)."""
+        try:
+            usage = _IMAGES.decode(payload).usage
+        except msgspec.DecodeError:
+            raise ValueError("upstream images answer is not readable") from None
+        if usage is None:
+            return payload, Usage()
+        return payload, Usage(prompt_tokens=int(usage.input_tokens or 0), completion_tokens=int(usage.output_tokens or 0))
+
+    def moderations_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        if MODERATIONS not in self.abilities:
+            raise NotSupported(self.kind, MODERATIONS)
+        return UpstreamRequest(
+            base_url + self.profile.moderations_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
+
+    def moderations_result(self, payload: bytes) -> tuple[bytes, Usage]:
+        try:
+            _MODERATIONS.decode(payload)
+        except msgspec.DecodeError:
+            raise ValueError("upstream moderations answer is not readable") from None
+        return payload, Usage()
+
+    def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
+        if SPEECH not in self.abilities:
+            raise NotSupported(self.kind, SPEECH)
+        return UpstreamRequest(
+            base_url + self.profile.speech_path, self.headers(secret), _ENCODER.encode({**body, "model": upstream_model})
+        )
 
     def stream_decoder(self, model: str) -> _Decoder:
         return _Decoder(self)

@@ -30,6 +30,9 @@ class Profile(msgspec.Struct, frozen=True):
     chat_path: str = "/chat/completions"
     embeddings_path: str = "/embeddings"
     rerank_path: str = "/rerank"
+    images_path: str = ""  # OpenAI's image generation, where the vendor serves it ("" = none: its channels never draw)
+    moderations_path: str = ""  # OpenAI's moderation, where the vendor serves it ("" = none)
+    speech_path: str = ""  # OpenAI's text to speech, where the vendor serves it ("" = none)
     completions_path: str = ""  # legacy text completions served as they are ("" = none: translated to chat)
     responses_path: str = ""  # the Responses API, when the provider serves it natively ("" = translated to chat)
     # Where its answers carry reasoning text: DeepSeek's "reasoning_content" (canonical), or
@@ -79,7 +82,14 @@ _MAX_TOKENS = {"max_completion_tokens": "max_tokens"}  # vendors whose docs have
 
 PROFILES: dict[str, Profile] = {
     # https://platform.openai.com/docs/api-reference/chat/create (the reference: its channels name their base_url)
-    "openai": Profile(completions_path="/completions", responses_path="/responses"),
+    # https://platform.openai.com/docs/api-reference/images/create, .../moderations/create
+    "openai": Profile(
+        completions_path="/completions",
+        responses_path="/responses",
+        images_path="/images/generations",
+        moderations_path="/moderations",
+        speech_path="/audio/speech",
+    ),
     # https://api-docs.deepseek.com/api/create-chat-completion: max_tokens only.
     # https://api-docs.deepseek.com/guides/json_mode: response_format json_object only.
     # https://api-docs.deepseek.com/guides/thinking_mode: a turn's reasoning_content must be sent
@@ -109,9 +119,10 @@ PROFILES: dict[str, Profile] = {
         rename_params={**_MAX_TOKENS, "seed": "random_seed"},
     ),
     # https://docs.x.ai/docs/api-reference#chat-completions: OpenAI's fields.
-    "xai": Profile(default_base_url="https://api.x.ai/v1"),
-    # https://docs.together.ai/docs/openai-api-compatibility
-    "together": Profile(default_base_url="https://api.together.xyz/v1", completions_path="/completions"),
+    # https://docs.x.ai/docs/guides/image-generations: OpenAI's images endpoint.
+    "xai": Profile(default_base_url="https://api.x.ai/v1", images_path="/images/generations"),
+    # https://docs.together.ai/docs/openai-api-compatibility (images too: /images/generations)
+    "together": Profile(default_base_url="https://api.together.xyz/v1", completions_path="/completions", images_path="/images/generations"),
     # https://docs.fireworks.ai/tools-sdks/openai-compatibility
     "fireworks": Profile(
         default_base_url="https://api.fireworks.ai/inference/v1", drop_params=frozenset({"logit_bias"}), completions_path="/completions"
@@ -149,5 +160,5 @@ PROFILES: dict[str, Profile] = {
     # https://docs.siliconflow.cn/docs/api/chat-completions-post: temperature <= 2, top_p <= 1,
     # max_tokens only; enable_thinking/thinking_budget pass through; reasoning in reasoning_content.
     "siliconflow": Profile(default_base_url="https://api.siliconflow.cn/v1", rename_params=_MAX_TOKENS),
-    "simulator": Profile(),
+    "simulator": Profile(images_path="/images/generations", moderations_path="/moderations", speech_path="/audio/speech"),
 }

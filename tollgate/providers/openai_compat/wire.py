@@ -80,6 +80,22 @@ class RerankResponse(msgspec.Struct):
     usage: RerankUsage | None = None
 
 
+class ImagesUsage(msgspec.Struct):
+    """gpt-image models count text and image tokens; DALL-E reports none."""
+
+    input_tokens: int | float | None = None
+    output_tokens: int | float | None = None
+
+
+class ImagesResponse(msgspec.Struct):
+    data: list[msgspec.Raw]
+    usage: ImagesUsage | None = None
+
+
+class ModerationsResponse(msgspec.Struct):
+    results: list[msgspec.Raw]
+
+
 class ReasoningText(msgspec.Struct):
     reasoning: str | None = None
 

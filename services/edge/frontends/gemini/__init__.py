@@ -22,6 +22,7 @@ from litestar.params import FromPath
 from services.edge import counting, limits, proxy
 from services.edge.errors import error_handlers
 from services.edge.frontends.base import Parsed
+from services.edge.frontends.gemini import imagen
 from services.edge.frontends.gemini.inbound import get, parts, to_canonical_request
 from services.edge.frontends.gemini.render import Encoder, error_event, from_canonical_response, usage_metadata
 from services.edge.frontends.openai import bearer, decode_object
@@ -146,6 +147,7 @@ ACTIONS = {
     "countTokens": _count_tokens,
     "embedContent": _embed("embedContent"),
     "batchEmbedContents": _embed("batchEmbedContents"),
+    "predict": lambda request, model: imagen.predict(request, model, FRONTEND),  # Imagen's image generation
 }
 
 

@@ -2,6 +2,7 @@
 
 import { $, api, count, el, fillTable, ms, percent, usd, utc } from "./api.js";
 import * as charts from "./charts.js";
+import { unitsText, usedText } from "./units.js";
 
 const tokens = (r) => Number(r.prompt_tokens || 0) + Number(r.completion_tokens || 0);
 
@@ -35,7 +36,7 @@ export async function loadUsage(ctx) {
     el("td", {}, r.model || "(none)"), el("td", { class: "num" }, count(r.requests)), el("td", { class: "num" }, count(r.errors)),
     el("td", { class: "num" }, count(tokens(r))), el("td", { class: "num" }, usd(r.cost_micros)),
     el("td", { class: "num" }, [r.latency_ms_p50, r.latency_ms_p95, r.latency_ms_p99].map((v) => count(v)).join(" / "), " ms"),
-    el("td", { class: "num" }, ms(r.ttft_ms_p50)),
+    el("td", { class: "num" }, ms(r.ttft_ms_p50)), el("td", { class: "num", dataset: { units: "" } }, unitsText(r.units)),
   )), "No usage in this range.");
   $("model-names").replaceChildren(...rows.map((r) => el("option", { value: r.model })));
 }
@@ -51,7 +52,7 @@ export async function loadRankings() {
   const ranked = await api("/v1/rankings", { params: { window: $("rank-window").value, by: $("rank-by").value } });
   fillTable($("rankings-models"), ranked.models.map((m, i) => el("tr", { dataset: { model: m.model } },
     el("td", { class: "num" }, i + 1), el("td", {}, m.model), el("td", { class: "num" }, count(m.tokens)),
-    el("td", { class: "num" }, count(m.requests)), el("td", { class: "num" }, count(m.accounts)),
+    el("td", { class: "num" }, count(m.requests)), el("td", { class: "num" }, count(m.accounts)), el("td", { class: "num" }, unitsText(m.units)),
   )), "No traffic in this window.");
   fillTable($("rankings-channels"), ranked.channels.map((c) => el("tr", { dataset: { channel: c.channel_id } },
     el("td", {}, c.channel_id), el("td", {}, c.provider), el("td", { class: "num" }, count(c.requests)),
@@ -95,6 +96,7 @@ const DETAIL_FIELDS = [
   ["cached_tokens", "Cached tokens"], ["completion_tokens", "Completion tokens"], ["reasoning_tokens", "Reasoning tokens"],
   ["cost_micros", "Cost"], ["price_version", "Price version"], ["latency_ms", "Latency"], ["ttft_ms", "Time to first token"],
   ["upstream_latency_ms", "Upstream latency"], ["gateway_overhead_ms", "Gateway overhead"], ["client_app", "Client app"], ["zdr", "ZDR"],
+  ["units", "Other units"],
 ];
 
 async function showRequest(ctx, requestId) {
@@ -104,6 +106,7 @@ async function showRequest(ctx, requestId) {
     const shown = (name) => {
       const v = r[name];
       if (name === "cost_micros") return usd(v);
+      if (name === "units") return usedText(v);
       if (name === "occurred_at") return utc(v);
       if (name.endsWith("_ms")) return ms(v);
       if (name.endsWith("_tokens")) return count(v);

@@ -13,20 +13,27 @@ from tollgate.providers.base import (
     COUNT_TOKENS,
     EMBEDDINGS,
     EMBEDDINGS_OPERATION,
+    IMAGES,
+    MODERATIONS,
     RERANK,
     RERANK_OPERATION,
     RESPONSES,
     RESPONSES_PROTOCOL,
+    SPEECH,
     STREAM,
     NotSupported,
     as_asked,
     with_documents,
 )
+from tollgate.providers.media import IMAGES_OPERATION, MODERATIONS_OPERATION
 
 CALLS = {
     EMBEDDINGS: lambda a: a.embeddings_request("http://u.test", "k", "m", {"input": ["x"]}),
     RERANK: lambda a: a.rerank_request("http://u.test", "k", "m", {"query": "q", "documents": ["d"]}),
     COUNT_TOKENS: lambda a: a.count_tokens_request("http://u.test", "k", "m", {"messages": []}),
+    IMAGES: lambda a: a.images_request("http://u.test", "k", "m", {"prompt": "p"}),
+    MODERATIONS: lambda a: a.moderations_request("http://u.test", "k", "m", {"input": "x"}),
+    SPEECH: lambda a: a.speech_request("http://u.test", "k", "m", {"input": "x", "voice": "alloy"}),
 }
 
 
@@ -51,11 +58,20 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
 
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
-    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS}
-    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES}
+    assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS, IMAGES}  # images: Imagen's :predict
+    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS, SPEECH}
     assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
-    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES}  # the v1 API
-    assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {CHAT, STREAM, EMBEDDINGS}  # deployment URLs
+    assert REGISTRY["xai"].abilities == REGISTRY["together"].abilities - {RESPONSES} == {CHAT, STREAM, EMBEDDINGS, RERANK, IMAGES}
+    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES, IMAGES, SPEECH}  # the v1 API
+    assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {
+        CHAT,
+        STREAM,
+        EMBEDDINGS,
+        IMAGES,
+        SPEECH,
+    }  # deployment URLs
+    assert IMAGES_OPERATION.serves(REGISTRY["openai"]) and not IMAGES_OPERATION.serves(REGISTRY["deepseek"])
+    assert MODERATIONS_OPERATION.serves(REGISTRY["openai"]) and not MODERATIONS_OPERATION.serves(REGISTRY["azure"])
     assert REGISTRY["cohere"].abilities == REGISTRY["jina"].abilities == REGISTRY["voyage"].abilities == {EMBEDDINGS, RERANK}
     assert EMBEDDINGS_OPERATION.serves(REGISTRY["gemini"]) and not RERANK_OPERATION.serves(REGISTRY["gemini"])
     assert not EMBEDDINGS_OPERATION.serves(REGISTRY["anthropic"])
