@@ -274,11 +274,19 @@ def print_ingest(runs: list[dict[str, Any]]) -> None:
 # -- queries over 10M events ------------------------------------------------------------------
 
 
-def _migrations_digest() -> str:
-    h = hashlib.sha256()
-    for path in sorted(MIGRATIONS.glob("*.sql")):
-        h.update(path.name.encode() + path.read_bytes())
-    return h.hexdigest()[:16]
+def _migration_digests() -> dict[str, str]:
+    """Each migration file's content digest, by file name."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in sorted(MIGRATIONS.glob("*.sql"))}
+
+
+def _reusable(meta: dict[str, Any], want: dict[str, Any]) -> bool:
+    """Whether a cached dataset fits: same size and generator, and every migration it was built
+    with unchanged. Migrations added since are applied to it, as to a deployment (``migrate``)."""
+    if {k: meta.get(k) for k in want} != want:
+        return False
+    built = meta.get("migrations")
+    current = _migration_digests()
+    return isinstance(built, dict) and all(current.get(name) == digest for name, digest in built.items())
 
 
 def _array(values: list[str]) -> str:
@@ -319,9 +327,9 @@ def open_dataset(rows: int, log=print):
 
     folder = BENCH_DIR / f"metering-{rows}"
     meta_file = folder / "dataset.json"
-    want = {"rows": rows, "generator": GENERATOR_VERSION, "migrations": _migrations_digest()}
+    want = {"rows": rows, "generator": GENERATOR_VERSION}
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    if {k: meta.get(k) for k in want} != want:
+    if not _reusable(meta, want):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         store = UsageStore(f"chdb://{folder / 'clickhouse'}")
@@ -338,6 +346,7 @@ def open_dataset(rows: int, log=print):
             )
         meta = {
             **want,
+            "migrations": _migration_digests(),
             "anchor_ms": anchor_ms,
             "generated_s": round(time.perf_counter() - started, 1),
             "generated_at": datetime.now(UTC).isoformat(),
