@@ -56,7 +56,7 @@ def json_block(events: Sequence[UsageEvent], batch_id: str) -> Block:
 
 
 def _arrow_types() -> dict[str, Any]:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     ints = {"UInt8": pa.uint8(), "UInt16": pa.uint16(), "UInt32": pa.uint32(), "UInt64": pa.uint64(), "Int64": pa.int64()}
     types: dict[str, Any] = {}
