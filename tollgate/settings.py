@@ -81,7 +81,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metering_host: str = "127.0.0.1"
     metering_port: int = 18090
     clickhouse_dsn: str = ""  # default chdb:///<abs data_dir>/clickhouse
-    metering_batch_size: int = 10_000  # most events per ClickHouse insert (a batch also ends metering_batch_wait_s after its first event)
+    metering_batch_size: int = 50_000  # most events per ClickHouse insert (a batch also ends metering_batch_wait_s after its first event)
     metering_batch_wait_s: float = 0.5
     metering_raw_ttl_days: int = 90  # raw usage rows expire after this many days (0 = never); hourly/daily rollups stay
     metering_metrics_port: int = 0  # 0 = no Prometheus endpoint

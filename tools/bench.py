@@ -7,7 +7,8 @@ ms per request and RSS of every process of the stack, and the count of answered 
 usage rows vs. ledger debits (the run fails when they differ).
 
 Then metering (``tools/bench_metering.py``): ingestion throughput into ClickHouse, and the
-latency of the analytics queries over 10 million events (generated once into ``.bench/``).
+latency of the analytics queries over 10 million events (generated once into ``.bench/``;
+``BENCH_QUERY_EVENTS=100000000`` for issue 14's 100 million).
 
 Every option is also an environment variable for ``make bench``: ``--rate 1200`` is
 ``BENCH_RATE=1200``; a quick run: ``BENCH_DURATION=5 BENCH_ROUNDS=2 BENCH_SKIP_METERING=1 make bench``; only
@@ -75,7 +76,7 @@ def main() -> int:
         help="only the gateway bench",
     )
     metering.add_argument(
-        "--metering-events", type=int, default=env("metering-events", 200_000), help="events for metering's ingestion run (0: skip it)"
+        "--metering-events", type=int, default=env("metering-events", 500_000), help="events for metering's ingestion run (0: skip it)"
     )
     metering.add_argument(
         "--query-events", type=int, default=env("query-events", 10_000_000), help="events in metering's query dataset (0: skip the queries)"

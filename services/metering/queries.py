@@ -97,11 +97,15 @@ def requests_sql(account_id: str | None, *, key_id: bool, model: bool, status: b
         "key_id = {key_id:String}" if key_id else "",
         "(model_served = {model:String} OR model_requested = {model:String})" if model else "",
         "status = {status:UInt16}" if status else "",
-        "occurred_at < {before:DateTime64(3)}" if before else "",
+        "usage_events.occurred_at < {before:DateTime64(3)}" if before else "",
     ]
     clause = " AND ".join(w for w in where if w)
+    # The column, not REQUEST_COLUMNS' formatted alias of the same name: sorting by the column
+    # reads the table's (account_id, occurred_at) order backwards and stops after ``limit`` rows
+    # (EXPLAIN: InReverseOrder); sorting by the text read and sorted every row of the account.
     return (
-        f"SELECT {REQUEST_COLUMNS} FROM usage_events{' WHERE ' + clause if clause else ''} ORDER BY occurred_at DESC LIMIT {{limit:UInt32}}"
+        f"SELECT {REQUEST_COLUMNS} FROM usage_events{' WHERE ' + clause if clause else ''} "
+        "ORDER BY usage_events.occurred_at DESC LIMIT {limit:UInt32}"
     )
 
 

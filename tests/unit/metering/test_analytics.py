@@ -174,6 +174,25 @@ async def test_request_log_filters_and_lookup(api) -> None:
     assert "messages" not in one and "content" not in one
 
 
+async def test_request_log_pages_back_with_before(api) -> None:
+    first = (await api("/v1/requests", limit=40)).json()["data"]
+    page = (await api("/v1/requests", limit=40, before=first[-1]["occurred_at"])).json()["data"]
+    seen = [r["request_id"] for r in first + page]
+    assert len(set(seen)) == len(seen) == 80
+    times = [r["occurred_at"] for r in first + page]
+    assert times == sorted(times, reverse=True)
+
+
+def test_request_log_reads_the_table_in_reverse_order(store: UsageStore) -> None:
+    """Newest first by the column (the table's sort order, read backwards and stopped at the
+    limit), not by the formatted text of the same name, which sorted every row of the account."""
+    sql = queries.requests_sql("acct_a", key_id=False, model=False, status=False, before=True)
+    plan = "\n".join(
+        r["explain"] for r in store.query("EXPLAIN actions = 1 " + sql, {"account": "acct_a", "before": datetime.now(UTC), "limit": 10})
+    )
+    assert "InReverseOrder" in plan
+
+
 async def test_statement_matches_the_usage(api) -> None:
     body = (await api("/v1/statement")).json()
     this_month = {(line["model"], line["key_id"]): line["cost_micros"] for line in body["lines"]}

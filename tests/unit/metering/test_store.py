@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from services.metering import blocks
 from services.metering import store as store_module
 from services.metering.shards import Assignment
 from services.metering.store import UsageStore
@@ -213,3 +214,41 @@ def test_a_writer_replays_only_its_own_unfinished_batches(clickhouse_dsn) -> Non
         assert rollup_requests(one, "acct_w0")["usage_hourly"] == 6  # nothing replayed twice
     finally:
         one.close()
+
+
+@pytest.mark.parametrize("encoder", sorted(blocks.ENCODERS))
+def test_every_insert_format_stores_the_same_rows_and_rollups(clickhouse_dsn, encoder: str) -> None:
+    """Arrow (the default where pyarrow is installed) and JSON (the container image's fallback)
+    store the events exactly, odd strings and extreme integers included, and feed the rollups."""
+    s = UsageStore(clickhouse_dsn, encoder=encoder)
+    s.migrate()
+    try:
+        base = 5_000 if encoder == "arrow" else 6_000
+        batch = [event(base + i, account_id=f"acct_{encoder}_{i % 3}") for i in range(60)] + [
+            event(
+                base + 100 + i,
+                f"{rid}-{encoder}",
+                account_id=f"acct_{encoder}",
+                client_app=rid,
+                prompt_tokens=2**64 - 1,
+                cost_micros=-(2**63),
+            )
+            for i, rid in enumerate(ODD_IDS)
+        ]
+        assert s.insert(batch) == len(batch)
+        assert stored_rows(s, [e.request_id for e in batch]) == {e.request_id: expected(e) for e in batch}
+        [row] = s.query(
+            "SELECT sum(requests) AS requests FROM usage_hourly WHERE account_id IN {accounts:Array(String)} "
+            "AND hour >= toStartOfHour(fromUnixTimestamp64Milli({lo:Int64}, 'UTC'))",
+            {"accounts": sorted({e.account_id for e in batch}), "lo": NOW_MS + base * 7},
+        )
+        assert row["requests"] == len(batch)  # the rollups were fed from the same block
+        assert s.insert(batch) == 0
+    finally:
+        s.close()
+
+
+def test_an_empty_block_encodes() -> None:
+    for name, build in blocks.ENCODERS.items():
+        block = build()([], "b")
+        assert block.rows == 0 and block.columns == blocks.COLUMNS, name
