@@ -21,8 +21,10 @@ import msgspec
 
 from tollgate.events import UsageEvent
 
-# The stored fields of a usage event, in the struct's order; usage_estimated and lease_id are not stored.
-FIELDS = [name for name in UsageEvent.__struct_fields__ if name not in ("usage_estimated", "lease_id")]
+# The stored fields of a usage event, in the struct's order. Not stored: usage_estimated, lease_id, and what
+# only accounts' risk control reads (sensitivity; attempt_log, kept for tickets alone).
+NOT_STORED = frozenset({"usage_estimated", "lease_id", "sensitivity", "attempt_log"})
+FIELDS = [name for name in UsageEvent.__struct_fields__ if name not in NOT_STORED]
 _INDEX = [UsageEvent.__struct_fields__.index(name) for name in FIELDS]
 # Their columns in usage_events / usage_feed (the same names but for the time), then the batch id.
 COLUMNS = [*("occurred_at" if name == "occurred_at_ms" else name for name in FIELDS), "batch_id"]
@@ -72,9 +74,21 @@ def _arrow_types() -> dict[str, Any]:
             types[name] = pa.bool_()
         elif text in ("str", str):
             types[name] = pa.string()
+        elif name == "units":  # Array(Tuple(unit String, variant String, quantity UInt64))
+            types[name] = pa.list_(pa.struct([("unit", pa.string()), ("variant", pa.string()), ("quantity", pa.uint64())]))
         else:
             raise TypeError(f"UsageEvent.{name}: no Arrow type for {hint!r}")
     return types
+
+
+_UNITS = UsageEvent.__struct_fields__.index("units")
+
+
+def _arrow_values(index: int, column: Sequence[Any]) -> Sequence[Any]:
+    """A column as pyarrow takes it: units become lists of dicts (most requests have none)."""
+    if index != _UNITS:
+        return column
+    return [[msgspec.structs.asdict(u) for u in units] if units else [] for units in column]
 
 
 def arrow_encoder() -> Encoder:
@@ -87,7 +101,7 @@ def arrow_encoder() -> Encoder:
     def encode(events: Sequence[UsageEvent], batch_id: str) -> Block:
         tuples = [msgspec.structs.astuple(e) for e in events]
         columns = list(zip(*tuples, strict=True)) if tuples else [() for _ in UsageEvent.__struct_fields__]
-        arrays = [pa.array(columns[i], type=t) for i, t in zip(_INDEX, types, strict=True)]
+        arrays = [pa.array(_arrow_values(i, columns[i]), type=t) for i, t in zip(_INDEX, types, strict=True)]
         arrays.append(pa.array([batch_id], type=pa.string()).take(pa.array([0] * len(tuples), type=pa.int32())))
         table = pa.Table.from_arrays(arrays, names=COLUMNS)
         sink = io.BytesIO()

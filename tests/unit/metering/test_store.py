@@ -252,3 +252,45 @@ def test_an_empty_block_encodes() -> None:
     for name, build in blocks.ENCODERS.items():
         block = build()([], "b")
         assert block.rows == 0 and block.columns == blocks.COLUMNS, name
+
+
+def test_blocks_write_every_stored_column_and_no_other() -> None:
+    """The insert blocks carry exactly the columns usage_events and usage_feed have (an event field
+    added for another consumer, such as risk control's, is never sent to ClickHouse)."""
+    assert sorted(blocks.COLUMNS) == sorted(store_module.FEED_COLUMNS)
+
+
+@pytest.mark.parametrize("encoder", sorted(blocks.ENCODERS))
+def test_every_insert_format_stores_units_beside_risk_only_fields(clickhouse_dsn, encoder: str) -> None:
+    """Units beyond tokens reach the raw rows and units_hourly in both formats; the fields only
+    risk control reads (sensitivity, the failed attempts) ride along without being stored."""
+    from tollgate.events import AttemptNote, UnitUsage
+
+    s = UsageStore(clickhouse_dsn, encoder=encoder)
+    s.migrate()
+    try:
+        base = 7_000 if encoder == "arrow" else 8_000
+        images = [UnitUsage(unit="image", variant="1024x1024/hd", quantity=3)]
+        batch = [
+            event(
+                base,
+                account_id=f"acct_units_{encoder}",
+                units=images,
+                sensitivity="high",
+                attempt_log=[AttemptNote(channel_id="c", status=503)],
+            ),
+            event(base + 1, account_id=f"acct_units_{encoder}"),
+        ]
+        assert s.insert(batch) == 2
+        rows = s.query(
+            "SELECT request_id, units FROM usage_events WHERE account_id = {a:String} ORDER BY request_id", {"a": f"acct_units_{encoder}"}
+        )
+        units = {row["request_id"]: [tuple(u.values() if isinstance(u, dict) else u) for u in row["units"]] for row in rows}
+        assert units == {batch[0].request_id: [("image", "1024x1024/hd", 3)], batch[1].request_id: []}
+        [hourly] = s.query(
+            "SELECT sum(quantity) AS quantity, sum(requests) AS requests FROM units_hourly WHERE account_id = {a:String}",
+            {"a": f"acct_units_{encoder}"},
+        )
+        assert (hourly["quantity"], hourly["requests"]) == (3, 1)
+    finally:
+        s.close()
