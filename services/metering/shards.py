@@ -1,9 +1,10 @@
 """Which usage events this metering process consumes: scale-out without a shared writer.
 
-Edges publish each UsageEvent to ``tollgate.usage.v1.<shard>``, shard = CRC-32 of the request
-id modulo ``TOLLGATE_USAGE_SHARDS`` (``tollgate.events.usage_subject``), and every copy of an
-event (an edge's retry, a spool replayed by a restarted or sibling edge) goes to the subject
-recorded with it. Metering replica k of n (``TOLLGATE_METERING_REPLICA`` /
+Edges publish usage events to ``tollgate.usage.v1.<shard>`` (one event) or ``tollgate.usage.v2.<shard>``
+(a UsageBatch), shard < ``TOLLGATE_USAGE_SHARDS``: an edge's publisher picks the shard for a
+batch in turn (services/edge/publisher.py; other publishers may use ``tollgate.events.usage_subject``,
+CRC-32 of the request id), and every copy of an event (an edge's retry, a spool replayed by a
+restarted or sibling edge) goes to the subject recorded with it in the spool. Metering replica k of n (``TOLLGATE_METERING_REPLICA`` /
 ``TOLLGATE_METERING_REPLICAS``; in Kubernetes k is the StatefulSet ordinal of the host name
 ``metering-<k>``) owns the shards s with s % n == k, one durable consumer each
 (``metering-usage-s<s>``, filter ``tollgate.usage.*.<s>``), read as one stream of batches;
