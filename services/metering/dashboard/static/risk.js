@@ -3,6 +3,7 @@
 // (tickets.js). Endpoints: services/metering/console/risk.py.
 
 import { $, api, ApiError, credential, el, fillTable, utc } from "./api.js";
+import { hasSession, signOutSession } from "./session.js";
 import * as tickets from "./tickets.js";
 
 const ctx = { admin: false, errors: new Map() };
@@ -110,7 +111,7 @@ async function refresh() {
 async function enter() {
   const who = await api("/v1/whoami");
   ctx.admin = Boolean(who.admin);
-  $("who").textContent = ctx.admin ? "admin" : who.account_id;
+  $("who").textContent = ctx.admin ? "admin" : who.role ? `${who.role} · ${who.account_id}` : who.account_id;
   for (const node of document.querySelectorAll(".admin-only")) node.hidden = !ctx.admin;
   for (const node of document.querySelectorAll(".user-only")) node.hidden = ctx.admin;
   $("signin").hidden = true;
@@ -119,7 +120,12 @@ async function enter() {
   await refresh();
 }
 
-function signOut(message) {
+async function signOut(message) {
+  if (!credential.get() && hasSession()) {
+    await signOutSession(); // a console session: end it on the server too
+    window.location.assign("/console/login");
+    return;
+  }
   credential.clear();
   sessionStorage.setItem("tollgate.signout", message);
   window.location.reload();
@@ -161,4 +167,5 @@ if (left) {
   sessionStorage.removeItem("tollgate.signout");
 }
 document.body.dataset.state = "signed-out";
-if (credential.get()) enter().catch((err) => signOut(`Signed out: ${err.message}`));
+// A key or token from this tab's sign-in, or the console session (cookie) from /console/login.
+if (credential.get() || hasSession()) enter().catch((err) => signOut(`Signed out: ${err.message}`));
