@@ -30,7 +30,7 @@ async function setGroup(ctx) {
 async function load(ctx) {
   const listed = await api("/console/api/groups");
   fillTable($("groups-table"), listed.data.map((g) => el("tr", { dataset: { group: g.name } },
-    el("td", {}, g.name), el("td", { class: "num" }, `×${g.multiplier}`), el("td", { class: "wrap" }, g.models.join(", ") || "every model"),
+    el("td", {}, g.name), el("td", { class: "num", title: g.multiplier }, `×${g.multiplier_numerator / (g.multiplier_denominator || 1)}`), el("td", { class: "wrap" }, g.models.join(", ") || "every model"),
   )), "No groups: every account is in the default group.");
   const select = $("group-name");
   const chosen = select.value;
