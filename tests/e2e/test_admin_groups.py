@@ -12,7 +12,7 @@ from tests.e2e.test_dashboard import ARTIFACTS, Page, browser, eventually
 __all__ = ["browser"]
 
 
-def test_the_admin_moves_an_account_into_a_group_on_the_groups_page(stack, new_account, admin_token, browser) -> None:  # noqa: F811
+def test_the_admin_moves_an_account_into_a_group_on_the_groups_page(stack, new_account, admin_token, browser) -> None:
     account_id, key = new_account(name="groups-page")
     page = Page(browser)
     sign_in(page, f"{stack.metering_url}/dashboard", admin_token)
