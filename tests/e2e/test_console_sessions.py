@@ -120,3 +120,13 @@ def test_an_owner_sets_members_budgets_a_developer_reads_them(stack, org, new_ac
     assert owner.get("/console/api/groups").json()["group"] == "default"
     removed = put(owner, "/console/api/budgets", {"scope": "member", "subject_id": dev_member})
     assert removed.status_code == 200 and developer.get("/console/api/budgets").json()["budgets"] == []
+
+
+def test_redeeming_needs_a_billing_role_the_playground_a_developer(stack, org) -> None:
+    owner, developer, _account_id = org
+    refused = developer.post("/console/api/billing/redeem", {"code": "TGC-AAAA-BBBB-CCCC-DDDD-EEEE"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "role_forbidden")
+    wrong = owner.post("/console/api/billing/redeem", {"code": "TGC-AAAA-BBBB-CCCC-DDDD-EEEE"})
+    assert wrong.status_code == 400, wrong.text  # the owner may redeem: this code is just not valid
+    models = developer.get("/console/api/playground/models")
+    assert models.status_code == 200 and "sim-1" in str(models.json()), models.text

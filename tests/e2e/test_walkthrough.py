@@ -208,8 +208,10 @@ def test_a_new_person_walks_through_the_console(stack, admin_token, risk_rules) 
         owner.wait(lambda: owner.rows("ledger-table") and owner.rows("ledger-table")[0][2:4] == ["redemption", usd(2_000_000)])
         owner.shot("4-billing")
 
-        # 5. Members & roles: invite a teammate, who joins as developer in their own browser.
-        owner.click("members-link")
+        # 5. Members & roles (from the navigation): invite a teammate, who joins as developer in their own browser.
+        owner.nav("members")
+        assert owner.text("members-org") == f"Walk Org {tag}"
+        owner.click("members-open")
         owner.until_path("/console/members")
         owner.wait(lambda: owner.state() == "ready")
         sent = len(mails(outbox))

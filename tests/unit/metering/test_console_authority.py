@@ -64,3 +64,22 @@ def test_budgets_a_session_reads_and_an_owner_or_admin_changes_its_own_account()
     assert denied.value.code == "admin_required"
     with pytest.raises(BadRequest):
         budgets.authorize("delete", "sk-key")
+
+
+def test_billing_and_playground_hold_a_session_to_its_role() -> None:
+    from services.metering.console import billing, playground
+
+    billing_member = Viewer(False, "acct_org", "usr_4", "org_1", "billing", "mem_4")
+    assert billing.authorize(OWNER, "redeem") == "acct_org" and billing.authorize(billing_member, "redeem") == "acct_org"
+    for who in (DEVELOPER, VIEWER):
+        with pytest.raises(Forbidden) as denied:
+            billing.authorize(who, "redeem")
+        assert denied.value.code == "role_forbidden"
+    with pytest.raises(Forbidden):
+        billing.authorize(OWNER, "create_codes")  # minting codes is the platform admin's
+    assert playground.authorize(DEVELOPER, None) == "acct_org"
+    for who in (VIEWER, billing_member):
+        with pytest.raises(Forbidden) as denied:
+            playground.authorize(who, None)
+        assert denied.value.code == "role_forbidden"
+    assert playground.authorize(Viewer(False, "acct_key"), None) == "acct_key"  # an API key acts as its account
