@@ -23,9 +23,11 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.conftest import contract_catalog, stack_env
 from tests.e2e.identity_util import link, mails
 from tests.e2e.test_dashboard import ARTIFACTS, CHROME_FLAGS, CHROMEDRIVER, CHROMIUM, Page, usd
 from tests.e2e.test_risk import eventually
+from tools.stack import Ports, Stack
 
 SENSITIVE = "sim-sensitive"  # sensitivity = "high" in tests/data/catalog.toml
 THRESHOLD = 5
@@ -132,16 +134,41 @@ def chat(client: openai.OpenAI, model: str = "sim-1"):
     return client.chat.completions.with_raw_response.create(model=model, messages=messages, max_tokens=5)
 
 
-@pytest.fixture
-def risk_rules(stack) -> Iterator[Path]:
-    """The walk's rule in the stack's risk.toml (hot-reloaded); removed afterwards."""
-    path = Path(stack.settings.data_dir) / "risk.toml"
+@pytest.fixture(scope="module")
+def postgres_stack(tmp_path_factory, postgres_dsn) -> Iterator[Stack]:
+    """A second stack whose accounts service keeps its data in PostgreSQL (a schema of its own)."""
+    import psycopg
+
+    schema = f"tollgate_walk_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_dsn, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        data_dir = tmp_path_factory.mktemp("walk-postgres")
+        catalog = data_dir / "catalog.toml"
+        catalog.write_text(contract_catalog())
+        separator = "&" if "?" in postgres_dsn else "?"
+        env = {**stack_env(), "TOLLGATE_ACCOUNTS_DB": f"{postgres_dsn}{separator}options=-csearch_path%3D{schema}"}
+        second = Stack(data_dir=data_dir, ports=Ports.free(), catalog=catalog, extra_env=env, log_to_files=True)
+        second.start()
+        try:
+            yield second
+        finally:
+            second.stop()
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def walk_stack(request) -> Iterator[Stack]:
+    """The stack the walk runs on (accounts in SQLite: the suite's; in PostgreSQL: a second one),
+    with the walk's risk rule in its risk.toml (hot-reloaded), removed afterwards."""
+    chosen: Stack = request.getfixturevalue("stack" if request.param == "sqlite" else "postgres_stack")
+    path = Path(chosen.settings.data_dir) / "risk.toml"
     path.write_text(RULES)
-    yield path
+    yield chosen
     path.unlink(missing_ok=True)
 
 
-def test_a_new_person_walks_through_the_console(stack, admin_token, risk_rules) -> None:
+def test_a_new_person_walks_through_the_console(walk_stack) -> None:
+    stack, admin_token = walk_stack, walk_stack.settings.admin_credential
     outbox, base = stack.settings.outbox_path, stack.metering_url
     tag = secrets.token_hex(3)
     owner_email, mate_email = f"walk-owner-{tag}@example.com", f"walk-mate-{tag}@example.com"
@@ -303,6 +330,14 @@ def test_a_new_person_walks_through_the_console(stack, admin_token, risk_rules) 
         admin.shot("8-risk-queue")
         admin.driver.find_element(admin.By.CSS_SELECTOR, f'#queue tr[data-account="{account_id}"] button[data-approve]').click()
         admin.wait(lambda: account_id not in {row[1] for row in admin.rows("queue")})
+
+        if "TOLLGATE_ACCOUNTS_DB" in stack.extra_env:  # the walk's data is in PostgreSQL
+            import psycopg
+
+            with psycopg.connect(stack.extra_env["TOLLGATE_ACCOUNTS_DB"], connect_timeout=3) as db:
+                users = db.execute("SELECT count(*) FROM users WHERE email IN (%s, %s)", (owner_email, mate_email)).fetchone()
+                budgets = db.execute("SELECT count(*) FROM budgets WHERE account_id = %s", (account_id,)).fetchone()
+            assert (users, budgets) == ((2,), (1,)), (users, budgets)
 
         # 10. The owner's key works again; the console says so.
         def served_again() -> bool:
