@@ -353,3 +353,14 @@ def test_a_new_person_walks_through_the_console(walk_stack) -> None:
         owner.shot("9-reactivated")
         for person in (owner, admin, mate):
             assert not [e for e in person.errors() if "favicon" not in e and " 402 " not in e and " 403 " not in e], person.name
+        sessions = [driver.get_cookie("tollgate_session")["value"] for driver in (owner_driver, mate_driver)]
+
+    # Nothing of what the walk typed or was shown is in a log or a store (the outbox holds the mailed links only).
+    walked = {"password": password, "owner's key": owner_key, "redemption code": code, "owner's session": sessions[0]}
+    walked["teammate's session"] = sessions[1]
+    files = [p for p in Path(stack.settings.data_dir).rglob("*") if p.is_file() and p.name not in ("catalog.toml", "risk.toml")]
+    assert any(p.suffix == ".log" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        found = [what for what, value in walked.items() if value.encode() in data]
+        assert not found, f"{found} found in {path}"
