@@ -306,7 +306,10 @@ def test_a_new_person_walks_through_the_console(walk_stack) -> None:
         with pytest.raises(openai.PermissionDeniedError):  # the whole organisation: the teammate's key too
             mate_client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
 
-        # 8. The owner sees it in the console and files a reactivation request.
+        # 8. The teammate sees the suspension but leaves the request to the owner; the owner files it.
+        mate.open("/console/risk")
+        mate.wait(lambda: mate.state() == "ready" and mate.text("standing-status") == "suspended")
+        assert "owner or an admin" in mate.text("reactivation-open") and not mate.find("reactivation").is_displayed()
         owner.open("/dashboard#/tickets")
         owner.wait(lambda: owner.state() == "ready")
         owner.wait(lambda: owner.text("tickets-status") == "suspended")
