@@ -118,26 +118,25 @@ def contract_catalog() -> str:
 PAYMENT_WEBHOOK_SECRET = "whsec_e2e_console_test_secret"
 
 
+def stack_env() -> dict[str, str]:
+    """The test stack's settings beyond the defaults (also for a second stack, e.g. on PostgreSQL)."""
+    return {
+        "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
+        "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
+        "TOLLGATE_LOG_LEVEL": "debug",
+        "TOLLGATE_PAYMENT_WEBHOOK_SECRET": PAYMENT_WEBHOOK_SECRET,  # the console's payment webhook (tests/e2e/test_console_billing.py)
+        "TOLLGATE_FREE_QUOTA_MICROS": "1000000",  # a registered user's free quota (tests/e2e/test_identity.py)
+        "TOLLGATE_REGISTER_MAX_PER_ADDR": "10000",  # every test registers from 127.0.0.1
+        BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
+    }
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
     data_dir = tmp_path_factory.mktemp("stack")
     catalog = data_dir / "catalog.toml"
     catalog.write_text(contract_catalog())
-    stack = Stack(
-        data_dir=data_dir,
-        ports=Ports.free(),
-        catalog=catalog,
-        extra_env={
-            "TOLLGATE_UPSTREAM_READ_TIMEOUT_S": "2",
-            "TOLLGATE_METERING_BATCH_WAIT_S": "0.2",
-            "TOLLGATE_LOG_LEVEL": "debug",
-            "TOLLGATE_PAYMENT_WEBHOOK_SECRET": PAYMENT_WEBHOOK_SECRET,  # the console's payment webhook (tests/e2e/test_console_billing.py)
-            "TOLLGATE_FREE_QUOTA_MICROS": "1000000",  # a registered user's free quota (tests/e2e/test_identity.py)
-            "TOLLGATE_REGISTER_MAX_PER_ADDR": "10000",  # every test registers from 127.0.0.1
-            BAD_AWS_ENV: SIM_AWS_KEY.split(":")[0] + ":wrong-secret",
-        },
-        log_to_files=True,
-    )
+    stack = Stack(data_dir=data_dir, ports=Ports.free(), catalog=catalog, extra_env=stack_env(), log_to_files=True)
     stack.start()
     yield stack
     stack.stop()

@@ -43,6 +43,8 @@ PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "billing.manage": frozenset({"owner", "admin", "billing"}),
         "playground.use": frozenset({"owner", "admin", "developer"}),
         "tickets.manage": frozenset({"owner", "admin", "developer", "billing"}),
+        "budgets.manage": frozenset({"owner", "admin"}),  # members' and teams' budgets
+        "risk.appeal": frozenset({"owner", "admin"}),  # a suspended organisation's reactivation request
     }
 )
 

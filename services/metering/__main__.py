@@ -72,9 +72,11 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         settings.accounts_addr, sessions=sessions
     )  # the dashboard's keys/ledger calls, with the caller's own credential
     stack.push_async_callback(accounts_api.close)
-    risk_api = RiskApi(settings.accounts_addr)  # console: risk control and tickets (with the caller's own credential)
+    risk_api = RiskApi(settings.accounts_addr, auth=auth, admin_credential=settings.admin_credential)  # console: risk control, tickets
     stack.push_async_callback(risk_api.close)
-    budgets_api = BudgetsApi(settings.accounts_addr, settings.router_addr)  # console: budgets and pricing groups (issue 17)
+    budgets_api = BudgetsApi(  # console: budgets and pricing groups (issue 17)
+        settings.accounts_addr, settings.router_addr, auth=auth, admin_credential=settings.admin_credential
+    )
     stack.push_async_callback(budgets_api.close)
     readiness = health.Readiness(timeout_s=2.0)  # under the probes' 3 s; a busy store answers at once (UsageStore.ping)
     readiness.add("nats", health.nats_check(nc), required=False)  # the API serves from ClickHouse; ingestion resumes when NATS is back

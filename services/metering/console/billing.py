@@ -54,12 +54,13 @@ class CreateCodesBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 def authorize(viewer: Viewer, action: str, account_id: str | None = None) -> str:
     """The account an action acts on ("" for the admin's actions on codes); raises Forbidden.
-    (Roles slot in here: e.g. only owner/admin/billing members may redeem.)"""
+    A console session's member redeems only as their role allows (owner, admin, billing)."""
     if action in ADMIN_ACTIONS:
         if not viewer.admin:
             raise Forbidden("Only an administrator may manage redemption codes.", code="admin_required")
         return ""
     if action == "redeem":
+        viewer.require("billing.manage")
         return viewer.one_account(account_id)
     raise Forbidden(f"unknown action {action!r}")
 

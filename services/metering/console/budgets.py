@@ -1,11 +1,14 @@
 """The console's budgets and pricing-group endpoints (issue 17): JSON over HTTP in front of
 the accounts process's ``Budgets`` service and the router's ``ListGroups``.
 
-Like ``services/metering/accounts_api.py``, every accounts call forwards the caller's own
-credential, so the accounts service scopes it: a user key reads only its own account's
-budgets and group, setting a budget or a group needs the admin credential (403
-``admin_required`` otherwise). Which callers may do what is decided in ``authorize`` (one
-place, for role checks to slot in). Money is integer micro-USD, as in ``tollgate --json``.
+An API key or the admin token is forwarded as it is, so the accounts service scopes it: a
+user key reads only its own account's budgets and group, setting a budget or a group needs
+the admin credential (403 ``admin_required`` otherwise). A console session acts on its
+organisation's account only: any member reads its budgets, an owner or admin
+(``budgets.manage``) sets its members' and teams' budgets — metering then calls with its own
+admin credential naming that account; a pricing group is the platform admin's to set. Which
+callers may do what is decided in ``authorize`` (one place). Money is integer micro-USD, as
+in ``tollgate --json``.
 
     GET  /console/api/budgets?account_id=                       ListBudgets (spend and reservations per budget)
     PUT  /console/api/budgets {"account_id", "scope", "subject_id", "day_micros", "month_micros"}
@@ -13,7 +16,7 @@ place, for role checks to slot in). Money is integer micro-USD, as in ``tollgate
     GET  /console/api/groups                                    the catalog's groups (admin), or the caller's own
     PUT  /console/api/accounts/{account_id}/group {"group"}     SetAccountGroup
 
-Wiring: ``api = BudgetsApi(settings.accounts_addr, settings.router_addr)``, ``*api.handlers()``
+Wiring: ``api = BudgetsApi(settings.accounts_addr, settings.router_addr, auth=auth, admin_credential=...)``, ``*api.handlers()``
 among the app's routes and ``api.close`` among its shutdown hooks.
 """
 
@@ -28,8 +31,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from services.metering.accounts_api import decode_body, error_response, presented_credential
+from services.metering.auth import Authorizer, Viewer, bearer
 from tollgate import credentials
-from tollgate.errors import BadRequest, TollgateError, from_grpc
+from tollgate.errors import BadRequest, Forbidden, TollgateError, from_grpc
 from tollgate.protojson import to_data
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
@@ -51,13 +55,27 @@ class GroupBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     group: str
 
 
-def authorize(action: str, credential: str) -> str:
-    """The credential the accounts call presents for ``action`` ("read" or "change"). Today the
-    caller's own: accounts lets the admin do both and a user key only read its own account.
-    (Identity's roles — owner and admin may change their organisation's budgets — go here.)"""
-    if action not in ("read", "change"):
+# What a console session's role must allow for each action (tollgate.identity.PERMISSIONS);
+# None: not for sessions (the platform admin's).
+SESSION_ACTIONS: dict[str, str | None] = {"read": "org.view", "change": "budgets.manage", "group": None}
+
+
+def authorize(action: str, credential: str, viewer: Viewer | None = None, admin_credential: str = "") -> tuple[str, str]:
+    """(the credential the accounts call presents for ``action``, the account it must name or "").
+    A key or the admin token: its own (accounts lets the admin do all, a user key only read its
+    own account). A console session: its role must allow ``action``; the call is made with the
+    admin credential on the session's own account."""
+    if action not in SESSION_ACTIONS:
         raise BadRequest(f"unknown action {action!r}")
-    return credential
+    if viewer is None or not viewer.role:
+        return credential, ""
+    needed = SESSION_ACTIONS[action]
+    if needed is None:
+        raise Forbidden("Only the platform administrator sets an account's pricing group.", code="admin_required")
+    viewer.require(needed)
+    if not admin_credential or not viewer.account_id:
+        raise Forbidden("Console sessions cannot manage budgets on this server.", code="admin_required")
+    return admin_credential, viewer.account_id
 
 
 def group_data(g: rpb.Group) -> dict:
@@ -73,7 +91,11 @@ def group_data(g: rpb.Group) -> dict:
 class BudgetsApi:
     """Owns one channel to accounts and one to the router, opened on first use."""
 
-    def __init__(self, accounts_addr: str, router_addr: str, timeout_s: float = 10.0):
+    def __init__(
+        self, accounts_addr: str, router_addr: str, timeout_s: float = 10.0, auth: Authorizer | None = None, admin_credential: str = ""
+    ):
+        self._auth = auth  # tells a console session from a key
+        self._admin = admin_credential  # presented only for a session, on its own account
         self._addrs = (accounts_addr, router_addr)
         self._timeout_s = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -89,9 +111,14 @@ class BudgetsApi:
         for channel in channels.values():
             await channel.close()
 
+    async def _viewer(self, request: Request) -> Viewer | None:
+        return await self._auth.viewer(request) if self._auth is not None and not bearer(request) else None
+
     async def _budgets(self, request: Request, action: str, method: str, message) -> Response:
         try:
-            credential = authorize(action, presented_credential(request))
+            credential, account = authorize(action, presented_credential(request), await self._viewer(request), self._admin)
+            if account:
+                message.account_id = account
             rpc = getattr(bpb_grpc.BudgetsStub(self._channel(0)), method)
             reply = await rpc(message, metadata=credentials.bearer(credential), timeout=self._timeout_s)
         except grpc.aio.AioRpcError as exc:
@@ -103,7 +130,9 @@ class BudgetsApi:
     async def _groups(self, request: Request) -> Response:
         """Every group for the admin; a user key sees its own account's group only."""
         try:
-            credential = authorize("read", presented_credential(request))
+            credential, _own = authorize("read", presented_credential(request), await self._viewer(request), self._admin)
+            if _own:  # a session: its own account's group, as the account sees it
+                credential = presented_credential(request)
             metadata = credentials.bearer(credential)
             try:  # who is asking: GetAccount answers the admin only with an account id
                 account = await pb_grpc.AccountsStub(self._channel(0)).GetAccount(
@@ -157,7 +186,7 @@ class BudgetsApi:
             except TollgateError as exc:
                 return error_response(exc)
             return await self._budgets(
-                request, "change", "SetAccountGroup", bpb.SetAccountGroupRequest(account_id=account_id, group=body.group)
+                request, "group", "SetAccountGroup", bpb.SetAccountGroupRequest(account_id=account_id, group=body.group)
             )
 
         return [list_budgets, set_budget, list_groups, set_group]

@@ -68,8 +68,10 @@ async def decode(request: Request, kind: type[ChatBody], limit: int = MAX_CHARS 
 
 
 def authorize(viewer: Viewer, account_id: str | None) -> str:
-    """The account the playground chats as: the viewer's own, or the admin's pick.
-    (Roles slot in here: e.g. a viewer-role member may not spend.)"""
+    """The account the playground chats as: the viewer's own, or the admin's pick. A console
+    session's member chats only as their role allows (owner, admin, developer: a viewer or
+    billing member does not spend on models)."""
+    viewer.require("playground.use")
     return viewer.one_account(account_id)
 
 

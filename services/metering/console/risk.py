@@ -1,14 +1,16 @@
 """Console JSON endpoints for risk control and tickets, in front of the accounts process's
 ``Risk`` gRPC service (proto/tollgate/rpc/risk.proto).
 
-Like ``services.metering.accounts_api``, every call forwards the caller's own credential, so
-the Risk service scopes it itself (a user key: its own account, also while suspended; the
-admin credential: any account and the admin methods). Who the call is made as is decided in
-one function, ``authority``. Errors are ``{"error": {"message", "type", "code"}}``.
+An API key or the admin token is forwarded as it is, so the Risk service scopes it itself (a
+user key: its own account, also while suspended; the admin credential: any account and the
+admin methods). A console session (cookie) acts on its organisation's account only: metering
+checks the member's role (``SESSION_ACTIONS``), then calls with its own admin credential naming
+that account. Who the call is made as is decided in one function, ``authority``. Errors are
+``{"error": {"message", "type", "code"}}``.
 
 The page: ``GET /console/risk`` (dashboard/static/risk.html, risk.js, tickets.js).
 
-User (an API key):
+User (an API key, or a console session as its role allows):
     GET  /console/api/risk/standing                     status, reason, records count, open request
     GET  /console/api/risk/records                      the account's suspension records
     POST /console/api/risk/reactivation {"message"}     ask for reactivation (suspended accounts)
@@ -24,7 +26,8 @@ Admin (the admin token):
     POST /console/api/risk/act {"account_id", "action", "reason", "throttle_rpm", "throttle_s"}
     GET  /console/api/risk/rules                        the rules in force and the last reload error
 
-Wiring: ``api = RiskApi(settings.accounts_addr)``, ``*api.handlers()`` among the app's routes,
+Wiring: ``api = RiskApi(settings.accounts_addr, auth=auth, admin_credential=settings.admin_credential)``,
+``*api.handlers()`` among the app's routes,
 ``api.close`` at shutdown.
 """
 
@@ -38,9 +41,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File
 
 from services.metering.accounts_api import decode_body, error_response, presented_credential
+from services.metering.auth import Authorizer, Viewer, bearer
 from services.metering.dashboard import MEDIA_TYPES, PAGE_HEADERS, STATIC
 from tollgate import credentials
-from tollgate.errors import BadRequest, TollgateError, from_grpc
+from tollgate.errors import BadRequest, Forbidden, NotFound, TollgateError, from_grpc
 from tollgate.protojson import to_data
 from tollgate.rpc import risk_pb2 as pb
 from tollgate.rpc import risk_pb2_grpc as pb_grpc
@@ -69,10 +73,34 @@ class TicketBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     request_ids: list[str] = []
 
 
-def authority(request: Request) -> tuple[tuple[str, str], ...]:
-    """The gRPC metadata the call is made with: the caller's own credential (the Risk
-    service decides what it may do). The one place the console's authorization lives."""
-    return credentials.bearer(presented_credential(request))
+# Risk RPCs a console session may call, and the role permission (tollgate.identity) each needs;
+# the rest (the queue's decisions, manual actions, the rules) are the platform admin's.
+SESSION_ACTIONS: dict[str, str] = {
+    "GetStanding": "org.view",
+    "ListRecords": "org.view",
+    "ListReactivations": "org.view",
+    "RequestReactivation": "risk.appeal",
+    "ListTickets": "org.view",
+    "GetTicket": "org.view",
+    "OpenTicket": "tickets.manage",
+    "CloseTicket": "tickets.manage",
+}
+
+
+def authority(viewer: Viewer | None, method: str, request: Request, admin_credential: str) -> tuple[tuple[tuple[str, str], ...], str]:
+    """(the gRPC metadata the call is made with, the account it must name or ""). A key or the
+    admin token: the caller's own credential (the Risk service decides). A console session:
+    its role must allow the method, and the call names the session's own account with the
+    admin credential. The one place the console's authorization lives."""
+    if viewer is None or not viewer.role:
+        return credentials.bearer(presented_credential(request)), ""
+    action = SESSION_ACTIONS.get(method)
+    if action is None:
+        raise Forbidden(f"{method} needs the platform administrator.", code="admin_required")
+    viewer.require(action)
+    if not admin_credential or not viewer.account_id:
+        raise Forbidden("Console sessions cannot reach risk control on this server.", code="admin_required")
+    return credentials.bearer(admin_credential), viewer.account_id
 
 
 def _id(value: str, what: str) -> str:
@@ -82,9 +110,12 @@ def _id(value: str, what: str) -> str:
 
 
 class RiskApi:
-    """One gRPC channel to the accounts process, opened on first use; no credential of its own."""
+    """One gRPC channel to the accounts process, opened on first use. ``auth`` tells a console
+    session from a key; ``admin_credential`` is presented only for a session, on its own account."""
 
-    def __init__(self, accounts_addr: str, timeout_s: float = 10.0):
+    def __init__(self, accounts_addr: str, timeout_s: float = 10.0, auth: Authorizer | None = None, admin_credential: str = ""):
+        self._auth = auth
+        self._admin = admin_credential
         self._addr = accounts_addr
         self._timeout_s = timeout_s
         self._channel: grpc.aio.Channel | None = None
@@ -101,17 +132,30 @@ class RiskApi:
 
     async def call(self, request: Request, method: str, build, status_code: int = 200) -> Response:
         try:
-            metadata = authority(request)
+            viewer = await self._auth.viewer(request) if self._auth is not None and not bearer(request) else None
+            metadata, account = authority(viewer, method, request, self._admin)
             try:
                 message = await build()
             except (ValueError, TypeError) as exc:
                 raise BadRequest(f"invalid request: {exc}") from None
+            if account:
+                await self._own(message, account, metadata)
             reply = await getattr(self._stub(), method)(message, metadata=metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as exc:
             return error_response(from_grpc(exc))
         except TollgateError as exc:
             return error_response(exc)
         return Response(to_data(reply), status_code=status_code)
+
+    async def _own(self, message, account: str, metadata) -> None:
+        """Pin a session's call to its account: the account field, or the named ticket's owner."""
+        if "account_id" in message.DESCRIPTOR.fields_by_name:
+            message.account_id = account
+        elif "ticket_id" in message.DESCRIPTOR.fields_by_name:
+            asked = pb.GetTicketRequest(ticket_id=message.ticket_id)
+            ticket = await self._stub().GetTicket(asked, metadata=metadata, timeout=self._timeout_s)
+            if ticket.account_id != account:
+                raise NotFound(f"no ticket {message.ticket_id[:100]!r}", code="ticket_not_found")
 
     def handlers(self) -> list[HTTPRouteHandler]:
         call = self.call

@@ -3,9 +3,11 @@
 // (tickets.js). Endpoints: services/metering/console/risk.py.
 
 import { $, api, ApiError, credential, el, fillTable, utc } from "./api.js";
+import { hasSession, signOutSession } from "./session.js";
 import * as tickets from "./tickets.js";
 
-const ctx = { admin: false, errors: new Map() };
+const ctx = { admin: false, role: "", errors: new Map() };
+const APPEALS = new Set(["owner", "admin"]); // the roles that may ask for reactivation (risk.appeal); a key may too
 
 function showErrors() {
   $("banner").replaceChildren(...[...ctx.errors.values()].map((m) => el("div", {}, m)));
@@ -61,9 +63,12 @@ async function loadStanding() {
   $("standing-throttle").hidden = !s.throttle_rpm;
   $("standing-throttle").textContent = s.throttle_rpm ? `Limited to ${s.throttle_rpm} requests/min until ${utc(s.throttle_until_ms)}` : "";
   const open = s.open_request && s.open_request.id ? s.open_request : null;
-  $("reactivation").hidden = s.status !== "suspended" || Boolean(open);
-  $("reactivation-open").hidden = !open;
-  $("reactivation-open").textContent = open ? `Request #${open.id} sent ${utc(open.created_at_ms)} is waiting for an operator's decision.` : "";
+  const mayAsk = !ctx.role || APPEALS.has(ctx.role);
+  $("reactivation").hidden = s.status !== "suspended" || Boolean(open) || !mayAsk;
+  $("reactivation-open").hidden = !open && (s.status !== "suspended" || mayAsk);
+  $("reactivation-open").textContent = open
+    ? `Request #${open.id} sent ${utc(open.created_at_ms)} is waiting for an operator's decision.`
+    : s.status === "suspended" && !mayAsk ? "Your organisation's owner or an admin can ask for reactivation." : "";
   const mine = await api("/console/api/risk/reactivations");
   fillTable($("my-requests"), mine.requests.map((r) => el("tr", {},
     el("td", {}, r.id), el("td", {}, utc(r.created_at_ms)), el("td", { class: "wrap" }, r.message),
@@ -110,7 +115,8 @@ async function refresh() {
 async function enter() {
   const who = await api("/v1/whoami");
   ctx.admin = Boolean(who.admin);
-  $("who").textContent = ctx.admin ? "admin" : who.account_id;
+  ctx.role = who.role || "";
+  $("who").textContent = ctx.admin ? "admin" : who.role ? `${who.role} · ${who.account_id}` : who.account_id;
   for (const node of document.querySelectorAll(".admin-only")) node.hidden = !ctx.admin;
   for (const node of document.querySelectorAll(".user-only")) node.hidden = ctx.admin;
   $("signin").hidden = true;
@@ -119,7 +125,12 @@ async function enter() {
   await refresh();
 }
 
-function signOut(message) {
+async function signOut(message) {
+  if (!credential.get() && hasSession()) {
+    await signOutSession(); // a console session: end it on the server too
+    window.location.assign("/console/login");
+    return;
+  }
   credential.clear();
   sessionStorage.setItem("tollgate.signout", message);
   window.location.reload();
@@ -161,4 +172,5 @@ if (left) {
   sessionStorage.removeItem("tollgate.signout");
 }
 document.body.dataset.state = "signed-out";
-if (credential.get()) enter().catch((err) => signOut(`Signed out: ${err.message}`));
+// A key or token from this tab's sign-in, or the console session (cookie) from /console/login.
+if (credential.get() || hasSession()) enter().catch((err) => signOut(`Signed out: ${err.message}`));
