@@ -12,7 +12,6 @@ container image leaves it out with chDB: there, metering writes to a ClickHouse 
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -117,4 +116,9 @@ ENCODERS: dict[str, Callable[[], Encoder]] = {"arrow": arrow_encoder, "json": la
 
 
 def default_encoder() -> str:
-    return "arrow" if importlib.util.find_spec("pyarrow") is not None else "json"
+    """Arrow where pyarrow is installed; JSON where it is not (the container image)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "json"
+    return "arrow"
