@@ -62,3 +62,15 @@ def test_the_migration_backfills_requests_stored_before_it(clickhouse_dsn) -> No
             assert (row["request_id"], row["account_id"], row["cost_micros"]) == (e.request_id, e.account_id, e.cost_micros)
     finally:
         store.close()
+
+
+def test_the_index_expires_with_the_raw_rows(clickhouse_dsn) -> None:
+    store = UsageStore(clickhouse_dsn)
+    try:
+        store.migrate()
+        store.set_raw_ttl(30)
+        assert store._has_ttl("usage_events") and store._has_ttl("request_index")
+        store.set_raw_ttl(0)
+        assert not store._has_ttl("usage_events") and not store._has_ttl("request_index")
+    finally:
+        store.close()
