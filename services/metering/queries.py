@@ -110,6 +110,11 @@ def requests_sql(account_id: str | None, *, key_id: bool, model: bool, status: b
 
 
 def request_sql(account_id: str | None) -> str:
+    if account_id is None:  # where the request is, from the index sorted by request id (migration 0011)
+        return (
+            f"SELECT {REQUEST_COLUMNS} FROM usage_events WHERE (account_id, usage_events.occurred_at, request_id) IN "
+            "(SELECT account_id, occurred_at, request_id FROM request_index WHERE request_id = {request_id:String}) LIMIT 1"
+        )
     return f"SELECT {REQUEST_COLUMNS} FROM usage_events WHERE {account_filter(account_id)}request_id = {{request_id:String}} LIMIT 1"
 
 

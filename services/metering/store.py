@@ -112,6 +112,7 @@ def json_row(e: UsageEvent) -> tuple:
 
 
 FEED_COLUMNS = [*COLUMNS, "batch_id"]
+RAW_TABLES = ("usage_events", "request_index")  # the tables the raw TTL applies to
 
 LOOKUP_CHUNK = 2_000  # request ids per exactly-once lookup query
 
@@ -195,16 +196,19 @@ class UsageStore:
             return applied
 
     def set_raw_ttl(self, days: int) -> None:
-        """Raw events expire after ``days`` (0 = kept forever); rollups are kept either way."""
+        """Raw events expire after ``days`` (0 = kept forever); rollups are kept either way. The
+        request-id index (migration 0011) expires with the rows it points to."""
         with self._lock:
-            if days > 0:
-                self._client.command(f"ALTER TABLE usage_events MODIFY TTL toDateTime(occurred_at) + INTERVAL {int(days)} DAY")
-            elif self._has_ttl():
-                self._client.command("ALTER TABLE usage_events REMOVE TTL")
+            for table in RAW_TABLES:
+                if days > 0:
+                    self._client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(occurred_at) + INTERVAL {int(days)} DAY")
+                elif self._has_ttl(table):
+                    self._client.command(f"ALTER TABLE {table} REMOVE TTL")
 
-    def _has_ttl(self) -> bool:
+    def _has_ttl(self, table: str = "usage_events") -> bool:
         rows = self._client.query(
-            "SELECT create_table_query FROM system.tables WHERE name = 'usage_events' AND database = currentDatabase()"
+            "SELECT create_table_query FROM system.tables WHERE name = {table:String} AND database = currentDatabase()",
+            parameters={"table": table},
         )
         return bool(rows.result_rows) and " TTL " in rows.result_rows[0][0]
 

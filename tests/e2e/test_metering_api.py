@@ -54,6 +54,9 @@ def test_each_key_sees_only_its_own_account_and_the_admin_sees_all(stack, new_ac
     assert httpx.get(f"{stack.metering_url}/v1/usage", timeout=10).status_code == 401
     admin = get(stack, "/v1/usage", admin_token, bucket="none", account_id=b_id).json()["data"]
     assert [r["requests"] for r in admin] == [2]
+    # The admin finds any request by its id alone (request_index, migration 0011): the same row its account sees.
+    assert get(stack, f"/v1/requests/{a_requests[0]}", admin_token).json() == one
+    assert get(stack, "/v1/requests/req_no_such_request", admin_token).status_code == 404
 
 
 def test_the_statement_matches_the_ledger(stack, new_account, accounts):
