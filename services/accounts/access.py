@@ -99,8 +99,10 @@ class Access:
         self._store = store
         self._pepper = pepper
 
-    async def caller(self, metadata, method: str, user_methods: frozenset[str] = USER_METHODS) -> Caller:
-        """``user_methods``: the methods a user key may call (another servicer passes its own)."""
+    async def caller(self, metadata, method: str, user_methods: frozenset[str] = USER_METHODS, *, while_suspended: bool = False) -> Caller:
+        """``user_methods``: the methods a user key may call (another servicer passes its own);
+        ``while_suspended``: a suspended or deactivated account's key may still call them (risk
+        control's: its user sees why and asks for reactivation)."""
         credential = presented(metadata)
         if not credential:
             raise Unauthorized("This call needs 'authorization: Bearer <admin token or API key>' metadata.", code="missing_credential")
@@ -115,7 +117,7 @@ class Access:
         found = await self._store.principal_by_hash(keys.hash_key(credential, self._pepper))
         if found is None or found.key.revoked_at_ms or (found.key.expires_at_ms and found.key.expires_at_ms <= now_ms()):
             raise Unauthorized("Incorrect API key provided.")
-        if found.account.status != "active":
+        if found.account.status != "active" and not while_suspended:
             raise Forbidden(
                 "This account is suspended; its keys cannot manage it until an operator reactivates it.", code="account_suspended"
             )

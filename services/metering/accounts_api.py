@@ -75,11 +75,12 @@ def presented_credential(request: Request) -> str:
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-async def decode_body(request: Request, kind: type[S]) -> S:
+async def decode_body(request: Request, kind: type[S], limit: int = MAX_BODY_BYTES) -> S:
+    """The JSON body as ``kind``: BadRequest when over ``limit`` bytes or not that shape."""
     raw = b""
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
+        if len(raw) > limit:
             raise BadRequest("request body too large")
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from services.accounts.access import Access
 from services.accounts.notices import Notifier
 from services.accounts.risk.engine import Enforcer, Engine
 from services.accounts.risk.rules import RulesWatcher
@@ -43,7 +44,7 @@ async def start(stack: AsyncExitStack, settings: Settings, nc, js, accounts: Sql
     if settings.risk_engine:  # off: this replica serves the Risk RPCs, another one judges the stream
         await lifecycle.background(stack, engine.run, "risk-consumer")
         await lifecycle.background(stack, engine.listen, "risk-auth-failures", grace=1.0)
-    return RiskService(store, engine, RiskAccess(settings.admin_credential, accounts, settings.key_hash_pepper))
+    return RiskService(store, engine, RiskAccess(Access(settings.admin_credential, accounts, settings.key_hash_pepper)))
 
 
 def register(servicer: RiskService, server) -> None:

@@ -1,26 +1,22 @@
 """The Risk gRPC servicer (proto/tollgate/rpc/risk.proto), served by the accounts process.
 
-Who may call what is decided in one place, ``RiskAccess.caller``: the admin credential
+Who may call what is decided in one place, ``RiskAccess.caller`` (accounts' ``Access.caller``): the admin credential
 opens everything; a user API key opens ``USER_METHODS`` for its own account — also while
 the account is suspended or deactivated (so its user can see why and ask for reactivation).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import secrets
 from typing import Final
 
-from services.accounts.access import Caller
+from services.accounts.access import Access, Caller
 from services.accounts.risk.engine import Engine, now_ms, policy_of
 from services.accounts.risk.rules import ACTIONS, kind_of
 from services.accounts.risk.store import RecordRow, Refused, RequestRow, RiskStore, TicketRow
-from services.accounts.store import SqlStore
-from tollgate import keys
-from tollgate.credentials import presented
-from tollgate.errors import BadRequest, Conflict, Forbidden, NotFound, TollgateError, Unauthorized, abort
+from tollgate.errors import BadRequest, Conflict, NotFound, TollgateError, abort
 from tollgate.rpc import risk_pb2 as pb
 from tollgate.rpc import risk_pb2_grpc as pb_grpc
 
@@ -32,27 +28,14 @@ REQUEST_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class RiskAccess:
-    def __init__(self, admin_token: str, accounts: SqlStore, pepper: str = ""):
-        if not admin_token:
-            raise ValueError("the risk service needs an admin credential")
-        self._admin = admin_token.encode()
-        self._accounts = accounts
-        self._pepper = pepper
+    """Who may call what: accounts' one ``Access.caller``, with risk control's user methods, open
+    to a suspended or deactivated account's keys."""
+
+    def __init__(self, access: Access):
+        self._access = access
 
     async def caller(self, metadata, method: str) -> Caller:
-        credential = presented(metadata)
-        if not credential:
-            raise Unauthorized("This call needs 'authorization: Bearer <admin token or API key>' metadata.", code="missing_credential")
-        if hmac.compare_digest(credential.encode(), self._admin):
-            return Caller(admin=True)
-        if not keys.looks_like_key(credential):
-            raise Unauthorized("The credential is not valid.", code="invalid_credential")
-        if method not in USER_METHODS:
-            raise Forbidden(f"{method} needs the admin credential.", code="admin_required")
-        found = await self._accounts.principal_by_hash(keys.hash_key(credential, self._pepper))
-        if found is None or found.key.revoked_at_ms or (found.key.expires_at_ms and found.key.expires_at_ms <= now_ms()):
-            raise Unauthorized("Incorrect API key provided.")
-        return Caller(admin=False, account_id=found.account.id, key=found.key)
+        return await self._access.caller(metadata, method, USER_METHODS, while_suspended=True)
 
 
 def record_msg(row: RecordRow) -> pb.Record:

@@ -27,7 +27,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from services.metering.accounts_api import error_response
+from services.metering.accounts_api import decode_body, error_response
 from services.metering.auth import Authorizer, Viewer
 from tollgate import credentials
 from tollgate.errors import BadRequest, TollgateError, from_grpc
@@ -51,20 +51,6 @@ class ChatBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_tokens: int = 256
     stream: bool = True
     temperature: float | None = None
-
-
-async def decode(request: Request, kind: type[ChatBody], limit: int = MAX_CHARS * 2) -> ChatBody:
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise BadRequest("request body too large")
-    try:
-        return msgspec.json.decode(raw or b"{}", type=kind)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"invalid JSON body: {exc}") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise BadRequest("invalid JSON body: not UTF-8, or nested too deeply") from None
 
 
 def authorize(viewer: Viewer, account_id: str | None) -> str:
@@ -216,7 +202,7 @@ class Playground:
         async def chat(request: Request, account_id: FromQuery[str] = "") -> Response:
             try:
                 account = authorize(await auth.viewer(request), account_id)
-                body = check(await decode(request, ChatBody))
+                body = check(await decode_body(request, ChatBody, limit=MAX_CHARS * 2))
                 return await relay(await send(account, "POST", "/v1/chat/completions", body))
             except TollgateError as exc:
                 return error_response(exc)

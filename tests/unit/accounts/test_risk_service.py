@@ -92,7 +92,7 @@ async def env(accounts_db: str, tmp_path):
     engine = Engine(None, None, risk_store, Enforcer(risk_store, notifier, log), RulesWatcher(tmp_path / "risk.toml", log), log)  # type: ignore[arg-type]
     server = grpc.aio.server()
     apb_grpc.add_AccountsServicer_to_server(AccountsService(accounts, notifier, Access(ADMIN, accounts, PEPPER), pepper=PEPPER), server)  # type: ignore[arg-type]
-    pb_grpc.add_RiskServicer_to_server(RiskService(risk_store, engine, RiskAccess(ADMIN, accounts, PEPPER)), server)
+    pb_grpc.add_RiskServicer_to_server(RiskService(risk_store, engine, RiskAccess(Access(ADMIN, accounts, PEPPER))), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     e = Env(f"127.0.0.1:{port}", accounts, risk_store, notifier, engine)
