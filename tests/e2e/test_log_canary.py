@@ -239,7 +239,12 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
         ),
         ("images of a bad size", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": canary}, 400),
         ("speech", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": canary, "response_format": "wav"}, 200),
-        ("speech the upstream refuses", "/v1/audio/speech", {"model": "tts-1", "voice": canary, "input": canary}, 400),
+        (
+            "speech the upstream refuses",
+            "/v1/audio/speech",
+            {"model": "tts-1", "voice": canary, "input": canary, "response_format": "opus"},
+            400,
+        ),
         ("moderations", "/v1/moderations", {"model": "moderation-1", "input": [canary, f"{canary} kill"]}, 200),
         ("azure chat", "/v1/chat/completions", chat("canary-azure"), 200),
         ("azure chat stream", "/v1/chat/completions", chat("canary-azure", stream=True), 200),
