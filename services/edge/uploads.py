@@ -3,7 +3,8 @@ arrive: never written to disk, never logged, never held whole.
 
 The client's form is read only as far as its first file: the text fields before it (the
 ``model`` among them, which routing needs) and the file's first ``SNIFF_BYTES`` (its header:
-a WAV's duration bounds the hold). The upstream gets those fields re-framed (``model``
+a WAV's duration bounds the hold). A form whose file comes before ``model`` (the Node SDK
+with a ``File``) is held until ``model`` arrives, within the size limit. The upstream gets those fields re-framed (``model``
 replaced by the channel's own) followed by the client's bytes from the file on, verbatim and
 as they come (``body``), so memory stays bounded by a piece and the sockets' buffers. An
 upload is read once: a failure after it began streaming is not retried on another channel.
@@ -56,15 +57,19 @@ class Upload:
         self._source = source
         self._buffer = bytearray()
         self._received = 0
-        self._prefix = 0  # client bytes before the first file part's delimiter
+        self._resume = 0  # where the client's bytes are relayed verbatim from: the first file part streamed
+        self._held: list[tuple[int, int]] = []  # whole file parts read before ``model`` (relayed after the fields)
+        self._file_size: int | None = None  # the first file's size, when it was held whole
 
     @property
     def file_bytes(self) -> int:
         """The file's size: exact when it is all in ``head``, else bounded from the body's length."""
         if self.file_complete:
             return len(self.head)
+        if self._file_size is not None:
+            return self._file_size
         if self.length is not None:
-            return max(self.length - self._prefix, len(self.head))
+            return max(self.length - self._resume, len(self.head))
         return MAX_FILE_BYTES
 
     async def _more(self) -> bool:
@@ -82,13 +87,20 @@ class Upload:
             raise too_large()
 
     async def _find(self, needle: bytes, start: int, bound: int) -> int:
-        while (at := self._buffer.find(needle, start)) < 0:
-            if len(self._buffer) - start > bound + len(needle) or not await self._more():
+        """Where ``needle`` is at or after ``start`` (reading on as needed), -1 when it is not
+        within ``bound`` bytes or the body ends first. Each byte is searched once."""
+        searched = start
+        while (at := self._buffer.find(needle, searched)) < 0:
+            if len(self._buffer) - start > bound + len(needle):
+                return -1
+            searched = max(start, len(self._buffer) - len(needle) + 1)
+            if not await self._more():
                 return -1
         return at
 
     async def read_head(self) -> None:
         delimiter = b"--" + self.boundary
+        closing = b"\r\n" + delimiter
         at = await self._find(delimiter, 0, MAX_FIELD_BYTES)
         if at < 0:
             raise _bad("The body is not multipart/form-data with the boundary its Content-Type names.")
@@ -104,19 +116,34 @@ class Upload:
             name, filename, content_type = _part_headers(headers)
             body_at = ends + 4
             if filename is not None:
-                self._prefix, self.file_field, self.filename, self.content_type = start, name, filename, content_type
-                await self._sniff(body_at, b"\r\n" + delimiter)
-                return
-            close = await self._find(b"\r\n" + delimiter, body_at, MAX_FIELD_BYTES)
-            if close < 0:
-                raise _bad(f"The form field {name!r} is longer than {MAX_FIELD_BYTES} bytes or never ends.")
-            try:
-                self.fields[name] = bytes(self._buffer[body_at:close]).decode("utf-8")
-            except UnicodeDecodeError:
-                raise _bad(f"The form field {name!r} is not UTF-8 text.") from None
+                if not self.file_field:
+                    self.file_field, self.filename, self.content_type = name, filename, content_type
+                    await self._sniff(body_at, closing)
+                if "model" in self.fields:  # routable: the rest streams
+                    self._resume = start
+                    return
+                # A file before ``model`` (a client that orders its form so): held whole until
+                # ``model`` arrives, within the size limit, since routing needs it.
+                close = await self._find(closing, body_at, MAX_BODY_BYTES)
+                if close < 0:
+                    raise _bad(f"The file {name!r} never ends.")
+                if not self._held:
+                    self._file_size = close - body_at
+                self._held.append((start, close + 2))
+            else:
+                close = await self._find(closing, body_at, MAX_FIELD_BYTES)
+                if close < 0:
+                    raise _bad(f"The form field {name!r} is longer than {MAX_FIELD_BYTES} bytes or never ends.")
+                try:
+                    self.fields[name] = bytes(self._buffer[body_at:close]).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _bad(f"The form field {name!r} is not UTF-8 text.") from None
             pos = close + 2
-            if self._buffer.startswith(delimiter + b"--", pos):  # the form ended without a file
-                raise BadRequest("The form has no file; send it as a file part.", code="missing_file")
+            if self._buffer.startswith(delimiter + b"--", pos):  # the form's end
+                if not self.file_field:
+                    raise BadRequest("The form has no file; send it as a file part.", code="missing_file")
+                self._resume = pos
+                return
 
     async def _sniff(self, body_at: int, closing: bytes) -> None:
         while len(self._buffer) - body_at < SNIFF_BYTES + len(closing) and await self._more():
@@ -139,11 +166,12 @@ class Upload:
             delimiter + f'\r\nContent-Disposition: form-data; name="{_quote(k)}"\r\n\r\n'.encode() + v.encode() + b"\r\n"
             for k, v in fields.items()
         )
-        length = None if self.length is None else self.length - self._prefix + len(prefix)
+        prefix += b"".join(self._buffer[a:b] for a, b in self._held)
+        length = None if self.length is None else self.length - self._resume + len(prefix)
         return Streamed(self._relay(prefix), length)
 
     async def _relay(self, prefix: bytes) -> AsyncIterator[bytes]:
-        first = prefix + bytes(self._buffer[self._prefix :])
+        first = prefix + bytes(self._buffer[self._resume :])
         self._buffer = bytearray()  # nothing of the file stays here
         yield first
         async for piece in self._source:

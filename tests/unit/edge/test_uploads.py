@@ -72,6 +72,19 @@ async def test_fields_before_the_file_are_read_and_the_rest_relayed_verbatim(siz
         upload.body({})  # read once: never kept for another channel
 
 
+@pytest.mark.parametrize("size", [3, 1 << 20])
+async def test_a_file_before_model_is_held_until_model_arrives_then_relayed_after_the_fields(size):
+    audio = b"RIFF" + bytes(range(256)) * 300
+    data = form([], [("file", "a.wav", audio)], after=[("response_format", "vtt"), ("model", "whisper-1")])
+    upload = await opened(data, size)
+    assert upload.fields == {"response_format": "vtt", "model": "whisper-1"} and upload.file_bytes == len(audio)
+    assert upload.head == audio[: uploads.SNIFF_BYTES]
+    body = upload.body({"response_format": "vtt", "model": "sim"})
+    sent = await drain(body)
+    assert sent == form([("response_format", "vtt"), ("model", "sim")], [("file", "a.wav", audio)])
+    assert body.length == len(sent)
+
+
 async def test_a_small_file_is_whole_in_the_head_and_without_a_length_the_body_is_chunked():
     data = form([("model", "m")], [("file", "a.wav", b"RIFFxx")])
     upload = await opened(data, length=None)

@@ -40,7 +40,7 @@ _DOOR = OpenAIFrontend()
 
 def _model(fields: dict[str, str]) -> None:
     if not fields.get("model"):
-        raise BadRequest("you must provide a model parameter (a form field before the file)", code="missing_model")
+        raise BadRequest("you must provide a model parameter", code="missing_model")
     check_model_name(fields["model"])
 
 
