@@ -157,10 +157,9 @@ class Upload:
 
     def body(self, fields: dict[str, str]) -> Streamed:
         """The form for the upstream: ``fields`` re-framed, then the client's bytes from the
-        first file on as they arrive. Once only (``Consumed`` on a second call)."""
-        if self.started:
+        first file on as they arrive. Sent once only: ``Consumed`` once a body began to be sent."""
+        if self.started:  # a body built for a channel that was never reached (refused connection) is not started
             raise Consumed("The upstream failed after the upload was sent to it; uploads are never kept, so it is not retried.")
-        self.started = True
         delimiter = b"--" + self.boundary
         prefix = b"".join(
             delimiter + f'\r\nContent-Disposition: form-data; name="{_quote(k)}"\r\n\r\n'.encode() + v.encode() + b"\r\n"
@@ -171,6 +170,9 @@ class Upload:
         return Streamed(self._relay(prefix), length)
 
     async def _relay(self, prefix: bytes) -> AsyncIterator[bytes]:
+        if self.started:
+            raise Consumed("The upload was already sent to another upstream; uploads are never kept.")
+        self.started = True
         first = prefix + bytes(self._buffer[self._resume :])
         self._buffer = bytearray()  # nothing of the file stays here
         yield first

@@ -196,3 +196,16 @@ def test_image_edits_with_the_openai_sdk_are_metered_per_image(stack, new_accoun
     assert stored["cost_micros"] == 2 * 16_000  # two 256x256 images, as generations
     rows = requests_of(stack, account_id, "image_edits", 1)
     assert [(u["unit"], u["quantity"]) for u in rows[0]["units"]] == [("image", 2)]
+
+
+def test_failover_before_the_upload_is_sent_and_none_after(stack, new_account):
+    account_id, key = new_account()
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    raw = c.audio.transcriptions.with_raw_response.create(model="whisper-failover", file=("a.wav", tone_wav(1), "audio/wav"))
+    assert raw.headers["x-tollgate-channel"] == "whisper-backup" and raw.headers["x-tollgate-attempts"] == "2"
+    assert raw.parse().text
+    with pytest.raises(openai.APIStatusError) as err:  # the 503 channel received the upload: it is not sent again
+        c.audio.transcriptions.create(model="whisper-503", file=("a.wav", tone_wav(1), "audio/wav"))
+    assert err.value.status_code == 502 and "not retried" in err.value.body["message"]
+    rows = requests_of(stack, account_id, "transcriptions", 2)
+    assert sorted(row["status"] for row in rows) == [200, 502]

@@ -72,6 +72,12 @@ async def test_fields_before_the_file_are_read_and_the_rest_relayed_verbatim(siz
         upload.body({})  # read once: never kept for another channel
 
 
+async def test_a_body_never_sent_leaves_the_upload_for_the_next_channel():
+    upload = await opened(form([("model", "m")], [("file", "a.wav", b"RIFFdata")]))
+    upload.body({"model": "first"})  # built, but its channel refused the connection: never iterated
+    assert await drain(upload.body({"model": "second"})) == form([("model", "second")], [("file", "a.wav", b"RIFFdata")])
+
+
 @pytest.mark.parametrize("size", [3, 1 << 20])
 async def test_a_file_before_model_is_held_until_model_arrives_then_relayed_after_the_fields(size):
     audio = b"RIFF" + bytes(range(256)) * 300
