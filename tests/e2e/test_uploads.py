@@ -209,3 +209,14 @@ def test_failover_before_the_upload_is_sent_and_none_after(stack, new_account):
     assert err.value.status_code == 502 and "not retried" in err.value.body["message"]
     rows = requests_of(stack, account_id, "transcriptions", 2)
     assert sorted(row["status"] for row in rows) == [200, 502]
+
+
+def test_a_transcription_on_an_azure_deployment(stack, new_account):
+    account_id, key = new_account()
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    audio = tone_wav(1.5)
+    raw = c.audio.transcriptions.with_raw_response.create(model="whisper-azure", file=("a.wav", audio, "audio/wav"), response_format="vtt")
+    assert raw.headers["x-tollgate-channel"] == "sim-azure-whisper"
+    vtt = raw.parse()
+    assert vtt.startswith("WEBVTT") and "00:00:01.000 --> 00:00:01.500" in vtt
+    assert wait_for_usage(stack, account_id, 1)["cost_micros"] == 300  # 1.5 s at 200 µ$ a second

@@ -199,7 +199,7 @@ class Adapter(Protocol):
 
     def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
 
-    def upload_target(self, ability: str, base_url: str, secret: str) -> tuple[str, dict[str, str]]:
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
         """Where an OpenAI multipart upload (``ability`` in ``UPLOADS``) goes, and the headers
         it goes with (no content-type: the form's own is sent); the form is relayed as it arrives."""
         ...
@@ -264,7 +264,7 @@ class Unsupported:
     def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, SPEECH)
 
-    def upload_target(self, ability: str, base_url: str, secret: str) -> tuple[str, dict[str, str]]:
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
         raise NotSupported(self.kind, ability)
 
     def configured(self, settings: Mapping[str, str]) -> Adapter:

@@ -13,7 +13,9 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromPath
 
+from tools.provider_sim.azure import API_VERSIONS
 from tools.provider_sim.common import WORDS, Sim
 from tools.provider_sim.media import images_answer
 from tools.provider_sim.openai import bearer_ok, openai_error
@@ -70,13 +72,17 @@ def render(fmt: str, task: str, duration: float, segs: list[dict[str, Any]]) -> 
     return Response({"text": text, "usage": {"type": "duration", "seconds": math.ceil(duration)}})
 
 
-async def _form(sim: Sim, request: Request) -> tuple[dict[str, Any], list[UploadFile]] | Response:
-    if not bearer_ok(request):
+async def _form(sim: Sim, request: Request, deployment: str | None = None) -> tuple[dict[str, Any], list[UploadFile]] | Response:
+    """Auth (a bearer token; on an Azure deployment its api-key and api-version), the form, and the model's failure mode."""
+    if deployment is not None:
+        if not request.headers.get("api-key") or request.query_params.get("api-version") not in API_VERSIONS:
+            return openai_error(401, "Access denied due to invalid subscription key, or an unknown api-version.", "invalid_request_error")
+    elif not bearer_ok(request):
         return openai_error(401, "missing bearer token", "invalid_request_error")
     form = await request.form()
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-    status = await sim.admit(str(fields.get("model", "")))
+    status = await sim.admit(deployment or str(fields.get("model", "")))
     if status is not None:
         return openai_error(status, f"simulated HTTP {status}")
     if not files:
@@ -85,8 +91,8 @@ async def _form(sim: Sim, request: Request) -> tuple[dict[str, Any], list[Upload
 
 
 def routes(sim: Sim) -> list:
-    async def transcript(request: Request, task: str) -> Response:
-        got = await _form(sim, request)
+    async def transcript(request: Request, task: str, deployment: str | None = None) -> Response:
+        got = await _form(sim, request, deployment)
         if isinstance(got, Response):
             return got
         fields, files = got
@@ -119,4 +125,8 @@ def routes(sim: Sim) -> list:
         body["n"] = int(fields.get("n", "1"))
         return images_answer(body)
 
-    return [transcriptions, translations, edits]
+    @post("/azure/openai/deployments/{deployment:str}/audio/transcriptions", status_code=200)
+    async def azure_transcriptions(request: Request, deployment: FromPath[str]) -> Response:
+        return await transcript(request, "transcribe", deployment)
+
+    return [transcriptions, translations, edits, azure_transcriptions]

@@ -271,7 +271,7 @@ class OpenAICompatible(Unsupported):
             raise ValueError("upstream moderations answer is not readable") from None
         return payload, Usage()
 
-    def upload_target(self, ability: str, base_url: str, secret: str) -> tuple[str, dict[str, str]]:
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
         path = self.profile.upload_paths.get(ability)
         if path is None:
             raise NotSupported(self.kind, ability)

@@ -167,7 +167,7 @@ async def _upload(
     def build(candidate: pb.Candidate, adapter: Adapter, secret: str):
         if ability not in adapter.abilities:
             return None  # the upstream loop skips it: "does not serve this endpoint"
-        url, headers = adapter.upload_target(ability, candidate.base_url, secret)
+        url, headers = adapter.upload_target(ability, candidate.base_url, secret, candidate.upstream_model)
         headers = {**headers, "content-type": f"multipart/form-data; boundary={boundary}"}
         return UpstreamRequest(url, headers, upload.body({**upload.fields, "model": candidate.upstream_model}))
 
