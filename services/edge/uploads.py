@@ -16,7 +16,10 @@ import re
 from collections.abc import AsyncIterator
 from typing import Final
 
-from tollgate.errors import BadRequest, PayloadTooLarge, UpstreamError
+from litestar import Request
+from litestar.exceptions import InternalServerException
+
+from tollgate.errors import BadRequest, PayloadTooLarge, TollgateError, UpstreamError
 from tollgate.providers.base import Streamed
 
 MAX_FILE_BYTES: Final = 25 * 1024 * 1024  # OpenAI's limit for an audio or image upload
@@ -27,6 +30,24 @@ MAX_FIELDS: Final = 64
 SNIFF_BYTES: Final = 64 * 1024  # the file's first bytes read before routing
 _BOUNDARY: Final = re.compile(r'boundary="?([^";,]{1,70})"?', re.IGNORECASE)
 _PARAM: Final = re.compile(r'\b(name|filename)="((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+class ClientGone(TollgateError):
+    """The client left before its upload was all sent: nothing is billed, the upstream's
+    connection is dropped (it got a cut body)."""
+
+    status = 499
+    error_type = "invalid_request_error"
+    default_code = "client_closed"
+
+
+async def client_bytes(request: Request) -> AsyncIterator[bytes]:
+    """The request's body as it arrives; a client that disconnects mid-upload is ``ClientGone``."""
+    try:
+        async for piece in request.stream():
+            yield piece
+    except InternalServerException:  # Litestar's "client disconnected prematurely"
+        raise ClientGone("The client disconnected before its upload was complete.") from None
 
 
 class Consumed(UpstreamError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 import threading
@@ -220,3 +221,30 @@ def test_a_transcription_on_an_azure_deployment(stack, new_account):
     vtt = raw.parse()
     assert vtt.startswith("WEBVTT") and "00:00:01.000 --> 00:00:01.500" in vtt
     assert wait_for_usage(stack, account_id, 1)["cost_micros"] == 300  # 1.5 s at 200 µ$ a second
+
+
+def test_a_client_leaving_mid_upload_is_billed_nothing_and_the_edge_carries_on(stack, new_account):
+    import socket
+    from urllib.parse import urlsplit
+
+    account_id, key = new_account()
+    edge = urlsplit(stack.edge_url)
+    head = b'--xyz\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+    head += b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    audio = tone_wav(30)  # 960 KB announced, a quarter of it sent
+    request = (
+        f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: {edge.netloc}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {len(head) + len(audio) + 9}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((edge.hostname, edge.port), timeout=10) as s:
+        s.sendall(request + head + audio[: len(audio) // 4])
+        time.sleep(0.5)  # routed and streaming to the upstream by now
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    assert c.audio.transcriptions.create(model="whisper-1", file=("b.wav", tone_wav(1), "audio/wav")).text
+    stored = wait_for_usage(stack, account_id, 1)
+    assert stored["cost_micros"] == 100  # the second request's one second; the cut one is billed nothing
+    balance_left = httpx.get(f"{stack.edge_url}/models", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert balance_left.status_code == 200
+    lines = [json.loads(line) for line in (stack.data_dir / "logs" / "edge.log").read_text().splitlines()[-400:] if line.startswith("{")]
+    assert any(line.get("path") == "/v1/audio/transcriptions" and line.get("status") == 499 for line in lines)  # client_closed
+    assert not any("Traceback" in json.dumps(line) for line in lines)

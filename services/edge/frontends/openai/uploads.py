@@ -146,7 +146,7 @@ async def _upload(
     principal = await proxy.authorize(edge, _DOOR.api_key(request), request)
     length = request.headers.get("content-length", "")
     upload = await uploads.open_upload(
-        request.headers.get("content-type", ""), int(length) if length.isdigit() else None, request.stream().__aiter__()
+        request.headers.get("content-type", ""), int(length) if length.isdigit() else None, uploads.client_bytes(request)
     )
     body = check(upload.fields)
     worst = worst_of(upload, body)
