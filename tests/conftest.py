@@ -106,6 +106,7 @@ def contract_catalog() -> str:
     parts.append((DATA / "catalog_groups.toml").read_text())  # pricing groups (issue 17)
     parts.append((DATA / "catalog_media.toml").read_text())  # images and moderation, priced in their own units
     parts.append(_channel("sim-azure-image", "azure", "/azure", {"image-azure": "sim-image"}))
+    parts.append(_channel("sim-azure-whisper", "azure", "/azure", {"whisper-azure": "sim-whisper"}))  # uploads on a deployment
     parts.append(_channel("sim-imagen", "gemini", "/gemini", {"imagen": "imagen-3.0-generate-002"}))
     for client in CLIENTS:  # a bedrock channel whose AWS secret is wrong: the simulator's SigV4 check refuses it
         parts += _models(f"{client}-bedrock-bad-signature")

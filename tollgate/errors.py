@@ -46,6 +46,15 @@ class RequestTimeout(TollgateError):
     default_code = "request_timeout"
 
 
+class PayloadTooLarge(TollgateError):
+    """The request's body (an upload) is over the endpoint's size limit."""
+
+    status = 413
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
 class Unauthorized(TollgateError):
     status = 401
     grpc_code = grpc.StatusCode.UNAUTHENTICATED

@@ -14,7 +14,7 @@ from services.edge.errors import error_handlers
 from services.edge.fastpath import FastRoutes
 from services.edge.frontends import FRONTEND_ROUTES, anthropic, gemini
 from services.edge.frontends.base import Frontend
-from services.edge.frontends.openai import OpenAIFrontend, completions, media, parse_embeddings, parse_rerank, speech
+from services.edge.frontends.openai import OpenAIFrontend, completions, media, parse_embeddings, parse_rerank, speech, uploads
 from services.edge.middleware import timing_middleware
 from tollgate import health
 from tollgate.errors import TollgateError
@@ -84,6 +84,7 @@ def create_app(edge: Edge) -> Litestar:
             *completions.ROUTES,  # POST /v1/completions (legacy text completions)
             *media.ROUTES,  # POST /v1/images/generations, /v1/moderations
             *speech.ROUTES,  # POST /v1/audio/speech
+            *uploads.ROUTES,  # POST /v1/audio/transcriptions, /v1/audio/translations, /v1/images/edits (multipart, streamed)
             *health.http_routes(edge.readiness, None if edge.settings.edge_metrics_port else edge.metrics.registry),
         ],
         middleware=[timing_middleware],

@@ -7,7 +7,8 @@ body pieces once they flow) and an optional deadline for the whole response; TLS
 certifi's CAs or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx's default); ``HTTP(S)_PROXY`` /
 ``ALL_PROXY`` / ``NO_PROXY`` for ``http://`` proxies; Content-Length, chunked and until-close
 bodies (gzip/deflate decoded), read whole (``aread``) or as they arrive (``aiter_bytes``).
-No cookies, no redirects, no retries; request bodies are bytes. A connection returns to its
+No cookies, no redirects, no retries; request bodies are bytes, or a ``Streamed`` body written
+as it is produced (its length when known, else chunked) with the socket's flow control. A connection returns to its
 pool only once its response was read to the end and the server keeps it open: a response
 closed early, cut by an error or dropped unclosed closes it. Errors mirror httpx's names."""
 
@@ -46,6 +47,7 @@ from services.edge.http_errors import (
 from services.edge.http_errors import (
     TransportError as TransportError,  # re-exported: callers name the errors through this module
 )
+from tollgate.providers.base import Streamed
 
 KEEPALIVE_EXPIRY_S = 4.0  # an idle connection older than this is closed, not reused (under uvicorn's 5 s)
 HIGH_WATER = 256 * 1024  # buffered body bytes at which the socket stops being read
@@ -105,21 +107,26 @@ class Client:
         self._closed = False
 
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b"", timeouts: Timeouts | None = None
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | Streamed = b"", timeouts: Timeouts | None = None
     ) -> Response:
         timeouts = timeouts or self.timeouts
         if self._closed:
             raise ConnectError("the client is closed")
         target = self._targets.get(url) or self._target(url)
         pool = self._pools.get(target.origin) or self._pool(target.origin)
-        head = self._head(method, target, headers, len(body), pool.proxy)
+        streamed = body if isinstance(body, Streamed) else None
+        head = self._head(method, target, headers, streamed.length if streamed else len(body), pool.proxy)
         wait, by_deadline = timeouts.bounded(timeouts.read)
         if by_deadline and not wait:
             raise DeadlineExceeded("the request's deadline passed before it was sent")
         conn = await pool.acquire(timeouts)
         wait, by_deadline = timeouts.bounded(timeouts.read)  # what is left after connecting
         try:
-            conn.send(head, body)
+            if streamed is None:
+                conn.send(head, body)  # type: ignore[arg-type]  # bytes when not streamed
+            else:
+                conn.send(head, b"")
+                await conn.send_streamed(streamed)
             await conn.wait_head(wait)
         except ReadTimeout:
             pool.drop(conn)
@@ -158,7 +165,7 @@ class Client:
         target = self._targets[url] = _Target(origin, path, host_header)
         return target
 
-    def _head(self, method: str, target: _Target, headers: Mapping[str, str], length: int, proxy: _Proxy | None) -> bytes:
+    def _head(self, method: str, target: _Target, headers: Mapping[str, str], length: int | None, proxy: _Proxy | None) -> bytes:
         lines = [f"{method} {target.target} HTTP/1.1\r\n"]
         given = set()
         for name, value in headers.items():
@@ -177,7 +184,7 @@ class Client:
         lines.extend(line for name, line in self._defaults.items() if name not in given)
         if proxy is not None and proxy.auth and target.origin[0] == "http":
             lines.append(f"Proxy-Authorization: {proxy.auth}\r\n")
-        lines.append(f"Content-Length: {length}\r\n\r\n")
+        lines.append("Transfer-Encoding: chunked\r\n\r\n" if length is None else f"Content-Length: {length}\r\n\r\n")
         head = "".join(lines)
         if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1:
             raise LocalProtocolError("a header holds a line break")
@@ -350,6 +357,7 @@ class _Connection(asyncio.Protocol):
         self.parser: httptools.HttpResponseParser | None = None
         self.waiter: asyncio.Future | None = None
         self.tunnel_buffer: bytearray | None = None
+        self.writable: asyncio.Event | None = None  # made while a streamed body is written
         self._reset()
 
     def _reset(self) -> None:
@@ -373,6 +381,34 @@ class _Connection(asyncio.Protocol):
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
+
+    async def send_streamed(self, body: Streamed) -> None:
+        """Each piece as it comes, waiting while the socket's buffer is above its high-water
+        mark: memory stays bounded by one piece and the transport's buffer."""
+        self.writable = asyncio.Event()
+        self.writable.set()
+        chunked = body.length is None
+        sent = 0
+        async for piece in body.pieces:
+            if self.closed or self.error is not None:
+                raise self.error or ReadError("the upstream closed the connection while the body was sent")
+            if not piece:
+                continue
+            sent += len(piece)
+            self.transport.write(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+            await self.writable.wait()
+        if chunked:
+            self.transport.write(b"0\r\n\r\n")
+        elif sent != body.length:
+            raise LocalProtocolError(f"the body was {sent} bytes, not the {body.length} announced")
+
+    def pause_writing(self) -> None:
+        if self.writable is not None:
+            self.writable.clear()
+
+    def resume_writing(self) -> None:
+        if self.writable is not None:
+            self.writable.set()
 
     async def wait_head(self, timeout: float) -> None:
         while not self.head_done:
@@ -475,6 +511,8 @@ class _Connection(asyncio.Protocol):
             else:
                 self.error = RemoteProtocolError("the upstream closed the connection without answering")
         self._wake()
+        if self.writable is not None:
+            self.writable.set()  # a body being written stops at its next piece
         if self.idle_since:
             self.pool.lost(self)
 

@@ -75,7 +75,7 @@ PROVIDER_KINDS = frozenset(REGISTRY)
 # Kinds whose channels need more than a base URL: (base_url, region) -> the URL the edge gets,
 # or ValueError saying what is wrong (bedrock: the AWS region it signs for).
 CHANNEL_CHECKS = {"bedrock": bedrock_base_url}
-CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank", "images", "moderation", "speech"})
+CAPABILITIES = frozenset({"chat", "tools", "vision", "embeddings", "rerank", "images", "moderation", "speech", "transcription"})
 SENSITIVITIES = ("", "normal", "high")  # a model's `sensitivity`: "high" models are watched by risk rules
 # A timeout neither the model nor ``[defaults]`` sets is 0: the edge's own settings apply
 # (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_S / TOLLGATE_UPSTREAM_READ_TIMEOUT_S).

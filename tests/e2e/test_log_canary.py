@@ -7,10 +7,13 @@ The logs themselves are JSON lines; the edge's carry the request id and the trac
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
 import time
+import wave
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -21,6 +24,7 @@ from tests.e2e.otlp import Collector
 from tollgate import credentials
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
+from tools.provider_sim.media import png
 from tools.stack import ROOT, Ports, Stack
 
 PYTHON_SERVICES = ("accounts", "router", "metering", "edge", "edge2")
@@ -125,6 +129,62 @@ def _key(stack: Stack) -> str:
         return stub.CreateKey(pb.CreateKeyRequest(account_id=account.account_id, name="k", rpm_limit=-1)).secret
 
 
+class Form(NamedTuple):
+    """A multipart upload: its text fields and its files (name -> (filename, bytes, type))."""
+
+    fields: dict[str, str]
+    files: dict[str, tuple[str, bytes, str]]
+
+
+def _uploads(canary: str) -> list[tuple[str, str, Form, int | None]]:
+    """Uploads whose bytes, file names and fields carry the canary (streamed to the upstream, never kept)."""
+    samples = (canary.encode() * 4000)[: 2 * 16_000]  # a second of "audio" that is the canary's bytes
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(samples)
+    audio = out.getvalue()
+    image = png(16, 16, (9, 9, 9)) + canary.encode()  # a PNG with trailing bytes: still a PNG to the simulator
+    t, e = "/v1/audio/transcriptions", "/v1/images/edits"
+    return [
+        (
+            "transcription, srt",
+            t,
+            Form({"model": "whisper-1", "prompt": canary, "response_format": "srt"}, {"file": (f"{canary}.wav", audio, "audio/wav")}),
+            200,
+        ),
+        (
+            "translation, verbose",
+            "/v1/audio/translations",
+            Form({"model": "whisper-1", "response_format": "verbose_json"}, {"file": ("a.wav", audio, "audio/wav")}),
+            200,
+        ),
+        (
+            "transcription the upstream refuses",
+            t,
+            Form({"model": "whisper-1"}, {"file": ("a.mp3", canary.encode() * 100, "audio/mpeg")}),
+            400,
+        ),
+        (
+            "transcription of a bad format",
+            t,
+            Form({"model": "whisper-1", "response_format": canary}, {"file": ("a.wav", audio, "audio/wav")}),
+            400,
+        ),
+        (
+            "image edit",
+            e,
+            Form(
+                {"model": "image-1", "prompt": canary, "size": "256x256"},
+                {"image": (f"{canary}.png", image, "image/png"), "mask": ("m.png", image, "image/png")},
+            ),
+            200,
+        ),
+    ]
+
+
 def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
     """(name, path, body, expected status or None) for every public endpoint, with the canary as content."""
 
@@ -179,7 +239,12 @@ def _calls(canary: str) -> list[tuple[str, str, dict | bytes, int | None]]:
         ),
         ("images of a bad size", "/v1/images/generations", {"model": "image-1", "prompt": canary, "size": canary}, 400),
         ("speech", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": canary, "response_format": "wav"}, 200),
-        ("speech the upstream refuses", "/v1/audio/speech", {"model": "tts-1", "voice": canary, "input": canary}, 400),
+        (
+            "speech the upstream refuses",
+            "/v1/audio/speech",
+            {"model": "tts-1", "voice": canary, "input": canary, "response_format": "opus"},
+            400,
+        ),
         ("moderations", "/v1/moderations", {"model": "moderation-1", "input": [canary, f"{canary} kill"]}, 200),
         ("azure chat", "/v1/chat/completions", chat("canary-azure"), 200),
         ("azure chat stream", "/v1/chat/completions", chat("canary-azure", stream=True), 200),
@@ -292,6 +357,7 @@ def _ticket_keeps_metadata_only(stack: Stack, key: str, request_ids: list[str], 
     """A ticket naming the requests keeps their technical metadata (in the accounts database,
     scanned below with every other file) and shows it back without any content."""
     console = httpx.Client(base_url=stack.metering_url, headers={"authorization": f"Bearer {key}"}, timeout=10)
+    metered = [r for r in metered if r in request_ids[:50]]  # a ticket names at most 50 requests
     with console:
         opened = console.post("/console/api/tickets", json={"subject": "canary", "request_ids": request_ids[:50]})
         assert opened.status_code == 201, opened.text
@@ -314,9 +380,12 @@ def test_canaries_reach_no_log_store_or_span(canary_stack, canaries):
     base = stack.edge_url.removesuffix("/v1")
     request_ids, metered = [], []
     with httpx.Client(base_url=base, timeout=30) as http:
-        for name, path, body, expected in _calls(prompt):
-            kw = {"content": body} if isinstance(body, bytes) else {"json": body}
-            r = http.post(path, headers={**_auth(path, key), "content-type": "application/json"}, **kw)
+        for name, path, body, expected in [*_calls(prompt), *_uploads(prompt)]:
+            if isinstance(body, Form):
+                r = http.post(path, headers=_auth(path, key), data=body.fields, files=body.files)
+            else:
+                kw = {"content": body} if isinstance(body, bytes) else {"json": body}
+                r = http.post(path, headers={**_auth(path, key), "content-type": "application/json"}, **kw)
             assert expected is None or r.status_code == expected, f"{name}: {r.status_code} {r.text[:300]}"
             request_ids.append(r.headers["x-request-id"])
             if expected == 200 and "ount" not in path:  # count_tokens / countTokens are not metered

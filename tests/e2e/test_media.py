@@ -231,3 +231,24 @@ def test_image_generation_on_the_gemini_door(stack, new_account):
     bad = {"instances": [{"prompt": "x"}], "parameters": {"aspectRatio": "2:1"}}
     refused = httpx.post(url, json=bad, headers={"x-goog-api-key": key}, timeout=10)
     assert refused.status_code == 400 and refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_speech_as_mp3_by_default_is_an_mp3_a_decoder_opens(stack, new_account, tmp_path):
+    import miniaudio
+
+    from tools.provider_sim.media import SPEECH_MS_PER_WORD, SPEECH_RATE
+
+    account_id, key = new_account()
+    c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
+    target = tmp_path / "speech.mp3"
+    with c.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input="Four words spoken here.") as r:
+        assert r.headers["content-type"].startswith("audio/mpeg")  # OpenAI's default response_format
+        r.stream_to_file(target)
+    info = miniaudio.mp3_get_file_info(str(target))
+    assert (info.nchannels, info.sample_rate) == (1, SPEECH_RATE)
+    decoded = miniaudio.decode_file(str(target), output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=SPEECH_RATE)
+    seconds = 4 * SPEECH_MS_PER_WORD / 1000
+    assert seconds <= decoded.duration < seconds + 0.2  # the encoder pads a frame or so
+    assert max(decoded.samples) > 4_000  # the tone, not silence
+    stored = wait_for_usage(stack, account_id, 1)
+    assert stored["cost_micros"] == len("Four words spoken here.") * 15  # $15 per million characters

@@ -29,3 +29,20 @@ def test_node_sdk_draws_speaks_and_moderates(stack, new_account):
     stored = wait_for_usage(stack, account_id, 3)
     text = "Hello from Node."
     assert (stored["requests"], stored["cost_micros"]) == (3, 16_000 + len(text) * 15 + 150)  # an image, 16 characters, a request
+
+
+def test_node_sdk_transcribes_a_wav_into_srt(stack, new_account, tmp_path):
+    from tests.e2e.test_uploads import parse_srt, tone_wav
+
+    account_id, key = new_account()
+    assert NODE is not None
+    path = tmp_path / "speech.wav"
+    path.write_bytes(tone_wav(2.25))
+    env = {**os.environ, "OPENAI_BASE_URL": stack.edge_url, "OPENAI_API_KEY": key, "WAV_PATH": str(path)}
+    done = subprocess.run([NODE, "transcribe.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert [(s, e) for _, s, e, _ in parse_srt(seen["srt"])] == [(0.0, 1.0), (1.0, 2.0), (2.0, 2.25)]
+    assert (seen["duration"], seen["segments"]) == (2.25, 3)  # a File before `model`: held until model, then relayed
+    stored = wait_for_usage(stack, account_id, 2)
+    assert (stored["requests"], stored["cost_micros"]) == (2, 2 * 225)  # 2.25 s at 100 µ$ a second

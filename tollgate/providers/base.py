@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -29,6 +29,7 @@ __all__ = [
     "EMBEDDINGS",
     "EMBEDDINGS_OPERATION",
     "IMAGES",
+    "IMAGE_EDITS",
     "MAX_TOKENS",
     "MODERATIONS",
     "RERANK",
@@ -37,6 +38,9 @@ __all__ = [
     "RESPONSES_PROTOCOL",
     "SPEECH",
     "STREAM",
+    "TRANSCRIPTIONS",
+    "TRANSLATIONS",
+    "UPLOADS",
     "Adapter",
     "ChannelMisconfigured",
     "NoChat",
@@ -44,6 +48,7 @@ __all__ = [
     "Operation",
     "StreamDecoder",
     "StreamParser",
+    "Streamed",
     "Unsupported",
     "UpstreamRequest",
     "Usage",
@@ -53,10 +58,18 @@ __all__ = [
 ]
 
 
+class Streamed(NamedTuple):
+    """A request body sent as it is produced (an upload relayed from the client): never held
+    whole, each piece written once the socket drains. ``length`` None: sent chunked."""
+
+    pieces: AsyncIterable[bytes]
+    length: int | None
+
+
 class UpstreamRequest(msgspec.Struct, frozen=True):
     url: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | Streamed
 
 
 class StreamDecoder(Protocol):
@@ -92,7 +105,10 @@ class StreamParser(Protocol):
 CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES = "chat", "stream", "embeddings", "rerank", "count_tokens", "responses"
 # OpenAI's /v1/images/generations, /v1/moderations and /v1/audio/speech (tollgate/providers/media.py)
 IMAGES, MODERATIONS, SPEECH = "images", "moderations", "speech"
-ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES, IMAGES, MODERATIONS, SPEECH})
+# OpenAI's multipart uploads: /v1/audio/transcriptions, /v1/audio/translations, /v1/images/edits (services/edge/uploads.py)
+TRANSCRIPTIONS, TRANSLATIONS, IMAGE_EDITS = "transcriptions", "translations", "image_edits"
+UPLOADS = frozenset({TRANSCRIPTIONS, TRANSLATIONS, IMAGE_EDITS})
+ABILITIES = frozenset({CHAT, STREAM, EMBEDDINGS, RERANK, COUNT_TOKENS, RESPONSES, IMAGES, MODERATIONS, SPEECH, *UPLOADS})
 RESPONSES_PROTOCOL = "openai-responses"  # the client protocol of OpenAI's Responses API (``/v1/responses``)
 
 
@@ -183,6 +199,11 @@ class Adapter(Protocol):
 
     def moderations_result(self, payload: bytes) -> tuple[dict | bytes, Usage]: ...
 
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
+        """Where an OpenAI multipart upload (``ability`` in ``UPLOADS``) goes, and the headers
+        it goes with (no content-type: the form's own is sent); the form is relayed as it arrives."""
+        ...
+
     def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         """An OpenAI ``/v1/audio/speech`` body as this upstream's request (its answer: audio bytes, streamed on as they come)."""
         ...
@@ -242,6 +263,9 @@ class Unsupported:
 
     def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, SPEECH)
+
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
+        raise NotSupported(self.kind, ability)
 
     def configured(self, settings: Mapping[str, str]) -> Adapter:
         if settings:

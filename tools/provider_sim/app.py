@@ -8,7 +8,20 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, get, post
 
-from tools.provider_sim import anthropic, azure, bedrock, completions, embeddings, gemini, media, openai, responses, retrieval, vertex
+from tools.provider_sim import (
+    anthropic,
+    azure,
+    bedrock,
+    completions,
+    embeddings,
+    gemini,
+    media,
+    openai,
+    responses,
+    retrieval,
+    transcribe,
+    vertex,
+)
 from tools.provider_sim.common import DEFAULT_COMPLETION_WORDS, WORDS, Sim, answer_words
 from tools.provider_sim.openai import prompt_tokens
 
@@ -42,6 +55,6 @@ def create_app(latency_ms: float | None = None, slow_ms: float | None = None) ->
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
-    protocols = (openai, completions, responses, embeddings, media, anthropic, gemini, azure, retrieval, vertex, bedrock)
+    protocols = (openai, completions, responses, embeddings, media, transcribe, anthropic, gemini, azure, retrieval, vertex, bedrock)
     handlers = [*(h for p in protocols for h in p.routes(sim)), get_stats, force, healthz]
-    return Litestar(route_handlers=handlers, openapi_config=None, logging_config=None)
+    return Litestar(route_handlers=handlers, openapi_config=None, logging_config=None, request_max_body_size=64 * 1024 * 1024)

@@ -1,5 +1,5 @@
 """OpenAI image generation (``POST /v1/images/generations``: real PNG bytes), moderation
-(``POST /v1/moderations``) and text to speech (``POST /v1/audio/speech``: a real WAV, or raw
+(``POST /v1/moderations``) and text to speech (``POST /v1/audio/speech``: a real MP3 or WAV, or raw
 PCM, streamed in pieces). Deterministic: the same prompt draws the same image, the same
 text speaks for the same time (``SPEECH_MS_PER_WORD`` a word)."""
 
@@ -116,6 +116,21 @@ def wav(samples: bytes) -> bytes:
     return out.getvalue()
 
 
+def mp3(samples: bytes) -> bytes:
+    """The samples as an MP3 (LAME, 64 kbit/s mono), as OpenAI's default ``response_format``."""
+    import lameenc  # the simulator's own (a dev dependency): loaded when it first speaks mp3
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(64)
+    encoder.set_in_sample_rate(SPEECH_RATE)
+    encoder.set_channels(1)
+    encoder.set_quality(7)
+    return bytes(encoder.encode(samples) + encoder.flush())
+
+
+SPOKEN = {"mp3": (mp3, "audio/mpeg"), "wav": (wav, "audio/wav"), "pcm": (lambda s: s, "audio/pcm")}
+
+
 async def _pieces(data: bytes):
     for i in range(0, len(data), SPEECH_PIECE):
         yield data[i : i + SPEECH_PIECE]
@@ -131,11 +146,10 @@ def routes(sim: Sim) -> list:
         text, voice, fmt = body.get("input"), body.get("voice"), body.get("response_format") or "mp3"
         if not isinstance(text, str) or not text or not isinstance(voice, str) or not voice:
             return openai_error(400, "input and voice are required")
-        if fmt not in ("wav", "pcm"):
-            return openai_error(400, f"the simulator speaks wav and pcm, not {fmt!r}")
-        samples = pcm(text)
-        data = wav(samples) if fmt == "wav" else samples
-        return Stream(_pieces(data), media_type="audio/wav" if fmt == "wav" else "audio/pcm")
+        if fmt not in SPOKEN:
+            return openai_error(400, f"the simulator speaks {', '.join(SPOKEN)}, not {fmt!r}")
+        encode, media_type = SPOKEN[fmt]
+        return Stream(_pieces(encode(pcm(text))), media_type=media_type)
 
     @post("/v1/images/generations", status_code=200)
     async def images(request: Request) -> Response:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import msgspec
 
 from tollgate.providers.azure import wire
-from tollgate.providers.base import CHAT, EMBEDDINGS, IMAGES, MODERATIONS, SPEECH, STREAM, NotSupported, UpstreamRequest
+from tollgate.providers.base import CHAT, EMBEDDINGS, IMAGES, MODERATIONS, SPEECH, STREAM, UPLOADS, NotSupported, UpstreamRequest
 from tollgate.providers.openai_compat import OpenAICompatible, Profile
 
 __all__ = ["ADAPTERS", "CHAT_PARAMS", "Azure"]
@@ -59,8 +59,11 @@ def settings_of(settings: Mapping[str, str]) -> wire.Settings:
     return parsed
 
 
+UPLOAD_OPERATIONS = {"transcriptions": "audio/transcriptions", "translations": "audio/translations", "image_edits": "images/edits"}
+
+
 class Azure(OpenAICompatible):
-    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, IMAGES, SPEECH})
+    abilities = frozenset({CHAT, STREAM, EMBEDDINGS, IMAGES, SPEECH, *UPLOADS})
 
     def __init__(self, settings: wire.Settings | None = None):
         self.settings = settings or wire.Settings()
@@ -115,6 +118,13 @@ class Azure(OpenAICompatible):
         if not self.settings.api_version:
             out["model"] = upstream_model
         return UpstreamRequest(self.url(base_url, upstream_model, "audio/speech"), self.headers(secret), _ENCODE.encode(out))
+
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
+        """Whisper and image edits on a deployment (or the v1 API, ``model`` in the form)."""
+        if ability not in UPLOAD_OPERATIONS:
+            raise NotSupported(self.kind, ability)
+        headers = {k: v for k, v in self.headers(secret).items() if k != "content-type"}
+        return self.url(base_url, upstream_model, UPLOAD_OPERATIONS[ability]), headers
 
     def moderations_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise NotSupported(self.kind, MODERATIONS)

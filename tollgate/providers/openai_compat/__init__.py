@@ -139,6 +139,7 @@ class OpenAICompatible(Unsupported):
             self.abilities = self.abilities | {MODERATIONS}
         if profile.speech_path:
             self.abilities = self.abilities | {SPEECH}
+        self.abilities = self.abilities | frozenset(profile.upload_paths)
 
     def native_for(self, protocol: str) -> Adapter | None:
         """OpenAI's protocol itself; and the Responses API, passed through, when the profile has its path."""
@@ -269,6 +270,13 @@ class OpenAICompatible(Unsupported):
         except msgspec.DecodeError:
             raise ValueError("upstream moderations answer is not readable") from None
         return payload, Usage()
+
+    def upload_target(self, ability: str, base_url: str, secret: str, upstream_model: str) -> tuple[str, dict[str, str]]:
+        path = self.profile.upload_paths.get(ability)
+        if path is None:
+            raise NotSupported(self.kind, ability)
+        headers = {k: v for k, v in self.headers(secret).items() if k != "content-type"}
+        return base_url + path, headers
 
     def speech_request(self, base_url: str, secret: str, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         if SPEECH not in self.abilities:

@@ -33,6 +33,8 @@ class Profile(msgspec.Struct, frozen=True):
     images_path: str = ""  # OpenAI's image generation, where the vendor serves it ("" = none: its channels never draw)
     moderations_path: str = ""  # OpenAI's moderation, where the vendor serves it ("" = none)
     speech_path: str = ""  # OpenAI's text to speech, where the vendor serves it ("" = none)
+    # OpenAI's multipart uploads where the vendor serves them: ability (base.UPLOADS) -> path
+    upload_paths: dict[str, str] = {}
     completions_path: str = ""  # legacy text completions served as they are ("" = none: translated to chat)
     responses_path: str = ""  # the Responses API, when the provider serves it natively ("" = translated to chat)
     # Where its answers carry reasoning text: DeepSeek's "reasoning_content" (canonical), or
@@ -89,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         images_path="/images/generations",
         moderations_path="/moderations",
         speech_path="/audio/speech",
+        upload_paths={"transcriptions": "/audio/transcriptions", "translations": "/audio/translations", "image_edits": "/images/edits"},
     ),
     # https://api-docs.deepseek.com/api/create-chat-completion: max_tokens only.
     # https://api-docs.deepseek.com/guides/json_mode: response_format json_object only.
@@ -160,5 +163,10 @@ PROFILES: dict[str, Profile] = {
     # https://docs.siliconflow.cn/docs/api/chat-completions-post: temperature <= 2, top_p <= 1,
     # max_tokens only; enable_thinking/thinking_budget pass through; reasoning in reasoning_content.
     "siliconflow": Profile(default_base_url="https://api.siliconflow.cn/v1", rename_params=_MAX_TOKENS),
-    "simulator": Profile(images_path="/images/generations", moderations_path="/moderations", speech_path="/audio/speech"),
+    "simulator": Profile(
+        images_path="/images/generations",
+        moderations_path="/moderations",
+        speech_path="/audio/speech",
+        upload_paths={"transcriptions": "/audio/transcriptions", "translations": "/audio/translations", "image_edits": "/images/edits"},
+    ),
 }

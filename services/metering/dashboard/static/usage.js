@@ -41,10 +41,20 @@ export async function loadUsage(ctx) {
   $("model-names").replaceChildren(...rows.map((r) => el("option", { value: r.model })));
 }
 
+// Chart metrics beyond a row's own columns: tokens summed, and units beyond tokens (audio in seconds).
+const METRICS = {
+  tokens,
+  images: (r) => Number((r.units || {}).image || 0),
+  audio_s: (r) => Number((r.units || {}).audio_ms || 0) / 1000,
+};
+
+const UNIT_METRICS = new Set(["images", "audio_s"]);
+
 export function drawUsage(ctx) {
   const metric = $("usage-metric").value;
-  const value = metric === "tokens" ? tokens : (r) => Number(r[metric] || 0);
-  const { rows, range } = ctx.usage;
+  const value = METRICS[metric] || ((r) => Number(r[metric] || 0));
+  const { range } = ctx.usage;
+  const rows = UNIT_METRICS.has(metric) ? ctx.usage.rows.filter((r) => value(r) > 0) : ctx.usage.rows; // only models that used the unit
   charts.byModel($("chart-usage"), rows, value, range, { yTitle: $("usage-metric").selectedOptions[0].textContent.toLowerCase() });
 }
 

@@ -21,6 +21,7 @@ from tollgate.providers.base import (
     RESPONSES_PROTOCOL,
     SPEECH,
     STREAM,
+    UPLOADS,
     NotSupported,
     as_asked,
     with_documents,
@@ -54,21 +55,30 @@ def test_abilities_are_declared_and_honoured(kind: str) -> None:
             with pytest.raises(NotSupported) as caught:
                 make(adapter)
             assert caught.value.ability == ability and kind in str(caught.value)
+    for ability in UPLOADS:  # multipart uploads: where the form goes, its headers (the form's own content-type is added)
+        if ability in adapter.abilities:
+            url, headers = adapter.upload_target(ability, "http://u.test", "k", "m")
+            assert url.startswith("http://u.test/") and "content-type" not in headers
+        else:
+            with pytest.raises(NotSupported):
+                adapter.upload_target(ability, "http://u.test", "k", "m")
 
 
 def test_known_abilities() -> None:
     assert REGISTRY["anthropic"].abilities == {CHAT, STREAM, COUNT_TOKENS}
     assert REGISTRY["gemini"].abilities == {CHAT, STREAM, EMBEDDINGS, COUNT_TOKENS, IMAGES}  # images: Imagen's :predict
-    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS, SPEECH}
+    assert REGISTRY["openai"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK, RESPONSES, IMAGES, MODERATIONS, SPEECH, *UPLOADS}
+    assert REGISTRY["simulator"].abilities >= UPLOADS and not REGISTRY["deepseek"].abilities & UPLOADS
     assert REGISTRY["deepseek"].abilities == {CHAT, STREAM, EMBEDDINGS, RERANK}
     assert REGISTRY["xai"].abilities == REGISTRY["together"].abilities - {RESPONSES} == {CHAT, STREAM, EMBEDDINGS, RERANK, IMAGES}
-    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES, IMAGES, SPEECH}  # the v1 API
+    assert REGISTRY["azure"].abilities == {CHAT, STREAM, EMBEDDINGS, RESPONSES, IMAGES, SPEECH, *UPLOADS}  # the v1 API
     assert REGISTRY["azure"].configured({"api_version": "2024-10-21"}).abilities == {
         CHAT,
         STREAM,
         EMBEDDINGS,
         IMAGES,
         SPEECH,
+        *UPLOADS,
     }  # deployment URLs
     assert IMAGES_OPERATION.serves(REGISTRY["openai"]) and not IMAGES_OPERATION.serves(REGISTRY["deepseek"])
     assert MODERATIONS_OPERATION.serves(REGISTRY["openai"]) and not MODERATIONS_OPERATION.serves(REGISTRY["azure"])
