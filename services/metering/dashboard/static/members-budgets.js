@@ -2,23 +2,11 @@
 // sees them with today's and this month's spend; an owner or admin sets and removes them.
 // Endpoints: services/metering/console/budgets.py (GET/PUT /console/api/budgets).
 
+import { $, el, usd } from "./api.js";
 import { call } from "./session.js";
 
-const $ = (id) => document.getElementById(id);
 const MANAGERS = new Set(["owner", "admin"]);
-const usd = (micros) => `$${(Number(micros || 0) / 1e6).toFixed(6)}`; // as the dashboard shows money (api.js)
 const limit = (micros) => (Number(micros) ? usd(micros) : "none");
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) if (child !== undefined && child !== null) node.append(child instanceof Node ? child : String(child));
-  return node;
-}
 
 const state = { manage: false, names: new Map(), subjects: { member: [], team: [] } };
 

@@ -1,22 +1,11 @@
 // Members & roles: the signed-in member's organisation, invitations and teams.
 
+import { $, el } from "./api.js";
 import { call, signOutSession } from "./session.js";
 
-const $ = (id) => document.getElementById(id);
 const API = "/console/api/identity";
 const ROLES = ["owner", "admin", "developer", "billing", "viewer"];
 const MANAGERS = new Set(["owner", "admin"]);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) if (child !== undefined && child !== null) node.append(child instanceof Node ? child : String(child));
-  return node;
-}
 
 const state = { me: null, members: [], teams: [] };
 
