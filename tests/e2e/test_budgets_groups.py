@@ -73,17 +73,23 @@ def test_a_member_budget_stops_their_keys_with_402_on_two_edges(stack, accounts,
     assert err.value.body["code"] == "budget_exceeded" and err.value.body["type"] == "insufficient_quota"
     assert "budget" in err.value.body["message"]
     # ...and each door's own shape on the Anthropic and Gemini doors.
-    anthropic_answer = httpx.post(
-        stack.edge_url + "/messages",
-        headers={"x-api-key": mine[1].secret, "anthropic-version": "2023-06-01"},
-        json={"model": "sim-1", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+    # mine[1] may still hold the rest of a lease on this edge from the storm: what is left is
+    # within the budget, so a few more 200s are allowed before the refusal.
+    anthropic_answer = until_refused(
+        lambda: httpx.post(
+            stack.edge_url + "/messages",
+            headers={"x-api-key": mine[1].secret, "anthropic-version": "2023-06-01"},
+            json={"model": "sim-1", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+        )
     )
     assert anthropic_answer.status_code == 402 and anthropic_answer.json()["error"]["type"] == "billing_error"
     assert "budget" in anthropic_answer.json()["error"]["message"]
-    gemini_answer = httpx.post(
-        stack.edge_url.removesuffix("/v1") + "/gemini/v1beta/models/sim-1:generateContent",
-        headers={"x-goog-api-key": mine[1].secret},
-        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 50}},
+    gemini_answer = until_refused(
+        lambda: httpx.post(
+            stack.edge_url.removesuffix("/v1") + "/gemini/v1beta/models/sim-1:generateContent",
+            headers={"x-goog-api-key": mine[1].secret},
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 50}},
+        )
     )
     assert gemini_answer.status_code == 402 and gemini_answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     # Another member of the same account and team is not stopped by it...
@@ -101,6 +107,15 @@ def test_a_member_budget_stops_their_keys_with_402_on_two_edges(stack, accounts,
     budgets.SetBudget(bpb.SetBudgetRequest(account_id=account_id, scope="member", subject_id="mem_dev", day_micros=10 * BUDGET))
     answer = eventually(lambda: _try(client))
     assert answer.usage.completion_tokens == 50
+
+
+def until_refused(post, tries: int = 10) -> httpx.Response:
+    """The first answer that is not a 200, within a few tries (a lease's remainder is spent first)."""
+    for _ in range(tries):
+        answer = post()
+        if answer.status_code != 200:
+            return answer
+    return answer
 
 
 def _try(client: openai.OpenAI):
