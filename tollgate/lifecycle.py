@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -84,11 +85,30 @@ async def _serve(name: str, main: Main, settings: Settings, log: Log) -> None:
                 except _StartupExit as exc:
                     raise SystemExit(exc.code) from None  # raised here, not in a task: the stack unwinds first
                 log.info("service ready")
+                tune_gc(settings.gc_threshold, log)
                 await stopping
                 log.info("service stopping")
         finally:
             stopping.cancel()
     log.info("service stopped")
+
+
+def tune_gc(threshold: int, log: Log) -> None:
+    """Once a service is up: what start-up allocated (modules, the app, tables) moves to the
+    collector's permanent generation, and the youngest generation is collected every
+    ``threshold`` allocations instead of CPython's 700 (0 leaves the collector as it is).
+
+    Measured (py-spy, metering draining a backlog in 50,000-event batches): a third of its
+    CPU was ``gc_collect_main`` walking start-up's objects and each batch's events again and
+    again; reference counting frees almost everything these services allocate, so the
+    collector only has cycles to find, and finds them as well every 50,000 allocations."""
+    if threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(threshold, gen1, gen2)
+    log.debug("gc tuned", threshold=threshold, frozen=gc.get_freeze_count())
 
 
 async def nats_connection(stack: AsyncExitStack, settings: Settings, name: str):

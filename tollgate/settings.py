@@ -25,6 +25,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     nats_url: str = "nats://127.0.0.1:14222"
     nats_stream_replicas: int = 1  # 3 on a 3-server NATS cluster
     nats_usage_max_bytes: int = 2 << 30  # the USAGE stream's byte bound (~575 bytes an event; README "Sizing NATS")
+    gc_threshold: int = 50_000  # allocations between young-generation collections once started (0: CPython's default; lifecycle.tune_gc)
     metrics_host: str = "127.0.0.1"  # where the accounts/router/metering metrics ports listen (0.0.0.0 in a pod)
 
     accounts_addr: str = "127.0.0.1:15051"

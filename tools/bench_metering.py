@@ -49,7 +49,7 @@ from tools.stack import ROOT, Ports, Service, Stack, nats_server_binary
 
 BENCH_DIR = ROOT / ".bench"
 MIGRATIONS = ROOT / "services" / "metering" / "migrations"
-GENERATOR_VERSION = 3  # bump when the generating SQL changes: the cached dataset is rebuilt
+GENERATOR_VERSION = 4  # bump when the generating SQL changes: the cached dataset is rebuilt
 
 MODELS = [
     f"{family}-{size}"
@@ -320,7 +320,8 @@ SELECT
     'chat', model, model, {_array(PROVIDERS)}[(mi + ci) % {len(PROVIDERS)} + 1], concat('ch-', model, '-', toString(ci)),
     rand(11) % 10 < 6, if(failed, 500, 200), if(failed, 'upstream_error', ''), 1 + failed,
     prompt, completion, if(rand(12) % 5 = 0, intDiv(prompt, 4), 0), 0, toInt64(prompt * 3 + completion * 7), 'v1',
-    latency, intDiv(latency, 5), greatest(latency, 3) - 3, 3, '', false, 0
+    latency, intDiv(latency, 5), greatest(latency, 3) - 3, 3, '', false, 0,
+    CAST([], 'Array(Tuple(unit String, variant String, quantity UInt64))')
 FROM numbers({rows})
 """
 

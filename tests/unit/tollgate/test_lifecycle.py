@@ -117,3 +117,29 @@ def test_a_metering_store_busy_with_a_long_insert_still_answers_readiness(tmp_pa
         worker.join()
     finally:
         store.close()
+
+
+def _gc_after_tune(threshold: int) -> list[int]:
+    """gc's young threshold and frozen count after ``tune_gc`` in a fresh interpreter (the
+    collector's state is process-wide: never changed in the test process)."""
+    code = textwrap.dedent(
+        f"""
+        import gc
+        from tollgate.lifecycle import tune_gc
+        from tollgate.telemetry import setup_telemetry
+        tune_gc({threshold}, setup_telemetry("t", "warning", "json"))
+        print(gc.get_threshold()[0], gc.get_freeze_count())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, check=True, timeout=60).stdout.split()
+    return [int(v) for v in out]
+
+
+def test_tune_gc_freezes_start_up_and_raises_the_young_threshold() -> None:
+    threshold, frozen = _gc_after_tune(50_000)
+    assert threshold == 50_000
+    assert frozen > 1_000  # the imported modules' objects are out of every later collection
+
+
+def test_tune_gc_zero_leaves_the_collector_alone() -> None:
+    assert _gc_after_tune(0) == [700, 0]
