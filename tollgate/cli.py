@@ -45,7 +45,7 @@ from typing import Any
 import grpc
 
 from tollgate import cli_budgets, credentials
-from tollgate.catalog_import import command as catalog_import
+from tollgate.catalog_import import parser as catalog_import
 from tollgate.protojson import to_data
 from tollgate.rpc import accounts_pb2 as pb
 from tollgate.rpc import accounts_pb2_grpc as pb_grpc
