@@ -31,7 +31,8 @@ def test_generated_events_fill_the_raw_table_and_every_rollup(tmp_path, monkeypa
         assert all(n == 1 for t, _, n in parts if t in bench_metering.SETTLED), parts
         assert any(n > 1 for t, _, n in parts if t == "usage_events"), parts
         # every event inside the 30 days before the anchor
-        lo, hi = q("SELECT min(toUnixTimestamp64Milli(occurred_at)), max(toUnixTimestamp64Milli(occurred_at)) FROM usage_events").result_rows[0]
+        ms = "toUnixTimestamp64Milli(occurred_at)"
+        lo, hi = q(f"SELECT min({ms}), max({ms}) FROM usage_events").result_rows[0]
         assert meta["anchor_ms"] - 30 * 86_400_000 <= lo and hi < meta["anchor_ms"] <= time.time() * 1000
     finally:
         store.close()
