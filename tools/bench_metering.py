@@ -49,7 +49,7 @@ from tools.stack import ROOT, Ports, Service, Stack, nats_server_binary
 
 BENCH_DIR = ROOT / ".bench"
 MIGRATIONS = ROOT / "services" / "metering" / "migrations"
-GENERATOR_VERSION = 5  # bump when the generating SQL changes: the cached dataset is rebuilt
+GENERATOR_VERSION = 6  # bump when the generating SQL changes: the cached dataset is rebuilt
 
 MODELS = [
     f"{family}-{size}"

@@ -76,11 +76,14 @@ def _choices(value: str | None, allowed, name: str) -> list[str]:
 
 
 def _quantiles(row: dict[str, Any]) -> dict[str, Any]:
-    """quantile arrays -> latency_ms_p50 … ttft_ms_p99 (0 where there were no samples)."""
-    for column, prefix in (("latency_q", "latency_ms"), ("ttft_q", "ttft_ms")):
-        if column not in row:
+    """quantile arrays -> latency_ms_p50 … ttft_ms_p99 (0 where there were no samples): the DDSketch
+    states' where any were merged, else the t-digest states' (``queries.percentiles``)."""
+    for column, prefix in (("latency", "latency_ms"), ("ttft", "ttft_ms")):
+        if f"{column}_sketch" not in row:
             continue
-        values = row.pop(column) or [0.0] * len(queries.QUANTILES)
+        sketch, digest = row.pop(f"{column}_sketch"), row.pop(f"{column}_digest")
+        values = sketch if sketch and not all(v is None or math.isnan(v) for v in sketch) else digest
+        values = values or [0.0] * len(queries.QUANTILES)
         for q, v in zip(queries.QUANTILES, values, strict=True):
             row[f"{prefix}_p{q}"] = 0 if v is None or math.isnan(v) else round(float(v), 1)
     for k, v in row.items():

@@ -15,10 +15,25 @@ BUCKETS = {
 }
 QUANTILES = (50, 95, 99)
 
+# Percentiles (migration 0012): DDSketch states from ``quantile_sketch_since`` on, t-digest states
+# before it (hours whose raw events had expired when the sketches came). Each is merged over its own
+# rows only; the API shows the sketch's result, or the digest's where no sketch row was merged
+# (``app._quantiles``). The output names are never a column's: an alias would shadow it.
+SKETCH_SINCE = "(SELECT max(since) FROM quantile_sketch_since)"
+
+
+def percentiles(column: str) -> str:
+    """``<column>_sketch`` and ``<column>_digest`` (arrays of p50, p95, p99) of a rollup subquery."""
+    return (
+        f"quantilesDDMergeIf(0.01, 0.5, 0.95, 0.99)({column}_dd, hour >= {SKETCH_SINCE}) AS {column}_sketch, "
+        f"quantilesTDigestMergeIf(0.5, 0.95, 0.99)({column}_q, hour < {SKETCH_SINCE}) AS {column}_digest"
+    )
+
+
 SUMS = (
     "sum(requests) AS requests, sum(errors) AS errors, sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
     "sum(cached_tokens) AS cached_tokens, sum(reasoning_tokens) AS reasoning_tokens, sum(cost_micros) AS cost_micros, "
-    "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, quantilesTDigestMerge(0.5, 0.95, 0.99)(ttft_q) AS ttft_q"
+    f"{percentiles('latency')}, {percentiles('ttft')}"
 )
 
 REQUEST_COLUMNS = (
@@ -32,7 +47,7 @@ REQUEST_COLUMNS = (
 
 _COLUMNS = (
     "model, channel_id, provider, endpoint, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, "
-    "cost_micros, latency_ms_sum, latency_q, ttft_q"
+    "cost_micros, latency_ms_sum, latency_q, ttft_q, latency_dd, ttft_dd"
 )
 # (hourly, daily, columns) of the rollups: per account and key (sorted by account, then
 # time), and across accounts (sorted by time) for queries over every account without keys.
@@ -133,7 +148,7 @@ def channel_rankings_sql() -> str:
     """Over [start, end), with ``range_params``."""
     return (
         "SELECT channel_id, any(provider) AS provider, sum(src.requests) AS requests, sum(errors) / sum(src.requests) AS error_rate, "
-        "quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_q) AS latency_q, "
+        f"{percentiles('latency')}, "
         "if(sum(latency_ms_sum) > 0, sum(completion_tokens) / (sum(latency_ms_sum) / 1000), 0) AS tokens_per_s "
         f"FROM {rollup(ALL_ACCOUNTS, None, 'day')} AS src WHERE channel_id != '' "
         "GROUP BY channel_id ORDER BY requests DESC, channel_id LIMIT 200"

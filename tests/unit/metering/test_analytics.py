@@ -93,7 +93,7 @@ async def test_rollups_count_each_request_once(api) -> None:
     assert (row["requests"], row["errors"], row["cost_micros"]) == (121, 5, 12_100)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (1_210, 2_420)
     assert 140 <= row["latency_ms_p50"] <= 170 and row["latency_ms_p99"] >= row["latency_ms_p95"] >= row["latency_ms_p50"]
-    assert row["ttft_ms_p50"] == 10
+    assert row["ttft_ms_p50"] == pytest.approx(10, rel=0.011)  # DDSketch states: within 1 % (migration 0012)
 
 
 async def test_grouping_and_buckets(api) -> None:
