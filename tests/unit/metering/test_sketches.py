@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.metering import queries, store as store_module
+from services.metering import queries
+from services.metering import store as store_module
 from services.metering.app import _quantiles
 from services.metering.store import UsageStore
 from tests.unit.metering.test_analytics import event
