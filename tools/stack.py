@@ -261,16 +261,26 @@ class Stack:
         return f" (see {self.data_dir / 'logs' / (service.name + '.log')})" if self.log_to_files else ""
 
     def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM in three steps, each waited for: the edges (they hand their usage to NATS), then
+        the services behind them together, then NATS. A service still running ``timeout`` seconds
+        after its signal is killed."""
+        steps: dict[int, list[Service]] = {0: [], 1: [], 2: []}
         for service in reversed(self.services):
-            if service.proc and service.proc.poll() is None:
+            steps[0 if service.name.startswith("edge") else 2 if service.name == "nats" else 1].append(service)
+        for step in steps.values():
+            running = [s for s in step if s.proc and s.proc.poll() is None]
+            for service in running:
                 service.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for service in running:
                 try:
-                    service.proc.wait(timeout)
+                    service.proc.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     service.proc.kill()
                     service.proc.wait()
-            if service.proc:
-                self.exit_codes[service.name] = service.proc.returncode
+            for service in step:
+                if service.proc:
+                    self.exit_codes[service.name] = service.proc.returncode
         self.services.clear()
 
     def dead(self) -> list[Service]:
