@@ -356,9 +356,17 @@ def open_dataset(rows: int, log=print):
                 "min_insert_block_size_bytes": 0,
             }
             store._client.command(generate_sql(rows, anchor_ms), settings=blocks)
-            # The rollups are fed from usage_feed (migration 0005), as metering feeds them.
+            # The rollups are fed from usage_feed (migration 0005), as metering feeds them, a day at a
+            # time as metering does in time order: a block spread over the whole month would aggregate
+            # into as many groups as it has events, each with its own sketch states (~1 KB each).
             columns = ", ".join(FEED_COLUMNS)
-            store._client.command(f"INSERT INTO usage_feed ({columns}) SELECT {columns} FROM usage_events", settings=blocks)
+            for day in range(31, -1, -1):
+                store._client.command(
+                    f"INSERT INTO usage_feed ({columns}) SELECT {columns} FROM usage_events WHERE occurred_at >= "
+                    f"fromUnixTimestamp64Milli({anchor_ms - (day + 1) * 86_400_000}, 'UTC') AND occurred_at < "
+                    f"fromUnixTimestamp64Milli({anchor_ms - day * 86_400_000}, 'UTC')",
+                    settings=blocks,
+                )
             # The generator writes each rollup in blocks of a million events; a deployment's rollups
             # take 50,000 at a time and ClickHouse merges their parts in the background, so a month's
             # partition holds few parts. Merged here as those merges leave them (printed with the results).
