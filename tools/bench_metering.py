@@ -392,6 +392,7 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
     from tollgate.events import UsageEvent
 
     store, meta = open_dataset(rows)
+    store.load_sketch_cut()  # as metering does at start-up
     try:
         anchor = datetime.fromtimestamp(meta["anchor_ms"] / 1000, UTC)
         month, week = anchor - timedelta(days=30), anchor - timedelta(days=7)
@@ -402,15 +403,15 @@ def bench_queries(rows: int, runs: int) -> tuple[list[tuple], dict]:
         sample = "SELECT request_id FROM usage_events {} ORDER BY cityHash64(request_id) LIMIT {}"
         ids = [r[0] for r in store._client.query(sample.format(f"WHERE account_id = '{busiest}'", runs + 2)).result_rows]
         any_ids = [r[0] for r in store._client.query(sample.format("", runs + 2)).result_rows]
-        usage_one, _ = queries.usage_sql(busiest, ["model"], "day")
-        usage_all, _ = queries.usage_sql(None, ["model"], "day")
-        usage_hour, _ = queries.usage_sql(busiest, ["model", "key"], "hour")
+        usage_one, _ = queries.usage_sql(busiest, ["model"], "day", store.digests)
+        usage_all, _ = queries.usage_sql(None, ["model"], "day", store.digests)
+        usage_hour, _ = queries.usage_sql(busiest, ["model", "key"], "hour", store.digests)
         cases = [
             ("usage by model/day, 1 account, 30 days", usage_one, lambda i: {"account": busiest, **queries.range_params(month, anchor)}),
             ("usage by model/day, all accounts, 30 d", usage_all, lambda i: {"account": "", **queries.range_params(month, anchor)}),
             ("usage by model+key/hour, 1 account, 7 d", usage_hour, lambda i: {"account": busiest, **queries.range_params(week, anchor)}),
             ("model rankings by tokens, 30 days", queries.model_rankings_sql("tokens"), lambda i: {"start": month}),
-            ("channel rankings, 30 days", queries.channel_rankings_sql(), lambda i: queries.range_params(month, anchor)),
+            ("channel rankings, 30 days", queries.channel_rankings_sql(store.digests), lambda i: queries.range_params(month, anchor)),
             (
                 "request log, 1 account, newest 50",
                 queries.requests_sql(busiest, key_id=False, model=False, status=False, before=False),

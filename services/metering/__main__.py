@@ -42,6 +42,7 @@ async def main(stack: AsyncExitStack, settings: Settings, log: Log) -> None:
         while waiting := await asyncio.to_thread(store.unapplied):
             log.info("waiting for metering replica 0 to apply clickhouse migrations", migrations=waiting)
             await asyncio.sleep(2.0)
+    await asyncio.to_thread(store.load_sketch_cut)
     log.info("usage shards", writer=assignment.writer, shards=assignment.owned, of=assignment.shards, unsharded=assignment.replica == 0)
     nc = await lifecycle.nats_connection(stack, settings, "metering")
     js = nc.jetstream()

@@ -130,7 +130,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
             raise BadRequest(f"bucket must be one of {', '.join(queries.BUCKETS)}", code="invalid_bucket")
         groups = _choices(group_by, queries.GROUPS, "group_by")
         t_start, t_end = _range(start, end)
-        sql, keys = queries.usage_sql(account, groups, bucket)
+        sql, keys = queries.usage_sql(account, groups, bucket, store.digests)
         params = {"account": account or "", **queries.range_params(t_start, t_end)}
         rows = await run(sql, params)
         units_sql, _ = units.usage_units_sql(account, groups, bucket)
@@ -186,7 +186,7 @@ def create_app(store: UsageStore, auth: Authorizer, extra_routes: list | None = 
         channel_params = queries.range_params(start, end)
         models, channels, model_units = await asyncio.gather(
             run(queries.model_rankings_sql(by), {"start": start}),
-            run(queries.channel_rankings_sql(), channel_params),
+            run(queries.channel_rankings_sql(store.digests), channel_params),
             run(units.model_units_sql(), {"start": start}),
         )
         units.attach(models, model_units, ["model"])

@@ -149,6 +149,7 @@ class UsageStore:
         self._recovered = False
         self._recent = RecentIds()  # which ids may be stored already (loaded on the first insert)
         self.looked_up = 0  # events of the last batch looked up in ClickHouse
+        self.digests = True  # whether some hours' percentiles are read from t-digest states (load_sketch_cut)
 
     def close(self) -> None:
         self._client.close()
@@ -194,6 +195,13 @@ class UsageStore:
                 self._client.insert("schema_migrations", [[version, path.name]], column_names=["version", "name"])
                 applied.append(path.name)
             return applied
+
+    def load_sketch_cut(self) -> None:
+        """Whether the percentile queries need t-digest states (``queries.percentiles``): only where
+        migration 0012 found hours whose raw events had expired. Once migrations are applied."""
+        with self._lock:
+            [(cut,)] = self._client.query("SELECT toUnixTimestamp(max(since)) FROM quantile_sketch_since").result_rows
+        self.digests = int(cut) > 0
 
     def set_raw_ttl(self, days: int) -> None:
         """Raw events expire after ``days`` (0 = kept forever); rollups are kept either way. The

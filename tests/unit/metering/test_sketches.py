@@ -39,7 +39,8 @@ def before_0012(tmp_path, monkeypatch):
 
 
 def by_day(store: UsageStore, start: datetime, end: datetime) -> dict[str, dict]:
-    sql, _ = queries.usage_sql("acct_s", [], "day")
+    store.load_sketch_cut()  # as metering does at start-up
+    sql, _ = queries.usage_sql("acct_s", [], "day", store.digests)
     rows = [_quantiles(r) for r in store.query(sql, {"account": "acct_s", **queries.range_params(start, end)})]
     return {r["bucket"][:10]: r for r in rows}
 
@@ -57,6 +58,7 @@ def test_the_sketches_are_filled_from_the_raw_events_and_match_the_digests(befor
     assert upgrade() == ["0012_ddsketch.sql"]
     assert since(store).year == 1970  # the raw table reaches back to the rollups' first hour: every hour has sketches
     days = by_day(store, start, end)
+    assert store.digests is False  # so the queries merge sketches only
     assert sorted(r["requests"] for r in days.values()) == [200, 200]
     [old_day] = [r for r in days.values() if r["latency_ms_p50"] > 300]
     [new_day] = [r for r in days.values() if r["latency_ms_p50"] < 300]
@@ -90,6 +92,7 @@ def test_hours_whose_raw_events_expired_keep_their_digests_percentiles(before_00
     kept_at = datetime.fromtimestamp(kept[0].occurred_at_ms / 1000, UTC)
     assert since(store) == kept_at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)  # the first whole day
     days = by_day(store, datetime.now(UTC) - timedelta(days=7), datetime.now(UTC) + timedelta(hours=1))
+    assert store.digests is True
     by_requests = sorted(days.values(), key=lambda r: r["latency_ms_p50"])
     assert [r["requests"] for r in by_requests] == [50, 50]
     assert by_requests[1]["latency_ms_p50"] == 800 and by_requests[1]["ttft_ms_p50"] == 80  # the expired day: its digests
@@ -109,6 +112,7 @@ def test_a_new_deployment_reads_sketches_from_the_start(tmp_path) -> None:
         assert since(store).year == 1970
         assert store.insert([event(i, "acct_s", latency_ms=100, ttft_ms=10) for i in range(10)]) == 10
         [row] = by_day(store, datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(hours=1)).values()
+        assert store.digests is False
         assert row["latency_ms_p50"] == pytest.approx(100, rel=0.011) and row["latency_ms_p50"] != 100  # a sketch's estimate
     finally:
         store.close()
