@@ -99,6 +99,15 @@ def metric(stack: Stack, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith((name + " ", name + "{")))
 
 
+def just_acked(stack: Stack, timeout: float = 5.0) -> None:
+    """Returns as soon as metering has stored a batch: it acks that batch right after, so a kill
+    now comes while nats-server has the acks in hand and has likely not yet written them."""
+    name = "tollgate_metering_events_inserted_total"
+    before, deadline = metric(stack, name), time.monotonic() + timeout
+    while metric(stack, name) == before and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
 def test_nats_killed_9_and_restarted_under_load_counts_each_request_once_everywhere(tmp_path) -> None:
     catalog = tmp_path / "catalog.toml"
     catalog.write_text((ROOT / "tests" / "data" / "catalog.toml").read_text())
@@ -118,6 +127,7 @@ def test_nats_killed_9_and_restarted_under_load_counts_each_request_once_everywh
             crashes = 0
             while crashes < MIN_CRASHES or (crashes < MAX_CRASHES and metric(stack, "tollgate_metering_events_duplicate_total") == 0):
                 nats = stack.service("nats")
+                just_acked(stack)
                 nats.proc.send_signal(signal.SIGKILL)  # mid-load: acks and publishes in flight
                 nats.proc.wait(10)
                 crashes += 1
