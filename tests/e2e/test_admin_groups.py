@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.test_console import nav_entries, sign_in
+from tests.e2e.test_console import nav_entries
 from tests.e2e.test_dashboard import ARTIFACTS, Page, browser, eventually
 
 __all__ = ["browser"]
@@ -15,7 +15,7 @@ __all__ = ["browser"]
 def test_the_admin_moves_an_account_into_a_group_on_the_groups_page(stack, new_account, admin_token, browser) -> None:
     account_id, key = new_account(name="groups-page")
     page = Page(browser)
-    sign_in(page, f"{stack.metering_url}/dashboard", admin_token)
+    page.sign_in(f"{stack.metering_url}/dashboard", admin_token)
     assert "admin-groups" in nav_entries(page)
     page.nav("admin-groups")
     groups = {row[0]: row for row in page.rows("groups-table")}

@@ -12,7 +12,7 @@ import httpx
 import openai
 
 from tests.e2e.identity_util import Session, link, token_of
-from tests.e2e.test_console import nav_entries, sign_in
+from tests.e2e.test_console import nav_entries
 from tests.e2e.test_dashboard import ARTIFACTS, Page, browser, eventually
 from tests.e2e.test_risk import console
 from tollgate.rpc import accounts_pb2 as pb
@@ -36,7 +36,7 @@ def test_the_admin_suspends_an_organisation_from_the_admin_console(stack, accoun
     client.chat.completions.create(model="sim-1", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
 
     page = Page(browser)
-    sign_in(page, f"{base}/dashboard", admin_token)
+    page.sign_in(f"{base}/dashboard", admin_token)
     assert {"admin-orgs", "admin-suspensions", "admin-risk"} <= set(nav_entries(page))
     page.nav("admin-orgs")
     page.find("orgs-filter").send_keys(org_name)

@@ -17,16 +17,6 @@ from tollgate.rpc import router_pb2_grpc as rpb_grpc
 __all__ = ["browser"]  # the fixture, shared with the dashboard test
 
 
-def sign_in(page: Page, url: str, credential: str) -> None:
-    from selenium.webdriver.common.keys import Keys
-
-    page.driver.execute_script("sessionStorage.clear()")
-    page.driver.get(url)
-    page.wait(lambda: page.state() == "signed-out")
-    page.find("credential").send_keys(credential, Keys.ENTER)
-    page.wait(lambda: page.state() == "ready")
-
-
 def nav_entries(page: Page) -> list[str]:
     return page.driver.execute_script("return [...document.querySelectorAll('#nav a')].filter(a => a.offsetParent).map(a => a.dataset.nav)")
 
@@ -37,7 +27,7 @@ def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_a
     page = Page(browser)
 
     # The admin mints a $3 code: shown once, listed as active.
-    sign_in(page, url, admin_token)
+    page.sign_in(url, admin_token)
     assert {"admin-codes", "admin-channels", "statistics", "billing"} <= set(nav_entries(page))
     page.nav("admin-codes")
     for field, value in (("codes-count", "1"), ("codes-amount", "3"), ("codes-days", "7")):
@@ -59,7 +49,7 @@ def test_a_code_minted_by_the_admin_is_redeemed_on_the_billing_page(stack, new_a
     assert page.find("account-select").get_attribute("value") == account_id
 
     # The user: the nav has no admin pages; Billing shows the balance; a wrong code is refused; the code redeems.
-    sign_in(page, url, key)
+    page.sign_in(url, key)
     entries = nav_entries(page)
     assert entries[:3] == ["statistics", "tokens", "billing"] and "playground" in entries
     assert not any(e.startswith("admin-") for e in entries)
@@ -161,7 +151,7 @@ def test_an_admin_disables_a_channel_and_routing_skips_it(stack, new_account, ad
         tr.find_element(page.By.XPATH, f".//button[normalize-space(.)='{label}']").click()
 
     try:
-        sign_in(page, url, admin_token)
+        page.sign_in(url, admin_token)
         page.select("account-select", account_id)  # the test requests are billed to it
         page.wait(lambda: page.state() == "ready")
         page.nav("admin-models")  # the catalog: console-two on both channels, at its catalog price

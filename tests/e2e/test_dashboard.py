@@ -183,6 +183,21 @@ class Page:
         self.find(f"nav-{slot}").click()
         self.wait(lambda: self.driver.find_element(self.By.TAG_NAME, "body").get_attribute("data-page") == slot and self.state() == "ready")
 
+    def sign_in(self, url: str, credential: str, forget_at: str = "") -> None:
+        """Sign in afresh at ``url`` (the dashboard or a console page) with a key or the admin token:
+        the last sign-in (kept in sessionStorage) is forgotten first, on the current page or, with
+        ``forget_at``, on that page of the same origin (one that runs no script: on a console page, the
+        old credential's requests could still be in flight and fail once it is gone)."""
+        from selenium.webdriver.common.keys import Keys
+
+        if forget_at:
+            self.driver.get(forget_at)
+        self.driver.execute_script("try { sessionStorage.clear() } catch (e) {}")  # a new browser's blank page has none
+        self.driver.get(url)
+        self.wait(lambda: self.state() == "signed-out")
+        self.find("credential").send_keys(credential, Keys.ENTER)
+        self.wait(lambda: self.state() == "ready")
+
     def errors(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 

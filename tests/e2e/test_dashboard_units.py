@@ -10,8 +10,6 @@ from tests.e2e.test_media import requests_of
 
 
 def test_dashboard_shows_images_and_speech_per_model(stack, new_account, browser):  # noqa: F811
-    from selenium.webdriver.common.keys import Keys
-
     account_id, key = new_account(name="dashboard-units")
     c = openai.OpenAI(base_url=stack.edge_url, api_key=key, max_retries=0)
     c.images.generate(model="image-1", prompt="a fox", n=2, size="256x256")
@@ -23,13 +21,8 @@ def test_dashboard_shows_images_and_speech_per_model(stack, new_account, browser
     assert by_model == {"image-1": {"image": 3}, "tts-1": {"character": 23}, "moderation-1": {"request": 1}}
 
     page = Page(browser)
-    browser.get(f"{stack.metering_url}/dashboard")
-    page.wait(lambda: page.state() in ("signed-out", "ready"))
-    if page.state() == "ready":  # signed in by an earlier test in this browser
-        page.find("sign-out").click()
-        page.wait(lambda: page.state() == "signed-out")
-    page.find("credential").send_keys(key, Keys.ENTER)
-    page.wait(lambda: page.state() == "ready" and page.text("who") == account_id)
+    page.sign_in(f"{stack.metering_url}/dashboard", key)
+    page.wait(lambda: page.text("who") == account_id)
     page.wait(lambda: len(page.rows("models-table")) == 3)
     shown = {row[0]: row[-1] for row in page.rows("models-table")}
     assert shown == {"image-1": "3 images", "tts-1": "23 chars", "moderation-1": "1 request"}

@@ -12,19 +12,6 @@ from tests.e2e.test_dashboard import ARTIFACTS, Page, browser  # noqa: F401 (the
 from tests.e2e.test_risk import ask, burst_until_refused, eventually, risk, rules  # noqa: F401 (fixtures)
 
 
-def sign_in(page: Page, url: str, credential: str) -> None:
-    from selenium.webdriver.common.keys import Keys
-
-    # Forget the last sign-in on a page of the same origin that runs no script (on the console page itself,
-    # the old credential's requests could still be in flight and fail once it is gone).
-    page.driver.get(url.split("/console/")[0] + "/healthz")
-    page.driver.execute_script("sessionStorage.clear()")
-    page.driver.get(url)
-    page.wait(lambda: page.state() == "signed-out")
-    page.find("credential").send_keys(credential, Keys.ENTER)
-    page.wait(lambda: page.state() == "ready")
-
-
 def test_a_suspended_user_asks_for_reactivation_and_the_admin_grants_it_from_the_page(stack, new_account, admin_token, rules, browser):  # noqa: F811
     url = f"{stack.metering_url}/console/risk"
     served = httpx.get(url, timeout=10)
@@ -38,7 +25,7 @@ def test_a_suspended_user_asks_for_reactivation_and_the_admin_grants_it_from_the
     burst_until_refused(client, "account_suspended")
 
     page = Page(browser)
-    sign_in(page, url, key)
+    page.sign_in(url, key, forget_at=f"{stack.metering_url}/healthz")
     assert page.text("who") == account_id and page.text("banner") == ""
     assert page.text("standing-status") == "suspended" and "sensitive-burst" in page.text("standing-reason")
     assert [r[3] for r in page.rows("records")] == ["suspend"]
@@ -57,7 +44,7 @@ def test_a_suspended_user_asks_for_reactivation_and_the_admin_grants_it_from_the
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "risk-user.png"))
 
-    sign_in(page, url, admin_token)
+    page.sign_in(url, admin_token, forget_at=f"{stack.metering_url}/healthz")
     assert page.text("who") == "admin"
     queue = {row[1]: row for row in page.rows("queue")}
     assert account_id in queue and "sensitive-burst" in queue[account_id][2]
